@@ -1,0 +1,220 @@
+//! Chart folding (DESIGN.md §3): verified, decrypted records in; the current chart out.
+//!
+//! The fold is a pure function of the *set* of records, so every reader (CLI, portal, gateway)
+//! that has the same events shows the same chart whatever order they arrived in:
+//!
+//! - A record is identified by resource type, logical `id` and origin (practice or patient).
+//!   Patient-authored entries never replace practice entries and the reverse ("multiple
+//!   truths"): they are kept side by side, and the patient's are marked.
+//! - Status updates and corrections are later versions (`meta.versionId`); the highest version
+//!   wins, ties broken by `created_at` and then event id.
+//! - A deletion version hides its record, and nothing else.
+//! - Addenda and notes attach to their encounter (DocumentReference `context.encounter`);
+//!   results attach to their order (`basedOn` of DiagnosticReport and Observation), within the
+//!   same origin.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use nostr::prelude::{EventId, PublicKey, Timestamp};
+
+use crate::event::ClinicalRecord;
+use crate::fhir::{RecordAction, Resource, ResourceType};
+
+/// Who wrote a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Origin {
+    /// A member of the practice.
+    Practice,
+    /// The patient (patient-reported data, messages).
+    Patient,
+}
+
+/// Identity of a record in a chart.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordKey {
+    /// FHIR resource type.
+    pub resource_type: ResourceType,
+    /// Logical id.
+    pub id: String,
+    /// Who wrote it.
+    pub origin: Origin,
+}
+
+/// Options of the fold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoldOptions {
+    /// Whether patient-reported entries appear (they always do for the patient; a practice view
+    /// may leave them out).
+    pub include_patient_reported: bool,
+}
+
+impl Default for FoldOptions {
+    fn default() -> Self {
+        Self {
+            include_patient_reported: true,
+        }
+    }
+}
+
+/// One current record of a chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartEntry {
+    /// Identity of the record.
+    pub key: RecordKey,
+    /// The current version of the resource.
+    pub resource: Resource,
+    /// Event carrying the current version.
+    pub event_id: EventId,
+    /// Author of the current version.
+    pub author: PublicKey,
+    /// `created_at` of the current version.
+    pub updated_at: Timestamp,
+    /// Version number of the current version.
+    pub version: u32,
+    /// Every version's event id, oldest first.
+    pub history: Vec<EventId>,
+    /// Whether any version was a correction.
+    pub corrected: bool,
+    /// Whether the patient wrote it.
+    pub patient_reported: bool,
+    /// Records attached to this one: notes and addenda of an encounter, results of an order.
+    pub attached: Vec<RecordKey>,
+}
+
+/// The folded chart of one patient.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Chart {
+    entries: BTreeMap<RecordKey, ChartEntry>,
+    hidden: BTreeSet<RecordKey>,
+}
+
+impl Chart {
+    /// Every current record, ordered by key.
+    pub fn entries(&self) -> impl Iterator<Item = &ChartEntry> {
+        self.entries.values()
+    }
+
+    /// Current records of one resource type.
+    pub fn of_type(&self, resource_type: ResourceType) -> impl Iterator<Item = &ChartEntry> {
+        self.entries
+            .values()
+            .filter(move |e| e.key.resource_type == resource_type)
+    }
+
+    /// One record.
+    pub fn get(&self, key: &RecordKey) -> Option<&ChartEntry> {
+        self.entries.get(key)
+    }
+
+    /// Records hidden by a deletion.
+    pub fn hidden(&self) -> impl Iterator<Item = &RecordKey> {
+        self.hidden.iter()
+    }
+
+    /// Number of current records.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the chart is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Total order of versions: version number, then `created_at`, then event id.
+fn version_order(record: &ClinicalRecord) -> (u32, Timestamp, EventId) {
+    (
+        record.resource.version(),
+        record.created_at,
+        record.event_id,
+    )
+}
+
+/// Fold records (already verified and decrypted) into the current chart.
+pub fn fold(records: &[ClinicalRecord], options: FoldOptions) -> Chart {
+    // Group by record, dropping duplicate deliveries of the same event.
+    let mut groups: BTreeMap<RecordKey, BTreeMap<EventId, &ClinicalRecord>> = BTreeMap::new();
+    for record in records {
+        let Some(id) = record.resource.id() else {
+            continue;
+        };
+        let origin = if record.is_patient_authored() {
+            Origin::Patient
+        } else {
+            Origin::Practice
+        };
+        if origin == Origin::Patient && !options.include_patient_reported {
+            continue;
+        }
+        let key = RecordKey {
+            resource_type: record.resource.resource_type(),
+            id: id.to_owned(),
+            origin,
+        };
+        groups
+            .entry(key)
+            .or_default()
+            .insert(record.event_id, record);
+    }
+
+    let mut chart = Chart::default();
+    for (key, versions) in groups {
+        let mut versions: Vec<&ClinicalRecord> = versions.into_values().collect();
+        versions.sort_by_key(|r| version_order(r));
+        if versions
+            .iter()
+            .any(|r| r.resource.action() == RecordAction::Deletion)
+        {
+            chart.hidden.insert(key);
+            continue;
+        }
+        let Some(current) = versions.last() else {
+            continue;
+        };
+        let entry = ChartEntry {
+            resource: current.resource.clone(),
+            event_id: current.event_id,
+            author: current.author,
+            updated_at: current.created_at,
+            version: current.resource.version(),
+            history: versions.iter().map(|r| r.event_id).collect(),
+            corrected: versions
+                .iter()
+                .any(|r| r.resource.action() == RecordAction::Correction),
+            patient_reported: key.origin == Origin::Patient,
+            attached: Vec::new(),
+            key: key.clone(),
+        };
+        chart.entries.insert(key, entry);
+    }
+
+    attach(&mut chart);
+    chart
+}
+
+/// Link notes, addenda and results to the record they point at, within the same origin: a
+/// practice result never attaches to a patient's record (nor the reverse), so hiding one record
+/// can never move a link onto another.
+fn attach(chart: &mut Chart) {
+    let mut links: Vec<(RecordKey, (Timestamp, RecordKey))> = Vec::new();
+    for entry in chart.entries.values() {
+        for (resource_type, id) in entry.resource.attaches_to() {
+            let target = RecordKey {
+                resource_type,
+                id,
+                origin: entry.key.origin,
+            };
+            if target != entry.key && chart.entries.contains_key(&target) {
+                links.push((target, (entry.updated_at, entry.key.clone())));
+            }
+        }
+    }
+    links.sort();
+    links.dedup();
+    for (target, (_, source)) in links {
+        if let Some(entry) = chart.entries.get_mut(&target) {
+            entry.attached.push(source);
+        }
+    }
+}

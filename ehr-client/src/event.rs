@@ -1,0 +1,462 @@
+//! The wire format of a clinical event (DESIGN.md §3): build, sign, parse and decrypt.
+//!
+//! ```text
+//! kind     2110..=2121
+//! content  NIP-44 v2 of the FHIR JSON under the chart key (practice copy), or, for a
+//!          patient-authored event, NIP-44 from the patient to the epoch public key
+//! tags     ["p", <patient pubkey>]
+//!          ["patient-content", <NIP-44 v2 from author to patient>]
+//!          ["chart-key", <v>]  or, patient-authored, ["epoch", <n>]
+//!          ["ehr", "1"]        format version
+//! ```
+//! Nothing else is in plaintext: subjects, names, statuses and links live in the ciphertext.
+
+use nostr::prelude::{
+    Event, EventBuilder, EventId, FinalizeEvent, PublicKey, SecretKey, Tag, Timestamp,
+};
+
+use crate::crypto::{self, CryptoError};
+use crate::fhir::{FhirError, Resource};
+use crate::keys::{ChartKey, Identity};
+use crate::kinds::ClinicalKind;
+use crate::signer::{Nip44Decrypt, SignerError};
+
+/// Tag holding the patient's pubkey.
+pub const TAG_PATIENT: &str = "p";
+/// Tag holding the patient copy.
+pub const TAG_PATIENT_CONTENT: &str = "patient-content";
+/// Tag holding the chart-key version of the practice copy.
+pub const TAG_CHART_KEY: &str = "chart-key";
+/// Tag holding the epoch number of a patient-authored practice copy.
+pub const TAG_EPOCH: &str = "epoch";
+/// Tag holding the wire-format version.
+pub const TAG_FORMAT: &str = "ehr";
+/// The wire-format version this library writes and reads.
+pub const FORMAT_VERSION: &str = "1";
+
+/// Largest serialised event this library parses (the relay enforces its own limit too).
+pub const MAX_EVENT_JSON: usize = 8 * 1024 * 1024;
+
+/// Why a clinical event could not be built, parsed or decrypted. No variant carries PHI.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EventError {
+    /// Not a Nostr event at all.
+    #[error("not a valid Nostr event JSON")]
+    NotAnEvent,
+    /// The event JSON exceeds [`MAX_EVENT_JSON`].
+    #[error("event too large: {0} bytes")]
+    TooLarge(usize),
+    /// The id is not the hash of the event, or the signature does not verify.
+    #[error("invalid event id or signature")]
+    InvalidSignature,
+    /// A kind outside 2110–2121.
+    #[error("kind {0} is not a clinical kind")]
+    NotClinical(u16),
+    /// A required tag is absent.
+    #[error("missing tag `{0}`")]
+    MissingTag(&'static str),
+    /// A tag that may appear once appears more often.
+    #[error("tag `{0}` appears more than once")]
+    DuplicateTag(&'static str),
+    /// A tag beyond the minimal set; plaintext metadata is refused.
+    #[error("unexpected plaintext tag `{0}`")]
+    UnexpectedTag(String),
+    /// A tag value of the wrong form.
+    #[error("malformed tag `{0}`")]
+    MalformedTag(&'static str),
+    /// A format version this library does not read.
+    #[error("unsupported event format version")]
+    UnsupportedFormat,
+    /// Both or neither of `chart-key` and `epoch`.
+    #[error("exactly one of `chart-key` and `epoch` is required")]
+    AmbiguousPracticeKey,
+    /// The practice copy was written under another chart-key version.
+    #[error("chart key version {given} given, event uses version {expected}")]
+    ChartKeyVersionMismatch {
+        /// Version in the event.
+        expected: u32,
+        /// Version of the key given.
+        given: u32,
+    },
+    /// The practice copy is under an epoch key, not a chart key (or the reverse).
+    #[error("wrong kind of practice key for this event")]
+    WrongPracticeKey,
+    /// A patient-authored event must be signed by the patient it is about.
+    #[error("a patient-authored event must be signed by its patient")]
+    AuthorIsNotPatient,
+    /// The reader's key is not the patient of this event.
+    #[error("this event is about another patient")]
+    NotThisPatient,
+    /// Encryption or decryption failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The signer failed.
+    #[error(transparent)]
+    Signer(#[from] SignerError),
+    /// The payload is not valid FHIR for this kind.
+    #[error(transparent)]
+    Fhir(#[from] FhirError),
+    /// Signing failed.
+    #[error("signing failed")]
+    Signing,
+}
+
+/// Which key encrypts the practice copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PracticeKeyRef {
+    /// Chart key `K_{p,v}`, version `v`.
+    Chart(u32),
+    /// Epoch key `E_n` (patient-authored events).
+    Epoch(u64),
+}
+
+/// A decrypted clinical record: the event's facts plus its typed FHIR payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClinicalRecord {
+    /// Event id.
+    pub event_id: EventId,
+    /// Signer of the event.
+    pub author: PublicKey,
+    /// Event `created_at`.
+    pub created_at: Timestamp,
+    /// Kind.
+    pub kind: ClinicalKind,
+    /// The patient the event is about.
+    pub patient: PublicKey,
+    /// The FHIR resource.
+    pub resource: Resource,
+}
+
+impl ClinicalRecord {
+    /// Whether the patient wrote this entry (patient-reported data, messages).
+    pub fn is_patient_authored(&self) -> bool {
+        self.author == self.patient
+    }
+}
+
+/// Builds and signs a clinical event.
+#[derive(Debug)]
+pub struct ClinicalEventBuilder {
+    kind: ClinicalKind,
+    resource: Resource,
+    patient: PublicKey,
+    created_at: Option<Timestamp>,
+}
+
+impl ClinicalEventBuilder {
+    /// Start an event of `kind` carrying `resource` about `patient`. The resource must be valid
+    /// FHIR for that kind.
+    pub fn new(
+        kind: ClinicalKind,
+        resource: Resource,
+        patient: PublicKey,
+    ) -> Result<Self, EventError> {
+        kind.check_resource(&resource)?;
+        resource.validate()?;
+        Ok(Self {
+            kind,
+            resource,
+            patient,
+            created_at: None,
+        })
+    }
+
+    /// Set `created_at` (default: now).
+    pub fn created_at(mut self, created_at: Timestamp) -> Self {
+        self.created_at = Some(created_at);
+        self
+    }
+
+    /// Sign as a member: practice copy under `chart_key`, patient copy from `author` to the
+    /// patient.
+    pub fn sign(
+        self,
+        author: &Identity,
+        chart_key: &ChartKey,
+    ) -> Result<ClinicalEvent, EventError> {
+        let json = self.resource.to_json();
+        let practice_copy = crypto::chart_encrypt(chart_key, &json)?;
+        self.finish(
+            author,
+            practice_copy,
+            &json,
+            Tag::custom(TAG_CHART_KEY, [chart_key.version().to_string()]),
+        )
+    }
+
+    /// Sign as the patient: practice copy to the epoch public key `E_n`, patient copy to the
+    /// patient's own key.
+    pub fn sign_as_patient(
+        self,
+        patient: &Identity,
+        epoch: u64,
+        epoch_public_key: &PublicKey,
+    ) -> Result<ClinicalEvent, EventError> {
+        if patient.public_key() != self.patient {
+            return Err(EventError::AuthorIsNotPatient);
+        }
+        let json = self.resource.to_json();
+        let practice_copy = crypto::nip44_encrypt(patient.secret_key(), epoch_public_key, &json)?;
+        self.finish(
+            patient,
+            practice_copy,
+            &json,
+            Tag::custom(TAG_EPOCH, [epoch.to_string()]),
+        )
+    }
+
+    fn finish(
+        self,
+        author: &Identity,
+        practice_copy: String,
+        json: &str,
+        key_tag: Tag,
+    ) -> Result<ClinicalEvent, EventError> {
+        let patient_copy = crypto::nip44_encrypt(author.secret_key(), &self.patient, json)?;
+        let mut builder = EventBuilder::new(self.kind.to_nostr(), practice_copy).tags([
+            Tag::public_key(self.patient),
+            Tag::custom(TAG_PATIENT_CONTENT, [patient_copy]),
+            key_tag,
+            Tag::custom(TAG_FORMAT, [FORMAT_VERSION]),
+        ]);
+        if let Some(created_at) = self.created_at {
+            builder = builder.custom_created_at(created_at);
+        }
+        let event = builder
+            .finalize(author.keys())
+            .map_err(|_| EventError::Signing)?;
+        ClinicalEvent::parse(event)
+    }
+}
+
+/// A verified clinical event, still encrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClinicalEvent {
+    event: Event,
+    kind: ClinicalKind,
+    patient: PublicKey,
+    practice_key: PracticeKeyRef,
+    patient_content: String,
+}
+
+impl ClinicalEvent {
+    /// Parse event JSON and verify it (see [`ClinicalEvent::parse`]).
+    pub fn from_json(json: &str) -> Result<Self, EventError> {
+        if json.len() > MAX_EVENT_JSON {
+            return Err(EventError::TooLarge(json.len()));
+        }
+        let event = Event::from_json(json).map_err(|_| EventError::NotAnEvent)?;
+        Self::parse(event)
+    }
+
+    /// Verify an event as a clinical event: id and signature, kind, and exactly the minimal tags.
+    pub fn parse(event: Event) -> Result<Self, EventError> {
+        event.verify().map_err(|_| EventError::InvalidSignature)?;
+        let kind = ClinicalKind::from_u16(event.kind.as_u16())
+            .ok_or(EventError::NotClinical(event.kind.as_u16()))?;
+
+        let mut patient = None;
+        let mut patient_content = None;
+        let mut chart = None;
+        let mut epoch = None;
+        let mut format = None;
+        for tag in event.tags.iter() {
+            let values = tag.as_slice();
+            let (name, value) = match values {
+                [name, value, ..] => (name.as_str(), value.as_str()),
+                [name] => return Err(malformed_or_unexpected(name)),
+                [] => return Err(EventError::UnexpectedTag(String::new())),
+            };
+            let (slot_name, slot): (&'static str, &mut Option<String>) = match name {
+                TAG_PATIENT => (TAG_PATIENT, &mut patient),
+                TAG_PATIENT_CONTENT => (TAG_PATIENT_CONTENT, &mut patient_content),
+                TAG_CHART_KEY => (TAG_CHART_KEY, &mut chart),
+                TAG_EPOCH => (TAG_EPOCH, &mut epoch),
+                TAG_FORMAT => (TAG_FORMAT, &mut format),
+                other => return Err(EventError::UnexpectedTag(sanitise_tag_name(other))),
+            };
+            if values.len() != 2 {
+                return Err(EventError::MalformedTag(slot_name));
+            }
+            if slot.replace(value.to_owned()).is_some() {
+                return Err(EventError::DuplicateTag(slot_name));
+            }
+        }
+
+        let format = format.ok_or(EventError::MissingTag(TAG_FORMAT))?;
+        if format != FORMAT_VERSION {
+            return Err(EventError::UnsupportedFormat);
+        }
+        let patient = patient.ok_or(EventError::MissingTag(TAG_PATIENT))?;
+        let patient = PublicKey::from_hex(&patient)
+            .ok()
+            .filter(|pk| crate::keys::validate_public_key(pk).is_ok())
+            .ok_or(EventError::MalformedTag(TAG_PATIENT))?;
+        let patient_content = patient_content
+            .filter(|c| !c.is_empty())
+            .ok_or(EventError::MissingTag(TAG_PATIENT_CONTENT))?;
+        let practice_key = match (chart, epoch) {
+            (Some(v), None) => PracticeKeyRef::Chart(
+                parse_number(&v).ok_or(EventError::MalformedTag(TAG_CHART_KEY))?,
+            ),
+            (None, Some(n)) => {
+                PracticeKeyRef::Epoch(parse_number(&n).ok_or(EventError::MalformedTag(TAG_EPOCH))?)
+            }
+            _ => return Err(EventError::AmbiguousPracticeKey),
+        };
+        if matches!(practice_key, PracticeKeyRef::Epoch(_)) && event.pubkey != patient {
+            return Err(EventError::AuthorIsNotPatient);
+        }
+        if event.content.is_empty() {
+            return Err(EventError::MissingTag("content"));
+        }
+        Ok(Self {
+            event,
+            kind,
+            patient,
+            practice_key,
+            patient_content,
+        })
+    }
+
+    /// The signed Nostr event.
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// The event as JSON.
+    pub fn to_json(&self) -> String {
+        self.event.as_json()
+    }
+
+    /// Event id.
+    pub fn id(&self) -> EventId {
+        self.event.id
+    }
+
+    /// Kind.
+    pub fn kind(&self) -> ClinicalKind {
+        self.kind
+    }
+
+    /// Signer.
+    pub fn author(&self) -> PublicKey {
+        self.event.pubkey
+    }
+
+    /// The patient the event is about.
+    pub fn patient(&self) -> PublicKey {
+        self.patient
+    }
+
+    /// Which key encrypts the practice copy.
+    pub fn practice_key(&self) -> PracticeKeyRef {
+        self.practice_key
+    }
+
+    /// The patient copy (a NIP-44 payload from the author to the patient).
+    pub fn patient_content(&self) -> &str {
+        &self.patient_content
+    }
+
+    /// Open the practice copy with the chart key it was written under.
+    pub fn decrypt_with_chart_key(
+        &self,
+        chart_key: &ChartKey,
+    ) -> Result<ClinicalRecord, EventError> {
+        match self.practice_key {
+            PracticeKeyRef::Chart(expected) if expected == chart_key.version() => {}
+            PracticeKeyRef::Chart(expected) => {
+                return Err(EventError::ChartKeyVersionMismatch {
+                    expected,
+                    given: chart_key.version(),
+                });
+            }
+            PracticeKeyRef::Epoch(_) => return Err(EventError::WrongPracticeKey),
+        }
+        let json = crypto::chart_decrypt(chart_key, &self.event.content)?;
+        self.record(&json)
+    }
+
+    /// Open the practice copy of a patient-authored event with the epoch secret `E_n`.
+    pub fn decrypt_with_epoch_key(
+        &self,
+        epoch_secret: &SecretKey,
+    ) -> Result<ClinicalRecord, EventError> {
+        if !matches!(self.practice_key, PracticeKeyRef::Epoch(_)) {
+            return Err(EventError::WrongPracticeKey);
+        }
+        let json = crypto::nip44_decrypt(epoch_secret, &self.event.pubkey, &self.event.content)?;
+        self.record(&json)
+    }
+
+    /// Open the patient copy through any NIP-44 signer holding the patient's key.
+    pub async fn decrypt_as_patient<S: Nip44Decrypt>(
+        &self,
+        signer: &S,
+    ) -> Result<ClinicalRecord, EventError> {
+        if signer.public_key() != self.patient {
+            return Err(EventError::NotThisPatient);
+        }
+        let json = signer
+            .nip44_decrypt(&self.event.pubkey, &self.patient_content)
+            .await?;
+        self.record(&json)
+    }
+
+    /// Open the patient copy with the patient's secret key, synchronously.
+    pub fn decrypt_with_patient_key(
+        &self,
+        patient: &Identity,
+    ) -> Result<ClinicalRecord, EventError> {
+        if patient.public_key() != self.patient {
+            return Err(EventError::NotThisPatient);
+        }
+        let json = crypto::nip44_decrypt(
+            patient.secret_key(),
+            &self.event.pubkey,
+            &self.patient_content,
+        )?;
+        self.record(&json)
+    }
+
+    fn record(&self, json: &str) -> Result<ClinicalRecord, EventError> {
+        let resource = Resource::from_json(json)?;
+        self.kind.check_resource(&resource)?;
+        Ok(ClinicalRecord {
+            event_id: self.event.id,
+            author: self.event.pubkey,
+            created_at: self.event.created_at,
+            kind: self.kind,
+            patient: self.patient,
+            resource,
+        })
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(value: &str) -> Option<T> {
+    // Canonical decimal only: no sign, no leading zeros.
+    let canonical = !value.is_empty()
+        && value.bytes().all(|b| b.is_ascii_digit())
+        && (value == "0" || !value.starts_with('0'));
+    canonical.then(|| value.parse().ok()).flatten()
+}
+
+fn malformed_or_unexpected(name: &str) -> EventError {
+    match name {
+        TAG_PATIENT => EventError::MalformedTag(TAG_PATIENT),
+        TAG_PATIENT_CONTENT => EventError::MalformedTag(TAG_PATIENT_CONTENT),
+        TAG_CHART_KEY => EventError::MalformedTag(TAG_CHART_KEY),
+        TAG_EPOCH => EventError::MalformedTag(TAG_EPOCH),
+        TAG_FORMAT => EventError::MalformedTag(TAG_FORMAT),
+        other => EventError::UnexpectedTag(sanitise_tag_name(other)),
+    }
+}
+
+/// Tag names go into error messages; keep only a short printable name.
+fn sanitise_tag_name(name: &str) -> String {
+    name.chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(32)
+        .collect()
+}

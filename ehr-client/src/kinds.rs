@@ -1,0 +1,154 @@
+//! Event kinds (DESIGN.md §3). Every crate takes kind numbers from here.
+
+use std::fmt;
+
+use crate::fhir::{RequestIntent, Resource, ResourceType};
+
+/// Chart-key wrap (kind 2100).
+pub const CHART_KEY_WRAP: u16 = 2100;
+/// Epoch grant (kind 2101).
+pub const EPOCH_GRANT: u16 = 2101;
+/// Roster (kind 2102).
+pub const ROSTER: u16 = 2102;
+/// Service-agent record (kind 2103).
+pub const SERVICE_AGENT: u16 = 2103;
+/// Guardian grant (kind 2104).
+pub const GUARDIAN_GRANT: u16 = 2104;
+
+/// The twelve clinical kinds, 2110–2121, and the FHIR resource each carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ClinicalKind {
+    /// 2110 Patient.
+    Patient,
+    /// 2111 Encounter.
+    Encounter,
+    /// 2112 MedicationRequest (medication list).
+    Medication,
+    /// 2113 Observation.
+    Observation,
+    /// 2114 Condition.
+    Condition,
+    /// 2115 AllergyIntolerance.
+    AllergyIntolerance,
+    /// 2116 Immunization.
+    Immunization,
+    /// 2117 Communication (message thread).
+    Message,
+    /// 2118 ServiceRequest.
+    ServiceRequest,
+    /// 2119 DiagnosticReport.
+    DiagnosticReport,
+    /// 2120 MedicationRequest (prescription order).
+    Prescription,
+    /// 2121 DocumentReference.
+    Document,
+}
+
+impl ClinicalKind {
+    /// Every clinical kind, in kind order.
+    pub const ALL: [Self; 12] = [
+        Self::Patient,
+        Self::Encounter,
+        Self::Medication,
+        Self::Observation,
+        Self::Condition,
+        Self::AllergyIntolerance,
+        Self::Immunization,
+        Self::Message,
+        Self::ServiceRequest,
+        Self::DiagnosticReport,
+        Self::Prescription,
+        Self::Document,
+    ];
+
+    /// The kind number.
+    pub fn as_u16(self) -> u16 {
+        match self {
+            Self::Patient => 2110,
+            Self::Encounter => 2111,
+            Self::Medication => 2112,
+            Self::Observation => 2113,
+            Self::Condition => 2114,
+            Self::AllergyIntolerance => 2115,
+            Self::Immunization => 2116,
+            Self::Message => 2117,
+            Self::ServiceRequest => 2118,
+            Self::DiagnosticReport => 2119,
+            Self::Prescription => 2120,
+            Self::Document => 2121,
+        }
+    }
+
+    /// The clinical kind of a kind number, if it is one.
+    pub fn from_u16(kind: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_u16() == kind)
+    }
+
+    /// As a `nostr` kind.
+    pub fn to_nostr(self) -> nostr::prelude::Kind {
+        nostr::prelude::Kind::from_u16(self.as_u16())
+    }
+
+    /// The FHIR resource type this kind carries.
+    pub fn resource_type(self) -> ResourceType {
+        match self {
+            Self::Patient => ResourceType::Patient,
+            Self::Encounter => ResourceType::Encounter,
+            Self::Medication | Self::Prescription => ResourceType::MedicationRequest,
+            Self::Observation => ResourceType::Observation,
+            Self::Condition => ResourceType::Condition,
+            Self::AllergyIntolerance => ResourceType::AllergyIntolerance,
+            Self::Immunization => ResourceType::Immunization,
+            Self::Message => ResourceType::Communication,
+            Self::ServiceRequest => ResourceType::ServiceRequest,
+            Self::DiagnosticReport => ResourceType::DiagnosticReport,
+            Self::Document => ResourceType::DocumentReference,
+        }
+    }
+
+    /// The usual kind for a resource: a MedicationRequest is a prescription (2120) when it is an
+    /// order with dispensing details, and a medication-list entry (2112) otherwise.
+    pub fn for_resource(resource: &Resource) -> Self {
+        match resource {
+            Resource::MedicationRequest(m) if is_prescription(m) => Self::Prescription,
+            other => Self::ALL
+                .into_iter()
+                .find(|k| k.resource_type() == other.resource_type() && *k != Self::Prescription)
+                .unwrap_or(Self::Medication),
+        }
+    }
+
+    /// Whether `resource` may travel in this kind: the type must match, and a prescription must
+    /// be an order with dispensing details.
+    pub fn check_resource(self, resource: &Resource) -> Result<(), crate::fhir::FhirError> {
+        let found = resource.resource_type();
+        if found != self.resource_type() {
+            return Err(crate::fhir::FhirError::WrongResourceType {
+                expected: self.resource_type(),
+                found,
+            });
+        }
+        if let (Self::Prescription, Resource::MedicationRequest(m)) = (self, resource)
+            && !is_prescription(m)
+        {
+            return Err(crate::fhir::FhirError::Invalid {
+                resource: found,
+                reason: "a prescription (kind 2120) needs intent order and a dispenseRequest",
+            });
+        }
+        Ok(())
+    }
+}
+
+fn is_prescription(m: &crate::fhir::MedicationRequest) -> bool {
+    matches!(
+        m.intent,
+        RequestIntent::Order | RequestIntent::OriginalOrder | RequestIntent::InstanceOrder
+    ) && m.dispense_request.is_some()
+}
+
+impl fmt::Display for ClinicalKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.as_u16(), self.resource_type())
+    }
+}

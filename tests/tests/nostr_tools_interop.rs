@@ -1,0 +1,95 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Interop proof: events built by `ehr-client` are checked by independent code under node.
+//! nostr-tools verifies each signature and opens the patient copy with the patient's key (and
+//! the practice copy with the chart key); ajv validates the FHIR against the official R4 schema.
+//!
+//! Needs `npm ci --prefix tests/node` (the test script runs it).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use ehr_client::demo;
+use ehr_client::event::ClinicalEventBuilder;
+use ehr_client::keys::{ChartKey, Identity};
+use serde_json::{Value, json};
+
+fn node_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node")
+}
+
+#[test]
+fn nostr_tools_verifies_and_decrypts_every_kind() {
+    let node_modules = node_dir().join("node_modules").join("nostr-tools");
+    assert!(
+        node_modules.is_dir(),
+        "node dependencies missing: run `npm ci --prefix tests/node` (scripts/test does)"
+    );
+    let doctor = Identity::generate();
+    let patient = Identity::generate();
+    let chart_key = ChartKey::generate(1);
+
+    let mut cases = Vec::new();
+    for (kind, resource) in demo::one_of_each_kind("interop-patient") {
+        let event = ClinicalEventBuilder::new(kind, resource.clone(), patient.public_key())
+            .unwrap()
+            .sign(&doctor, &chart_key)
+            .unwrap();
+        cases.push(json!({
+            "event": serde_json::from_str::<Value>(&event.to_json()).unwrap(),
+            "patient_secret_hex": patient.secret_key().to_secret_hex(),
+            "chart_secret_hex": hex_encode(&*chart_key.to_bytes()),
+            "expected": serde_json::from_str::<Value>(&resource.to_json()).unwrap(),
+        }));
+    }
+    let kinds: std::collections::BTreeSet<u64> = cases
+        .iter()
+        .map(|c| c["event"]["kind"].as_u64().unwrap())
+        .collect();
+    assert_eq!(kinds.len(), 12, "one case per clinical kind");
+
+    let schema =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fhir/fhir.r4.schema.json");
+    let input = json!({ "schema": schema, "cases": cases }).to_string();
+    let mut child = Command::new("node")
+        .arg("check-events.mjs")
+        .current_dir(node_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node must be installed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "node checks failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), cases.len() + 1);
+    for line in &lines[..cases.len()] {
+        let checks = line["checks"].as_object().unwrap();
+        assert_eq!(checks.len(), 6, "{line}");
+        assert!(checks.values().all(|v| v == true), "{line}");
+    }
+    assert_eq!(lines[cases.len()]["failed"], 0);
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
