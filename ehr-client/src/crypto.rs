@@ -69,7 +69,6 @@ fn map_nostr_error(error: &nostr::error::Error) -> CryptoError {
     match error.to_string().as_str() {
         "invalid HMAC" => CryptoError::InvalidMac,
         "invalid padding" => CryptoError::InvalidPadding,
-        "payload size is too short" => CryptoError::InvalidPayloadLength(0),
         "message empty" => CryptoError::InvalidPlaintextLength(0),
         other => CryptoError::Other(other.to_owned()),
     }

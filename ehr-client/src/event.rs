@@ -180,7 +180,7 @@ impl ClinicalEventBuilder {
             author,
             practice_copy,
             &json,
-            Tag::custom(TAG_CHART_KEY, [chart_key.version().to_string()]),
+            PracticeKeyRef::Chart(chart_key.version()),
         )
     }
 
@@ -197,12 +197,7 @@ impl ClinicalEventBuilder {
         }
         let json = self.resource.to_json();
         let practice_copy = crypto::nip44_encrypt(patient.secret_key(), epoch_public_key, &json)?;
-        self.finish(
-            patient,
-            practice_copy,
-            &json,
-            Tag::custom(TAG_EPOCH, [epoch.to_string()]),
-        )
+        self.finish(patient, practice_copy, &json, PracticeKeyRef::Epoch(epoch))
     }
 
     fn finish(
@@ -210,12 +205,16 @@ impl ClinicalEventBuilder {
         author: &Identity,
         practice_copy: String,
         json: &str,
-        key_tag: Tag,
+        practice_key: PracticeKeyRef,
     ) -> Result<ClinicalEvent, EventError> {
+        let key_tag = match practice_key {
+            PracticeKeyRef::Chart(version) => Tag::custom(TAG_CHART_KEY, [version.to_string()]),
+            PracticeKeyRef::Epoch(number) => Tag::custom(TAG_EPOCH, [number.to_string()]),
+        };
         let patient_copy = crypto::nip44_encrypt(author.secret_key(), &self.patient, json)?;
         let mut builder = EventBuilder::new(self.kind.to_nostr(), practice_copy).tags([
             Tag::public_key(self.patient),
-            Tag::custom(TAG_PATIENT_CONTENT, [patient_copy]),
+            Tag::custom(TAG_PATIENT_CONTENT, [patient_copy.clone()]),
             key_tag,
             Tag::custom(TAG_FORMAT, [FORMAT_VERSION]),
         ]);
@@ -225,7 +224,14 @@ impl ClinicalEventBuilder {
         let event = builder
             .finalize(author.keys())
             .map_err(|_| EventError::Signing)?;
-        ClinicalEvent::parse(event)
+        // Built from checked parts and signed here: no need to verify our own signature again.
+        Ok(ClinicalEvent {
+            event,
+            kind: self.kind,
+            patient: self.patient,
+            practice_key,
+            patient_content: patient_copy,
+        })
     }
 }
 

@@ -216,21 +216,29 @@ impl FromStr for Identity {
 pub struct ChartKey {
     version: u32,
     secret: SecretKey,
+    // Derived once: every encryption and decryption under this key needs it.
+    public: PublicKey,
 }
 
 impl ChartKey {
     /// A fresh random chart key with the given version number.
     pub fn generate(version: u32) -> Self {
+        Self::from_secret(version, SecretKey::generate())
+    }
+
+    fn from_secret(version: u32, secret: SecretKey) -> Self {
+        let public = Keys::new(secret.clone()).public_key();
         Self {
             version,
-            secret: SecretKey::generate(),
+            secret,
+            public,
         }
     }
 
     /// A chart key from its 32 bytes (for example after unwrapping a grant).
     pub fn from_bytes(version: u32, bytes: &[u8]) -> Result<Self, KeyError> {
         SecretKey::from_slice(bytes)
-            .map(|secret| Self { version, secret })
+            .map(|secret| Self::from_secret(version, secret))
             .map_err(|_| KeyError::InvalidKey { what: "chart key" })
     }
 
@@ -251,7 +259,7 @@ impl ChartKey {
 
     /// The public half, the other side of the NIP-44 self-conversation.
     pub fn public_key(&self) -> PublicKey {
-        Keys::new(self.secret.clone()).public_key()
+        self.public
     }
 }
 
