@@ -6,6 +6,8 @@
 )]
 //! The wire format of DESIGN.md §3: build, verify, decrypt, and refuse what is malformed.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use ehr_client::demo;
 use ehr_client::event::{ClinicalEvent, ClinicalEventBuilder, EventError, PracticeKeyRef};
 use ehr_client::fhir::{FhirError, Resource};
@@ -70,8 +72,18 @@ fn only_the_minimal_tags_are_in_plaintext() {
         .collect();
     assert_eq!(names, ["p", "patient-content", "chart-key", "ehr"]);
     assert_eq!(json["tags"][0][1], p.patient.public_key().to_hex());
-    // Nothing of the resource leaks: no code, status or name in the clear.
-    let text = event.to_json();
+    // Both copies are NIP-44 v2 payloads (version byte 2 after base64).
+    let patient_copy = json["tags"][1][1].as_str().unwrap();
+    for ciphertext in [json["content"].as_str().unwrap(), patient_copy] {
+        let raw = STANDARD.decode(ciphertext).unwrap();
+        assert_eq!(raw[0], 2, "not a NIP-44 v2 payload");
+    }
+    // Nothing of the resource leaks in the cleartext fields. The ciphertexts are
+    // left out of this search: random base64 may spell any short word by chance.
+    let mut cleartext = json.clone();
+    cleartext["content"] = Value::Null;
+    cleartext["tags"][1][1] = Value::Null;
+    let text = cleartext.to_string();
     for needle in ["Encounter", "finished", "Hypertension", "pt-1", "AMB"] {
         assert!(!text.contains(needle), "plaintext leaks {needle}");
     }
