@@ -24,7 +24,7 @@ pub const MAX_ENCODED_PAYLOAD: usize = 64 * 1024 * 1024;
 const MIN_DECODED_PAYLOAD: usize = 1 + 32 + 2 + 32 + 32;
 
 /// Why NIP-44 encryption or decryption failed. Messages never contain plaintext or keys.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum CryptoError {
     /// The payload is empty.
     #[error("empty NIP-44 payload")]

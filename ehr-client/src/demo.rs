@@ -54,6 +54,18 @@ pub fn encounter(patient_id: &str) -> Resource {
     .into()
 }
 
+/// A synthetic active Consent of `patient_id` to share the chart through the FHIR gateway with
+/// the facilities whose FHIR client ids are `facilities` (each an `IRCP` actor identified in
+/// [`FHIR_CLIENT_SYSTEM`]), for treatment: [`Consent::fhir_sharing`] labelled as test data.
+/// With no facility it permits no sharing.
+pub fn fhir_sharing_consent(patient_id: &str, facilities: &[&str]) -> Resource {
+    let mut consent = Consent::fhir_sharing(patient_id, facilities, "2026-03-02T09:40:00-05:00");
+    if let Resource::Consent(c) = &mut consent {
+        c.meta = synthetic_meta();
+    }
+    consent
+}
+
 /// One synthetic resource for every clinical kind, all about `patient_id`, linked the way a
 /// chart links them (note to encounter, result to order).
 pub fn one_of_each_kind(patient_id: &str) -> Vec<(ClinicalKind, Resource)> {
@@ -281,5 +293,9 @@ pub fn one_of_each_kind(patient_id: &str) -> Vec<(ClinicalKind, Resource)> {
         (ClinicalKind::Prescription, prescription.into()),
         (ClinicalKind::Document, note.into()),
         (ClinicalKind::Observation, potassium.into()),
+        (
+            ClinicalKind::Consent,
+            fhir_sharing_consent(patient_id, &["synthetic-facility-1"]),
+        ),
     ]
 }

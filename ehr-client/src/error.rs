@@ -7,7 +7,7 @@ use crate::keys::KeyError;
 use crate::signer::SignerError;
 
 /// Any error of `ehr-client`. No variant's message contains PHI or key material.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
     /// A key could not be parsed, printed or generated.
     #[error(transparent)]

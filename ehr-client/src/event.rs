@@ -1,7 +1,7 @@
 //! The wire format of a clinical event (DESIGN.md §3): build, sign, parse and decrypt.
 //!
 //! ```text
-//! kind     2110..=2121
+//! kind     2105 (Consent) and 2110..=2121
 //! content  NIP-44 v2 of the FHIR JSON under the chart key (practice copy), or, for a
 //!          patient-authored event, NIP-44 from the patient to the epoch public key
 //! tags     ["p", <patient pubkey>]
@@ -38,7 +38,7 @@ pub const FORMAT_VERSION: &str = "1";
 pub const MAX_EVENT_JSON: usize = 8 * 1024 * 1024;
 
 /// Why a clinical event could not be built, parsed or decrypted. No variant carries PHI.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum EventError {
     /// Not a Nostr event at all.
     #[error("not a valid Nostr event JSON")]
@@ -49,7 +49,7 @@ pub enum EventError {
     /// The id is not the hash of the event, or the signature does not verify.
     #[error("invalid event id or signature")]
     InvalidSignature,
-    /// A kind outside 2110–2121.
+    /// A kind outside 2105 and 2110–2121.
     #[error("kind {0} is not a clinical kind")]
     NotClinical(u16),
     /// A required tag is absent.

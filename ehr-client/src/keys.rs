@@ -13,7 +13,7 @@ use nostr::prelude::{Keys, PublicKey, SecretKey};
 use zeroize::Zeroizing;
 
 /// Why a key could not be parsed, printed or generated. Messages never contain key material.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum KeyError {
     /// The input is neither 64 hex digits nor a bech32 string of the expected kind.
     #[error("not a {expected}: expected 64 hex digits or a {expected} bech32 string")]

@@ -14,10 +14,16 @@ pub const ROSTER: u16 = 2102;
 pub const SERVICE_AGENT: u16 = 2103;
 /// Guardian grant (kind 2104).
 pub const GUARDIAN_GRANT: u16 = 2104;
+/// Consent (kind 2105), a clinical kind: [`ClinicalKind::Consent`].
+pub const CONSENT: u16 = 2105;
+/// Guardianship record (kind 2106): who is guardian of which ward, in the clear for the relay.
+pub const GUARDIANSHIP: u16 = 2106;
 
-/// The twelve clinical kinds, 2110–2121, and the FHIR resource each carries.
+/// The thirteen clinical kinds, 2105 and 2110–2121, and the FHIR resource each carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ClinicalKind {
+    /// 2105 Consent (which outside facilities may receive the chart through the FHIR gateway).
+    Consent,
     /// 2110 Patient.
     Patient,
     /// 2111 Encounter.
@@ -46,7 +52,8 @@ pub enum ClinicalKind {
 
 impl ClinicalKind {
     /// Every clinical kind, in kind order.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
+        Self::Consent,
         Self::Patient,
         Self::Encounter,
         Self::Medication,
@@ -64,6 +71,7 @@ impl ClinicalKind {
     /// The kind number.
     pub fn as_u16(self) -> u16 {
         match self {
+            Self::Consent => CONSENT,
             Self::Patient => 2110,
             Self::Encounter => 2111,
             Self::Medication => 2112,
@@ -103,6 +111,7 @@ impl ClinicalKind {
             Self::ServiceRequest => ResourceType::ServiceRequest,
             Self::DiagnosticReport => ResourceType::DiagnosticReport,
             Self::Document => ResourceType::DocumentReference,
+            Self::Consent => ResourceType::Consent,
         }
     }
 

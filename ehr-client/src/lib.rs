@@ -7,19 +7,34 @@
 //! - [`event`]: build, sign, parse and decrypt clinical events (practice copy and patient copy).
 //! - [`signer`]: the [`signer::Nip44Decrypt`] trait a patient's key, extension or bunker implements.
 //! - [`chart`]: the pure, order-independent chart fold.
+//! - [`roster`]: the roster chain (kind 2102) and who was authorised for what, when.
+//! - [`grants`]: epoch grants, chart-key wraps and guardianships.
+//! - [`access`]: what one reader can verify and open; authorisation before folding.
+//! - [`rotation`]: plans for roster changes, grants and chart-key rotation.
+//! - `net` (feature `relay-client`): the relay client, with NIP-42 AUTH, on `nostr-sdk` 0.44.
 //!
-//! This core does no I/O: no sockets, no files, no async runtime. Relay clients and local stores
-//! will come behind default-off features.
+//! The core does no I/O: no sockets, no files, no async runtime. The relay client ([`net`],
+//! feature `relay-client`) and the local mirror and outbox (`store`, feature `local-store`) are
+//! separate features; the `cli` feature turns both on, and `default-features = false` leaves
+//! only the core.
 
+pub mod access;
 pub mod chart;
 pub mod crypto;
 pub mod demo;
 pub mod error;
 pub mod event;
 pub mod fhir;
+pub mod grants;
 pub mod keys;
 pub mod kinds;
+#[cfg(feature = "relay-client")]
+pub mod net;
+pub mod roster;
+pub mod rotation;
 pub mod signer;
+#[cfg(feature = "local-store")]
+pub mod store;
 
 pub use error::Error;
 /// The `nostr` crate this library is built on, so dependants use the same version.

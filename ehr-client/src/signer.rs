@@ -12,7 +12,7 @@ use crate::crypto::{self, CryptoError};
 use crate::keys::Identity;
 
 /// Why a signer could not decrypt.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SignerError {
     /// Decryption ran and failed (wrong key, altered payload).
     #[error(transparent)]

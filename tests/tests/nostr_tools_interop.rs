@@ -17,6 +17,7 @@ use std::process::{Command, Stdio};
 use ehr_client::demo;
 use ehr_client::event::ClinicalEventBuilder;
 use ehr_client::keys::{ChartKey, Identity};
+use ehr_client::kinds::ClinicalKind;
 use serde_json::{Value, json};
 
 fn node_dir() -> PathBuf {
@@ -35,7 +36,16 @@ fn nostr_tools_verifies_and_decrypts_every_kind() {
     let chart_key = ChartKey::generate(1);
 
     let mut cases = Vec::new();
-    for (kind, resource) in demo::one_of_each_kind("interop-patient") {
+    // Beyond one sample per kind: a withdrawn consent naming two facilities (status inactive,
+    // a status-update tag) goes through the same checks, the R4 schema included.
+    let withdrawn_consent = demo::fhir_sharing_consent("interop-patient", &["fac-a", "fac-b"])
+        .as_consent()
+        .unwrap()
+        .withdrawal();
+    let samples = demo::one_of_each_kind("interop-patient")
+        .into_iter()
+        .chain([(ClinicalKind::Consent, withdrawn_consent)]);
+    for (kind, resource) in samples {
         let event = ClinicalEventBuilder::new(kind, resource.clone(), patient.public_key())
             .unwrap()
             .sign(&doctor, &chart_key)
@@ -51,7 +61,15 @@ fn nostr_tools_verifies_and_decrypts_every_kind() {
         .iter()
         .map(|c| c["event"]["kind"].as_u64().unwrap())
         .collect();
-    assert_eq!(kinds.len(), 12, "one case per clinical kind");
+    assert_eq!(
+        kinds.len(),
+        ClinicalKind::ALL.len(),
+        "one case per clinical kind"
+    );
+    assert!(
+        kinds.contains(&2105),
+        "the Consent sample (kind 2105) is checked too"
+    );
 
     let schema =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fhir/fhir.r4.schema.json");

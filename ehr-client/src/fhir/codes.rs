@@ -308,3 +308,48 @@ value_set!(
         Stat = "stat",
     }
 );
+
+value_set!(
+    /// `ConsentState` (Consent.status).
+    ConsentState {
+        /// draft
+        Draft = "draft",
+        /// proposed
+        Proposed = "proposed",
+        /// active: the consent is in force.
+        #[default]
+        Active = "active",
+        /// rejected
+        Rejected = "rejected",
+        /// inactive: withdrawn or expired.
+        Inactive = "inactive",
+        /// entered-in-error
+        EnteredInError = "entered-in-error",
+    }
+);
+
+value_set!(
+    /// `ConsentProvisionType` (Consent.provision.type).
+    ConsentProvisionType {
+        /// deny
+        Deny = "deny",
+        /// permit
+        #[default]
+        Permit = "permit",
+    }
+);
+
+value_set!(
+    /// `ConsentDataMeaning` (Consent.provision.data.meaning).
+    ConsentDataMeaning {
+        /// instance
+        #[default]
+        Instance = "instance",
+        /// related
+        Related = "related",
+        /// dependents
+        Dependents = "dependents",
+        /// authoredby
+        Authoredby = "authoredby",
+    }
+);

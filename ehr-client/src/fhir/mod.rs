@@ -10,10 +10,12 @@
 //! [`ACTION_SYSTEM`] says what a version does (create, status update, correction, deletion).
 
 mod codes;
+mod consent;
 mod datatypes;
 mod resources;
 
 pub use codes::*;
+pub use consent::*;
 pub use datatypes::*;
 pub use resources::*;
 
@@ -65,7 +67,7 @@ impl RecordAction {
 }
 
 /// Why a FHIR payload was rejected. Messages name elements and positions, never values.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum FhirError {
     /// The JSON is malformed or does not fit the R4 model (unknown element, wrong type, code
     /// outside its value set).
@@ -196,6 +198,7 @@ resources!(
     ServiceRequest,
     DiagnosticReport,
     DocumentReference,
+    Consent,
 );
 
 impl fmt::Display for ResourceType {
@@ -327,6 +330,15 @@ impl Resource {
             Self::ServiceRequest(r) => &r.extension,
             Self::DiagnosticReport(r) => &r.extension,
             Self::DocumentReference(r) => &r.extension,
+            Self::Consent(r) => &r.extension,
+        }
+    }
+
+    /// The Consent, if this is one.
+    pub fn as_consent(&self) -> Option<&Consent> {
+        match self {
+            Self::Consent(c) => Some(c),
+            _ => None,
         }
     }
 }
@@ -541,5 +553,6 @@ fn validate_specific(resource: &Resource) -> Result<(), &'static str> {
             }
             check_dates([d.date.as_ref()])
         }
+        Resource::Consent(c) => c.check(),
     }
 }

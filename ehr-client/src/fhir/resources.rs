@@ -1,5 +1,5 @@
 //! The eleven FHIR R4 resource types behind clinical kinds 2110–2121 (MedicationRequest serves
-//! two kinds), with standard elements only.
+//! two kinds), with standard elements only. Consent (kind 2105) is in `consent.rs`.
 
 use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
@@ -28,6 +28,7 @@ macro_rules! resource {
         }
     };
 }
+pub(super) use resource;
 
 resource!(
     /// `Patient` (kind 2110): demographics.

@@ -1,0 +1,457 @@
+//! What one reader can verify and open in a practice (DESIGN.md §2, §6 invariants 3, 4, 7).
+//!
+//! [`PracticeView::load`] follows the roster chain from the root key, opens the epoch grants
+//! and chart-key wraps addressed to the reader, and keeps only what an authorised key signed
+//! at its `created_at`. Clinical events then pass the same test before they are decrypted and
+//! folded: a forged roster, a wrap by a stranger or an event by a revoked member changes nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use nostr::prelude::{Event, EventId, PublicKey, Timestamp};
+
+use crate::chart::{self, Chart, FoldOptions};
+use crate::event::{ClinicalEvent, ClinicalRecord, EventError, PracticeKeyRef};
+use crate::grants::{
+    self, ChartKeyWrap, EpochKey, GrantError, Guardianship, GuardianshipStatus, WrapRecipient,
+};
+use crate::keys::{ChartKey, Identity};
+use crate::kinds::{self, ClinicalKind};
+use crate::roster::{Role, RosterChain, verify_roster_chain};
+
+/// Why an event was not used. No variant carries PHI or key material.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum AccessError {
+    /// The signer was not authorised for this at `created_at`.
+    #[error("signer not authorised for this event at its created_at")]
+    NotAuthorised,
+    /// A grant or wrap was malformed or could not be opened.
+    #[error(transparent)]
+    Grant(#[from] GrantError),
+    /// A clinical event was malformed or could not be opened.
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// The reader holds no key for this event.
+    #[error("no key for this event")]
+    NoKey,
+    /// The newest chart key is not readable, or not yet wrapped under the current epoch.
+    #[error("chart key rotation pending for this patient")]
+    RotationPending,
+    /// The roster chain has no valid roster.
+    #[error("no valid roster for this practice")]
+    NoRoster,
+}
+
+/// The kinds a patient may author about themselves (practice copy under the epoch key).
+pub fn patient_may_write(kind: ClinicalKind) -> bool {
+    matches!(
+        kind,
+        ClinicalKind::Message
+            | ClinicalKind::Observation
+            | ClinicalKind::Condition
+            | ClinicalKind::AllergyIntolerance
+            | ClinicalKind::Document
+            | ClinicalKind::Consent
+    )
+}
+
+/// Whether `event`'s signer was authorised by `roster` to write it at its `created_at`:
+/// the patient for the kinds of [`patient_may_write`], a member whose role may write the kind.
+pub fn authorise(roster: &RosterChain, event: &ClinicalEvent) -> Result<(), AccessError> {
+    let author = event.author();
+    let allowed = if author == event.patient() {
+        patient_may_write(event.kind())
+    } else {
+        roster
+            .role_at(&author, event.event().created_at)
+            .is_some_and(|role| role.may_write(event.kind()))
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(AccessError::NotAuthorised)
+    }
+}
+
+/// Records opened from a set of events, and the events refused with a reason.
+#[derive(Debug, Clone, Default)]
+pub struct Opened {
+    /// Verified, authorised, decrypted records.
+    pub records: Vec<ClinicalRecord>,
+    /// Events that were refused, and why.
+    pub refused: Vec<(EventId, AccessError)>,
+}
+
+/// A practice as one reader sees it: the verified roster chain and the keys the reader holds.
+#[derive(Debug, Clone)]
+pub struct PracticeView {
+    root: PublicKey,
+    reader: PublicKey,
+    roster: RosterChain,
+    epochs: BTreeMap<u64, EpochKey>,
+    chart_keys: BTreeMap<PublicKey, BTreeMap<u32, Vec<ChartKey>>>,
+    wraps: Vec<ChartKeyWrap>,
+    granted: BTreeSet<(PublicKey, u64)>,
+    guardianships: BTreeMap<(PublicKey, PublicKey), Guardianship>,
+    refused: Vec<(EventId, AccessError)>,
+}
+
+impl PracticeView {
+    /// Build the view of `reader` from every organisational event at hand (other kinds are
+    /// skipped, so a whole relay dump may be passed).
+    pub fn load<'a>(
+        root: &PublicKey,
+        events: impl IntoIterator<Item = &'a Event> + Clone,
+        reader: &Identity,
+    ) -> Self {
+        let roster = verify_roster_chain(root, events.clone());
+        let mut view = Self {
+            root: *root,
+            reader: reader.public_key(),
+            roster,
+            epochs: BTreeMap::new(),
+            chart_keys: BTreeMap::new(),
+            wraps: Vec::new(),
+            granted: BTreeSet::new(),
+            guardianships: BTreeMap::new(),
+            refused: Vec::new(),
+        };
+        let mut seen = BTreeSet::new();
+        let mut grants = Vec::new();
+        let mut wraps = Vec::new();
+        for event in events {
+            if !seen.insert(event.id) {
+                continue;
+            }
+            match event.kind.as_u16() {
+                kinds::EPOCH_GRANT => grants.push(event),
+                kinds::CHART_KEY_WRAP | kinds::GUARDIAN_GRANT => wraps.push(event),
+                kinds::GUARDIANSHIP => view.add_guardianship(event),
+                _ => {}
+            }
+        }
+        // Epoch keys first: the wraps under them depend on them.
+        for event in grants {
+            view.add_epoch_grant(event, reader);
+        }
+        for event in wraps {
+            view.add_wrap(event, reader);
+        }
+        view
+    }
+
+    fn authorised(&self, signer: &PublicKey, at: Timestamp, check: impl Fn(Role) -> bool) -> bool {
+        *signer == self.root || self.roster.role_at(signer, at).is_some_and(check)
+    }
+
+    fn add_epoch_grant(&mut self, event: &Event, reader: &Identity) {
+        if !self.authorised(&event.pubkey, event.created_at, Role::is_admin) {
+            self.refused.push((event.id, AccessError::NotAuthorised));
+            return;
+        }
+        let recipient = event.tags.public_keys().next();
+        let number = event.tags.iter().find_map(|t| match t.as_slice() {
+            [name, value] if name == crate::event::TAG_EPOCH => value.parse::<u64>().ok(),
+            _ => None,
+        });
+        if let (Some(recipient), Some(number)) = (recipient, number) {
+            self.granted.insert((recipient, number));
+        }
+        if recipient != Some(reader.public_key()) {
+            return;
+        }
+        match grants::open_epoch_grant(event, reader) {
+            Ok(keys) => {
+                for key in keys {
+                    if self.roster.epoch_public_key(key.number) == Some(key.public_key()) {
+                        self.epochs.insert(key.number, key);
+                    } else {
+                        self.refused
+                            .push((event.id, GrantError::WrongEpochKey.into()));
+                    }
+                }
+            }
+            Err(error) => self.refused.push((event.id, error.into())),
+        }
+    }
+
+    fn add_wrap(&mut self, event: &Event, reader: &Identity) {
+        let wrap = match ChartKeyWrap::parse(event) {
+            Ok(wrap) => wrap,
+            Err(error) => return self.refused.push((event.id, error.into())),
+        };
+        if !self.authorised(&wrap.author, wrap.created_at, Role::may_wrap_chart_keys) {
+            return self.refused.push((event.id, AccessError::NotAuthorised));
+        }
+        let opened = match wrap.recipient {
+            WrapRecipient::Epoch(number) => self
+                .epochs
+                .get(&number)
+                .map(|epoch| wrap.open_with_epoch(epoch)),
+            WrapRecipient::Gateway(to) | WrapRecipient::Guardian(to) if to == self.reader => {
+                Some(wrap.open_as_grantee(reader))
+            }
+            _ => None,
+        };
+        match opened {
+            Some(Ok(keys)) => {
+                let line = self.chart_keys.entry(wrap.patient).or_default();
+                for key in keys {
+                    let same_version = line.entry(key.version()).or_default();
+                    if !same_version.iter().any(|k| k.to_bytes() == key.to_bytes()) {
+                        same_version.push(key);
+                    }
+                }
+            }
+            Some(Err(error)) => self.refused.push((event.id, error.into())),
+            None => {}
+        }
+        self.wraps.push(wrap);
+    }
+
+    fn add_guardianship(&mut self, event: &Event) {
+        let record = match Guardianship::parse(event) {
+            Ok(record) => record,
+            Err(error) => return self.refused.push((event.id, error.into())),
+        };
+        if !self.authorised(&record.author, record.created_at, Role::may_wrap_chart_keys) {
+            return self.refused.push((event.id, AccessError::NotAuthorised));
+        }
+        let pair = (record.ward, record.guardian);
+        let newer = self
+            .guardianships
+            .get(&pair)
+            .is_none_or(|old| (old.created_at, old.id) < (record.created_at, record.id));
+        if newer {
+            self.guardianships.insert(pair, record);
+        }
+    }
+
+    /// The practice root key.
+    pub fn root(&self) -> &PublicKey {
+        &self.root
+    }
+
+    /// The reader's public key.
+    pub fn reader(&self) -> &PublicKey {
+        &self.reader
+    }
+
+    /// The verified roster chain.
+    pub fn roster(&self) -> &RosterChain {
+        &self.roster
+    }
+
+    /// Organisational events that were refused, and why.
+    pub fn refused(&self) -> &[(EventId, AccessError)] {
+        &self.refused
+    }
+
+    /// The epoch keys the reader holds.
+    pub fn epoch_keys(&self) -> impl Iterator<Item = &EpochKey> {
+        self.epochs.values()
+    }
+
+    /// The reader's key for the roster's current epoch.
+    pub fn current_epoch_key(&self) -> Option<&EpochKey> {
+        let (number, _) = self.roster.current_epoch()?;
+        self.epochs.get(&number)
+    }
+
+    /// Whether an authorised epoch grant for epoch `number` to `member` exists.
+    pub fn has_epoch_grant(&self, member: &PublicKey, number: u64) -> bool {
+        self.granted.contains(&(*member, number))
+    }
+
+    /// Every patient with an authorised chart-key wrap.
+    pub fn patients(&self) -> BTreeSet<PublicKey> {
+        self.wraps.iter().map(|w| w.patient).collect()
+    }
+
+    /// The authorised wraps of `patient`'s chart keys.
+    pub fn wraps_of(&self, patient: &PublicKey) -> impl Iterator<Item = &ChartKeyWrap> {
+        let patient = *patient;
+        self.wraps.iter().filter(move |w| w.patient == patient)
+    }
+
+    /// The highest chart-key version any authorised wrap announces for `patient`.
+    pub fn newest_version(&self, patient: &PublicKey) -> Option<u32> {
+        self.wraps_of(patient).map(|w| w.version).max()
+    }
+
+    /// The chart keys the reader holds for `patient`, one per version (oldest first).
+    pub fn chart_keys(&self, patient: &PublicKey) -> Vec<ChartKey> {
+        self.chart_keys
+            .get(patient)
+            .map(|line| {
+                line.values()
+                    .filter_map(|keys| keys.first().cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The newest chart key the reader holds for `patient`.
+    pub fn latest_chart_key(&self, patient: &PublicKey) -> Option<&ChartKey> {
+        self.chart_keys.get(patient)?.values().next_back()?.first()
+    }
+
+    /// The key a member writes `patient`'s new events under: the newest version, which must be
+    /// wrapped under the current epoch. Otherwise a revoked member could still read new events.
+    pub fn write_key(&self, patient: &PublicKey) -> Result<&ChartKey, AccessError> {
+        let key = self.latest_chart_key(patient).ok_or(AccessError::NoKey)?;
+        let (epoch, _) = self.roster.current_epoch().ok_or(AccessError::NoRoster)?;
+        let newest = self.newest_version(patient);
+        let under_current_epoch = self
+            .wraps_of(patient)
+            .any(|w| w.version == key.version() && w.recipient == WrapRecipient::Epoch(epoch));
+        if newest != Some(key.version()) || !under_current_epoch {
+            return Err(AccessError::RotationPending);
+        }
+        Ok(key)
+    }
+
+    /// Guardians whose guardianship of `ward` is in force.
+    pub fn guardians_of(&self, ward: &PublicKey) -> BTreeSet<PublicKey> {
+        self.guardianships
+            .values()
+            .filter(|g| &g.ward == ward && g.status == GuardianshipStatus::Active)
+            .map(|g| g.guardian)
+            .collect()
+    }
+
+    /// Wards of `guardian` whose guardianship is in force.
+    pub fn wards_of(&self, guardian: &PublicKey) -> BTreeSet<PublicKey> {
+        self.guardianships
+            .values()
+            .filter(|g| &g.guardian == guardian && g.status == GuardianshipStatus::Active)
+            .map(|g| g.ward)
+            .collect()
+    }
+
+    /// Whether `event`'s signer was authorised to write it at its `created_at` (invariant 7).
+    pub fn authorise(&self, event: &ClinicalEvent) -> Result<(), AccessError> {
+        authorise(&self.roster, event)
+    }
+
+    /// Verify, authorise and decrypt the practice copies of the clinical events about
+    /// `patient` (or about every patient, with `None`).
+    pub fn open<'a>(
+        &self,
+        events: impl IntoIterator<Item = &'a Event>,
+        patient: Option<&PublicKey>,
+    ) -> Opened {
+        let mut opened = Opened::default();
+        let mut seen = BTreeSet::new();
+        for event in events {
+            let clinical_kind = ClinicalKind::from_u16(event.kind.as_u16()).is_some();
+            if !clinical_kind || !seen.insert(event.id) {
+                continue;
+            }
+            match self.open_one(event, patient) {
+                Ok(Some(record)) => opened.records.push(record),
+                Ok(None) => {}
+                Err(error) => opened.refused.push((event.id, error)),
+            }
+        }
+        opened
+    }
+
+    fn open_one(
+        &self,
+        event: &Event,
+        patient: Option<&PublicKey>,
+    ) -> Result<Option<ClinicalRecord>, AccessError> {
+        let clinical = ClinicalEvent::parse(event.clone())?;
+        if patient.is_some_and(|p| p != &clinical.patient()) {
+            return Ok(None);
+        }
+        self.authorise(&clinical)?;
+        match clinical.practice_key() {
+            PracticeKeyRef::Chart(version) => {
+                let keys = self
+                    .chart_keys
+                    .get(&clinical.patient())
+                    .and_then(|line| line.get(&version))
+                    .ok_or(AccessError::NoKey)?;
+                let mut last = AccessError::NoKey;
+                for key in keys {
+                    match clinical.decrypt_with_chart_key(key) {
+                        Ok(record) => return Ok(Some(record)),
+                        Err(error) => last = error.into(),
+                    }
+                }
+                Err(last)
+            }
+            PracticeKeyRef::Epoch(number) => {
+                let epoch = self.epochs.get(&number).ok_or(AccessError::NoKey)?;
+                Ok(Some(clinical.decrypt_with_epoch_key(&epoch.secret)?))
+            }
+        }
+    }
+
+    /// The folded chart of `patient` from the events at hand, and what was refused.
+    pub fn chart<'a>(
+        &self,
+        patient: &PublicKey,
+        events: impl IntoIterator<Item = &'a Event>,
+        options: FoldOptions,
+    ) -> (Chart, Vec<(EventId, AccessError)>) {
+        let opened = self.open(events, Some(patient));
+        (chart::fold(&opened.records, options), opened.refused)
+    }
+
+    /// Whether `patient`'s newest Consent permits sharing through the FHIR gateway.
+    pub fn consents_to_fhir_sharing<'a>(
+        &self,
+        patient: &PublicKey,
+        events: impl IntoIterator<Item = &'a Event>,
+    ) -> bool {
+        let consents: Vec<&Event> = events
+            .into_iter()
+            .filter(|e| e.kind.as_u16() == ClinicalKind::Consent.as_u16())
+            .collect();
+        let (chart, _) = self.chart(patient, consents, FoldOptions::default());
+        chart
+            .entries()
+            .filter_map(|entry| {
+                Some((
+                    entry.updated_at,
+                    entry.event_id,
+                    entry.resource.as_consent()?,
+                ))
+            })
+            .max_by_key(|(at, id, _)| (*at, *id))
+            .is_some_and(|(_, _, consent)| consent.permits_fhir_sharing())
+    }
+}
+
+/// Open the patient copies of the events about `patient`, through the patient's own key, with
+/// the same authorisation check as the practice view (invariants 5 and 7).
+pub fn open_as_patient<'a>(
+    roster: &RosterChain,
+    patient: &Identity,
+    events: impl IntoIterator<Item = &'a Event>,
+) -> Opened {
+    let mut opened = Opened::default();
+    let mut seen = BTreeSet::new();
+    for event in events {
+        if ClinicalKind::from_u16(event.kind.as_u16()).is_none() || !seen.insert(event.id) {
+            continue;
+        }
+        let result = ClinicalEvent::parse(event.clone())
+            .map_err(AccessError::from)
+            .and_then(|clinical| {
+                if clinical.patient() != patient.public_key() {
+                    return Ok(None);
+                }
+                authorise(roster, &clinical)?;
+                Ok(Some(clinical.decrypt_with_patient_key(patient)?))
+            });
+        match result {
+            Ok(Some(record)) => opened.records.push(record),
+            Ok(None) => {}
+            Err(error) => opened.refused.push((event.id, error)),
+        }
+    }
+    opened
+}

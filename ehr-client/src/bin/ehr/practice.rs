@@ -1,0 +1,399 @@
+//! The practice life cycle: init, staff and agents, patients, records, charts, consent,
+//! guardians, rotation. Each command plans from a verified view, stores the whole plan, then
+//! publishes it (see `session`).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use ehr_client::access::{AccessError, open_as_patient};
+use ehr_client::chart::{Chart, FoldOptions};
+use ehr_client::event::ClinicalEventBuilder;
+use ehr_client::fhir::{Consent, Resource, ResourceType};
+use ehr_client::grants::GuardianshipStatus;
+use ehr_client::keys::{self, Identity};
+use ehr_client::kinds::ClinicalKind;
+use ehr_client::nostr::prelude::{Event, PublicKey, Timestamp};
+use ehr_client::roster::Role;
+use ehr_client::rotation::{self, PatientPolicy, RosterChange};
+use serde_json::{Value, json};
+
+use crate::render;
+use crate::secrets::{self, KeyArgs};
+use crate::session::{PracticeConfig, Published, Session};
+
+/// `ehr practice init`: a new root key (ncryptsec only) and the genesis roster.
+pub fn init(
+    session: &mut Session,
+    keys_args: &KeyArgs,
+    relay: &str,
+    root_key_out: &Path,
+    first_admin: Option<PublicKey>,
+    log_n: u8,
+) -> Result<Value> {
+    if session.config().is_ok() {
+        bail!("this directory already holds a practice; use another --home");
+    }
+    let root = Identity::generate();
+    let config = PracticeConfig {
+        practice: root.npub(),
+        relay: relay.to_owned(),
+    };
+    let password = keys_args.new_passphrase()?;
+    secrets::write_ncryptsec(root_key_out, &root, &password, log_n)?;
+    session.set_config(config.clone())?;
+    let (events, _) = rotation::genesis(&root, first_admin.map(|pk| (pk, None)), Timestamp::now())?;
+    let published = session.commit(&root, events)?;
+    Ok(json!({
+        "practice_npub": root.npub(),
+        "connection_string": config.connection_string(),
+        "root_key_file": root_key_out.display().to_string(),
+        "note": "Keep the root key file offline. It signs only changes to admins.",
+        "publish": report(&published),
+    }))
+}
+
+/// `ehr staff|agent add|revoke`.
+pub fn change_roster(
+    session: &mut Session,
+    actor: &Identity,
+    change: RosterChange,
+) -> Result<Value> {
+    session.sync(actor)?;
+    let now = Timestamp::now();
+    let view = session.view(actor)?;
+    let plan = rotation::change_roster(&view, actor, &change, now)?;
+    maintain_and_commit(session, actor, plan, None, now)
+}
+
+/// Add to `plan` the epoch grants and chart-key maintenance it leaves pending (for `patients`,
+/// or every patient), then store and publish the whole plan.
+fn maintain_and_commit(
+    session: &mut Session,
+    actor: &Identity,
+    mut plan: Vec<Event>,
+    patients: Option<&BTreeSet<PublicKey>>,
+    now: Timestamp,
+) -> Result<Value> {
+    let view = session.view_with(actor, &plan)?;
+    plan.extend(rotation::missing_epoch_grants(&view, actor, now)?);
+    let view = session.view_with(actor, &plan)?;
+    let policy = consent_policy(session, &view, &plan);
+    plan.extend(rotation::maintain_chart_keys(
+        &view, actor, &policy, patients, now,
+    )?);
+    let planned = plan.len();
+    let published = session.commit(actor, plan)?;
+    Ok(json!({ "planned_events": planned, "publish": report(&published) }))
+}
+
+/// `ehr staff list`.
+pub fn list_roster(session: &mut Session, reader: &Identity) -> Result<Value> {
+    session.sync(reader)?;
+    let view = session.view(reader)?;
+    let roster = view.roster().current().ok_or(AccessError::NoRoster)?;
+    let members: Vec<Value> = roster
+        .content
+        .members
+        .iter()
+        .map(|m| {
+            json!({
+                "npub": keys::to_npub(&m.pubkey),
+                "role": m.role.as_str(),
+                "name": m.name,
+                "valid_from": m.valid_from.as_secs(),
+                "valid_until": m.valid_until.map(|t| t.as_secs()),
+                "active": m.is_valid_at(Timestamp::now()),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "sequence": roster.content.sequence,
+        "epoch": roster.content.epoch,
+        "members": members,
+        "rejected_rosters": view.roster().rejected().len(),
+    }))
+}
+
+/// `ehr patient create`: a new patient key, shown once, and the patient's first chart key.
+pub fn create_patient(
+    session: &mut Session,
+    actor: &Identity,
+    nsec_out: Option<&Path>,
+) -> Result<Value> {
+    let patient = Identity::generate();
+    let published = enrol(session, actor, &patient.public_key())?;
+    let mut out = json!({
+        "patient_npub": patient.npub(),
+        "publish": report(&published),
+    });
+    match nsec_out {
+        Some(path) => {
+            secrets::write_secret_file(path, &patient.nsec())?;
+            crate::set_field(
+                out.as_object_mut(),
+                "nsec_file",
+                json!(path.display().to_string()),
+            );
+        }
+        None => {
+            crate::set_field(
+                out.as_object_mut(),
+                "patient_nsec",
+                json!(patient.nsec().as_str()),
+            );
+            crate::set_field(
+                out.as_object_mut(),
+                "note",
+                json!("Hand this nsec to the patient now. The practice does not keep it."),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// `ehr patient import`: enrol a patient who brings their own npub.
+pub fn import_patient(
+    session: &mut Session,
+    actor: &Identity,
+    patient: &PublicKey,
+) -> Result<Value> {
+    let published = enrol(session, actor, patient)?;
+    Ok(json!({ "patient_npub": keys::to_npub(patient), "publish": report(&published) }))
+}
+
+fn enrol(session: &mut Session, actor: &Identity, patient: &PublicKey) -> Result<Published> {
+    session.sync(actor)?;
+    let view = session.view(actor)?;
+    let plan = rotation::enrol_patient(&view, actor, patient, Timestamp::now())?;
+    session.commit(actor, plan)
+}
+
+/// `ehr record add`: validate a FHIR resource and publish it into a patient's chart.
+pub fn add_record(
+    session: &mut Session,
+    actor: &Identity,
+    patient: &PublicKey,
+    file: &Path,
+) -> Result<Value> {
+    let json =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let resource =
+        Resource::from_json(&json).context("the file is not a valid FHIR R4 resource")?;
+    session.sync(actor)?;
+    let event = write(session, actor, patient, resource)?;
+    let published = session.commit(actor, vec![event.clone()])?;
+    Ok(
+        json!({ "event_id": event.id.to_hex(), "kind": event.kind.as_u16(), "publish": report(&published) }),
+    )
+}
+
+fn write(
+    session: &Session,
+    actor: &Identity,
+    patient: &PublicKey,
+    resource: Resource,
+) -> Result<Event> {
+    let kind = ClinicalKind::for_resource(&resource);
+    let view = session.view(actor)?;
+    let key = view.write_key(patient).map_err(|error| match error {
+        AccessError::RotationPending => anyhow!("{error}: run `ehr rotate` first"),
+        AccessError::NoKey => {
+            anyhow!("no chart key for this patient: enrol them with `ehr patient create|import`")
+        }
+        other => anyhow!(other),
+    })?;
+    Ok(ClinicalEventBuilder::new(kind, resource, *patient)?
+        .sign(actor, key)?
+        .event()
+        .clone())
+}
+
+/// `ehr chart show`: the folded chart, as the reader may see it.
+pub fn show_chart(
+    session: &mut Session,
+    reader: &Identity,
+    patient: &PublicKey,
+    bundle: bool,
+    include_patient_reported: bool,
+) -> Result<String> {
+    session.sync(reader)?;
+    let options = FoldOptions {
+        include_patient_reported,
+    };
+    let (chart, refused) = if reader.public_key() == *patient {
+        // The patient reads the patient copies with their own key.
+        let roster = ehr_client::roster::verify_roster_chain(&session.root()?, session.events());
+        let opened = open_as_patient(&roster, reader, session.events());
+        (
+            ehr_client::chart::fold(&opened.records, options),
+            opened.refused,
+        )
+    } else {
+        session
+            .view(reader)?
+            .chart(patient, session.events(), options)
+    };
+    let unreadable = refused.len();
+    if bundle {
+        Ok(serde_json::to_string_pretty(&render::bundle(&chart))? + "\n")
+    } else {
+        let mut out = render::table(&chart);
+        if unreadable > 0 {
+            out.push_str(&format!(
+                "{unreadable} events could not be opened or were refused\n"
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// `ehr consent grant`: record the patient's consent to FHIR sharing, and wrap the chart key
+/// to the gateway.
+pub fn grant_consent(
+    session: &mut Session,
+    actor: &Identity,
+    patient: &PublicKey,
+    facilities: &[String],
+) -> Result<Value> {
+    if facilities.is_empty() {
+        bail!("name at least one facility (--facility CLIENT_ID)");
+    }
+    session.sync(actor)?;
+    let chart = practice_chart(session, actor, patient)?;
+    let patient_id = chart
+        .of_type(ResourceType::Patient)
+        .next()
+        .map(|e| e.key.id.clone())
+        .unwrap_or_else(ehr_client::demo::new_id);
+    let facilities: Vec<&str> = facilities.iter().map(String::as_str).collect();
+    let consent = Consent::fhir_sharing(&patient_id, &facilities, &today());
+    consent_then_maintain(session, actor, patient, consent)
+}
+
+/// `ehr consent withdraw`: a new version of the consent, inactive; the chart key rotates away
+/// from the gateway.
+pub fn withdraw_consent(
+    session: &mut Session,
+    actor: &Identity,
+    patient: &PublicKey,
+) -> Result<Value> {
+    session.sync(actor)?;
+    let chart = practice_chart(session, actor, patient)?;
+    let consent = chart
+        .of_type(ResourceType::Consent)
+        .filter_map(|e| Some((e.updated_at, e.resource.as_consent()?)))
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, consent)| consent.withdrawal())
+        .context("this patient has no consent on record")?;
+    consent_then_maintain(session, actor, patient, consent)
+}
+
+fn consent_then_maintain(
+    session: &mut Session,
+    actor: &Identity,
+    patient: &PublicKey,
+    consent: Resource,
+) -> Result<Value> {
+    let event = write(session, actor, patient, consent)?;
+    let mut plan = vec![event];
+    let view = session.view_with(actor, &plan)?;
+    let policy = consent_policy(session, &view, &plan);
+    let one: BTreeSet<PublicKey> = [*patient].into();
+    // Key changes first: the withdrawal itself must not reach the gateway under a key it holds.
+    let mut keys =
+        rotation::maintain_chart_keys(&view, actor, &policy, Some(&one), Timestamp::now())?;
+    keys.append(&mut plan);
+    let consents = policy.consenting.contains(patient);
+    let planned = keys.len();
+    let published = session.commit(actor, keys)?;
+    Ok(
+        json!({ "fhir_sharing": consents, "planned_events": planned, "publish": report(&published) }),
+    )
+}
+
+/// `ehr guardian grant|revoke`.
+pub fn set_guardian(
+    session: &mut Session,
+    actor: &Identity,
+    ward: &PublicKey,
+    guardian: &PublicKey,
+    active: bool,
+) -> Result<Value> {
+    session.sync(actor)?;
+    let now = Timestamp::now();
+    let status = if active {
+        GuardianshipStatus::Active
+    } else {
+        GuardianshipStatus::Ended
+    };
+    let view = session.view(actor)?;
+    let plan = rotation::set_guardianship(&view, actor, ward, guardian, status, now)?;
+    let one: BTreeSet<PublicKey> = [*ward].into();
+    maintain_and_commit(session, actor, plan, Some(&one), now)
+}
+
+/// `ehr rotate`: finish whatever key maintenance is pending (after an interruption, or after a
+/// change made elsewhere). Publishes nothing when all is in place.
+pub fn rotate(session: &mut Session, actor: &Identity) -> Result<Value> {
+    session.sync(actor)?;
+    maintain_and_commit(session, actor, Vec::new(), None, Timestamp::now())
+}
+
+fn practice_chart(session: &Session, actor: &Identity, patient: &PublicKey) -> Result<Chart> {
+    let view = session.view(actor)?;
+    Ok(view
+        .chart(
+            patient,
+            session.events(),
+            FoldOptions {
+                include_patient_reported: true,
+            },
+        )
+        .0)
+}
+
+/// Which patients consent to FHIR sharing, as far as `view`'s reader can see.
+fn consent_policy(
+    session: &Session,
+    view: &ehr_client::access::PracticeView,
+    planned: &[Event],
+) -> PatientPolicy {
+    let events: Vec<&Event> = session.events().iter().chain(planned).collect();
+    PatientPolicy {
+        consenting: view
+            .patients()
+            .into_iter()
+            .filter(|p| view.consents_to_fhir_sharing(p, events.iter().copied()))
+            .collect(),
+    }
+}
+
+/// A role given on the command line for staff or agents.
+pub fn parse_role(input: &str, agent: bool) -> Result<Role> {
+    let role: Role = input
+        .parse()
+        .map_err(|_| anyhow!("unknown role `{input}`"))?;
+    if role.is_agent() != agent {
+        let expected = if agent {
+            "fhir-gateway or billing-bot"
+        } else {
+            "admin, doctor, nurse, ma or frontdesk"
+        };
+        bail!("role `{input}` is not valid here: use {expected}");
+    }
+    Ok(role)
+}
+
+pub fn report(published: &Published) -> Value {
+    json!({
+        "accepted": published.accepted,
+        "refused": published.refused,
+        "pending_in_outbox": published.pending,
+    })
+}
+
+fn today() -> String {
+    // FHIR dateTime at day precision is enough for a consent's date.
+    render::utc_date(Timestamp::now().as_secs())
+}

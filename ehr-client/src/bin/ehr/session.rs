@@ -1,0 +1,287 @@
+//! One CLI run: the practice directory (`--home`), its local store, and the relay.
+//!
+//! Online, a command first fetches the practice's events, plans, stores the whole plan in the
+//! outbox, then publishes the outbox. With `--offline` it plans from the local mirror and only
+//! stores: the outbox file is then carried to an online machine and sent with `ehr publish`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use ehr_client::access::PracticeView;
+use ehr_client::keys::{self, Identity};
+use ehr_client::kinds;
+use ehr_client::net::{PublishOutcome, RelayClient};
+use ehr_client::nostr::prelude::{Event, Filter, Kind, PublicKey};
+use ehr_client::store::{self, LocalStore};
+use serde::{Deserialize, Serialize};
+
+/// The kinds a practice client mirrors: every organisational and clinical kind.
+pub fn practice_kinds() -> Vec<Kind> {
+    (kinds::CHART_KEY_WRAP..=2121).map(Kind::from).collect()
+}
+
+/// What `practice.json` in the home directory says: which practice, on which relay.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PracticeConfig {
+    /// The practice root key, as npub.
+    pub practice: String,
+    /// The practice relay, ws:// or wss://.
+    pub relay: String,
+}
+
+impl PracticeConfig {
+    /// The root public key.
+    pub fn root(&self) -> Result<PublicKey> {
+        keys::parse_public_key(&self.practice).context("practice.json: invalid practice key")
+    }
+
+    /// The connection string a patient or a new device pastes.
+    pub fn connection_string(&self) -> String {
+        format!("nostr-ehr:{}?relay={}", self.practice, self.relay)
+    }
+
+    /// Parse a connection string `nostr-ehr:<npub>?relay=<url>`.
+    pub fn from_connection_string(input: &str) -> Result<Self> {
+        let rest = input
+            .trim()
+            .strip_prefix("nostr-ehr:")
+            .context("a connection string starts with nostr-ehr:")?;
+        let (practice, relay) = rest
+            .split_once("?relay=")
+            .context("a connection string names the relay: nostr-ehr:<npub>?relay=<url>")?;
+        let config = Self {
+            practice: practice.to_owned(),
+            relay: relay.to_owned(),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.root()?;
+        if !(self.relay.starts_with("ws://") || self.relay.starts_with("wss://")) {
+            bail!("the relay URL must start with ws:// or wss://");
+        }
+        Ok(())
+    }
+}
+
+/// Global options of a run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SessionArgs {
+    /// The practice directory: practice.json, the event mirror and the outbox.
+    #[arg(long, global = true, env = "EHR_HOME", default_value = ".nostr-ehr")]
+    pub home: PathBuf,
+    /// Do not touch the network: plan from the local mirror, put signed events in the outbox.
+    #[arg(long, global = true)]
+    pub offline: bool,
+    /// The outbox file (default: HOME/outbox.jsonl).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub outbox: Option<PathBuf>,
+    /// Seconds to wait for the relay before giving up.
+    #[arg(long, global = true, default_value_t = 15)]
+    pub timeout: u64,
+}
+
+/// An open practice directory.
+#[derive(Debug)]
+pub struct Session {
+    home: PathBuf,
+    store: LocalStore,
+    config: Option<PracticeConfig>,
+    offline: bool,
+    timeout: Duration,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// What publishing achieved.
+#[derive(Debug, Default)]
+pub struct Published {
+    pub accepted: usize,
+    pub refused: Vec<String>,
+    pub pending: usize,
+}
+
+impl Session {
+    pub fn open(args: &SessionArgs) -> Result<Self> {
+        let store = LocalStore::open(&args.home, args.outbox.as_deref())?;
+        let config_path = args.home.join("practice.json");
+        let config = match std::fs::read_to_string(&config_path) {
+            Ok(text) => {
+                let config: PracticeConfig = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not valid", config_path.display()))?;
+                config.validate()?;
+                Some(config)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).context(format!("reading {}", config_path.display())),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        Ok(Self {
+            home: args.home.clone(),
+            store,
+            config,
+            offline: args.offline,
+            timeout: Duration::from_secs(args.timeout),
+            runtime,
+        })
+    }
+
+    pub fn config(&self) -> Result<&PracticeConfig> {
+        self.config.as_ref().context(
+            "no practice in this directory: run `ehr practice init` or `ehr practice connect`",
+        )
+    }
+
+    pub fn root(&self) -> Result<PublicKey> {
+        self.config()?.root()
+    }
+
+    /// Write practice.json (refuses to replace another practice's).
+    pub fn set_config(&mut self, config: PracticeConfig) -> Result<()> {
+        if let Some(existing) = &self.config
+            && existing.practice != config.practice
+        {
+            bail!("this directory already belongs to another practice; use another --home");
+        }
+        let path = self.home.join("practice.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&config)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        self.config = Some(config);
+        Ok(())
+    }
+
+    pub fn events(&self) -> &[Event] {
+        self.store.events()
+    }
+
+    pub fn view(&self, reader: &Identity) -> Result<PracticeView> {
+        Ok(PracticeView::load(
+            &self.root()?,
+            self.store.events(),
+            reader,
+        ))
+    }
+
+    /// A view that also counts `planned` events, for planning in several steps.
+    pub fn view_with(&self, reader: &Identity, planned: &[Event]) -> Result<PracticeView> {
+        Ok(PracticeView::load(
+            &self.root()?,
+            self.store.events().iter().chain(planned),
+            reader,
+        ))
+    }
+
+    /// Fetch the practice's events from the relay into the mirror (no-op offline).
+    pub fn sync(&mut self, identity: &Identity) -> Result<usize> {
+        if self.offline {
+            return Ok(0);
+        }
+        let url = self.config()?.relay.clone();
+        let timeout = self.timeout;
+        let filter = Filter::new().kinds(practice_kinds());
+        let fetched = self.runtime.block_on(async {
+            let client = RelayClient::connect(&url, identity, timeout).await?;
+            let events = client.fetch(vec![filter]).await;
+            client.disconnect().await;
+            events
+        });
+        let fetched = fetched.with_context(|| format!("fetching from {url}"))?;
+        Ok(self.store.merge(fetched)?)
+    }
+
+    /// Store a plan as a whole, then publish the outbox (unless offline).
+    pub fn commit(&mut self, identity: &Identity, events: Vec<Event>) -> Result<Published> {
+        self.store.stage(events)?;
+        if self.offline {
+            return Ok(Published {
+                pending: self.store.pending().len(),
+                ..Published::default()
+            });
+        }
+        self.publish(identity)
+    }
+
+    /// Publish the outbox; acknowledged events leave it, refused ones stay and are reported.
+    pub fn publish(&mut self, identity: &Identity) -> Result<Published> {
+        let pending = self.store.pending().to_vec();
+        if pending.is_empty() {
+            return Ok(Published::default());
+        }
+        let url = self.config()?.relay.clone();
+        let outcomes = self.send(&url, identity, &pending)?;
+        let mut published = Published::default();
+        let mut acknowledged = BTreeSet::new();
+        for (event, outcome) in pending.iter().zip(outcomes) {
+            match outcome {
+                PublishOutcome::Accepted => {
+                    acknowledged.insert(event.id);
+                    published.accepted += 1;
+                }
+                PublishOutcome::Refused { message } => published
+                    .refused
+                    .push(format!("kind {}: {message}", event.kind.as_u16())),
+            }
+        }
+        self.store.acknowledge(&acknowledged)?;
+        published.pending = self.store.pending().len();
+        Ok(published)
+    }
+
+    /// Publish the events of an outbox file carried from another machine, and drop the
+    /// acknowledged ones from that file.
+    pub fn publish_file(&mut self, identity: &Identity, path: &Path) -> Result<Published> {
+        let events = store::read_events(path)?;
+        let url = self.config()?.relay.clone();
+        let outcomes = self.send(&url, identity, &events)?;
+        let mut published = Published::default();
+        let mut left = Vec::new();
+        for (event, outcome) in events.iter().zip(outcomes) {
+            match outcome {
+                PublishOutcome::Accepted => published.accepted += 1,
+                PublishOutcome::Refused { message } => {
+                    published
+                        .refused
+                        .push(format!("kind {}: {message}", event.kind.as_u16()));
+                    left.push(event.clone());
+                }
+            }
+        }
+        store::write_events(path, &left)?;
+        self.store.merge(events)?;
+        published.pending = left.len();
+        Ok(published)
+    }
+
+    fn send(
+        &self,
+        url: &str,
+        identity: &Identity,
+        events: &[Event],
+    ) -> Result<Vec<PublishOutcome>> {
+        let timeout = self.timeout;
+        let outcomes = self.runtime.block_on(async {
+            let client = RelayClient::connect(url, identity, timeout).await?;
+            let outcomes = client.publish(events).await;
+            client.disconnect().await;
+            outcomes
+        });
+        outcomes.with_context(|| format!("publishing to {url}"))
+    }
+
+    /// Merge events from a file (an export of another machine's mirror).
+    pub fn import_file(&mut self, path: &Path) -> Result<usize> {
+        Ok(self.store.merge(store::read_events(path)?)?)
+    }
+
+    /// Write every known event to a file, for an offline machine.
+    pub fn export_file(&self, path: &Path) -> Result<()> {
+        Ok(store::write_events(path, self.store.events())?)
+    }
+}

@@ -1,0 +1,375 @@
+//! FHIR R4 `Consent` (kind 2105): which outside facilities may receive the patient's chart
+//! through the practice's FHIR gateway.
+//!
+//! A facility is named as a `provision.actor` with role v3-ParticipationType `IRCP`
+//! (information recipient) and a logical reference whose identifier has the system
+//! [`FHIR_CLIENT_SYSTEM`] and the facility's FHIR client id as value. Withdrawing consent is a
+//! new version of the same Consent with status `inactive`, tagged as a status update
+//! ([`Consent::withdrawal`]); the chart fold then shows the inactive version.
+
+use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
+
+use super::codes::*;
+use super::datatypes::*;
+use super::resources::resource;
+use super::{RecordAction, Resource, at_most_one, check_dates, concept_present, has_target};
+
+/// Identifier system of a facility's FHIR client id in `Consent.provision.actor.reference`.
+pub const FHIR_CLIENT_SYSTEM: &str = "urn:nostr-ehr:fhir-client";
+
+/// HL7 v3 ParticipationType code system (the role of a consent actor).
+pub const PARTICIPATION_TYPE_SYSTEM: &str =
+    "http://terminology.hl7.org/CodeSystem/v3-ParticipationType";
+
+/// v3-ParticipationType `IRCP`: information recipient.
+pub const INFORMATION_RECIPIENT: &str = "IRCP";
+
+/// `Consent.policy`.
+#[skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsentPolicy {
+    /// Enforcement source for the policy.
+    pub authority: Option<String>,
+    /// Specific policy covered by this consent.
+    pub uri: Option<String>,
+}
+
+/// `Consent.verification`.
+#[skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsentVerification {
+    /// Whether the consent was verified.
+    pub verified: bool,
+    /// Person who verified it.
+    pub verified_with: Option<Reference>,
+    /// When it was verified.
+    pub verification_date: Option<String>,
+}
+
+/// `Consent.provision.actor`: who the rule applies to, in which role.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsentActor {
+    /// How the actor is involved (v3-ParticipationType `IRCP` for a recipient).
+    pub role: CodeableConcept,
+    /// The actor (a facility: identifier in [`FHIR_CLIENT_SYSTEM`]).
+    pub reference: Reference,
+}
+
+/// `Consent.provision.data`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsentData {
+    /// instance | related | dependents | authoredby.
+    pub meaning: ConsentDataMeaning,
+    /// The resource the rule controls.
+    pub reference: Reference,
+}
+
+/// `Consent.provision`: a rule, with nested exceptions.
+#[skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsentProvision {
+    /// deny | permit.
+    #[serde(rename = "type")]
+    pub type_: Option<ConsentProvisionType>,
+    /// When the rule is in force.
+    pub period: Option<Period>,
+    /// Who the rule applies to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actor: Vec<ConsentActor>,
+    /// Actions controlled (collect, access, use, disclose, correct).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub action: Vec<CodeableConcept>,
+    /// Security labels of the data covered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_label: Vec<Coding>,
+    /// Purposes of use (v3-ActReason `TREAT`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purpose: Vec<Coding>,
+    /// Kinds of resources covered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class: Vec<Coding>,
+    /// Codes of the content covered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub code: Vec<CodeableConcept>,
+    /// Timeframe of the data covered.
+    pub data_period: Option<Period>,
+    /// Specific resources covered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<ConsentData>,
+    /// Nested exceptions to this rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub provision: Vec<ConsentProvision>,
+}
+
+resource!(
+    /// `Consent` (kind 2105): the patient's choices, here which outside facilities may receive
+    /// the chart through the FHIR gateway.
+    pub struct Consent {
+        /// Business identifiers.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub identifier: Vec<Identifier>,
+        /// draft | proposed | active | rejected | inactive | entered-in-error.
+        pub status: ConsentState,
+        /// Which of the four areas this consent covers (consentscope `patient-privacy`).
+        pub scope: CodeableConcept,
+        /// Classification (LOINC `59284-0` patient consent); at least one.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub category: Vec<CodeableConcept>,
+        /// The patient (optional in R4, required here).
+        pub patient: Reference,
+        /// When this consent was issued.
+        pub date_time: Option<String>,
+        /// Who agrees to the policy and rules.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub performer: Vec<Reference>,
+        /// Custodians of the consent.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub organization: Vec<Reference>,
+        /// The signed source document.
+        pub source_attachment: Option<Attachment>,
+        /// The source as a reference.
+        pub source_reference: Option<Reference>,
+        /// Policies covered by this consent.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub policy: Vec<ConsentPolicy>,
+        /// Regulation this consent is based on (v3-ActCode `OPTIN`).
+        pub policy_rule: Option<CodeableConcept>,
+        /// Verifications of the consent.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub verification: Vec<ConsentVerification>,
+        /// The root rule.
+        pub provision: Option<ConsentProvision>,
+    }
+);
+
+impl ConsentActor {
+    /// The FHIR client id of a facility named as information recipient: role `IRCP` and an
+    /// identifier in [`FHIR_CLIENT_SYSTEM`] with a non-empty value.
+    pub fn fhir_recipient(&self) -> Option<&str> {
+        if !self
+            .role
+            .has_code(Some(PARTICIPATION_TYPE_SYSTEM), INFORMATION_RECIPIENT)
+        {
+            return None;
+        }
+        self.fhir_client()
+    }
+
+    /// The FHIR client id of the actor, whatever its role.
+    fn fhir_client(&self) -> Option<&str> {
+        self.reference
+            .identifier
+            .as_ref()
+            .filter(|i| i.system.as_deref() == Some(FHIR_CLIENT_SYSTEM))
+            .and_then(|i| i.value.as_deref())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+impl Consent {
+    /// Whether this consent lets the FHIR gateway share the chart: status `active`, a root
+    /// provision of type `permit`, and at least one facility in [`Consent::fhir_recipients`].
+    ///
+    /// The periods, actions, purposes and data classes of the root provision are not evaluated
+    /// here; a reader that enforces them reads [`Consent::provision`].
+    pub fn permits_fhir_sharing(&self) -> bool {
+        !self.fhir_recipients().is_empty()
+    }
+
+    /// The FHIR client ids of the facilities this consent lets receive the chart, in order of
+    /// appearance without repeats; empty unless the consent is active with a `permit` root
+    /// provision.
+    ///
+    /// Recipients are the root provision's `IRCP` actors with a [`FHIR_CLIENT_SYSTEM`]
+    /// identifier. A nested `deny` provision (at any depth) removes the facilities it names, and
+    /// one naming no actor at all removes every facility: the gateway shares whole charts, so a
+    /// partial restriction can only be honoured by not sharing.
+    pub fn fhir_recipients(&self) -> Vec<String> {
+        let Some(root) = self.provision.as_ref() else {
+            return Vec::new();
+        };
+        if self.status != ConsentState::Active || root.type_ != Some(ConsentProvisionType::Permit) {
+            return Vec::new();
+        }
+        let mut denied: Vec<&str> = Vec::new();
+        if collect_denied(&root.provision, &mut denied) {
+            return Vec::new();
+        }
+        let mut recipients: Vec<String> = Vec::new();
+        for id in root.actor.iter().filter_map(ConsentActor::fhir_recipient) {
+            if !denied.contains(&id) && !recipients.iter().any(|r| r == id) {
+                recipients.push(id.to_owned());
+            }
+        }
+        recipients
+    }
+
+    /// The next version of this consent, withdrawn: status `inactive`, `meta.versionId` one
+    /// higher, tagged [`RecordAction::StatusUpdate`]. Publish it under the same kind (2105).
+    pub fn withdrawal(&self) -> Resource {
+        let mut next = self.clone();
+        next.status = ConsentState::Inactive;
+        let mut resource = Resource::Consent(next);
+        let version = resource.version().saturating_add(1);
+        resource.set_version(version, RecordAction::StatusUpdate);
+        resource
+    }
+
+    /// The R4 rules serde cannot express, plus this project's: scope, a category and the
+    /// patient are required, and so is a policy or policy rule (R4 `ppc-1`).
+    pub(super) fn check(&self) -> Result<(), &'static str> {
+        if !concept_present(&self.scope) {
+            return Err("scope is required");
+        }
+        if self.category.is_empty() || !self.category.iter().all(concept_present) {
+            return Err("at least one category is required");
+        }
+        if !has_target(&self.patient) {
+            return Err("patient is required");
+        }
+        if self.policy.is_empty() && self.policy_rule.is_none() {
+            return Err("policy or policyRule is required");
+        }
+        if self
+            .policy
+            .iter()
+            .any(|p| p.authority.is_none() && p.uri.is_none())
+        {
+            return Err("every policy needs an authority or a uri");
+        }
+        at_most_one(
+            usize::from(self.source_attachment.is_some())
+                + usize::from(self.source_reference.is_some()),
+            "at most one source[x]",
+        )?;
+        let mut dates: Vec<Option<&String>> = vec![self.date_time.as_ref()];
+        dates.extend(
+            self.verification
+                .iter()
+                .map(|v| v.verification_date.as_ref()),
+        );
+        if let Some(root) = &self.provision {
+            check_provision(root, &mut dates, false)?;
+        }
+        check_dates(dates)
+    }
+}
+
+/// Collect the facilities named by `deny` provisions among `provisions` and their descendants;
+/// true if one of them names no actor (and so denies everyone).
+fn collect_denied<'a>(provisions: &'a [ConsentProvision], denied: &mut Vec<&'a str>) -> bool {
+    let mut everyone = false;
+    for provision in provisions {
+        if provision.type_ == Some(ConsentProvisionType::Deny) {
+            if provision.actor.is_empty() {
+                everyone = true;
+            }
+            denied.extend(provision.actor.iter().filter_map(ConsentActor::fhir_client));
+        }
+        everyone |= collect_denied(&provision.provision, denied);
+    }
+    everyone
+}
+
+fn check_provision<'a>(
+    provision: &'a ConsentProvision,
+    dates: &mut Vec<Option<&'a String>>,
+    nested: bool,
+) -> Result<(), &'static str> {
+    if nested && provision.type_.is_none() {
+        return Err("a nested provision needs a type");
+    }
+    if provision
+        .actor
+        .iter()
+        .any(|a| !concept_present(&a.role) || !has_target(&a.reference))
+    {
+        return Err("every provision.actor needs a role and a reference");
+    }
+    if provision.data.iter().any(|d| !has_target(&d.reference)) {
+        return Err("every provision.data needs a reference");
+    }
+    for period in [&provision.period, &provision.data_period]
+        .into_iter()
+        .flatten()
+    {
+        dates.extend([period.start.as_ref(), period.end.as_ref()]);
+    }
+    for child in &provision.provision {
+        check_provision(child, dates, true)?;
+    }
+    Ok(())
+}
+
+impl Consent {
+    /// An active consent of the patient `patient_id` to share the chart through the FHIR
+    /// gateway with the facilities whose FHIR client ids are `facilities` (each an `IRCP` actor
+    /// identified in [`FHIR_CLIENT_SYSTEM`]), for treatment, dated `date_time`.
+    pub fn fhir_sharing(patient_id: &str, facilities: &[&str], date_time: &str) -> Resource {
+        let recipient = |client_id: &&str| ConsentActor {
+            role: CodeableConcept::coded(
+                PARTICIPATION_TYPE_SYSTEM,
+                INFORMATION_RECIPIENT,
+                "information recipient",
+            ),
+            reference: Reference {
+                type_: Some("Organization".to_owned()),
+                identifier: Some(Identifier {
+                    system: Some(FHIR_CLIENT_SYSTEM.to_owned()),
+                    value: Some((*client_id).to_owned()),
+                    ..Identifier::default()
+                }),
+                ..Reference::default()
+            },
+        };
+        Consent {
+            id: Some(uuid::Uuid::new_v4().to_string()),
+            meta: Some(Meta {
+                version_id: Some("1".to_owned()),
+                ..Meta::default()
+            }),
+            status: ConsentState::Active,
+            scope: CodeableConcept::coded(
+                "http://terminology.hl7.org/CodeSystem/consentscope",
+                "patient-privacy",
+                "Privacy Consent",
+            ),
+            category: vec![CodeableConcept::coded(
+                "http://loinc.org",
+                "59284-0",
+                "Patient Consent",
+            )],
+            patient: Reference::to("Patient", patient_id),
+            date_time: Some(date_time.to_owned()),
+            performer: vec![Reference::to("Patient", patient_id)],
+            policy_rule: Some(CodeableConcept::coded(
+                "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                "OPTIN",
+                "opt-in",
+            )),
+            provision: Some(ConsentProvision {
+                type_: Some(ConsentProvisionType::Permit),
+                actor: facilities.iter().map(recipient).collect(),
+                action: vec![CodeableConcept::coded(
+                    "http://terminology.hl7.org/CodeSystem/consentaction",
+                    "disclose",
+                    "Disclose",
+                )],
+                purpose: vec![Coding::new(
+                    "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                    "TREAT",
+                    "treatment",
+                )],
+                ..ConsentProvision::default()
+            }),
+            ..Consent::default()
+        }
+        .into()
+    }
+}

@@ -1,0 +1,500 @@
+//! Key material in transit (DESIGN.md §2): epoch grants (2101), chart-key wraps (2100 to the
+//! epoch or to the FHIR gateway, 2104 to a guardian) and guardianships (2106).
+//!
+//! Every payload is a standard NIP-44 v2 message from the signer to the recipient key, and names
+//! inside the ciphertext what its tags say in the clear, so a re-tagged copy is refused. Each
+//! payload also carries the earlier keys of the same line (`previous`): whoever holds the newest
+//! key reads the whole history, and a revoked holder, who never gets the newest, reads nothing new.
+
+use std::collections::BTreeMap;
+
+use nostr::prelude::{
+    Event, EventBuilder, EventId, FinalizeEvent, Kind, PublicKey, SecretKey, Tag, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, CryptoError};
+use crate::event::{FORMAT_VERSION, TAG_CHART_KEY, TAG_EPOCH, TAG_FORMAT, TAG_PATIENT};
+use crate::keys::{ChartKey, Identity, validate_public_key};
+use crate::kinds;
+
+/// Tag naming the grantee of a direct wrap (FHIR gateway, guardian).
+pub const TAG_GRANTEE: &str = "P";
+/// Tag holding a guardianship's status.
+pub const TAG_STATUS: &str = "status";
+
+/// Why a grant or wrap was refused.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum GrantError {
+    /// The id or signature does not verify.
+    #[error("invalid grant id or signature")]
+    InvalidSignature,
+    /// Not the kind expected here.
+    #[error("unexpected kind {0}")]
+    WrongKind(u16),
+    /// A tag is missing, repeated or malformed.
+    #[error("malformed grant: {0}")]
+    Malformed(&'static str),
+    /// The grant is addressed to someone else.
+    #[error("this grant is addressed to another key")]
+    NotForThisKey,
+    /// The plaintext disagrees with the tags.
+    #[error("grant payload does not match its tags")]
+    PayloadMismatch,
+    /// The key in the payload is not the key the roster announced.
+    #[error("epoch secret does not match the roster's epoch public key")]
+    WrongEpochKey,
+    /// NIP-44 failed (wrong key, altered payload).
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// Signing failed.
+    #[error("signing failed")]
+    Signing,
+}
+
+/// An epoch secret and its number.
+#[derive(Clone)]
+pub struct EpochKey {
+    /// Epoch number `n`.
+    pub number: u64,
+    /// The secret `E_n`.
+    pub secret: SecretKey,
+}
+
+impl std::fmt::Debug for EpochKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EpochKey")
+            .field("number", &self.number)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+impl EpochKey {
+    /// A fresh epoch key.
+    pub fn generate(number: u64) -> Self {
+        Self {
+            number,
+            secret: SecretKey::generate(),
+        }
+    }
+
+    /// The public key `E_n` announced in the roster.
+    pub fn public_key(&self) -> PublicKey {
+        nostr::prelude::Keys::new(self.secret.clone()).public_key()
+    }
+}
+
+/// Who a chart-key wrap is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WrapRecipient {
+    /// Every member holding epoch `n` (kind 2100 with an `epoch` tag).
+    Epoch(u64),
+    /// The FHIR gateway agent (kind 2100 with a `P` tag).
+    Gateway(PublicKey),
+    /// A guardian (kind 2104).
+    Guardian(PublicKey),
+}
+
+/// The facts of a chart-key wrap, readable without opening it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartKeyWrap {
+    /// Event id.
+    pub id: EventId,
+    /// Signer.
+    pub author: PublicKey,
+    /// Signed at.
+    pub created_at: Timestamp,
+    /// The patient whose chart key this is.
+    pub patient: PublicKey,
+    /// The chart-key version.
+    pub version: u32,
+    /// Who can open it.
+    pub recipient: WrapRecipient,
+    content: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireChartKeys {
+    patient: String,
+    version: u32,
+    key: String,
+    #[serde(default)]
+    previous: Vec<WireVersionedKey>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireVersionedKey {
+    version: u64,
+    key: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireEpochKeys {
+    epoch: u64,
+    secret: String,
+    #[serde(default)]
+    previous: Vec<WireVersionedKey>,
+}
+
+/// Wrap `current` (and the earlier versions in `previous`) of `patient`'s chart key for
+/// `recipient`. For [`WrapRecipient::Epoch`], `epoch_public_key` is the roster's `E_n`.
+pub fn wrap_chart_key(
+    author: &Identity,
+    patient: &PublicKey,
+    current: &ChartKey,
+    previous: &[ChartKey],
+    recipient: WrapRecipient,
+    epoch_public_key: Option<&PublicKey>,
+    created_at: Timestamp,
+) -> Result<Event, GrantError> {
+    let wire = WireChartKeys {
+        patient: patient.to_hex(),
+        version: current.version(),
+        key: hex_secret(current.secret_key()).to_string(),
+        previous: previous
+            .iter()
+            .filter(|k| k.version() < current.version())
+            .map(|k| WireVersionedKey {
+                version: u64::from(k.version()),
+                key: hex_secret(k.secret_key()).to_string(),
+            })
+            .collect(),
+    };
+    let plaintext = Zeroizing::new(
+        serde_json::to_string(&wire).map_err(|_| GrantError::Malformed("unserialisable"))?,
+    );
+    let (kind, to, recipient_tag) = match recipient {
+        WrapRecipient::Epoch(number) => {
+            let to = epoch_public_key.ok_or(GrantError::Malformed("epoch public key"))?;
+            (
+                kinds::CHART_KEY_WRAP,
+                *to,
+                Tag::custom(TAG_EPOCH, [number.to_string()]),
+            )
+        }
+        WrapRecipient::Gateway(to) => (
+            kinds::CHART_KEY_WRAP,
+            to,
+            Tag::custom(TAG_GRANTEE, [to.to_hex()]),
+        ),
+        WrapRecipient::Guardian(to) => (
+            kinds::GUARDIAN_GRANT,
+            to,
+            Tag::custom(TAG_GRANTEE, [to.to_hex()]),
+        ),
+    };
+    let content = crypto::nip44_encrypt(author.secret_key(), &to, &plaintext)?;
+    EventBuilder::new(Kind::from(kind), content)
+        .tags([
+            Tag::public_key(*patient),
+            recipient_tag,
+            Tag::custom(TAG_CHART_KEY, [current.version().to_string()]),
+            Tag::custom(TAG_FORMAT, [FORMAT_VERSION]),
+        ])
+        .custom_created_at(created_at)
+        .finalize(author.keys())
+        .map_err(|_| GrantError::Signing)
+}
+
+impl ChartKeyWrap {
+    /// Verify and parse a kind 2100 or 2104 event.
+    pub fn parse(event: &Event) -> Result<Self, GrantError> {
+        let kind = event.kind.as_u16();
+        if kind != kinds::CHART_KEY_WRAP && kind != kinds::GUARDIAN_GRANT {
+            return Err(GrantError::WrongKind(kind));
+        }
+        event.verify().map_err(|_| GrantError::InvalidSignature)?;
+        let tags = Tags::read(event)?;
+        let patient = tags.public_key(TAG_PATIENT)?;
+        let version = tags.number(TAG_CHART_KEY)?;
+        let version = u32::try_from(version).map_err(|_| GrantError::Malformed("chart-key"))?;
+        let recipient = match (kind, tags.get(TAG_EPOCH), tags.get(TAG_GRANTEE)) {
+            (kinds::CHART_KEY_WRAP, Some(_), None) => WrapRecipient::Epoch(tags.number(TAG_EPOCH)?),
+            (kinds::CHART_KEY_WRAP, None, Some(_)) => {
+                WrapRecipient::Gateway(tags.public_key(TAG_GRANTEE)?)
+            }
+            (kinds::GUARDIAN_GRANT, None, Some(_)) => {
+                WrapRecipient::Guardian(tags.public_key(TAG_GRANTEE)?)
+            }
+            _ => return Err(GrantError::Malformed("recipient")),
+        };
+        tags.only(&[
+            TAG_PATIENT,
+            TAG_CHART_KEY,
+            TAG_EPOCH,
+            TAG_GRANTEE,
+            TAG_FORMAT,
+        ])?;
+        Ok(Self {
+            id: event.id,
+            author: event.pubkey,
+            created_at: event.created_at,
+            patient,
+            version,
+            recipient,
+            content: event.content.clone(),
+        })
+    }
+
+    /// Open an epoch wrap with the epoch secret. Returns the wrapped key first, then the
+    /// earlier versions it carries.
+    pub fn open_with_epoch(&self, epoch: &EpochKey) -> Result<Vec<ChartKey>, GrantError> {
+        match self.recipient {
+            WrapRecipient::Epoch(number) if number == epoch.number => self.open(&epoch.secret),
+            _ => Err(GrantError::NotForThisKey),
+        }
+    }
+
+    /// Open a direct wrap (gateway, guardian) as its grantee.
+    pub fn open_as_grantee(&self, grantee: &Identity) -> Result<Vec<ChartKey>, GrantError> {
+        match self.recipient {
+            WrapRecipient::Gateway(to) | WrapRecipient::Guardian(to)
+                if to == grantee.public_key() =>
+            {
+                self.open(grantee.secret_key())
+            }
+            _ => Err(GrantError::NotForThisKey),
+        }
+    }
+
+    fn open(&self, secret: &SecretKey) -> Result<Vec<ChartKey>, GrantError> {
+        let plaintext = Zeroizing::new(crypto::nip44_decrypt(secret, &self.author, &self.content)?);
+        let wire: WireChartKeys =
+            serde_json::from_str(&plaintext).map_err(|_| GrantError::PayloadMismatch)?;
+        if wire.patient != self.patient.to_hex() || wire.version != self.version {
+            return Err(GrantError::PayloadMismatch);
+        }
+        let mut keys = vec![chart_key(u64::from(wire.version), &wire.key)?];
+        for earlier in &wire.previous {
+            if earlier.version >= u64::from(self.version) {
+                return Err(GrantError::PayloadMismatch);
+            }
+            keys.push(chart_key(earlier.version, &earlier.key)?);
+        }
+        Ok(keys)
+    }
+}
+
+/// Seal epoch `current` (and the earlier epochs in `previous`) to `member` (kind 2101).
+pub fn grant_epoch(
+    granter: &Identity,
+    member: &PublicKey,
+    current: &EpochKey,
+    previous: &[EpochKey],
+    created_at: Timestamp,
+) -> Result<Event, GrantError> {
+    let wire = WireEpochKeys {
+        epoch: current.number,
+        secret: hex_secret(&current.secret).to_string(),
+        previous: previous
+            .iter()
+            .filter(|k| k.number < current.number)
+            .map(|k| WireVersionedKey {
+                version: k.number,
+                key: hex_secret(&k.secret).to_string(),
+            })
+            .collect(),
+    };
+    let plaintext = Zeroizing::new(
+        serde_json::to_string(&wire).map_err(|_| GrantError::Malformed("unserialisable"))?,
+    );
+    let content = crypto::nip44_encrypt(granter.secret_key(), member, &plaintext)?;
+    EventBuilder::new(Kind::from(kinds::EPOCH_GRANT), content)
+        .tags([
+            Tag::public_key(*member),
+            Tag::custom(TAG_EPOCH, [current.number.to_string()]),
+            Tag::custom(TAG_FORMAT, [FORMAT_VERSION]),
+        ])
+        .custom_created_at(created_at)
+        .finalize(granter.keys())
+        .map_err(|_| GrantError::Signing)
+}
+
+/// Open an epoch grant addressed to `member`: the granted epoch first, then earlier ones.
+/// The caller checks the granter's authority and each key against the roster.
+pub fn open_epoch_grant(event: &Event, member: &Identity) -> Result<Vec<EpochKey>, GrantError> {
+    if event.kind.as_u16() != kinds::EPOCH_GRANT {
+        return Err(GrantError::WrongKind(event.kind.as_u16()));
+    }
+    event.verify().map_err(|_| GrantError::InvalidSignature)?;
+    let tags = Tags::read(event)?;
+    if tags.public_key(TAG_PATIENT)? != member.public_key() {
+        return Err(GrantError::NotForThisKey);
+    }
+    let number = tags.number(TAG_EPOCH)?;
+    tags.only(&[TAG_PATIENT, TAG_EPOCH, TAG_FORMAT])?;
+    let plaintext = Zeroizing::new(crypto::nip44_decrypt(
+        member.secret_key(),
+        &event.pubkey,
+        &event.content,
+    )?);
+    let wire: WireEpochKeys =
+        serde_json::from_str(&plaintext).map_err(|_| GrantError::PayloadMismatch)?;
+    if wire.epoch != number {
+        return Err(GrantError::PayloadMismatch);
+    }
+    let mut keys = vec![epoch_key(number, &wire.secret)?];
+    for earlier in &wire.previous {
+        if earlier.version >= number {
+            return Err(GrantError::PayloadMismatch);
+        }
+        keys.push(epoch_key(earlier.version, &earlier.key)?);
+    }
+    Ok(keys)
+}
+
+/// Whether a guardianship is in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardianshipStatus {
+    /// The guardian may read the ward's chart.
+    Active,
+    /// The guardianship ended; the ward's chart key has rotated away from the guardian.
+    Ended,
+}
+
+impl GuardianshipStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Ended => "ended",
+        }
+    }
+}
+
+/// A guardianship record (kind 2106): plaintext, because the relay needs it to decide what a
+/// guardian may read. It holds no key; the key travels in a guardian grant (2104).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guardianship {
+    /// Event id.
+    pub id: EventId,
+    /// Signer.
+    pub author: PublicKey,
+    /// Signed at.
+    pub created_at: Timestamp,
+    /// The ward (patient).
+    pub ward: PublicKey,
+    /// The guardian.
+    pub guardian: PublicKey,
+    /// In force or ended.
+    pub status: GuardianshipStatus,
+}
+
+impl Guardianship {
+    /// Sign a guardianship record.
+    pub fn sign(
+        author: &Identity,
+        ward: &PublicKey,
+        guardian: &PublicKey,
+        status: GuardianshipStatus,
+        created_at: Timestamp,
+    ) -> Result<Event, GrantError> {
+        EventBuilder::new(Kind::from(kinds::GUARDIANSHIP), "")
+            .tags([
+                Tag::public_key(*ward),
+                Tag::custom(TAG_GRANTEE, [guardian.to_hex()]),
+                Tag::custom(TAG_STATUS, [status.as_str()]),
+                Tag::custom(TAG_FORMAT, [FORMAT_VERSION]),
+            ])
+            .custom_created_at(created_at)
+            .finalize(author.keys())
+            .map_err(|_| GrantError::Signing)
+    }
+
+    /// Verify and parse a kind 2106 event.
+    pub fn parse(event: &Event) -> Result<Self, GrantError> {
+        if event.kind.as_u16() != kinds::GUARDIANSHIP {
+            return Err(GrantError::WrongKind(event.kind.as_u16()));
+        }
+        event.verify().map_err(|_| GrantError::InvalidSignature)?;
+        let tags = Tags::read(event)?;
+        tags.only(&[TAG_PATIENT, TAG_GRANTEE, TAG_STATUS, TAG_FORMAT])?;
+        let status = match tags.get(TAG_STATUS) {
+            Some("active") => GuardianshipStatus::Active,
+            Some("ended") => GuardianshipStatus::Ended,
+            _ => return Err(GrantError::Malformed("status")),
+        };
+        Ok(Self {
+            id: event.id,
+            author: event.pubkey,
+            created_at: event.created_at,
+            ward: tags.public_key(TAG_PATIENT)?,
+            guardian: tags.public_key(TAG_GRANTEE)?,
+            status,
+        })
+    }
+}
+
+fn hex_secret(secret: &SecretKey) -> Zeroizing<String> {
+    Zeroizing::new(secret.to_secret_hex())
+}
+
+fn chart_key(version: u64, hex: &str) -> Result<ChartKey, GrantError> {
+    let version = u32::try_from(version).map_err(|_| GrantError::PayloadMismatch)?;
+    let bytes = Zeroizing::new(hex::decode(hex).map_err(|_| GrantError::PayloadMismatch)?);
+    ChartKey::from_bytes(version, &bytes).map_err(|_| GrantError::PayloadMismatch)
+}
+
+fn epoch_key(number: u64, hex: &str) -> Result<EpochKey, GrantError> {
+    let secret = SecretKey::from_hex(hex).map_err(|_| GrantError::PayloadMismatch)?;
+    Ok(EpochKey { number, secret })
+}
+
+/// The single-valued tags of an organisational event, each at most once.
+struct Tags<'a> {
+    values: BTreeMap<&'a str, &'a str>,
+}
+
+impl<'a> Tags<'a> {
+    fn read(event: &'a Event) -> Result<Self, GrantError> {
+        let mut values = BTreeMap::new();
+        for tag in event.tags.iter() {
+            match tag.as_slice() {
+                [name, value] => {
+                    if values.insert(name.as_str(), value.as_str()).is_some() {
+                        return Err(GrantError::Malformed("repeated tag"));
+                    }
+                }
+                _ => return Err(GrantError::Malformed("tag shape")),
+            }
+        }
+        if values.get(TAG_FORMAT) != Some(&FORMAT_VERSION) {
+            return Err(GrantError::Malformed("format version"));
+        }
+        Ok(Self { values })
+    }
+
+    fn get(&self, name: &str) -> Option<&'a str> {
+        self.values.get(name).copied()
+    }
+
+    fn only(&self, allowed: &[&str]) -> Result<(), GrantError> {
+        if self.values.keys().all(|name| allowed.contains(name)) {
+            Ok(())
+        } else {
+            Err(GrantError::Malformed("unexpected tag"))
+        }
+    }
+
+    fn public_key(&self, name: &'static str) -> Result<PublicKey, GrantError> {
+        self.get(name)
+            .and_then(|hex| PublicKey::from_hex(hex).ok())
+            .filter(|pk| validate_public_key(pk).is_ok())
+            .ok_or(GrantError::Malformed(name))
+    }
+
+    fn number(&self, name: &'static str) -> Result<u64, GrantError> {
+        let value = self.get(name).ok_or(GrantError::Malformed(name))?;
+        let canonical = !value.is_empty()
+            && value.bytes().all(|b| b.is_ascii_digit())
+            && (value == "0" || !value.starts_with('0'));
+        canonical
+            .then(|| value.parse().ok())
+            .flatten()
+            .ok_or(GrantError::Malformed(name))
+    }
+}

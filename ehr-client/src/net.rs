@@ -1,0 +1,392 @@
+//! The relay client (feature `relay-client`): one relay connection with NIP-42 AUTH, publishing
+//! events and fetching stored events.
+//!
+//! The transport is `nostr-sdk` 0.44, which brings its own `nostr` 0.44 (DESIGN.md §8). Nothing
+//! of 0.44 crosses this module's public API: events and filters are converted through their
+//! NIP-01 JSON, keys through their 32 secret bytes, and every event fetched is verified again
+//! (id and signature) with the protocol's `nostr` 0.45.6 after conversion.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::time::Duration;
+
+use nostr::prelude::{Event, EventId, Filter};
+use nostr_sdk::JsonUtil as _;
+use nostr_sdk::pool::pool::Error as PoolError;
+use nostr_sdk::pool::relay::Error as RelayError;
+use nostr_sdk::prelude as sdk;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::keys::Identity;
+
+/// Capacity of the relay's notification channel. Every event received takes two slots; a fetch
+/// that falls this far behind fails with [`NetError::Lagged`] rather than lose events.
+const NOTIFICATION_CHANNEL_SIZE: usize = 16_384;
+
+/// Why talking to a relay failed. Messages carry no key material and no event content.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NetError {
+    /// The relay address is not a `ws://` or `wss://` URL.
+    #[error("not a relay URL (expected ws:// or wss://)")]
+    InvalidUrl,
+    /// The WebSocket connection could not be opened.
+    #[error("cannot connect to the relay: {0}")]
+    Connect(String),
+    /// The relay did not answer in time (connection, `OK` or `EOSE`).
+    #[error("the relay did not answer in time")]
+    Timeout,
+    /// NIP-42 authentication failed, or the relay still asks for it after we authenticated.
+    #[error("relay authentication failed: {0}")]
+    AuthFailed(String),
+    /// The relay closed a subscription before `EOSE` (`CLOSED`, e.g. `restricted: ...`).
+    #[error("the relay closed the subscription: {0}")]
+    Closed(String),
+    /// The connection was lost during the operation.
+    #[error("the relay connection was lost")]
+    Disconnected,
+    /// The relay sent more than this client could buffer; the result would be incomplete.
+    #[error("too many messages from the relay at once; some were lost")]
+    Lagged,
+    /// An event or filter could not be converted between the two `nostr` versions.
+    #[error("an event or filter could not be converted for the relay transport")]
+    Conversion,
+    /// Any other failure of the relay transport.
+    #[error("relay transport error: {0}")]
+    Relay(String),
+}
+
+/// What the relay answered to one published event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishOutcome {
+    /// `OK true`: stored, or already stored (`duplicate:`).
+    Accepted,
+    /// `OK false`, with the relay's message (`auth-required: ...`, `restricted: ...`,
+    /// `invalid: ...`).
+    Refused {
+        /// The relay's `OK` message, machine-readable prefix included.
+        message: String,
+    },
+}
+
+/// A connection to one relay, authenticated as one [`Identity`] whenever the relay sends a
+/// NIP-42 challenge.
+pub struct RelayClient {
+    client: sdk::Client,
+    relay: sdk::Relay,
+    url: String,
+    timeout: Duration,
+}
+
+impl fmt::Debug for RelayClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RelayClient")
+            .field("url", &self.url)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RelayClient {
+    /// Connect to one relay as `identity`, answering NIP-42 AUTH challenges automatically.
+    /// `timeout` bounds the connection and, later, each publish and each fetch.
+    pub async fn connect(
+        url: &str,
+        identity: &Identity,
+        timeout: Duration,
+    ) -> Result<Self, NetError> {
+        let relay_url = sdk::RelayUrl::parse(url).map_err(|_| NetError::InvalidUrl)?;
+        let secret = sdk::SecretKey::from_slice(identity.secret_key().as_secret_bytes())
+            .map_err(|_| NetError::Conversion)?;
+        let client = sdk::Client::builder()
+            .signer(sdk::Keys::new(secret))
+            .opts(sdk::ClientOptions::new().automatic_authentication(true))
+            .build();
+
+        let mut limits = sdk::RelayLimits::default();
+        // The pool's default cap is 5 MB per message, and larger events would be dropped
+        // silently; the WebSocket layer already caps messages at 64 MiB.
+        limits.messages.max_size = None;
+        let options = sdk::RelayOptions::new()
+            .limits(limits)
+            .notification_channel_size(NOTIFICATION_CHANNEL_SIZE);
+        client
+            .pool()
+            .add_relay(relay_url.clone(), options)
+            .await
+            .map_err(|e| NetError::Relay(e.to_string()))?;
+
+        let connecting = client.pool().try_connect_relay(relay_url.clone(), timeout);
+        let connected = tokio::time::timeout(timeout, connecting).await;
+        let outcome = match connected {
+            Err(_) => Err(NetError::Timeout),
+            Ok(Err(PoolError::Relay(RelayError::Timeout))) => Err(NetError::Timeout),
+            Ok(Err(e)) => Err(NetError::Connect(e.to_string())),
+            Ok(Ok(())) => client
+                .relay(relay_url)
+                .await
+                .map_err(|e| NetError::Relay(e.to_string())),
+        };
+        match outcome {
+            Ok(relay) => Ok(Self {
+                client,
+                relay,
+                url: url.to_owned(),
+                timeout,
+            }),
+            Err(e) => {
+                client.shutdown().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The relay URL this client was connected to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Publish events one after the other and return one outcome per event, in order.
+    ///
+    /// A relay that answers `auth-required:` gets the NIP-42 AUTH and then the event once more
+    /// (`nostr-sdk` does this in `Relay::send_event`); if it refuses again, that second answer is
+    /// the outcome. Connection failures and timeouts end the whole call with an error; events
+    /// already accepted stay accepted, and publishing them again is harmless.
+    pub async fn publish(&self, events: &[Event]) -> Result<Vec<PublishOutcome>, NetError> {
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in events {
+            let event = to_sdk_event(event)?;
+            let sent = tokio::time::timeout(self.timeout, self.relay.send_event(&event)).await;
+            let outcome = match sent {
+                Err(_) => return Err(NetError::Timeout),
+                Ok(Ok(_)) => PublishOutcome::Accepted,
+                Ok(Err(RelayError::RelayMessage(message))) => PublishOutcome::Refused { message },
+                Ok(Err(e)) => return Err(relay_error(e)),
+            };
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    /// Fetch every stored event matching any of `filters`, until `EOSE`.
+    ///
+    /// Events come back as the protocol's `nostr` events, each verified (id and signature),
+    /// deduplicated by id and sorted by `created_at`, then id. Events that fail verification are
+    /// not authentic and are left out. A `CLOSED` before `EOSE` is an error, never a short list:
+    /// `auth-required:` is answered with AUTH and the request sent once more, and the relay's
+    /// second refusal is [`NetError::AuthFailed`]; anything else is [`NetError::Closed`]. No
+    /// `EOSE` within the timeout is [`NetError::Timeout`]. A relay may still cap the number of
+    /// events it returns per filter (its `limit` default); ask in pages with `until` if needed.
+    pub async fn fetch(&self, filters: Vec<Filter>) -> Result<Vec<Event>, NetError> {
+        if filters.is_empty() {
+            return Ok(Vec::new());
+        }
+        let filters = filters
+            .iter()
+            .map(to_sdk_filter)
+            .collect::<Result<Vec<_>, _>>()?;
+        let id = sdk::SubscriptionId::generate();
+
+        // Listen before sending, so that no answer can be missed.
+        let mut notifications = self.relay.notifications();
+        self.send_req(&id, &filters)?;
+
+        let mut state = FetchState::default();
+        let collected = tokio::time::timeout(
+            self.timeout,
+            self.read_until_eose(&id, &filters, &mut notifications, &mut state),
+        )
+        .await;
+        // Release the subscription on the relay; it may already be gone, which is fine.
+        let _ = self.relay.send_msg(sdk::ClientMessage::close(id));
+
+        match collected {
+            Err(_) => match state.awaiting_auth {
+                Some(message) => Err(NetError::AuthFailed(message)),
+                None => Err(NetError::Timeout),
+            },
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(())) => {
+                let mut events = state.events;
+                events.sort_by_key(|event| (event.created_at, event.id));
+                Ok(events)
+            }
+        }
+    }
+
+    /// Close the connection.
+    pub async fn disconnect(self) {
+        self.client.shutdown().await;
+    }
+
+    fn send_req(&self, id: &sdk::SubscriptionId, filters: &[sdk::Filter]) -> Result<(), NetError> {
+        self.relay
+            .send_msg(sdk::ClientMessage::req(id.clone(), filters.to_vec()))
+            .map_err(relay_error)
+    }
+
+    /// Read the relay's notifications until `EOSE` of subscription `id`.
+    async fn read_until_eose(
+        &self,
+        id: &sdk::SubscriptionId,
+        filters: &[sdk::Filter],
+        notifications: &mut tokio::sync::broadcast::Receiver<sdk::RelayNotification>,
+        state: &mut FetchState,
+    ) -> Result<(), NetError> {
+        loop {
+            let notification = match notifications.recv().await {
+                Ok(notification) => notification,
+                Err(RecvError::Lagged(_)) => return Err(NetError::Lagged),
+                Err(RecvError::Closed) => return Err(NetError::Disconnected),
+            };
+            match notification {
+                sdk::RelayNotification::Message { message } => match message {
+                    sdk::RelayMessage::Event {
+                        subscription_id,
+                        event,
+                    } if subscription_id.as_ref() == id => state.add(&event)?,
+                    sdk::RelayMessage::EndOfStoredEvents(subscription_id)
+                        if subscription_id.as_ref() == id =>
+                    {
+                        return Ok(());
+                    }
+                    sdk::RelayMessage::Closed {
+                        subscription_id,
+                        message,
+                    } if subscription_id.as_ref() == id => {
+                        let message = message.into_owned();
+                        let auth_required = matches!(
+                            sdk::MachineReadablePrefix::parse(&message),
+                            Some(sdk::MachineReadablePrefix::AuthRequired)
+                        );
+                        if !auth_required {
+                            return Err(NetError::Closed(message));
+                        }
+                        if state.retried {
+                            return Err(NetError::AuthFailed(message));
+                        }
+                        // The challenge came with (or before) this CLOSED; `nostr-sdk` answers
+                        // it and reports `Authenticated`, then the request goes out again.
+                        state.awaiting_auth = Some(message);
+                    }
+                    _ => {}
+                },
+                sdk::RelayNotification::Authenticated if state.awaiting_auth.is_some() => {
+                    state.awaiting_auth = None;
+                    state.retried = true;
+                    self.send_req(id, filters)?;
+                }
+                sdk::RelayNotification::AuthenticationFailed if state.awaiting_auth.is_some() => {
+                    return Err(auth_rejected());
+                }
+                sdk::RelayNotification::RelayStatus {
+                    status:
+                        sdk::RelayStatus::Disconnected
+                        | sdk::RelayStatus::Terminated
+                        | sdk::RelayStatus::Banned,
+                } => return Err(NetError::Disconnected),
+                sdk::RelayNotification::Shutdown => return Err(NetError::Disconnected),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// What a fetch has gathered so far.
+#[derive(Default)]
+struct FetchState {
+    events: Vec<Event>,
+    seen: HashSet<EventId>,
+    /// The `CLOSED auth-required:` message while AUTH is under way.
+    awaiting_auth: Option<String>,
+    /// Whether the request was already sent again after AUTH.
+    retried: bool,
+}
+
+impl FetchState {
+    /// Convert, verify and keep one event, once.
+    fn add(&mut self, event: &sdk::Event) -> Result<(), NetError> {
+        let event = from_sdk_event(event)?;
+        if event.verify().is_ok() && self.seen.insert(event.id) {
+            self.events.push(event);
+        }
+        Ok(())
+    }
+}
+
+fn to_sdk_event(event: &Event) -> Result<sdk::Event, NetError> {
+    sdk::Event::from_json(event.as_json()).map_err(|_| NetError::Conversion)
+}
+
+fn from_sdk_event(event: &sdk::Event) -> Result<Event, NetError> {
+    Event::from_json(event.as_json()).map_err(|_| NetError::Conversion)
+}
+
+fn to_sdk_filter(filter: &Filter) -> Result<sdk::Filter, NetError> {
+    sdk::Filter::from_json(filter.as_json()).map_err(|_| NetError::Conversion)
+}
+
+fn relay_error(error: RelayError) -> NetError {
+    use RelayError as E;
+    match error {
+        E::Timeout => NetError::Timeout,
+        E::AuthenticationFailed => auth_rejected(),
+        E::NotConnected | E::PrematureExit | E::ReceivedShutdown | E::TerminationRequest => {
+            NetError::Disconnected
+        }
+        e => NetError::Relay(e.to_string()),
+    }
+}
+
+fn auth_rejected() -> NetError {
+    NetError::AuthFailed("the relay did not accept our AUTH event".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use nostr::prelude::{EventBuilder, FinalizeEvent, Kind, Tag};
+
+    use super::*;
+
+    fn sdk_note(keys: &sdk::Keys, content: &str) -> sdk::Event {
+        sdk::EventBuilder::text_note(content)
+            .sign_with_keys(keys)
+            .unwrap()
+    }
+
+    #[test]
+    fn fetched_events_are_kept_once_and_only_when_authentic() {
+        let keys = sdk::Keys::generate();
+        let first = sdk_note(&keys, "first");
+        let mut forged = sdk_note(&keys, "forged");
+        forged.sig = first.sig;
+
+        let mut state = FetchState::default();
+        state.add(&first).unwrap();
+        state.add(&first).unwrap();
+        state.add(&forged).unwrap();
+        assert_eq!(state.events.len(), 1);
+        assert_eq!(state.events[0].as_json(), first.as_json());
+    }
+
+    #[test]
+    fn filters_and_events_survive_the_crossing() {
+        let identity = Identity::generate();
+        let filter = Filter::new()
+            .author(identity.public_key())
+            .pubkey(identity.public_key())
+            .kinds([Kind::TextNote, Kind::Custom(2100)])
+            .limit(7);
+        let converted = to_sdk_filter(&filter).unwrap();
+        assert_eq!(converted.as_json(), filter.as_json());
+
+        let event = EventBuilder::new(Kind::TextNote, "crossing")
+            .tags([Tag::public_key(identity.public_key())])
+            .finalize(identity.keys())
+            .unwrap();
+        let back = from_sdk_event(&to_sdk_event(&event).unwrap()).unwrap();
+        assert_eq!(back, event);
+    }
+}

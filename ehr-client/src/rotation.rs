@@ -1,0 +1,335 @@
+//! Key maintenance: roster changes, epoch grants and chart-key rotation (DESIGN.md §2).
+//!
+//! Every function here is a pure plan: it reads a [`PracticeView`] and returns the signed
+//! events that bring the practice to the state the roster, the guardianships and the consents
+//! ask for. Nothing is planned for what is already in place, so a plan computed again after its
+//! events are stored is empty (idempotent), and a plan interrupted half-way is completed by
+//! planning again from what did arrive (resumable). The caller stores a plan as a whole before
+//! it publishes any of it.
+
+use std::collections::BTreeSet;
+
+use nostr::prelude::{Event, PublicKey, Timestamp};
+
+use crate::access::{AccessError, PracticeView};
+use crate::grants::{self, EpochKey, GrantError, Guardianship, GuardianshipStatus, WrapRecipient};
+use crate::keys::{ChartKey, Identity};
+use crate::roster::{Member, Role, RosterContent, RosterError};
+
+/// Why a plan could not be made.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum PlanError {
+    /// A roster could not be built.
+    #[error(transparent)]
+    Roster(#[from] RosterError),
+    /// A grant could not be built.
+    #[error(transparent)]
+    Grant(#[from] GrantError),
+    /// The actor lacks a key or an authority the plan needs.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// The actor may not make this change.
+    #[error("{0}")]
+    Refused(&'static str),
+}
+
+/// What a patient's chart keys must reach, besides the members (through the epoch).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatientPolicy {
+    /// Patients whose newest Consent permits FHIR sharing.
+    pub consenting: BTreeSet<PublicKey>,
+}
+
+/// A change to the roster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RosterChange {
+    /// Add a member, valid from the roster's time.
+    Add {
+        /// The member's key.
+        pubkey: PublicKey,
+        /// The role.
+        role: Role,
+        /// A display name.
+        name: Option<String>,
+    },
+    /// End a member's authority at the roster's time. Ending a staff member starts a new epoch.
+    Revoke {
+        /// The member's key.
+        pubkey: PublicKey,
+    },
+}
+
+/// The genesis roster of a practice, signed by the root: epoch 0, and the first admin if one is
+/// named. Returns the events (epoch grants first, then the roster) and the epoch key.
+pub fn genesis(
+    root: &Identity,
+    first_admin: Option<(PublicKey, Option<String>)>,
+    now: Timestamp,
+) -> Result<(Vec<Event>, EpochKey), PlanError> {
+    let epoch = EpochKey::generate(0);
+    let content = RosterContent {
+        practice: root.public_key(),
+        sequence: 0,
+        previous: None,
+        epoch: 0,
+        epoch_public_key: epoch.public_key(),
+        members: first_admin
+            .into_iter()
+            .map(|(pubkey, name)| Member {
+                pubkey,
+                role: Role::Admin,
+                name,
+                valid_from: now,
+                valid_until: None,
+            })
+            .collect(),
+    };
+    let roster = content.sign(root, now)?;
+    // The grants go first: whoever sees the roster must be able to find its epoch key.
+    let mut events = Vec::new();
+    for recipient in epoch_recipients(&content, now) {
+        events.push(grants::grant_epoch(root, &recipient, &epoch, &[], now)?);
+    }
+    events.push(roster);
+    Ok((events, epoch))
+}
+
+/// Plan a roster change signed by `actor` (the root, or an admin for non-admin members).
+/// Returns nothing when the roster already says so. Revoking a staff member starts epoch
+/// `n+1` and grants it, with every earlier epoch, to each remaining staff member.
+pub fn change_roster(
+    view: &PracticeView,
+    actor: &Identity,
+    change: &RosterChange,
+    now: Timestamp,
+) -> Result<Vec<Event>, PlanError> {
+    let current = view.roster().current().ok_or(AccessError::NoRoster)?;
+    let mut content = current.content.clone();
+    let mut new_epoch = None;
+    // Refuse here what the chain rule would reject, rather than publish a roster nobody follows.
+    if actor.public_key() != content.practice {
+        if view.roster().role_at(&actor.public_key(), now) != Some(Role::Admin) {
+            return Err(PlanError::Refused(
+                "only an admin or the root key may change the roster",
+            ));
+        }
+        let touches_admin = match change {
+            RosterChange::Add { role, .. } => role.is_admin(),
+            RosterChange::Revoke { pubkey } => {
+                content.member(pubkey).is_some_and(|m| m.role.is_admin())
+            }
+        };
+        if touches_admin {
+            return Err(PlanError::Refused(
+                "only the root key may add or revoke an admin",
+            ));
+        }
+    }
+    match change {
+        RosterChange::Add { pubkey, role, name } => {
+            if let Some(existing) = content.member(pubkey) {
+                if existing.role == *role && existing.is_valid_at(now) {
+                    return Ok(Vec::new());
+                }
+                return Err(PlanError::Refused(
+                    "this key is already on the roster with another role or has been revoked; use a new key",
+                ));
+            }
+            content.members.push(Member {
+                pubkey: *pubkey,
+                role: *role,
+                name: name.clone(),
+                valid_from: now,
+                valid_until: None,
+            });
+        }
+        RosterChange::Revoke { pubkey } => {
+            let member = content
+                .members
+                .iter_mut()
+                .find(|m| &m.pubkey == pubkey)
+                .ok_or(PlanError::Refused("this key is not on the roster"))?;
+            if member.valid_until.is_some_and(|until| until <= now) {
+                return Ok(Vec::new());
+            }
+            member.valid_until = Some(now);
+            if member.role.receives_epoch_key() {
+                let epoch = EpochKey::generate(content.epoch + 1);
+                content.epoch = epoch.number;
+                content.epoch_public_key = epoch.public_key();
+                new_epoch = Some(epoch);
+            }
+        }
+    }
+    content.sequence += 1;
+    content.previous = Some(current.id);
+    let roster = content.sign(actor, now)?;
+    let mut events = Vec::new();
+    if let Some(epoch) = new_epoch {
+        let previous: Vec<EpochKey> = view.epoch_keys().cloned().collect();
+        if previous.len() as u64 != epoch.number {
+            return Err(PlanError::Refused(
+                "the actor does not hold every earlier epoch key; an admin who does must revoke",
+            ));
+        }
+        for recipient in epoch_recipients(&content, now) {
+            events.push(grants::grant_epoch(
+                actor, &recipient, &epoch, &previous, now,
+            )?);
+        }
+    }
+    events.push(roster);
+    Ok(events)
+}
+
+/// Grants of the current epoch (with every earlier one) to each current staff member who has
+/// none yet: a new member, or one whose grant never arrived.
+pub fn missing_epoch_grants(
+    view: &PracticeView,
+    actor: &Identity,
+    now: Timestamp,
+) -> Result<Vec<Event>, PlanError> {
+    let Some(current) = view.current_epoch_key() else {
+        return Err(AccessError::NoKey.into());
+    };
+    let previous: Vec<EpochKey> = view
+        .epoch_keys()
+        .filter(|k| k.number < current.number)
+        .cloned()
+        .collect();
+    let roster = view.roster().current().ok_or(AccessError::NoRoster)?;
+    let mut events = Vec::new();
+    for recipient in epoch_recipients(&roster.content, now) {
+        if !view.has_epoch_grant(&recipient, current.number) {
+            events.push(grants::grant_epoch(
+                actor, &recipient, current, &previous, now,
+            )?);
+        }
+    }
+    Ok(events)
+}
+
+/// Who holds an epoch key: the staff members in force, and the root (which may read
+/// everything, DESIGN.md §5, and must be able to hand every epoch on after it revokes an admin).
+fn epoch_recipients(content: &RosterContent, now: Timestamp) -> BTreeSet<PublicKey> {
+    content
+        .members
+        .iter()
+        .filter(|m| m.role.receives_epoch_key() && m.is_valid_at(now))
+        .map(|m| m.pubkey)
+        .chain([content.practice])
+        .collect()
+}
+
+/// Bring every chart key in line with the roster, guardianships and consents:
+/// - a patient whose newest key is not under the current epoch, or is held by a gateway or
+///   guardian that should no longer hold it, gets a new version (carrying the earlier ones),
+///   wrapped under the current epoch and to whoever should hold it;
+/// - otherwise, whoever should hold the newest key and has no wrap of it gets one.
+///
+/// `patients` lists the charts to maintain; `None` means every patient the view knows.
+pub fn maintain_chart_keys(
+    view: &PracticeView,
+    actor: &Identity,
+    policy: &PatientPolicy,
+    patients: Option<&BTreeSet<PublicKey>>,
+    now: Timestamp,
+) -> Result<Vec<Event>, PlanError> {
+    let (epoch, epoch_public_key) = view.roster().current_epoch().ok_or(AccessError::NoRoster)?;
+    let gateways: BTreeSet<PublicKey> = view
+        .roster()
+        .members_at(now)
+        .into_iter()
+        .filter(|m| m.role == Role::FhirGateway)
+        .map(|m| m.pubkey)
+        .collect();
+    let all = view.patients();
+    let mut events = Vec::new();
+    for patient in patients.unwrap_or(&all) {
+        let mut wanted: BTreeSet<WrapRecipient> = BTreeSet::new();
+        wanted.insert(WrapRecipient::Epoch(epoch));
+        if policy.consenting.contains(patient) {
+            wanted.extend(gateways.iter().map(|g| WrapRecipient::Gateway(*g)));
+        }
+        wanted.extend(
+            view.guardians_of(patient)
+                .into_iter()
+                .map(WrapRecipient::Guardian),
+        );
+
+        let newest = view.newest_version(patient);
+        let held = view.latest_chart_key(patient);
+        if newest.is_some() && held.map(ChartKey::version) != newest {
+            return Err(AccessError::RotationPending.into());
+        }
+        let holders: BTreeSet<WrapRecipient> = match held {
+            Some(key) => view
+                .wraps_of(patient)
+                .filter(|w| w.version == key.version())
+                .map(|w| w.recipient)
+                .collect(),
+            None => BTreeSet::new(),
+        };
+        let stale = holders.iter().any(|h| match h {
+            WrapRecipient::Epoch(n) => *n != epoch,
+            other => !wanted.contains(other),
+        });
+        let rotate = held.is_none() || stale || !holders.contains(&WrapRecipient::Epoch(epoch));
+        let earlier = view.chart_keys(patient);
+        let (key, missing) = if rotate {
+            let version = newest.map_or(1, |v| v + 1);
+            (ChartKey::generate(version), wanted)
+        } else {
+            let key = held.cloned().ok_or(AccessError::NoKey)?;
+            let missing = wanted.difference(&holders).copied().collect();
+            (key, missing)
+        };
+        for recipient in missing {
+            events.push(grants::wrap_chart_key(
+                actor,
+                patient,
+                &key,
+                &earlier,
+                recipient,
+                Some(&epoch_public_key),
+                now,
+            )?);
+        }
+    }
+    Ok(events)
+}
+
+/// The first chart key of a newly enrolled patient, wrapped under the current epoch.
+pub fn enrol_patient(
+    view: &PracticeView,
+    actor: &Identity,
+    patient: &PublicKey,
+    now: Timestamp,
+) -> Result<Vec<Event>, PlanError> {
+    if view.newest_version(patient).is_some() {
+        // Already enrolled: enrolment never rotates (that would drop the gateway's wrap).
+        return Ok(Vec::new());
+    }
+    let one: BTreeSet<PublicKey> = [*patient].into();
+    maintain_chart_keys(view, actor, &PatientPolicy::default(), Some(&one), now)
+}
+
+/// Start or end a guardianship. Ending it rotates the ward's chart key away from the guardian
+/// (the caller then runs [`maintain_chart_keys`] on the updated view).
+pub fn set_guardianship(
+    view: &PracticeView,
+    actor: &Identity,
+    ward: &PublicKey,
+    guardian: &PublicKey,
+    status: GuardianshipStatus,
+    now: Timestamp,
+) -> Result<Vec<Event>, PlanError> {
+    let active = view.guardians_of(ward).contains(guardian);
+    let wanted = status == GuardianshipStatus::Active;
+    if active == wanted {
+        return Ok(Vec::new());
+    }
+    Ok(vec![Guardianship::sign(
+        actor, ward, guardian, status, now,
+    )?])
+}

@@ -1,0 +1,443 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! A practice run from the `ehr` CLI against a NIP-42 relay: init → staff → patient → record →
+//! revoke → record, checking who can read what; then the offline root key and idempotent
+//! rotation.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use ehr_client::demo;
+use serde_json::Value;
+
+const PASSWORD_ENV: &str = "EHR_TEST_PASSPHRASE";
+
+struct Clinic {
+    dir: PathBuf,
+    relay: String,
+}
+
+impl Clinic {
+    fn new(relay: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("ehr-cli-{}", demo::new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self {
+            dir,
+            relay: relay.to_owned(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Run `ehr` with the practice home `home` and the key file `key`.
+    fn run(&self, home: &str, key: Option<&str>, args: &[&str]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ehr"));
+        command
+            .arg("--home")
+            .arg(self.path(home))
+            .env(PASSWORD_ENV, "correct horse battery staple")
+            .env_remove("EHR_KEY_FILE")
+            .env_remove("EHR_HOME")
+            .args(["--password-env", PASSWORD_ENV]);
+        if let Some(key) = key {
+            command.arg("--key").arg(self.path(key));
+        }
+        command.args(args).output().unwrap()
+    }
+
+    fn ok(&self, home: &str, key: Option<&str>, args: &[&str]) -> String {
+        let out = self.run(home, key, args);
+        assert!(
+            out.status.success(),
+            "ehr {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, home: &str, key: Option<&str>, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(home, key, args)).unwrap()
+    }
+
+    /// A new key file; returns its npub.
+    fn keygen(&self, name: &str) -> String {
+        let out = self.json(
+            "keys",
+            None,
+            &[
+                "keygen",
+                "--log-n",
+                "8",
+                "--out",
+                self.path(name).to_str().unwrap(),
+            ],
+        );
+        out["npub"].as_str().unwrap().to_owned()
+    }
+
+    fn encounters(&self, key: &str, patient: &str) -> usize {
+        let bundle = self.json(
+            "clinic",
+            Some(key),
+            &["chart", "show", "--patient", patient, "--format", "bundle"],
+        );
+        bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["resource"]["resourceType"] == "Encounter")
+            .count()
+    }
+
+    fn write_encounter(&self, name: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, demo::encounter(&demo::new_id()).to_json()).unwrap();
+        path
+    }
+}
+
+impl Drop for Clinic {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn published_ok(report: &Value) {
+    assert_eq!(
+        report["publish"]["refused"],
+        serde_json::json!([]),
+        "{report}"
+    );
+    assert_eq!(report["publish"]["pending_in_outbox"], 0, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_practice_runs_from_the_cli_and_revocation_holds() {
+    let relay = common::relay::spawn_relay(true).await;
+    let clinic = Clinic::new(&relay.url);
+    let admin = clinic.keygen("admin.key");
+    let doctor = clinic.keygen("doctor.key");
+    let nurse = clinic.keygen("nurse.key");
+    let gateway = clinic.keygen("gateway.key");
+
+    // init: the root key exists only as an ncryptsec file.
+    let root_file = clinic.path("root.ncryptsec");
+    let init = clinic.json(
+        "clinic",
+        None,
+        &[
+            "practice",
+            "init",
+            "--relay",
+            &clinic.relay,
+            "--root-key-out",
+            root_file.to_str().unwrap(),
+            "--admin",
+            &admin,
+            "--log-n",
+            "8",
+        ],
+    );
+    published_ok(&init);
+    assert!(
+        std::fs::read_to_string(&root_file)
+            .unwrap()
+            .starts_with("ncryptsec1")
+    );
+    let connection = init["connection_string"].as_str().unwrap();
+    assert!(connection.starts_with("nostr-ehr:npub1") && connection.contains(&clinic.relay));
+
+    // staff and agent
+    for (npub, role) in [(&doctor, "doctor"), (&nurse, "nurse")] {
+        let added = clinic.json(
+            "clinic",
+            Some("admin.key"),
+            &["staff", "add", "--npub", npub, "--role", role],
+        );
+        published_ok(&added);
+    }
+    published_ok(&clinic.json(
+        "clinic",
+        Some("admin.key"),
+        &["agent", "add", "--npub", &gateway, "--role", "fhir-gateway"],
+    ));
+    // A nurse may not change the roster; an agent role is refused for staff.
+    assert!(
+        !clinic
+            .run(
+                "clinic",
+                Some("nurse.key"),
+                &["staff", "add", "--npub", &gateway, "--role", "ma"]
+            )
+            .status
+            .success()
+    );
+    assert!(
+        !clinic
+            .run(
+                "clinic",
+                Some("admin.key"),
+                &["staff", "add", "--npub", &gateway, "--role", "billing-bot"]
+            )
+            .status
+            .success()
+    );
+
+    // patient, record
+    let handover = clinic.path("patient.nsec");
+    let patient = clinic.json(
+        "clinic",
+        Some("doctor.key"),
+        &[
+            "patient",
+            "create",
+            "--nsec-out",
+            handover.to_str().unwrap(),
+        ],
+    );
+    published_ok(&patient);
+    assert!(
+        patient.get("patient_nsec").is_none(),
+        "written to the file, not printed"
+    );
+    let patient = patient["patient_npub"].as_str().unwrap().to_owned();
+    let first = clinic.write_encounter("first.json");
+    published_ok(&clinic.json(
+        "clinic",
+        Some("doctor.key"),
+        &[
+            "record",
+            "add",
+            "--patient",
+            &patient,
+            first.to_str().unwrap(),
+        ],
+    ));
+    // Invalid FHIR is refused and publishes nothing.
+    let bad = clinic.path("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"resourceType":"Encounter","status":"finished","note":"x"}"#,
+    )
+    .unwrap();
+    assert!(
+        !clinic
+            .run(
+                "clinic",
+                Some("doctor.key"),
+                &[
+                    "record",
+                    "add",
+                    "--patient",
+                    &patient,
+                    bad.to_str().unwrap()
+                ]
+            )
+            .status
+            .success()
+    );
+
+    assert_eq!(clinic.encounters("nurse.key", &patient), 1);
+    assert_eq!(clinic.encounters("patient.nsec", &patient), 1);
+    assert_eq!(
+        clinic.encounters("gateway.key", &patient),
+        0,
+        "no consent yet"
+    );
+
+    // revoke the nurse, write again
+    published_ok(&clinic.json(
+        "clinic",
+        Some("admin.key"),
+        &["staff", "revoke", "--npub", &nurse],
+    ));
+    let second = clinic.write_encounter("second.json");
+    published_ok(&clinic.json(
+        "clinic",
+        Some("doctor.key"),
+        &[
+            "record",
+            "add",
+            "--patient",
+            &patient,
+            second.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(clinic.encounters("doctor.key", &patient), 2);
+    assert_eq!(clinic.encounters("patient.nsec", &patient), 2);
+    assert_eq!(
+        clinic.encounters("nurse.key", &patient),
+        1,
+        "the revoked nurse sees nothing new"
+    );
+    let table = clinic.ok(
+        "clinic",
+        Some("doctor.key"),
+        &["chart", "show", "--patient", &patient],
+    );
+    assert!(
+        table.contains("Encounter") && table.contains("2 entries"),
+        "{table}"
+    );
+
+    // consent: the gateway reads this chart only while consent stands
+    published_ok(&clinic.json(
+        "clinic",
+        Some("doctor.key"),
+        &[
+            "consent",
+            "grant",
+            "--patient",
+            &patient,
+            "--facility",
+            "st-marys",
+        ],
+    ));
+    assert_eq!(clinic.encounters("gateway.key", &patient), 2);
+    published_ok(&clinic.json(
+        "clinic",
+        Some("doctor.key"),
+        &["consent", "withdraw", "--patient", &patient],
+    ));
+    let third = clinic.write_encounter("third.json");
+    published_ok(&clinic.json(
+        "clinic",
+        Some("doctor.key"),
+        &[
+            "record",
+            "add",
+            "--patient",
+            &patient,
+            third.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(
+        clinic.encounters("gateway.key", &patient),
+        2,
+        "nothing after withdrawal"
+    );
+    assert_eq!(clinic.encounters("doctor.key", &patient), 3);
+
+    // Everything is in place: a re-run of the maintenance publishes nothing.
+    let rotate = clinic.json("clinic", Some("admin.key"), &["rotate"]);
+    assert_eq!(rotate["planned_events"], 0, "{rotate}");
+
+    // The root key signs offline: a second admin, carried to the relay as an outbox file.
+    let second_admin = clinic.keygen("admin2.key");
+    let export = clinic.path("events.jsonl");
+    clinic.ok(
+        "clinic",
+        Some("admin.key"),
+        &["sync", "--export", export.to_str().unwrap()],
+    );
+    clinic.ok(
+        "vault",
+        None,
+        &["--offline", "practice", "connect", connection],
+    );
+    clinic.ok(
+        "vault",
+        None,
+        &["--offline", "sync", "--import", export.to_str().unwrap()],
+    );
+    let offline = clinic.json(
+        "vault",
+        Some("root.ncryptsec"),
+        &[
+            "--offline",
+            "staff",
+            "add",
+            "--npub",
+            &second_admin,
+            "--role",
+            "admin",
+        ],
+    );
+    assert_eq!(offline["publish"]["accepted"], 0);
+    assert!(offline["publish"]["pending_in_outbox"].as_u64().unwrap() >= 1);
+    // An admin may not add an admin; only the root's (offline) signature does.
+    assert!(
+        !clinic
+            .run(
+                "clinic",
+                Some("admin.key"),
+                &["staff", "add", "--npub", &second_admin, "--role", "admin"]
+            )
+            .status
+            .success()
+    );
+    let carried = clinic.path("vault").join("outbox.jsonl");
+    let sent = clinic.json(
+        "clinic",
+        Some("admin.key"),
+        &["publish", "--from", carried.to_str().unwrap()],
+    );
+    assert!(sent["accepted"].as_u64().unwrap() >= 1, "{sent}");
+    assert_eq!(
+        std::fs::read_to_string(&carried).unwrap().trim(),
+        "",
+        "the carried outbox is emptied"
+    );
+    let list = clinic.json("clinic", Some("admin2.key"), &["staff", "list"]);
+    let admins = list["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "admin")
+        .count();
+    assert_eq!(admins, 2, "{list}");
+}
+
+#[test]
+fn every_verb_has_help_with_an_example() {
+    let verbs: &[&[&str]] = &[
+        &["keygen"],
+        &["practice", "init"],
+        &["practice", "connect"],
+        &["staff", "add"],
+        &["staff", "revoke"],
+        &["staff", "list"],
+        &["agent", "add"],
+        &["agent", "revoke"],
+        &["patient", "create"],
+        &["patient", "import"],
+        &["record", "add"],
+        &["chart", "show"],
+        &["consent", "grant"],
+        &["consent", "withdraw"],
+        &["guardian", "grant"],
+        &["guardian", "revoke"],
+        &["rotate"],
+        &["publish"],
+        &["sync"],
+    ];
+    for verb in verbs {
+        let out = Command::new(env!("CARGO_BIN_EXE_ehr"))
+            .args(*verb)
+            .arg("--help")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("Example: ehr"),
+            "{verb:?}: {text}"
+        );
+    }
+}
+
+#[test]
+fn secrets_are_never_taken_from_argv() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ehr"))
+        .args(["staff", "list", "--nsec", "nsec1xyz"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
