@@ -12,7 +12,7 @@ use nostr::prelude::{Event, EventId, PublicKey, Timestamp};
 use crate::chart::{self, Chart, FoldOptions};
 use crate::event::{ClinicalEvent, ClinicalRecord, EventError, PracticeKeyRef};
 use crate::grants::{
-    self, ChartKeyWrap, EpochKey, GrantError, Guardianship, GuardianshipStatus, WrapRecipient,
+    ChartKeyWrap, EpochGrant, EpochKey, GrantError, Guardianship, GuardianshipStatus, WrapRecipient,
 };
 use crate::keys::{ChartKey, Identity};
 use crate::kinds::{self, ClinicalKind};
@@ -144,22 +144,18 @@ impl PracticeView {
     }
 
     fn add_epoch_grant(&mut self, event: &Event, reader: &Identity) {
-        if !self.authorised(&event.pubkey, event.created_at, Role::is_admin) {
-            self.refused.push((event.id, AccessError::NotAuthorised));
+        let grant = match EpochGrant::parse(event) {
+            Ok(grant) => grant,
+            Err(error) => return self.refused.push((event.id, error.into())),
+        };
+        if !self.authorised(&grant.granter, grant.created_at, Role::is_admin) {
+            return self.refused.push((event.id, AccessError::NotAuthorised));
+        }
+        self.granted.insert((grant.member, grant.epoch));
+        if grant.member != reader.public_key() {
             return;
         }
-        let recipient = event.tags.public_keys().next();
-        let number = event.tags.iter().find_map(|t| match t.as_slice() {
-            [name, value] if name == crate::event::TAG_EPOCH => value.parse::<u64>().ok(),
-            _ => None,
-        });
-        if let (Some(recipient), Some(number)) = (recipient, number) {
-            self.granted.insert((recipient, number));
-        }
-        if recipient != Some(reader.public_key()) {
-            return;
-        }
-        match grants::open_epoch_grant(event, reader) {
+        match grant.open(reader) {
             Ok(keys) => {
                 for key in keys {
                     if self.roster.epoch_public_key(key.number) == Some(key.public_key()) {
@@ -229,11 +225,6 @@ impl PracticeView {
     /// The practice root key.
     pub fn root(&self) -> &PublicKey {
         &self.root
-    }
-
-    /// The reader's public key.
-    pub fn reader(&self) -> &PublicKey {
-        &self.reader
     }
 
     /// The verified roster chain.
@@ -319,15 +310,6 @@ impl PracticeView {
             .collect()
     }
 
-    /// Wards of `guardian` whose guardianship is in force.
-    pub fn wards_of(&self, guardian: &PublicKey) -> BTreeSet<PublicKey> {
-        self.guardianships
-            .values()
-            .filter(|g| &g.guardian == guardian && g.status == GuardianshipStatus::Active)
-            .map(|g| g.ward)
-            .collect()
-    }
-
     /// Whether `event`'s signer was authorised to write it at its `created_at` (invariant 7).
     pub fn authorise(&self, event: &ClinicalEvent) -> Result<(), AccessError> {
         authorise(&self.roster, event)
@@ -340,32 +322,13 @@ impl PracticeView {
         events: impl IntoIterator<Item = &'a Event>,
         patient: Option<&PublicKey>,
     ) -> Opened {
-        let mut opened = Opened::default();
-        let mut seen = BTreeSet::new();
-        for event in events {
-            let clinical_kind = ClinicalKind::from_u16(event.kind.as_u16()).is_some();
-            if !clinical_kind || !seen.insert(event.id) {
-                continue;
-            }
-            match self.open_one(event, patient) {
-                Ok(Some(record)) => opened.records.push(record),
-                Ok(None) => {}
-                Err(error) => opened.refused.push((event.id, error)),
-            }
-        }
-        opened
+        open_events(events, patient, |clinical| {
+            self.authorise(clinical)?;
+            self.decrypt(clinical)
+        })
     }
 
-    fn open_one(
-        &self,
-        event: &Event,
-        patient: Option<&PublicKey>,
-    ) -> Result<Option<ClinicalRecord>, AccessError> {
-        let clinical = ClinicalEvent::parse(event.clone())?;
-        if patient.is_some_and(|p| p != &clinical.patient()) {
-            return Ok(None);
-        }
-        self.authorise(&clinical)?;
+    fn decrypt(&self, clinical: &ClinicalEvent) -> Result<ClinicalRecord, AccessError> {
         match clinical.practice_key() {
             PracticeKeyRef::Chart(version) => {
                 let keys = self
@@ -376,7 +339,7 @@ impl PracticeView {
                 let mut last = AccessError::NoKey;
                 for key in keys {
                     match clinical.decrypt_with_chart_key(key) {
-                        Ok(record) => return Ok(Some(record)),
+                        Ok(record) => return Ok(record),
                         Err(error) => last = error.into(),
                     }
                 }
@@ -384,7 +347,7 @@ impl PracticeView {
             }
             PracticeKeyRef::Epoch(number) => {
                 let epoch = self.epochs.get(&number).ok_or(AccessError::NoKey)?;
-                Ok(Some(clinical.decrypt_with_epoch_key(&epoch.secret)?))
+                Ok(clinical.decrypt_with_epoch_key(&epoch.secret)?)
             }
         }
     }
@@ -400,29 +363,69 @@ impl PracticeView {
         (chart::fold(&opened.records, options), opened.refused)
     }
 
-    /// Whether `patient`'s newest Consent permits sharing through the FHIR gateway.
-    pub fn consents_to_fhir_sharing<'a>(
+    /// The patients whose newest Consent permits sharing through the FHIR gateway, from one
+    /// pass over the consent events at hand.
+    pub fn fhir_sharing_patients<'a>(
         &self,
-        patient: &PublicKey,
         events: impl IntoIterator<Item = &'a Event>,
-    ) -> bool {
-        let consents: Vec<&Event> = events
+    ) -> BTreeSet<PublicKey> {
+        let consents = events
             .into_iter()
-            .filter(|e| e.kind.as_u16() == ClinicalKind::Consent.as_u16())
-            .collect();
-        let (chart, _) = self.chart(patient, consents, FoldOptions::default());
-        chart
-            .entries()
-            .filter_map(|entry| {
-                Some((
-                    entry.updated_at,
-                    entry.event_id,
-                    entry.resource.as_consent()?,
-                ))
+            .filter(|e| e.kind.as_u16() == ClinicalKind::Consent.as_u16());
+        let mut by_patient: BTreeMap<PublicKey, Vec<ClinicalRecord>> = BTreeMap::new();
+        for record in self.open(consents, None).records {
+            by_patient.entry(record.patient).or_default().push(record);
+        }
+        by_patient
+            .into_iter()
+            .filter(|(_, records)| {
+                chart::fold(records, FoldOptions::default())
+                    .entries()
+                    .filter_map(|entry| {
+                        Some((
+                            (entry.updated_at, entry.event_id),
+                            entry.resource.as_consent()?,
+                        ))
+                    })
+                    .max_by_key(|(order, _)| *order)
+                    .is_some_and(|(_, consent)| consent.permits_fhir_sharing())
             })
-            .max_by_key(|(at, id, _)| (*at, *id))
-            .is_some_and(|(_, _, consent)| consent.permits_fhir_sharing())
+            .map(|(patient, _)| patient)
+            .collect()
     }
+}
+
+/// Verify, filter and open clinical events one by one with `open`. With a `patient`, events
+/// whose `p` tag names someone else are skipped before their signature is checked.
+fn open_events<'a>(
+    events: impl IntoIterator<Item = &'a Event>,
+    patient: Option<&PublicKey>,
+    open: impl Fn(&ClinicalEvent) -> Result<ClinicalRecord, AccessError>,
+) -> Opened {
+    let mut opened = Opened::default();
+    let mut seen = BTreeSet::new();
+    for event in events {
+        let clinical_kind = ClinicalKind::from_u16(event.kind.as_u16()).is_some();
+        let maybe_about =
+            patient.is_none_or(|p| event.tags.public_keys().any(|tagged| tagged == *p));
+        if !clinical_kind || !maybe_about || !seen.insert(event.id) {
+            continue;
+        }
+        let result = ClinicalEvent::parse(event.clone())
+            .map_err(AccessError::from)
+            .and_then(|clinical| {
+                if patient.is_some_and(|p| p != &clinical.patient()) {
+                    return Ok(None);
+                }
+                open(&clinical).map(Some)
+            });
+        match result {
+            Ok(Some(record)) => opened.records.push(record),
+            Ok(None) => {}
+            Err(error) => opened.refused.push((event.id, error)),
+        }
+    }
+    opened
 }
 
 /// Open the patient copies of the events about `patient`, through the patient's own key, with
@@ -432,26 +435,8 @@ pub fn open_as_patient<'a>(
     patient: &Identity,
     events: impl IntoIterator<Item = &'a Event>,
 ) -> Opened {
-    let mut opened = Opened::default();
-    let mut seen = BTreeSet::new();
-    for event in events {
-        if ClinicalKind::from_u16(event.kind.as_u16()).is_none() || !seen.insert(event.id) {
-            continue;
-        }
-        let result = ClinicalEvent::parse(event.clone())
-            .map_err(AccessError::from)
-            .and_then(|clinical| {
-                if clinical.patient() != patient.public_key() {
-                    return Ok(None);
-                }
-                authorise(roster, &clinical)?;
-                Ok(Some(clinical.decrypt_with_patient_key(patient)?))
-            });
-        match result {
-            Ok(Some(record)) => opened.records.push(record),
-            Ok(None) => {}
-            Err(error) => opened.refused.push((event.id, error)),
-        }
-    }
-    opened
+    open_events(events, Some(&patient.public_key()), |clinical| {
+        authorise(roster, clinical)?;
+        Ok(clinical.decrypt_with_patient_key(patient)?)
+    })
 }

@@ -294,10 +294,8 @@ impl ClinicalEvent {
             return Err(EventError::UnsupportedFormat);
         }
         let patient = patient.ok_or(EventError::MissingTag(TAG_PATIENT))?;
-        let patient = PublicKey::from_hex(&patient)
-            .ok()
-            .filter(|pk| crate::keys::validate_public_key(pk).is_ok())
-            .ok_or(EventError::MalformedTag(TAG_PATIENT))?;
+        let patient = crate::keys::parse_hex_public_key(&patient)
+            .map_err(|_| EventError::MalformedTag(TAG_PATIENT))?;
         let patient_content = patient_content
             .filter(|c| !c.is_empty())
             .ok_or(EventError::MissingTag(TAG_PATIENT_CONTENT))?;
@@ -440,7 +438,8 @@ impl ClinicalEvent {
     }
 }
 
-fn parse_number<T: std::str::FromStr>(value: &str) -> Option<T> {
+/// A tag's number in canonical decimal, as this format writes it.
+pub(crate) fn parse_number<T: std::str::FromStr>(value: &str) -> Option<T> {
     // Canonical decimal only: no sign, no leading zeros.
     let canonical = !value.is_empty()
         && value.bytes().all(|b| b.is_ascii_digit())

@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{self, CryptoError};
 use crate::event::{FORMAT_VERSION, TAG_CHART_KEY, TAG_EPOCH, TAG_FORMAT, TAG_PATIENT};
-use crate::keys::{ChartKey, Identity, validate_public_key};
+use crate::keys::{ChartKey, Identity, parse_hex_public_key};
 use crate::kinds;
 
 /// Tag naming the grantee of a direct wrap (FHIR gateway, guardian).
@@ -315,37 +315,66 @@ pub fn grant_epoch(
         .map_err(|_| GrantError::Signing)
 }
 
-/// Open an epoch grant addressed to `member`: the granted epoch first, then earlier ones.
-/// The caller checks the granter's authority and each key against the roster.
-pub fn open_epoch_grant(event: &Event, member: &Identity) -> Result<Vec<EpochKey>, GrantError> {
-    if event.kind.as_u16() != kinds::EPOCH_GRANT {
-        return Err(GrantError::WrongKind(event.kind.as_u16()));
+/// The facts of an epoch grant (kind 2101), readable without opening it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpochGrant {
+    /// Event id.
+    pub id: EventId,
+    /// Signer.
+    pub granter: PublicKey,
+    /// Signed at.
+    pub created_at: Timestamp,
+    /// The member it is sealed to.
+    pub member: PublicKey,
+    /// The epoch it grants.
+    pub epoch: u64,
+    content: String,
+}
+
+impl EpochGrant {
+    /// Verify and parse a kind 2101 event.
+    pub fn parse(event: &Event) -> Result<Self, GrantError> {
+        if event.kind.as_u16() != kinds::EPOCH_GRANT {
+            return Err(GrantError::WrongKind(event.kind.as_u16()));
+        }
+        event.verify().map_err(|_| GrantError::InvalidSignature)?;
+        let tags = Tags::read(event)?;
+        tags.only(&[TAG_PATIENT, TAG_EPOCH, TAG_FORMAT])?;
+        Ok(Self {
+            id: event.id,
+            granter: event.pubkey,
+            created_at: event.created_at,
+            member: tags.public_key(TAG_PATIENT)?,
+            epoch: tags.number(TAG_EPOCH)?,
+            content: event.content.clone(),
+        })
     }
-    event.verify().map_err(|_| GrantError::InvalidSignature)?;
-    let tags = Tags::read(event)?;
-    if tags.public_key(TAG_PATIENT)? != member.public_key() {
-        return Err(GrantError::NotForThisKey);
-    }
-    let number = tags.number(TAG_EPOCH)?;
-    tags.only(&[TAG_PATIENT, TAG_EPOCH, TAG_FORMAT])?;
-    let plaintext = Zeroizing::new(crypto::nip44_decrypt(
-        member.secret_key(),
-        &event.pubkey,
-        &event.content,
-    )?);
-    let wire: WireEpochKeys =
-        serde_json::from_str(&plaintext).map_err(|_| GrantError::PayloadMismatch)?;
-    if wire.epoch != number {
-        return Err(GrantError::PayloadMismatch);
-    }
-    let mut keys = vec![epoch_key(number, &wire.secret)?];
-    for earlier in &wire.previous {
-        if earlier.version >= number {
+
+    /// Open the grant as its member: the granted epoch first, then the earlier ones. The
+    /// caller checks the granter's authority and each key against the roster.
+    pub fn open(&self, member: &Identity) -> Result<Vec<EpochKey>, GrantError> {
+        if member.public_key() != self.member {
+            return Err(GrantError::NotForThisKey);
+        }
+        let plaintext = Zeroizing::new(crypto::nip44_decrypt(
+            member.secret_key(),
+            &self.granter,
+            &self.content,
+        )?);
+        let wire: WireEpochKeys =
+            serde_json::from_str(&plaintext).map_err(|_| GrantError::PayloadMismatch)?;
+        if wire.epoch != self.epoch {
             return Err(GrantError::PayloadMismatch);
         }
-        keys.push(epoch_key(earlier.version, &earlier.key)?);
+        let mut keys = vec![epoch_key(self.epoch, &wire.secret)?];
+        for earlier in &wire.previous {
+            if earlier.version >= self.epoch {
+                return Err(GrantError::PayloadMismatch);
+            }
+            keys.push(epoch_key(earlier.version, &earlier.key)?);
+        }
+        Ok(keys)
     }
-    Ok(keys)
 }
 
 /// Whether a guardianship is in force.
@@ -482,19 +511,13 @@ impl<'a> Tags<'a> {
 
     fn public_key(&self, name: &'static str) -> Result<PublicKey, GrantError> {
         self.get(name)
-            .and_then(|hex| PublicKey::from_hex(hex).ok())
-            .filter(|pk| validate_public_key(pk).is_ok())
+            .and_then(|hex| parse_hex_public_key(hex).ok())
             .ok_or(GrantError::Malformed(name))
     }
 
     fn number(&self, name: &'static str) -> Result<u64, GrantError> {
-        let value = self.get(name).ok_or(GrantError::Malformed(name))?;
-        let canonical = !value.is_empty()
-            && value.bytes().all(|b| b.is_ascii_digit())
-            && (value == "0" || !value.starts_with('0'));
-        canonical
-            .then(|| value.parse().ok())
-            .flatten()
+        self.get(name)
+            .and_then(crate::event::parse_number)
             .ok_or(GrantError::Malformed(name))
     }
 }

@@ -52,12 +52,18 @@ pub enum KeyError {
 /// Parse a public key given as 64 hex digits or as an `npub` (checksum verified).
 pub fn parse_public_key(input: &str) -> Result<PublicKey, KeyError> {
     let input = input.trim();
-    let key = if input.len() == 64 && input.bytes().all(|b| b.is_ascii_hexdigit()) {
-        PublicKey::from_hex(input).map_err(|_| KeyError::InvalidKey { what: "public key" })?
-    } else {
-        check_bech32_prefix(input, "npub")?;
-        PublicKey::from_bech32(input).map_err(|_| KeyError::InvalidBech32)?
-    };
+    if input.len() == 64 && input.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return parse_hex_public_key(input);
+    }
+    check_bech32_prefix(input, "npub")?;
+    let key = PublicKey::from_bech32(input).map_err(|_| KeyError::InvalidBech32)?;
+    validate_public_key(&key)?;
+    Ok(key)
+}
+
+/// Parse a public key as events carry it (hex) and check that it is a curve point.
+pub fn parse_hex_public_key(hex: &str) -> Result<PublicKey, KeyError> {
+    let key = PublicKey::from_hex(hex).map_err(|_| KeyError::InvalidKey { what: "public key" })?;
     validate_public_key(&key)?;
     Ok(key)
 }

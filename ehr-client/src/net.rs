@@ -141,11 +141,6 @@ impl RelayClient {
         }
     }
 
-    /// The relay URL this client was connected to.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     /// Publish events one after the other and return one outcome per event, in order.
     ///
     /// A relay that answers `auth-required:` gets the NIP-42 AUTH and then the event once more

@@ -17,7 +17,7 @@ use nostr::prelude::{
 use serde::{Deserialize, Serialize};
 
 use crate::event::{FORMAT_VERSION, TAG_FORMAT};
-use crate::keys::{Identity, validate_public_key};
+use crate::keys::{Identity, parse_hex_public_key};
 use crate::kinds::{self, ClinicalKind};
 
 /// Largest roster content this library reads (a practice has hundreds of members, not millions).
@@ -252,11 +252,6 @@ pub struct RosterChain {
 }
 
 impl RosterChain {
-    /// The valid rosters, genesis first.
-    pub fn rosters(&self) -> &[Roster] {
-        &self.rosters
-    }
-
     /// Roster events that were refused, with the reason.
     pub fn rejected(&self) -> &[(EventId, RosterError)] {
         &self.rejected
@@ -474,10 +469,7 @@ impl From<&RosterContent> for WireRoster {
 impl WireRoster {
     fn into_content(self) -> Result<RosterContent, RosterError> {
         let key = |hex: &str, what: &'static str| {
-            PublicKey::from_hex(hex)
-                .ok()
-                .filter(|pk| validate_public_key(pk).is_ok())
-                .ok_or(RosterError::Malformed(what))
+            parse_hex_public_key(hex).map_err(|_| RosterError::Malformed(what))
         };
         let previous = match self.previous {
             Some(hex) => {

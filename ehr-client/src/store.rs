@@ -27,8 +27,8 @@ pub enum StoreError {
         /// The cause.
         source: std::io::Error,
     },
-    /// A line is not a valid signed event.
-    #[error("{path}, line {line}: not a valid signed event")]
+    /// A line is not an event.
+    #[error("{path}, line {line}: not a Nostr event")]
     BadLine {
         /// The file.
         path: PathBuf,
@@ -37,7 +37,8 @@ pub enum StoreError {
     },
 }
 
-/// Events in a JSON Lines file, read back and verified.
+/// Events in a JSON Lines file. Signatures are not checked here: every reader of events
+/// (`access`, `roster`, the relay) verifies them, so checking here would do it twice.
 pub fn read_events(path: &Path) -> Result<Vec<Event>, StoreError> {
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
@@ -61,9 +62,7 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>, StoreError> {
         if line.len() > MAX_LINE {
             return Err(bad());
         }
-        let event = Event::from_json(line).map_err(|_| bad())?;
-        event.verify().map_err(|_| bad())?;
-        events.push(event);
+        events.push(Event::from_json(line).map_err(|_| bad())?);
     }
     Ok(events)
 }
@@ -141,11 +140,6 @@ impl LocalStore {
     /// Events waiting for the relay, oldest first.
     pub fn pending(&self) -> &[Event] {
         &self.outbox
-    }
-
-    /// Where the outbox lives.
-    pub fn outbox_path(&self) -> &Path {
-        &self.outbox_path
     }
 
     /// Add events fetched from a relay (or imported from a file) to the mirror. Returns how

@@ -97,10 +97,32 @@ impl Clinic {
             .count()
     }
 
-    fn write_encounter(&self, name: &str) -> PathBuf {
-        let path = self.path(name);
+    /// Run a command in the clinic directory that must publish everything it signs.
+    fn act(&self, key: &str, args: &[&str]) -> Value {
+        let report = self.json("clinic", Some(key), args);
+        published_ok(&report);
+        report
+    }
+
+    /// Whether a command in the clinic directory was refused.
+    fn refused(&self, key: &str, args: &[&str]) -> bool {
+        !self.run("clinic", Some(key), args).status.success()
+    }
+
+    /// `record add` a fresh synthetic encounter as `key`.
+    fn add_encounter(&self, key: &str, patient: &str) {
+        let path = self.path(&format!("{}.json", demo::new_id()));
         std::fs::write(&path, demo::encounter(&demo::new_id()).to_json()).unwrap();
-        path
+        self.act(
+            key,
+            &[
+                "record",
+                "add",
+                "--patient",
+                patient,
+                path.to_str().unwrap(),
+            ],
+        );
     }
 }
 
@@ -157,45 +179,29 @@ async fn a_practice_runs_from_the_cli_and_revocation_holds() {
 
     // staff and agent
     for (npub, role) in [(&doctor, "doctor"), (&nurse, "nurse")] {
-        let added = clinic.json(
-            "clinic",
-            Some("admin.key"),
+        clinic.act(
+            "admin.key",
             &["staff", "add", "--npub", npub, "--role", role],
         );
-        published_ok(&added);
     }
-    published_ok(&clinic.json(
-        "clinic",
-        Some("admin.key"),
+    clinic.act(
+        "admin.key",
         &["agent", "add", "--npub", &gateway, "--role", "fhir-gateway"],
-    ));
+    );
     // A nurse may not change the roster; an agent role is refused for staff.
-    assert!(
-        !clinic
-            .run(
-                "clinic",
-                Some("nurse.key"),
-                &["staff", "add", "--npub", &gateway, "--role", "ma"]
-            )
-            .status
-            .success()
-    );
-    assert!(
-        !clinic
-            .run(
-                "clinic",
-                Some("admin.key"),
-                &["staff", "add", "--npub", &gateway, "--role", "billing-bot"]
-            )
-            .status
-            .success()
-    );
+    assert!(clinic.refused(
+        "nurse.key",
+        &["staff", "add", "--npub", &gateway, "--role", "ma"]
+    ));
+    assert!(clinic.refused(
+        "admin.key",
+        &["staff", "add", "--npub", &gateway, "--role", "billing-bot"]
+    ));
 
     // patient, record
     let handover = clinic.path("patient.nsec");
-    let patient = clinic.json(
-        "clinic",
-        Some("doctor.key"),
+    let patient = clinic.act(
+        "doctor.key",
         &[
             "patient",
             "create",
@@ -203,24 +209,12 @@ async fn a_practice_runs_from_the_cli_and_revocation_holds() {
             handover.to_str().unwrap(),
         ],
     );
-    published_ok(&patient);
     assert!(
         patient.get("patient_nsec").is_none(),
         "written to the file, not printed"
     );
     let patient = patient["patient_npub"].as_str().unwrap().to_owned();
-    let first = clinic.write_encounter("first.json");
-    published_ok(&clinic.json(
-        "clinic",
-        Some("doctor.key"),
-        &[
-            "record",
-            "add",
-            "--patient",
-            &patient,
-            first.to_str().unwrap(),
-        ],
-    ));
+    clinic.add_encounter("doctor.key", &patient);
     // Invalid FHIR is refused and publishes nothing.
     let bad = clinic.path("bad.json");
     std::fs::write(
@@ -228,22 +222,16 @@ async fn a_practice_runs_from_the_cli_and_revocation_holds() {
         r#"{"resourceType":"Encounter","status":"finished","note":"x"}"#,
     )
     .unwrap();
-    assert!(
-        !clinic
-            .run(
-                "clinic",
-                Some("doctor.key"),
-                &[
-                    "record",
-                    "add",
-                    "--patient",
-                    &patient,
-                    bad.to_str().unwrap()
-                ]
-            )
-            .status
-            .success()
-    );
+    assert!(clinic.refused(
+        "doctor.key",
+        &[
+            "record",
+            "add",
+            "--patient",
+            &patient,
+            bad.to_str().unwrap()
+        ]
+    ));
 
     assert_eq!(clinic.encounters("nurse.key", &patient), 1);
     assert_eq!(clinic.encounters("patient.nsec", &patient), 1);
@@ -254,23 +242,8 @@ async fn a_practice_runs_from_the_cli_and_revocation_holds() {
     );
 
     // revoke the nurse, write again
-    published_ok(&clinic.json(
-        "clinic",
-        Some("admin.key"),
-        &["staff", "revoke", "--npub", &nurse],
-    ));
-    let second = clinic.write_encounter("second.json");
-    published_ok(&clinic.json(
-        "clinic",
-        Some("doctor.key"),
-        &[
-            "record",
-            "add",
-            "--patient",
-            &patient,
-            second.to_str().unwrap(),
-        ],
-    ));
+    clinic.act("admin.key", &["staff", "revoke", "--npub", &nurse]);
+    clinic.add_encounter("doctor.key", &patient);
     assert_eq!(clinic.encounters("doctor.key", &patient), 2);
     assert_eq!(clinic.encounters("patient.nsec", &patient), 2);
     assert_eq!(
@@ -289,9 +262,8 @@ async fn a_practice_runs_from_the_cli_and_revocation_holds() {
     );
 
     // consent: the gateway reads this chart only while consent stands
-    published_ok(&clinic.json(
-        "clinic",
-        Some("doctor.key"),
+    clinic.act(
+        "doctor.key",
         &[
             "consent",
             "grant",
@@ -300,25 +272,13 @@ async fn a_practice_runs_from_the_cli_and_revocation_holds() {
             "--facility",
             "st-marys",
         ],
-    ));
+    );
     assert_eq!(clinic.encounters("gateway.key", &patient), 2);
-    published_ok(&clinic.json(
-        "clinic",
-        Some("doctor.key"),
+    clinic.act(
+        "doctor.key",
         &["consent", "withdraw", "--patient", &patient],
-    ));
-    let third = clinic.write_encounter("third.json");
-    published_ok(&clinic.json(
-        "clinic",
-        Some("doctor.key"),
-        &[
-            "record",
-            "add",
-            "--patient",
-            &patient,
-            third.to_str().unwrap(),
-        ],
-    ));
+    );
+    clinic.add_encounter("doctor.key", &patient);
     assert_eq!(
         clinic.encounters("gateway.key", &patient),
         2,
@@ -364,16 +324,10 @@ async fn a_practice_runs_from_the_cli_and_revocation_holds() {
     assert_eq!(offline["publish"]["accepted"], 0);
     assert!(offline["publish"]["pending_in_outbox"].as_u64().unwrap() >= 1);
     // An admin may not add an admin; only the root's (offline) signature does.
-    assert!(
-        !clinic
-            .run(
-                "clinic",
-                Some("admin.key"),
-                &["staff", "add", "--npub", &second_admin, "--role", "admin"]
-            )
-            .status
-            .success()
-    );
+    assert!(clinic.refused(
+        "admin.key",
+        &["staff", "add", "--npub", &second_admin, "--role", "admin"]
+    ));
     let carried = clinic.path("vault").join("outbox.jsonl");
     let sent = clinic.json(
         "clinic",
@@ -440,4 +394,15 @@ fn secrets_are_never_taken_from_argv() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unexpected argument '--nsec'"));
+    // No option of the CLI takes a secret or a passphrase as its value.
+    let help = Command::new(env!("CARGO_BIN_EXE_ehr"))
+        .args(["staff", "add", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--nsec-env <ENV_VAR>") && help.contains("--key <FILE>"));
+    for inline in ["--nsec <", "--password <", "--secret", "--passphrase"] {
+        assert!(!help.contains(inline), "{inline}");
+    }
 }

@@ -13,7 +13,7 @@ use ehr_client::access::{AccessError, PracticeView, open_as_patient};
 use ehr_client::chart::FoldOptions;
 use ehr_client::crypto;
 use ehr_client::demo;
-use ehr_client::event::ClinicalEventBuilder;
+use ehr_client::event::{ClinicalEvent, ClinicalEventBuilder};
 use ehr_client::fhir::{Resource, ResourceType};
 use ehr_client::grants::{self, EpochKey, GuardianshipStatus, WrapRecipient};
 use ehr_client::keys::{ChartKey, Identity};
@@ -95,13 +95,8 @@ impl Practice {
     }
 
     fn policy(&self) -> PatientPolicy {
-        let view = self.view(&self.admin);
         PatientPolicy {
-            consenting: view
-                .patients()
-                .into_iter()
-                .filter(|p| view.consents_to_fhir_sharing(p, &self.store))
-                .collect(),
+            consenting: self.view(&self.admin).fhir_sharing_patients(&self.store),
         }
     }
 
@@ -176,7 +171,7 @@ fn can_open(view: &PracticeView, event: &Event) -> bool {
 
 /// Every 32-byte key the reader could ever obtain from the store, tried as a NIP-44 key against
 /// `event`'s practice copy: chart keys and epoch keys alike.
-fn any_key_opens(view: &PracticeView, store: &[Event], event: &Event) -> bool {
+fn any_key_opens(view: &PracticeView, event: &Event) -> bool {
     let mut chart_keys: Vec<ChartKey> = Vec::new();
     for patient in view.patients() {
         chart_keys.extend(view.chart_keys(&patient));
@@ -187,7 +182,6 @@ fn any_key_opens(view: &PracticeView, store: &[Event], event: &Event) -> bool {
     let by_epoch = view
         .epoch_keys()
         .any(|e| crypto::nip44_decrypt(&e.secret, &event.pubkey, &event.content).is_ok());
-    let _ = store;
     by_chart || by_epoch
 }
 
@@ -351,7 +345,7 @@ fn a_revoked_nurse_cannot_decrypt_what_is_written_after_her_revocation() {
         "past reads stay readable to her"
     );
     assert!(!can_open(&nurse_view, &after));
-    assert!(!any_key_opens(&nurse_view, &p.store, &after));
+    assert!(!any_key_opens(&nurse_view, &after));
     // The remaining staff, and the patient, read both.
     assert!(can_open(&p.view(&doctor), &after) && can_open(&p.view(&doctor), &before));
     let roster = verify_roster_chain(&p.root.public_key(), &p.store);
@@ -361,6 +355,20 @@ fn a_revoked_nurse_cannot_decrypt_what_is_written_after_her_revocation() {
             .len(),
         2
     );
+    // Another patient of the practice, with every event in hand, reads none of this chart
+    // (invariant 6): her reader skips it, and her key opens neither copy.
+    let other = p.enrol();
+    assert!(
+        open_as_patient(&roster, &other, &p.store)
+            .records
+            .is_empty()
+    );
+    for event in [&before, &after] {
+        let copy = ClinicalEvent::parse((*event).clone()).unwrap();
+        for payload in [event.content.as_str(), copy.patient_content()] {
+            assert!(crypto::nip44_decrypt(other.secret_key(), &event.pubkey, payload).is_err());
+        }
+    }
 }
 
 #[test]
@@ -384,7 +392,7 @@ fn the_gateway_cannot_decrypt_a_non_consenting_chart_even_with_every_event() {
         gateway_view.open([&secret], None).refused[0].1,
         AccessError::NoKey
     );
-    assert!(!any_key_opens(&gateway_view, &p.store, &secret));
+    assert!(!any_key_opens(&gateway_view, &secret));
     // No grant or wrap in the store opens with the gateway key except its own wraps.
     for event in &p.store {
         let opens =
@@ -592,7 +600,7 @@ fn a_guardian_reads_her_wards_chart_and_loses_new_entries_after_revocation() {
     let view = p.view(&guardian);
     assert!(can_open(&view, &before));
     assert!(!can_open(&view, &after));
-    assert!(!any_key_opens(&view, &p.store, &after));
+    assert!(!any_key_opens(&view, &after));
     assert!(can_open(&p.view(&p.nurse), &after), "members keep reading");
 }
 

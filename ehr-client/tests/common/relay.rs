@@ -11,8 +11,6 @@
 
 use std::net::SocketAddr;
 
-use base64::Engine as _;
-use bitcoin_hashes::{Hash as _, sha1};
 use nostr_relay_builder::prelude::{
     LocalRelay, RateLimit, RelayBuilder, RelayBuilderNip42, RelayBuilderNip42Mode,
 };
@@ -87,18 +85,23 @@ pub async fn spawn_relay_from(builder: RelayBuilder) -> TestRelay {
 }
 
 /// Answer the HTTP upgrade (RFC 6455 §4.2), then let the relay speak Nostr on the stream.
+/// `LocalRelay::take_connection` wants an upgraded stream, so the head is parsed with
+/// `httparse` and the accept key comes from `tungstenite`.
 async fn serve(relay: LocalRelay, mut stream: TcpStream, peer: SocketAddr) -> Result<(), String> {
-    let request = read_http_head(&mut stream).await?;
+    let head = read_http_head(&mut stream).await?;
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut request = httparse::Request::new(&mut headers);
+    request.parse(&head).map_err(|e| e.to_string())?;
     let key = request
-        .lines()
-        .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("sec-websocket-key"))
-        .map(|(_, value)| value.trim().to_owned())
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("sec-websocket-key"))
+        .map(|h| h.value)
         .ok_or("not a WebSocket upgrade")?;
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Accept: {}\r\n\r\n",
-        accept_key(&key)
+        tungstenite::handshake::derive_accept_key(key)
     );
     stream
         .write_all(response.as_bytes())
@@ -111,21 +114,13 @@ async fn serve(relay: LocalRelay, mut stream: TcpStream, peer: SocketAddr) -> Re
 }
 
 /// Read the request head byte by byte, so that nothing after it is consumed.
-async fn read_http_head(stream: &mut TcpStream) -> Result<String, String> {
+async fn read_http_head(stream: &mut TcpStream) -> Result<Vec<u8>, String> {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         if head.len() > 16 * 1024 {
             return Err("request head too long".to_owned());
         }
-        let byte = stream.read_u8().await.map_err(|e| e.to_string())?;
-        head.push(byte);
+        head.push(stream.read_u8().await.map_err(|e| e.to_string())?);
     }
-    String::from_utf8(head).map_err(|e| e.to_string())
-}
-
-/// `Sec-WebSocket-Accept`: base64 of SHA-1 of the key and the RFC 6455 GUID.
-fn accept_key(key: &str) -> String {
-    const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-    let digest = sha1::Hash::hash(format!("{key}{GUID}").as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(digest.to_byte_array())
+    Ok(head)
 }

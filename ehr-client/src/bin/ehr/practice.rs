@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
-use ehr_client::access::{AccessError, open_as_patient};
+use ehr_client::access::{AccessError, PracticeView, open_as_patient};
 use ehr_client::chart::{Chart, FoldOptions};
 use ehr_client::event::ClinicalEventBuilder;
 use ehr_client::fhir::{Consent, Resource, ResourceType};
@@ -63,21 +63,28 @@ pub fn change_roster(
     let now = Timestamp::now();
     let view = session.view(actor)?;
     let plan = rotation::change_roster(&view, actor, &change, now)?;
-    maintain_and_commit(session, actor, plan, None, now)
+    let view = view_after(session, actor, view, &plan)?;
+    maintain_and_commit(session, actor, view, plan, None, now)
 }
 
 /// Add to `plan` the epoch grants and chart-key maintenance it leaves pending (for `patients`,
-/// or every patient), then store and publish the whole plan.
+/// or every patient), then store and publish the whole plan. `view` already counts `plan`; it is
+/// loaded again only when the grants change what the actor holds.
 fn maintain_and_commit(
     session: &mut Session,
     actor: &Identity,
+    view: PracticeView,
     mut plan: Vec<Event>,
     patients: Option<&BTreeSet<PublicKey>>,
     now: Timestamp,
 ) -> Result<Value> {
-    let view = session.view_with(actor, &plan)?;
-    plan.extend(rotation::missing_epoch_grants(&view, actor, now)?);
-    let view = session.view_with(actor, &plan)?;
+    let grants = rotation::missing_epoch_grants(&view, actor, now)?;
+    let view = if grants.is_empty() {
+        view
+    } else {
+        plan.extend(grants);
+        session.view_with(actor, &plan)?
+    };
     let policy = consent_policy(session, &view, &plan);
     plan.extend(rotation::maintain_chart_keys(
         &view, actor, &policy, patients, now,
@@ -85,6 +92,20 @@ fn maintain_and_commit(
     let planned = plan.len();
     let published = session.commit(actor, plan)?;
     Ok(json!({ "planned_events": planned, "publish": report(&published) }))
+}
+
+/// The view after `plan`: `view` itself when the plan is empty.
+fn view_after(
+    session: &Session,
+    actor: &Identity,
+    view: PracticeView,
+    plan: &[Event],
+) -> Result<PracticeView> {
+    if plan.is_empty() {
+        Ok(view)
+    } else {
+        session.view_with(actor, plan)
+    }
 }
 
 /// `ehr staff list`.
@@ -181,7 +202,7 @@ pub fn add_record(
     let resource =
         Resource::from_json(&json).context("the file is not a valid FHIR R4 resource")?;
     session.sync(actor)?;
-    let event = write(session, actor, patient, resource)?;
+    let event = write(&session.view(actor)?, actor, patient, resource)?;
     let published = session.commit(actor, vec![event.clone()])?;
     Ok(
         json!({ "event_id": event.id.to_hex(), "kind": event.kind.as_u16(), "publish": report(&published) }),
@@ -189,13 +210,12 @@ pub fn add_record(
 }
 
 fn write(
-    session: &Session,
+    view: &PracticeView,
     actor: &Identity,
     patient: &PublicKey,
     resource: Resource,
 ) -> Result<Event> {
     let kind = ClinicalKind::for_resource(&resource);
-    let view = session.view(actor)?;
     let key = view.write_key(patient).map_err(|error| match error {
         AccessError::RotationPending => anyhow!("{error}: run `ehr rotate` first"),
         AccessError::NoKey => {
@@ -260,7 +280,8 @@ pub fn grant_consent(
         bail!("name at least one facility (--facility CLIENT_ID)");
     }
     session.sync(actor)?;
-    let chart = practice_chart(session, actor, patient)?;
+    let view = session.view(actor)?;
+    let chart = practice_chart(session, &view, patient);
     let patient_id = chart
         .of_type(ResourceType::Patient)
         .next()
@@ -268,7 +289,7 @@ pub fn grant_consent(
         .unwrap_or_else(ehr_client::demo::new_id);
     let facilities: Vec<&str> = facilities.iter().map(String::as_str).collect();
     let consent = Consent::fhir_sharing(&patient_id, &facilities, &today());
-    consent_then_maintain(session, actor, patient, consent)
+    consent_then_maintain(session, &view, actor, patient, consent)
 }
 
 /// `ehr consent withdraw`: a new version of the consent, inactive; the chart key rotates away
@@ -279,30 +300,32 @@ pub fn withdraw_consent(
     patient: &PublicKey,
 ) -> Result<Value> {
     session.sync(actor)?;
-    let chart = practice_chart(session, actor, patient)?;
-    let consent = chart
+    let view = session.view(actor)?;
+    let consent = practice_chart(session, &view, patient)
         .of_type(ResourceType::Consent)
         .filter_map(|e| Some((e.updated_at, e.resource.as_consent()?)))
         .max_by_key(|(at, _)| *at)
         .map(|(_, consent)| consent.withdrawal())
         .context("this patient has no consent on record")?;
-    consent_then_maintain(session, actor, patient, consent)
+    consent_then_maintain(session, &view, actor, patient, consent)
 }
 
+/// Write `consent`, then bring the patient's chart key in line with it. A consent event holds
+/// no key, so `view` (without it) still describes the keys; only the policy reads the consent.
 fn consent_then_maintain(
     session: &mut Session,
+    view: &PracticeView,
     actor: &Identity,
     patient: &PublicKey,
     consent: Resource,
 ) -> Result<Value> {
-    let event = write(session, actor, patient, consent)?;
-    let mut plan = vec![event];
-    let view = session.view_with(actor, &plan)?;
-    let policy = consent_policy(session, &view, &plan);
+    let mut plan = vec![write(view, actor, patient, consent)?];
+    let policy = consent_policy(session, view, &plan);
     let one: BTreeSet<PublicKey> = [*patient].into();
-    // Key changes first: the withdrawal itself must not reach the gateway under a key it holds.
+    // The new chart key goes out before the consent event, so that a client which sees the
+    // withdrawal already finds the key to write under.
     let mut keys =
-        rotation::maintain_chart_keys(&view, actor, &policy, Some(&one), Timestamp::now())?;
+        rotation::maintain_chart_keys(view, actor, &policy, Some(&one), Timestamp::now())?;
     keys.append(&mut plan);
     let consents = policy.consenting.contains(patient);
     let planned = keys.len();
@@ -329,43 +352,30 @@ pub fn set_guardian(
     };
     let view = session.view(actor)?;
     let plan = rotation::set_guardianship(&view, actor, ward, guardian, status, now)?;
+    let view = view_after(session, actor, view, &plan)?;
     let one: BTreeSet<PublicKey> = [*ward].into();
-    maintain_and_commit(session, actor, plan, Some(&one), now)
+    maintain_and_commit(session, actor, view, plan, Some(&one), now)
 }
 
 /// `ehr rotate`: finish whatever key maintenance is pending (after an interruption, or after a
 /// change made elsewhere). Publishes nothing when all is in place.
 pub fn rotate(session: &mut Session, actor: &Identity) -> Result<Value> {
     session.sync(actor)?;
-    maintain_and_commit(session, actor, Vec::new(), None, Timestamp::now())
+    let view = session.view(actor)?;
+    maintain_and_commit(session, actor, view, Vec::new(), None, Timestamp::now())
 }
 
-fn practice_chart(session: &Session, actor: &Identity, patient: &PublicKey) -> Result<Chart> {
-    let view = session.view(actor)?;
-    Ok(view
-        .chart(
-            patient,
-            session.events(),
-            FoldOptions {
-                include_patient_reported: true,
-            },
-        )
-        .0)
+fn practice_chart(session: &Session, view: &PracticeView, patient: &PublicKey) -> Chart {
+    let options = FoldOptions {
+        include_patient_reported: true,
+    };
+    view.chart(patient, session.events(), options).0
 }
 
 /// Which patients consent to FHIR sharing, as far as `view`'s reader can see.
-fn consent_policy(
-    session: &Session,
-    view: &ehr_client::access::PracticeView,
-    planned: &[Event],
-) -> PatientPolicy {
-    let events: Vec<&Event> = session.events().iter().chain(planned).collect();
+fn consent_policy(session: &Session, view: &PracticeView, planned: &[Event]) -> PatientPolicy {
     PatientPolicy {
-        consenting: view
-            .patients()
-            .into_iter()
-            .filter(|p| view.consents_to_fhir_sharing(p, events.iter().copied()))
-            .collect(),
+        consenting: view.fhir_sharing_patients(session.events().iter().chain(planned)),
     }
 }
 

@@ -11,15 +11,18 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use ehr_client::access::PracticeView;
 use ehr_client::keys::{self, Identity};
-use ehr_client::kinds;
+use ehr_client::kinds::{self, ClinicalKind};
 use ehr_client::net::{PublishOutcome, RelayClient};
-use ehr_client::nostr::prelude::{Event, Filter, Kind, PublicKey};
+use ehr_client::nostr::prelude::{Event, EventId, Filter, Kind, PublicKey};
 use ehr_client::store::{self, LocalStore};
 use serde::{Deserialize, Serialize};
 
 /// The kinds a practice client mirrors: every organisational and clinical kind.
 pub fn practice_kinds() -> Vec<Kind> {
-    (kinds::CHART_KEY_WRAP..=2121).map(Kind::from).collect()
+    let last_clinical = ClinicalKind::ALL.iter().map(|k| k.as_u16()).max();
+    (kinds::CHART_KEY_WRAP..=last_clinical.unwrap_or(kinds::CHART_KEY_WRAP))
+        .map(Kind::from)
+        .collect()
 }
 
 /// What `practice.json` in the home directory says: which practice, on which relay.
@@ -95,6 +98,7 @@ pub struct Session {
     offline: bool,
     timeout: Duration,
     runtime: tokio::runtime::Runtime,
+    connection: Option<RelayClient>,
 }
 
 /// What publishing achieved.
@@ -130,6 +134,7 @@ impl Session {
             offline: args.offline,
             timeout: Duration::from_secs(args.timeout),
             runtime,
+            connection: None,
         })
     }
 
@@ -178,21 +183,37 @@ impl Session {
         ))
     }
 
+    /// The run's one relay connection, opened (and authenticated) on first use, with the
+    /// runtime to drive it.
+    fn connection(
+        &mut self,
+        identity: &Identity,
+    ) -> Result<(&tokio::runtime::Runtime, &RelayClient)> {
+        if self.connection.is_none() {
+            let url = self.config()?.relay.clone();
+            let client = self
+                .runtime
+                .block_on(RelayClient::connect(&url, identity, self.timeout))
+                .with_context(|| format!("connecting to {url}"))?;
+            self.connection = Some(client);
+        }
+        let client = self
+            .connection
+            .as_ref()
+            .context("the relay connection closed")?;
+        Ok((&self.runtime, client))
+    }
+
     /// Fetch the practice's events from the relay into the mirror (no-op offline).
     pub fn sync(&mut self, identity: &Identity) -> Result<usize> {
         if self.offline {
             return Ok(0);
         }
-        let url = self.config()?.relay.clone();
-        let timeout = self.timeout;
         let filter = Filter::new().kinds(practice_kinds());
-        let fetched = self.runtime.block_on(async {
-            let client = RelayClient::connect(&url, identity, timeout).await?;
-            let events = client.fetch(vec![filter]).await;
-            client.disconnect().await;
-            events
-        });
-        let fetched = fetched.with_context(|| format!("fetching from {url}"))?;
+        let (runtime, client) = self.connection(identity)?;
+        let fetched = runtime
+            .block_on(client.fetch(vec![filter]))
+            .context("fetching the practice's events")?;
         Ok(self.store.merge(fetched)?)
     }
 
@@ -214,11 +235,40 @@ impl Session {
         if pending.is_empty() {
             return Ok(Published::default());
         }
-        let url = self.config()?.relay.clone();
-        let outcomes = self.send(&url, identity, &pending)?;
+        let (mut published, acknowledged) = self.send(identity, &pending)?;
+        self.store.acknowledge(&acknowledged)?;
+        published.pending = self.store.pending().len();
+        Ok(published)
+    }
+
+    /// Publish the events of an outbox file carried from another machine, and drop the
+    /// acknowledged ones from that file.
+    pub fn publish_file(&mut self, identity: &Identity, path: &Path) -> Result<Published> {
+        let events = store::read_events(path)?;
+        let (mut published, acknowledged) = self.send(identity, &events)?;
+        let left: Vec<&Event> = events
+            .iter()
+            .filter(|e| !acknowledged.contains(&e.id))
+            .collect();
+        store::write_events(path, left.iter().copied())?;
+        published.pending = left.len();
+        self.store.merge(events)?;
+        Ok(published)
+    }
+
+    /// Send `events`; returns the tally and the ids the relay acknowledged.
+    fn send(
+        &mut self,
+        identity: &Identity,
+        events: &[Event],
+    ) -> Result<(Published, BTreeSet<EventId>)> {
+        let (runtime, client) = self.connection(identity)?;
+        let outcomes = runtime
+            .block_on(client.publish(events))
+            .context("publishing to the relay")?;
         let mut published = Published::default();
         let mut acknowledged = BTreeSet::new();
-        for (event, outcome) in pending.iter().zip(outcomes) {
+        for (event, outcome) in events.iter().zip(outcomes) {
             match outcome {
                 PublishOutcome::Accepted => {
                     acknowledged.insert(event.id);
@@ -229,50 +279,7 @@ impl Session {
                     .push(format!("kind {}: {message}", event.kind.as_u16())),
             }
         }
-        self.store.acknowledge(&acknowledged)?;
-        published.pending = self.store.pending().len();
-        Ok(published)
-    }
-
-    /// Publish the events of an outbox file carried from another machine, and drop the
-    /// acknowledged ones from that file.
-    pub fn publish_file(&mut self, identity: &Identity, path: &Path) -> Result<Published> {
-        let events = store::read_events(path)?;
-        let url = self.config()?.relay.clone();
-        let outcomes = self.send(&url, identity, &events)?;
-        let mut published = Published::default();
-        let mut left = Vec::new();
-        for (event, outcome) in events.iter().zip(outcomes) {
-            match outcome {
-                PublishOutcome::Accepted => published.accepted += 1,
-                PublishOutcome::Refused { message } => {
-                    published
-                        .refused
-                        .push(format!("kind {}: {message}", event.kind.as_u16()));
-                    left.push(event.clone());
-                }
-            }
-        }
-        store::write_events(path, &left)?;
-        self.store.merge(events)?;
-        published.pending = left.len();
-        Ok(published)
-    }
-
-    fn send(
-        &self,
-        url: &str,
-        identity: &Identity,
-        events: &[Event],
-    ) -> Result<Vec<PublishOutcome>> {
-        let timeout = self.timeout;
-        let outcomes = self.runtime.block_on(async {
-            let client = RelayClient::connect(url, identity, timeout).await?;
-            let outcomes = client.publish(events).await;
-            client.disconnect().await;
-            outcomes
-        });
-        outcomes.with_context(|| format!("publishing to {url}"))
+        Ok((published, acknowledged))
     }
 
     /// Merge events from a file (an export of another machine's mirror).
