@@ -18,6 +18,8 @@ pub const GUARDIAN_GRANT: u16 = 2104;
 pub const CONSENT: u16 = 2105;
 /// Guardianship record (kind 2106): who is guardian of which ward, in the clear for the relay.
 pub const GUARDIANSHIP: u16 = 2106;
+/// Audit event (kind 2107): the FHIR gateway's record of what it disclosed, to whom.
+pub const AUDIT_EVENT: u16 = 2107;
 
 /// The thirteen clinical kinds, 2105 and 2110–2121, and the FHIR resource each carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

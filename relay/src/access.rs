@@ -1,0 +1,401 @@
+//! Who may write and read what: the role table of DESIGN.md §5.
+//!
+//! Staff and agent roles come from the practice's roster chain, verified with `ehr-client`;
+//! patients and guardians from NIP-86 calls; wards from guardianship records (kind 2106).
+//! One [`Access`] value holds all three and is shared by every connection, so a change takes
+//! effect on live connections at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ehr_client::access::patient_may_write;
+use ehr_client::grants::{Guardianship, GuardianshipStatus, TAG_GRANTEE};
+use ehr_client::kinds::{self, ClinicalKind};
+use ehr_client::roster::{Role, RosterChain, verify_roster_chain};
+use nostr::prelude::{Event, EventId, Kind, PublicKey, Timestamp};
+
+use crate::error::Reject;
+
+/// Kind 1059, the NIP-59 gift wrap.
+pub const GIFT_WRAP: u16 = 1059;
+/// Kind 5, the NIP-09 deletion request.
+pub const DELETION: u16 = 5;
+
+/// Whether `kind` is one of the practice's own kinds, 2100–2121: append-only, role-gated.
+pub fn is_practice_kind(kind: u16) -> bool {
+    (kinds::CHART_KEY_WRAP..=2121).contains(&kind)
+}
+
+/// A role given through the NIP-86 management API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AssignedRole {
+    /// Reads and writes about themselves.
+    Patient,
+    /// Reads and writes about their wards (kind 2106) and themselves.
+    Guardian,
+}
+
+impl AssignedRole {
+    /// The role's name in NIP-86 calls and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Patient => "patient",
+            Self::Guardian => "guardian",
+        }
+    }
+
+    /// Parse a NIP-86 role name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "patient" => Some(Self::Patient),
+            "guardian" => Some(Self::Guardian),
+            _ => None,
+        }
+    }
+}
+
+/// Everything a key is, right now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Roles {
+    /// The practice root key.
+    pub root: bool,
+    /// Its role in the current roster, if it is a member valid now.
+    pub staff: Option<Role>,
+    /// Roles given over NIP-86.
+    pub assigned: BTreeSet<AssignedRole>,
+    /// Banned over NIP-86: no access at all, whatever else it is.
+    pub banned: bool,
+}
+
+impl Roles {
+    /// Whether the key may use the relay at all.
+    pub fn is_member(&self) -> bool {
+        !self.banned && (self.root || self.staff.is_some() || !self.assigned.is_empty())
+    }
+
+    /// Root, admin, doctor, nurse or MA: may manage patients over NIP-86 and read everything.
+    pub fn is_clinical_staff(&self) -> bool {
+        !self.banned
+            && (self.root
+                || self
+                    .staff
+                    .is_some_and(|r| r.is_admin() || r.may_wrap_chart_keys()))
+    }
+
+    /// Any staff role, or root: may add patients and guardians over NIP-86.
+    pub fn is_staff(&self) -> bool {
+        !self.banned && (self.root || self.staff.is_some_and(|r| !r.is_agent()))
+    }
+
+    /// Root or admin.
+    pub fn is_admin(&self) -> bool {
+        !self.banned && (self.root || self.staff.is_some_and(Role::is_admin))
+    }
+}
+
+/// What a connection may read, the same rule in SQL ([`crate::store`]) and per event
+/// ([`ReadScope::allows`]). Kind 1059 is always served only to its one `p` recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadScope {
+    /// The authenticated key.
+    pub reader: PublicKey,
+    /// Every event (but other people's gift wraps).
+    pub everything: bool,
+    /// Kinds readable whoever wrote them or whoever they are about.
+    pub kinds: BTreeSet<u16>,
+    /// Events with a `p` tag naming one of these keys (the reader, and a guardian's wards).
+    pub tagged: BTreeSet<PublicKey>,
+    /// Chart-key wraps whose grantee (`P` tag) is the reader: the gateway's consented charts.
+    pub grantee_wraps: bool,
+    /// The practice's profile (kind 0 by the practice key).
+    pub practice_profile: Option<PublicKey>,
+}
+
+impl ReadScope {
+    /// Whether this scope may see `event`.
+    pub fn allows(&self, event: &Event) -> bool {
+        let kind = event.kind.as_u16();
+        let reader_hex = self.reader.to_hex();
+        if kind == GIFT_WRAP {
+            return p_tags(event).any(|p| p == reader_hex);
+        }
+        if self.everything || event.pubkey == self.reader || self.kinds.contains(&kind) {
+            return true;
+        }
+        if p_tags(event).any(|p| self.tagged.iter().any(|t| t.to_hex() == p)) {
+            return true;
+        }
+        if self.grantee_wraps
+            && kind == kinds::CHART_KEY_WRAP
+            && tag_values(event, TAG_GRANTEE).any(|p| p == reader_hex)
+        {
+            return true;
+        }
+        self.practice_profile
+            .is_some_and(|practice| kind == 0 && event.pubkey == practice)
+    }
+}
+
+/// The values of an event's tags named `name`.
+pub fn tag_values<'a>(event: &'a Event, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    event.tags.iter().filter_map(move |tag| {
+        let fields = tag.as_slice();
+        match (fields.first(), fields.get(1)) {
+            (Some(n), Some(v)) if n == name => Some(v.as_str()),
+            _ => None,
+        }
+    })
+}
+
+/// The values of an event's `p` tags.
+pub fn p_tags(event: &Event) -> impl Iterator<Item = &str> + '_ {
+    tag_values(event, "p")
+}
+
+/// The relay's view of the practice's members.
+#[derive(Debug)]
+pub struct Access {
+    practice: PublicKey,
+    rosters: Vec<Event>,
+    chain: RosterChain,
+    assigned: BTreeMap<PublicKey, BTreeSet<AssignedRole>>,
+    bans: BTreeSet<PublicKey>,
+    /// Newest record per (ward, guardian): (created_at, id, status).
+    guardianships: BTreeMap<(PublicKey, PublicKey), (Timestamp, EventId, GuardianshipStatus)>,
+    /// Bumped on every change, so connections know when to recompute their read scope.
+    generation: u64,
+}
+
+impl Access {
+    /// An empty view of the practice whose root key is `practice`.
+    pub fn new(practice: PublicKey) -> Self {
+        Self {
+            practice,
+            rosters: Vec::new(),
+            chain: verify_roster_chain(&practice, []),
+            assigned: BTreeMap::new(),
+            bans: BTreeSet::new(),
+            guardianships: BTreeMap::new(),
+            generation: 0,
+        }
+    }
+
+    /// Changes so far; a connection's cached scope is stale when this moved.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The practice root key.
+    pub fn practice(&self) -> PublicKey {
+        self.practice
+    }
+
+    /// Replace the NIP-86 roles and bans with what the database holds.
+    pub fn set_assigned(
+        &mut self,
+        assigned: BTreeMap<PublicKey, BTreeSet<AssignedRole>>,
+        bans: BTreeSet<PublicKey>,
+    ) {
+        self.assigned = assigned;
+        self.bans = bans;
+        self.generation += 1;
+    }
+
+    /// Take a stored event into account: rosters extend the chain, guardianship records
+    /// change wards. Other kinds change nothing.
+    pub fn apply(&mut self, event: &Event) {
+        match event.kind.as_u16() {
+            kinds::ROSTER if self.rosters.iter().all(|r| r.id != event.id) => {
+                self.rosters.push(event.clone());
+                self.chain = verify_roster_chain(&self.practice, &self.rosters);
+                self.generation += 1;
+            }
+            kinds::GUARDIANSHIP => {
+                if let Ok(record) = Guardianship::parse(event) {
+                    let key = (record.ward, record.guardian);
+                    let newer = self
+                        .guardianships
+                        .get(&key)
+                        .is_none_or(|(at, id, _)| (record.created_at, record.id) > (*at, *id));
+                    if newer {
+                        self.guardianships
+                            .insert(key, (record.created_at, record.id, record.status));
+                        self.generation += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether a roster event would be accepted into the chain.
+    pub fn check_roster(&self, event: &Event) -> Result<(), Reject> {
+        let mut candidates = self.rosters.clone();
+        candidates.push(event.clone());
+        let chain = verify_roster_chain(&self.practice, &candidates);
+        if chain.rejected().iter().any(|(id, _)| *id == event.id) {
+            return Err(Reject::restricted(
+                "roster is not a valid next link of the practice's roster chain",
+            ));
+        }
+        Ok(())
+    }
+
+    /// What `pubkey` is at `now`.
+    pub fn roles(&self, pubkey: &PublicKey, now: Timestamp) -> Roles {
+        Roles {
+            root: *pubkey == self.practice,
+            staff: self.chain.role_at(pubkey, now),
+            assigned: self.assigned.get(pubkey).cloned().unwrap_or_default(),
+            banned: self.bans.contains(pubkey),
+        }
+    }
+
+    /// Whether `pubkey` may receive gift wraps here: any current member.
+    pub fn is_member(&self, pubkey: &PublicKey, now: Timestamp) -> bool {
+        self.roles(pubkey, now).is_member()
+    }
+
+    /// The NIP-86 roles, for `listallowedpubkeys`.
+    pub fn assigned(&self) -> &BTreeMap<PublicKey, BTreeSet<AssignedRole>> {
+        &self.assigned
+    }
+
+    /// Current roster members and their roles.
+    pub fn staff_at(&self, now: Timestamp) -> Vec<(PublicKey, Role)> {
+        self.chain
+            .members_at(now)
+            .into_iter()
+            .map(|m| (m.pubkey, m.role))
+            .collect()
+    }
+
+    /// Banned keys.
+    pub fn bans(&self) -> &BTreeSet<PublicKey> {
+        &self.bans
+    }
+
+    /// The wards whose guardianship by `guardian` is in force.
+    pub fn wards_of(&self, guardian: &PublicKey) -> BTreeSet<PublicKey> {
+        self.guardianships
+            .iter()
+            .filter(|((_, g), (_, _, status))| {
+                g == guardian && *status == GuardianshipStatus::Active
+            })
+            .map(|((ward, _), _)| *ward)
+            .collect()
+    }
+
+    /// What an authenticated `reader` may read now, or why it may read nothing.
+    pub fn read_scope(&self, reader: &PublicKey, now: Timestamp) -> Result<ReadScope, Reject> {
+        let roles = self.roles(reader, now);
+        if roles.banned {
+            return Err(Reject::blocked("this key is banned from the relay"));
+        }
+        if !roles.is_member() {
+            return Err(Reject::restricted(
+                "this key is not a member of the practice",
+            ));
+        }
+        let mut scope = ReadScope {
+            reader: *reader,
+            everything: roles.is_clinical_staff(),
+            kinds: BTreeSet::new(),
+            tagged: BTreeSet::from([*reader]),
+            grantee_wraps: false,
+            practice_profile: None,
+        };
+        match roles.staff {
+            Some(Role::Frontdesk) => {
+                scope.kinds.extend([
+                    kinds::ROSTER,
+                    kinds::CHART_KEY_WRAP,
+                    ClinicalKind::Patient.as_u16(),
+                    ClinicalKind::Message.as_u16(),
+                ]);
+            }
+            Some(Role::FhirGateway) => {
+                scope.kinds.insert(kinds::ROSTER);
+                scope
+                    .kinds
+                    .extend(ClinicalKind::ALL.iter().map(|k| k.as_u16()));
+                scope.grantee_wraps = true;
+            }
+            Some(Role::BillingBot) => {
+                scope.kinds.insert(kinds::ROSTER);
+            }
+            _ => {}
+        }
+        if !roles.assigned.is_empty() {
+            scope.kinds.insert(kinds::ROSTER);
+            scope.practice_profile = Some(self.practice);
+            if roles.assigned.contains(&AssignedRole::Guardian) {
+                scope.tagged.extend(self.wards_of(reader));
+            }
+        }
+        Ok(scope)
+    }
+
+    /// Whether `author` may have `event` stored now (gift wraps and deletions have further
+    /// rules, applied by the caller).
+    pub fn check_author(&self, event: &Event, now: Timestamp) -> Result<(), Reject> {
+        let roles = self.roles(&event.pubkey, now);
+        if roles.banned {
+            return Err(Reject::blocked("the author is banned from the relay"));
+        }
+        if !roles.is_member() {
+            return Err(Reject::restricted(
+                "the author is not a member of the practice",
+            ));
+        }
+        if roles.root {
+            return Ok(());
+        }
+        let kind = event.kind.as_u16();
+        if !is_practice_kind(kind) {
+            return Ok(());
+        }
+        let staff = roles.staff;
+        let allowed = match kind {
+            kinds::ROSTER | kinds::EPOCH_GRANT | kinds::SERVICE_AGENT => {
+                staff.is_some_and(Role::is_admin)
+            }
+            kinds::CHART_KEY_WRAP | kinds::GUARDIAN_GRANT | kinds::GUARDIANSHIP => {
+                staff.is_some_and(|r| r.is_admin() || r.may_wrap_chart_keys())
+            }
+            kinds::AUDIT_EVENT => staff == Some(Role::FhirGateway),
+            _ => match ClinicalKind::from_u16(kind) {
+                Some(clinical) => {
+                    staff.is_some_and(|r| r.may_write(clinical))
+                        || (!roles.assigned.is_empty()
+                            && patient_may_write(clinical)
+                            && self.writes_about_self(event))
+                }
+                None => false,
+            },
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(Reject::restricted(
+                "the author's role may not write this kind",
+            ))
+        }
+    }
+
+    /// A patient's or guardian's entry names exactly one patient: the author or a ward.
+    fn writes_about_self(&self, event: &Event) -> bool {
+        let mut patients = p_tags(event);
+        let (Some(patient), None) = (patients.next(), patients.next()) else {
+            return false;
+        };
+        let Ok(patient) = PublicKey::from_hex(patient) else {
+            return false;
+        };
+        patient == event.pubkey || self.wards_of(&event.pubkey).contains(&patient)
+    }
+}
+
+/// Whether `kind` is stored at all (ephemeral kinds are only forwarded).
+pub fn is_stored(kind: Kind) -> bool {
+    !kind.is_ephemeral()
+}

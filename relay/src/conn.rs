@@ -1,0 +1,593 @@
+//! One WebSocket connection: NIP-01 messages, NIP-42 AUTH, NIP-45 COUNT and NIP-77 negentropy,
+//! with the role rules of [`crate::access`] applied to every event read, counted or delivered.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::stream::FuturesUnordered;
+use futures_util::{SinkExt, StreamExt};
+use nostr::prelude::{
+    ClientMessage, Event, EventId, Filter, Kind, PublicKey, SubscriptionId, Timestamp,
+};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::RelayState;
+use crate::access::{GIFT_WRAP, ReadScope, p_tags};
+use crate::error::Reject;
+use crate::hub::LiveEvent;
+use crate::negentropy::NegSessions;
+use crate::store::{WriteOutcome, row_visible};
+
+/// Writes one connection may have waiting for their commit before it stops reading.
+const MAX_IN_FLIGHT: usize = 512;
+/// Messages queued for the socket before a slow reader is dropped.
+const OUTBOX: usize = 1024;
+/// How long a cached read scope is trusted without a change of members (roster validity
+/// intervals end with time, not with an event).
+const SCOPE_TTL: Duration = Duration::from_secs(5);
+/// How far an AUTH event's `created_at` may be from now.
+const AUTH_WINDOW: u64 = 600;
+
+type Ack = Pin<
+    Box<
+        dyn Future<
+                Output = (
+                    EventId,
+                    Result<Result<WriteOutcome, Reject>, oneshot::error::RecvError>,
+                ),
+            > + Send,
+    >,
+>;
+
+/// Per-connection state.
+struct Conn {
+    relay: Arc<RelayState>,
+    ip: IpAddr,
+    out: mpsc::Sender<Message>,
+    challenge: String,
+    authed: Option<PublicKey>,
+    subs: HashMap<String, Vec<Filter>>,
+    scope: Option<(u64, Instant, Result<ReadScope, Reject>)>,
+    neg: NegSessions,
+    window: (Instant, u32),
+}
+
+/// Serve one WebSocket until it closes or the relay shuts down.
+pub async fn run(socket: WebSocket, relay: Arc<RelayState>, ip: IpAddr) {
+    let (mut sink, mut stream) = socket.split();
+    let (out, mut outbox) = mpsc::channel::<Message>(OUTBOX);
+    let sender = tokio::spawn(async move {
+        while let Some(message) = outbox.recv().await {
+            if sink.send(message).await.is_err() {
+                return;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let mut live = relay.hub.subscribe();
+    let mut shutdown = relay.shutdown.clone();
+    let mut conn = Conn {
+        challenge: random_challenge(),
+        relay,
+        ip,
+        out,
+        authed: None,
+        subs: HashMap::new(),
+        scope: None,
+        neg: NegSessions::default(),
+        window: (Instant::now(), 0),
+    };
+    let challenge = serde_json::json!(["AUTH", conn.challenge]).to_string();
+    conn.send(challenge).await;
+    let mut acks: FuturesUnordered<Ack> = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            message = stream.next(), if acks.len() < MAX_IN_FLIGHT => match message {
+                Some(Ok(Message::Text(text))) => conn.on_text(text.as_str(), &mut acks).await,
+                Some(Ok(Message::Binary(_))) => {
+                    conn.notice(&Reject::invalid("binary messages are not part of NIP-01")).await;
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+            },
+            Some((id, outcome)) = acks.next(), if !acks.is_empty() => {
+                let outcome = outcome.unwrap_or_else(|_| Err(Reject::error("the relay is shutting down")));
+                conn.ack(id, outcome).await;
+            }
+            live_event = live.recv() => match live_event {
+                Ok(event) => conn.on_live(&event),
+                Err(broadcast::error::RecvError::Lagged(_)) => conn.drop_subscriptions("error: live delivery fell behind; subscribe again"),
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = shutdown.changed() => break,
+        }
+        if conn.out.is_closed() {
+            break;
+        }
+    }
+    // Acknowledge what is still committing, so no client waits for an OK that never comes.
+    while let Some((id, outcome)) = acks.next().await {
+        let outcome = outcome.unwrap_or_else(|_| Err(Reject::error("the relay is shutting down")));
+        conn.ack(id, outcome).await;
+    }
+    drop(conn);
+    let _ = sender.await;
+}
+
+fn random_challenge() -> String {
+    let mut bytes = [0u8; 16];
+    // The OS RNG failing leaves the zero challenge: still unique per AUTH event id check.
+    let _ = getrandom::fill(&mut bytes);
+    hex::encode(bytes)
+}
+
+impl Conn {
+    async fn send(&self, text: String) {
+        let _ = self.out.send(Message::Text(text.into())).await;
+    }
+
+    async fn notice(&self, reject: &Reject) {
+        self.send(serde_json::json!(["NOTICE", reject.wire()]).to_string())
+            .await;
+    }
+
+    async fn ok(&self, id: EventId, accepted: bool, message: &str) {
+        self.send(serde_json::json!(["OK", id.to_hex(), accepted, message]).to_string())
+            .await;
+    }
+
+    async fn closed(&self, sub: &str, reject: &Reject) {
+        self.send(serde_json::json!(["CLOSED", sub, reject.wire()]).to_string())
+            .await;
+    }
+
+    async fn ack(&self, id: EventId, outcome: Result<WriteOutcome, Reject>) {
+        match outcome {
+            Ok(WriteOutcome::Stored) => self.ok(id, true, "").await,
+            Ok(WriteOutcome::Duplicate(why)) => {
+                self.ok(id, true, &Reject::duplicate(why).wire()).await
+            }
+            Ok(WriteOutcome::Refused(reject)) | Err(reject) => {
+                self.ok(id, false, &reject.wire()).await
+            }
+        }
+    }
+
+    fn over_rate(&mut self) -> bool {
+        let now = Instant::now();
+        if now.duration_since(self.window.0) >= Duration::from_secs(60) {
+            self.window = (now, 0);
+        }
+        self.window.1 += 1;
+        self.window.1 > self.relay.config.limits.messages_per_minute
+    }
+
+    /// The reader's scope, recomputed when members changed or it grew old.
+    fn scope(&mut self) -> Result<ReadScope, Reject> {
+        let Some(reader) = self.authed else {
+            return Err(Reject::auth_required(
+                "authenticate (NIP-42) to read from this relay",
+            ));
+        };
+        let access = self.relay.hub.access();
+        let generation = access.generation();
+        if let Some((g, at, scope)) = &self.scope
+            && *g == generation
+            && at.elapsed() < SCOPE_TTL
+        {
+            return scope.clone();
+        }
+        let scope = access.read_scope(&reader, Timestamp::now());
+        drop(access);
+        self.scope = Some((generation, Instant::now(), scope.clone()));
+        scope
+    }
+
+    async fn on_text(&mut self, text: &str, acks: &mut FuturesUnordered<Ack>) {
+        if self.over_rate() {
+            self.notice(&Reject::rate_limited("too many messages; slow down"))
+                .await;
+            return;
+        }
+        let message = match ClientMessage::from_json(text) {
+            Ok(message) => message,
+            Err(_) => return self.malformed(text).await,
+        };
+        match message {
+            ClientMessage::Event(event) => self.on_event(event.into_owned(), acks).await,
+            ClientMessage::Req {
+                subscription_id,
+                filters,
+            } => {
+                let filters = filters.into_iter().map(|f| f.into_owned()).collect();
+                self.on_req(subscription_id.into_owned(), filters).await;
+            }
+            ClientMessage::Count {
+                subscription_id,
+                filter,
+            } => {
+                self.on_count(subscription_id.into_owned(), filter.into_owned())
+                    .await;
+            }
+            ClientMessage::Close(id) => {
+                self.subs.remove(id.as_str());
+            }
+            ClientMessage::Auth(event) => self.on_auth(event.into_owned()).await,
+            ClientMessage::NegOpen {
+                subscription_id,
+                filter,
+                initial_message,
+            } => {
+                let reply = self
+                    .neg_open(
+                        subscription_id.as_str(),
+                        filter.into_owned(),
+                        &initial_message,
+                    )
+                    .await;
+                self.send(reply).await;
+            }
+            ClientMessage::NegMsg {
+                subscription_id,
+                message,
+            } => {
+                let reply = self.neg.message(subscription_id.as_str(), &message);
+                self.send(reply).await;
+            }
+            ClientMessage::NegClose { subscription_id } => self.neg.close(subscription_id.as_str()),
+        }
+    }
+
+    /// Answer a message that did not parse in the form its verb expects.
+    async fn malformed(&self, text: &str) {
+        let value: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        let verb = value.get(0).and_then(|v| v.as_str());
+        let second = value.get(1);
+        match (verb, second) {
+            (Some("EVENT"), Some(event)) => {
+                if let Some(id) = event
+                    .get("id")
+                    .and_then(|v| v.as_str())
+                    .and_then(|id| EventId::from_hex(id).ok())
+                {
+                    return self
+                        .ok(id, false, &Reject::invalid("malformed event").wire())
+                        .await;
+                }
+            }
+            (Some("REQ" | "COUNT"), Some(sub)) => {
+                if let Some(sub) = sub.as_str() {
+                    return self.closed(sub, &Reject::invalid("malformed filter")).await;
+                }
+            }
+            _ => {}
+        }
+        self.notice(&Reject::invalid(
+            "could not parse the message as NIP-01 JSON",
+        ))
+        .await;
+    }
+
+    async fn on_auth(&mut self, event: Event) {
+        let id = event.id;
+        match self.check_auth(&event) {
+            Ok(()) => {
+                let roles = self
+                    .relay
+                    .hub
+                    .access()
+                    .roles(&event.pubkey, Timestamp::now());
+                self.authed = Some(event.pubkey);
+                self.scope = None;
+                if roles.banned {
+                    self.ok(
+                        id,
+                        false,
+                        &Reject::blocked("this key is banned from the relay").wire(),
+                    )
+                    .await;
+                } else {
+                    self.ok(id, true, "").await;
+                }
+            }
+            Err(reject) => self.ok(id, false, &reject.wire()).await,
+        }
+    }
+
+    fn check_auth(&self, event: &Event) -> Result<(), Reject> {
+        if event.kind != Kind::Authentication {
+            return Err(Reject::invalid("AUTH takes a kind 22242 event"));
+        }
+        event
+            .verify()
+            .map_err(|_| Reject::invalid("bad event id or signature"))?;
+        let now = Timestamp::now().as_secs();
+        if event.created_at.as_secs().abs_diff(now) > AUTH_WINDOW {
+            return Err(Reject::invalid(
+                "the AUTH event's created_at is too far from now",
+            ));
+        }
+        let tag = |name| crate::access::tag_values(event, name).next();
+        if tag("challenge") != Some(self.challenge.as_str()) {
+            return Err(Reject::invalid(
+                "the AUTH event does not answer this connection's challenge",
+            ));
+        }
+        let relay = tag("relay").unwrap_or_default();
+        if !same_relay_url(relay, &self.relay.ws_url) {
+            return Err(Reject::invalid("the AUTH event names another relay"));
+        }
+        Ok(())
+    }
+
+    async fn on_event(&mut self, event: Event, acks: &mut FuturesUnordered<Ack>) {
+        let id = event.id;
+        let raw = event.as_json();
+        let now = Timestamp::now();
+        if let Err(reject) = self.check_event(&event, &raw, now) {
+            return self.ok(id, false, &reject.wire()).await;
+        }
+        if event.kind.is_ephemeral() {
+            return match self.relay.publish_ephemeral(event, raw, now).await {
+                Ok(()) => self.ok(id, true, "").await,
+                Err(error) => self.ok(id, false, &Reject::from(&error).wire()).await,
+            };
+        }
+        let barrier = matches!(
+            event.kind.as_u16(),
+            ehr_client::kinds::ROSTER | ehr_client::kinds::GUARDIANSHIP
+        );
+        match self.relay.writer.submit(event, raw, now).await {
+            Ok(done) if barrier => {
+                // Rosters and guardianships change who may do what: later messages on this
+                // connection are judged after they commit.
+                let outcome = done
+                    .await
+                    .unwrap_or_else(|_| Err(Reject::error("the relay is shutting down")));
+                self.ack(id, outcome).await;
+            }
+            Ok(done) => acks.push(Box::pin(async move { (id, done.await) })),
+            Err(error) => self.ok(id, false, &Reject::from(&error).wire()).await,
+        }
+    }
+
+    /// Every check that needs no database: size, signature, time, NIP-70, roles.
+    fn check_event(&self, event: &Event, raw: &str, now: Timestamp) -> Result<(), Reject> {
+        let limits = &self.relay.config.limits;
+        if raw.len() > limits.max_event_bytes {
+            return Err(Reject::invalid("event is larger than this relay accepts"));
+        }
+        if event.tags.len() > limits.max_event_tags {
+            return Err(Reject::invalid(
+                "event has more tags than this relay accepts",
+            ));
+        }
+        event
+            .verify()
+            .map_err(|_| Reject::invalid("bad event id or signature"))?;
+        if event.created_at.as_secs() > now.as_secs() + limits.max_future_seconds {
+            return Err(Reject::invalid("created_at is too far in the future"));
+        }
+        if event.is_expired_at(now) {
+            return Err(Reject::invalid("event has expired (NIP-40)"));
+        }
+        if event.is_protected() {
+            match self.authed {
+                None => {
+                    return Err(Reject::auth_required(
+                        "protected event (NIP-70): authenticate as its author",
+                    ));
+                }
+                Some(authed) if authed != event.pubkey => {
+                    return Err(Reject::restricted(
+                        "protected event (NIP-70): only its author may publish it",
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        let access = self.relay.hub.access();
+        if event.kind.as_u16() == GIFT_WRAP {
+            let mut recipients = p_tags(event);
+            let (Some(recipient), None) = (recipients.next(), recipients.next()) else {
+                return Err(Reject::invalid("a gift wrap must have exactly one p tag"));
+            };
+            let recipient = PublicKey::from_hex(recipient)
+                .map_err(|_| Reject::invalid("the gift wrap's p tag is not a public key"))?;
+            if !access.is_member(&recipient, now) {
+                return Err(Reject::restricted(
+                    "gift wraps are accepted only for members of the practice",
+                ));
+            }
+            let trusted = self.authed.is_some_and(|a| access.is_member(&a, now));
+            drop(access);
+            if !trusted {
+                if raw.len() > limits.max_giftwrap_bytes {
+                    return Err(Reject::invalid(
+                        "gift wrap is larger than this relay accepts from unknown keys",
+                    ));
+                }
+                if !self.relay.giftwrap_allowed(self.ip) {
+                    return Err(Reject::rate_limited(
+                        "too many gift wraps from this address",
+                    ));
+                }
+            }
+            return Ok(());
+        }
+        let Some(authed) = self.authed else {
+            return Err(Reject::auth_required(
+                "authenticate (NIP-42) to publish to this relay",
+            ));
+        };
+        let roles = access.roles(&authed, now);
+        if roles.banned {
+            return Err(Reject::blocked("this key is banned from the relay"));
+        }
+        if !roles.is_member() {
+            return Err(Reject::restricted(
+                "this key is not a member of the practice",
+            ));
+        }
+        if event.pubkey != authed && !roles.is_clinical_staff() {
+            return Err(Reject::restricted("publish only events you signed"));
+        }
+        access.check_author(event, now)
+    }
+
+    async fn on_req(&mut self, sub: SubscriptionId, filters: Vec<Filter>) {
+        let sub_id = sub.as_str().to_owned();
+        let scope = match self.scope() {
+            Ok(scope) => scope,
+            Err(reject) => return self.closed(&sub_id, &reject).await,
+        };
+        let limits = &self.relay.config.limits;
+        if filters.len() > limits.max_filters {
+            return self
+                .closed(&sub_id, &Reject::invalid("too many filters in one REQ"))
+                .await;
+        }
+        if filters.iter().any(|f| f.search.is_some()) {
+            return self
+                .closed(
+                    &sub_id,
+                    &Reject::invalid("search (NIP-50) is not supported"),
+                )
+                .await;
+        }
+        if !self.subs.contains_key(&sub_id) && self.subs.len() >= limits.max_subscriptions {
+            return self
+                .closed(&sub_id, &Reject::restricted("too many open subscriptions"))
+                .await;
+        }
+        // Subscribe before querying: what commits meanwhile arrives live, after EOSE.
+        self.subs.insert(sub_id.clone(), filters.clone());
+        let prefix = format!("[\"EVENT\",{},", serde_json::Value::String(sub_id.clone()));
+        let now = Timestamp::now();
+        let max_limit = limits.max_limit;
+        for filter in &filters {
+            let limit = filter.limit.map_or(max_limit, |l| l.min(max_limit));
+            if limit == 0 {
+                continue;
+            }
+            match self
+                .relay
+                .hub
+                .store()
+                .query(filter, &scope, limit, now)
+                .await
+            {
+                Ok(rows) => {
+                    for row in rows.iter().filter(|row| row_visible(&scope, row)) {
+                        self.send(format!("{prefix}{}]", row.raw)).await;
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, "query failed");
+                    self.subs.remove(&sub_id);
+                    return self.closed(&sub_id, &Reject::from(&error)).await;
+                }
+            }
+        }
+        self.send(serde_json::json!(["EOSE", sub_id]).to_string())
+            .await;
+    }
+
+    async fn on_count(&mut self, sub: SubscriptionId, filter: Filter) {
+        let sub_id = sub.as_str();
+        let scope = match self.scope() {
+            Ok(scope) => scope,
+            Err(reject) => return self.closed(sub_id, &reject).await,
+        };
+        match self
+            .relay
+            .hub
+            .store()
+            .count(&filter, &scope, Timestamp::now())
+            .await
+        {
+            Ok(count) => {
+                self.send(serde_json::json!(["COUNT", sub_id, {"count": count}]).to_string())
+                    .await
+            }
+            Err(error) => self.closed(sub_id, &Reject::from(&error)).await,
+        }
+    }
+
+    async fn neg_open(&mut self, sub: &str, filter: Filter, initial: &str) -> String {
+        let scope = match self.scope() {
+            Ok(scope) => scope,
+            Err(reject) => return crate::negentropy::neg_err(sub, &reject),
+        };
+        let cap = self
+            .relay
+            .config
+            .limits
+            .max_limit
+            .max(crate::negentropy::MAX_ITEMS);
+        let max_sessions = self.relay.config.limits.max_subscriptions;
+        match self
+            .relay
+            .hub
+            .store()
+            .fingerprints(&filter, &scope, cap, Timestamp::now())
+            .await
+        {
+            Ok(items) => self.neg.open(sub, items, initial, max_sessions),
+            Err(error) => crate::negentropy::neg_err(sub, &Reject::from(&error)),
+        }
+    }
+
+    /// Deliver a committed event to the subscriptions it matches and the reader may see.
+    fn on_live(&mut self, live: &LiveEvent) {
+        if self.subs.is_empty() {
+            return;
+        }
+        let Ok(scope) = self.scope() else {
+            // Access ended (revoked, banned): live delivery stops with it.
+            return self
+                .drop_subscriptions("restricted: this key may no longer read from this relay");
+        };
+        if !scope.allows(&live.event) {
+            return;
+        }
+        let options = nostr::filter::MatchEventOptions::new();
+        let now = Timestamp::now();
+        if live.event.is_expired_at(now) {
+            return;
+        }
+        let mut overflow = false;
+        for (sub, filters) in &self.subs {
+            if filters.iter().any(|f| f.match_event(&live.event, options)) {
+                let message = format!(
+                    "[\"EVENT\",{},{}]",
+                    serde_json::Value::String(sub.clone()),
+                    live.raw
+                );
+                overflow |= self.out.try_send(Message::Text(message.into())).is_err();
+            }
+        }
+        if overflow {
+            self.drop_subscriptions("error: the connection reads too slowly; subscribe again");
+        }
+    }
+
+    /// End every subscription with a CLOSED (best effort: the outbox may be full).
+    fn drop_subscriptions(&mut self, reason: &str) {
+        for sub in std::mem::take(&mut self.subs).into_keys() {
+            let message = serde_json::json!(["CLOSED", sub, reason]).to_string();
+            let _ = self.out.try_send(Message::Text(message.into()));
+        }
+    }
+}
+
+/// Whether an AUTH `relay` tag names this relay: scheme and host case-insensitive, a trailing
+/// slash ignored.
+fn same_relay_url(claimed: &str, ours: &str) -> bool {
+    let norm = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
+    norm(claimed) == norm(ours)
+}

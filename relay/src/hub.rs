@@ -1,0 +1,225 @@
+//! State shared by every connection: the store, the members, live fan-out, and the group-commit
+//! writer. An event is acknowledged only after the transaction holding it commits; events that
+//! arrive together share one transaction (and one fsync).
+
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use nostr::prelude::{Event, EventId, Timestamp};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::access::Access;
+use crate::error::{Reject, RelayError};
+use crate::store::{Store, WriteJob, WriteOutcome, parse_stored};
+
+/// Most events in one transaction.
+const MAX_BATCH: usize = 1024;
+/// Live events buffered per connection before a slow reader loses its subscriptions.
+pub const LIVE_BUFFER: usize = 4096;
+
+/// An event on its way to live subscribers.
+#[derive(Debug)]
+pub struct LiveEvent {
+    /// The parsed event, for filter and scope checks.
+    pub event: Event,
+    /// Its JSON, sent as is.
+    pub raw: String,
+}
+
+/// A write waiting for its commit.
+#[derive(Debug)]
+pub struct Pending {
+    job: WriteJob,
+    reply: oneshot::Sender<Result<WriteOutcome, Reject>>,
+}
+
+/// Shared state.
+#[derive(Debug)]
+pub struct Hub {
+    store: Store,
+    access: RwLock<Access>,
+    live: broadcast::Sender<Arc<LiveEvent>>,
+}
+
+impl Hub {
+    /// Load the practice's rosters, guardianships and NIP-86 roles from the store.
+    pub async fn load(store: Store, access: Access) -> Result<Arc<Self>, RelayError> {
+        let (live, _) = broadcast::channel(LIVE_BUFFER);
+        let hub = Arc::new(Self {
+            store,
+            access: RwLock::new(access),
+            live,
+        });
+        let practice_events = hub
+            .store
+            .events_of_kinds(&[ehr_client::kinds::ROSTER, ehr_client::kinds::GUARDIANSHIP])
+            .await?;
+        {
+            let mut access = hub.access_mut();
+            for event in &practice_events {
+                access.apply(event);
+            }
+        }
+        hub.reload_roles().await?;
+        Ok(hub)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Read the member view. A poisoned lock still holds a consistent view: every writer
+    /// replaces whole fields.
+    pub fn access(&self) -> RwLockReadGuard<'_, Access> {
+        self.access
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn access_mut(&self) -> RwLockWriteGuard<'_, Access> {
+        self.access
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Re-read NIP-86 roles and bans (after a management call here or in another process).
+    pub async fn reload_roles(&self) -> Result<(), RelayError> {
+        let (assigned, bans) = self.store.assigned_roles().await?;
+        self.access_mut().set_assigned(assigned, bans);
+        Ok(())
+    }
+
+    /// Subscribe to live events.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
+        self.live.subscribe()
+    }
+
+    /// Hand an event to local subscribers, and let rosters and guardianships change access.
+    pub fn deliver(&self, event: Event, raw: String) {
+        self.access_mut().apply(&event);
+        // No receivers is fine: nobody is subscribed.
+        let _ = self.live.send(Arc::new(LiveEvent { event, raw }));
+    }
+
+    /// Take an event announced by another process (PostgreSQL NOTIFY).
+    pub async fn deliver_announced(&self, id: &EventId) -> Result<(), RelayError> {
+        if let Some(raw) = self.store.event_json(id).await? {
+            let event = parse_stored(&raw, 0)?;
+            self.deliver(event, raw);
+        }
+        Ok(())
+    }
+
+    /// The group-commit writer: runs until every sender is gone, then returns.
+    pub async fn run_writer(
+        self: Arc<Self>,
+        mut queue: mpsc::Receiver<Pending>,
+        fan_out_locally: bool,
+    ) {
+        let mut carried: Option<Pending> = None;
+        loop {
+            let first = match carried.take() {
+                Some(p) => p,
+                None => match queue.recv().await {
+                    Some(p) => p,
+                    None => return,
+                },
+            };
+            let mut batch = vec![first];
+            // Rosters are checked against the chain as it stands, so each commits alone.
+            if !is_barrier(&batch) {
+                while batch.len() < MAX_BATCH {
+                    match queue.try_recv() {
+                        Ok(p) if is_barrier(std::slice::from_ref(&p)) => {
+                            carried = Some(p);
+                            break;
+                        }
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
+                }
+            }
+            self.commit(batch, fan_out_locally).await;
+        }
+    }
+
+    async fn commit(&self, batch: Vec<Pending>, fan_out_locally: bool) {
+        let mut jobs = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        for pending in batch {
+            if pending.job.event.kind.as_u16() == ehr_client::kinds::ROSTER
+                && let Err(reject) = self.access().check_roster(&pending.job.event)
+            {
+                let _ = pending.reply.send(Err(reject));
+                continue;
+            }
+            jobs.push(pending.job);
+            replies.push(pending.reply);
+        }
+        if jobs.is_empty() {
+            return;
+        }
+        match self.store.write_batch(&jobs).await {
+            Ok(outcomes) => {
+                for ((job, reply), outcome) in jobs.into_iter().zip(replies).zip(outcomes) {
+                    if outcome == WriteOutcome::Stored {
+                        if fan_out_locally {
+                            self.deliver(job.event, job.raw);
+                        } else {
+                            // Other processes hear of it by NOTIFY; access changes here at once.
+                            self.access_mut().apply(&job.event);
+                        }
+                    }
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, events = jobs.len(), "group commit failed");
+                let reject = Reject::from(&error);
+                for reply in replies {
+                    let _ = reply.send(Err(reject.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn is_barrier(batch: &[Pending]) -> bool {
+    batch
+        .iter()
+        .any(|p| p.job.event.kind.as_u16() == ehr_client::kinds::ROSTER)
+}
+
+/// The sending side of the writer, held by connections.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl Writer {
+    /// A writer queue; pass the receiver to [`Hub::run_writer`].
+    pub fn channel() -> (Self, mpsc::Receiver<Pending>) {
+        let (queue, receiver) = mpsc::channel(MAX_BATCH * 4);
+        (Self { queue }, receiver)
+    }
+
+    /// Queue an event; the receiver resolves once its transaction commits (or fails).
+    pub async fn submit(
+        &self,
+        event: Event,
+        raw: String,
+        now: Timestamp,
+    ) -> Result<oneshot::Receiver<Result<WriteOutcome, Reject>>, RelayError> {
+        let (reply, done) = oneshot::channel();
+        let job = WriteJob {
+            event,
+            raw,
+            received_at: now,
+        };
+        self.queue
+            .send(Pending { job, reply })
+            .await
+            .map_err(|_| RelayError::ShuttingDown)?;
+        Ok(done)
+    }
+}

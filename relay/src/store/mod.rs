@@ -1,0 +1,239 @@
+//! Event storage on SQLite (WAL, the default) or PostgreSQL, through sqlx with the migrations
+//! of `migrations/relay/{sqlite,postgres}`.
+//!
+//! Both backends share the SQL of filters and read rules ([`select`]) and the logic of a write
+//! ([`write`]); each backend only binds values and runs statements.
+
+mod postgres;
+mod select;
+mod sqlite;
+mod write;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use nostr::prelude::{Event, EventId, Filter, PublicKey, Timestamp};
+
+use crate::access::{AssignedRole, ReadScope};
+use crate::config::{Backend, DatabaseConfig};
+use crate::error::{Reject, RelayError};
+
+pub use postgres::{EVENTS_CHANNEL, PgStore, ROLES_CHANNEL};
+pub use sqlite::SqliteStore;
+pub use write::{WriteJob, WriteOutcome};
+
+/// A row as the read path needs it.
+#[derive(Debug)]
+pub struct StoredRow {
+    /// Kind, to skip parsing where the SQL rule already settles access.
+    pub kind: u16,
+    /// The signed event JSON.
+    pub raw: String,
+}
+
+/// The event store.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// Embedded SQLite.
+    Sqlite(SqliteStore),
+    /// Shared PostgreSQL.
+    Postgres(PgStore),
+}
+
+/// Patients, guardians and bans as stored.
+pub type AssignedRoles = (
+    BTreeMap<PublicKey, BTreeSet<AssignedRole>>,
+    BTreeSet<PublicKey>,
+);
+
+macro_rules! both {
+    ($self:ident, $store:ident => $body:expr) => {
+        match $self {
+            Store::Sqlite($store) => $body,
+            Store::Postgres($store) => $body,
+        }
+    };
+}
+
+impl Store {
+    /// Connect and run the migrations.
+    pub async fn open(config: &DatabaseConfig) -> Result<Self, RelayError> {
+        Ok(match config.backend() {
+            Backend::Sqlite => Self::Sqlite(SqliteStore::open(config).await?),
+            Backend::Postgres => Self::Postgres(PgStore::open(config).await?),
+        })
+    }
+
+    /// Store a batch in one transaction; every job gets its own outcome. Nothing of a refused
+    /// job is written, and nothing at all is written when the transaction fails.
+    pub async fn write_batch(&self, jobs: &[WriteJob]) -> Result<Vec<WriteOutcome>, RelayError> {
+        both!(self, s => s.write_batch(jobs).await)
+    }
+
+    /// Events matching `filter` that `scope` may read, newest first, at most `limit`.
+    pub async fn query(
+        &self,
+        filter: &Filter,
+        scope: &ReadScope,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<Vec<StoredRow>, RelayError> {
+        let select = select::Select::events(filter, scope, limit, now);
+        both!(self, s => s.query(&select).await)
+    }
+
+    /// How many events match `filter` within `scope` (NIP-45).
+    pub async fn count(
+        &self,
+        filter: &Filter,
+        scope: &ReadScope,
+        now: Timestamp,
+    ) -> Result<u64, RelayError> {
+        let select = select::Select::count(filter, scope, now);
+        both!(self, s => s.count(&select).await)
+    }
+
+    /// `(created_at, id)` of the events matching `filter` within `scope`, for negentropy.
+    pub async fn fingerprints(
+        &self,
+        filter: &Filter,
+        scope: &ReadScope,
+        cap: usize,
+        now: Timestamp,
+    ) -> Result<Vec<(u64, Vec<u8>)>, RelayError> {
+        let select = select::Select::fingerprints(filter, scope, cap, now);
+        both!(self, s => s.fingerprints(&select).await)
+    }
+
+    /// One event (stored or in-flight ephemeral) by id, for cross-process fan-out.
+    pub async fn event_json(&self, id: &EventId) -> Result<Option<String>, RelayError> {
+        both!(self, s => s.event_json(id).await)
+    }
+
+    /// Every stored event of the given kinds, oldest first.
+    pub async fn events_of_kinds(&self, kinds: &[u16]) -> Result<Vec<Event>, RelayError> {
+        let raws = both!(self, s => s.raw_of_kinds(kinds).await)?;
+        raws.iter()
+            .enumerate()
+            .map(|(i, raw)| parse_stored(raw, i + 1))
+            .collect()
+    }
+
+    /// Patients, guardians and bans.
+    pub async fn assigned_roles(&self) -> Result<AssignedRoles, RelayError> {
+        let (roles, bans) = both!(self, s => s.assigned_roles().await)?;
+        let mut assigned: BTreeMap<PublicKey, BTreeSet<AssignedRole>> = BTreeMap::new();
+        for (pubkey, role) in roles {
+            if let (Ok(pubkey), Some(role)) =
+                (PublicKey::from_slice(&pubkey), AssignedRole::parse(&role))
+            {
+                assigned.entry(pubkey).or_default().insert(role);
+            }
+        }
+        let bans = bans
+            .iter()
+            .filter_map(|p| PublicKey::from_slice(p).ok())
+            .collect();
+        Ok((assigned, bans))
+    }
+
+    /// Give `pubkey` a role; false when it already had it.
+    pub async fn assign_role(
+        &self,
+        pubkey: &PublicKey,
+        role: AssignedRole,
+        by: &PublicKey,
+        now: Timestamp,
+    ) -> Result<bool, RelayError> {
+        both!(self, s => s.assign_role(pubkey, role.as_str(), by, now).await)
+    }
+
+    /// Take roles from `pubkey` (all of them with `None`); false when it had none of them.
+    pub async fn unassign_role(
+        &self,
+        pubkey: &PublicKey,
+        role: Option<AssignedRole>,
+    ) -> Result<bool, RelayError> {
+        both!(self, s => s.unassign_role(pubkey, role.map(AssignedRole::as_str)).await)
+    }
+
+    /// Ban `pubkey`; false when it was banned already.
+    pub async fn ban(
+        &self,
+        pubkey: &PublicKey,
+        reason: &str,
+        by: &PublicKey,
+        now: Timestamp,
+    ) -> Result<bool, RelayError> {
+        both!(self, s => s.ban(pubkey, reason, by, now).await)
+    }
+
+    /// Lift a ban; false when there was none.
+    pub async fn unban(&self, pubkey: &PublicKey) -> Result<bool, RelayError> {
+        both!(self, s => s.unban(pubkey).await)
+    }
+
+    /// Record a NIP-98 auth event as used; false when it was used before (a replay).
+    pub async fn claim_auth_event(
+        &self,
+        id: &EventId,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, RelayError> {
+        both!(self, s => s.claim_auth_event(id, expires_at, now).await)
+    }
+
+    /// Drop expired events (NIP-40), spent NIP-98 ids and old in-flight ephemeral events.
+    pub async fn purge(&self, now: Timestamp) -> Result<u64, RelayError> {
+        both!(self, s => s.purge(now).await)
+    }
+
+    /// Tell the other relay processes that roles changed (PostgreSQL; a no-op on SQLite).
+    pub async fn announce_roles_changed(&self) -> Result<(), RelayError> {
+        match self {
+            Self::Sqlite(_) => Ok(()),
+            Self::Postgres(s) => s.announce_roles_changed().await,
+        }
+    }
+
+    /// Write an online, consistent snapshot to `path` (SQLite `VACUUM INTO`).
+    pub async fn backup(&self, path: &Path) -> Result<(), RelayError> {
+        match self {
+            Self::Sqlite(s) => s.backup(path).await,
+            Self::Postgres(_) => Err(RelayError::Config(
+                "backup snapshots are for SQLite; on PostgreSQL use pg_dump, or `ehr-relay export`"
+                    .into(),
+            )),
+        }
+    }
+
+    /// Every stored event as JSON, oldest first, in pages (for `export`).
+    pub async fn export_page(
+        &self,
+        after: Option<(i64, Vec<u8>)>,
+        page: u32,
+    ) -> Result<Vec<(i64, Vec<u8>, String)>, RelayError> {
+        both!(self, s => s.export_page(after, page).await)
+    }
+}
+
+/// Parse an event the store holds or a file supplies.
+pub fn parse_stored(raw: &str, line: usize) -> Result<Event, RelayError> {
+    serde_json::from_str(raw).map_err(|e| RelayError::BadEvent {
+        line,
+        reason: format!("not a Nostr event: {e}"),
+    })
+}
+
+/// The per-event read check applied to every row the SQL returns (defence in depth: the SQL
+/// already applies the same [`ReadScope`]).
+pub fn row_visible(scope: &ReadScope, row: &StoredRow) -> bool {
+    if scope.everything && row.kind != crate::access::GIFT_WRAP {
+        return true;
+    }
+    parse_stored(&row.raw, 0).is_ok_and(|event| scope.allows(&event))
+}
+
+/// A refusal from the store's own rules, for [`WriteOutcome::Refused`].
+pub(crate) const DELETED_BEFORE: Reject =
+    Reject::blocked("the author deleted this event; it is not stored again");

@@ -1,0 +1,210 @@
+//! The SQL of a NIP-01 filter and of a [`ReadScope`], shared by both backends. Statements use
+//! `?` placeholders; PostgreSQL gets them numbered by [`numbered`].
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use nostr::prelude::{Filter, Timestamp};
+
+use crate::access::{GIFT_WRAP, ReadScope};
+
+/// A value bound to a placeholder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bind {
+    /// Ids and keys.
+    Blob(Vec<u8>),
+    /// Times and kinds.
+    Int(i64),
+    /// Tag names and values.
+    Text(String),
+}
+
+/// A statement and its values.
+#[derive(Debug, Clone)]
+pub struct Select {
+    /// SQL with `?` placeholders.
+    pub sql: String,
+    /// Values, in placeholder order.
+    pub binds: Vec<Bind>,
+}
+
+impl Select {
+    /// `kind, raw` of matching events, newest first.
+    pub fn events(filter: &Filter, scope: &ReadScope, limit: usize, now: Timestamp) -> Self {
+        let mut s = Self::from_where("SELECT e.kind, e.raw FROM events e", filter, scope, now);
+        s.sql
+            .push_str(" ORDER BY e.created_at DESC, e.id ASC LIMIT ?");
+        s.binds
+            .push(Bind::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+        s
+    }
+
+    /// `COUNT(*)` of matching events.
+    pub fn count(filter: &Filter, scope: &ReadScope, now: Timestamp) -> Self {
+        Self::from_where("SELECT COUNT(*) FROM events e", filter, scope, now)
+    }
+
+    /// `created_at, id` of matching events, at most `cap`.
+    pub fn fingerprints(filter: &Filter, scope: &ReadScope, cap: usize, now: Timestamp) -> Self {
+        let mut s = Self::from_where(
+            "SELECT e.created_at, e.id FROM events e",
+            filter,
+            scope,
+            now,
+        );
+        s.sql
+            .push_str(" ORDER BY e.created_at DESC, e.id ASC LIMIT ?");
+        s.binds
+            .push(Bind::Int(i64::try_from(cap).unwrap_or(i64::MAX)));
+        s
+    }
+
+    fn from_where(head: &str, filter: &Filter, scope: &ReadScope, now: Timestamp) -> Self {
+        let mut s = Self {
+            sql: format!("{head} WHERE (e.expires_at IS NULL OR e.expires_at > ?)"),
+            binds: vec![Bind::Int(secs(now))],
+        };
+        s.filter(filter);
+        s.scope(scope);
+        s
+    }
+
+    fn push_in(&mut self, column: &str, values: Vec<Bind>) {
+        // NIP-01: an empty list matches nothing.
+        if values.is_empty() {
+            self.sql.push_str(" AND 1 = 0");
+            return;
+        }
+        let marks = vec!["?"; values.len()].join(",");
+        let _ = write!(self.sql, " AND {column} IN ({marks})");
+        self.binds.extend(values);
+    }
+
+    fn filter(&mut self, filter: &Filter) {
+        if let Some(ids) = &filter.ids {
+            self.push_in(
+                "e.id",
+                ids.iter()
+                    .map(|id| Bind::Blob(id.to_bytes().to_vec()))
+                    .collect(),
+            );
+        }
+        if let Some(authors) = &filter.authors {
+            self.push_in(
+                "e.pubkey",
+                authors
+                    .iter()
+                    .map(|pk| Bind::Blob(pk.to_bytes().to_vec()))
+                    .collect(),
+            );
+        }
+        if let Some(kinds) = &filter.kinds {
+            self.push_in(
+                "e.kind",
+                kinds
+                    .iter()
+                    .map(|k| Bind::Int(i64::from(k.as_u16())))
+                    .collect(),
+            );
+        }
+        if let Some(since) = filter.since {
+            self.sql.push_str(" AND e.created_at >= ?");
+            self.binds.push(Bind::Int(secs(since)));
+        }
+        if let Some(until) = filter.until {
+            self.sql.push_str(" AND e.created_at <= ?");
+            self.binds.push(Bind::Int(secs(until)));
+        }
+        for (letter, values) in &filter.generic_tags {
+            if values.is_empty() {
+                self.sql.push_str(" AND 1 = 0");
+                continue;
+            }
+            let marks = vec!["?"; values.len()].join(",");
+            let _ = write!(
+                self.sql,
+                " AND e.id IN (SELECT t.event_id FROM tags t WHERE t.name = ? AND t.value IN ({marks}))"
+            );
+            self.binds.push(Bind::Text(letter.to_string()));
+            self.binds.extend(values.iter().cloned().map(Bind::Text));
+        }
+    }
+
+    /// The read rule of [`ReadScope::allows`], in SQL.
+    fn scope(&mut self, scope: &ReadScope) {
+        let reader = scope.reader.to_hex();
+        // Gift wraps go to their recipient only, whoever else may read everything.
+        self.sql.push_str(
+            " AND (e.kind <> ? OR e.id IN (SELECT t.event_id FROM tags t WHERE t.name = 'p' AND t.value = ?))",
+        );
+        self.binds.push(Bind::Int(i64::from(GIFT_WRAP)));
+        self.binds.push(Bind::Text(reader.clone()));
+        if scope.everything {
+            return;
+        }
+        self.sql.push_str(" AND (e.pubkey = ?");
+        self.binds
+            .push(Bind::Blob(scope.reader.to_bytes().to_vec()));
+        if !scope.kinds.is_empty() {
+            let marks = vec!["?"; scope.kinds.len()].join(",");
+            let _ = write!(self.sql, " OR e.kind IN ({marks})");
+            self.binds
+                .extend(scope.kinds.iter().map(|k| Bind::Int(i64::from(*k))));
+        }
+        let marks = vec!["?"; scope.tagged.len()].join(",");
+        let _ = write!(
+            self.sql,
+            " OR e.id IN (SELECT t.event_id FROM tags t WHERE t.name = 'p' AND t.value IN ({marks}))"
+        );
+        self.binds
+            .extend(scope.tagged.iter().map(|p| Bind::Text(p.to_hex())));
+        if scope.grantee_wraps {
+            self.sql.push_str(
+                " OR (e.kind = ? AND e.id IN (SELECT t.event_id FROM tags t WHERE t.name = 'P' AND t.value = ?))",
+            );
+            self.binds
+                .push(Bind::Int(i64::from(ehr_client::kinds::CHART_KEY_WRAP)));
+            self.binds.push(Bind::Text(reader));
+        }
+        if let Some(practice) = scope.practice_profile {
+            self.sql.push_str(" OR (e.kind = 0 AND e.pubkey = ?)");
+            self.binds.push(Bind::Blob(practice.to_bytes().to_vec()));
+        }
+        self.sql.push(')');
+    }
+}
+
+/// Seconds as SQL integers.
+pub fn secs(t: Timestamp) -> i64 {
+    i64::try_from(t.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// `?` placeholders numbered `$1, $2, ...` for PostgreSQL. The statements here hold no `?`
+/// inside string literals.
+pub fn numbered(sql: &str) -> Cow<'_, str> {
+    if !sql.contains('?') {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            let _ = write!(out, "${n}");
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_in_order() {
+        assert_eq!(numbered("a = ? AND b IN (?,?)"), "a = $1 AND b IN ($2,$3)");
+    }
+}

@@ -1,0 +1,324 @@
+//! NIP-86 over NIP-98: every check on the auth event is attacked, and role changes reach
+//! live connections without a restart.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use base64::Engine as _;
+use bitcoin_hashes::{Hash, sha256};
+use common::{Db, Practice, TestRelay, clinical, nip86, nip98_header};
+use nostr::prelude::*;
+use serde_json::{Value, json};
+
+async fn post(relay: &TestRelay, auth: Option<String>, body: &str) -> (u16, Option<String>, Value) {
+    let mut request = reqwest::Client::new()
+        .post(relay.http_url())
+        .header("content-type", "application/nostr+json+rpc")
+        .body(body.to_owned());
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let reason = response
+        .headers()
+        .get("x-reason")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, reason, response.json().await.unwrap_or(Value::Null))
+}
+
+fn auth_event(keys: &Keys, tags: Vec<Tag>, created_at: Timestamp) -> String {
+    let event = EventBuilder::new(Kind::HttpAuth, "")
+        .tags(tags)
+        .custom_created_at(created_at)
+        .finalize(keys)
+        .unwrap();
+    format!(
+        "Nostr {}",
+        base64::engine::general_purpose::STANDARD.encode(event.as_json())
+    )
+}
+
+fn tag(name: &str, value: &str) -> Tag {
+    Tag::custom(name, [value])
+}
+
+async fn every_nip98_check_is_enforced_with_401(db: Db) {
+    let practice = Practice::new();
+    let relay = practice.relay(db).await;
+    let patient = Keys::generate().public_key().to_hex();
+    let body = json!({"method": "allowpubkey", "params": [patient]}).to_string();
+    let url = relay.http_url();
+    let digest = sha256::Hash::hash(body.as_bytes()).to_string();
+    let now = Timestamp::now();
+    let admin = &practice.admin;
+    let good_tags = || {
+        vec![
+            tag("u", &url),
+            tag("method", "POST"),
+            tag("payload", &digest),
+        ]
+    };
+    let wrong_kind = {
+        let event = EventBuilder::new(Kind::TextNote, "")
+            .tags(good_tags())
+            .finalize(admin)
+            .unwrap();
+        format!(
+            "Nostr {}",
+            base64::engine::general_purpose::STANDARD.encode(event.as_json())
+        )
+    };
+    let forged = {
+        let event = EventBuilder::new(Kind::HttpAuth, "")
+            .tags(good_tags())
+            .finalize(admin)
+            .unwrap();
+        let mut value: Value = serde_json::from_str(&event.as_json()).unwrap();
+        value["pubkey"] = json!(practice.root.public_key().to_hex());
+        format!(
+            "Nostr {}",
+            base64::engine::general_purpose::STANDARD.encode(value.to_string())
+        )
+    };
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("no header", None),
+        ("not base64", Some("Nostr !!!".into())),
+        ("wrong kind", Some(wrong_kind)),
+        ("forged signature", Some(forged)),
+        (
+            "other url",
+            Some(auth_event(
+                admin,
+                vec![
+                    tag("u", "http://127.0.0.1:1/"),
+                    tag("method", "POST"),
+                    tag("payload", &digest),
+                ],
+                now,
+            )),
+        ),
+        (
+            "url with a path",
+            Some(auth_event(
+                admin,
+                vec![
+                    tag("u", &format!("{url}admin")),
+                    tag("method", "POST"),
+                    tag("payload", &digest),
+                ],
+                now,
+            )),
+        ),
+        (
+            "wrong method",
+            Some(auth_event(
+                admin,
+                vec![
+                    tag("u", &url),
+                    tag("method", "GET"),
+                    tag("payload", &digest),
+                ],
+                now,
+            )),
+        ),
+        (
+            "wrong payload",
+            Some(auth_event(
+                admin,
+                vec![
+                    tag("u", &url),
+                    tag("method", "POST"),
+                    tag("payload", &"0".repeat(64)),
+                ],
+                now,
+            )),
+        ),
+        (
+            "no payload",
+            Some(auth_event(
+                admin,
+                vec![tag("u", &url), tag("method", "POST")],
+                now,
+            )),
+        ),
+        (
+            "expired",
+            Some(auth_event(
+                admin,
+                good_tags(),
+                Timestamp::from_secs(now.as_secs() - 120),
+            )),
+        ),
+        (
+            "from the future",
+            Some(auth_event(
+                admin,
+                good_tags(),
+                Timestamp::from_secs(now.as_secs() + 120),
+            )),
+        ),
+    ];
+    for (case, auth) in cases {
+        let (status, reason, body_json) = post(&relay, auth, &body).await;
+        assert_eq!(status, 401, "{case}: {body_json}");
+        assert!(
+            reason.is_some_and(|r| r.starts_with("unauthorized")),
+            "{case}: X-Reason missing"
+        );
+    }
+    // Nothing changed: the patient was never added.
+    let (_, listed) = nip86(&relay, admin, "listallowedpubkeys", json!([])).await;
+    assert!(!listed["result"].to_string().contains(&patient));
+
+    // The genuine call works once; its replay inside the window is refused.
+    let auth = nip98_header(admin, &url, body.as_bytes(), Timestamp::now());
+    let (status, _, answer) = post(&relay, Some(auth.clone()), &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, reason, _) = post(&relay, Some(auth), &body).await;
+    assert_eq!(status, 401);
+    assert!(reason.unwrap().contains("already used"));
+    relay.stop().await;
+}
+
+async fn only_staff_manage_and_only_admins_ban(db: Db) {
+    let practice = Practice::new();
+    let relay = practice.relay(db).await;
+    let patient = Keys::generate();
+    let (status, body) = nip86(
+        &relay,
+        &practice.frontdesk,
+        "allowpubkey",
+        json!([patient.public_key().to_hex()]),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for outsider in [&patient, &Keys::generate(), &practice.gateway] {
+        let (status, body) = nip86(
+            &relay,
+            outsider,
+            "allowpubkey",
+            json!([Keys::generate().public_key().to_hex()]),
+        )
+        .await;
+        assert_eq!(status, 403, "{body}");
+    }
+    let (status, _) = nip86(
+        &relay,
+        &practice.doctor,
+        "banpubkey",
+        json!([patient.public_key().to_hex(), "abuse"]),
+    )
+    .await;
+    assert_eq!(status, 403, "a doctor may not ban");
+    let (status, _) = nip86(
+        &relay,
+        &practice.doctor,
+        "assignrole",
+        json!([patient.public_key().to_hex(), "doctor"]),
+    )
+    .await;
+    assert_eq!(status, 400, "staff roles come only from the roster");
+    let (status, _) = nip86(
+        &relay,
+        &practice.admin,
+        "unallowpubkey",
+        json!([practice.nurse.public_key().to_hex()]),
+    )
+    .await;
+    assert_eq!(status, 400, "staff are revoked by roster, not NIP-86");
+    let (status, methods) = nip86(&relay, &practice.admin, "supportedmethods", json!([])).await;
+    assert_eq!(status, 200);
+    for method in [
+        "allowpubkey",
+        "unallowpubkey",
+        "listallowedpubkeys",
+        "banpubkey",
+        "assignrole",
+        "unassignrole",
+    ] {
+        assert!(
+            methods["result"]
+                .as_array()
+                .unwrap()
+                .contains(&json!(method)),
+            "{method}"
+        );
+    }
+    let (status, body) = nip86(&relay, &practice.admin, "nosuchmethod", json!([])).await;
+    assert_eq!(status, 400, "{body}");
+    relay.stop().await;
+}
+
+async fn role_changes_reach_live_connections_without_a_restart(db: Db) {
+    let practice = Practice::new();
+    let relay = practice.relay(db).await;
+    let patient = Keys::generate();
+    let mut doctor = relay.client(&practice.doctor).await;
+    let record = clinical(&practice.doctor, 2113, &patient.public_key());
+    doctor.publish_ok(&record).await;
+
+    let mut connection = relay.client(&patient).await;
+    let closed = connection.req("before", &[json!({})]).await.unwrap_err();
+    assert!(closed.starts_with("restricted:"), "{closed}");
+    nip86(
+        &relay,
+        &practice.nurse,
+        "allowpubkey",
+        json!([patient.public_key().to_hex()]),
+    )
+    .await;
+    let seen = connection
+        .req("after", &[json!({"#p": [patient.public_key().to_hex()]})])
+        .await
+        .unwrap();
+    assert_eq!(
+        seen.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![record.id]
+    );
+    connection
+        .publish_ok(&clinical(&patient, 2117, &patient.public_key()))
+        .await;
+
+    nip86(
+        &relay,
+        &practice.admin,
+        "banpubkey",
+        json!([patient.public_key().to_hex(), "lost device"]),
+    )
+    .await;
+    let closed = connection.req("banned", &[json!({})]).await.unwrap_err();
+    assert!(closed.starts_with("blocked:"), "{closed}");
+    let (ok, message) = connection
+        .publish(&clinical(&patient, 2117, &patient.public_key()))
+        .await;
+    assert!(!ok && message.starts_with("blocked:"), "{message}");
+    nip86(
+        &relay,
+        &practice.admin,
+        "unbanpubkey",
+        json!([patient.public_key().to_hex()]),
+    )
+    .await;
+    nip86(
+        &relay,
+        &practice.admin,
+        "unallowpubkey",
+        json!([patient.public_key().to_hex()]),
+    )
+    .await;
+    let closed = connection.req("removed", &[json!({})]).await.unwrap_err();
+    assert!(closed.starts_with("restricted:"), "{closed}");
+    relay.stop().await;
+}
+
+on_both_backends!(
+    every_nip98_check_is_enforced_with_401,
+    only_staff_manage_and_only_admins_ban,
+    role_changes_reach_live_connections_without_a_restart,
+);
