@@ -47,7 +47,7 @@ type Ack = Pin<
 struct Conn {
     relay: Arc<RelayState>,
     ip: IpAddr,
-    out: mpsc::Sender<Message>,
+    out: mpsc::Sender<Vec<Message>>,
     challenge: String,
     authed: Option<PublicKey>,
     subs: HashMap<String, Vec<Filter>>,
@@ -59,10 +59,19 @@ struct Conn {
 /// Serve one WebSocket until it closes or the relay shuts down.
 pub async fn run(socket: WebSocket, relay: Arc<RelayState>, ip: IpAddr) {
     let (mut sink, mut stream) = socket.split();
-    let (out, mut outbox) = mpsc::channel::<Message>(OUTBOX);
+    // Items are batches: a REQ answer of 1,000 events is one item, written with one flush.
+    let (out, mut outbox) = mpsc::channel::<Vec<Message>>(OUTBOX);
     let sender = tokio::spawn(async move {
-        while let Some(message) = outbox.recv().await {
-            if sink.send(message).await.is_err() {
+        while let Some(batch) = outbox.recv().await {
+            for message in batch
+                .into_iter()
+                .chain(std::iter::from_fn(|| outbox.try_recv().ok()).flatten())
+            {
+                if sink.feed(message).await.is_err() {
+                    return;
+                }
+            }
+            if sink.flush().await.is_err() {
                 return;
             }
         }
@@ -127,7 +136,7 @@ fn random_challenge() -> String {
 
 impl Conn {
     async fn send(&self, text: String) {
-        let _ = self.out.send(Message::Text(text.into())).await;
+        let _ = self.out.send(vec![Message::Text(text.into())]).await;
     }
 
     async fn notice(&self, reject: &Reject) {
@@ -482,8 +491,13 @@ impl Conn {
                 .await
             {
                 Ok(rows) => {
-                    for row in rows.iter().filter(|row| row_visible(&scope, row)) {
-                        self.send(format!("{prefix}{}]", row.raw)).await;
+                    let batch: Vec<Message> = rows
+                        .iter()
+                        .filter(|row| row_visible(&scope, row))
+                        .map(|row| Message::Text(format!("{prefix}{}]", row.raw).into()))
+                        .collect();
+                    if !batch.is_empty() {
+                        let _ = self.out.send(batch).await;
                     }
                 }
                 Err(error) => {
@@ -568,7 +582,10 @@ impl Conn {
                     serde_json::Value::String(sub.clone()),
                     live.raw
                 );
-                overflow |= self.out.try_send(Message::Text(message.into())).is_err();
+                overflow |= self
+                    .out
+                    .try_send(vec![Message::Text(message.into())])
+                    .is_err();
             }
         }
         if overflow {
@@ -580,7 +597,7 @@ impl Conn {
     fn drop_subscriptions(&mut self, reason: &str) {
         for sub in std::mem::take(&mut self.subs).into_keys() {
             let message = serde_json::json!(["CLOSED", sub, reason]).to_string();
-            let _ = self.out.try_send(Message::Text(message.into()));
+            let _ = self.out.try_send(vec![Message::Text(message.into())]);
         }
     }
 }

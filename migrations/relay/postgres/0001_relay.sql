@@ -1,6 +1,7 @@
 -- The practice relay's store (DESIGN.md §5), PostgreSQL flavour of migrations/relay/sqlite.
 CREATE TABLE events (
-    id          BYTEA   PRIMARY KEY,
+    seq         BIGSERIAL PRIMARY KEY,
+    id          BYTEA   NOT NULL UNIQUE,
     pubkey      BYTEA   NOT NULL,
     created_at  BIGINT  NOT NULL,
     kind        BIGINT  NOT NULL,
@@ -16,13 +17,13 @@ CREATE INDEX events_replaceable ON events (pubkey, kind, d_tag) WHERE d_tag IS N
 CREATE INDEX events_expiring ON events (expires_at) WHERE expires_at IS NOT NULL;
 
 CREATE TABLE tags (
-    event_id   BYTEA  NOT NULL,
+    event_seq  BIGINT NOT NULL,
     name       TEXT   NOT NULL,
     value      TEXT   NOT NULL,
     created_at BIGINT NOT NULL
 );
 CREATE INDEX tags_by_value ON tags (name, value, created_at DESC);
-CREATE INDEX tags_by_event ON tags (event_id);
+CREATE INDEX tags_by_event ON tags (event_seq);
 
 CREATE TABLE deleted (
     id     BYTEA PRIMARY KEY,

@@ -1,7 +1,8 @@
 -- The practice relay's store (DESIGN.md §5). Events are kept as their signed JSON; the
 -- columns beside it exist only to answer filters. No column holds plaintext PHI.
 CREATE TABLE events (
-    id          BLOB    PRIMARY KEY,   -- 32-byte event id
+    seq         INTEGER PRIMARY KEY,   -- rowid: tags point here, lookups stay one b-tree search
+    id          BLOB    NOT NULL UNIQUE, -- 32-byte event id
     pubkey      BLOB    NOT NULL,      -- 32-byte author key
     created_at  INTEGER NOT NULL,
     kind        INTEGER NOT NULL,
@@ -9,7 +10,7 @@ CREATE TABLE events (
     expires_at  INTEGER,               -- NIP-40
     raw         TEXT    NOT NULL,      -- the event as received
     received_at INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX events_by_author ON events (pubkey, created_at DESC);
 CREATE INDEX events_by_kind ON events (kind, created_at DESC);
 CREATE INDEX events_by_time ON events (created_at DESC);
@@ -18,13 +19,13 @@ CREATE INDEX events_expiring ON events (expires_at) WHERE expires_at IS NOT NULL
 
 -- Single-letter tags, for tag filters and the read rules.
 CREATE TABLE tags (
-    event_id   BLOB    NOT NULL,
+    event_seq  INTEGER NOT NULL,
     name       TEXT    NOT NULL,
     value      TEXT    NOT NULL,
     created_at INTEGER NOT NULL
 );
 CREATE INDEX tags_by_value ON tags (name, value, created_at DESC);
-CREATE INDEX tags_by_event ON tags (event_id);
+CREATE INDEX tags_by_event ON tags (event_seq);
 
 -- NIP-09: ids their authors asked to delete, so they are not stored again.
 CREATE TABLE deleted (

@@ -25,6 +25,10 @@ pub use write::{WriteJob, WriteOutcome};
 /// A row as the read path needs it.
 #[derive(Debug)]
 pub struct StoredRow {
+    /// For NIP-01 order.
+    pub created_at: i64,
+    /// For NIP-01 order among equal times.
+    pub id: Vec<u8>,
     /// Kind, to skip parsing where the SQL rule already settles access.
     pub kind: u16,
     /// The signed event JSON.
@@ -78,8 +82,23 @@ impl Store {
         limit: usize,
         now: Timestamp,
     ) -> Result<Vec<StoredRow>, RelayError> {
-        let select = select::Select::events(filter, scope, limit, now);
-        both!(self, s => s.query(&select).await)
+        let mut rows = match self {
+            Self::Sqlite(s) => {
+                s.query_packed(&select::Select::events_packed(filter, scope, limit, now))
+                    .await?
+            }
+            Self::Postgres(s) => {
+                s.query(&select::Select::events(filter, scope, limit, now))
+                    .await?
+            }
+        };
+        // NIP-01: newest first, then the lower id.
+        rows.sort_unstable_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(rows)
     }
 
     /// How many events match `filter` within `scope` (NIP-45).

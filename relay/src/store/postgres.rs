@@ -8,7 +8,9 @@ use sqlx::{Postgres, Row};
 
 use super::StoredRow;
 use super::select::{Bind, Select, numbered, secs};
-use super::write::{EventRow, Tx, WriteJob, WriteOutcome, write_one};
+use super::write::{
+    EVENT_ROWS_PER_INSERT, EventRow, TagRow, Tx, WriteJob, WriteOutcome, write_all,
+};
 use crate::config::DatabaseConfig;
 use crate::error::RelayError;
 
@@ -60,12 +62,7 @@ impl PgStore {
     ) -> Result<Vec<WriteOutcome>, RelayError> {
         let mut tx = self.pool.begin().await?;
         let mut outcomes = Vec::with_capacity(jobs.len());
-        {
-            let mut writer = PgTx(&mut tx);
-            for job in jobs {
-                outcomes.push(write_one(&mut writer, job).await?);
-            }
-        }
+        outcomes.extend(write_all(&mut PgTx(&mut tx), jobs).await?);
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -108,10 +105,12 @@ impl PgStore {
             .await?;
         rows.iter()
             .map(|row| {
-                let kind: i64 = row.try_get(0)?;
+                let kind: i64 = row.try_get(2)?;
                 Ok(StoredRow {
+                    created_at: row.try_get(0)?,
+                    id: row.try_get(1)?,
                     kind: u16::try_from(kind).unwrap_or(u16::MAX),
-                    raw: row.try_get(1)?,
+                    raw: row.try_get(3)?,
                 })
             })
             .collect()
@@ -256,7 +255,7 @@ impl PgStore {
 
     pub(super) async fn purge(&self, now: Timestamp) -> Result<u64, RelayError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM tags WHERE event_id IN (SELECT id FROM events WHERE expires_at IS NOT NULL AND expires_at <= $1)")
+        sqlx::query("DELETE FROM tags WHERE event_seq IN (SELECT seq FROM events WHERE expires_at IS NOT NULL AND expires_at <= $1)")
             .bind(secs(now))
             .execute(&mut *tx)
             .await?;
@@ -334,7 +333,7 @@ impl Tx for PgTx<'_> {
     }
 
     async fn delete_event(&mut self, id: &[u8]) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM tags WHERE event_id = $1")
+        sqlx::query("DELETE FROM tags WHERE event_seq IN (SELECT seq FROM events WHERE id = $1)")
             .bind(id)
             .execute(&mut *self.0)
             .await?;
@@ -345,38 +344,62 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    async fn insert_event(&mut self, row: &EventRow<'_>) -> Result<bool, sqlx::Error> {
-        let done = sqlx::query(
-            "INSERT INTO events (id, pubkey, created_at, kind, d_tag, expires_at, raw, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-        )
-        .bind(row.id)
-        .bind(row.pubkey)
-        .bind(row.created_at)
-        .bind(row.kind)
-        .bind(row.d_tag)
-        .bind(row.expires_at)
-        .bind(row.raw)
-        .bind(row.received_at)
-        .execute(&mut *self.0)
-        .await?;
-        Ok(done.rows_affected() > 0)
+    async fn deleted_among(
+        &mut self,
+        ids: &[&[u8]],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, sqlx::Error> {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(EVENT_ROWS_PER_INSERT) {
+            let mut builder =
+                sqlx::QueryBuilder::<Postgres>::new("SELECT id, pubkey FROM deleted WHERE id IN (");
+            let mut list = builder.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            list.push_unseparated(")");
+            found.extend(
+                builder
+                    .build_query_as::<(Vec<u8>, Vec<u8>)>()
+                    .fetch_all(&mut *self.0)
+                    .await?,
+            );
+        }
+        Ok(found)
     }
 
-    async fn insert_tags(
+    async fn insert_events(
         &mut self,
-        id: &[u8],
-        created_at: i64,
-        tags: &[(&str, &str)],
-    ) -> Result<(), sqlx::Error> {
+        rows: &[EventRow<'_>],
+    ) -> Result<Vec<(Vec<u8>, i64)>, sqlx::Error> {
         let mut builder = sqlx::QueryBuilder::<Postgres>::new(
-            "INSERT INTO tags (event_id, name, value, created_at) ",
+            "INSERT INTO events (id, pubkey, created_at, kind, d_tag, expires_at, raw, received_at) ",
         );
-        builder.push_values(tags, |mut b, (name, value)| {
-            b.push_bind(id)
-                .push_bind(*name)
-                .push_bind(*value)
-                .push_bind(created_at);
+        builder.push_values(rows, |mut b, row| {
+            b.push_bind(row.id)
+                .push_bind(row.pubkey)
+                .push_bind(row.created_at)
+                .push_bind(row.kind)
+                .push_bind(row.d_tag)
+                .push_bind(row.expires_at)
+                .push_bind(row.raw)
+                .push_bind(row.received_at);
+        });
+        builder.push(" ON CONFLICT DO NOTHING RETURNING id, seq");
+        builder.build_query_as().fetch_all(&mut *self.0).await
+    }
+
+    async fn insert_tags(&mut self, rows: &[TagRow<'_>]) -> Result<(), sqlx::Error> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut builder = sqlx::QueryBuilder::<Postgres>::new(
+            "INSERT INTO tags (event_seq, name, value, created_at) ",
+        );
+        builder.push_values(rows, |mut b, row| {
+            b.push_bind(row.seq)
+                .push_bind(row.name)
+                .push_bind(row.value)
+                .push_bind(row.created_at);
         });
         builder.build().execute(&mut *self.0).await?;
         Ok(())
@@ -391,10 +414,11 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
-    async fn stored(&mut self, id: &[u8]) -> Result<(), sqlx::Error> {
-        sqlx::query("SELECT pg_notify($1, $2)")
+    async fn stored(&mut self, ids: &[&[u8]]) -> Result<(), sqlx::Error> {
+        let ids: Vec<String> = ids.iter().map(hex::encode).collect();
+        sqlx::query("SELECT pg_notify($1, x) FROM unnest($2::text[]) AS x")
             .bind(EVENTS_CHANNEL)
-            .bind(hex::encode(id))
+            .bind(ids)
             .execute(&mut *self.0)
             .await?;
         Ok(())

@@ -3,6 +3,7 @@
 //! decided before the job writes anything, so a refused job leaves no trace in the batch.
 
 use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
 
 use nostr::prelude::{Event, EventId, Kind, PublicKey, Timestamp};
 
@@ -53,19 +54,150 @@ pub(crate) trait Tx {
     ) -> Result<Vec<(i64, Vec<u8>)>, sqlx::Error>;
     /// Remove a stored event and its tags.
     async fn delete_event(&mut self, id: &[u8]) -> Result<(), sqlx::Error>;
-    /// Insert the event row; false if the id is already stored.
-    async fn insert_event(&mut self, row: &EventRow<'_>) -> Result<bool, sqlx::Error>;
-    /// Insert the single-letter tags of an event.
-    async fn insert_tags(
+    /// `(id, pubkey)` of the deletions recorded for any of `ids`.
+    async fn deleted_among(
         &mut self,
-        id: &[u8],
-        created_at: i64,
-        tags: &[(&str, &str)],
-    ) -> Result<(), sqlx::Error>;
+        ids: &[&[u8]],
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, sqlx::Error>;
+    /// Insert event rows (ids already stored are skipped); `(id, seq)` of the rows inserted.
+    async fn insert_events(
+        &mut self,
+        rows: &[EventRow<'_>],
+    ) -> Result<Vec<(Vec<u8>, i64)>, sqlx::Error>;
+    /// Insert tag rows.
+    async fn insert_tags(&mut self, rows: &[TagRow<'_>]) -> Result<(), sqlx::Error>;
     /// Remember that `pubkey` deleted `id`.
     async fn mark_deleted(&mut self, id: &[u8], pubkey: &[u8]) -> Result<(), sqlx::Error>;
-    /// Called after an event is stored (PostgreSQL announces it to the other processes).
-    async fn stored(&mut self, id: &[u8]) -> Result<(), sqlx::Error>;
+    /// Called after events are stored (PostgreSQL announces them to the other processes).
+    async fn stored(&mut self, ids: &[&[u8]]) -> Result<(), sqlx::Error>;
+}
+
+/// One single-letter tag of a stored event.
+#[derive(Debug)]
+pub(crate) struct TagRow<'a> {
+    pub seq: i64,
+    pub name: &'a str,
+    pub value: &'a str,
+    pub created_at: i64,
+}
+
+/// Event rows per multi-row INSERT (8 values each; SQLite allows 32,766 per statement).
+pub(crate) const EVENT_ROWS_PER_INSERT: usize = 1000;
+/// Tag rows per multi-row INSERT (4 values each).
+pub(crate) const TAG_ROWS_PER_INSERT: usize = 5000;
+
+/// The single-letter tags of `event`, for the index.
+fn indexed_tags(event: &Event, seq: i64) -> impl Iterator<Item = TagRow<'_>> {
+    let created_at = secs(event.created_at);
+    event.tags.iter().filter_map(move |tag| {
+        let fields = tag.as_slice();
+        let name = fields.first()?;
+        let value = fields.get(1)?;
+        let single_letter = name.len() == 1 && name.bytes().all(|b| b.is_ascii_alphabetic());
+        single_letter.then_some(TagRow {
+            seq,
+            name: name.as_str(),
+            value: value.as_str(),
+            created_at,
+        })
+    })
+}
+
+fn row_of<'a>(
+    job: &'a WriteJob,
+    id: &'a [u8],
+    author: &'a [u8],
+    d_tag: Option<&'a str>,
+) -> EventRow<'a> {
+    EventRow {
+        id,
+        pubkey: author,
+        created_at: secs(job.event.created_at),
+        kind: i64::from(job.event.kind.as_u16()),
+        d_tag,
+        expires_at: job.event.tags.expiration().map(secs),
+        raw: &job.raw,
+        received_at: secs(job.received_at),
+    }
+}
+
+/// Whether an event is stored by plain insertion: not replaceable, addressable or a deletion.
+fn is_plain(event: &Event) -> bool {
+    event.kind.is_regular() && event.kind != Kind::from(DELETION)
+}
+
+/// Store a batch inside the caller's transaction. Plain events go in a few multi-row
+/// statements; the others one by one, after them, in arrival order.
+pub(crate) async fn write_all<T: Tx>(
+    tx: &mut T,
+    jobs: &[WriteJob],
+) -> Result<Vec<WriteOutcome>, sqlx::Error> {
+    let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; jobs.len()];
+    let ids: Vec<[u8; 32]> = jobs.iter().map(|j| j.event.id.to_bytes()).collect();
+    let authors: Vec<[u8; 32]> = jobs.iter().map(|j| j.event.pubkey.to_bytes()).collect();
+    let plain: Vec<usize> = (0..jobs.len())
+        .filter(|&i| jobs.get(i).is_some_and(|j| is_plain(&j.event)))
+        .collect();
+    if !plain.is_empty() {
+        let plain_ids: Vec<&[u8]> = plain
+            .iter()
+            .filter_map(|&i| ids.get(i))
+            .map(|id| id.as_slice())
+            .collect();
+        let deleted: HashSet<(Vec<u8>, Vec<u8>)> =
+            tx.deleted_among(&plain_ids).await?.into_iter().collect();
+        let mut first_of: HashMap<&[u8], usize> = HashMap::new();
+        let mut rows = Vec::with_capacity(plain.len());
+        for &i in &plain {
+            let (Some(job), Some(id), Some(author), Some(slot)) =
+                (jobs.get(i), ids.get(i), authors.get(i), outcomes.get_mut(i))
+            else {
+                continue;
+            };
+            if deleted.contains(&(id.to_vec(), author.to_vec())) {
+                *slot = Some(WriteOutcome::Refused(DELETED_BEFORE));
+            } else if first_of.contains_key(id.as_slice()) {
+                *slot = Some(WriteOutcome::Duplicate("already have this event"));
+            } else {
+                first_of.insert(id.as_slice(), i);
+                rows.push(row_of(job, id, author, None));
+            }
+        }
+        let mut inserted: HashMap<Vec<u8>, i64> = HashMap::with_capacity(rows.len());
+        for chunk in rows.chunks(EVENT_ROWS_PER_INSERT) {
+            inserted.extend(tx.insert_events(chunk).await?);
+        }
+        let mut tags = Vec::new();
+        let mut stored = Vec::with_capacity(inserted.len());
+        for (id, &i) in &first_of {
+            let (Some(job), Some(slot)) = (jobs.get(i), outcomes.get_mut(i)) else {
+                continue;
+            };
+            match inserted.get(*id) {
+                Some(&seq) => {
+                    tags.extend(indexed_tags(&job.event, seq));
+                    stored.push(*id);
+                    *slot = Some(WriteOutcome::Stored);
+                }
+                None => *slot = Some(WriteOutcome::Duplicate("already have this event")),
+            }
+        }
+        for chunk in tags.chunks(TAG_ROWS_PER_INSERT) {
+            tx.insert_tags(chunk).await?;
+        }
+        if !stored.is_empty() {
+            tx.stored(&stored).await?;
+        }
+    }
+    for (job, slot) in jobs.iter().zip(outcomes.iter_mut()) {
+        if slot.is_none() {
+            *slot = Some(write_one(tx, job).await?);
+        }
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or(WriteOutcome::Duplicate("already have this event")))
+        .collect())
 }
 
 /// The columns of an event row.
@@ -163,10 +295,7 @@ async fn deletion_targets<T: Tx>(
 }
 
 /// Store one job inside the caller's transaction.
-pub(crate) async fn write_one<T: Tx>(
-    tx: &mut T,
-    job: &WriteJob,
-) -> Result<WriteOutcome, sqlx::Error> {
+async fn write_one<T: Tx>(tx: &mut T, job: &WriteJob) -> Result<WriteOutcome, sqlx::Error> {
     let event = &job.event;
     let id = event.id.to_bytes();
     let author = event.pubkey.to_bytes();
@@ -198,32 +327,13 @@ pub(crate) async fn write_one<T: Tx>(
             tx.delete_event(&old).await?;
         }
     }
-    let row = EventRow {
-        id: &id,
-        pubkey: &author,
-        created_at,
-        kind,
-        d_tag: d_tag.as_deref(),
-        expires_at: event.tags.expiration().map(secs),
-        raw: &job.raw,
-        received_at: secs(job.received_at),
-    };
-    if !tx.insert_event(&row).await? {
+    let row = row_of(job, &id, &author, d_tag.as_deref());
+    let Some((_, seq)) = tx.insert_events(std::slice::from_ref(&row)).await?.pop() else {
         return Ok(WriteOutcome::Duplicate("already have this event"));
-    }
-    let tags: Vec<(&str, &str)> = event
-        .tags
-        .iter()
-        .filter_map(|tag| {
-            let fields = tag.as_slice();
-            let name = fields.first()?;
-            let value = fields.get(1)?;
-            let single_letter = name.len() == 1 && name.bytes().all(|b| b.is_ascii_alphabetic());
-            single_letter.then_some((name.as_str(), value.as_str()))
-        })
-        .collect();
+    };
+    let tags: Vec<TagRow<'_>> = indexed_tags(event, seq).collect();
     if !tags.is_empty() {
-        tx.insert_tags(&id, created_at, &tags).await?;
+        tx.insert_tags(&tags).await?;
     }
     if let Some(targets) = targets {
         for target in &targets.ids {
@@ -239,6 +349,6 @@ pub(crate) async fn write_one<T: Tx>(
             }
         }
     }
-    tx.stored(&id).await?;
+    tx.stored(&[id.as_slice()]).await?;
     Ok(WriteOutcome::Stored)
 }
