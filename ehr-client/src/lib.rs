@@ -12,6 +12,7 @@
 //! - [`access`]: what one reader can verify and open; authorisation before folding.
 //! - [`rotation`]: plans for roster changes, grants and chart-key rotation.
 //! - `net` (feature `relay-client`): the relay client, with NIP-42 AUTH, on `nostr-sdk` 0.44.
+//! - `management` (feature `relay-client`): the NIP-86 client, with NIP-98 HTTP auth.
 //!
 //! The core does no I/O: no sockets, no files, no async runtime. The relay client ([`net`],
 //! feature `relay-client`) and the local mirror and outbox (`store`, feature `local-store`) are
@@ -28,6 +29,8 @@ pub mod fhir;
 pub mod grants;
 pub mod keys;
 pub mod kinds;
+#[cfg(feature = "relay-client")]
+pub mod management;
 #[cfg(feature = "relay-client")]
 pub mod net;
 pub mod roster;

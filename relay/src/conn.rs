@@ -251,29 +251,20 @@ impl Conn {
         }
     }
 
-    /// Answer a message that did not parse in the form its verb expects.
+    /// Answer a message that did not parse in the form its verb expects: an `OK false` for an
+    /// event whose id can be found, a `CLOSED` for a subscription, a `NOTICE` otherwise.
     async fn malformed(&self, text: &str) {
         let value: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
         let verb = value.get(0).and_then(|v| v.as_str());
-        let second = value.get(1);
-        match (verb, second) {
-            (Some("EVENT"), Some(event)) => {
-                if let Some(id) = event
-                    .get("id")
-                    .and_then(|v| v.as_str())
-                    .and_then(|id| EventId::from_hex(id).ok())
-                {
-                    return self
-                        .ok(id, false, &Reject::invalid("malformed event").wire())
-                        .await;
-                }
-            }
-            (Some("REQ" | "COUNT"), Some(sub)) => {
-                if let Some(sub) = sub.as_str() {
-                    return self.closed(sub, &Reject::invalid("malformed filter")).await;
-                }
-            }
-            _ => {}
+        if let (Some("REQ" | "COUNT"), Some(sub)) = (verb, value.get(1).and_then(|v| v.as_str())) {
+            return self.closed(sub, &Reject::invalid("malformed filter")).await;
+        }
+        if text.trim_start().starts_with("[\"EVENT\"")
+            && let Some(id) = event_id_in(text)
+        {
+            return self
+                .ok(id, false, &Reject::invalid("malformed event").wire())
+                .await;
         }
         self.notice(&Reject::invalid(
             "could not parse the message as NIP-01 JSON",
@@ -600,6 +591,18 @@ impl Conn {
             let _ = self.out.try_send(vec![Message::Text(message.into())]);
         }
     }
+}
+
+/// The event id of an EVENT message that is not valid JSON, so the client still gets its `OK`.
+fn event_id_in(text: &str) -> Option<EventId> {
+    let start = text.find("\"id\"")? + 4;
+    let rest = text
+        .get(start..)?
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
+    EventId::from_hex(rest.get(..64)?).ok()
 }
 
 /// Whether an AUTH `relay` tag names this relay: scheme and host case-insensitive, a trailing

@@ -317,7 +317,44 @@ async fn role_changes_reach_live_connections_without_a_restart(db: Db) {
     relay.stop().await;
 }
 
+async fn the_ehr_management_client_adds_patients(db: Db) {
+    use ehr_client::management::{ManagementClient, ManagementError};
+    let practice = Practice::new();
+    let relay = practice.relay(db).await;
+    let client = ManagementClient::for_relay(&relay.url).unwrap();
+    let frontdesk =
+        ehr_client::keys::Identity::from_secret_key(practice.frontdesk.secret_key().clone());
+    let patient = Keys::generate();
+    let added = client
+        .call(
+            &frontdesk,
+            "assignrole",
+            vec![json!(patient.public_key().to_hex()), json!("patient")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(added, json!(true));
+    let mut connection = relay.client(&patient).await;
+    connection.req("now", &[json!({})]).await.unwrap();
+    // A patient cannot add anyone: the relay answers 403 and the client reports it.
+    let as_patient = ehr_client::keys::Identity::from_secret_key(patient.secret_key().clone());
+    let refused = client
+        .call(
+            &as_patient,
+            "allowpubkey",
+            vec![json!(Keys::generate().public_key().to_hex())],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, ManagementError::Refused { status: 403, .. }),
+        "{refused}"
+    );
+    relay.stop().await;
+}
+
 on_both_backends!(
+    the_ehr_management_client_adds_patients,
     every_nip98_check_is_enforced_with_401,
     only_staff_manage_and_only_admins_ban,
     role_changes_reach_live_connections_without_a_restart,

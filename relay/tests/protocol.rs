@@ -131,8 +131,8 @@ async fn replaceable_addressable_and_ephemeral_kinds_keep_their_semantics(db: Db
     doctor.publish_ok(&new).await;
     let (ok, message) = doctor.publish(&old).await;
     assert!(
-        ok && message.starts_with("duplicate:"),
-        "an older replaceable version is not stored: {message}"
+        !ok && message.starts_with("duplicate:"),
+        "an older replaceable version is refused: {message}"
     );
     let newer = note(&practice.doctor, 0, now - 10, vec![]);
     doctor.publish_ok(&newer).await;
@@ -175,6 +175,47 @@ async fn replaceable_addressable_and_ephemeral_kinds_keep_their_semantics(db: Db
     let mut expected = vec![a2.id, b1.id];
     expected.sort();
     assert_eq!(found, expected, "one version per d tag");
+
+    // NIP-09 by address: versions up to the deletion stay deleted, newer ones are welcome.
+    let delete_address = EventBuilder::new(Kind::EventDeletion, "")
+        .tags([Tag::custom(
+            "a",
+            [format!(
+                "30078:{}:prefs",
+                practice.doctor.public_key().to_hex()
+            )],
+        )])
+        .custom_created_at(Timestamp::from_secs(now - 1))
+        .finalize(&practice.doctor)
+        .unwrap();
+    doctor.publish_ok(&delete_address).await;
+    assert!(
+        doctor
+            .req("gone", &[json!({"kinds": [30078], "#d": ["prefs"]})])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (ok, message) = doctor
+        .publish(&note(
+            &practice.doctor,
+            30078,
+            now - 3,
+            vec![Tag::identifier("prefs")],
+        ))
+        .await;
+    assert!(
+        !ok && message.starts_with("blocked:"),
+        "an older version of a deleted address came back: {message}"
+    );
+    doctor
+        .publish_ok(&note(
+            &practice.doctor,
+            30078,
+            now,
+            vec![Tag::identifier("prefs")],
+        ))
+        .await;
 
     // Ephemeral: delivered live, never stored.
     let mut listener = relay.client(&practice.nurse).await;

@@ -30,6 +30,14 @@ CREATE TABLE deleted (
     pubkey BYTEA NOT NULL
 );
 
+CREATE TABLE deleted_addresses (
+    pubkey BYTEA  NOT NULL,
+    kind   BIGINT NOT NULL,
+    d_tag  TEXT   NOT NULL,
+    until  BIGINT NOT NULL,
+    PRIMARY KEY (pubkey, kind, d_tag)
+);
+
 CREATE TABLE assigned_roles (
     pubkey      BYTEA  NOT NULL,
     role        TEXT   NOT NULL,

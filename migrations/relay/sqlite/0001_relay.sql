@@ -33,6 +33,15 @@ CREATE TABLE deleted (
     pubkey BLOB NOT NULL
 ) WITHOUT ROWID;
 
+-- NIP-09 by address: versions up to `until` stay deleted.
+CREATE TABLE deleted_addresses (
+    pubkey BLOB    NOT NULL,
+    kind   INTEGER NOT NULL,
+    d_tag  TEXT    NOT NULL,
+    until  INTEGER NOT NULL,
+    PRIMARY KEY (pubkey, kind, d_tag)
+) WITHOUT ROWID;
+
 -- Patients and guardians, given over NIP-86 (staff and agents come from the roster).
 CREATE TABLE assigned_roles (
     pubkey      BLOB    NOT NULL,

@@ -405,6 +405,40 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
+    async fn address_deleted(
+        &mut self,
+        pubkey: &[u8],
+        kind: i64,
+        d_tag: &str,
+        created_at: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM deleted_addresses WHERE pubkey = $1 AND kind = $2 AND d_tag = $3 AND until >= $4")
+            .bind(pubkey)
+            .bind(kind)
+            .bind(d_tag)
+            .bind(created_at)
+            .fetch_optional(&mut *self.0)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn mark_address_deleted(
+        &mut self,
+        pubkey: &[u8],
+        kind: i64,
+        d_tag: &str,
+        until: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO deleted_addresses (pubkey, kind, d_tag, until) VALUES ($1, $2, $3, $4) ON CONFLICT (pubkey, kind, d_tag) DO UPDATE SET until = GREATEST(deleted_addresses.until, excluded.until)")
+            .bind(pubkey)
+            .bind(kind)
+            .bind(d_tag)
+            .bind(until)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
     async fn mark_deleted(&mut self, id: &[u8], pubkey: &[u8]) -> Result<(), sqlx::Error> {
         sqlx::query("INSERT INTO deleted (id, pubkey) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(id)

@@ -34,6 +34,13 @@ pub enum WriteOutcome {
     Refused(Reject),
 }
 
+/// A replaceable or addressable event older than the version stored.
+const SUPERSEDED: Reject = Reject::duplicate("a newer version of this event is stored");
+
+fn kind_is_addressable(event: &Event) -> bool {
+    event.kind.is_addressable()
+}
+
 const CLINICAL_APPEND_ONLY: Reject = Reject::blocked(
     "practice records (kinds 2100-2121) are append-only; publish a correction instead",
 );
@@ -66,6 +73,22 @@ pub(crate) trait Tx {
     ) -> Result<Vec<(Vec<u8>, i64)>, sqlx::Error>;
     /// Insert tag rows.
     async fn insert_tags(&mut self, rows: &[TagRow<'_>]) -> Result<(), sqlx::Error>;
+    /// Whether `pubkey` deleted the address `kind:pubkey:d_tag` at or after `created_at`.
+    async fn address_deleted(
+        &mut self,
+        pubkey: &[u8],
+        kind: i64,
+        d_tag: &str,
+        created_at: i64,
+    ) -> Result<bool, sqlx::Error>;
+    /// Remember that versions of an address up to `until` are deleted.
+    async fn mark_address_deleted(
+        &mut self,
+        pubkey: &[u8],
+        kind: i64,
+        d_tag: &str,
+        until: i64,
+    ) -> Result<(), sqlx::Error>;
     /// Remember that `pubkey` deleted `id`.
     async fn mark_deleted(&mut self, id: &[u8], pubkey: &[u8]) -> Result<(), sqlx::Error>;
     /// Called after events are stored (PostgreSQL announces them to the other processes).
@@ -315,13 +338,17 @@ async fn write_one<T: Tx>(tx: &mut T, job: &WriteJob) -> Result<WriteOutcome, sq
     let d_tag = version_key(event);
     if let Some(d) = &d_tag {
         let versions = tx.versions(&author, kind, d, None).await?;
+        if versions.iter().any(|(_, vid)| vid.as_slice() == id) {
+            return Ok(WriteOutcome::Duplicate("already have this event"));
+        }
         if versions
             .iter()
-            .any(|(at, vid)| vid.as_slice() == id || newer((*at, vid), (created_at, &id)))
+            .any(|(at, vid)| newer((*at, vid), (created_at, &id)))
         {
-            return Ok(WriteOutcome::Duplicate(
-                "a newer version of this event is stored",
-            ));
+            return Ok(WriteOutcome::Refused(SUPERSEDED));
+        }
+        if kind_is_addressable(event) && tx.address_deleted(&author, kind, d, created_at).await? {
+            return Ok(WriteOutcome::Refused(DELETED_BEFORE));
         }
         for (_, old) in versions {
             tx.delete_event(&old).await?;
@@ -347,6 +374,8 @@ async fn write_one<T: Tx>(tx: &mut T, job: &WriteJob) -> Result<WriteOutcome, sq
             for (_, old) in tx.versions(&author, *kind, d, Some(created_at)).await? {
                 tx.delete_event(&old).await?;
             }
+            tx.mark_address_deleted(&author, *kind, d, created_at)
+                .await?;
         }
     }
     tx.stored(&[id.as_slice()]).await?;

@@ -6,6 +6,7 @@
 
 mod demo_cmd;
 mod practice;
+mod relay_cmd;
 mod render;
 mod secrets;
 mod session;
@@ -77,6 +78,9 @@ enum Command {
     /// Guardians who read a ward's chart.
     #[command(subcommand)]
     Guardian(GuardianCommand),
+    /// Patients, guardians and bans on the practice relay (NIP-86).
+    #[command(subcommand)]
+    Relay(relay_cmd::RelayCommand),
     /// Finish pending key maintenance (grants, chart-key rotation). Safe to run any time.
     #[command(after_help = "Example: ehr --key admin.ncryptsec rotate")]
     Rotate,
@@ -407,6 +411,7 @@ fn run(cli: Cli) -> Result<Output> {
         Command::Guardian(GuardianCommand::Revoke { ward, guardian }) => json(
             practice::set_guardian(s, &key.identity()?, &npub(&ward)?, &npub(&guardian)?, false)?,
         ),
+        Command::Relay(command) => json(relay_cmd::run(s, key, command)?),
         Command::Rotate => json(practice::rotate(s, &key.identity()?)?),
         Command::Publish { from } => {
             let identity = key.identity()?;

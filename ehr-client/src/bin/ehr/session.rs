@@ -204,6 +204,27 @@ impl Session {
         Ok((&self.runtime, client))
     }
 
+    /// Call a NIP-86 management method on the practice relay.
+    pub fn manage(
+        &mut self,
+        identity: &Identity,
+        method: &str,
+        params: Vec<serde_json::Value>,
+    ) -> Result<serde_json::Value> {
+        if self.offline {
+            anyhow::bail!("managing the relay needs the network; drop --offline");
+        }
+        let url = self.config()?.relay.clone();
+        let client = ehr_client::management::ManagementClient::for_relay(&url)?;
+        let timeout = self.timeout;
+        self.runtime
+            .block_on(async {
+                tokio::time::timeout(timeout, client.call(identity, method, params)).await
+            })
+            .map_err(|_| anyhow::anyhow!("the relay did not answer in time"))?
+            .with_context(|| format!("{method} on {url}"))
+    }
+
     /// Fetch the practice's events from the relay into the mirror (no-op offline).
     pub fn sync(&mut self, identity: &Identity) -> Result<usize> {
         if self.offline {
