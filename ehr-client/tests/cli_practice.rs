@@ -350,6 +350,102 @@ async fn a_practice_runs_from_the_cli_and_revocation_holds() {
     assert_eq!(admins, 2, "{list}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_practice_runs_on_its_own_relay_and_patients_are_added_over_nip86() {
+    // The relay needs the practice key, which `practice init` creates: bind first (the URL goes
+    // into practice.json), create the practice offline, then serve.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let clinic = Clinic::new(&url);
+    let admin = clinic.keygen("admin.key");
+    let doctor = clinic.keygen("doctor.key");
+    let root_file = clinic.path("root.ncryptsec");
+    let init = clinic.json(
+        "clinic",
+        None,
+        &[
+            "--offline",
+            "practice",
+            "init",
+            "--relay",
+            &url,
+            "--root-key-out",
+            root_file.to_str().unwrap(),
+            "--admin",
+            &admin,
+            "--log-n",
+            "8",
+        ],
+    );
+    let practice =
+        ehr_client::keys::parse_public_key(init["practice_npub"].as_str().unwrap()).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let config = ehr_relay::RelayConfig::new(
+        practice,
+        format!("sqlite://{}", data.path().join("relay.db").display()),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let relay = tokio::spawn(ehr_relay::serve(listener, config, async move {
+        let _ = stopped.await;
+    }));
+
+    // The root key sends the genesis roster from the outbox.
+    let sent = clinic.json("clinic", Some("root.ncryptsec"), &["publish"]);
+    assert_eq!(sent["refused"], serde_json::json!([]), "{sent}");
+    assert_eq!(sent["pending_in_outbox"], 0, "{sent}");
+    clinic.act(
+        "admin.key",
+        &["staff", "add", "--npub", &doctor, "--role", "doctor"],
+    );
+    let handover = clinic.path("patient.nsec");
+    let created = clinic.act(
+        "doctor.key",
+        &[
+            "patient",
+            "create",
+            "--nsec-out",
+            handover.to_str().unwrap(),
+        ],
+    );
+    let patient = created["patient_npub"].as_str().unwrap().to_owned();
+    clinic.add_encounter("doctor.key", &patient);
+    assert_eq!(clinic.encounters("doctor.key", &patient), 1);
+
+    // Until staff add the patient over NIP-86, the relay serves the patient nothing.
+    let before = clinic.run(
+        "clinic",
+        Some("patient.nsec"),
+        &["chart", "show", "--patient", &patient],
+    );
+    assert!(!before.status.success());
+    assert!(
+        String::from_utf8_lossy(&before.stderr).contains("restricted:"),
+        "{before:?}"
+    );
+    let added = clinic.json(
+        "clinic",
+        Some("doctor.key"),
+        &["relay", "allow", "--npub", &patient],
+    );
+    assert_eq!(added["result"], true, "{added}");
+    assert_eq!(clinic.encounters("patient.nsec", &patient), 1);
+    // A patient cannot add anyone, and a stranger reads nothing.
+    let stranger = clinic.keygen("stranger.key");
+    assert!(clinic.refused("patient.nsec", &["relay", "allow", "--npub", &stranger]));
+    assert!(clinic.refused("stranger.key", &["chart", "show", "--patient", &patient]));
+    let listed = clinic.json("clinic", Some("admin.key"), &["relay", "list"]);
+    assert!(
+        listed.to_string().contains(
+            &ehr_client::keys::parse_public_key(&patient)
+                .unwrap()
+                .to_hex()
+        )
+    );
+
+    let _ = stop.send(());
+    relay.await.unwrap().unwrap();
+}
+
 #[test]
 fn every_verb_has_help_with_an_example() {
     let verbs: &[&[&str]] = &[
@@ -372,6 +468,11 @@ fn every_verb_has_help_with_an_example() {
         &["rotate"],
         &["publish"],
         &["sync"],
+        &["relay", "allow"],
+        &["relay", "remove"],
+        &["relay", "list"],
+        &["relay", "ban"],
+        &["relay", "unban"],
     ];
     for verb in verbs {
         let out = Command::new(env!("CARGO_BIN_EXE_ehr"))

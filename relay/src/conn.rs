@@ -10,13 +10,12 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
-use nostr::prelude::{
-    ClientMessage, Event, EventId, Filter, Kind, PublicKey, SubscriptionId, Timestamp,
-};
+use nostr::prelude::{ClientMessage, Event, EventId, Filter, PublicKey, SubscriptionId, Timestamp};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::RelayState;
-use crate::access::{GIFT_WRAP, ReadScope, p_tags};
+use crate::access::ReadScope;
+use crate::admission;
 use crate::error::Reject;
 use crate::hub::LiveEvent;
 use crate::negentropy::NegSessions;
@@ -29,8 +28,6 @@ const OUTBOX: usize = 1024;
 /// How long a cached read scope is trusted without a change of members (roster validity
 /// intervals end with time, not with an event).
 const SCOPE_TTL: Duration = Duration::from_secs(5);
-/// How far an AUTH event's `created_at` may be from now.
-const AUTH_WINDOW: u64 = 600;
 
 type Ack = Pin<
     Box<
@@ -274,7 +271,7 @@ impl Conn {
 
     async fn on_auth(&mut self, event: Event) {
         let id = event.id;
-        match self.check_auth(&event) {
+        match admission::check_auth(&event, &self.challenge, &self.relay.ws_url) {
             Ok(()) => {
                 let roles = self
                     .relay
@@ -298,37 +295,13 @@ impl Conn {
         }
     }
 
-    fn check_auth(&self, event: &Event) -> Result<(), Reject> {
-        if event.kind != Kind::Authentication {
-            return Err(Reject::invalid("AUTH takes a kind 22242 event"));
-        }
-        event
-            .verify()
-            .map_err(|_| Reject::invalid("bad event id or signature"))?;
-        let now = Timestamp::now().as_secs();
-        if event.created_at.as_secs().abs_diff(now) > AUTH_WINDOW {
-            return Err(Reject::invalid(
-                "the AUTH event's created_at is too far from now",
-            ));
-        }
-        let tag = |name| crate::access::tag_values(event, name).next();
-        if tag("challenge") != Some(self.challenge.as_str()) {
-            return Err(Reject::invalid(
-                "the AUTH event does not answer this connection's challenge",
-            ));
-        }
-        let relay = tag("relay").unwrap_or_default();
-        if !same_relay_url(relay, &self.relay.ws_url) {
-            return Err(Reject::invalid("the AUTH event names another relay"));
-        }
-        Ok(())
-    }
-
     async fn on_event(&mut self, event: Event, acks: &mut FuturesUnordered<Ack>) {
         let id = event.id;
         let raw = event.as_json();
         let now = Timestamp::now();
-        if let Err(reject) = self.check_event(&event, &raw, now) {
+        if let Err(reject) =
+            admission::check_event(&self.relay, self.authed, self.ip, &event, &raw, now)
+        {
             return self.ok(id, false, &reject.wire()).await;
         }
         if event.kind.is_ephemeral() {
@@ -353,90 +326,6 @@ impl Conn {
             Ok(done) => acks.push(Box::pin(async move { (id, done.await) })),
             Err(error) => self.ok(id, false, &Reject::from(&error).wire()).await,
         }
-    }
-
-    /// Every check that needs no database: size, signature, time, NIP-70, roles.
-    fn check_event(&self, event: &Event, raw: &str, now: Timestamp) -> Result<(), Reject> {
-        let limits = &self.relay.config.limits;
-        if raw.len() > limits.max_event_bytes {
-            return Err(Reject::invalid("event is larger than this relay accepts"));
-        }
-        if event.tags.len() > limits.max_event_tags {
-            return Err(Reject::invalid(
-                "event has more tags than this relay accepts",
-            ));
-        }
-        event
-            .verify()
-            .map_err(|_| Reject::invalid("bad event id or signature"))?;
-        if event.created_at.as_secs() > now.as_secs() + limits.max_future_seconds {
-            return Err(Reject::invalid("created_at is too far in the future"));
-        }
-        if event.is_expired_at(now) {
-            return Err(Reject::invalid("event has expired (NIP-40)"));
-        }
-        if event.is_protected() {
-            match self.authed {
-                None => {
-                    return Err(Reject::auth_required(
-                        "protected event (NIP-70): authenticate as its author",
-                    ));
-                }
-                Some(authed) if authed != event.pubkey => {
-                    return Err(Reject::restricted(
-                        "protected event (NIP-70): only its author may publish it",
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-        let access = self.relay.hub.access();
-        if event.kind.as_u16() == GIFT_WRAP {
-            let mut recipients = p_tags(event);
-            let (Some(recipient), None) = (recipients.next(), recipients.next()) else {
-                return Err(Reject::invalid("a gift wrap must have exactly one p tag"));
-            };
-            let recipient = PublicKey::from_hex(recipient)
-                .map_err(|_| Reject::invalid("the gift wrap's p tag is not a public key"))?;
-            if !access.is_member(&recipient, now) {
-                return Err(Reject::restricted(
-                    "gift wraps are accepted only for members of the practice",
-                ));
-            }
-            let trusted = self.authed.is_some_and(|a| access.is_member(&a, now));
-            drop(access);
-            if !trusted {
-                if raw.len() > limits.max_giftwrap_bytes {
-                    return Err(Reject::invalid(
-                        "gift wrap is larger than this relay accepts from unknown keys",
-                    ));
-                }
-                if !self.relay.giftwrap_allowed(self.ip) {
-                    return Err(Reject::rate_limited(
-                        "too many gift wraps from this address",
-                    ));
-                }
-            }
-            return Ok(());
-        }
-        let Some(authed) = self.authed else {
-            return Err(Reject::auth_required(
-                "authenticate (NIP-42) to publish to this relay",
-            ));
-        };
-        let roles = access.roles(&authed, now);
-        if roles.banned {
-            return Err(Reject::blocked("this key is banned from the relay"));
-        }
-        if !roles.is_member() {
-            return Err(Reject::restricted(
-                "this key is not a member of the practice",
-            ));
-        }
-        if event.pubkey != authed && !roles.is_clinical_staff() {
-            return Err(Reject::restricted("publish only events you signed"));
-        }
-        access.check_author(event, now)
     }
 
     async fn on_req(&mut self, sub: SubscriptionId, filters: Vec<Filter>) {
@@ -603,11 +492,4 @@ fn event_id_in(text: &str) -> Option<EventId> {
         .trim_start()
         .strip_prefix('"')?;
     EventId::from_hex(rest.get(..64)?).ok()
-}
-
-/// Whether an AUTH `relay` tag names this relay: scheme and host case-insensitive, a trailing
-/// slash ignored.
-fn same_relay_url(claimed: &str, ours: &str) -> bool {
-    let norm = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
-    norm(claimed) == norm(ours)
 }

@@ -1,7 +1,7 @@
 //! `ehr-relay`: the practice relay (DESIGN.md §5).
 //!
 //! - NIP-01 with NIP-09 (refused for practice kinds), NIP-11, NIP-40, NIP-42 AUTH, NIP-45 COUNT,
-//!   NIP-70 and NIP-77 negentropy, on one WebSocket endpoint ([`conn`]).
+//!   NIP-70 and NIP-77 negentropy, on one WebSocket endpoint (module `conn`).
 //! - NIP-86 management over NIP-98 on the same URL ([`nip86`]).
 //! - Who may read and write what: [`access`], from the roster chain verified with `ehr-client`.
 //! - Storage on SQLite or PostgreSQL with group commit ([`store`], [`hub`]).
@@ -9,6 +9,7 @@
 //! [`serve`] runs the relay on a bound listener until `shutdown` resolves.
 
 pub mod access;
+mod admission;
 pub mod config;
 mod conn;
 pub mod error;

@@ -1,12 +1,13 @@
 //! Event storage on SQLite (WAL, the default) or PostgreSQL, through sqlx with the migrations
 //! of `migrations/relay/{sqlite,postgres}`.
 //!
-//! Both backends share the SQL of filters and read rules ([`select`]) and the logic of a write
-//! ([`write`]); each backend only binds values and runs statements.
+//! Both backends share the SQL of filters and read rules (module `select`) and the logic of a write
+//! (module `write`); each backend only binds values and runs statements.
 
 mod postgres;
 mod select;
 mod sqlite;
+mod statements;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -43,6 +43,7 @@ pub enum RelayCommand {
         reason: String,
     },
     /// Lift a ban (admins).
+    #[command(after_help = "Example: ehr --key admin.ncryptsec relay unban --npub npub1...")]
     Unban {
         #[arg(long, value_name = "NPUB")]
         npub: String,

@@ -1,0 +1,137 @@
+//! Whether a connection may do what it asks: the AUTH answer (NIP-42) and every check on an
+//! incoming event that needs no database (size, signature, time, NIP-70, gift-wrap rules, roles).
+
+use std::net::IpAddr;
+
+use nostr::prelude::{Event, Kind, PublicKey, Timestamp};
+
+use crate::RelayState;
+use crate::access::{GIFT_WRAP, p_tags};
+use crate::error::Reject;
+
+/// How far an AUTH event's `created_at` may be from now.
+const AUTH_WINDOW: u64 = 600;
+
+pub(crate) fn check_auth(event: &Event, challenge: &str, relay_url: &str) -> Result<(), Reject> {
+    if event.kind != Kind::Authentication {
+        return Err(Reject::invalid("AUTH takes a kind 22242 event"));
+    }
+    event
+        .verify()
+        .map_err(|_| Reject::invalid("bad event id or signature"))?;
+    let now = Timestamp::now().as_secs();
+    if event.created_at.as_secs().abs_diff(now) > AUTH_WINDOW {
+        return Err(Reject::invalid(
+            "the AUTH event's created_at is too far from now",
+        ));
+    }
+    let tag = |name| crate::access::tag_values(event, name).next();
+    if tag("challenge") != Some(challenge) {
+        return Err(Reject::invalid(
+            "the AUTH event does not answer this connection's challenge",
+        ));
+    }
+    let relay = tag("relay").unwrap_or_default();
+    if !same_relay_url(relay, relay_url) {
+        return Err(Reject::invalid("the AUTH event names another relay"));
+    }
+    Ok(())
+}
+
+/// Every check that needs no database: size, signature, time, NIP-70, roles.
+pub(crate) fn check_event(
+    relay: &RelayState,
+    authed: Option<PublicKey>,
+    ip: IpAddr,
+    event: &Event,
+    raw: &str,
+    now: Timestamp,
+) -> Result<(), Reject> {
+    let limits = &relay.config.limits;
+    if raw.len() > limits.max_event_bytes {
+        return Err(Reject::invalid("event is larger than this relay accepts"));
+    }
+    if event.tags.len() > limits.max_event_tags {
+        return Err(Reject::invalid(
+            "event has more tags than this relay accepts",
+        ));
+    }
+    event
+        .verify()
+        .map_err(|_| Reject::invalid("bad event id or signature"))?;
+    if event.created_at.as_secs() > now.as_secs() + limits.max_future_seconds {
+        return Err(Reject::invalid("created_at is too far in the future"));
+    }
+    if event.is_expired_at(now) {
+        return Err(Reject::invalid("event has expired (NIP-40)"));
+    }
+    if event.is_protected() {
+        match authed {
+            None => {
+                return Err(Reject::auth_required(
+                    "protected event (NIP-70): authenticate as its author",
+                ));
+            }
+            Some(authed) if authed != event.pubkey => {
+                return Err(Reject::restricted(
+                    "protected event (NIP-70): only its author may publish it",
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    let access = relay.hub.access();
+    if event.kind.as_u16() == GIFT_WRAP {
+        let mut recipients = p_tags(event);
+        let (Some(recipient), None) = (recipients.next(), recipients.next()) else {
+            return Err(Reject::invalid("a gift wrap must have exactly one p tag"));
+        };
+        let recipient = PublicKey::from_hex(recipient)
+            .map_err(|_| Reject::invalid("the gift wrap's p tag is not a public key"))?;
+        if !access.is_member(&recipient, now) {
+            return Err(Reject::restricted(
+                "gift wraps are accepted only for members of the practice",
+            ));
+        }
+        let trusted = authed.is_some_and(|a| access.is_member(&a, now));
+        drop(access);
+        if !trusted {
+            if raw.len() > limits.max_giftwrap_bytes {
+                return Err(Reject::invalid(
+                    "gift wrap is larger than this relay accepts from unknown keys",
+                ));
+            }
+            if !relay.giftwrap_allowed(ip) {
+                return Err(Reject::rate_limited(
+                    "too many gift wraps from this address",
+                ));
+            }
+        }
+        return Ok(());
+    }
+    let Some(authed) = authed else {
+        return Err(Reject::auth_required(
+            "authenticate (NIP-42) to publish to this relay",
+        ));
+    };
+    let roles = access.roles(&authed, now);
+    if roles.banned {
+        return Err(Reject::blocked("this key is banned from the relay"));
+    }
+    if !roles.is_member() {
+        return Err(Reject::restricted(
+            "this key is not a member of the practice",
+        ));
+    }
+    if event.pubkey != authed && !roles.is_clinical_staff() {
+        return Err(Reject::restricted("publish only events you signed"));
+    }
+    access.check_author(event, now)
+}
+
+/// Whether an AUTH `relay` tag names this relay: scheme and host case-insensitive, a trailing
+/// slash ignored.
+fn same_relay_url(claimed: &str, ours: &str) -> bool {
+    let norm = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
+    norm(claimed) == norm(ours)
+}
