@@ -4,11 +4,9 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
-//! A practice run from the `ehr` CLI against a NIP-42 relay: init → staff → patient → record →
-//! revoke → record, checking who can read what; then the offline root key and idempotent
-//! rotation.
-
-mod common;
+//! A practice run from the `ehr` CLI against the practice relay (`ehr-relay`, in-process):
+//! init → staff → patient (added over NIP-86) → record → revoke → record, checking who can read
+//! what; consent and the gateway; then the offline root key and idempotent rotation.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -132,6 +130,53 @@ impl Drop for Clinic {
     }
 }
 
+/// The practice relay, in-process on 127.0.0.1:0, for a practice created offline: it is bound
+/// first (its URL goes into practice.json), and serves once `init` has made the practice key.
+struct PracticeRelay {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ehr_relay::RelayError>>,
+    _data: tempfile::TempDir,
+}
+
+impl PracticeRelay {
+    async fn bind() -> (tokio::net::TcpListener, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}", listener.local_addr().unwrap());
+        (listener, url)
+    }
+
+    /// Serve the practice `init` created, and send its genesis roster from the outbox with the
+    /// root key (`root.ncryptsec` in the clinic directory).
+    async fn serve(listener: tokio::net::TcpListener, clinic: &Clinic, init: &Value) -> Self {
+        let practice =
+            ehr_client::keys::parse_public_key(init["practice_npub"].as_str().unwrap()).unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let config = ehr_relay::RelayConfig::new(
+            practice,
+            format!("sqlite://{}", data.path().join("relay.db").display()),
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(ehr_relay::serve(listener, config, async move {
+            let _ = stopped.await;
+        }));
+        let sent = clinic.json("clinic", Some("root.ncryptsec"), &["publish"]);
+        assert_eq!(sent["refused"], serde_json::json!([]), "{sent}");
+        assert_eq!(sent["pending_in_outbox"], 0, "{sent}");
+        Self {
+            stop: Some(stop),
+            task,
+            _data: data,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.unwrap().unwrap();
+    }
+}
+
 fn published_ok(report: &Value) {
     assert_eq!(
         report["publish"]["refused"],
@@ -143,19 +188,21 @@ fn published_ok(report: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_practice_runs_from_the_cli_and_revocation_holds() {
-    let relay = common::relay::spawn_relay(true).await;
-    let clinic = Clinic::new(&relay.url);
+    let (listener, url) = PracticeRelay::bind().await;
+    let clinic = Clinic::new(&url);
     let admin = clinic.keygen("admin.key");
     let doctor = clinic.keygen("doctor.key");
     let nurse = clinic.keygen("nurse.key");
     let gateway = clinic.keygen("gateway.key");
 
-    // init: the root key exists only as an ncryptsec file.
+    // init (offline: the relay needs the practice key it makes): the root key exists only as
+    // an ncryptsec file.
     let root_file = clinic.path("root.ncryptsec");
     let init = clinic.json(
         "clinic",
         None,
         &[
+            "--offline",
             "practice",
             "init",
             "--relay",
@@ -168,12 +215,12 @@ async fn a_practice_runs_from_the_cli_and_revocation_holds() {
             "8",
         ],
     );
-    published_ok(&init);
     assert!(
         std::fs::read_to_string(&root_file)
             .unwrap()
             .starts_with("ncryptsec1")
     );
+    let relay = PracticeRelay::serve(listener, &clinic, &init).await;
     let connection = init["connection_string"].as_str().unwrap();
     assert!(connection.starts_with("nostr-ehr:npub1") && connection.contains(&clinic.relay));
 
@@ -214,6 +261,11 @@ async fn a_practice_runs_from_the_cli_and_revocation_holds() {
         "written to the file, not printed"
     );
     let patient = patient["patient_npub"].as_str().unwrap().to_owned();
+    clinic.ok(
+        "clinic",
+        Some("doctor.key"),
+        &["relay", "allow", "--npub", &patient],
+    );
     clinic.add_encounter("doctor.key", &patient);
     // Invalid FHIR is refused and publishes nothing.
     let bad = clinic.path("bad.json");
@@ -246,11 +298,14 @@ async fn a_practice_runs_from_the_cli_and_revocation_holds() {
     clinic.add_encounter("doctor.key", &patient);
     assert_eq!(clinic.encounters("doctor.key", &patient), 2);
     assert_eq!(clinic.encounters("patient.nsec", &patient), 2);
-    assert_eq!(
-        clinic.encounters("nurse.key", &patient),
-        1,
-        "the revoked nurse sees nothing new"
+    // The relay no longer serves the revoked nurse at all (and the keys rotated besides).
+    let refused = clinic.run(
+        "clinic",
+        Some("nurse.key"),
+        &["chart", "show", "--patient", &patient],
     );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("restricted:"));
     let table = clinic.ok(
         "clinic",
         Some("doctor.key"),
@@ -348,14 +403,12 @@ async fn a_practice_runs_from_the_cli_and_revocation_holds() {
         .filter(|m| m["role"] == "admin")
         .count();
     assert_eq!(admins, 2, "{list}");
+    relay.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_practice_runs_on_its_own_relay_and_patients_are_added_over_nip86() {
-    // The relay needs the practice key, which `practice init` creates: bind first (the URL goes
-    // into practice.json), create the practice offline, then serve.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let (listener, url) = PracticeRelay::bind().await;
     let clinic = Clinic::new(&url);
     let admin = clinic.keygen("admin.key");
     let doctor = clinic.keygen("doctor.key");
@@ -377,22 +430,7 @@ async fn a_practice_runs_on_its_own_relay_and_patients_are_added_over_nip86() {
             "8",
         ],
     );
-    let practice =
-        ehr_client::keys::parse_public_key(init["practice_npub"].as_str().unwrap()).unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let config = ehr_relay::RelayConfig::new(
-        practice,
-        format!("sqlite://{}", data.path().join("relay.db").display()),
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let relay = tokio::spawn(ehr_relay::serve(listener, config, async move {
-        let _ = stopped.await;
-    }));
-
-    // The root key sends the genesis roster from the outbox.
-    let sent = clinic.json("clinic", Some("root.ncryptsec"), &["publish"]);
-    assert_eq!(sent["refused"], serde_json::json!([]), "{sent}");
-    assert_eq!(sent["pending_in_outbox"], 0, "{sent}");
+    let relay = PracticeRelay::serve(listener, &clinic, &init).await;
     clinic.act(
         "admin.key",
         &["staff", "add", "--npub", &doctor, "--role", "doctor"],
@@ -442,8 +480,7 @@ async fn a_practice_runs_on_its_own_relay_and_patients_are_added_over_nip86() {
         )
     );
 
-    let _ = stop.send(());
-    relay.await.unwrap().unwrap();
+    relay.stop().await;
 }
 
 #[test]
