@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ehr_client::access::patient_may_write;
 use ehr_client::grants::{Guardianship, GuardianshipStatus, TAG_GRANTEE};
 use ehr_client::kinds::{self, ClinicalKind};
-use ehr_client::roster::{Role, RosterChain, verify_roster_chain};
+use ehr_client::roster::{Role, Roster, RosterChain, verify_roster_chain};
 use nostr::prelude::{Event, EventId, Kind, PublicKey, Timestamp};
 
 use crate::error::Reject;
@@ -228,14 +228,23 @@ impl Access {
     }
 
     /// Whether a roster event would be accepted into the chain.
+    ///
+    /// It must name the current tip as its predecessor and become the new tip: a roster that
+    /// competes for an earlier place could otherwise displace rosters already accepted,
+    /// root-signed ones included, and bring back revoked admins or old epochs.
     pub fn check_roster(&self, event: &Event) -> Result<(), Reject> {
+        const NOT_NEXT: Reject =
+            Reject::restricted("roster is not a valid next link of the practice's roster chain");
+        let roster = Roster::parse(event).map_err(|_| Reject::invalid("malformed roster"))?;
+        let tip = self.chain.current().map(|r| r.id);
+        if roster.content.previous != tip {
+            return Err(NOT_NEXT);
+        }
         let mut candidates = self.rosters.clone();
         candidates.push(event.clone());
         let chain = verify_roster_chain(&self.practice, &candidates);
-        if chain.rejected().iter().any(|(id, _)| *id == event.id) {
-            return Err(Reject::restricted(
-                "roster is not a valid next link of the practice's roster chain",
-            ));
+        if chain.current().map(|r| r.id) != Some(event.id) {
+            return Err(NOT_NEXT);
         }
         Ok(())
     }
@@ -368,7 +377,7 @@ impl Access {
                     staff.is_some_and(|r| r.may_write(clinical))
                         || (!roles.assigned.is_empty()
                             && patient_may_write(clinical)
-                            && self.writes_about_self(event))
+                            && self.writes_about_self(event, &roles))
                 }
                 None => false,
             },
@@ -382,8 +391,9 @@ impl Access {
         }
     }
 
-    /// A patient's or guardian's entry names exactly one patient: the author or a ward.
-    fn writes_about_self(&self, event: &Event) -> bool {
+    /// A patient's or guardian's entry names exactly one patient: the author, or (for a
+    /// guardian, as for reads) a ward.
+    fn writes_about_self(&self, event: &Event, roles: &Roles) -> bool {
         let mut patients = p_tags(event);
         let (Some(patient), None) = (patients.next(), patients.next()) else {
             return false;
@@ -391,7 +401,9 @@ impl Access {
         let Ok(patient) = PublicKey::from_hex(patient) else {
             return false;
         };
-        patient == event.pubkey || self.wards_of(&event.pubkey).contains(&patient)
+        patient == event.pubkey
+            || (roles.assigned.contains(&AssignedRole::Guardian)
+                && self.wards_of(&event.pubkey).contains(&patient))
     }
 }
 

@@ -88,13 +88,11 @@ pub(crate) fn check_event(
         };
         let recipient = PublicKey::from_hex(recipient)
             .map_err(|_| Reject::invalid("the gift wrap's p tag is not a public key"))?;
-        if !access.is_member(&recipient, now) {
-            return Err(Reject::restricted(
-                "gift wraps are accepted only for members of the practice",
-            ));
-        }
         let trusted = authed.is_some_and(|a| access.is_member(&a, now));
+        let member = access.is_member(&recipient, now);
         drop(access);
+        // Unknown senders pay the rate limit before learning anything: the answer below tells
+        // whether a key is a member, so probing it must cost the same as sending.
         if !trusted {
             if raw.len() > limits.max_giftwrap_bytes {
                 return Err(Reject::invalid(
@@ -106,6 +104,11 @@ pub(crate) fn check_event(
                     "too many gift wraps from this address",
                 ));
             }
+        }
+        if !member {
+            return Err(Reject::restricted(
+                "gift wraps are accepted only for members of the practice",
+            ));
         }
         return Ok(());
     }

@@ -51,6 +51,8 @@ struct Conn {
     scope: Option<(u64, Instant, Result<ReadScope, Reject>)>,
     neg: NegSessions,
     window: (Instant, u32),
+    /// Set when the connection must close (a slow reader whose CLOSED could not be queued).
+    hang_up: bool,
 }
 
 /// Serve one WebSocket until it closes or the relay shuts down.
@@ -86,6 +88,7 @@ pub async fn run(socket: WebSocket, relay: Arc<RelayState>, ip: IpAddr) {
         scope: None,
         neg: NegSessions::default(),
         window: (Instant::now(), 0),
+        hang_up: false,
     };
     let challenge = serde_json::json!(["AUTH", conn.challenge]).to_string();
     conn.send(challenge).await;
@@ -111,7 +114,7 @@ pub async fn run(socket: WebSocket, relay: Arc<RelayState>, ip: IpAddr) {
             },
             _ = shutdown.changed() => break,
         }
-        if conn.out.is_closed() {
+        if conn.hang_up || conn.out.is_closed() {
             break;
         }
     }
@@ -195,9 +198,7 @@ impl Conn {
 
     async fn on_text(&mut self, text: &str, acks: &mut FuturesUnordered<Ack>) {
         if self.over_rate() {
-            self.notice(&Reject::rate_limited("too many messages; slow down"))
-                .await;
-            return;
+            return self.rate_limited(text).await;
         }
         let message = match ClientMessage::from_json(text) {
             Ok(message) => message,
@@ -241,10 +242,35 @@ impl Conn {
                 subscription_id,
                 message,
             } => {
-                let reply = self.neg.message(subscription_id.as_str(), &message);
+                // A revocation or ban ends open sessions too.
+                let reply = match self.scope() {
+                    Ok(_) => self.neg.message(subscription_id.as_str(), &message),
+                    Err(reject) => {
+                        self.neg.close(subscription_id.as_str());
+                        crate::negentropy::neg_err(subscription_id.as_str(), &reject)
+                    }
+                };
                 self.send(reply).await;
             }
             ClientMessage::NegClose { subscription_id } => self.neg.close(subscription_id.as_str()),
+        }
+    }
+
+    /// Refuse a message over the rate in the form its verb expects: every EVENT gets its `OK`,
+    /// every REQ and COUNT its `CLOSED`.
+    async fn rate_limited(&self, text: &str) {
+        const SLOW_DOWN: Reject = Reject::rate_limited("too many messages; slow down");
+        let value: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        match (value.get(0).and_then(|v| v.as_str()), value.get(1)) {
+            (Some("REQ" | "COUNT"), Some(sub)) if sub.is_string() => {
+                self.closed(sub.as_str().unwrap_or_default(), &SLOW_DOWN)
+                    .await;
+            }
+            (Some("EVENT"), _) => match event_id_in(text) {
+                Some(id) => self.ok(id, false, &SLOW_DOWN.wire()).await,
+                None => self.notice(&SLOW_DOWN).await,
+            },
+            _ => self.notice(&SLOW_DOWN).await,
         }
     }
 
@@ -475,9 +501,19 @@ impl Conn {
 
     /// End every subscription with a CLOSED (best effort: the outbox may be full).
     fn drop_subscriptions(&mut self, reason: &str) {
-        for sub in std::mem::take(&mut self.subs).into_keys() {
-            let message = serde_json::json!(["CLOSED", sub, reason]).to_string();
-            let _ = self.out.try_send(vec![Message::Text(message.into())]);
+        let closing: Vec<Message> = std::mem::take(&mut self.subs)
+            .into_keys()
+            .map(|sub| {
+                Message::Text(
+                    serde_json::json!(["CLOSED", sub, reason])
+                        .to_string()
+                        .into(),
+                )
+            })
+            .collect();
+        if !closing.is_empty() && self.out.try_send(closing).is_err() {
+            // The client would never learn its subscriptions ended: end the connection instead.
+            self.hang_up = true;
         }
     }
 }

@@ -49,18 +49,23 @@ impl Hub {
             access: RwLock::new(access),
             live,
         });
-        let practice_events = hub
+        hub.reload_practice_events().await?;
+        hub.reload_roles().await?;
+        Ok(hub)
+    }
+
+    /// Re-read rosters and guardianships (at start, and after a LISTEN gap on PostgreSQL, in
+    /// which other processes may have stored revocations). Applying is idempotent.
+    pub async fn reload_practice_events(&self) -> Result<(), RelayError> {
+        let events = self
             .store
             .events_of_kinds(&[ehr_client::kinds::ROSTER, ehr_client::kinds::GUARDIANSHIP])
             .await?;
-        {
-            let mut access = hub.access_mut();
-            for event in &practice_events {
-                access.apply(event);
-            }
+        let mut access = self.access_mut();
+        for event in &events {
+            access.apply(event);
         }
-        hub.reload_roles().await?;
-        Ok(hub)
+        Ok(())
     }
 
     /// The store.
@@ -184,10 +189,14 @@ impl Hub {
     }
 }
 
+/// Rosters and guardianships change who may do what: each commits in a batch of its own.
 fn is_barrier(batch: &[Pending]) -> bool {
-    batch
-        .iter()
-        .any(|p| p.job.event.kind.as_u16() == ehr_client::kinds::ROSTER)
+    batch.iter().any(|p| {
+        matches!(
+            p.job.event.kind.as_u16(),
+            ehr_client::kinds::ROSTER | ehr_client::kinds::GUARDIANSHIP
+        )
+    })
 }
 
 /// The sending side of the writer, held by connections.

@@ -276,8 +276,14 @@ async fn listen_loop(hub: Arc<Hub>, pool: sqlx::PgPool) {
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        // Notifications sent while reconnecting are lost; roles are re-read to catch up.
-        let _ = hub.reload_roles().await;
+        // Notifications sent while (re)connecting are lost: catch up on roles, rosters and
+        // guardianships that other processes stored meanwhile.
+        if let Err(error) = hub.reload_roles().await {
+            tracing::warn!(%error, "could not re-read roles");
+        }
+        if let Err(error) = hub.reload_practice_events().await {
+            tracing::warn!(%error, "could not re-read rosters and guardianships");
+        }
         loop {
             let notification = match listener.recv().await {
                 Ok(n) => n,

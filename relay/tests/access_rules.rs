@@ -353,6 +353,29 @@ async fn a_revoked_staff_key_can_no_longer_write_or_read(db: Db) {
     let (ok, message) = doctor.publish(&backdated).await;
     assert!(!ok && message.starts_with("restricted:"), "{message}");
 
+    // An admin cannot fork history: a roster competing for an earlier place (backdated, naming
+    // the genesis as its predecessor, bringing the nurse back) is refused, and the nurse stays out.
+    let mut fork = practice.genesis_content();
+    fork.sequence = 1;
+    fork.previous = Some(practice.genesis.id);
+    fork.epoch = 1;
+    fork.epoch_public_key = Keys::generate().public_key();
+    let fork = fork
+        .sign(
+            &admin_identity,
+            Timestamp::from_secs(practice.genesis.created_at.as_secs() + 1),
+        )
+        .unwrap();
+    let (ok, message) = admin.publish(&fork).await;
+    assert!(!ok && message.starts_with("restricted:"), "{message}");
+    let (ok, message) = again
+        .publish(&clinical(&practice.nurse, OBSERVATION, &patient))
+        .await;
+    assert!(
+        !ok && message.starts_with("restricted:"),
+        "the fork brought the nurse back: {message}"
+    );
+
     // A roster that is not a valid link (signed by a doctor) is refused.
     let mut bogus = Roster::parse(&revocation).unwrap().content;
     bogus.sequence = 2;

@@ -331,6 +331,34 @@ async fn expiration_and_deletion_follow_nip40_and_nip09(db: Db) {
         "a deleted event came back: {message}"
     );
 
+    // Only the author's own request counts: another member naming an id first does not stop the
+    // author's deletion from holding.
+    let future_note = note(&practice.doctor, 1, now - 5, vec![]);
+    let mut nurse = relay.client(&practice.nurse).await;
+    let squat = EventBuilder::new(Kind::EventDeletion, "")
+        .tags([Tag::event(future_note.id)])
+        .finalize(&practice.nurse)
+        .unwrap();
+    nurse.publish_ok(&squat).await;
+    doctor.publish_ok(&future_note).await;
+    let own = EventBuilder::new(Kind::EventDeletion, "")
+        .tags([Tag::event(future_note.id)])
+        .finalize(&practice.doctor)
+        .unwrap();
+    doctor.publish_ok(&own).await;
+    let (ok, message) = doctor.publish(&future_note).await;
+    assert!(!ok && message.starts_with("blocked:"), "{message}");
+
+    // A deletion request cannot pre-empt a clinical record either.
+    let patient_key = Keys::generate().public_key();
+    let pending = clinical(&practice.doctor, 2113, &patient_key);
+    let pre_delete = EventBuilder::new(Kind::EventDeletion, "")
+        .tags([Tag::event(pending.id)])
+        .finalize(&practice.doctor)
+        .unwrap();
+    doctor.publish_ok(&pre_delete).await;
+    doctor.publish_ok(&pending).await;
+
     // NIP-09 on a clinical record: refused, and the record stays.
     let patient = Keys::generate().public_key();
     let record = clinical(&practice.doctor, 2113, &patient);
@@ -473,7 +501,44 @@ async fn the_info_document_describes_the_relay(db: Db) {
     relay.stop().await;
 }
 
+async fn over_the_message_rate_every_req_and_event_still_gets_an_answer(db: Db) {
+    let practice = Practice::new();
+    let (database_url, _dir) = common::fresh_database(db).await;
+    let mut config = ehr_relay::RelayConfig::new(practice.root.public_key(), database_url);
+    config.limits.messages_per_minute = 3;
+    let relay = common::TestRelay::start_on(config).await;
+    let mut client = Client::connect(&relay.url).await;
+    let mut answers = Vec::new();
+    for i in 0..6 {
+        answers.push(
+            client
+                .req(&format!("r{i}"), &[json!({})])
+                .await
+                .unwrap_err(),
+        );
+    }
+    assert!(
+        answers[..3].iter().all(|a| a.starts_with("auth-required:")),
+        "{answers:?}"
+    );
+    assert!(
+        answers[3..].iter().all(|a| a.starts_with("rate-limited:")),
+        "{answers:?}"
+    );
+    let (ok, message) = client
+        .publish(&note(
+            &practice.doctor,
+            1,
+            Timestamp::now().as_secs(),
+            vec![],
+        ))
+        .await;
+    assert!(!ok && message.starts_with("rate-limited:"), "{message}");
+    relay.stop().await;
+}
+
 on_both_backends!(
+    over_the_message_rate_every_req_and_event_still_gets_an_answer,
     filters_select_by_every_field_newest_first,
     replaceable_addressable_and_ephemeral_kinds_keep_their_semantics,
     expiration_and_deletion_follow_nip40_and_nip09,

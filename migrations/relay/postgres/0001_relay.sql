@@ -26,8 +26,9 @@ CREATE INDEX tags_by_value ON tags (name, value, created_at DESC);
 CREATE INDEX tags_by_event ON tags (event_seq);
 
 CREATE TABLE deleted (
-    id     BYTEA PRIMARY KEY,
-    pubkey BYTEA NOT NULL
+    id     BYTEA NOT NULL,
+    pubkey BYTEA NOT NULL,
+    PRIMARY KEY (id, pubkey)
 );
 
 CREATE TABLE deleted_addresses (

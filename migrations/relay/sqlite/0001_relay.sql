@@ -29,8 +29,9 @@ CREATE INDEX tags_by_event ON tags (event_seq);
 
 -- NIP-09: ids their authors asked to delete, so they are not stored again.
 CREATE TABLE deleted (
-    id     BLOB PRIMARY KEY,
-    pubkey BLOB NOT NULL
+    id     BLOB NOT NULL,
+    pubkey BLOB NOT NULL,   -- who asked: only the author's own request counts
+    PRIMARY KEY (id, pubkey)
 ) WITHOUT ROWID;
 
 -- NIP-09 by address: versions up to `until` stay deleted.

@@ -37,8 +37,8 @@ pub enum WriteOutcome {
 /// A replaceable or addressable event older than the version stored.
 const SUPERSEDED: Reject = Reject::duplicate("a newer version of this event is stored");
 
-fn kind_is_addressable(event: &Event) -> bool {
-    event.kind.is_addressable()
+fn is_practice(event: &Event) -> bool {
+    is_practice_kind(event.kind.as_u16())
 }
 
 const CLINICAL_APPEND_ONLY: Reject = Reject::blocked(
@@ -150,7 +150,8 @@ fn is_plain(event: &Event) -> bool {
 }
 
 /// Store a batch inside the caller's transaction. Plain events go in a few multi-row
-/// statements; the others one by one, after them, in arrival order.
+/// statements; the others one by one, after them, in arrival order. A batch holding a deletion
+/// goes one by one throughout, so a deletion never lands before what it names arrived.
 pub(crate) async fn write_all<T: Tx>(
     tx: &mut T,
     jobs: &[WriteJob],
@@ -158,8 +159,9 @@ pub(crate) async fn write_all<T: Tx>(
     let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; jobs.len()];
     let ids: Vec<[u8; 32]> = jobs.iter().map(|j| j.event.id.to_bytes()).collect();
     let authors: Vec<[u8; 32]> = jobs.iter().map(|j| j.event.pubkey.to_bytes()).collect();
+    let has_deletion = jobs.iter().any(|j| j.event.kind == Kind::from(DELETION));
     let plain: Vec<usize> = (0..jobs.len())
-        .filter(|&i| jobs.get(i).is_some_and(|j| is_plain(&j.event)))
+        .filter(|&i| !has_deletion && jobs.get(i).is_some_and(|j| is_plain(&j.event)))
         .collect();
     if !plain.is_empty() {
         let plain_ids: Vec<&[u8]> = plain
@@ -177,7 +179,7 @@ pub(crate) async fn write_all<T: Tx>(
             else {
                 continue;
             };
-            if deleted.contains(&(id.to_vec(), author.to_vec())) {
+            if deleted.contains(&(id.to_vec(), author.to_vec())) && !is_practice(&job.event) {
                 *slot = Some(WriteOutcome::Refused(DELETED_BEFORE));
             } else if first_of.contains_key(id.as_slice()) {
                 *slot = Some(WriteOutcome::Duplicate("already have this event"));
@@ -324,7 +326,8 @@ async fn write_one<T: Tx>(tx: &mut T, job: &WriteJob) -> Result<WriteOutcome, sq
     let author = event.pubkey.to_bytes();
     let created_at = secs(event.created_at);
     let kind = i64::from(event.kind.as_u16());
-    if tx.is_deleted(&id, &author).await? {
+    // Practice records are append-only: a deletion request cannot pre-empt one either.
+    if !is_practice(event) && tx.is_deleted(&id, &author).await? {
         return Ok(WriteOutcome::Refused(DELETED_BEFORE));
     }
     let targets = if event.kind == Kind::from(DELETION) {
@@ -347,7 +350,7 @@ async fn write_one<T: Tx>(tx: &mut T, job: &WriteJob) -> Result<WriteOutcome, sq
         {
             return Ok(WriteOutcome::Refused(SUPERSEDED));
         }
-        if kind_is_addressable(event) && tx.address_deleted(&author, kind, d, created_at).await? {
+        if tx.address_deleted(&author, kind, d, created_at).await? {
             return Ok(WriteOutcome::Refused(DELETED_BEFORE));
         }
         for (_, old) in versions {
