@@ -5,6 +5,7 @@
 //! - [`kinds`]: the event kinds of DESIGN.md §3.
 //! - [`fhir`]: typed FHIR R4 payloads with standard elements only.
 //! - [`event`]: build, sign, parse and decrypt clinical events (practice copy and patient copy).
+//! - [`document`]: AES-256-GCM document encryption, single message or streamed in segments.
 //! - [`signer`]: the [`signer::Nip44Decrypt`] trait a patient's key, extension or bunker implements.
 //! - [`chart`]: the pure, order-independent chart fold.
 //! - [`roster`]: the roster chain (kind 2102) and who was authorised for what, when.
@@ -23,6 +24,7 @@ pub mod access;
 pub mod chart;
 pub mod crypto;
 pub mod demo;
+pub mod document;
 pub mod error;
 pub mod event;
 pub mod fhir;
