@@ -1,3 +1,129 @@
-//! The Blossom (BUD) blob server for AES-encrypted documents (issue 5).
+//! `ehr-blossom`: the practice's Blossom server for encrypted documents (DESIGN.md §4).
 //!
-//! Not built yet: this crate only reserves its place in the workspace.
+//! - Endpoints of BUD-01, 02, 06 and 12 ([`routes`]), authorized with BUD-11 tokens ([`auth`]).
+//! - Members only: the relay's roster and NIP-86 roles, read from its database ([`membership`]).
+//! - Metadata in sqlx, bytes on the filesystem, streamed and hashed ([`store`]).
+//!
+//! [`serve`] runs it on a bound listener until `shutdown` resolves.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod membership;
+pub mod routes;
+pub mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+pub use crate::config::Config;
+pub use crate::error::BlossomError;
+use crate::membership::Membership;
+use crate::store::Store;
+
+/// Shared by every request.
+#[derive(Debug)]
+pub struct BlossomState {
+    config: Config,
+    store: Store,
+    members: Membership,
+    /// Descriptor URLs start here (no trailing slash).
+    base_url: String,
+    /// The host BUD-11 `server` tags must name.
+    host: String,
+}
+
+/// CORS on every response (BUD-01).
+async fn cors(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Authorization, *"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, HEAD, PUT, DELETE"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    response
+}
+
+/// CORS preflight (`OPTIONS`) on any path, before routing.
+async fn preflight_any(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if request.method() == Method::OPTIONS {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    next.run(request).await
+}
+
+async fn fallback() -> Response {
+    BlossomError::NotFound.into_response()
+}
+
+/// Run the server on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BlossomError> {
+    config.validate()?;
+    let local = listener.local_addr()?;
+    let base_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let host = base_url
+        .split_once("://")
+        .map_or(base_url.as_str(), |(_, rest)| rest)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let store = Store::open(&config.database_url, &config.blob_dir).await?;
+    let members = Membership::open(&config.relay_database_url, config.practice).await?;
+    let state = Arc::new(BlossomState {
+        config,
+        store,
+        members,
+        base_url,
+        host,
+    });
+    let app = Router::new()
+        .route(
+            "/upload",
+            axum::routing::put(routes::upload).head(routes::preflight),
+        )
+        .route("/list/{pubkey}", get(routes::list))
+        .route("/{blob}", get(routes::get_blob).delete(routes::delete))
+        .fallback(fallback)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(preflight_any))
+        .layer(axum::middleware::map_response(cors));
+    tracing::info!(%local, "blossom listening");
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

@@ -152,7 +152,7 @@ pub fn p_tags(event: &Event) -> impl Iterator<Item = &str> + '_ {
 }
 
 /// The relay's view of the practice's members.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Access {
     practice: PublicKey,
     rosters: Vec<Event>,

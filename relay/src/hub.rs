@@ -232,3 +232,15 @@ impl Writer {
         Ok(done)
     }
 }
+
+/// The practice's members as a relay store holds them: roster chain, guardianships, NIP-86
+/// roles and bans. Other services (the Blossom server) load it to admit the same keys as the
+/// relay, with no second list to keep.
+pub async fn load_access(
+    store: &Store,
+    practice: nostr::prelude::PublicKey,
+) -> Result<Access, RelayError> {
+    let hub = Hub::load(store.clone(), Access::new(practice)).await?;
+    let access = hub.access().clone();
+    Ok(access)
+}

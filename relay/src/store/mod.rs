@@ -20,6 +20,7 @@ use crate::config::{Backend, DatabaseConfig};
 use crate::error::{Reject, RelayError};
 
 pub use postgres::{EVENTS_CHANNEL, PgStore, ROLES_CHANNEL};
+pub use select::numbered;
 pub use sqlite::SqliteStore;
 pub use write::{WriteJob, WriteOutcome};
 

@@ -1,0 +1,155 @@
+//! BUD-11 authorization tokens: kind 24242 events in `Authorization: Nostr <base64>`.
+
+use axum::http::{HeaderMap, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use nostr::prelude::{Event, Kind, PublicKey, Timestamp};
+
+use crate::error::BlossomError;
+
+/// Kind 24242.
+const BLOSSOM_AUTH: u16 = 24242;
+
+/// The action a token must name in its `t` tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// `GET`/`HEAD /<sha256>`.
+    Get,
+    /// `PUT`/`HEAD /upload`.
+    Upload,
+    /// `GET /list/<pubkey>`.
+    List,
+    /// `DELETE /<sha256>`.
+    Delete,
+}
+
+impl Verb {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::Upload => "upload",
+            Self::List => "list",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// A checked token, before its `x` scope is matched against the blob.
+#[derive(Debug)]
+pub struct Token {
+    /// Who signed it.
+    pub pubkey: PublicKey,
+    x: Vec<String>,
+}
+
+impl Token {
+    /// Whether the token covers `sha256`: it must name it when `required`, and if it names any
+    /// blob at all, one of them must be this one.
+    pub fn covers(&self, sha256: &str, required: bool) -> Result<(), BlossomError> {
+        if self.x.is_empty() {
+            return if required {
+                Err(BlossomError::Unauthorized(
+                    "the token must name the blob in an x tag",
+                ))
+            } else {
+                Ok(())
+            };
+        }
+        if self.x.iter().any(|x| x == sha256) {
+            Ok(())
+        } else {
+            Err(BlossomError::Unauthorized(
+                "the token's x tags do not name this blob",
+            ))
+        }
+    }
+}
+
+fn decode(encoded: &str) -> Option<Vec<u8>> {
+    // Clients send base64url without padding (the spec) or standard base64 (many real ones).
+    [URL_SAFE_NO_PAD, URL_SAFE, STANDARD, STANDARD_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(encoded).ok())
+}
+
+fn tag<'a>(event: &'a Event, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    event.tags.iter().filter_map(move |t| {
+        let fields = t.as_slice();
+        match (fields.first(), fields.get(1)) {
+            (Some(n), Some(v)) if n == name => Some(v.as_str()),
+            _ => None,
+        }
+    })
+}
+
+/// Read and check the token of `headers` for `verb` on the server whose host is `host`.
+/// `Ok(None)` when there is no `Authorization` header at all.
+pub fn token(
+    headers: &HeaderMap,
+    verb: Verb,
+    host: &str,
+    skew: u64,
+) -> Result<Option<Token>, BlossomError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| BlossomError::Unauthorized("Authorization is not text"))?;
+    let encoded = value
+        .strip_prefix("Nostr ")
+        .ok_or(BlossomError::Unauthorized(
+            "Authorization must use the Nostr scheme",
+        ))?;
+    let json =
+        decode(encoded.trim()).ok_or(BlossomError::Unauthorized("Authorization is not base64"))?;
+    let event = Event::from_json(&json)
+        .map_err(|_| BlossomError::Unauthorized("the token is not a Nostr event"))?;
+    if event.kind != Kind::from(BLOSSOM_AUTH) {
+        return Err(BlossomError::Unauthorized("the token must be kind 24242"));
+    }
+    event
+        .verify()
+        .map_err(|_| BlossomError::Unauthorized("bad token id or signature"))?;
+    let now = Timestamp::now().as_secs();
+    if event.created_at.as_secs() > now + skew {
+        return Err(BlossomError::Unauthorized(
+            "the token's created_at is in the future",
+        ));
+    }
+    let expiration = tag(&event, "expiration")
+        .next()
+        .and_then(|e| e.parse::<u64>().ok())
+        .ok_or(BlossomError::Unauthorized("the token has no expiration"))?;
+    if expiration <= now {
+        return Err(BlossomError::Unauthorized("the token has expired"));
+    }
+    if !tag(&event, "t").any(|t| t == verb.as_str()) {
+        return Err(BlossomError::Unauthorized(
+            "the token's t tag is for another action",
+        ));
+    }
+    let mut servers = tag(&event, "server").peekable();
+    if servers.peek().is_some() && !servers.any(|s| s.eq_ignore_ascii_case(host)) {
+        return Err(BlossomError::Unauthorized(
+            "the token's server tags name other servers",
+        ));
+    }
+    let x = tag(&event, "x").map(str::to_ascii_lowercase).collect();
+    Ok(Some(Token {
+        pubkey: event.pubkey,
+        x,
+    }))
+}
+
+/// Like [`token`], but a missing token is an error.
+pub fn required(
+    headers: &HeaderMap,
+    verb: Verb,
+    host: &str,
+    skew: u64,
+) -> Result<Token, BlossomError> {
+    token(headers, verb, host, skew)?.ok_or(BlossomError::Unauthorized(
+        "authorization required (BUD-11)",
+    ))
+}

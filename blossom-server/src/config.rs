@@ -1,0 +1,185 @@
+//! Typed Blossom configuration, validated at start.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ehr_client::keys::parse_public_key;
+use nostr::prelude::PublicKey;
+use serde::Deserialize;
+
+use crate::error::BlossomError;
+
+/// The whole configuration (`ehr-blossom.toml`).
+#[derive(Clone)]
+pub struct Config {
+    /// Where `ehr-blossom serve` listens.
+    pub listen: SocketAddr,
+    /// The URL clients use (`https://blobs.example.org`): descriptor URLs start with it, and
+    /// BUD-11 `server` tags must name its host. `None`: the address the listener is bound to.
+    pub public_url: Option<String>,
+    /// The practice root key: the relay's roster chain starts here.
+    pub practice: PublicKey,
+    /// The relay's database: members are read from it, never from a list kept here.
+    pub relay_database_url: String,
+    /// Metadata database: `sqlite://...` or `postgres://...`.
+    pub database_url: String,
+    /// Directory of the blobs (filesystem storage).
+    pub blob_dir: PathBuf,
+    /// Largest blob, bytes.
+    pub max_blob_bytes: u64,
+    /// Most bytes one key may own.
+    pub quota_bytes: u64,
+    /// Whether `GET`/`HEAD` of a blob need a `t=get` token (sizes and existence are metadata).
+    pub reads_need_auth: bool,
+    /// Allowed clock skew for `created_at`, seconds.
+    pub clock_skew_seconds: u64,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("practice", &self.practice)
+            .field(
+                "relay_database_url",
+                &ehr_relay::config::redact_url(&self.relay_database_url),
+            )
+            .field(
+                "database_url",
+                &ehr_relay::config::redact_url(&self.database_url),
+            )
+            .field("blob_dir", &self.blob_dir)
+            .field("max_blob_bytes", &self.max_blob_bytes)
+            .field("quota_bytes", &self.quota_bytes)
+            .field("reads_need_auth", &self.reads_need_auth)
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    listen: SocketAddr,
+    #[serde(default)]
+    public_url: Option<String>,
+    practice: String,
+    relay_database_url: String,
+    database_url: String,
+    blob_dir: PathBuf,
+    #[serde(default = "default_max")]
+    max_blob_bytes: u64,
+    #[serde(default = "default_quota")]
+    quota_bytes: u64,
+    #[serde(default = "default_true")]
+    reads_need_auth: bool,
+}
+
+fn default_max() -> u64 {
+    8 << 30
+}
+fn default_quota() -> u64 {
+    50 << 30
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Config {
+    /// Defaults for tests and tools.
+    pub fn new(
+        practice: PublicKey,
+        relay_database_url: impl Into<String>,
+        database_url: impl Into<String>,
+        blob_dir: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_url: None,
+            practice,
+            relay_database_url: relay_database_url.into(),
+            database_url: database_url.into(),
+            blob_dir: blob_dir.into(),
+            max_blob_bytes: default_max(),
+            quota_bytes: default_quota(),
+            reads_need_auth: true,
+            clock_skew_seconds: 60,
+        }
+    }
+
+    /// Parse and validate TOML.
+    pub fn from_toml(text: &str) -> Result<Self, BlossomError> {
+        let file: File =
+            toml::from_str(text).map_err(|e| BlossomError::Config(e.message().to_owned()))?;
+        let practice = parse_public_key(&file.practice).map_err(|_| {
+            BlossomError::Config("practice is not an npub or hex public key".into())
+        })?;
+        let config = Self {
+            listen: file.listen,
+            public_url: file.public_url,
+            practice,
+            relay_database_url: file.relay_database_url,
+            database_url: file.database_url,
+            blob_dir: file.blob_dir,
+            max_blob_bytes: file.max_blob_bytes,
+            quota_bytes: file.quota_bytes,
+            reads_need_auth: file.reads_need_auth,
+            clock_skew_seconds: 60,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Read a configuration file.
+    pub fn load(path: &Path) -> Result<Self, BlossomError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| BlossomError::Config(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_toml(&text)
+    }
+
+    /// Refuse what cannot work, naming the key.
+    pub fn validate(&self) -> Result<(), BlossomError> {
+        let bad = |m: &str| Err(BlossomError::Config(m.to_owned()));
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return bad("public_url must start with http:// or https://");
+        }
+        for (key, url) in [
+            ("database_url", &self.database_url),
+            ("relay_database_url", &self.relay_database_url),
+        ] {
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+            {
+                return Err(BlossomError::Config(format!(
+                    "{key} must start with sqlite: or postgres://"
+                )));
+            }
+        }
+        if self.max_blob_bytes == 0 || self.quota_bytes == 0 {
+            return bad("max_blob_bytes and quota_bytes must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses_and_bad_ones_name_the_key() {
+        let text = include_str!("../ehr-blossom.example.toml");
+        let config = Config::from_toml(text).unwrap();
+        assert!(config.reads_need_auth);
+        let err =
+            Config::from_toml(&text.replace("sqlite://data/blobs.db", "mysql://x")).unwrap_err();
+        assert!(err.to_string().contains("database_url"), "{err}");
+        let err = Config::from_toml(&format!("{text}\nwhitelist = []\n")).unwrap_err();
+        assert!(err.to_string().contains("whitelist"), "{err}");
+    }
+}

@@ -1,0 +1,227 @@
+//! Blob metadata (sqlx, `migrations/blossom/{sqlite,postgres}`) and blob bytes on the local
+//! filesystem, written to a temporary file while hashed and renamed into place only when the
+//! hash and the size are right.
+
+use std::path::{Path, PathBuf};
+
+use nostr::prelude::Timestamp;
+use serde::Serialize;
+use sqlx::{AnyPool, Row};
+
+use crate::error::BlossomError;
+
+/// A blob as BUD-02 describes it (without the URL, which depends on the server's address).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlobMeta {
+    /// Lowercase hex sha256.
+    pub sha256: String,
+    /// Bytes.
+    pub size: u64,
+    /// MIME type as uploaded.
+    #[serde(rename = "type")]
+    pub mime: String,
+    /// Unix seconds.
+    pub uploaded: u64,
+}
+
+/// Metadata database and blob directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: AnyPool,
+    postgres: bool,
+    dir: PathBuf,
+}
+
+/// Whether `text` is a lowercase hex sha256: the only thing that ever becomes a path.
+pub fn is_sha256(text: &str) -> bool {
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn secs(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Connect, migrate, and prepare the blob directory.
+    pub async fn open(database_url: &str, dir: &Path) -> Result<Self, BlossomError> {
+        sqlx::any::install_default_drivers();
+        let postgres = !database_url.starts_with("sqlite:");
+        let url = if postgres || database_url.contains('?') {
+            database_url.to_owned()
+        } else {
+            format!("{database_url}?mode=rwc")
+        };
+        let db = sqlx::any::AnyPoolOptions::new()
+            .max_connections(8)
+            .connect(&url)
+            .await?;
+        if postgres {
+            sqlx::migrate!("../migrations/blossom/postgres")
+                .run(&db)
+                .await?;
+        } else {
+            sqlx::migrate!("../migrations/blossom/sqlite")
+                .run(&db)
+                .await?;
+        }
+        tokio::fs::create_dir_all(dir.join("tmp")).await?;
+        Ok(Self {
+            db,
+            postgres,
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// `?` placeholders, numbered for PostgreSQL.
+    fn sql<'a>(&self, sql: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.postgres {
+            ehr_relay::store::numbered(sql)
+        } else {
+            std::borrow::Cow::Borrowed(sql)
+        }
+    }
+
+    /// Where a blob's bytes live: `<dir>/<aa>/<sha256>`. Only called with a checked hash.
+    pub fn path_of(&self, sha256: &str) -> PathBuf {
+        self.dir.join(sha256.get(..2).unwrap_or("00")).join(sha256)
+    }
+
+    /// A fresh temporary path in the blob directory (same filesystem, so renames are atomic).
+    pub fn temp_path(&self) -> Result<PathBuf, BlossomError> {
+        let mut name = [0u8; 16];
+        getrandom::fill(&mut name)
+            .map_err(|_| BlossomError::Config("no randomness available".into()))?;
+        Ok(self.dir.join("tmp").join(hex::encode(name)))
+    }
+
+    /// The metadata of a blob.
+    pub async fn get(&self, sha256: &str) -> Result<Option<BlobMeta>, BlossomError> {
+        let sql = self.sql("SELECT sha256, size, type, uploaded FROM blobs WHERE sha256 = ?");
+        let row = sqlx::query(&sql)
+            .bind(sha256)
+            .fetch_optional(&self.db)
+            .await?;
+        row.map(|r| meta_of(&r)).transpose()
+    }
+
+    /// Bytes `pubkey` owns.
+    pub async fn usage(&self, pubkey: &str) -> Result<u64, BlossomError> {
+        let sql = self.sql(
+            "SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM owners o JOIN blobs b ON b.sha256 = o.sha256 WHERE o.pubkey = ?",
+        );
+        let total: i64 = sqlx::query(&sql)
+            .bind(pubkey)
+            .fetch_one(&self.db)
+            .await?
+            .try_get(0)?;
+        Ok(u64::try_from(total).unwrap_or_default())
+    }
+
+    /// Record a stored blob and its owner; false when the owner already had it.
+    pub async fn add(&self, meta: &BlobMeta, pubkey: &str) -> Result<bool, BlossomError> {
+        let mut tx = self.db.begin().await?;
+        let sql = self.sql("INSERT INTO blobs (sha256, size, type, uploaded) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
+        sqlx::query(&sql)
+            .bind(&meta.sha256)
+            .bind(secs(meta.size))
+            .bind(&meta.mime)
+            .bind(secs(meta.uploaded))
+            .execute(&mut *tx)
+            .await?;
+        let sql = self.sql(
+            "INSERT INTO owners (sha256, pubkey, added) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        );
+        let added = sqlx::query(&sql)
+            .bind(&meta.sha256)
+            .bind(pubkey)
+            .bind(secs(Timestamp::now().as_secs()))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// Whether `pubkey` owns `sha256`.
+    pub async fn owns(&self, sha256: &str, pubkey: &str) -> Result<bool, BlossomError> {
+        let sql = self.sql("SELECT COUNT(*) FROM owners WHERE sha256 = ? AND pubkey = ?");
+        let n: i64 = sqlx::query(&sql)
+            .bind(sha256)
+            .bind(pubkey)
+            .fetch_one(&self.db)
+            .await?
+            .try_get(0)?;
+        Ok(n > 0)
+    }
+
+    /// Drop `pubkey`'s ownership; the blob goes when no owner is left. Returns whether the
+    /// bytes were removed.
+    pub async fn remove(&self, sha256: &str, pubkey: &str) -> Result<bool, BlossomError> {
+        let mut tx = self.db.begin().await?;
+        let sql = self.sql("DELETE FROM owners WHERE sha256 = ? AND pubkey = ?");
+        sqlx::query(&sql)
+            .bind(sha256)
+            .bind(pubkey)
+            .execute(&mut *tx)
+            .await?;
+        let sql = self.sql("SELECT COUNT(*) FROM owners WHERE sha256 = ?");
+        let left: i64 = sqlx::query(&sql)
+            .bind(sha256)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let gone = left == 0;
+        if gone {
+            let sql = self.sql("DELETE FROM blobs WHERE sha256 = ?");
+            sqlx::query(&sql).bind(sha256).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        if gone {
+            match tokio::fs::remove_file(self.path_of(sha256)).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(gone)
+    }
+
+    /// The blobs `pubkey` owns, oldest first, after `cursor` (a sha256), at most `limit`.
+    pub async fn list(
+        &self,
+        pubkey: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<BlobMeta>, BlossomError> {
+        let sql = self.sql(
+            "SELECT b.sha256, b.size, b.type, b.uploaded FROM owners o JOIN blobs b ON b.sha256 = o.sha256 \
+             WHERE o.pubkey = ? AND (o.added, o.sha256) > ( \
+                COALESCE((SELECT added FROM owners WHERE pubkey = ? AND sha256 = ?), -1), COALESCE(?, '')) \
+             ORDER BY o.added, o.sha256 LIMIT ?",
+        );
+        let rows = sqlx::query(&sql)
+            .bind(pubkey)
+            .bind(pubkey)
+            .bind(cursor.unwrap_or_default())
+            .bind(cursor.unwrap_or_default())
+            .bind(i64::from(limit))
+            .fetch_all(&self.db)
+            .await?;
+        rows.iter().map(meta_of).collect()
+    }
+}
+
+fn meta_of(row: &sqlx::any::AnyRow) -> Result<BlobMeta, BlossomError> {
+    let size: i64 = row.try_get(1)?;
+    let uploaded: i64 = row.try_get(3)?;
+    Ok(BlobMeta {
+        sha256: row.try_get(0)?,
+        size: u64::try_from(size).unwrap_or_default(),
+        mime: row.try_get(2)?,
+        uploaded: u64::try_from(uploaded).unwrap_or_default(),
+    })
+}

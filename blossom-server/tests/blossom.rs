@@ -1,0 +1,603 @@
+//! The Blossom server over HTTP, with the relay's real membership: endpoints, ranges, owners,
+//! and the attacks of issue 5 (expired token, wrong `t`, hash mismatch, path traversal,
+//! oversized body, non-member upload, deleting another owner's blob).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use base64::Engine as _;
+use ehr_blossom_server::Config;
+use ehr_client::keys::Identity;
+use ehr_client::roster::{Member, Role, RosterContent};
+use ehr_relay::store::{Store as RelayStore, WriteJob};
+use nostr::prelude::*;
+use reqwest::StatusCode;
+use sha2::{Digest, Sha256};
+
+struct Server {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ehr_blossom_server::BlossomError>>,
+    dir: tempfile::TempDir,
+}
+
+struct Practice {
+    doctor: Keys,
+    nurse: Keys,
+    patient: Keys,
+    gateway: Keys,
+    stranger: Keys,
+}
+
+/// A relay database holding a roster (doctor, nurse, gateway) and one NIP-86 patient.
+async fn practice_db(dir: &std::path::Path) -> (Practice, String, PublicKey) {
+    let root = Identity::generate();
+    let people = Practice {
+        doctor: Keys::generate(),
+        nurse: Keys::generate(),
+        patient: Keys::generate(),
+        gateway: Keys::generate(),
+        stranger: Keys::generate(),
+    };
+    let start = Timestamp::from_secs(Timestamp::now().as_secs() - 3600);
+    let member = |k: &Keys, role| Member {
+        pubkey: k.public_key(),
+        role,
+        name: None,
+        valid_from: start,
+        valid_until: None,
+    };
+    let roster = RosterContent {
+        practice: root.public_key(),
+        sequence: 0,
+        previous: None,
+        epoch: 0,
+        epoch_public_key: Keys::generate().public_key(),
+        members: vec![
+            member(&people.doctor, Role::Doctor),
+            member(&people.nurse, Role::Nurse),
+            member(&people.gateway, Role::FhirGateway),
+        ],
+    }
+    .sign(&root, start)
+    .unwrap();
+    let url = format!("sqlite://{}", dir.join("relay.db").display());
+    let config = ehr_relay::RelayConfig::new(root.public_key(), url.clone());
+    let store = RelayStore::open(&config.database).await.unwrap();
+    store
+        .write_batch(&[WriteJob {
+            raw: roster.as_json(),
+            event: roster,
+            received_at: start,
+        }])
+        .await
+        .unwrap();
+    store
+        .assign_role(
+            &people.patient.public_key(),
+            ehr_relay::access::AssignedRole::Patient,
+            &people.doctor.public_key(),
+            start,
+        )
+        .await
+        .unwrap();
+    (people, url, root.public_key())
+}
+
+async fn start(configure: impl FnOnce(&mut Config)) -> (Server, Practice) {
+    let dir = tempfile::tempdir().unwrap();
+    let (people, relay_url, practice) = practice_db(dir.path()).await;
+    let mut config = Config::new(
+        practice,
+        relay_url,
+        format!("sqlite://{}", dir.path().join("blobs.db").display()),
+        dir.path().join("blobs"),
+    );
+    configure(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(ehr_blossom_server::serve(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    (
+        Server {
+            url,
+            stop: Some(stop),
+            task,
+            dir,
+        },
+        people,
+    )
+}
+
+impl Server {
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        (&mut self.task).await.unwrap().unwrap();
+    }
+
+    fn temp_files(&self) -> usize {
+        std::fs::read_dir(self.dir.path().join("blobs").join("tmp"))
+            .unwrap()
+            .count()
+    }
+}
+
+/// A BUD-11 token, base64url without padding unless `standard`.
+fn token(
+    keys: &Keys,
+    verb: &str,
+    x: &[&str],
+    expires_in: i64,
+    extra: Vec<Tag>,
+    standard: bool,
+) -> String {
+    let expiration = (Timestamp::now().as_secs() as i64 + expires_in).to_string();
+    let mut tags = vec![
+        Tag::custom("t", [verb]),
+        Tag::custom("expiration", [expiration]),
+    ];
+    tags.extend(x.iter().map(|x| Tag::custom("x", [*x])));
+    tags.extend(extra);
+    let event = EventBuilder::new(Kind::from(24242), "test")
+        .tags(tags)
+        .finalize(keys)
+        .unwrap();
+    let engine = if standard {
+        base64::engine::general_purpose::STANDARD
+    } else {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+    };
+    format!("Nostr {}", engine.encode(event.as_json()))
+}
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn reason(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("x-reason")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+async fn put(
+    server: &Server,
+    auth: Option<String>,
+    body: Vec<u8>,
+    announced: Option<&str>,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .put(format!("{}/upload", server.url))
+        .body(body);
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    if let Some(sha) = announced {
+        request = request.header("x-sha-256", sha);
+    }
+    request
+        .header("content-type", "application/octet-stream")
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn get(
+    server: &Server,
+    path: &str,
+    auth: Option<String>,
+    range: Option<&str>,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new().get(format!("{}/{path}", server.url));
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    if let Some(range) = range {
+        request = request.header("range", range);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_read_ranges_list_and_delete() {
+    let (server, people) = start(|_| {}).await;
+    let blob: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    let hash = sha(&blob);
+    let up = token(&people.doctor, "upload", &[&hash], 300, vec![], false);
+    let created = put(&server, Some(up.clone()), blob.clone(), Some(&hash)).await;
+    assert_eq!(
+        created.status(),
+        StatusCode::CREATED,
+        "{}",
+        reason(&created)
+    );
+    assert_eq!(created.headers()["access-control-allow-origin"], "*");
+    let descriptor: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(descriptor["sha256"], hash);
+    assert_eq!(descriptor["size"], 100_000);
+    assert!(
+        descriptor["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/{hash}.bin"))
+    );
+    // Again: already stored.
+    let again = put(&server, Some(up), blob.clone(), Some(&hash)).await;
+    assert_eq!(again.status(), StatusCode::OK);
+
+    let read = token(&people.patient, "get", &[], 300, vec![], true);
+    let whole = get(&server, &format!("{hash}.pdf"), Some(read.clone()), None).await;
+    assert_eq!(whole.status(), StatusCode::OK);
+    assert_eq!(whole.headers()["accept-ranges"], "bytes");
+    assert_eq!(whole.headers()["etag"], format!("\"{hash}\""));
+    assert!(
+        whole.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert_eq!(whole.bytes().await.unwrap().as_ref(), blob.as_slice());
+    let part = get(&server, &hash, Some(read.clone()), Some("bytes=10-19")).await;
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.headers()["content-range"], "bytes 10-19/100000");
+    assert_eq!(part.bytes().await.unwrap().as_ref(), &blob[10..20]);
+    let tail = get(&server, &hash, Some(read.clone()), Some("bytes=-5")).await;
+    assert_eq!(tail.bytes().await.unwrap().as_ref(), &blob[99_995..]);
+    let outside = get(&server, &hash, Some(read.clone()), Some("bytes=100000-")).await;
+    assert_eq!(outside.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(outside.headers()["content-range"], "bytes */100000");
+    let head = reqwest::Client::new()
+        .head(format!("{}/{hash}", server.url))
+        .header("authorization", read.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()["content-length"], "100000");
+
+    let list = reqwest::Client::new()
+        .get(format!(
+            "{}/list/{}",
+            server.url,
+            people.doctor.public_key().to_hex()
+        ))
+        .header(
+            "authorization",
+            token(&people.doctor, "list", &[], 300, vec![], false),
+        )
+        .send()
+        .await
+        .unwrap();
+    let listed: serde_json::Value = list.json().await.unwrap();
+    assert_eq!(listed[0]["sha256"], hash);
+
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}/{hash}", server.url))
+        .header(
+            "authorization",
+            token(&people.doctor, "delete", &[&hash], 300, vec![], false),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        get(&server, &hash, Some(read), None).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_tokens_and_bad_bodies_are_refused_and_nothing_is_kept() {
+    let (server, people) = start(|c| c.max_blob_bytes = 50_000).await;
+    let blob = b"encrypted scan bytes".to_vec();
+    let hash = sha(&blob);
+    let cases = [
+        ("no token", None, StatusCode::UNAUTHORIZED),
+        (
+            "expired",
+            Some(token(
+                &people.doctor,
+                "upload",
+                &[&hash],
+                -10,
+                vec![],
+                false,
+            )),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "wrong t",
+            Some(token(
+                &people.doctor,
+                "delete",
+                &[&hash],
+                300,
+                vec![],
+                false,
+            )),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "other server",
+            Some(token(
+                &people.doctor,
+                "upload",
+                &[&hash],
+                300,
+                vec![Tag::custom("server", ["blobs.elsewhere.org"])],
+                false,
+            )),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "x of another blob",
+            Some(token(
+                &people.doctor,
+                "upload",
+                &[&sha(b"other")],
+                300,
+                vec![],
+                false,
+            )),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "not a member",
+            Some(token(
+                &people.stranger,
+                "upload",
+                &[&hash],
+                300,
+                vec![],
+                false,
+            )),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "an agent",
+            Some(token(
+                &people.gateway,
+                "upload",
+                &[&hash],
+                300,
+                vec![],
+                false,
+            )),
+            StatusCode::FORBIDDEN,
+        ),
+    ];
+    for (case, auth, status) in cases {
+        let response = put(&server, auth, blob.clone(), None).await;
+        assert_eq!(response.status(), status, "{case}: {}", reason(&response));
+        assert!(!reason(&response).is_empty(), "{case}: X-Reason missing");
+    }
+    // A forged signature.
+    let good = token(&people.doctor, "upload", &[&hash], 300, vec![], true);
+    let mut json: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(good.trim_start_matches("Nostr "))
+            .unwrap(),
+    )
+    .unwrap();
+    json["pubkey"] = serde_json::json!(people.nurse.public_key().to_hex());
+    let forged = format!(
+        "Nostr {}",
+        base64::engine::general_purpose::STANDARD.encode(json.to_string())
+    );
+    assert_eq!(
+        put(&server, Some(forged), blob.clone(), None)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The body is not what X-SHA-256 says: refused after streaming, nothing kept.
+    let claimed = sha(b"something else");
+    let auth = token(&people.doctor, "upload", &[&claimed], 300, vec![], false);
+    let response = put(&server, Some(auth), blob.clone(), Some(&claimed)).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::CONFLICT,
+        "{}",
+        reason(&response)
+    );
+    // Oversized: refused while reading, nothing kept.
+    let big = vec![7u8; 60_000];
+    let auth = token(&people.doctor, "upload", &[&sha(&big)], 300, vec![], false);
+    assert_eq!(
+        put(&server, Some(auth), big, None).await.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(
+        server.temp_files(),
+        0,
+        "a refused upload left a file behind"
+    );
+    let read = token(&people.nurse, "get", &[], 300, vec![], false);
+    for hash in [&hash, &claimed] {
+        assert_eq!(
+            get(&server, hash, Some(read.clone()), None).await.status(),
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    // Path traversal and malformed hashes never reach the filesystem.
+    for path in [
+        "..%2F..%2Fetc%2Fpasswd",
+        "%2e%2e",
+        &hash.to_uppercase(),
+        "abc",
+        &format!("{hash}0"),
+    ] {
+        let response = get(&server, path, Some(read.clone()), None).await;
+        assert!(
+            response.status() == StatusCode::BAD_REQUEST
+                || response.status() == StatusCode::NOT_FOUND,
+            "{path}: {}",
+            response.status()
+        );
+    }
+    // Reads need a member's token.
+    assert_eq!(
+        get(&server, &hash, None, None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let stranger = token(&people.stranger, "get", &[], 300, vec![], false);
+    assert_eq!(
+        get(&server, &hash, Some(stranger), None).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    server.stop().await;
+}
+
+/// A fresh PostgreSQL database for the metadata (`EHR_TEST_POSTGRES_URL`, set by scripts/test).
+async fn postgres_database() -> Option<String> {
+    use sqlx::Connection;
+    let admin = match std::env::var("EHR_TEST_POSTGRES_URL") {
+        Ok(url) => url,
+        Err(_) if std::env::var("EHR_TEST_POSTGRES").as_deref() == Ok("skip") => return None,
+        Err(_) => panic!(
+            "EHR_TEST_POSTGRES_URL is not set: run ./scripts/test, or EHR_TEST_POSTGRES=skip"
+        ),
+    };
+    let name = format!(
+        "ehr_blossom_{}",
+        &Keys::generate().public_key().to_hex()[..16]
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(b, _)| b)
+        .to_owned();
+    Some(format!("{base}/{name}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_stays_while_another_owner_holds_it() {
+    owners_share_blobs(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_works_on_postgres_too() {
+    if let Some(url) = postgres_database().await {
+        owners_share_blobs(Some(url)).await;
+    }
+}
+
+async fn owners_share_blobs(metadata_url: Option<String>) {
+    let (server, people) = start(|c| {
+        if let Some(url) = metadata_url {
+            c.database_url = url;
+        }
+    })
+    .await;
+    let blob = b"shared lab report".to_vec();
+    let hash = sha(&blob);
+    for owner in [&people.doctor, &people.patient] {
+        let response = put(
+            &server,
+            Some(token(owner, "upload", &[&hash], 300, vec![], false)),
+            blob.clone(),
+            None,
+        )
+        .await;
+        assert!(response.status().is_success(), "{}", reason(&response));
+    }
+    // The nurse owns nothing here: deleting is refused and changes nothing.
+    let nurse_delete = reqwest::Client::new()
+        .delete(format!("{}/{hash}", server.url))
+        .header(
+            "authorization",
+            token(&people.nurse, "delete", &[&hash], 300, vec![], false),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nurse_delete.status(), StatusCode::FORBIDDEN);
+    let doctor_delete = reqwest::Client::new()
+        .delete(format!("{}/{hash}", server.url))
+        .header(
+            "authorization",
+            token(&people.doctor, "delete", &[&hash], 300, vec![], false),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(doctor_delete.status(), StatusCode::NO_CONTENT);
+    let read = token(&people.patient, "get", &[], 300, vec![], false);
+    let still = get(&server, &hash, Some(read), None).await;
+    assert_eq!(still.status(), StatusCode::OK);
+    assert_eq!(still.bytes().await.unwrap().as_ref(), blob.as_slice());
+    // A key lists only its own blobs.
+    let peek = reqwest::Client::new()
+        .get(format!(
+            "{}/list/{}",
+            server.url,
+            people.patient.public_key().to_hex()
+        ))
+        .header(
+            "authorization",
+            token(&people.nurse, "list", &[], 300, vec![], false),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(peek.status(), StatusCode::FORBIDDEN);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upload_preflight_answers_before_any_bytes_move() {
+    let (server, people) = start(|c| c.max_blob_bytes = 1000).await;
+    let hash = sha(b"x");
+    let preflight = |auth: Option<String>, length: &str| {
+        let mut request = reqwest::Client::new()
+            .head(format!("{}/upload", server.url))
+            .header("x-sha-256", hash.clone())
+            .header("x-content-length", length)
+            .header("x-content-type", "application/pdf");
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        request.send()
+    };
+    assert_eq!(
+        preflight(None, "10").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let auth = token(&people.doctor, "upload", &[&hash], 300, vec![], false);
+    assert_eq!(
+        preflight(Some(auth.clone()), "10").await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        preflight(Some(auth), "5000").await.unwrap().status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    let options = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, format!("{}/upload", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(options.status().is_success());
+    assert!(
+        options.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("PUT")
+    );
+    server.stop().await;
+}
