@@ -14,6 +14,7 @@
 //! - [`rotation`]: plans for roster changes, grants and chart-key rotation.
 //! - `net` (feature `relay-client`): the relay client, with NIP-42 AUTH, on `nostr-sdk` 0.44.
 //! - `management` (feature `relay-client`): the NIP-86 client, with NIP-98 HTTP auth.
+//! - `blossom` (feature `relay-client`): the Blossom client and the DocumentReference of a file.
 //!
 //! The core does no I/O: no sockets, no files, no async runtime. The relay client ([`net`],
 //! feature `relay-client`) and the local mirror and outbox (`store`, feature `local-store`) are
@@ -21,6 +22,8 @@
 //! only the core.
 
 pub mod access;
+#[cfg(feature = "relay-client")]
+pub mod blossom;
 pub mod chart;
 pub mod crypto;
 pub mod demo;

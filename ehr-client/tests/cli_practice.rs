@@ -135,6 +135,8 @@ impl Drop for Clinic {
 struct PracticeRelay {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), ehr_relay::RelayError>>,
+    practice: ehr_client::nostr::prelude::PublicKey,
+    database_url: String,
     _data: tempfile::TempDir,
 }
 
@@ -151,10 +153,8 @@ impl PracticeRelay {
         let practice =
             ehr_client::keys::parse_public_key(init["practice_npub"].as_str().unwrap()).unwrap();
         let data = tempfile::tempdir().unwrap();
-        let config = ehr_relay::RelayConfig::new(
-            practice,
-            format!("sqlite://{}", data.path().join("relay.db").display()),
-        );
+        let database_url = format!("sqlite://{}", data.path().join("relay.db").display());
+        let config = ehr_relay::RelayConfig::new(practice, database_url.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(ehr_relay::serve(listener, config, async move {
             let _ = stopped.await;
@@ -165,6 +165,8 @@ impl PracticeRelay {
         Self {
             stop: Some(stop),
             task,
+            practice,
+            database_url,
             _data: data,
         }
     }
@@ -483,6 +485,206 @@ async fn a_practice_runs_on_its_own_relay_and_patients_are_added_over_nip86() {
     relay.stop().await;
 }
 
+/// A Blossom server for the practice served by `relay`, reading members from its database.
+async fn blossom_for(
+    relay: &PracticeRelay,
+) -> (
+    String,
+    tempfile::TempDir,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), ehr_blossom_server::BlossomError>>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ehr_blossom_server::Config::new(
+        relay.practice,
+        relay.database_url.clone(),
+        format!("sqlite://{}", dir.path().join("blobs.db").display()),
+        dir.path().join("blobs"),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(ehr_blossom_server::serve(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    (url, dir, stop, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_are_encrypted_uploaded_and_read_back_by_the_patient() {
+    let (listener, url) = PracticeRelay::bind().await;
+    let clinic = Clinic::new(&url);
+    let admin = clinic.keygen("admin.key");
+    let doctor = clinic.keygen("doctor.key");
+    let root_file = clinic.path("root.ncryptsec");
+    let init = clinic.json(
+        "clinic",
+        None,
+        &[
+            "--offline",
+            "practice",
+            "init",
+            "--relay",
+            &url,
+            "--root-key-out",
+            root_file.to_str().unwrap(),
+            "--admin",
+            &admin,
+            "--log-n",
+            "8",
+        ],
+    );
+    let relay = PracticeRelay::serve(listener, &clinic, &init).await;
+    clinic.act(
+        "admin.key",
+        &["staff", "add", "--npub", &doctor, "--role", "doctor"],
+    );
+    let handover = clinic.path("patient.nsec");
+    let created = clinic.act(
+        "doctor.key",
+        &[
+            "patient",
+            "create",
+            "--nsec-out",
+            handover.to_str().unwrap(),
+        ],
+    );
+    let patient = created["patient_npub"].as_str().unwrap().to_owned();
+    clinic.ok(
+        "clinic",
+        Some("doctor.key"),
+        &["relay", "allow", "--npub", &patient],
+    );
+    let (server, blobs, stop, task) = blossom_for(&relay).await;
+
+    // A small scan (one GCM message) and a large one (streamed in segments).
+    let small = clinic.path("scan.pdf");
+    std::fs::write(&small, b"%PDF-1.7 synthetic test scan").unwrap();
+    let large = clinic.path("mri.dcm");
+    std::fs::write(
+        &large,
+        (0..2_600_000u32)
+            .map(|i| (i % 241) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    for (file, mime, layout) in [
+        (&small, "application/pdf", "aes-256-gcm"),
+        (&large, "application/dicom", "ehr-aes256gcm-stream-v1"),
+    ] {
+        let added = clinic.act(
+            "doctor.key",
+            &[
+                "doc",
+                "add",
+                "--patient",
+                &patient,
+                "--server",
+                &server,
+                "--type",
+                mime,
+                file.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(added["layout"], layout, "{added}");
+        ids.push((
+            added["document_id"].as_str().unwrap().to_owned(),
+            file.clone(),
+            added["sha256"].as_str().unwrap().to_owned(),
+        ));
+    }
+    // The patient reads both back with their own key; the bytes are the originals.
+    for (id, original, _) in &ids {
+        let out = clinic.path(&format!("back-{id}"));
+        clinic.ok(
+            "clinic",
+            Some("patient.nsec"),
+            &[
+                "doc",
+                "get",
+                "--patient",
+                &patient,
+                "--id",
+                id,
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            std::fs::read(&out).unwrap() == std::fs::read(original).unwrap(),
+            "{id} did not round-trip"
+        );
+    }
+    // The server holds only ciphertext.
+    let (_, _, small_sha) = &ids[0];
+    let stored = std::fs::read(
+        blobs
+            .path()
+            .join("blobs")
+            .join(&small_sha[..2])
+            .join(small_sha),
+    )
+    .unwrap();
+    assert!(
+        !stored.windows(8).any(|w| w == b"%PDF-1.7"),
+        "the blob is not encrypted"
+    );
+    // A stranger gets nothing; a tampered blob is refused and nothing is written.
+    clinic.keygen("stranger.key");
+    let out = clinic.path("stranger.pdf");
+    assert!(clinic.refused(
+        "stranger.key",
+        &[
+            "doc",
+            "get",
+            "--patient",
+            &patient,
+            "--id",
+            &ids[0].0,
+            "--out",
+            out.to_str().unwrap()
+        ]
+    ));
+    assert!(!out.exists());
+    let mut tampered = stored.clone();
+    tampered[20] ^= 1;
+    std::fs::write(
+        blobs
+            .path()
+            .join("blobs")
+            .join(&small_sha[..2])
+            .join(small_sha),
+        tampered,
+    )
+    .unwrap();
+    let out = clinic.path("tampered.pdf");
+    let refused = clinic.run(
+        "clinic",
+        Some("patient.nsec"),
+        &[
+            "doc",
+            "get",
+            "--patient",
+            &patient,
+            "--id",
+            &ids[0].0,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("sha256"),
+        "{refused:?}"
+    );
+    assert!(!out.exists());
+
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    relay.stop().await;
+}
+
 #[test]
 fn every_verb_has_help_with_an_example() {
     let verbs: &[&[&str]] = &[
@@ -510,6 +712,8 @@ fn every_verb_has_help_with_an_example() {
         &["relay", "list"],
         &["relay", "ban"],
         &["relay", "unban"],
+        &["doc", "add"],
+        &["doc", "get"],
     ];
     for verb in verbs {
         let out = Command::new(env!("CARGO_BIN_EXE_ehr"))

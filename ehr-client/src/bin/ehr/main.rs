@@ -5,6 +5,7 @@
 //! in the outbox for `ehr publish` on an online machine.
 
 mod demo_cmd;
+mod doc_cmd;
 mod practice;
 mod relay_cmd;
 mod render;
@@ -78,6 +79,9 @@ enum Command {
     /// Guardians who read a ward's chart.
     #[command(subcommand)]
     Guardian(GuardianCommand),
+    /// Encrypted documents on the practice's Blossom server.
+    #[command(subcommand)]
+    Doc(doc_cmd::DocCommand),
     /// Patients, guardians and bans on the practice relay (NIP-86).
     #[command(subcommand)]
     Relay(relay_cmd::RelayCommand),
@@ -412,6 +416,7 @@ fn run(cli: Cli) -> Result<Output> {
             practice::set_guardian(s, &key.identity()?, &npub(&ward)?, &npub(&guardian)?, false)?,
         ),
         Command::Relay(command) => json(relay_cmd::run(s, key, command)?),
+        Command::Doc(command) => json(doc_cmd::run(s, key, command)?),
         Command::Rotate => json(practice::rotate(s, &key.identity()?)?),
         Command::Publish { from } => {
             let identity = key.identity()?;

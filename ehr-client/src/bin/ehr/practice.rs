@@ -201,6 +201,16 @@ pub fn add_record(
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let resource =
         Resource::from_json(&json).context("the file is not a valid FHIR R4 resource")?;
+    add_resource(session, actor, patient, resource)
+}
+
+/// Publish `resource` into `patient`'s chart.
+pub fn add_resource(
+    session: &mut Session,
+    actor: &Identity,
+    patient: &PublicKey,
+    resource: Resource,
+) -> Result<Value> {
     session.sync(actor)?;
     let event = write(&session.view(actor)?, actor, patient, resource)?;
     let published = session.commit(actor, vec![event.clone()])?;
@@ -237,10 +247,32 @@ pub fn show_chart(
     bundle: bool,
     include_patient_reported: bool,
 ) -> Result<String> {
-    session.sync(reader)?;
     let options = FoldOptions {
         include_patient_reported,
     };
+    let (chart, unreadable) = read_chart(session, reader, patient, options)?;
+    if bundle {
+        Ok(serde_json::to_string_pretty(&render::bundle(&chart))? + "\n")
+    } else {
+        let mut out = render::table(&chart);
+        if unreadable > 0 {
+            out.push_str(&format!(
+                "{unreadable} events could not be opened or were refused\n"
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// The chart of `patient` as `reader` may read it (the patient with their own key, anyone
+/// else through the practice view), and how many events could not be opened.
+pub fn read_chart(
+    session: &mut Session,
+    reader: &Identity,
+    patient: &PublicKey,
+    options: FoldOptions,
+) -> Result<(Chart, usize)> {
+    session.sync(reader)?;
     let (chart, refused) = if reader.public_key() == *patient {
         // The patient reads the patient copies with their own key.
         let roster = ehr_client::roster::verify_roster_chain(&session.root()?, session.events());
@@ -254,18 +286,7 @@ pub fn show_chart(
             .view(reader)?
             .chart(patient, session.events(), options)
     };
-    let unreadable = refused.len();
-    if bundle {
-        Ok(serde_json::to_string_pretty(&render::bundle(&chart))? + "\n")
-    } else {
-        let mut out = render::table(&chart);
-        if unreadable > 0 {
-            out.push_str(&format!(
-                "{unreadable} events could not be opened or were refused\n"
-            ));
-        }
-        Ok(out)
-    }
+    Ok((chart, refused.len()))
 }
 
 /// `ehr consent grant`: record the patient's consent to FHIR sharing, and wrap the chart key

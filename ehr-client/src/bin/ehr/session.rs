@@ -204,6 +204,11 @@ impl Session {
         Ok((&self.runtime, client))
     }
 
+    /// Run a future on the session's runtime (HTTP calls to the Blossom server).
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
     /// Call a NIP-86 management method on the practice relay.
     pub fn manage(
         &mut self,

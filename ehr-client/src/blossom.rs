@@ -1,0 +1,316 @@
+//! The Blossom client (feature `relay-client`): BUD-11 tokens, streamed uploads and downloads
+//! with the sha256 checked on the way in, and the DocumentReference that points at a blob.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use futures_util::StreamExt;
+use nostr::prelude::{EventBuilder, FinalizeEvent, Kind, Tag, Timestamp};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::document::{FileKey, Layout, Sealed};
+use crate::fhir::{
+    Attachment, DocumentContent, DocumentReference, DocumentReferenceStatus, Extension, Reference,
+};
+use crate::keys::Identity;
+
+/// Extension URL of the file key (hex), inside the encrypted DocumentReference only.
+pub use crate::fhir::FILE_KEY_EXTENSION;
+/// Extension URL of the encryption layout (`aes-256-gcm` or `ehr-aes256gcm-stream-v1`).
+pub const FILE_LAYOUT_EXTENSION: &str = "urn:nostr-ehr:extension:file-layout";
+/// Extension URL of the ciphertext's sha256 (the Blossom address), hex.
+pub const CIPHERTEXT_SHA256_EXTENSION: &str = "urn:nostr-ehr:extension:ciphertext-sha256";
+/// Extension URL of the plaintext's sha256, hex.
+pub const PLAINTEXT_SHA256_EXTENSION: &str = "urn:nostr-ehr:extension:plaintext-sha256";
+
+/// How long a token this client signs stays valid.
+const TOKEN_LIFETIME: u64 = 300;
+
+/// Why a Blossom call failed. No message carries content or keys.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlossomError {
+    /// The server URL is not http(s).
+    #[error("not a Blossom server URL (expected http:// or https://)")]
+    InvalidUrl,
+    /// Transport failure.
+    #[error("cannot reach the Blossom server: {0}")]
+    Http(String),
+    /// The server refused (status and its `X-Reason`).
+    #[error("the Blossom server refused ({status}): {reason}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// `X-Reason`.
+        reason: String,
+    },
+    /// The bytes received are not the blob asked for.
+    #[error("the downloaded blob does not match its sha256")]
+    HashMismatch,
+    /// The DocumentReference does not describe an encrypted blob.
+    #[error("the DocumentReference has no encrypted attachment: {0}")]
+    NotAFile(&'static str),
+    /// Signing the token failed.
+    #[error("could not sign the authorization token")]
+    Signing,
+    /// Local file trouble.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A BUD-02 blob descriptor.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Descriptor {
+    /// Where the blob can be fetched.
+    pub url: String,
+    /// Its sha256, hex.
+    pub sha256: String,
+    /// Its size.
+    pub size: u64,
+}
+
+/// A client for one Blossom server.
+#[derive(Debug, Clone)]
+pub struct BlossomClient {
+    http: reqwest::Client,
+    base: String,
+    host: String,
+}
+
+impl BlossomClient {
+    /// A client for the server at `base_url` (`https://blobs.example.org`).
+    pub fn new(base_url: &str) -> Result<Self, BlossomError> {
+        let base = base_url.trim_end_matches('/').to_owned();
+        let rest = base
+            .strip_prefix("https://")
+            .or_else(|| base.strip_prefix("http://"))
+            .ok_or(BlossomError::InvalidUrl)?;
+        let host = rest
+            .split(['/', ':'])
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        Ok(Self {
+            http: reqwest::Client::new(),
+            base,
+            host,
+        })
+    }
+
+    /// The server's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// A BUD-11 token for `verb`, scoped to this server and to `sha256` when given.
+    fn token(
+        &self,
+        identity: &Identity,
+        verb: &str,
+        sha256: Option<&str>,
+    ) -> Result<String, BlossomError> {
+        let expiration = (Timestamp::now().as_secs() + TOKEN_LIFETIME).to_string();
+        let mut tags = vec![
+            Tag::custom("t", [verb]),
+            Tag::custom("expiration", [expiration]),
+            Tag::custom("server", [self.host.as_str()]),
+        ];
+        if let Some(sha) = sha256 {
+            tags.push(Tag::custom("x", [sha]));
+        }
+        let event = EventBuilder::new(Kind::from(24242), format!("{verb} blob"))
+            .tags(tags)
+            .finalize(identity.keys())
+            .map_err(|_| BlossomError::Signing)?;
+        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(event.as_json());
+        Ok(format!("Nostr {encoded}"))
+    }
+
+    async fn check(response: reqwest::Response) -> Result<reqwest::Response, BlossomError> {
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let reason = response
+            .headers()
+            .get("x-reason")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Err(BlossomError::Refused {
+            status: response.status().as_u16(),
+            reason,
+        })
+    }
+
+    /// Upload the file at `path` (ciphertext) whose sha256 is `sha256`, streaming it.
+    pub async fn upload(
+        &self,
+        identity: &Identity,
+        path: &Path,
+        sha256: &str,
+    ) -> Result<Descriptor, BlossomError> {
+        let file = tokio::fs::File::open(path).await?;
+        let size = file.metadata().await?.len();
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            file,
+            256 * 1024,
+        ));
+        let response = self
+            .http
+            .put(format!("{}/upload", self.base))
+            .header(
+                "authorization",
+                self.token(identity, "upload", Some(sha256))?,
+            )
+            .header("x-sha-256", sha256)
+            .header("content-type", "application/octet-stream")
+            .header("content-length", size)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| BlossomError::Http(e.without_url().to_string()))?;
+        Self::check(response)
+            .await?
+            .json()
+            .await
+            .map_err(|e| BlossomError::Http(e.without_url().to_string()))
+    }
+
+    /// Download blob `sha256` into the new file `path`, checking its hash; the file is removed
+    /// when the bytes are not the blob.
+    pub async fn download(
+        &self,
+        identity: &Identity,
+        sha256: &str,
+        path: &Path,
+    ) -> Result<u64, BlossomError> {
+        let response = self
+            .http
+            .get(format!("{}/{sha256}", self.base))
+            .header("authorization", self.token(identity, "get", Some(sha256))?)
+            .send()
+            .await
+            .map_err(|e| BlossomError::Http(e.without_url().to_string()))?;
+        let response = Self::check(response).await?;
+        let mut file = tokio::fs::File::create_new(path).await?;
+        let mut hash = Sha256::new();
+        let mut size = 0u64;
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| BlossomError::Http(e.without_url().to_string()))?;
+            hash.update(&chunk);
+            size += chunk.len() as u64;
+            file.write_all(&chunk).await?;
+        }
+        file.flush().await?;
+        if hex::encode(hash.finalize()) != sha256 {
+            drop(file);
+            let _ = tokio::fs::remove_file(path).await;
+            return Err(BlossomError::HashMismatch);
+        }
+        Ok(size)
+    }
+}
+
+/// What a DocumentReference says about its encrypted file.
+#[derive(Debug)]
+pub struct EncryptedFile {
+    /// The blob's URL.
+    pub url: String,
+    /// The Blossom address.
+    pub ciphertext_sha256: String,
+    /// How it is encrypted.
+    pub layout: Layout,
+    /// Its key.
+    pub key: FileKey,
+    /// The original MIME type.
+    pub content_type: Option<String>,
+    /// The file's title.
+    pub title: Option<String>,
+}
+
+fn string_extension(url: &str, value: String) -> Extension {
+    Extension {
+        url: url.to_owned(),
+        value_string: Some(value),
+        ..Extension::default()
+    }
+}
+
+/// The DocumentReference of an uploaded file: the attachment points at the blob, and the key,
+/// layout and hashes live in extensions inside the (encrypted) resource.
+pub fn document_reference(
+    patient_reference: &str,
+    sealed: &Sealed,
+    key: &FileKey,
+    descriptor: &Descriptor,
+    content_type: &str,
+    title: &str,
+) -> DocumentReference {
+    DocumentReference {
+        id: Some(crate::demo::new_id()),
+        extension: vec![
+            string_extension(FILE_KEY_EXTENSION, key.to_hex().to_string()),
+            Extension {
+                url: FILE_LAYOUT_EXTENSION.to_owned(),
+                value_code: Some(sealed.layout.as_str().to_owned()),
+                ..Extension::default()
+            },
+            string_extension(
+                CIPHERTEXT_SHA256_EXTENSION,
+                sealed.ciphertext_sha256.clone(),
+            ),
+            string_extension(PLAINTEXT_SHA256_EXTENSION, sealed.plaintext_sha256.clone()),
+        ],
+        status: DocumentReferenceStatus::Current,
+        subject: Some(Reference {
+            reference: Some(patient_reference.to_owned()),
+            ..Reference::default()
+        }),
+        content: vec![DocumentContent {
+            attachment: Attachment {
+                content_type: Some(content_type.to_owned()),
+                url: Some(descriptor.url.clone()),
+                size: Some(sealed.plaintext_size),
+                title: Some(title.to_owned()),
+                ..Attachment::default()
+            },
+            format: None,
+        }],
+        ..DocumentReference::default()
+    }
+}
+
+/// Read the encrypted file a DocumentReference points at.
+pub fn encrypted_file(document: &DocumentReference) -> Result<EncryptedFile, BlossomError> {
+    let ext = |url: &str| document.extension.iter().find(|e| e.url == url);
+    let attachment = &document
+        .content
+        .first()
+        .ok_or(BlossomError::NotAFile("no content"))?
+        .attachment;
+    let key = ext(FILE_KEY_EXTENSION)
+        .and_then(|e| e.value_string.as_deref())
+        .and_then(|k| FileKey::from_hex(k).ok())
+        .ok_or(BlossomError::NotAFile("no file key"))?;
+    let layout = ext(FILE_LAYOUT_EXTENSION)
+        .and_then(|e| e.value_code.as_deref())
+        .and_then(Layout::parse)
+        .unwrap_or(Layout::Single);
+    let ciphertext_sha256 = ext(CIPHERTEXT_SHA256_EXTENSION)
+        .and_then(|e| e.value_string.clone())
+        .ok_or(BlossomError::NotAFile("no ciphertext hash"))?;
+    Ok(EncryptedFile {
+        url: attachment
+            .url
+            .clone()
+            .ok_or(BlossomError::NotAFile("no url"))?,
+        ciphertext_sha256,
+        layout,
+        key,
+        content_type: attachment.content_type.clone(),
+        title: attachment.title.clone(),
+    })
+}
