@@ -34,6 +34,42 @@ pub struct Config {
     pub reads_need_auth: bool,
     /// Allowed clock skew for `created_at`, seconds.
     pub clock_skew_seconds: u64,
+    /// Store blobs in this S3-compatible bucket instead of `blob_dir` (which then holds only
+    /// temporary files).
+    pub s3: Option<S3Config>,
+}
+
+/// An S3-compatible bucket.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// Bucket name.
+    pub bucket: String,
+    /// Endpoint URL (`https://s3.eu-central-1.amazonaws.com`, or a MinIO/moto address).
+    pub endpoint: String,
+    /// Region.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key (never logged).
+    pub secret_access_key: String,
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+
+impl fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Config")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"[redacted]")
+            .finish()
+    }
 }
 
 impl fmt::Debug for Config {
@@ -54,6 +90,7 @@ impl fmt::Debug for Config {
             .field("max_blob_bytes", &self.max_blob_bytes)
             .field("quota_bytes", &self.quota_bytes)
             .field("reads_need_auth", &self.reads_need_auth)
+            .field("s3", &self.s3)
             .finish()
     }
 }
@@ -74,6 +111,8 @@ struct File {
     quota_bytes: u64,
     #[serde(default = "default_true")]
     reads_need_auth: bool,
+    #[serde(default)]
+    s3: Option<S3Config>,
 }
 
 fn default_max() -> u64 {
@@ -105,6 +144,7 @@ impl Config {
             quota_bytes: default_quota(),
             reads_need_auth: true,
             clock_skew_seconds: 60,
+            s3: None,
         }
     }
 
@@ -126,6 +166,7 @@ impl Config {
             quota_bytes: file.quota_bytes,
             reads_need_auth: file.reads_need_auth,
             clock_skew_seconds: 60,
+            s3: file.s3,
         };
         config.validate()?;
         Ok(config)
@@ -159,6 +200,12 @@ impl Config {
                 )));
             }
         }
+        if let Some(s3) = &self.s3
+            && (s3.bucket.is_empty()
+                || !(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://")))
+        {
+            return bad("s3.bucket must be set and s3.endpoint must be an http(s) URL");
+        }
         if self.max_blob_bytes == 0 || self.quota_bytes == 0 {
             return bad("max_blob_bytes and quota_bytes must be at least 1");
         }
@@ -179,7 +226,17 @@ mod tests {
         let err =
             Config::from_toml(&text.replace("sqlite://data/blobs.db", "mysql://x")).unwrap_err();
         assert!(err.to_string().contains("database_url"), "{err}");
-        let err = Config::from_toml(&format!("{text}\nwhitelist = []\n")).unwrap_err();
+        let err =
+            Config::from_toml(&text.replace("reads_need_auth", "whitelist = []\nreads_need_auth"))
+                .unwrap_err();
         assert!(err.to_string().contains("whitelist"), "{err}");
+        let with_s3 = format!(
+            "{text}\n[s3]\nbucket = \"blobs\"\nendpoint = \"http://127.0.0.1:9000\"\naccess_key_id = \"k\"\nsecret_access_key = \"s3cret\"\n"
+        );
+        let config = Config::from_toml(&with_s3).unwrap();
+        assert!(
+            !format!("{config:?}").contains("s3cret"),
+            "the S3 secret must not be shown"
+        );
     }
 }

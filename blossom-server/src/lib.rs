@@ -2,11 +2,12 @@
 //!
 //! - Endpoints of BUD-01, 02, 06 and 12 ([`routes`]), authorized with BUD-11 tokens ([`auth`]).
 //! - Members only: the relay's roster and NIP-86 roles, read from its database ([`membership`]).
-//! - Metadata in sqlx, bytes on the filesystem, streamed and hashed ([`store`]).
+//! - Metadata in sqlx ([`store`]); bytes on the filesystem or S3, streamed and hashed ([`bytes`]).
 //!
 //! [`serve`] runs it on a bound listener until `shutdown` resolves.
 
 pub mod auth;
+pub mod bytes;
 pub mod config;
 pub mod error;
 pub mod membership;
@@ -22,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 
+use crate::bytes::BlobBytes;
 pub use crate::config::Config;
 pub use crate::error::BlossomError;
 use crate::membership::Membership;
@@ -32,6 +34,7 @@ use crate::store::Store;
 pub struct BlossomState {
     config: Config,
     store: Store,
+    bytes: BlobBytes,
     members: Membership,
     /// Descriptor URLs start here (no trailing slash).
     base_url: String,
@@ -98,11 +101,13 @@ pub async fn serve(
         .next()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let store = Store::open(&config.database_url, &config.blob_dir).await?;
+    let store = Store::open(&config.database_url).await?;
+    let bytes = BlobBytes::open(&config.blob_dir, config.s3.as_ref()).await?;
     let members = Membership::open(&config.relay_database_url, config.practice).await?;
     let state = Arc::new(BlossomState {
         config,
         store,
+        bytes,
         members,
         base_url,
         host,

@@ -1,7 +1,6 @@
 //! The endpoints: BUD-01 (`GET`/`HEAD /<sha256>[.ext]` with ranges), BUD-02 (`PUT /upload`),
 //! BUD-06 (`HEAD /upload`), BUD-12 (`GET /list/<pubkey>`, `DELETE /<sha256>`).
 
-use std::io::SeekFrom;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -12,7 +11,7 @@ use futures_util::StreamExt;
 use nostr::prelude::Timestamp;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::BlossomState;
 use crate::auth::{self, Verb};
@@ -110,18 +109,11 @@ pub async fn get_blob(
     }
     let meta = state.store.get(&sha).await?.ok_or(BlossomError::NotFound)?;
     let part = range(&headers, meta.size)?;
-    let mut file = tokio::fs::File::open(state.store.path_of(&sha)).await?;
-    let (status, first, length) = match part {
-        Some((first, last)) => (StatusCode::PARTIAL_CONTENT, first, last - first + 1),
-        None => (StatusCode::OK, 0, meta.size),
+    let (status, length) = match part {
+        Some((first, last)) => (StatusCode::PARTIAL_CONTENT, last - first + 1),
+        None => (StatusCode::OK, meta.size),
     };
-    if first > 0 {
-        file.seek(SeekFrom::Start(first)).await?;
-    }
-    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
-        file.take(length),
-        256 * 1024,
-    ));
+    let body = state.bytes.read(&sha, part, meta.size).await?;
     let mut response = (status, body).into_response();
     let h = response.headers_mut();
     let set = |h: &mut HeaderMap, name: header::HeaderName, value: String| {
@@ -222,7 +214,7 @@ pub async fn upload(
         .filter(|m| !m.is_empty() && m.len() < 128)
         .unwrap_or("application/octet-stream")
         .to_owned();
-    let temp = state.store.temp_path()?;
+    let temp = state.bytes.temp_path()?;
     let received = receive(body, &temp, room).await;
     let (sha, size) = match received {
         Ok(done) => done,
@@ -247,11 +239,7 @@ pub async fn upload(
         state.store.add(&existing, &owner).await?;
         return Ok((StatusCode::OK, axum::Json(descriptor(&state, &existing))).into_response());
     }
-    let path = state.store.path_of(&sha);
-    if let Some(parent) = path.parent() {
-        tokio::fs::create_dir_all(parent).await?;
-    }
-    tokio::fs::rename(&temp, &path).await?;
+    state.bytes.keep(&temp, &sha).await?;
     let meta = BlobMeta {
         sha256: sha,
         size,
@@ -308,7 +296,9 @@ pub async fn delete(
             "only an owner of the blob may delete it",
         ));
     }
-    state.store.remove(&sha, &token.pubkey.to_hex()).await?;
+    if state.store.remove(&sha, &token.pubkey.to_hex()).await? {
+        state.bytes.remove(&sha).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,8 +1,4 @@
-//! Blob metadata (sqlx, `migrations/blossom/{sqlite,postgres}`) and blob bytes on the local
-//! filesystem, written to a temporary file while hashed and renamed into place only when the
-//! hash and the size are right.
-
-use std::path::{Path, PathBuf};
+//! Blob metadata (sqlx's `Any` driver over `migrations/blossom/{sqlite,postgres}`).
 
 use nostr::prelude::Timestamp;
 use serde::Serialize;
@@ -29,7 +25,6 @@ pub struct BlobMeta {
 pub struct Store {
     db: AnyPool,
     postgres: bool,
-    dir: PathBuf,
 }
 
 /// Whether `text` is a lowercase hex sha256: the only thing that ever becomes a path.
@@ -45,8 +40,8 @@ fn secs(t: u64) -> i64 {
 }
 
 impl Store {
-    /// Connect, migrate, and prepare the blob directory.
-    pub async fn open(database_url: &str, dir: &Path) -> Result<Self, BlossomError> {
+    /// Connect and migrate.
+    pub async fn open(database_url: &str) -> Result<Self, BlossomError> {
         sqlx::any::install_default_drivers();
         let postgres = !database_url.starts_with("sqlite:");
         let url = if postgres || database_url.contains('?') {
@@ -67,12 +62,7 @@ impl Store {
                 .run(&db)
                 .await?;
         }
-        tokio::fs::create_dir_all(dir.join("tmp")).await?;
-        Ok(Self {
-            db,
-            postgres,
-            dir: dir.to_owned(),
-        })
+        Ok(Self { db, postgres })
     }
 
     /// `?` placeholders, numbered for PostgreSQL.
@@ -82,19 +72,6 @@ impl Store {
         } else {
             std::borrow::Cow::Borrowed(sql)
         }
-    }
-
-    /// Where a blob's bytes live: `<dir>/<aa>/<sha256>`. Only called with a checked hash.
-    pub fn path_of(&self, sha256: &str) -> PathBuf {
-        self.dir.join(sha256.get(..2).unwrap_or("00")).join(sha256)
-    }
-
-    /// A fresh temporary path in the blob directory (same filesystem, so renames are atomic).
-    pub fn temp_path(&self) -> Result<PathBuf, BlossomError> {
-        let mut name = [0u8; 16];
-        getrandom::fill(&mut name)
-            .map_err(|_| BlossomError::Config("no randomness available".into()))?;
-        Ok(self.dir.join("tmp").join(hex::encode(name)))
     }
 
     /// The metadata of a blob.
@@ -158,8 +135,8 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Drop `pubkey`'s ownership; the blob goes when no owner is left. Returns whether the
-    /// bytes were removed.
+    /// Drop `pubkey`'s ownership; the blob's record goes when no owner is left. Returns whether
+    /// it went (the caller then removes the bytes).
     pub async fn remove(&self, sha256: &str, pubkey: &str) -> Result<bool, BlossomError> {
         let mut tx = self.db.begin().await?;
         let sql = self.sql("DELETE FROM owners WHERE sha256 = ? AND pubkey = ?");
@@ -180,13 +157,6 @@ impl Store {
             sqlx::query(&sql).bind(sha256).execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        if gone {
-            match tokio::fs::remove_file(self.path_of(sha256)).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
         Ok(gone)
     }
 

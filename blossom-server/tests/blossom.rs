@@ -207,7 +207,46 @@ async fn get(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_read_ranges_list_and_delete() {
-    let (server, people) = start(|_| {}).await;
+    roundtrip(None).await;
+}
+
+/// An S3 bucket on the test S3 server (`EHR_TEST_S3_ENDPOINT`, moto, started by scripts/test).
+async fn s3_bucket() -> Option<ehr_blossom_server::config::S3Config> {
+    let endpoint = match std::env::var("EHR_TEST_S3_ENDPOINT") {
+        Ok(url) => url,
+        Err(_) if std::env::var("EHR_TEST_S3").as_deref() == Ok("skip") => return None,
+        Err(_) => panic!(
+            "EHR_TEST_S3_ENDPOINT is not set: run ./scripts/test (it starts moto), or EHR_TEST_S3=skip"
+        ),
+    };
+    let bucket = format!("blobs-{}", &Keys::generate().public_key().to_hex()[..12]);
+    // moto creates buckets on an unsigned PUT.
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        created.status().is_success(),
+        "creating the test bucket: {}",
+        created.status()
+    );
+    let config = format!(
+        "bucket = \"{bucket}\"\nendpoint = \"{endpoint}\"\naccess_key_id = \"test\"\nsecret_access_key = \"test\"\n"
+    );
+    Some(toml::from_str(&config).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blobs_on_s3_are_served_the_same_way() {
+    if let Some(s3) = s3_bucket().await {
+        roundtrip(Some(s3)).await;
+    }
+}
+
+async fn roundtrip(s3: Option<ehr_blossom_server::config::S3Config>) {
+    let on_s3 = s3.is_some();
+    let (server, people) = start(|c| c.s3 = s3).await;
     let blob: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
     let hash = sha(&blob);
     let up = token(&people.doctor, "upload", &[&hash], 300, vec![], false);
@@ -292,6 +331,11 @@ async fn upload_read_ranges_list_and_delete() {
         get(&server, &hash, Some(read), None).await.status(),
         StatusCode::NOT_FOUND
     );
+    // On S3, nothing stays on the local disk.
+    if on_s3 {
+        assert_eq!(server.temp_files(), 0);
+        assert!(!server.dir.path().join("blobs").join(&hash[..2]).exists());
+    }
     server.stop().await;
 }
 
