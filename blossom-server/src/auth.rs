@@ -82,6 +82,13 @@ fn tag<'a>(event: &'a Event, name: &'a str) -> impl Iterator<Item = &'a str> + '
     })
 }
 
+/// The host a `server` tag names. BUD-11 asks for a bare domain; some clients send a URL, so
+/// the scheme, port and path are dropped before comparing (the host must still be ours).
+fn server_host(tag: &str) -> &str {
+    let rest = tag.split_once("://").map_or(tag, |(_, rest)| rest);
+    rest.split(['/', ':']).next().unwrap_or_default()
+}
+
 /// Read and check the token of `headers` for `verb` on the server whose host is `host`.
 /// `Ok(None)` when there is no `Authorization` header at all.
 pub fn token(
@@ -130,7 +137,7 @@ pub fn token(
         ));
     }
     let mut servers = tag(&event, "server").peekable();
-    if servers.peek().is_some() && !servers.any(|s| s.eq_ignore_ascii_case(host)) {
+    if servers.peek().is_some() && !servers.any(|s| server_host(s).eq_ignore_ascii_case(host)) {
         return Err(BlossomError::Unauthorized(
             "the token's server tags name other servers",
         ));

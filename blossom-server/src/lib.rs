@@ -114,6 +114,12 @@ pub async fn serve(
     });
     let app = Router::new()
         .route(
+            "/",
+            get(|| async {
+                "ehr-blossom: the practice's Blossom server (BUD-01, 02, 06, 11, 12)\n"
+            }),
+        )
+        .route(
             "/upload",
             axum::routing::put(routes::upload).head(routes::preflight),
         )

@@ -249,7 +249,16 @@ async fn roundtrip(s3: Option<ehr_blossom_server::config::S3Config>) {
     let (server, people) = start(|c| c.s3 = s3).await;
     let blob: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
     let hash = sha(&blob);
-    let up = token(&people.doctor, "upload", &[&hash], 300, vec![], false);
+    // A server tag naming this server's host is accepted, also when a client sends a URL.
+    let server_tag = Tag::custom("server", [server.url.as_str()]);
+    let up = token(
+        &people.doctor,
+        "upload",
+        &[&hash],
+        300,
+        vec![server_tag],
+        false,
+    );
     let created = put(&server, Some(up.clone()), blob.clone(), Some(&hash)).await;
     assert_eq!(
         created.status(),
