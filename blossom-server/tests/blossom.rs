@@ -486,7 +486,7 @@ async fn bad_tokens_and_bad_bodies_are_refused_and_nothing_is_kept() {
     // Path traversal and malformed hashes never reach the filesystem.
     for path in [
         "..%2F..%2Fetc%2Fpasswd",
-        "%2e%2e",
+        "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
         &hash.to_uppercase(),
         "abc",
         &format!("{hash}0"),
