@@ -256,7 +256,9 @@ async fn receive(
     temp: &std::path::Path,
     room: u64,
 ) -> Result<(String, u64), BlossomError> {
-    let mut file = tokio::fs::File::create(temp).await?;
+    // Large writes: each tokio file write is a trip to the blocking pool.
+    let mut file =
+        tokio::io::BufWriter::with_capacity(4 << 20, tokio::fs::File::create(temp).await?);
     let mut hash = Sha256::new();
     let mut size = 0u64;
     let mut stream = body.into_data_stream();
@@ -270,7 +272,8 @@ async fn receive(
         file.write_all(&chunk).await?;
     }
     // Durable before the descriptor promises it.
-    file.sync_all().await?;
+    file.flush().await?;
+    file.get_ref().sync_all().await?;
     Ok((hex::encode(hash.finalize()), size))
 }
 

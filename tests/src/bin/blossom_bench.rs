@@ -1,0 +1,205 @@
+//! `blossom-bench`: upload and download a large blob through the real `ehr-blossom` binary with
+//! the `ehr-client` Blossom client, and print throughput against this machine's single-core
+//! sha256 speed, with the peak RSS of the server and of the client.
+//!
+//! `scripts/bench-blossom` builds both in release mode and runs this with a 1 GiB file.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use ehr_client::blossom::BlossomClient;
+use ehr_client::keys::Identity;
+use ehr_client::roster::{Member, Role, RosterContent};
+use ehr_relay::store::{Store as RelayStore, WriteJob};
+use nostr::prelude::*;
+use sha2::{Digest, Sha256};
+
+#[derive(Parser)]
+#[command(name = "blossom-bench")]
+struct Cli {
+    /// The ehr-blossom binary.
+    #[arg(long)]
+    server: PathBuf,
+    /// Blob size in MiB.
+    #[arg(long, default_value_t = 1024)]
+    size_mib: u64,
+    /// Where to put the data (needs three times the blob size).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+/// Peak resident set size of a process, from /proc (Linux), in MiB.
+fn peak_rss_mib(pid: &str) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmHWM in /proc")?;
+    Ok(kib / 1024.0)
+}
+
+/// Single-core sha256 throughput in MiB/s (an 8 MiB buffer hashed 64 times).
+fn sha256_speed() -> f64 {
+    let buf = vec![0x5au8; 8 << 20];
+    let started = Instant::now();
+    let mut hash = Sha256::new();
+    for _ in 0..64 {
+        hash.update(&buf);
+    }
+    let _ = hash.finalize();
+    512.0 / started.elapsed().as_secs_f64()
+}
+
+/// A file of `mib` MiB of varied bytes, and its sha256.
+fn make_file(path: &Path, mib: u64) -> anyhow::Result<String> {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut block = vec![0u8; 1 << 20];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut hash = Sha256::new();
+    for _ in 0..mib {
+        for chunk in block.chunks_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let bytes = state.to_le_bytes();
+            let n = chunk.len();
+            chunk.copy_from_slice(bytes.get(..n).unwrap_or_default());
+        }
+        hash.update(&block);
+        file.write_all(&block)?;
+    }
+    file.flush()?;
+    Ok(hex::encode(hash.finalize()))
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let base = cli
+        .dir
+        .unwrap_or_else(std::env::temp_dir)
+        .join(format!("blossom-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&base)?;
+    let speed = sha256_speed();
+    writeln!(out, "sha256, one core:        {speed:>8.0} MiB/s")?;
+
+    // A practice whose roster holds the bench key, in the relay database the server reads.
+    let root = Identity::generate();
+    let uploader = Identity::generate();
+    let start = Timestamp::from_secs(Timestamp::now().as_secs() - 60);
+    let roster = RosterContent {
+        practice: root.public_key(),
+        sequence: 0,
+        previous: None,
+        epoch: 0,
+        epoch_public_key: Keys::generate().public_key(),
+        members: vec![Member {
+            pubkey: uploader.public_key(),
+            role: Role::Doctor,
+            name: None,
+            valid_from: start,
+            valid_until: None,
+        }],
+    }
+    .sign(&root, start)?;
+    let relay_url = format!("sqlite://{}", base.join("relay.db").display());
+    let relay = RelayStore::open(
+        &ehr_relay::RelayConfig::new(root.public_key(), relay_url.clone()).database,
+    )
+    .await?;
+    relay
+        .write_batch(&[WriteJob {
+            raw: roster.as_json(),
+            event: roster,
+            received_at: start,
+        }])
+        .await?;
+    let config = base.join("blossom.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\npractice = \"{}\"\nrelay_database_url = \"{relay_url}\"\ndatabase_url = \"sqlite://{}\"\nblob_dir = \"{}\"\nmax_blob_bytes = {}\n",
+            root.public_key().to_hex(),
+            base.join("blobs.db").display(),
+            base.join("blobs").display(),
+            (cli.size_mib + 1) << 20,
+        ),
+    )?;
+    let mut server = Command::new(&cli.server)
+        .args(["--config", &config.display().to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot start ehr-blossom")?;
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().context("no stdout")?).read_line(&mut line)?;
+    let url = line
+        .trim()
+        .strip_prefix("ehr-blossom listening on ")
+        .context("ehr-blossom did not start")?
+        .to_owned();
+    let pid = server.id().to_string();
+
+    let result = transfer(&mut out, &base, &url, &uploader, cli.size_mib, speed).await;
+    let server_rss = peak_rss_mib(&pid);
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&base);
+    result?;
+    writeln!(out, "peak RSS, server:        {:>8.1} MiB", server_rss?)?;
+    writeln!(
+        out,
+        "peak RSS, client:        {:>8.1} MiB",
+        peak_rss_mib("self")?
+    )?;
+    Ok(())
+}
+
+async fn transfer(
+    out: &mut impl Write,
+    base: &Path,
+    url: &str,
+    uploader: &Identity,
+    mib: u64,
+    speed: f64,
+) -> anyhow::Result<()> {
+    let file = base.join("blob.bin");
+    let sha = make_file(&file, mib)?;
+    let client = BlossomClient::new(url)?;
+    let started = Instant::now();
+    let descriptor = client.upload(uploader, &file, &sha).await?;
+    let upload = started.elapsed().as_secs_f64();
+    if descriptor.sha256 != sha {
+        bail!("the server stored different bytes");
+    }
+    let back = base.join("back.bin");
+    let started = Instant::now();
+    client.download(uploader, &sha, &back).await?;
+    let download = started.elapsed().as_secs_f64();
+    let rate = |secs: f64| mib as f64 / secs;
+    writeln!(
+        out,
+        "upload {mib} MiB:         {:>8.0} MiB/s  ({:.0} % of one core's sha256; the server hashes, writes and fsyncs)",
+        rate(upload),
+        100.0 * rate(upload) / speed
+    )?;
+    writeln!(
+        out,
+        "download {mib} MiB:       {:>8.0} MiB/s  ({:.0} % of one core's sha256; the client hashes and writes)",
+        rate(download),
+        100.0 * rate(download) / speed
+    )?;
+    Ok(())
+}
