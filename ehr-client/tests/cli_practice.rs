@@ -65,6 +65,30 @@ impl Clinic {
         serde_json::from_str(&self.ok(home, key, args)).unwrap()
     }
 
+    /// `practice init` offline (the relay needs the practice key it makes), with `admin` as the
+    /// first admin; the report and the root key file (`root.ncryptsec`).
+    fn init_offline(&self, admin: &str) -> (Value, PathBuf) {
+        let root_file = self.path("root.ncryptsec");
+        let init = self.json(
+            "clinic",
+            None,
+            &[
+                "--offline",
+                "practice",
+                "init",
+                "--relay",
+                &self.relay,
+                "--root-key-out",
+                root_file.to_str().unwrap(),
+                "--admin",
+                admin,
+                "--log-n",
+                "8",
+            ],
+        );
+        (init, root_file)
+    }
+
     /// A new key file; returns its npub.
     fn keygen(&self, name: &str) -> String {
         let out = self.json(
@@ -199,24 +223,7 @@ async fn a_practice_runs_from_the_cli_and_revocation_holds() {
 
     // init (offline: the relay needs the practice key it makes): the root key exists only as
     // an ncryptsec file.
-    let root_file = clinic.path("root.ncryptsec");
-    let init = clinic.json(
-        "clinic",
-        None,
-        &[
-            "--offline",
-            "practice",
-            "init",
-            "--relay",
-            &clinic.relay,
-            "--root-key-out",
-            root_file.to_str().unwrap(),
-            "--admin",
-            &admin,
-            "--log-n",
-            "8",
-        ],
-    );
+    let (init, root_file) = clinic.init_offline(&admin);
     assert!(
         std::fs::read_to_string(&root_file)
             .unwrap()
@@ -414,24 +421,7 @@ async fn a_practice_runs_on_its_own_relay_and_patients_are_added_over_nip86() {
     let clinic = Clinic::new(&url);
     let admin = clinic.keygen("admin.key");
     let doctor = clinic.keygen("doctor.key");
-    let root_file = clinic.path("root.ncryptsec");
-    let init = clinic.json(
-        "clinic",
-        None,
-        &[
-            "--offline",
-            "practice",
-            "init",
-            "--relay",
-            &url,
-            "--root-key-out",
-            root_file.to_str().unwrap(),
-            "--admin",
-            &admin,
-            "--log-n",
-            "8",
-        ],
-    );
+    let (init, _) = clinic.init_offline(&admin);
     let relay = PracticeRelay::serve(listener, &clinic, &init).await;
     clinic.act(
         "admin.key",
@@ -516,24 +506,7 @@ async fn documents_are_encrypted_uploaded_and_read_back_by_the_patient() {
     let clinic = Clinic::new(&url);
     let admin = clinic.keygen("admin.key");
     let doctor = clinic.keygen("doctor.key");
-    let root_file = clinic.path("root.ncryptsec");
-    let init = clinic.json(
-        "clinic",
-        None,
-        &[
-            "--offline",
-            "practice",
-            "init",
-            "--relay",
-            &url,
-            "--root-key-out",
-            root_file.to_str().unwrap(),
-            "--admin",
-            &admin,
-            "--log-n",
-            "8",
-        ],
-    );
+    let (init, _) = clinic.init_offline(&admin);
     let relay = PracticeRelay::serve(listener, &clinic, &init).await;
     clinic.act(
         "admin.key",
