@@ -159,6 +159,32 @@ fn sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// `GET /list/<owner>` as `keys`.
+async fn list(server: &Server, keys: &Keys, owner: &PublicKey) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{}/list/{}", server.url, owner.to_hex()))
+        .header(
+            "authorization",
+            token(keys, "list", &[], 300, vec![], false),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `DELETE /<hash>` as `keys`.
+async fn delete(server: &Server, keys: &Keys, hash: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .delete(format!("{}/{hash}", server.url))
+        .header(
+            "authorization",
+            token(keys, "delete", &[hash], 300, vec![], false),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
 fn reason(response: &reqwest::Response) -> String {
     response
         .headers()
@@ -310,31 +336,11 @@ async fn roundtrip(s3: Option<ehr_blossom_server::config::S3Config>) {
     assert_eq!(head.status(), StatusCode::OK);
     assert_eq!(head.headers()["content-length"], "100000");
 
-    let list = reqwest::Client::new()
-        .get(format!(
-            "{}/list/{}",
-            server.url,
-            people.doctor.public_key().to_hex()
-        ))
-        .header(
-            "authorization",
-            token(&people.doctor, "list", &[], 300, vec![], false),
-        )
-        .send()
-        .await
-        .unwrap();
+    let list = list(&server, &people.doctor, &people.doctor.public_key()).await;
     let listed: serde_json::Value = list.json().await.unwrap();
     assert_eq!(listed[0]["sha256"], hash);
 
-    let deleted = reqwest::Client::new()
-        .delete(format!("{}/{hash}", server.url))
-        .header(
-            "authorization",
-            token(&people.doctor, "delete", &[&hash], 300, vec![], false),
-        )
-        .send()
-        .await
-        .unwrap();
+    let deleted = delete(&server, &people.doctor, &hash).await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         get(&server, &hash, Some(read), None).await.status(),
@@ -570,44 +576,16 @@ async fn owners_share_blobs(metadata_url: Option<String>) {
         assert!(response.status().is_success(), "{}", reason(&response));
     }
     // The nurse owns nothing here: deleting is refused and changes nothing.
-    let nurse_delete = reqwest::Client::new()
-        .delete(format!("{}/{hash}", server.url))
-        .header(
-            "authorization",
-            token(&people.nurse, "delete", &[&hash], 300, vec![], false),
-        )
-        .send()
-        .await
-        .unwrap();
+    let nurse_delete = delete(&server, &people.nurse, &hash).await;
     assert_eq!(nurse_delete.status(), StatusCode::FORBIDDEN);
-    let doctor_delete = reqwest::Client::new()
-        .delete(format!("{}/{hash}", server.url))
-        .header(
-            "authorization",
-            token(&people.doctor, "delete", &[&hash], 300, vec![], false),
-        )
-        .send()
-        .await
-        .unwrap();
+    let doctor_delete = delete(&server, &people.doctor, &hash).await;
     assert_eq!(doctor_delete.status(), StatusCode::NO_CONTENT);
     let read = token(&people.patient, "get", &[], 300, vec![], false);
     let still = get(&server, &hash, Some(read), None).await;
     assert_eq!(still.status(), StatusCode::OK);
     assert_eq!(still.bytes().await.unwrap().as_ref(), blob.as_slice());
     // A key lists only its own blobs.
-    let peek = reqwest::Client::new()
-        .get(format!(
-            "{}/list/{}",
-            server.url,
-            people.patient.public_key().to_hex()
-        ))
-        .header(
-            "authorization",
-            token(&people.nurse, "list", &[], 300, vec![], false),
-        )
-        .send()
-        .await
-        .unwrap();
+    let peek = list(&server, &people.nurse, &people.patient.public_key()).await;
     assert_eq!(peek.status(), StatusCode::FORBIDDEN);
     server.stop().await;
 }

@@ -415,8 +415,9 @@ async fn a_practice_runs_from_the_cli_and_revocation_holds() {
     relay.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_practice_runs_on_its_own_relay_and_patients_are_added_over_nip86() {
+/// A practice on its own relay with an admin, a doctor (`doctor.key`) and one patient created by
+/// the doctor (`patient.nsec`), not yet added to the relay; returns the patient's npub.
+async fn practice_with_a_patient() -> (PracticeRelay, Clinic, String) {
     let (listener, url) = PracticeRelay::bind().await;
     let clinic = Clinic::new(&url);
     let admin = clinic.keygen("admin.key");
@@ -438,6 +439,12 @@ async fn a_practice_runs_on_its_own_relay_and_patients_are_added_over_nip86() {
         ],
     );
     let patient = created["patient_npub"].as_str().unwrap().to_owned();
+    (relay, clinic, patient)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_practice_runs_on_its_own_relay_and_patients_are_added_over_nip86() {
+    let (relay, clinic, patient) = practice_with_a_patient().await;
     clinic.add_encounter("doctor.key", &patient);
     assert_eq!(clinic.encounters("doctor.key", &patient), 1);
 
@@ -502,27 +509,7 @@ async fn blossom_for(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documents_are_encrypted_uploaded_and_read_back_by_the_patient() {
-    let (listener, url) = PracticeRelay::bind().await;
-    let clinic = Clinic::new(&url);
-    let admin = clinic.keygen("admin.key");
-    let doctor = clinic.keygen("doctor.key");
-    let (init, _) = clinic.init_offline(&admin);
-    let relay = PracticeRelay::serve(listener, &clinic, &init).await;
-    clinic.act(
-        "admin.key",
-        &["staff", "add", "--npub", &doctor, "--role", "doctor"],
-    );
-    let handover = clinic.path("patient.nsec");
-    let created = clinic.act(
-        "doctor.key",
-        &[
-            "patient",
-            "create",
-            "--nsec-out",
-            handover.to_str().unwrap(),
-        ],
-    );
-    let patient = created["patient_npub"].as_str().unwrap().to_owned();
+    let (relay, clinic, patient) = practice_with_a_patient().await;
     clinic.ok(
         "clinic",
         Some("doctor.key"),
