@@ -3,12 +3,10 @@
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use ehr_relay::access::tag_values;
 use nostr::prelude::{Event, Kind, PublicKey, Timestamp};
 
 use crate::error::BlossomError;
-
-/// Kind 24242.
-const BLOSSOM_AUTH: u16 = 24242;
 
 /// The action a token must name in its `t` tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,16 +70,6 @@ fn decode(encoded: &str) -> Option<Vec<u8>> {
         .find_map(|engine| engine.decode(encoded).ok())
 }
 
-fn tag<'a>(event: &'a Event, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-    event.tags.iter().filter_map(move |t| {
-        let fields = t.as_slice();
-        match (fields.first(), fields.get(1)) {
-            (Some(n), Some(v)) if n == name => Some(v.as_str()),
-            _ => None,
-        }
-    })
-}
-
 /// The host a `server` tag names. BUD-11 asks for a bare domain; some clients send a URL, so
 /// the scheme, port and path are dropped before comparing (the host must still be ours).
 fn server_host(tag: &str) -> &str {
@@ -112,7 +100,7 @@ pub fn token(
         decode(encoded.trim()).ok_or(BlossomError::Unauthorized("Authorization is not base64"))?;
     let event = Event::from_json(&json)
         .map_err(|_| BlossomError::Unauthorized("the token is not a Nostr event"))?;
-    if event.kind != Kind::from(BLOSSOM_AUTH) {
+    if event.kind != Kind::BlossomAuth {
         return Err(BlossomError::Unauthorized("the token must be kind 24242"));
     }
     event
@@ -124,25 +112,27 @@ pub fn token(
             "the token's created_at is in the future",
         ));
     }
-    let expiration = tag(&event, "expiration")
+    let expiration = tag_values(&event, "expiration")
         .next()
         .and_then(|e| e.parse::<u64>().ok())
         .ok_or(BlossomError::Unauthorized("the token has no expiration"))?;
     if expiration <= now {
         return Err(BlossomError::Unauthorized("the token has expired"));
     }
-    if !tag(&event, "t").any(|t| t == verb.as_str()) {
+    if !tag_values(&event, "t").any(|t| t == verb.as_str()) {
         return Err(BlossomError::Unauthorized(
             "the token's t tag is for another action",
         ));
     }
-    let mut servers = tag(&event, "server").peekable();
+    let mut servers = tag_values(&event, "server").peekable();
     if servers.peek().is_some() && !servers.any(|s| server_host(s).eq_ignore_ascii_case(host)) {
         return Err(BlossomError::Unauthorized(
             "the token's server tags name other servers",
         ));
     }
-    let x = tag(&event, "x").map(str::to_ascii_lowercase).collect();
+    let x = tag_values(&event, "x")
+        .map(str::to_ascii_lowercase)
+        .collect();
     Ok(Some(Token {
         pubkey: event.pubkey,
         x,

@@ -143,7 +143,7 @@ fn token(
     ];
     tags.extend(x.iter().map(|x| Tag::custom("x", [*x])));
     tags.extend(extra);
-    let event = EventBuilder::new(Kind::from(24242), "test")
+    let event = EventBuilder::new(Kind::BlossomAuth, "test")
         .tags(tags)
         .finalize(keys)
         .unwrap();

@@ -99,11 +99,6 @@ impl BlossomClient {
         })
     }
 
-    /// The server's base URL.
-    pub fn base_url(&self) -> &str {
-        &self.base
-    }
-
     /// A BUD-11 token for `verb`, scoped to this server and to `sha256` when given.
     fn token(
         &self,
@@ -120,7 +115,7 @@ impl BlossomClient {
         if let Some(sha) = sha256 {
             tags.push(Tag::custom("x", [sha]));
         }
-        let event = EventBuilder::new(Kind::from(24242), format!("{verb} blob"))
+        let event = EventBuilder::new(Kind::BlossomAuth, format!("{verb} blob"))
             .tags(tags)
             .finalize(identity.keys())
             .map_err(|_| BlossomError::Signing)?;

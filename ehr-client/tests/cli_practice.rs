@@ -161,7 +161,7 @@ struct PracticeRelay {
     task: tokio::task::JoinHandle<Result<(), ehr_relay::RelayError>>,
     practice: ehr_client::nostr::prelude::PublicKey,
     database_url: String,
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl PracticeRelay {
@@ -191,8 +191,13 @@ impl PracticeRelay {
             task,
             practice,
             database_url,
-            _data: data,
+            data,
         }
+    }
+
+    /// The relay's data directory.
+    fn data_dir(&self) -> &std::path::Path {
+        self.data.path()
     }
 
     async fn stop(mut self) {
@@ -412,7 +417,24 @@ async fn a_practice_runs_from_the_cli_and_revocation_holds() {
         .filter(|m| m["role"] == "admin")
         .count();
     assert_eq!(admins, 2, "{list}");
+    assert_no_plaintext_fhir(relay.data_dir());
     relay.stop().await;
+}
+
+/// Invariant 2: the relay's database (and its WAL) holds no FHIR in the clear.
+fn assert_no_plaintext_fhir(dir: &std::path::Path) {
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        stored.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    let has = |needle: &[u8]| stored.windows(needle.len()).any(|w| w == needle);
+    // The scan sees the stored clinical events (their patient copies)...
+    assert!(
+        has(b"patient-content"),
+        "no clinical events found in the relay's files"
+    );
+    // ...and none of them holds FHIR in the clear.
+    assert!(!has(b"resourceType"), "the relay stored plaintext FHIR");
 }
 
 /// A practice on its own relay with an admin, a doctor (`doctor.key`) and one patient created by

@@ -15,10 +15,10 @@ use nostr::prelude::{Event, EventId, Kind, PublicKey, Timestamp};
 
 use crate::error::Reject;
 
-/// Kind 1059, the NIP-59 gift wrap.
-pub const GIFT_WRAP: u16 = 1059;
+/// Kind 1059, the NIP-59 gift wrap (as a number, for SQL and matches).
+pub const GIFT_WRAP: u16 = Kind::GiftWrap.as_u16();
 /// Kind 5, the NIP-09 deletion request.
-pub const DELETION: u16 = 5;
+pub const DELETION: u16 = Kind::EventDeletion.as_u16();
 
 /// Whether `kind` is one of the practice's own kinds, 2100–2121: append-only, role-gated.
 pub fn is_practice_kind(kind: u16) -> bool {
@@ -405,9 +405,4 @@ impl Access {
             || (roles.assigned.contains(&AssignedRole::Guardian)
                 && self.wards_of(&event.pubkey).contains(&patient))
     }
-}
-
-/// Whether `kind` is stored at all (ephemeral kinds are only forwarded).
-pub fn is_stored(kind: Kind) -> bool {
-    !kind.is_ephemeral()
 }

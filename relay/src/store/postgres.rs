@@ -3,7 +3,7 @@
 //! commits; role changes are announced on `ehr_roles`.
 
 use nostr::prelude::{Event, EventId, PublicKey, Timestamp};
-use sqlx::postgres::{PgArguments, PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row};
 
 use super::StoredRow;
@@ -24,19 +24,6 @@ pub const ROLES_CHANNEL: &str = "ehr_roles";
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
-}
-
-type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
-
-fn bind_all<'q>(mut query: Query<'q>, binds: &'q [Bind]) -> Query<'q> {
-    for bind in binds {
-        query = match bind {
-            Bind::Blob(b) => query.bind(b.as_slice()),
-            Bind::Int(i) => query.bind(*i),
-            Bind::Text(t) => query.bind(t.as_str()),
-        };
-    }
-    query
 }
 
 impl PgStore {

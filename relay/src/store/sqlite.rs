@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use nostr::prelude::{EventId, PublicKey, Timestamp};
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
-    SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite};
 
@@ -27,19 +27,6 @@ pub struct SqliteStore {
     read: SqlitePool,
     /// One connection: SQLite has one writer, and group commit wants exactly one.
     write: SqlitePool,
-}
-
-type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
-
-fn bind_all<'q>(mut query: Query<'q>, binds: &'q [Bind]) -> Query<'q> {
-    for bind in binds {
-        query = match bind {
-            Bind::Blob(b) => query.bind(b.as_slice()),
-            Bind::Int(i) => query.bind(*i),
-            Bind::Text(t) => query.bind(t.as_str()),
-        };
-    }
-    query
 }
 
 impl SqliteStore {

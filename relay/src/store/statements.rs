@@ -11,6 +11,21 @@ macro_rules! backend_statements {
         sql: $sql:path,
         $($extra:item)*
     ) => {
+        /// Bind a statement's values in order.
+        fn bind_all<'q>(
+            mut query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+            binds: &'q [Bind],
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+            for bind in binds {
+                query = match bind {
+                    Bind::Blob(b) => query.bind(b.as_slice()),
+                    Bind::Int(i) => query.bind(*i),
+                    Bind::Text(t) => query.bind(t.as_str()),
+                };
+            }
+            query
+        }
+
         impl $store {
             pub(super) async fn write_batch(&self, jobs: &[WriteJob]) -> Result<Vec<WriteOutcome>, RelayError> {
                 let mut tx = self.$write.begin().await?;
