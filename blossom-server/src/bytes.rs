@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::body::Body;
+use ehr_client::blob_file::FileSource;
 use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, ObjectStore, WriteMultipart};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::AsyncReadExt;
 
 use crate::config::S3Config;
 use crate::error::BlossomError;
@@ -36,6 +37,10 @@ impl BlobBytes {
     /// Files under `dir`, or the S3 bucket of `s3` (with `dir` for temporary files).
     pub async fn open(dir: &Path, s3: Option<&S3Config>) -> Result<Self, BlossomError> {
         tokio::fs::create_dir_all(dir.join("tmp")).await?;
+        let temp = dir.join("tmp");
+        tokio::task::spawn_blocking(move || remove_stale(&temp))
+            .await
+            .map_err(std::io::Error::other)??;
         let backend = match s3 {
             None => Backend::Files,
             Some(s3) => {
@@ -84,8 +89,12 @@ impl BlobBytes {
                 if let Some(parent) = path.parent() {
                     tokio::fs::create_dir_all(parent).await?;
                 }
-                tokio::fs::rename(temp, &path)
+                tokio::fs::rename(temp, &path).await?;
+                // The rename is durable only once the directory is.
+                let parent = path.parent().map(Path::to_owned).unwrap_or_default();
+                tokio::task::spawn_blocking(move || std::fs::File::open(parent)?.sync_all())
                     .await
+                    .map_err(std::io::Error::other)?
                     .map_err(BlossomError::from)
             }
             Backend::S3(store) => upload(store, temp, sha256).await,
@@ -104,13 +113,11 @@ impl BlobBytes {
         let (first, length) = part.map_or((0, size), |(first, last)| (first, last - first + 1));
         match &self.backend {
             Backend::Files => {
-                let mut file = tokio::fs::File::open(self.path_of(sha256)).await?;
-                if first > 0 {
-                    file.seek(std::io::SeekFrom::Start(first)).await?;
-                }
-                Ok(Body::from_stream(
-                    tokio_util::io::ReaderStream::with_capacity(file.take(length), 256 * 1024),
-                ))
+                let path = self.path_of(sha256);
+                let file = tokio::task::spawn_blocking(move || FileSource::open_direct(&path))
+                    .await
+                    .map_err(std::io::Error::other)??;
+                Ok(Body::from_stream(file.chunks(first, length)))
             }
             Backend::S3(store) => {
                 let options = GetOptions {
@@ -141,6 +148,20 @@ impl BlobBytes {
             },
         }
     }
+}
+
+/// Remove temporary files a crash left behind (a cancelled upload removes its own). Only old
+/// ones, so another server sharing the directory keeps the uploads it has in progress.
+fn remove_stale(temp: &Path) -> std::io::Result<()> {
+    const STALE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+    for entry in std::fs::read_dir(temp)? {
+        let entry = entry?;
+        let age = entry.metadata()?.modified()?.elapsed().unwrap_or_default();
+        if age > STALE {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Stream a local file to S3 in parts: memory stays at a few parts whatever the size.

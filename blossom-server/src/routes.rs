@@ -7,11 +7,10 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ehr_client::blob_file::HashingWriter;
 use futures_util::StreamExt;
 use nostr::prelude::Timestamp;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use crate::BlossomState;
 use crate::auth::{self, Verb};
@@ -251,30 +250,26 @@ pub async fn upload(
 }
 
 /// Write the body to `temp`, hashing it and stopping past `room` bytes; `(sha256, size)`.
+/// The file is durable when this returns, and removed when it fails.
 async fn receive(
     body: Body,
     temp: &std::path::Path,
     room: u64,
 ) -> Result<(String, u64), BlossomError> {
-    // Large writes: each tokio file write is a trip to the blocking pool.
-    let mut file =
-        tokio::io::BufWriter::with_capacity(4 << 20, tokio::fs::File::create(temp).await?);
-    let mut hash = Sha256::new();
-    let mut size = 0u64;
+    let mut file = HashingWriter::create(temp).await?;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| BlossomError::BadRequest("the upload was cut off"))?;
-        size += chunk.len() as u64;
-        if size > room {
+        let Ok(chunk) = chunk else {
+            file.abandon().await;
+            return Err(BlossomError::BadRequest("the upload was cut off"));
+        };
+        if file.size() + chunk.len() as u64 > room {
+            file.abandon().await;
             return Err(BlossomError::TooLarge("over the size limit or the quota"));
         }
-        hash.update(&chunk);
-        file.write_all(&chunk).await?;
+        file.write(&chunk).await?;
     }
-    // Durable before the descriptor promises it.
-    file.flush().await?;
-    file.get_ref().sync_all().await?;
-    Ok((hex::encode(hash.finalize()), size))
+    Ok(file.finish().await?)
 }
 
 /// `DELETE /<sha256>` (BUD-12): an owner gives up the blob; the bytes go with the last owner.

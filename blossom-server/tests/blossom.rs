@@ -632,3 +632,67 @@ async fn the_upload_preflight_answers_before_any_bytes_move() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_upload_cut_off_mid_body_and_the_leftovers_of_a_crash_leave_no_temporary_files() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (server, people) = start(|c| {
+        // What a crash in the middle of an upload two days ago left, and one in progress now
+        // (another server sharing the directory).
+        let temp = c.blob_dir.join("tmp");
+        std::fs::create_dir_all(&temp).unwrap();
+        let stale = std::fs::File::create(temp.join("crashed")).unwrap();
+        stale
+            .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400))
+            .unwrap();
+        std::fs::write(temp.join("in-progress"), b"partial").unwrap();
+    })
+    .await;
+    // Any answer means the server has started (and cleaned up).
+    let hash = sha(b"never sent in full");
+    let auth = token(&people.doctor, "upload", &[&hash], 300, vec![], false);
+    let head = reqwest::Client::new()
+        .head(format!("{}/upload", server.url))
+        .header("authorization", auth.clone())
+        .header("x-sha-256", hash.clone())
+        .header("x-content-length", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    let left: Vec<_> = std::fs::read_dir(server.dir.path().join("blobs").join("tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left, ["in-progress"]);
+    std::fs::remove_file(
+        server
+            .dir
+            .path()
+            .join("blobs")
+            .join("tmp")
+            .join("in-progress"),
+    )
+    .unwrap();
+
+    // 3 MiB of a promised 10 MiB, then the client goes away.
+    let address = server.url.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "PUT /upload HTTP/1.1\r\nhost: {address}\r\nauthorization: {auth}\r\nx-sha-256: {hash}\r\ncontent-length: {}\r\n\r\n",
+        10 << 20
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    socket.write_all(&vec![7u8; 3 << 20]).await.unwrap();
+    socket.shutdown().await.unwrap();
+    // The server answers or hangs up only after it has let go of the upload.
+    let mut answer = Vec::new();
+    let _ = socket.read_to_end(&mut answer).await;
+    assert_eq!(server.temp_files(), 0);
+    let listed = list(&server, &people.doctor, &people.doctor.public_key()).await;
+    assert_eq!(
+        listed.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!([])
+    );
+    server.stop().await;
+}

@@ -7,9 +7,8 @@ use base64::Engine as _;
 use futures_util::StreamExt;
 use nostr::prelude::{EventBuilder, FinalizeEvent, Kind, Tag, Timestamp};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
+use crate::blob_file::{FileSource, HashingWriter};
 use crate::document::{FileKey, Layout, Sealed};
 use crate::fhir::{
     Attachment, DocumentContent, DocumentReference, DocumentReferenceStatus, Extension, Reference,
@@ -146,12 +145,9 @@ impl BlossomClient {
         path: &Path,
         sha256: &str,
     ) -> Result<Descriptor, BlossomError> {
-        let file = tokio::fs::File::open(path).await?;
-        let size = file.metadata().await?.len();
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
-            file,
-            256 * 1024,
-        ));
+        let file = FileSource::open(path)?;
+        let size = file.len()?;
+        let body = reqwest::Body::wrap_stream(file.chunks(0, size));
         let response = self
             .http
             .put(format!("{}/upload", self.base))
@@ -173,6 +169,23 @@ impl BlossomClient {
             .map_err(|e| BlossomError::Http(e.without_url().to_string()))
     }
 
+    /// Give up this key's ownership of blob `sha256` (BUD-12); the server drops the bytes when
+    /// no owner is left.
+    pub async fn delete(&self, identity: &Identity, sha256: &str) -> Result<(), BlossomError> {
+        let response = self
+            .http
+            .delete(format!("{}/{sha256}", self.base))
+            .header(
+                "authorization",
+                self.token(identity, "delete", Some(sha256))?,
+            )
+            .send()
+            .await
+            .map_err(|e| BlossomError::Http(e.without_url().to_string()))?;
+        Self::check(response).await?;
+        Ok(())
+    }
+
     /// Download blob `sha256` into the new file `path`, checking its hash; the file is removed
     /// when the bytes are not the blob.
     pub async fn download(
@@ -189,19 +202,19 @@ impl BlossomClient {
             .await
             .map_err(|e| BlossomError::Http(e.without_url().to_string()))?;
         let response = Self::check(response).await?;
-        let mut file = tokio::fs::File::create_new(path).await?;
-        let mut hash = Sha256::new();
-        let mut size = 0u64;
+        let mut file = HashingWriter::create(path).await?;
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| BlossomError::Http(e.without_url().to_string()))?;
-            hash.update(&chunk);
-            size += chunk.len() as u64;
-            file.write_all(&chunk).await?;
+            match chunk {
+                Ok(chunk) => file.write(&chunk).await?,
+                Err(e) => {
+                    file.abandon().await;
+                    return Err(BlossomError::Http(e.without_url().to_string()));
+                }
+            }
         }
-        file.flush().await?;
-        if hex::encode(hash.finalize()) != sha256 {
-            drop(file);
+        let (actual, size) = file.finish().await?;
+        if actual != sha256 {
             let _ = tokio::fs::remove_file(path).await;
             return Err(BlossomError::HashMismatch);
         }

@@ -22,6 +22,8 @@
 //! only the core.
 
 pub mod access;
+#[cfg(feature = "blob-file")]
+pub mod blob_file;
 #[cfg(feature = "relay-client")]
 pub mod blossom;
 pub mod chart;
