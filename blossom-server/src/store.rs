@@ -1,8 +1,9 @@
 //! Blob metadata (sqlx's `Any` driver over `migrations/blossom/{sqlite,postgres}`).
 
+use ehr_relay::store::AnyDatabase;
 use nostr::prelude::Timestamp;
 use serde::Serialize;
-use sqlx::{AnyPool, Row};
+use sqlx::Row;
 
 use crate::error::BlossomError;
 
@@ -23,8 +24,7 @@ pub struct BlobMeta {
 /// Metadata database and blob directory.
 #[derive(Debug, Clone)]
 pub struct Store {
-    db: AnyPool,
-    postgres: bool,
+    database: AnyDatabase,
 }
 
 /// Whether `text` is a lowercase hex sha256: the only thing that ever becomes a path.
@@ -42,36 +42,21 @@ fn secs(t: u64) -> i64 {
 impl Store {
     /// Connect and migrate.
     pub async fn open(database_url: &str) -> Result<Self, BlossomError> {
-        sqlx::any::install_default_drivers();
-        let postgres = !database_url.starts_with("sqlite:");
-        let url = if postgres || database_url.contains('?') {
-            database_url.to_owned()
-        } else {
-            format!("{database_url}?mode=rwc")
-        };
-        let db = sqlx::any::AnyPoolOptions::new()
-            .max_connections(8)
-            .connect(&url)
-            .await?;
-        if postgres {
+        let database = AnyDatabase::connect(database_url).await?;
+        if database.postgres {
             sqlx::migrate!("../migrations/blossom/postgres")
-                .run(&db)
+                .run(&database.pool)
                 .await?;
         } else {
             sqlx::migrate!("../migrations/blossom/sqlite")
-                .run(&db)
+                .run(&database.pool)
                 .await?;
         }
-        Ok(Self { db, postgres })
+        Ok(Self { database })
     }
 
-    /// `?` placeholders, numbered for PostgreSQL.
     fn sql<'a>(&self, sql: &'a str) -> std::borrow::Cow<'a, str> {
-        if self.postgres {
-            ehr_relay::store::numbered(sql)
-        } else {
-            std::borrow::Cow::Borrowed(sql)
-        }
+        self.database.sql(sql)
     }
 
     /// The metadata of a blob.
@@ -79,7 +64,7 @@ impl Store {
         let sql = self.sql("SELECT sha256, size, type, uploaded FROM blobs WHERE sha256 = ?");
         let row = sqlx::query(&sql)
             .bind(sha256)
-            .fetch_optional(&self.db)
+            .fetch_optional(&self.database.pool)
             .await?;
         row.map(|r| meta_of(&r)).transpose()
     }
@@ -91,7 +76,7 @@ impl Store {
         );
         let total: i64 = sqlx::query(&sql)
             .bind(pubkey)
-            .fetch_one(&self.db)
+            .fetch_one(&self.database.pool)
             .await?
             .try_get(0)?;
         Ok(u64::try_from(total).unwrap_or_default())
@@ -99,7 +84,7 @@ impl Store {
 
     /// Record a stored blob and its owner; false when the owner already had it.
     pub async fn add(&self, meta: &BlobMeta, pubkey: &str) -> Result<bool, BlossomError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.database.pool.begin().await?;
         let sql = self.sql("INSERT INTO blobs (sha256, size, type, uploaded) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
         sqlx::query(&sql)
             .bind(&meta.sha256)
@@ -129,7 +114,7 @@ impl Store {
         let n: i64 = sqlx::query(&sql)
             .bind(sha256)
             .bind(pubkey)
-            .fetch_one(&self.db)
+            .fetch_one(&self.database.pool)
             .await?
             .try_get(0)?;
         Ok(n > 0)
@@ -138,7 +123,7 @@ impl Store {
     /// Drop `pubkey`'s ownership; the blob's record goes when no owner is left. Returns whether
     /// it went (the caller then removes the bytes).
     pub async fn remove(&self, sha256: &str, pubkey: &str) -> Result<bool, BlossomError> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.database.pool.begin().await?;
         let sql = self.sql("DELETE FROM owners WHERE sha256 = ? AND pubkey = ?");
         sqlx::query(&sql)
             .bind(sha256)
@@ -179,7 +164,7 @@ impl Store {
             .bind(cursor.unwrap_or_default())
             .bind(cursor.unwrap_or_default())
             .bind(i64::from(limit))
-            .fetch_all(&self.db)
+            .fetch_all(&self.database.pool)
             .await?;
         rows.iter().map(meta_of).collect()
     }

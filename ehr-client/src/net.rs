@@ -209,6 +209,65 @@ impl RelayClient {
         }
     }
 
+    /// Fetch every stored event matching `filter`, however many the relay caps a request at:
+    /// pages of at most `page` events, newest first, each ending where the last one did
+    /// (`until`), until a page comes back short. Events are deduplicated and sorted as by
+    /// [`RelayClient::fetch`]. A page filled with events of one second cannot move on, and is
+    /// [`NetError::Relay`] rather than a silently short answer.
+    pub async fn fetch_all(&self, filter: Filter, page: usize) -> Result<Vec<Event>, NetError> {
+        let page = page.max(1);
+        let mut seen = HashSet::new();
+        let mut events = Vec::new();
+        let mut until: Option<nostr::prelude::Timestamp> = filter.until;
+        loop {
+            let mut request = filter.clone().limit(page);
+            if let Some(until) = until {
+                request = request.until(until);
+            }
+            let batch = self.fetch(vec![request]).await?;
+            let full = batch.len() >= page;
+            let oldest = batch.iter().map(|e| e.created_at).min();
+            let mut new = 0usize;
+            for event in batch {
+                if seen.insert(event.id) {
+                    new += 1;
+                    events.push(event);
+                }
+            }
+            match (full, oldest) {
+                (true, Some(oldest)) if new > 0 => until = Some(oldest),
+                (true, _) => {
+                    return Err(NetError::Relay(
+                        "more events in one second than the relay returns at once".to_owned(),
+                    ));
+                }
+                (false, _) => break,
+            }
+        }
+        events.sort_by_key(|event| (event.created_at, event.id));
+        Ok(events)
+    }
+
+    /// Follow `filters`: one subscription that delivers the stored events and then every new
+    /// one, verified, until the connection ends. Answers NIP-42 like [`RelayClient::fetch`].
+    pub fn follow(&self, filters: Vec<Filter>) -> Result<Following, NetError> {
+        let filters = filters
+            .iter()
+            .map(to_sdk_filter)
+            .collect::<Result<Vec<_>, _>>()?;
+        let id = sdk::SubscriptionId::generate();
+        let notifications = self.relay.notifications();
+        self.send_req(&id, &filters)?;
+        Ok(Following {
+            relay: self.relay.clone(),
+            id,
+            filters,
+            notifications,
+            state: FetchState::default(),
+            stored_done: false,
+        })
+    }
+
     /// Close the connection.
     pub async fn disconnect(self) {
         self.client.shutdown().await;
@@ -229,59 +288,147 @@ impl RelayClient {
         state: &mut FetchState,
     ) -> Result<(), NetError> {
         loop {
-            let notification = match notifications.recv().await {
-                Ok(notification) => notification,
-                Err(RecvError::Lagged(_)) => return Err(NetError::Lagged),
-                Err(RecvError::Closed) => return Err(NetError::Disconnected),
-            };
-            match notification {
-                sdk::RelayNotification::Message { message } => match message {
-                    sdk::RelayMessage::Event {
-                        subscription_id,
-                        event,
-                    } if subscription_id.as_ref() == id => state.add(&event)?,
-                    sdk::RelayMessage::EndOfStoredEvents(subscription_id)
-                        if subscription_id.as_ref() == id =>
-                    {
-                        return Ok(());
-                    }
-                    sdk::RelayMessage::Closed {
-                        subscription_id,
-                        message,
-                    } if subscription_id.as_ref() == id => {
-                        let message = message.into_owned();
-                        let auth_required = matches!(
-                            sdk::MachineReadablePrefix::parse(&message),
-                            Some(sdk::MachineReadablePrefix::AuthRequired)
-                        );
-                        if !auth_required {
-                            return Err(NetError::Closed(message));
-                        }
-                        if state.retried {
-                            return Err(NetError::AuthFailed(message));
-                        }
-                        // The challenge came with (or before) this CLOSED; `nostr-sdk` answers
-                        // it and reports `Authenticated`, then the request goes out again.
-                        state.awaiting_auth = Some(message);
-                    }
-                    _ => {}
-                },
-                sdk::RelayNotification::Authenticated if state.awaiting_auth.is_some() => {
-                    state.awaiting_auth = None;
-                    state.retried = true;
-                    self.send_req(id, filters)?;
+            match step(receive(notifications).await?, id, state)? {
+                Step::Event(event) => state.add(&event)?,
+                Step::EndOfStored => return Ok(()),
+                Step::SendAgain => self.send_req(id, filters)?,
+                Step::Nothing => {}
+            }
+        }
+    }
+}
+
+/// The next notification of a relay.
+async fn receive(
+    notifications: &mut tokio::sync::broadcast::Receiver<sdk::RelayNotification>,
+) -> Result<sdk::RelayNotification, NetError> {
+    match notifications.recv().await {
+        Ok(notification) => Ok(notification),
+        Err(RecvError::Lagged(_)) => Err(NetError::Lagged),
+        Err(RecvError::Closed) => Err(NetError::Disconnected),
+    }
+}
+
+/// What one notification means for subscription `id`.
+enum Step {
+    Event(Box<sdk::Event>),
+    EndOfStored,
+    /// AUTH succeeded after an `auth-required:` CLOSED: send the REQ again.
+    SendAgain,
+    Nothing,
+}
+
+/// Interpret one notification for subscription `id`: its events, its `EOSE`, and NIP-42 (a
+/// `CLOSED auth-required:` waits for `nostr-sdk` to authenticate, then the REQ goes out once
+/// more; a second refusal, or any other `CLOSED`, ends the subscription with an error).
+fn step(
+    notification: sdk::RelayNotification,
+    id: &sdk::SubscriptionId,
+    state: &mut FetchState,
+) -> Result<Step, NetError> {
+    match notification {
+        sdk::RelayNotification::Message { message } => match message {
+            sdk::RelayMessage::Event {
+                subscription_id,
+                event,
+            } if subscription_id.as_ref() == id => Ok(Step::Event(Box::new(event.into_owned()))),
+            sdk::RelayMessage::EndOfStoredEvents(subscription_id)
+                if subscription_id.as_ref() == id =>
+            {
+                Ok(Step::EndOfStored)
+            }
+            sdk::RelayMessage::Closed {
+                subscription_id,
+                message,
+            } if subscription_id.as_ref() == id => {
+                let message = message.into_owned();
+                let auth_required = matches!(
+                    sdk::MachineReadablePrefix::parse(&message),
+                    Some(sdk::MachineReadablePrefix::AuthRequired)
+                );
+                if !auth_required {
+                    return Err(NetError::Closed(message));
                 }
-                sdk::RelayNotification::AuthenticationFailed if state.awaiting_auth.is_some() => {
-                    return Err(auth_rejected());
+                if state.retried {
+                    return Err(NetError::AuthFailed(message));
                 }
-                sdk::RelayNotification::RelayStatus {
-                    status:
-                        sdk::RelayStatus::Disconnected
-                        | sdk::RelayStatus::Terminated
-                        | sdk::RelayStatus::Banned,
-                } => return Err(NetError::Disconnected),
-                sdk::RelayNotification::Shutdown => return Err(NetError::Disconnected),
-                _ => {}
+                // The challenge came with (or before) this CLOSED; `nostr-sdk` answers it and
+                // reports `Authenticated`, then the request goes out again.
+                state.awaiting_auth = Some(message);
+                Ok(Step::Nothing)
+            }
+            _ => Ok(Step::Nothing),
+        },
+        sdk::RelayNotification::Authenticated if state.awaiting_auth.is_some() => {
+            state.awaiting_auth = None;
+            state.retried = true;
+            Ok(Step::SendAgain)
+        }
+        sdk::RelayNotification::AuthenticationFailed if state.awaiting_auth.is_some() => {
+            Err(auth_rejected())
+        }
+        sdk::RelayNotification::RelayStatus {
+            status:
+                sdk::RelayStatus::Disconnected | sdk::RelayStatus::Terminated | sdk::RelayStatus::Banned,
+        }
+        | sdk::RelayNotification::Shutdown => Err(NetError::Disconnected),
+        _ => Ok(Step::Nothing),
+    }
+}
+
+/// A live subscription made by [`RelayClient::follow`].
+pub struct Following {
+    relay: sdk::Relay,
+    id: sdk::SubscriptionId,
+    filters: Vec<sdk::Filter>,
+    notifications: tokio::sync::broadcast::Receiver<sdk::RelayNotification>,
+    state: FetchState,
+    stored_done: bool,
+}
+
+impl fmt::Debug for Following {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Following")
+            .field("stored_done", &self.stored_done)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One step of a [`Following`] subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Followed {
+    /// A verified event, stored or new (the consumer must be idempotent).
+    Event(Box<Event>),
+    /// Every stored event has been delivered (`EOSE`); new ones follow.
+    Caught,
+}
+
+impl Following {
+    /// The next event, or the end of the stored ones. An error ends the subscription: the
+    /// connection was lost, the relay closed it, or this reader fell too far behind.
+    pub async fn next(&mut self) -> Result<Followed, NetError> {
+        loop {
+            let notification = receive(&mut self.notifications).await?;
+            match step(notification, &self.id, &mut self.state)? {
+                Step::Event(event) => {
+                    let event = from_sdk_event(&event)?;
+                    // No dedup set here: it would grow for as long as the service runs.
+                    if event.verify().is_ok() {
+                        return Ok(Followed::Event(Box::new(event)));
+                    }
+                }
+                Step::EndOfStored if !self.stored_done => {
+                    self.stored_done = true;
+                    return Ok(Followed::Caught);
+                }
+                Step::SendAgain => self
+                    .relay
+                    .send_msg(sdk::ClientMessage::req(
+                        self.id.clone(),
+                        self.filters.clone(),
+                    ))
+                    .map_err(relay_error)?,
+                Step::EndOfStored | Step::Nothing => {}
             }
         }
     }

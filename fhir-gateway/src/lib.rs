@@ -1,3 +1,127 @@
-//! The FHIR R4 REST gateway for outside facilities, limited by consent and cryptography (issue 6).
+//! `ehr-fhir-gateway`: standard FHIR R4 REST for outside facilities, in front of the practice
+//! relay, limited by consent and by cryptography (DESIGN.md §6 and §9).
 //!
-//! Not built yet: this crate only reserves its place in the workspace.
+//! [`Gateway::start`] authenticates to the relay with the gateway's own agent key, loads the
+//! roster and the chart keys wrapped to it, catches up and then follows one live subscription
+//! ([`sync`]). Requests are answered from an in-memory snapshot of the consenting patients'
+//! folded charts ([`served`]); nothing decrypted is written anywhere.
+
+pub mod capability;
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod search;
+pub mod served;
+pub mod store;
+pub mod sync;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use config::Config;
+pub use error::GatewayError;
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct GatewayState {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// API keys and the access log.
+    pub store: store::Store,
+    /// The served patients, replaced as the relay changes.
+    pub snapshot: watch::Receiver<Arc<sync::Snapshot>>,
+    /// The FHIR base URL (`.../fhir`).
+    pub base: String,
+}
+
+/// A gateway that has caught up with the relay and follows it.
+#[derive(Debug)]
+pub struct Gateway {
+    config: Arc<Config>,
+    store: store::Store,
+    snapshot: watch::Receiver<Arc<sync::Snapshot>>,
+    follower: tokio::task::JoinHandle<()>,
+}
+
+impl Gateway {
+    /// Open the database, connect to the relay, catch up, and start following it.
+    pub async fn start(config: Config) -> Result<Self, GatewayError> {
+        config.validate()?;
+        let config = Arc::new(config);
+        let store = store::Store::open(&config.database_url).await?;
+        let (sender, snapshot) = watch::channel(Arc::new(sync::Snapshot::default()));
+        let mut follower = sync::Follower::new(Arc::clone(&config), sender);
+        let (client, since) = follower.catch_up().await?;
+        let follower = tokio::spawn(sync::run(follower, client, since));
+        Ok(Self {
+            config,
+            store,
+            snapshot,
+            follower,
+        })
+    }
+
+    /// The API keys and access log.
+    pub fn store(&self) -> &store::Store {
+        &self.store
+    }
+
+    /// The served patients, as they change (tests wait on this instead of sleeping).
+    pub fn snapshots(&self) -> watch::Receiver<Arc<sync::Snapshot>> {
+        self.snapshot.clone()
+    }
+
+    /// Serve HTTP on `listener` until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), GatewayError> {
+        let base = match &self.config.public_base_url {
+            Some(base) => base.clone(),
+            None => format!("http://{}/fhir", listener.local_addr()?),
+        };
+        let state = Arc::new(GatewayState {
+            config: Arc::clone(&self.config),
+            store: self.store.clone(),
+            snapshot: self.snapshot.clone(),
+            base,
+        });
+        let app = Router::new()
+            .route("/healthz", get(routes::health))
+            .route("/fhir/metadata", get(routes::metadata))
+            .route("/fhir/{kind}", get(routes::search_get))
+            .route(
+                "/fhir/{kind}/{id}",
+                get(routes::read).post(routes::search_post),
+            )
+            .route("/fhir/{kind}/{id}/{operation}", get(routes::operation))
+            .fallback(|| async { GatewayError::NotFound("no such endpoint") })
+            .with_state(state);
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        self.follower.abort();
+        result.map_err(GatewayError::from)
+    }
+}
+
+/// Start the gateway and serve on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
+    Gateway::start(config)
+        .await?
+        .serve(listener, shutdown)
+        .await
+}

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ehr_client::access::patient_may_write;
-use ehr_client::grants::{Guardianship, GuardianshipStatus, TAG_GRANTEE};
+use ehr_client::grants::{Guardianship, GuardianshipStatus};
 use ehr_client::kinds::{self, ClinicalKind};
 use ehr_client::roster::{Role, Roster, RosterChain, verify_roster_chain};
 use nostr::prelude::{Event, EventId, Kind, PublicKey, Timestamp};
@@ -104,8 +104,6 @@ pub struct ReadScope {
     pub kinds: BTreeSet<u16>,
     /// Events with a `p` tag naming one of these keys (the reader, and a guardian's wards).
     pub tagged: BTreeSet<PublicKey>,
-    /// Chart-key wraps whose grantee (`P` tag) is the reader: the gateway's consented charts.
-    pub grantee_wraps: bool,
     /// The practice's profile (kind 0 by the practice key).
     pub practice_profile: Option<PublicKey>,
 }
@@ -122,12 +120,6 @@ impl ReadScope {
             return true;
         }
         if p_tags(event).any(|p| self.tagged.iter().any(|t| t.to_hex() == p)) {
-            return true;
-        }
-        if self.grantee_wraps
-            && kind == kinds::CHART_KEY_WRAP
-            && tag_values(event, TAG_GRANTEE).any(|p| p == reader_hex)
-        {
             return true;
         }
         self.practice_profile
@@ -310,7 +302,6 @@ impl Access {
             everything: roles.is_clinical_staff(),
             kinds: BTreeSet::new(),
             tagged: BTreeSet::from([*reader]),
-            grantee_wraps: false,
             practice_profile: None,
         };
         match roles.staff {
@@ -323,11 +314,12 @@ impl Access {
                 ]);
             }
             Some(Role::FhirGateway) => {
-                scope.kinds.insert(kinds::ROSTER);
+                // Every chart-key wrap, though it opens only its own: a wrap of a newer version
+                // to the epoch alone is how it learns a consent was withdrawn.
+                scope.kinds.extend([kinds::ROSTER, kinds::CHART_KEY_WRAP]);
                 scope
                     .kinds
                     .extend(ClinicalKind::ALL.iter().map(|k| k.as_u16()));
-                scope.grantee_wraps = true;
             }
             Some(Role::BillingBot) => {
                 scope.kinds.insert(kinds::ROSTER);

@@ -1,1 +1,3 @@
-//! Shared helpers for the cross-component tests (none yet).
+//! Shared helpers for the cross-component tests and benchmarks.
+
+pub mod practice;

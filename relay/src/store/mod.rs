@@ -4,6 +4,7 @@
 //! Both backends share the SQL of filters and read rules (module `select`) and the logic of a write
 //! (module `write`); each backend only binds values and runs statements.
 
+mod any;
 mod postgres;
 mod select;
 mod sqlite;
@@ -19,6 +20,7 @@ use crate::access::{AssignedRole, ReadScope};
 use crate::config::{Backend, DatabaseConfig};
 use crate::error::{Reject, RelayError};
 
+pub use any::AnyDatabase;
 pub use postgres::{EVENTS_CHANNEL, PgStore, ROLES_CHANNEL};
 pub use select::numbered;
 pub use sqlite::SqliteStore;

@@ -193,14 +193,6 @@ impl Select {
         );
         self.binds
             .extend(scope.tagged.iter().map(|p| Bind::Text(p.to_hex())));
-        if scope.grantee_wraps {
-            self.sql.push_str(
-                " OR (e.kind = ? AND e.seq IN (SELECT t.event_seq FROM tags t WHERE t.name = 'P' AND t.value = ?))",
-            );
-            self.binds
-                .push(Bind::Int(i64::from(ehr_client::kinds::CHART_KEY_WRAP)));
-            self.binds.push(Bind::Text(reader));
-        }
         if let Some(practice) = scope.practice_profile {
             self.sql.push_str(" OR (e.kind = 0 AND e.pubkey = ?)");
             self.binds.push(Bind::Blob(practice.to_bytes().to_vec()));

@@ -1,0 +1,122 @@
+//! `ehr-fhir-gateway`: serve FHIR R4 REST for outside facilities, and manage their API keys.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ehr_fhir_gateway::{Config, serve, store::Store};
+
+#[derive(Parser)]
+#[command(
+    name = "ehr-fhir-gateway",
+    version,
+    about = "The nostr-ehr FHIR R4 gateway for outside facilities"
+)]
+struct Cli {
+    /// Configuration file (see ehr-fhir-gateway.example.toml).
+    #[arg(
+        long,
+        short,
+        env = "EHR_FHIR_GATEWAY_CONFIG",
+        default_value = "ehr-fhir-gateway.toml"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve (the default).
+    Serve,
+    /// Check the configuration and exit.
+    CheckConfig,
+    /// Issue an API key for a facility; it is printed once and stored only as a hash.
+    AddKey {
+        /// The facility's FHIR client id (the one consents name).
+        #[arg(long)]
+        client: String,
+        /// SMART system scopes.
+        #[arg(long, default_value = "system/*.read")]
+        scope: Vec<String>,
+        /// Days until the key expires.
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+    },
+    /// Revoke an API key by its id.
+    RevokeKey {
+        /// The key id (the part after `ehrfhir_`).
+        key_id: String,
+    },
+    /// List API keys (never the secrets).
+    ListKeys,
+}
+
+fn now() -> i64 {
+    i64::try_from(nostr::prelude::Timestamp::now().as_secs()).unwrap_or(i64::MAX)
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let config = Config::load(&cli.config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let mut out = std::io::stdout().lock();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::CheckConfig => writeln!(out, "configuration is valid: {config:?}")?,
+        Command::AddKey {
+            client,
+            scope,
+            days,
+        } => {
+            let key = runtime.block_on(async {
+                let store = Store::open(&config.database_url).await?;
+                store
+                    .add_api_key(&client, &scope, now(), now() + days * 86_400)
+                    .await
+            })?;
+            writeln!(out, "{key}")?;
+        }
+        Command::RevokeKey { key_id } => {
+            let revoked = runtime.block_on(async {
+                Store::open(&config.database_url)
+                    .await?
+                    .revoke_api_key(&key_id, now())
+                    .await
+            })?;
+            anyhow::ensure!(revoked, "no active key with that id");
+            writeln!(out, "revoked {key_id}")?;
+        }
+        Command::ListKeys => {
+            let keys = runtime
+                .block_on(async { Store::open(&config.database_url).await?.api_keys().await })?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&keys)?)?;
+        }
+        Command::Serve => runtime.block_on(async {
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            writeln!(
+                out,
+                "ehr-fhir-gateway listening on http://{}",
+                listener.local_addr()?
+            )?;
+            out.flush()?;
+            serve(listener, config, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .context("the gateway stopped")
+        })?,
+    }
+    Ok(())
+}

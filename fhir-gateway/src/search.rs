@@ -1,0 +1,676 @@
+//! FHIR search: the parameters each served type supports (the list plus what US Core
+//! 6.1 requires for these resources), how a query is parsed, and how a resource matches.
+//!
+//! Values of one parameter separated by commas are alternatives; repeated parameters must all
+//! match. Any parameter, modifier or prefix not listed here is refused with 400, never ignored.
+
+use ehr_client::fhir::ResourceType;
+use serde_json::Value;
+
+use crate::error::GatewayError;
+use crate::served::{ServedResource, patient_of};
+
+/// How a parameter compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    /// `[system]|[code]`, `code`, `system|`, `|code`.
+    Token,
+    /// A date with an optional `eq`/`gt`/`ge`/`lt`/`le` prefix.
+    Date,
+    /// Starts with, ignoring case.
+    String,
+    /// `Type/id` or `id`.
+    Reference,
+}
+
+impl ParamKind {
+    /// The CapabilityStatement `type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::Date => "date",
+            Self::String => "string",
+            Self::Reference => "reference",
+        }
+    }
+}
+
+/// One search parameter of one resource type.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamDef {
+    /// Its name.
+    pub name: &'static str,
+    /// How it compares.
+    pub kind: ParamKind,
+    /// Where its values are: dotted element paths (arrays are walked through).
+    pub paths: &'static [&'static str],
+}
+
+const fn p(name: &'static str, kind: ParamKind, paths: &'static [&'static str]) -> ParamDef {
+    ParamDef { name, kind, paths }
+}
+
+use ParamKind::{Date, Reference, String as Text, Token};
+
+const PATIENT: &[ParamDef] = &[
+    p("identifier", Token, &["identifier"]),
+    p("name", Text, &["name"]),
+    p("family", Text, &["name.family"]),
+    p("given", Text, &["name.given"]),
+    p("birthdate", Date, &["birthDate"]),
+    p("gender", Token, &["gender"]),
+];
+const ENCOUNTER: &[ParamDef] = &[
+    p("patient", Reference, &["subject"]),
+    p("subject", Reference, &["subject"]),
+    p("identifier", Token, &["identifier"]),
+    p("date", Date, &["period"]),
+    p("status", Token, &["status"]),
+    p("class", Token, &["class"]),
+    p("type", Token, &["type.coding"]),
+];
+const OBSERVATION: &[ParamDef] = &[
+    p("patient", Reference, &["subject"]),
+    p("subject", Reference, &["subject"]),
+    p("category", Token, &["category.coding"]),
+    p("code", Token, &["code.coding"]),
+    p("date", Date, &["effectiveDateTime", "effectivePeriod"]),
+    p("status", Token, &["status"]),
+];
+const CONDITION: &[ParamDef] = &[
+    p("patient", Reference, &["subject"]),
+    p("subject", Reference, &["subject"]),
+    p("category", Token, &["category.coding"]),
+    p("code", Token, &["code.coding"]),
+    p("clinical-status", Token, &["clinicalStatus.coding"]),
+    p("onset-date", Date, &["onsetDateTime"]),
+    p("recorded-date", Date, &["recordedDate"]),
+    p("abatement-date", Date, &["abatementDateTime"]),
+    p("encounter", Reference, &["encounter"]),
+];
+const MEDICATION_REQUEST: &[ParamDef] = &[
+    p("patient", Reference, &["subject"]),
+    p("subject", Reference, &["subject"]),
+    p("status", Token, &["status"]),
+    p("intent", Token, &["intent"]),
+    p("authoredon", Date, &["authoredOn"]),
+    p("date", Date, &["authoredOn"]),
+    p("encounter", Reference, &["encounter"]),
+    p("code", Token, &["medicationCodeableConcept.coding"]),
+];
+const ALLERGY_INTOLERANCE: &[ParamDef] = &[
+    p("patient", Reference, &["patient"]),
+    p("clinical-status", Token, &["clinicalStatus.coding"]),
+    p("code", Token, &["code.coding"]),
+    p("date", Date, &["recordedDate"]),
+];
+const IMMUNIZATION: &[ParamDef] = &[
+    p("patient", Reference, &["patient"]),
+    p("date", Date, &["occurrenceDateTime"]),
+    p("status", Token, &["status"]),
+    p("vaccine-code", Token, &["vaccineCode.coding"]),
+];
+const SERVICE_REQUEST: &[ParamDef] = &[
+    p("patient", Reference, &["subject"]),
+    p("subject", Reference, &["subject"]),
+    p("category", Token, &["category.coding"]),
+    p("code", Token, &["code.coding"]),
+    p("status", Token, &["status"]),
+    p("intent", Token, &["intent"]),
+    p("authored", Date, &["authoredOn"]),
+    p("date", Date, &["occurrenceDateTime", "authoredOn"]),
+];
+const DIAGNOSTIC_REPORT: &[ParamDef] = &[
+    p("patient", Reference, &["subject"]),
+    p("subject", Reference, &["subject"]),
+    p("category", Token, &["category.coding"]),
+    p("code", Token, &["code.coding"]),
+    p("date", Date, &["effectiveDateTime"]),
+    p("status", Token, &["status"]),
+    p("result", Reference, &["result"]),
+];
+const DOCUMENT_REFERENCE: &[ParamDef] = &[
+    p("patient", Reference, &["subject"]),
+    p("subject", Reference, &["subject"]),
+    p("category", Token, &["category.coding"]),
+    p("type", Token, &["type.coding"]),
+    p("date", Date, &["date"]),
+    p("period", Date, &["context.period"]),
+    p("status", Token, &["status"]),
+    p("encounter", Reference, &["context.encounter"]),
+];
+
+/// The type-specific parameters of a served type (`_id` and `_lastUpdated` apply to all).
+pub fn params_of(resource_type: ResourceType) -> &'static [ParamDef] {
+    match resource_type {
+        ResourceType::Patient => PATIENT,
+        ResourceType::Encounter => ENCOUNTER,
+        ResourceType::Observation => OBSERVATION,
+        ResourceType::Condition => CONDITION,
+        ResourceType::MedicationRequest => MEDICATION_REQUEST,
+        ResourceType::AllergyIntolerance => ALLERGY_INTOLERANCE,
+        ResourceType::Immunization => IMMUNIZATION,
+        ResourceType::ServiceRequest => SERVICE_REQUEST,
+        ResourceType::DiagnosticReport => DIAGNOSTIC_REPORT,
+        ResourceType::DocumentReference => DOCUMENT_REFERENCE,
+        _ => &[],
+    }
+}
+
+/// The `_include` values each type supports.
+pub fn includes_of(resource_type: ResourceType) -> &'static [&'static str] {
+    match resource_type {
+        ResourceType::DiagnosticReport => &["DiagnosticReport:result"],
+        // Medications are inline codes here, so this includes nothing; US Core asks for it.
+        ResourceType::MedicationRequest => &["MedicationRequest:medication"],
+        _ => &[],
+    }
+}
+
+/// A time range `[start, end)` in Unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    /// First second.
+    pub start: i64,
+    /// One past the last second.
+    pub end: i64,
+}
+
+/// The range a FHIR date, dateTime or instant covers, by its precision. Dates without a zone
+/// are read as UTC.
+pub fn date_range(text: &str) -> Option<Range> {
+    let ymd = |y: i32, m: u8, d: u8| {
+        time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d)
+            .ok()
+            .map(|date| date.midnight().assume_utc().unix_timestamp())
+    };
+    let number = |s: Option<&str>| s.and_then(|s| s.parse::<u16>().ok());
+    let mut parts = text.splitn(3, '-');
+    match text.len() {
+        4 => {
+            let year = i32::from(number(parts.next())?);
+            Some(Range {
+                start: ymd(year, 1, 1)?,
+                end: ymd(year + 1, 1, 1)?,
+            })
+        }
+        7 => {
+            let year = i32::from(number(parts.next())?);
+            let month = u8::try_from(number(parts.next())?).ok()?;
+            let (next_year, next_month) = if month == 12 {
+                (year + 1, 1)
+            } else {
+                (year, month + 1)
+            };
+            Some(Range {
+                start: ymd(year, month, 1)?,
+                end: ymd(next_year, next_month, 1)?,
+            })
+        }
+        10 => {
+            let year = i32::from(number(parts.next())?);
+            let month = u8::try_from(number(parts.next())?).ok()?;
+            let day = u8::try_from(number(parts.next())?).ok()?;
+            let start = ymd(year, month, day)?;
+            Some(Range {
+                start,
+                end: start + 86_400,
+            })
+        }
+        _ => {
+            use time::format_description::well_known::Rfc3339;
+            let parsed = time::OffsetDateTime::parse(text, &Rfc3339).or_else(|_| {
+                // `2024-05-01T10:00Z` (no seconds) is a valid search value.
+                let (date_time, zone) = split_zone(text);
+                time::OffsetDateTime::parse(&format!("{date_time}:00{zone}"), &Rfc3339)
+            });
+            let at = parsed.ok()?.unix_timestamp();
+            Some(Range {
+                start: at,
+                end: at + 1,
+            })
+        }
+    }
+}
+
+fn split_zone(text: &str) -> (&str, &str) {
+    let time_part = text.find('T').map_or(0, |t| t + 1);
+    let zone_at = text
+        .get(time_part..)
+        .and_then(|t| t.find(['Z', '+', '-']))
+        .map_or(text.len(), |z| z + time_part);
+    (
+        text.get(..zone_at).unwrap_or(text),
+        text.get(zone_at..).unwrap_or(""),
+    )
+}
+
+/// A date comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prefix {
+    Eq,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+/// One parsed value of a parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Wanted {
+    Token {
+        system: Option<String>,
+        code: Option<String>,
+    },
+    Date(Prefix, Range),
+    Text(String),
+    /// A gateway id (of a patient or of a record).
+    Reference(String),
+}
+
+/// A search: type-specific and common filters, paging and the result options.
+#[derive(Debug, Clone)]
+pub struct Search {
+    /// The resource type searched.
+    pub resource_type: ResourceType,
+    filters: Vec<(Filter, Vec<Wanted>)>,
+    /// Page size.
+    pub count: usize,
+    /// Matches skipped (paging).
+    pub offset: usize,
+    /// `_summary=count`.
+    pub summary_count: bool,
+    /// `_include=DiagnosticReport:result`.
+    pub include_results: bool,
+    /// A patient the search is limited to (`patient`, `subject`, or Patient `_id`).
+    pub patient: Option<String>,
+    /// The query, normalised, without `_offset`: paging links are built from it.
+    pub canonical: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Filter {
+    Id,
+    LastUpdated,
+    Param(&'static ParamDef),
+}
+
+/// Limits a search is parsed with.
+#[derive(Debug, Clone, Copy)]
+pub struct Paging {
+    /// Page size without `_count`.
+    pub default_count: usize,
+    /// Largest `_count` honoured.
+    pub max_count: usize,
+}
+
+impl Search {
+    /// Parse the parameters of a search of `resource_type`.
+    pub fn parse(
+        resource_type: ResourceType,
+        query: &[(String, String)],
+        paging: Paging,
+    ) -> Result<Self, GatewayError> {
+        let mut search = Self {
+            resource_type,
+            filters: Vec::new(),
+            count: paging.default_count,
+            offset: 0,
+            summary_count: false,
+            include_results: false,
+            patient: None,
+            canonical: Vec::new(),
+        };
+        for (name, value) in query {
+            let bad = |what: &str| {
+                GatewayError::BadRequest(format!("{what} in search parameter `{}`", name))
+            };
+            if value.is_empty() {
+                return Err(bad("an empty value"));
+            }
+            if name != "_offset" {
+                search.canonical.push((name.clone(), value.clone()));
+            }
+            match name.as_str() {
+                "_count" => {
+                    let count: usize = value.parse().map_err(|_| bad("a non-numeric value"))?;
+                    search.count = count.min(paging.max_count);
+                }
+                "_offset" => {
+                    search.offset = value.parse().map_err(|_| bad("a non-numeric value"))?;
+                }
+                "_summary" if value == "count" => search.summary_count = true,
+                "_summary" => return Err(bad("an unsupported value (only `count`)")),
+                "_format" if value.contains("json") => {}
+                "_format" => return Err(bad("an unsupported format (only JSON)")),
+                "_include" => {
+                    if !includes_of(resource_type).contains(&value.as_str()) {
+                        return Err(bad("an unsupported include"));
+                    }
+                    search.include_results |= value == "DiagnosticReport:result";
+                }
+                "_id" => {
+                    let values = split(value)
+                        .map(|v| Wanted::Reference(v.to_owned()))
+                        .collect();
+                    if resource_type == ResourceType::Patient {
+                        search.narrow_to(value)?;
+                    }
+                    search.filters.push((Filter::Id, values));
+                }
+                "_lastUpdated" => {
+                    let values = split(value)
+                        .map(|v| parse_date(v).ok_or_else(|| bad("an invalid date")))
+                        .collect::<Result<_, _>>()?;
+                    search.filters.push((Filter::LastUpdated, values));
+                }
+                _ => {
+                    if name.contains(':') {
+                        return Err(bad("an unsupported modifier"));
+                    }
+                    let def = params_of(resource_type)
+                        .iter()
+                        .find(|d| d.name == name)
+                        .ok_or_else(|| bad("an unknown parameter"))?;
+                    let values = split(value)
+                        .map(|v| parse_value(def.kind, v).ok_or_else(|| bad("an invalid value")))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    if matches!(def.name, "patient" | "subject") {
+                        search.narrow_to(value)?;
+                    }
+                    search.filters.push((Filter::Param(def), values));
+                }
+            }
+        }
+        Ok(search)
+    }
+
+    /// Limit the search to one patient when a single value names one.
+    fn narrow_to(&mut self, value: &str) -> Result<(), GatewayError> {
+        let mut patients = split(value).map(|v| patient_of(reference_id(v)).to_owned());
+        if let Some(first) = patients.next()
+            && patients.all(|p| p == first)
+        {
+            if self.patient.as_ref().is_some_and(|p| p != &first) {
+                return Err(GatewayError::BadRequest(
+                    "two different patients in one search".to_owned(),
+                ));
+            }
+            self.patient = Some(first);
+        }
+        Ok(())
+    }
+
+    /// Whether a resource of this search's type matches every filter.
+    pub fn matches(&self, resource: &ServedResource) -> bool {
+        self.filters.iter().all(|(filter, wanted)| match filter {
+            Filter::Id => wanted
+                .iter()
+                .any(|w| matches!(w, Wanted::Reference(id) if *id == resource.id)),
+            Filter::LastUpdated => wanted.iter().any(|w| {
+                date_matches(
+                    w,
+                    Range {
+                        start: resource.last_updated,
+                        end: resource.last_updated + 1,
+                    },
+                )
+            }),
+            Filter::Param(def) => {
+                let found = values_at(&resource.json, def.paths);
+                wanted
+                    .iter()
+                    .any(|w| found.iter().any(|v| value_matches(def.kind, w, v)))
+            }
+        })
+    }
+}
+
+fn split(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// `Patient/abc` or `abc` (or an absolute URL ending in either): the id.
+fn reference_id(value: &str) -> &str {
+    value.rsplit('/').next().unwrap_or(value)
+}
+
+fn parse_date(value: &str) -> Option<Wanted> {
+    let (prefix, rest) = match value.get(..2) {
+        Some("eq") => (Prefix::Eq, value.get(2..)?),
+        Some("gt") => (Prefix::Gt, value.get(2..)?),
+        Some("ge") => (Prefix::Ge, value.get(2..)?),
+        Some("lt") => (Prefix::Lt, value.get(2..)?),
+        Some("le") => (Prefix::Le, value.get(2..)?),
+        Some(p) if p.chars().all(|c| c.is_ascii_alphabetic()) => return None,
+        _ => (Prefix::Eq, value),
+    };
+    Some(Wanted::Date(prefix, date_range(rest)?))
+}
+
+fn parse_value(kind: ParamKind, value: &str) -> Option<Wanted> {
+    match kind {
+        ParamKind::Token => {
+            let (system, code) = match value.split_once('|') {
+                Some((system, code)) => (Some(system.to_owned()), code),
+                None => (None, value),
+            };
+            Some(Wanted::Token {
+                system,
+                code: (!code.is_empty()).then(|| code.to_owned()),
+            })
+        }
+        ParamKind::Date => parse_date(value),
+        ParamKind::String => Some(Wanted::Text(value.to_lowercase())),
+        ParamKind::Reference => Some(Wanted::Reference(reference_id(value).to_owned())),
+    }
+}
+
+/// Every value at any of `paths`, arrays walked through.
+fn values_at<'a>(json: &'a Value, paths: &[&str]) -> Vec<&'a Value> {
+    let mut out = Vec::new();
+    for path in paths {
+        let mut current = vec![json];
+        for step in path.split('.') {
+            let mut next = Vec::new();
+            for value in current {
+                match value.get(step) {
+                    Some(Value::Array(items)) => next.extend(items.iter()),
+                    Some(found) => next.push(found),
+                    None => {}
+                }
+            }
+            current = next;
+        }
+        out.extend(current);
+    }
+    out
+}
+
+fn value_matches(kind: ParamKind, wanted: &Wanted, found: &Value) -> bool {
+    match (kind, wanted) {
+        (ParamKind::Token, Wanted::Token { system, code }) => {
+            let (found_system, found_code) = match found {
+                Value::String(code) => (None, Some(code.as_str())),
+                Value::Object(map) => (
+                    map.get("system").and_then(Value::as_str),
+                    map.get("code")
+                        .or_else(|| map.get("value"))
+                        .and_then(Value::as_str),
+                ),
+                _ => return false,
+            };
+            let system_ok = match system.as_deref() {
+                None => true,
+                Some("") => found_system.is_none(),
+                Some(s) => found_system == Some(s),
+            };
+            system_ok && code.as_deref().is_none_or(|c| found_code == Some(c))
+        }
+        (ParamKind::Date, Wanted::Date(..)) => {
+            let range = match found {
+                Value::String(text) => date_range(text),
+                Value::Object(map) => {
+                    let start = map
+                        .get("start")
+                        .and_then(Value::as_str)
+                        .and_then(date_range)
+                        .map_or(i64::MIN, |r| r.start);
+                    let end = map
+                        .get("end")
+                        .and_then(Value::as_str)
+                        .and_then(date_range)
+                        .map_or(i64::MAX, |r| r.end);
+                    Some(Range { start, end })
+                }
+                _ => None,
+            };
+            range.is_some_and(|r| date_matches(wanted, r))
+        }
+        (ParamKind::String, Wanted::Text(prefix)) => {
+            let mut texts = Vec::new();
+            collect_strings(found, &mut texts);
+            texts
+                .iter()
+                .any(|t| t.to_lowercase().starts_with(prefix.as_str()))
+        }
+        (ParamKind::Reference, Wanted::Reference(id)) => found
+            .get("reference")
+            .and_then(Value::as_str)
+            .is_some_and(|r| reference_id(r) == id),
+        _ => false,
+    }
+}
+
+fn collect_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|i| collect_strings(i, out)),
+        Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
+/// FHIR date search semantics over ranges.
+fn date_matches(wanted: &Wanted, found: Range) -> bool {
+    let Wanted::Date(prefix, asked) = wanted else {
+        return false;
+    };
+    match prefix {
+        Prefix::Eq => asked.start <= found.start && found.end <= asked.end,
+        Prefix::Gt => found.end > asked.end,
+        Prefix::Ge => found.end > asked.start,
+        Prefix::Lt => found.start < asked.start,
+        Prefix::Le => found.start < asked.end,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    fn search(query: &[(&str, &str)]) -> Result<Search, GatewayError> {
+        let query: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Search::parse(
+            ResourceType::Observation,
+            &query,
+            Paging {
+                default_count: 50,
+                max_count: 100,
+            },
+        )
+    }
+
+    fn observation(json: Value) -> ServedResource {
+        ServedResource {
+            resource_type: ResourceType::Observation,
+            id: "aaa-bbb".to_owned(),
+            last_updated: date_range("2024-05-01T12:00:00Z").unwrap().start,
+            json,
+        }
+    }
+
+    #[test]
+    fn date_precision_and_prefixes_follow_the_fhir_rules() {
+        let day = date_range("2024-05-01").unwrap();
+        assert_eq!(day.end - day.start, 86_400);
+        let month = date_range("2024-02").unwrap();
+        assert_eq!(month.end - month.start, 29 * 86_400);
+        assert_eq!(
+            date_range("2024-05-01T10:00Z").unwrap(),
+            date_range("2024-05-01T10:00:00Z").unwrap()
+        );
+        assert!(date_range("2024-13").is_none());
+        let obs =
+            observation(serde_json::json!({"effectiveDateTime": "2024-05-01T10:30:00+00:00"}));
+        for (query, expected) in [
+            ("2024-05-01", true),
+            ("2024-05", true),
+            ("2024-04", false),
+            ("ge2024-05-01", true),
+            ("gt2024-05-01", false),
+            ("lt2024-05-01", false),
+            ("le2024-05-01", true),
+            ("lt2024-05-02", true),
+            ("gt2024-04-30", true),
+        ] {
+            let s = search(&[("date", query)]).unwrap();
+            assert_eq!(s.matches(&obs), expected, "date={query}");
+        }
+        assert!(search(&[("date", "ap2024")]).is_err());
+        assert!(search(&[("date", "yesterday")]).is_err());
+    }
+
+    #[test]
+    fn tokens_match_code_system_or_both_and_commas_are_alternatives() {
+        let obs = observation(serde_json::json!({
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+            "status": "final"
+        }));
+        for (query, expected) in [
+            ("8867-4", true),
+            ("http://loinc.org|8867-4", true),
+            ("http://snomed.info/sct|8867-4", false),
+            ("http://loinc.org|", true),
+            ("|8867-4", false),
+            ("1234-5,8867-4", true),
+        ] {
+            assert_eq!(
+                search(&[("code", query)]).unwrap().matches(&obs),
+                expected,
+                "{query}"
+            );
+        }
+        assert!(search(&[("status", "final")]).unwrap().matches(&obs));
+        assert!(
+            !search(&[("status", "final"), ("code", "x")])
+                .unwrap()
+                .matches(&obs)
+        );
+    }
+
+    #[test]
+    fn unknown_parameters_modifiers_and_values_are_refused() {
+        for query in [
+            ("colour", "red"),
+            ("code:text", "pulse"),
+            ("_summary", "true"),
+            ("_count", "many"),
+            ("_include", "Observation:subject"),
+            ("_format", "xml"),
+            ("code", ""),
+        ] {
+            let error = search(&[query]).unwrap_err();
+            assert!(matches!(error, GatewayError::BadRequest(_)), "{query:?}");
+        }
+        let s = search(&[("_count", "1000"), ("patient", "Patient/abc")]).unwrap();
+        assert_eq!(s.count, 100);
+        assert_eq!(s.patient.as_deref(), Some("abc"));
+        assert!(search(&[("patient", "a"), ("subject", "b")]).is_err());
+    }
+}

@@ -1,0 +1,285 @@
+//! The gateway's own database (sqlx's `Any` driver over `migrations/gateway/{sqlite,postgres}`):
+//! facilities' API keys, kept only as hashes, and the access log of FHIR `AuditEvent`s.
+
+use ehr_relay::store::AnyDatabase;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::error::GatewayError;
+
+/// Prefix of the API keys this gateway issues.
+const KEY_PREFIX: &str = "ehrfhir";
+
+/// A facility, as its credentials say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    /// The FHIR client id consents name.
+    pub client_id: String,
+    /// SMART scopes (`system/*.read`, `system/Observation.rs`, ...).
+    pub scopes: Vec<String>,
+}
+
+/// What a request does, for scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interaction {
+    /// Read by id.
+    Read,
+    /// Search (and `$everything`, `$export`).
+    Search,
+}
+
+impl Client {
+    /// Whether the scopes allow `interaction` on resources of type `name`: SMART v1
+    /// `system/<type|*>.read` or v2 `system/<type|*>.<perms>` with `r` (read) or `s` (search).
+    pub fn may(&self, name: &str, interaction: Interaction) -> bool {
+        self.scopes.iter().any(|scope| {
+            let Some((context, rest)) = scope.split_once('/') else {
+                return false;
+            };
+            let Some((kind, permissions)) = rest.split_once('.') else {
+                return false;
+            };
+            let permissions = permissions.split('?').next().unwrap_or_default();
+            context == "system"
+                && (kind == "*" || kind == name)
+                && (permissions == "read"
+                    || permissions == "*"
+                    || (permissions.chars().all(|c| "cruds".contains(c))
+                        && permissions.contains(match interaction {
+                            Interaction::Read => 'r',
+                            Interaction::Search => 's',
+                        })))
+        })
+    }
+}
+
+/// One API key as listed (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApiKeyInfo {
+    /// Key id (the part of the key before the secret).
+    pub key_id: String,
+    /// The facility.
+    pub client_id: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Unix seconds, when revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// The database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    database: AnyDatabase,
+}
+
+fn random_hex(bytes: usize) -> Result<String, GatewayError> {
+    let mut buffer = vec![0u8; bytes];
+    getrandom::fill(&mut buffer)
+        .map_err(|_| GatewayError::Config("no randomness available".into()))?;
+    Ok(hex::encode(buffer))
+}
+
+fn hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+impl Store {
+    /// Connect and migrate.
+    pub async fn open(database_url: &str) -> Result<Self, GatewayError> {
+        let database = AnyDatabase::connect(database_url).await?;
+        if database.postgres {
+            sqlx::migrate!("../migrations/gateway/postgres")
+                .run(&database.pool)
+                .await?;
+        } else {
+            sqlx::migrate!("../migrations/gateway/sqlite")
+                .run(&database.pool)
+                .await?;
+        }
+        Ok(Self { database })
+    }
+
+    fn sql<'a>(&self, sql: &'a str) -> std::borrow::Cow<'a, str> {
+        self.database.sql(sql)
+    }
+
+    /// Issue an API key for `client_id`; the key itself is returned once and never stored.
+    pub async fn add_api_key(
+        &self,
+        client_id: &str,
+        scopes: &[String],
+        now: i64,
+        expires_at: i64,
+    ) -> Result<String, GatewayError> {
+        if client_id.is_empty() || client_id.len() > 128 || client_id.contains(char::is_whitespace)
+        {
+            return Err(GatewayError::BadRequest(
+                "a client id is 1 to 128 characters without spaces".into(),
+            ));
+        }
+        if scopes.is_empty() || scopes.iter().any(|s| !s.starts_with("system/")) {
+            return Err(GatewayError::BadRequest(
+                "API keys carry system/... scopes".into(),
+            ));
+        }
+        let key_id = random_hex(8)?;
+        let secret = random_hex(32)?;
+        let sql = self.sql(
+            "INSERT INTO api_keys (key_id, client_id, secret_sha256, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+        );
+        sqlx::query(&sql)
+            .bind(&key_id)
+            .bind(client_id)
+            .bind(hash(&secret))
+            .bind(scopes.join(" "))
+            .bind(now)
+            .bind(expires_at)
+            .execute(&self.database.pool)
+            .await?;
+        Ok(format!("{KEY_PREFIX}_{key_id}_{secret}"))
+    }
+
+    /// The facility an API key belongs to, if the key is valid at `now`.
+    pub async fn check_api_key(&self, key: &str, now: i64) -> Result<Option<Client>, GatewayError> {
+        let mut parts = key.split('_');
+        let (Some(KEY_PREFIX), Some(key_id), Some(secret), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Ok(None);
+        };
+        let sql = self.sql(
+            "SELECT client_id, secret_sha256, scopes, expires_at, revoked_at FROM api_keys WHERE key_id = ?",
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(key_id)
+            .fetch_optional(&self.database.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let stored: String = row.try_get("secret_sha256")?;
+        let expires_at: i64 = row.try_get("expires_at")?;
+        let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+        if stored != hash(secret) || expires_at <= now || revoked_at.is_some() {
+            return Ok(None);
+        }
+        let scopes: String = row.try_get("scopes")?;
+        Ok(Some(Client {
+            client_id: row.try_get("client_id")?,
+            scopes: scopes.split(' ').map(str::to_owned).collect(),
+        }))
+    }
+
+    /// Revoke an API key; `false` when there is no such key.
+    pub async fn revoke_api_key(&self, key_id: &str, now: i64) -> Result<bool, GatewayError> {
+        let sql =
+            self.sql("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL");
+        let done = sqlx::query(&sql)
+            .bind(now)
+            .bind(key_id)
+            .execute(&self.database.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Every API key, newest first.
+    pub async fn api_keys(&self) -> Result<Vec<ApiKeyInfo>, GatewayError> {
+        let rows = sqlx::query(
+            "SELECT key_id, client_id, scopes, expires_at, revoked_at FROM api_keys ORDER BY created_at DESC",
+        )
+        .fetch_all(&self.database.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let scopes: String = row.try_get("scopes")?;
+                Ok(ApiKeyInfo {
+                    key_id: row.try_get("key_id")?,
+                    client_id: row.try_get("client_id")?,
+                    scopes: scopes.split(' ').map(str::to_owned).collect(),
+                    expires_at: row.try_get("expires_at")?,
+                    revoked_at: row.try_get("revoked_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Append an access to the log.
+    pub async fn record_audit(
+        &self,
+        recorded_at: i64,
+        client_id: &str,
+        patient_id: Option<&str>,
+        outcome: &str,
+        audit_event: &Value,
+    ) -> Result<(), GatewayError> {
+        let sql = self.sql(
+            "INSERT INTO audit_events (recorded_at, client_id, patient_id, outcome, audit_event) VALUES (?, ?, ?, ?, ?)",
+        );
+        sqlx::query(&sql)
+            .bind(recorded_at)
+            .bind(client_id)
+            .bind(patient_id)
+            .bind(outcome)
+            .bind(audit_event.to_string())
+            .execute(&self.database.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The newest `limit` AuditEvents, of one facility or of all.
+    pub async fn audit_log(
+        &self,
+        client_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Value>, GatewayError> {
+        let rows = match client_id {
+            Some(client) => {
+                let sql = self.sql(
+                    "SELECT audit_event FROM audit_events WHERE client_id = ? ORDER BY seq DESC LIMIT ?",
+                );
+                sqlx::query(&sql)
+                    .bind(client)
+                    .bind(limit)
+                    .fetch_all(&self.database.pool)
+                    .await?
+            }
+            None => {
+                let sql =
+                    self.sql("SELECT audit_event FROM audit_events ORDER BY seq DESC LIMIT ?");
+                sqlx::query(&sql)
+                    .bind(limit)
+                    .fetch_all(&self.database.pool)
+                    .await?
+            }
+        };
+        rows.iter()
+            .map(|row| {
+                let text: String = row.try_get("audit_event")?;
+                Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_follow_smart_v1_and_v2() {
+        let client = |scopes: &[&str]| Client {
+            client_id: "lab".into(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        assert!(client(&["system/*.read"]).may("Observation", Interaction::Search));
+        assert!(client(&["system/Observation.rs"]).may("Observation", Interaction::Read));
+        assert!(!client(&["system/Observation.rs"]).may("Patient", Interaction::Read));
+        assert!(!client(&["system/*.r"]).may("Patient", Interaction::Search));
+        assert!(!client(&["patient/*.read"]).may("Patient", Interaction::Read));
+        assert!(!client(&["system/*.write"]).may("Patient", Interaction::Read));
+        assert!(!client(&[]).may("Patient", Interaction::Read));
+    }
+}

@@ -1,0 +1,276 @@
+//! Following the relay: one authenticated connection, a catch-up, then one live subscription.
+//!
+//! The gateway's view ([`PracticeView`] as its own agent key) holds only the chart keys wrapped
+//! to it. A patient is served while the gateway holds the newest chart-key version anyone has
+//! announced (in a wrap, or in a clinical event's `chart-key` tag) and the patient's newest
+//! Consent names a facility: a withdrawal, or a rotation away from the gateway, takes the
+//! patient out of the next snapshot. Decrypted records stay in this task's memory.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ehr_client::access::PracticeView;
+use ehr_client::event::{ClinicalRecord, TAG_CHART_KEY};
+use ehr_client::kinds::{self, ClinicalKind};
+use ehr_client::net::{Followed, RelayClient};
+use nostr::prelude::{Event, EventId, Filter, Kind, PublicKey, Timestamp};
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::error::GatewayError;
+use crate::served::{PatientIndex, Sharing};
+
+/// Events per page of the catch-up (the relay's default `max_limit`).
+const PAGE: usize = 5000;
+
+/// What requests are answered from: the served patients by their gateway id.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Served patients (consenting, readable), by Patient id.
+    pub patients: HashMap<String, Arc<PatientIndex>>,
+}
+
+/// The follower's state.
+pub struct Follower {
+    config: Arc<Config>,
+    organisation: HashMap<EventId, Event>,
+    view: PracticeView,
+    records: HashMap<PublicKey, HashMap<EventId, ClinicalRecord>>,
+    /// The highest chart-key version a clinical event was written under, per patient.
+    referenced: HashMap<PublicKey, u32>,
+    indexes: HashMap<PublicKey, Arc<PatientIndex>>,
+    snapshot: watch::Sender<Arc<Snapshot>>,
+}
+
+impl std::fmt::Debug for Follower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Follower")
+            .field("patients", &self.indexes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn clinical_filter() -> Filter {
+    Filter::new().kinds(ClinicalKind::ALL.iter().map(|k| Kind::Custom(k.as_u16())))
+}
+
+fn organisation_filter() -> Filter {
+    Filter::new().kinds([
+        Kind::Custom(kinds::ROSTER),
+        Kind::Custom(kinds::CHART_KEY_WRAP),
+    ])
+}
+
+impl Follower {
+    /// A follower that has seen nothing yet; its snapshots go to `snapshot`.
+    pub fn new(config: Arc<Config>, snapshot: watch::Sender<Arc<Snapshot>>) -> Self {
+        let view = PracticeView::load(&config.practice, std::iter::empty(), &config.key);
+        Self {
+            config,
+            organisation: HashMap::new(),
+            view,
+            records: HashMap::new(),
+            referenced: HashMap::new(),
+            indexes: HashMap::new(),
+            snapshot,
+        }
+    }
+
+    /// Connect, authenticate and catch up; returns the connection and when the catch-up
+    /// began (the live subscription starts a little before it, so nothing falls between).
+    pub async fn catch_up(&mut self) -> Result<(RelayClient, Timestamp), GatewayError> {
+        let client = RelayClient::connect(
+            &self.config.relay_url,
+            &self.config.key,
+            self.config.relay_timeout,
+        )
+        .await?;
+        let started = Timestamp::now();
+        let organisation = client.fetch_all(organisation_filter(), PAGE).await?;
+        self.organisation = organisation.into_iter().map(|e| (e.id, e)).collect();
+        self.reload_view();
+        self.records.clear();
+        self.referenced.clear();
+        let clinical = client.fetch_all(clinical_filter(), PAGE).await?;
+        self.add_clinical(&clinical);
+        let patients: BTreeSet<PublicKey> = self.records.keys().copied().collect();
+        self.indexes.clear();
+        self.rebuild(&patients);
+        tracing::info!(
+            events = clinical.len(),
+            served = self.snapshot.borrow().patients.len(),
+            "caught up with the relay"
+        );
+        Ok((client, started))
+    }
+
+    /// Follow the relay until the connection fails (then the caller reconnects).
+    pub async fn follow(
+        &mut self,
+        client: &RelayClient,
+        since: Timestamp,
+    ) -> Result<(), GatewayError> {
+        let since = Timestamp::from_secs(since.as_secs().saturating_sub(120));
+        let mut live = client.follow(vec![
+            organisation_filter().since(since),
+            clinical_filter().since(since),
+        ])?;
+        loop {
+            match live.next().await? {
+                Followed::Caught => {}
+                Followed::Event(event) => self.add_live(client, *event).await?,
+            }
+        }
+    }
+
+    async fn add_live(&mut self, client: &RelayClient, event: Event) -> Result<(), GatewayError> {
+        let kind = event.kind.as_u16();
+        if kind == kinds::ROSTER || kind == kinds::CHART_KEY_WRAP {
+            if self.organisation.contains_key(&event.id) {
+                return Ok(());
+            }
+            let before: HashMap<PublicKey, Option<u32>> = self
+                .view
+                .patients()
+                .into_iter()
+                .map(|p| (p, self.view.latest_chart_key(&p).map(|k| k.version())))
+                .collect();
+            self.organisation.insert(event.id, event);
+            self.reload_view();
+            let mut touched = BTreeSet::new();
+            for patient in self.view.patients() {
+                let held = self.view.latest_chart_key(&patient).map(|k| k.version());
+                if before.get(&patient).copied().flatten() != held {
+                    touched.insert(patient);
+                }
+            }
+            // A key newly held opens events that arrived before it: read them again.
+            for patient in &touched {
+                let filter = clinical_filter().pubkey(*patient);
+                let events = client.fetch_all(filter, PAGE).await?;
+                self.add_clinical(&events);
+            }
+            // Any patient may have gained or lost a newer version: judge all again.
+            let all: BTreeSet<PublicKey> = self.records.keys().copied().collect();
+            self.regate(&all, &touched);
+        } else if ClinicalKind::from_u16(kind).is_some() {
+            let patients = self.add_clinical(std::slice::from_ref(&event));
+            self.regate(&patients, &patients);
+        }
+        Ok(())
+    }
+
+    fn reload_view(&mut self) {
+        self.view = PracticeView::load(
+            &self.config.practice,
+            self.organisation.values(),
+            &self.config.key,
+        );
+    }
+
+    /// Open clinical events with the gateway's keys; the patients they were about.
+    fn add_clinical(&mut self, events: &[Event]) -> BTreeSet<PublicKey> {
+        let mut patients = BTreeSet::new();
+        for event in events {
+            if let Some((patient, version)) = chart_key_version(event) {
+                let highest = self.referenced.entry(patient).or_default();
+                *highest = (*highest).max(version);
+                patients.insert(patient);
+            }
+        }
+        for record in self.view.open(events, None).records {
+            patients.insert(record.patient);
+            self.records
+                .entry(record.patient)
+                .or_default()
+                .insert(record.event_id, record);
+        }
+        patients
+    }
+
+    /// Whether the gateway holds the newest chart key of `patient` anyone has announced.
+    fn holds_newest(&self, patient: &PublicKey) -> bool {
+        let Some(held) = self.view.latest_chart_key(patient).map(|k| k.version()) else {
+            return false;
+        };
+        let announced = self.view.newest_version(patient).unwrap_or(0);
+        let written = self.referenced.get(patient).copied().unwrap_or(0);
+        held >= announced.max(written)
+    }
+
+    /// Rebuild the indexes of `changed` patients, judge `patients` again, and publish.
+    fn regate(&mut self, patients: &BTreeSet<PublicKey>, changed: &BTreeSet<PublicKey>) {
+        for patient in changed {
+            self.indexes.remove(patient);
+        }
+        self.rebuild(patients);
+    }
+
+    fn rebuild(&mut self, patients: &BTreeSet<PublicKey>) {
+        for patient in patients {
+            if !self.holds_newest(patient) {
+                self.indexes.remove(patient);
+                continue;
+            }
+            if !self.indexes.contains_key(patient) {
+                let records: Vec<ClinicalRecord> = self
+                    .records
+                    .get(patient)
+                    .map(|r| r.values().cloned().collect())
+                    .unwrap_or_default();
+                self.indexes
+                    .insert(*patient, Arc::new(PatientIndex::build(patient, &records)));
+            }
+        }
+        let served = self
+            .indexes
+            .values()
+            .filter(|index| index.sharing != Sharing::Nobody)
+            .map(|index| (index.id.clone(), Arc::clone(index)))
+            .collect();
+        self.snapshot
+            .send_replace(Arc::new(Snapshot { patients: served }));
+    }
+}
+
+/// The patient and chart-key version a clinical event names in its tags (unverified: used only
+/// to notice that a newer version exists, which can only take a patient out).
+fn chart_key_version(event: &Event) -> Option<(PublicKey, u32)> {
+    let mut patient = None;
+    let mut version = None;
+    for tag in event.tags.iter() {
+        match tag.as_slice() {
+            [name, value, ..] if name == "p" => patient = PublicKey::from_hex(value).ok(),
+            [name, value, ..] if name == TAG_CHART_KEY => version = value.parse().ok(),
+            _ => {}
+        }
+    }
+    Some((patient?, version?))
+}
+
+/// Follow the relay for as long as the gateway runs: reconnect and catch up again after any
+/// failure, waiting longer after each (up to a minute).
+pub async fn run(mut follower: Follower, client: RelayClient, since: Timestamp) {
+    let mut connection = Some((client, since));
+    let mut delay = Duration::from_secs(1);
+    loop {
+        if let Some((client, since)) = connection.take() {
+            if let Err(error) = follower.follow(&client, since).await {
+                tracing::warn!(%error, "lost the relay subscription; reconnecting");
+            }
+            client.disconnect().await;
+        }
+        tokio::time::sleep(delay).await;
+        match follower.catch_up().await {
+            Ok(next) => {
+                delay = Duration::from_secs(1);
+                connection = Some(next);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot catch up with the relay");
+                delay = (delay * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+}

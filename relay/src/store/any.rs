@@ -1,0 +1,43 @@
+//! A small sqlx `Any` database for the services beside the relay (Blossom metadata, the FHIR
+//! gateway's keys and access log): one URL for SQLite or PostgreSQL, and statements written with
+//! `?` placeholders, numbered for PostgreSQL. Each service runs its own migrations on it.
+
+use std::borrow::Cow;
+
+use sqlx::AnyPool;
+
+/// A connected database.
+#[derive(Debug, Clone)]
+pub struct AnyDatabase {
+    /// The pool.
+    pub pool: AnyPool,
+    /// Whether it is PostgreSQL (otherwise SQLite).
+    pub postgres: bool,
+}
+
+impl AnyDatabase {
+    /// Connect to `sqlite://...` (created if missing) or `postgres://...`.
+    pub async fn connect(database_url: &str) -> Result<Self, sqlx::Error> {
+        sqlx::any::install_default_drivers();
+        let postgres = !database_url.starts_with("sqlite:");
+        let url = if postgres || database_url.contains('?') {
+            database_url.to_owned()
+        } else {
+            format!("{database_url}?mode=rwc")
+        };
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(8)
+            .connect(&url)
+            .await?;
+        Ok(Self { pool, postgres })
+    }
+
+    /// A statement with `?` placeholders, numbered when the database is PostgreSQL.
+    pub fn sql<'a>(&self, sql: &'a str) -> Cow<'a, str> {
+        if self.postgres {
+            super::numbered(sql)
+        } else {
+            Cow::Borrowed(sql)
+        }
+    }
+}

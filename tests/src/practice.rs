@@ -1,0 +1,176 @@
+//! A practice on a real relay, built with `ehr-client`'s library (no CLI): a root key, a doctor,
+//! the FHIR gateway agent, and patients whose charts the doctor writes. For the end-to-end
+//! tests and benchmarks of the services that read the relay.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use ehr_client::access::PracticeView;
+use ehr_client::event::ClinicalEventBuilder;
+use ehr_client::fhir::Resource;
+use ehr_client::keys::Identity;
+use ehr_client::kinds::ClinicalKind;
+use ehr_client::net::{PublishOutcome, RelayClient};
+use ehr_client::roster::Role;
+use ehr_client::rotation::{self, PatientPolicy, RosterChange};
+use nostr::prelude::{Event, Filter, PublicKey, Timestamp};
+
+/// A relay serving a practice, in this process, on 127.0.0.1.
+pub struct TestPractice {
+    /// The practice root key.
+    pub root: Identity,
+    /// A doctor on the roster.
+    pub doctor: Identity,
+    /// The FHIR gateway agent on the roster.
+    pub gateway: Identity,
+    /// `ws://127.0.0.1:port`.
+    pub relay_url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ehr_relay::RelayError>>,
+    connection: RelayClient,
+    _data: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for TestPractice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestPractice")
+            .field("relay_url", &self.relay_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestPractice {
+    /// Start a relay, publish the genesis roster and a roster with the doctor and the gateway,
+    /// and the epoch grants.
+    pub async fn start() -> anyhow::Result<Self> {
+        let root = Identity::generate();
+        let doctor = Identity::generate();
+        let gateway = Identity::generate();
+        let data = tempfile::tempdir()?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let relay_url = format!("ws://{}", listener.local_addr()?);
+        let config = ehr_relay::RelayConfig::new(
+            root.public_key(),
+            format!("sqlite://{}", data.path().join("relay.db").display()),
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(ehr_relay::serve(listener, config, async move {
+            let _ = stopped.await;
+        }));
+        let connection = RelayClient::connect(&relay_url, &root, Duration::from_secs(30)).await?;
+        let practice = Self {
+            root,
+            doctor,
+            gateway,
+            relay_url,
+            stop: Some(stop),
+            task,
+            connection,
+            _data: data,
+        };
+        let now = Timestamp::from_secs(Timestamp::now().as_secs().saturating_sub(600));
+        let (genesis, _) = rotation::genesis(&practice.root, None, now)?;
+        practice.publish(&genesis).await?;
+        for (who, role) in [
+            (practice.doctor.public_key(), Role::Doctor),
+            (practice.gateway.public_key(), Role::FhirGateway),
+        ] {
+            let view = practice.view_as_root().await?;
+            let change = RosterChange::Add {
+                pubkey: who,
+                role,
+                name: None,
+            };
+            let events = rotation::change_roster(&view, &practice.root, &change, now)?;
+            practice.publish(&events).await?;
+        }
+        let view = practice.view_as_root().await?;
+        let grants = rotation::missing_epoch_grants(&view, &practice.root, now)?;
+        practice.publish(&grants).await?;
+        Ok(practice)
+    }
+
+    /// Publish events as the root; every one must be accepted.
+    pub async fn publish(&self, events: &[Event]) -> anyhow::Result<()> {
+        for (event, outcome) in events.iter().zip(self.connection.publish(events).await?) {
+            if let PublishOutcome::Refused { message } = outcome {
+                bail!("the relay refused kind {}: {message}", event.kind.as_u16());
+            }
+        }
+        Ok(())
+    }
+
+    /// Everything on the relay (the root reads all).
+    pub async fn events(&self) -> anyhow::Result<Vec<Event>> {
+        Ok(self.connection.fetch_all(Filter::new(), 5000).await?)
+    }
+
+    async fn view_as_root(&self) -> anyhow::Result<PracticeView> {
+        let events = self.events().await?;
+        Ok(PracticeView::load(
+            &self.root.public_key(),
+            events.iter(),
+            &self.root,
+        ))
+    }
+
+    /// The doctor's view, and the events it was built from.
+    pub async fn doctor_view(&self) -> anyhow::Result<(PracticeView, Vec<Event>)> {
+        let events = self.events().await?;
+        let view = PracticeView::load(&self.root.public_key(), events.iter(), &self.doctor);
+        Ok((view, events))
+    }
+
+    /// Enrol a new patient (a first chart key under the current epoch).
+    pub async fn enrol(&self, patient: &PublicKey) -> anyhow::Result<()> {
+        let (view, _) = self.doctor_view().await?;
+        let now = Timestamp::now();
+        let events = rotation::enrol_patient(&view, &self.doctor, patient, now)?;
+        self.publish(&events).await
+    }
+
+    /// The doctor writes `resource` into `patient`'s chart.
+    pub async fn write(
+        &self,
+        patient: &PublicKey,
+        kind: ClinicalKind,
+        resource: Resource,
+    ) -> anyhow::Result<Event> {
+        let (view, _) = self.doctor_view().await?;
+        let key = view.write_key(patient).context("no write key")?;
+        let event = ClinicalEventBuilder::new(kind, resource, *patient)?
+            .sign(&self.doctor, key)?
+            .event()
+            .clone();
+        self.publish(std::slice::from_ref(&event)).await?;
+        Ok(event)
+    }
+
+    /// Bring every chart key in line with the consents on record (wraps to the gateway for
+    /// consenting patients, a rotation away from it after a withdrawal).
+    pub async fn maintain_keys(&self) -> anyhow::Result<()> {
+        let (view, events) = self.doctor_view().await?;
+        let policy = PatientPolicy {
+            consenting: view.fhir_sharing_patients(events.iter()),
+        };
+        let all: BTreeSet<PublicKey> = view.patients();
+        let plan = rotation::maintain_chart_keys(
+            &view,
+            &self.doctor,
+            &policy,
+            Some(&all),
+            Timestamp::now(),
+        )?;
+        self.publish(&plan).await
+    }
+
+    /// Stop the relay.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await??;
+        Ok(())
+    }
+}

@@ -1,0 +1,582 @@
+//! The FHIR gateway end to end: a practice on the real relay, charts written by a doctor,
+//! consents recorded, and outside facilities reading over FHIR REST with API keys. Attacks: no
+//! token, a wrong, expired or revoked token, another facility's patients, a patient who never
+//! consented, a withdrawn consent, and the gateway's key itself on a non-consenting chart.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::time::Duration;
+
+use ehr_client::access::{AccessError, PracticeView};
+use ehr_client::demo;
+use ehr_client::fhir::ResourceType;
+use ehr_client::keys::Identity;
+use ehr_client::kinds::ClinicalKind;
+use ehr_fhir_gateway::{Config, Gateway};
+use ehr_tests::practice::TestPractice;
+use nostr::prelude::{Filter, Kind, PublicKey};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+struct Running {
+    base: String,
+    http: reqwest::Client,
+    snapshots: tokio::sync::watch::Receiver<std::sync::Arc<ehr_fhir_gateway::sync::Snapshot>>,
+    store: ehr_fhir_gateway::store::Store,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ehr_fhir_gateway::GatewayError>>,
+    _data: tempfile::TempDir,
+}
+
+impl Running {
+    async fn start(practice: &TestPractice) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let config = Config::new(
+            practice.root.public_key(),
+            practice.relay_url.clone(),
+            practice.gateway.clone(),
+            format!("sqlite://{}", data.path().join("gateway.db").display()),
+        );
+        let gateway = Gateway::start(config).await.unwrap();
+        let snapshots = gateway.snapshots();
+        let store = gateway.store().clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/fhir", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(gateway.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            snapshots,
+            store,
+            stop: Some(stop),
+            task,
+            _data: data,
+        }
+    }
+
+    async fn key(&self, client: &str) -> String {
+        let now = now();
+        self.store
+            .add_api_key(client, &["system/*.read".to_owned()], now, now + 3600)
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
+        let mut request = self.http.get(format!("{}/{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/fhir+json",
+            "{path}"
+        );
+        (status, response.json().await.unwrap())
+    }
+
+    /// Wait (bounded) until the served patients satisfy `done`: no sleeping, the gateway
+    /// announces every new snapshot.
+    async fn until(&mut self, done: impl Fn(&ehr_fhir_gateway::sync::Snapshot) -> bool) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if done(&self.snapshots.borrow_and_update()) {
+                    return;
+                }
+                self.snapshots.changed().await.unwrap();
+            }
+        })
+        .await
+        .expect("the gateway did not see the change within 10 s");
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        (&mut self.task).await.unwrap().unwrap();
+    }
+}
+
+fn now() -> i64 {
+    i64::try_from(nostr::prelude::Timestamp::now().as_secs()).unwrap()
+}
+
+fn outcome(body: &Value) -> &str {
+    assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+    body["issue"][0]["code"].as_str().unwrap()
+}
+
+fn entries(bundle: &Value) -> Vec<&Value> {
+    assert_eq!(bundle["resourceType"], "Bundle", "{bundle}");
+    assert_eq!(bundle["type"], "searchset");
+    bundle["entry"]
+        .as_array()
+        .map(|e| e.iter().collect())
+        .unwrap_or_default()
+}
+
+fn types(bundle: &Value) -> Vec<String> {
+    entries(bundle)
+        .iter()
+        .map(|e| e["resource"]["resourceType"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A patient with a chart of every kind, enrolled and written by the doctor.
+async fn patient_with_chart(practice: &TestPractice) -> (Identity, String) {
+    let patient = Identity::generate();
+    practice.enrol(&patient.public_key()).await.unwrap();
+    let chart_id = demo::new_id();
+    for (kind, resource) in demo::one_of_each_kind(&chart_id) {
+        if kind != ClinicalKind::Consent {
+            practice
+                .write(&patient.public_key(), kind, resource)
+                .await
+                .unwrap();
+        }
+    }
+    (patient, chart_id)
+}
+
+async fn consent(
+    practice: &TestPractice,
+    patient: &PublicKey,
+    chart_id: &str,
+    facilities: &[&str],
+) {
+    practice
+        .write(
+            patient,
+            ClinicalKind::Consent,
+            demo::fhir_sharing_consent(chart_id, facilities),
+        )
+        .await
+        .unwrap();
+    practice.maintain_keys().await.unwrap();
+}
+
+/// The patient withdraws: the next version of the consent, inactive, then the chart key
+/// rotates away from the gateway.
+async fn withdraw(practice: &TestPractice, patient: &PublicKey) {
+    let (view, events) = practice.doctor_view().await.unwrap();
+    let (chart, _) = view.chart(patient, events.iter(), Default::default());
+    let withdrawal = chart
+        .of_type(ResourceType::Consent)
+        .find_map(|e| e.resource.as_consent().map(|c| c.withdrawal()))
+        .unwrap();
+    practice
+        .write(patient, ClinicalKind::Consent, withdrawal)
+        .await
+        .unwrap();
+    practice.maintain_keys().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facilities_read_consented_charts_and_nothing_else() {
+    let practice = TestPractice::start().await.unwrap();
+    let (alice, alice_chart) = patient_with_chart(&practice).await;
+    let (bob, _) = patient_with_chart(&practice).await;
+    let (carol, carol_chart) = patient_with_chart(&practice).await;
+    consent(
+        &practice,
+        &alice.public_key(),
+        &alice_chart,
+        &["hospital-a"],
+    )
+    .await;
+    consent(&practice, &carol.public_key(), &carol_chart, &["clinic-c"]).await;
+
+    let mut gateway = Running::start(&practice).await;
+    let hospital = gateway.key("hospital-a").await;
+    let clinic = gateway.key("clinic-c").await;
+
+    // Metadata needs no token and lists what is implemented.
+    let (status, metadata) = gateway.get(None, "metadata").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(metadata["resourceType"], "CapabilityStatement");
+    assert_eq!(metadata["fhirVersion"], "4.0.1");
+    assert_eq!(
+        metadata["rest"][0]["resource"].as_array().unwrap().len(),
+        10
+    );
+
+    // No token, a made-up one, an expired one, a revoked one: 401.
+    let (status, body) = gateway.get(None, "Patient").await;
+    assert_eq!(
+        (status, outcome(&body)),
+        (StatusCode::UNAUTHORIZED, "login")
+    );
+    let (status, _) = gateway.get(Some("ehrfhir_00_11"), "Patient").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let expired = gateway
+        .store
+        .add_api_key(
+            "hospital-a",
+            &["system/*.read".to_owned()],
+            now() - 7200,
+            now() - 3600,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        gateway.get(Some(&expired), "Patient").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let revoked = gateway.key("hospital-a").await;
+    let revoked_id = revoked.split('_').nth(1).unwrap();
+    assert!(
+        gateway
+            .store
+            .revoke_api_key(revoked_id, now())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        gateway.get(Some(&revoked), "Patient").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let forged = format!("{}0", &hospital[..hospital.len() - 1]);
+    assert_eq!(
+        gateway.get(Some(&forged), "Patient").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The hospital sees Alice, only Alice.
+    let (status, patients) = gateway.get(Some(&hospital), "Patient").await;
+    assert_eq!(status, StatusCode::OK);
+    let found = entries(&patients);
+    assert_eq!(found.len(), 1, "{patients}");
+    assert_eq!(found[0]["search"]["mode"], "match");
+    assert_eq!(found[0]["resource"]["name"][0]["family"], "Testperson");
+    let alice_id = found[0]["resource"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        found[0]["fullUrl"],
+        format!("{}/Patient/{alice_id}", gateway.base)
+    );
+    let (_, clinic_patients) = gateway.get(Some(&clinic), "Patient").await;
+    let carol_id = entries(&clinic_patients)[0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(carol_id, alice_id);
+
+    // $everything: the Patient first, every served type, stable ids, times, no file keys.
+    let (status, everything) = gateway
+        .get(Some(&hospital), &format!("Patient/{alice_id}/$everything"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let kinds = types(&everything);
+    assert_eq!(kinds[0], "Patient");
+    for expected in [
+        "Encounter",
+        "Observation",
+        "Condition",
+        "MedicationRequest",
+        "AllergyIntolerance",
+        "Immunization",
+        "ServiceRequest",
+        "DiagnosticReport",
+        "DocumentReference",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == expected),
+            "{expected} in {kinds:?}"
+        );
+    }
+    assert!(!kinds.iter().any(|k| k == "Consent" || k == "Communication"));
+    let text = everything.to_string();
+    assert!(
+        !text.contains("urn:nostr-ehr:extension"),
+        "a file key left the practice"
+    );
+    assert!(
+        !text.contains(&alice_chart),
+        "an internal id left the practice"
+    );
+    for entry in entries(&everything) {
+        let resource = &entry["resource"];
+        assert!(
+            resource["meta"]["lastUpdated"]
+                .as_str()
+                .unwrap()
+                .ends_with('Z')
+        );
+        assert!(resource["id"].as_str().unwrap().starts_with(&alice_id));
+        if let Some(subject) = resource["subject"]["reference"].as_str() {
+            assert_eq!(subject, format!("Patient/{alice_id}"));
+        }
+    }
+
+    // Another facility's patient, and a patient who never consented, do not exist.
+    let (status, body) = gateway
+        .get(Some(&hospital), &format!("Patient/{carol_id}/$everything"))
+        .await;
+    assert_eq!(
+        (status, outcome(&body)),
+        (StatusCode::NOT_FOUND, "not-found")
+    );
+    assert_eq!(
+        gateway
+            .get(Some(&hospital), &format!("Patient/{carol_id}"))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let bob_id = ehr_fhir_gateway::served::patient_id(&bob.public_key());
+    assert_eq!(
+        gateway
+            .get(Some(&hospital), &format!("Patient/{bob_id}/$everything"))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, observations) = gateway.get(Some(&hospital), "Observation").await;
+    for entry in entries(&observations) {
+        assert!(
+            entry["resource"]["id"]
+                .as_str()
+                .unwrap()
+                .starts_with(&alice_id)
+        );
+    }
+
+    // Reads by id, and searches with the standard parameters.
+    let observation = entries(&observations)
+        .into_iter()
+        .map(|e| e["resource"].clone())
+        .find(|o| o.get("effectiveDateTime").is_some())
+        .unwrap();
+    let observation_id = observation["id"].as_str().unwrap();
+    let (status, read) = gateway
+        .get(Some(&hospital), &format!("Observation/{observation_id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(read, observation);
+    let code = observation["code"]["coding"][0]["code"].as_str().unwrap();
+    let system = observation["code"]["coding"][0]["system"].as_str().unwrap();
+    for query in [
+        format!("Observation?patient={alice_id}&code={code}"),
+        format!("Observation?patient=Patient/{alice_id}&code={system}|{code}"),
+        format!("Observation?_id={observation_id}"),
+        format!("Observation?patient={alice_id}&date=ge2000-01-01&_lastUpdated=ge2020"),
+    ] {
+        let (status, found) = gateway.get(Some(&hospital), &query).await;
+        assert_eq!(status, StatusCode::OK, "{query}");
+        assert!(
+            entries(&found)
+                .iter()
+                .any(|e| e["resource"]["id"] == observation["id"]),
+            "{query}: {found}"
+        );
+    }
+    let (_, none) = gateway
+        .get(
+            Some(&hospital),
+            &format!("Observation?patient={alice_id}&code=no-such-code"),
+        )
+        .await;
+    assert_eq!(none["total"], 0);
+    let (status, body) = gateway
+        .get(Some(&hospital), "Observation?colour=blue")
+        .await;
+    assert_eq!(
+        (status, outcome(&body)),
+        (StatusCode::BAD_REQUEST, "invalid")
+    );
+    let (status, count) = gateway
+        .get(
+            Some(&hospital),
+            &format!("Observation?patient={alice_id}&_summary=count"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(count["total"].as_u64().unwrap() >= 1);
+    assert!(count.get("entry").is_none());
+
+    // Paging: absolute next links that work.
+    let (_, first) = gateway
+        .get(
+            Some(&hospital),
+            &format!("Patient/{alice_id}/$everything?_count=3"),
+        )
+        .await;
+    let total = first["total"].as_u64().unwrap() as usize;
+    let mut seen = types(&first).len();
+    let mut next = first["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .map(|l| l["url"].as_str().unwrap().to_owned());
+    while let Some(url) = next {
+        assert!(url.starts_with(&gateway.base), "{url}");
+        let page: Value = gateway
+            .http
+            .get(&url)
+            .bearer_auth(&hospital)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen += types(&page).len();
+        next = page["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .map(|l| l["url"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(seen, total);
+
+    // _include=DiagnosticReport:result brings the result, marked as included; POST _search
+    // answers as GET does.
+    let (_, reports) = gateway
+        .get(
+            Some(&hospital),
+            &format!("DiagnosticReport?patient={alice_id}&_include=DiagnosticReport:result"),
+        )
+        .await;
+    let included: Vec<_> = entries(&reports)
+        .into_iter()
+        .filter(|e| e["search"]["mode"] == "include")
+        .collect();
+    assert!(!included.is_empty(), "{reports}");
+    assert_eq!(included[0]["resource"]["resourceType"], "Observation");
+    let posted: Value = gateway
+        .http
+        .post(format!("{}/Observation/_search", gateway.base))
+        .bearer_auth(&hospital)
+        .form(&[("patient", alice_id.as_str()), ("code", code)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        entries(&posted)
+            .iter()
+            .any(|e| e["resource"]["id"] == observation["id"])
+    );
+
+    // Content negotiation.
+    let fhir4 = gateway
+        .http
+        .get(format!("{}/Patient", gateway.base))
+        .bearer_auth(&hospital)
+        .header("accept", "application/fhir+json; fhirVersion=4.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fhir4.status(), StatusCode::OK);
+    let xml = gateway
+        .http
+        .get(format!("{}/Patient", gateway.base))
+        .bearer_auth(&hospital)
+        .header("accept", "application/fhir+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(xml.status(), StatusCode::NOT_ACCEPTABLE);
+
+    // Every access was logged as an AuditEvent naming the facility and the patient.
+    let log = gateway
+        .store
+        .audit_log(Some("hospital-a"), 1000)
+        .await
+        .unwrap();
+    assert!(log.len() >= 10);
+    assert!(log.iter().all(|e| e["resourceType"] == "AuditEvent"));
+    assert!(
+        log.iter()
+            .any(|e| e["entity"][0]["what"]["reference"] == format!("Patient/{alice_id}"))
+    );
+
+    // Withdrawal: Alice disappears from every answer as soon as the gateway sees it.
+    withdraw(&practice, &alice.public_key()).await;
+    let gone = alice_id.clone();
+    gateway.until(|s| !s.patients.contains_key(&gone)).await;
+    let (status, _) = gateway
+        .get(Some(&hospital), &format!("Patient/{alice_id}/$everything"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, patients) = gateway.get(Some(&hospital), "Patient").await;
+    assert!(entries(&patients).is_empty(), "{patients}");
+    // Carol's consent is untouched.
+    let (_, clinic_patients) = gateway.get(Some(&clinic), "Patient").await;
+    assert_eq!(entries(&clinic_patients).len(), 1);
+
+    gateway.stop().await;
+    practice.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_key_cannot_open_a_chart_whose_patient_did_not_consent() {
+    // Invariant 4, attacked: the gateway's own key, reading everything the relay lets it read,
+    // decrypts nothing of a patient who never consented, and nothing written after a withdrawal.
+    let practice = TestPractice::start().await.unwrap();
+    let (never, _) = patient_with_chart(&practice).await;
+    let (withdrew, chart_id) = patient_with_chart(&practice).await;
+    consent(&practice, &withdrew.public_key(), &chart_id, &["*"]).await;
+    withdraw(&practice, &withdrew.public_key()).await;
+    let after = practice
+        .write(
+            &withdrew.public_key(),
+            ClinicalKind::Encounter,
+            demo::encounter(&chart_id),
+        )
+        .await
+        .unwrap();
+
+    let relay = ehr_client::net::RelayClient::connect(
+        &practice.relay_url,
+        &practice.gateway,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    let everything = relay.fetch_all(Filter::new(), 5000).await.unwrap();
+    let clinical: Vec<_> = everything
+        .iter()
+        .filter(|e| ClinicalKind::from_u16(e.kind.as_u16()).is_some())
+        .collect();
+    assert!(
+        clinical
+            .iter()
+            .any(|e| e.tags.public_keys().any(|p| p == never.public_key())),
+        "the relay should let the gateway read the ciphertext"
+    );
+    let view = PracticeView::load(
+        &practice.root.public_key(),
+        everything.iter(),
+        &practice.gateway,
+    );
+    let opened = view.open(everything.iter(), Some(&never.public_key()));
+    assert!(opened.records.is_empty());
+    assert!(!opened.refused.is_empty());
+    assert!(opened.refused.iter().all(|(_, e)| *e == AccessError::NoKey));
+    let later = view.open([&after], Some(&withdrew.public_key()));
+    assert!(later.records.is_empty());
+    assert_eq!(later.refused[0].1, AccessError::NoKey);
+    // And the relay never hands the gateway a gift wrap or a grant meant for others.
+    assert!(everything.iter().all(|e| e.kind != Kind::GiftWrap));
+
+    // The gateway itself serves neither.
+    let gateway = Running::start(&practice).await;
+    let any = gateway.key("any-facility").await;
+    let (_, patients) = gateway.get(Some(&any), "Patient").await;
+    assert!(entries(&patients).is_empty(), "{patients}");
+    gateway.stop().await;
+    relay.disconnect().await;
+    practice.stop().await.unwrap();
+}
