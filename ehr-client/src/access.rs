@@ -139,6 +139,21 @@ impl PracticeView {
         view
     }
 
+    /// Add one organisational event that arrived after [`PracticeView::load`] (a chart-key
+    /// wrap, guardian grant, guardianship or epoch grant), checked as `load` checks it, without
+    /// verifying everything again. Returns `false` for a roster (or any other kind): a roster
+    /// changes the chain, and the view must be loaded again. So must it when an epoch grant
+    /// arrives after wraps under that epoch.
+    pub fn add(&mut self, event: &Event, reader: &Identity) -> bool {
+        match event.kind.as_u16() {
+            kinds::EPOCH_GRANT => self.add_epoch_grant(event, reader),
+            kinds::CHART_KEY_WRAP | kinds::GUARDIAN_GRANT => self.add_wrap(event, reader),
+            kinds::GUARDIANSHIP => self.add_guardianship(event),
+            _ => return false,
+        }
+        true
+    }
+
     fn authorised(&self, signer: &PublicKey, at: Timestamp, check: impl Fn(Role) -> bool) -> bool {
         *signer == self.root || self.roster.role_at(signer, at).is_some_and(check)
     }

@@ -76,6 +76,7 @@ pub struct RelayClient {
     relay: sdk::Relay,
     url: String,
     timeout: Duration,
+    max_limit: tokio::sync::OnceCell<Option<usize>>,
 }
 
 impl fmt::Debug for RelayClient {
@@ -133,6 +134,7 @@ impl RelayClient {
                 relay,
                 url: url.to_owned(),
                 timeout,
+                max_limit: tokio::sync::OnceCell::new(),
             }),
             Err(e) => {
                 client.shutdown().await;
@@ -210,12 +212,17 @@ impl RelayClient {
     }
 
     /// Fetch every stored event matching `filter`, however many the relay caps a request at:
-    /// pages of at most `page` events, newest first, each ending where the last one did
-    /// (`until`), until a page comes back short. Events are deduplicated and sorted as by
-    /// [`RelayClient::fetch`]. A page filled with events of one second cannot move on, and is
-    /// [`NetError::Relay`] rather than a silently short answer.
+    /// pages of at most `page` events (or the relay's NIP-11 `max_limit`, if lower), newest
+    /// first, each ending where the last one did (`until`), until a page comes back short.
+    /// Events are deduplicated and sorted as by [`RelayClient::fetch`]. A page filled with
+    /// events of one second cannot move on, and is [`NetError::Relay`] rather than a silently
+    /// short answer.
     pub async fn fetch_all(&self, filter: Filter, page: usize) -> Result<Vec<Event>, NetError> {
-        let page = page.max(1);
+        let page = match self.max_limit().await {
+            Some(cap) => page.min(cap),
+            None => page,
+        }
+        .max(1);
         let mut seen = HashSet::new();
         let mut events = Vec::new();
         let mut until: Option<nostr::prelude::Timestamp> = filter.until;
@@ -246,6 +253,30 @@ impl RelayClient {
         }
         events.sort_by_key(|event| (event.created_at, event.id));
         Ok(events)
+    }
+
+    /// The relay's `limitation.max_limit` from its NIP-11 document, asked once per connection
+    /// (`None` when the relay does not say): a relay silently caps larger `limit`s to it.
+    async fn max_limit(&self) -> Option<usize> {
+        *self
+            .max_limit
+            .get_or_init(|| async {
+                let http_url = self
+                    .url
+                    .replacen("wss://", "https://", 1)
+                    .replacen("ws://", "http://", 1);
+                let response = reqwest::Client::new()
+                    .get(http_url)
+                    .header("accept", "application/nostr+json")
+                    .timeout(self.timeout)
+                    .send()
+                    .await
+                    .ok()?;
+                let document: serde_json::Value = response.json().await.ok()?;
+                let limit = document.get("limitation")?.get("max_limit")?.as_u64()?;
+                usize::try_from(limit).ok().filter(|l| *l > 0)
+            })
+            .await
     }
 
     /// Follow `filters`: one subscription that delivers the stored events and then every new

@@ -30,15 +30,12 @@ pub enum GatewayError {
     /// The resource existed and was deleted (entered in error): 410.
     #[error("{0}")]
     Gone(&'static str),
-    /// A well-formed request the gateway cannot act on: 422.
+    /// A method the endpoint does not serve (the gateway is read-only): 405.
     #[error("{0}")]
-    Unprocessable(&'static str),
+    MethodNotAllowed(&'static str),
     /// An `Accept` the gateway cannot answer: 406.
     #[error("{0}")]
     NotAcceptable(&'static str),
-    /// Not caught up with the relay yet: 503.
-    #[error("the gateway is still loading the practice's records")]
-    NotReady,
     /// Database failure.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -61,9 +58,8 @@ impl GatewayError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Gone(_) => StatusCode::GONE,
-            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
-            Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::Config(_)
             | Self::Database(_)
             | Self::Migration(_)
@@ -80,9 +76,8 @@ impl GatewayError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not-found",
             Self::Gone(_) => "deleted",
-            Self::Unprocessable(_) => "processing",
+            Self::MethodNotAllowed(_) => "not-supported",
             Self::NotAcceptable(_) => "not-supported",
-            Self::NotReady => "transient",
             _ => "exception",
         }
     }

@@ -102,6 +102,7 @@ impl Gateway {
             )
             .route("/fhir/{kind}/{id}/{operation}", get(routes::operation))
             .fallback(|| async { GatewayError::NotFound("no such endpoint") })
+            .method_not_allowed_fallback(routes::method_not_allowed)
             .with_state(state);
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             let _ = tcp.set_nodelay(true);

@@ -4,9 +4,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::Form;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ehr_client::fhir::{FHIR_CLIENT_SYSTEM, ResourceType};
@@ -155,61 +154,89 @@ pub async fn metadata(State(state): State<Arc<GatewayState>>) -> Response {
     fhir(StatusCode::OK, &crate::capability::statement(&state.base))
 }
 
+/// A handler's answer before it is logged: the body and the patients whose records it holds.
+type Answer = Result<(Value, BTreeSet<String>), GatewayError>;
+
+/// Run `handle` for an authenticated facility and log the access, whatever its outcome, as an
+/// AuditEvent before answering. Only the names of the query's parameters are logged: their
+/// values (a name, a birth date) would be PHI at rest.
+async fn audited(
+    state: &GatewayState,
+    headers: &HeaderMap,
+    interaction: &str,
+    params: &[(String, String)],
+    handle: impl AsyncFnOnce(&Client) -> Answer,
+) -> Result<Response, GatewayError> {
+    let client = authenticate(state, headers).await?;
+    let answer = handle(&client).await;
+    let names: Vec<&str> = params.iter().map(|(name, _)| name.as_str()).collect();
+    let (outcome, patients) = match &answer {
+        Ok((_, patients)) => ("0", patients.clone()),
+        Err(GatewayError::Database(_) | GatewayError::Migration(_) | GatewayError::Io(_)) => {
+            ("8", BTreeSet::new())
+        }
+        Err(_) => ("4", BTreeSet::new()),
+    };
+    audit(
+        state,
+        &client,
+        interaction,
+        &patients,
+        &names.join(","),
+        outcome,
+    )
+    .await?;
+    let (body, _) = answer?;
+    Ok(fhir(StatusCode::OK, &body))
+}
+
+/// Query parameters, decoded (`application/x-www-form-urlencoded`).
+fn decode(raw: Option<&[u8]>) -> Params {
+    raw.map(|bytes| {
+        form_urlencoded::parse(bytes)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
 /// `GET /fhir/[type]/[id]`.
 pub async fn read(
     State(state): State<Arc<GatewayState>>,
     Path((kind, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
-    let client = authenticate(&state, &headers).await?;
-    let resource_type = resource_type(&kind)?;
-    if !client.may(&kind, Interaction::Read) {
-        return Err(GatewayError::Forbidden(
-            "the token's scopes do not allow reading this type",
-        ));
-    }
-    let snapshot = snapshot(&state);
-    let patients = BTreeSet::from([patient_of(&id).to_owned()]);
-    let Some(patient) = patient_for(&snapshot, &client, patient_of(&id)) else {
-        audit(
-            &state,
-            &client,
-            "read",
-            &BTreeSet::new(),
-            &format!("{kind}/{id}"),
-            "4",
-        )
-        .await?;
-        return Err(GatewayError::NotFound("no such resource for this client"));
-    };
-    if let Some(resource) = patient.get(resource_type, &id) {
-        audit(&state, &client, "read", &patients, "", "0").await?;
-        return Ok(fhir(StatusCode::OK, &resource.json));
-    }
-    audit(
-        &state,
-        &client,
-        "read",
-        &patients,
-        &format!("{kind}/{id}"),
-        "4",
-    )
-    .await?;
-    if patient.is_gone(resource_type, &id) {
-        return Err(GatewayError::Gone(
-            "the resource was deleted (entered in error)",
-        ));
-    }
-    Err(GatewayError::NotFound("no such resource for this client"))
+    audited(&state, &headers, "read", &[], async |client| {
+        let resource_type = resource_type(&kind)?;
+        if !client.may(&kind, Interaction::Read) {
+            return Err(GatewayError::Forbidden(
+                "the token's scopes do not allow reading this type",
+            ));
+        }
+        let snapshot = snapshot(&state);
+        let patient = patient_for(&snapshot, client, patient_of(&id))
+            .ok_or(GatewayError::NotFound("no such resource for this client"))?;
+        if let Some(resource) = patient.get(resource_type, &id) {
+            return Ok((resource.json.clone(), BTreeSet::from([patient.id.clone()])));
+        }
+        if patient.is_gone(resource_type, &id) {
+            return Err(GatewayError::Gone(
+                "the resource was deleted (entered in error)",
+            ));
+        }
+        Err(GatewayError::NotFound("no such resource for this client"))
+    })
+    .await
 }
 
 /// `GET /fhir/[type]?...`.
 pub async fn search_get(
     State(state): State<Arc<GatewayState>>,
     Path(kind): Path<String>,
-    Query(params): Query<Params>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
+    let params = decode(query.as_deref().map(str::as_bytes));
     search(&state, &kind, &params, &headers).await
 }
 
@@ -217,16 +244,17 @@ pub async fn search_get(
 pub async fn search_post(
     State(state): State<Arc<GatewayState>>,
     Path((kind, action)): Path<(String, String)>,
-    Query(mut params): Query<Params>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
-    Form(body): Form<Params>,
+    body: axum::body::Bytes,
 ) -> Result<Response, GatewayError> {
     if action != "_search" {
         return Err(GatewayError::BadRequest(
             "this server is read-only; POST only to [type]/_search".to_owned(),
         ));
     }
-    params.extend(body);
+    let mut params = decode(query.as_deref().map(str::as_bytes));
+    params.extend(decode(Some(&body)));
     search(&state, &kind, &params, &headers).await
 }
 
@@ -238,13 +266,14 @@ fn paging(state: &GatewayState) -> Paging {
 }
 
 fn link(base: &str, path: &str, params: &[(String, String)], offset: Option<usize>) -> String {
-    let mut query = form_encode(params);
-    if let Some(offset) = offset {
-        if !query.is_empty() {
-            query.push('&');
-        }
-        query.push_str(&format!("_offset={offset}"));
+    let mut encoder = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in params {
+        encoder.append_pair(name, value);
     }
+    if let Some(offset) = offset {
+        encoder.append_pair("_offset", &offset.to_string());
+    }
+    let query = encoder.finish();
     if query.is_empty() {
         format!("{base}/{path}")
     } else {
@@ -252,24 +281,20 @@ fn link(base: &str, path: &str, params: &[(String, String)], offset: Option<usiz
     }
 }
 
-fn form_encode(params: &[(String, String)]) -> String {
-    params
-        .iter()
-        .map(|(k, v)| format!("{}={}", percent(k), percent(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn percent(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~:|/".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
+/// The links of a page: `self`, and `next` while there is more.
+fn page_links(
+    base: &str,
+    path: &str,
+    params: &[(String, String)],
+    offset: usize,
+    shown: usize,
+    total: usize,
+) -> Vec<(&'static str, String)> {
+    let mut links = vec![("self", link(base, path, params, Some(offset)))];
+    if shown > 0 && offset + shown < total {
+        links.push(("next", link(base, path, params, Some(offset + shown))));
     }
-    out
+    links
 }
 
 /// A searchset Bundle: the page's matches, then what `_include` brought.
@@ -303,212 +328,186 @@ fn bundle(
     bundle
 }
 
+/// The patients whose records a page holds.
+fn patients_in(resources: &[Arc<ServedResource>]) -> BTreeSet<String> {
+    resources
+        .iter()
+        .map(|r| patient_of(&r.id).to_owned())
+        .collect()
+}
+
 async fn search(
     state: &GatewayState,
     kind: &str,
     params: &[(String, String)],
     headers: &HeaderMap,
 ) -> Result<Response, GatewayError> {
-    let client = authenticate(state, headers).await?;
-    let resource_type = resource_type(kind)?;
-    if !client.may(kind, Interaction::Search) {
-        return Err(GatewayError::Forbidden(
-            "the token's scopes do not allow searching this type",
-        ));
-    }
-    let search = Search::parse(resource_type, params, paging(state))?;
-    let snapshot = snapshot(state);
-    let patients: Vec<&Arc<PatientIndex>> = match &search.patient {
-        Some(id) => patient_for(&snapshot, &client, id).into_iter().collect(),
-        None => {
-            let mut all: Vec<_> = snapshot
+    audited(state, headers, "search-type", params, async |client| {
+        let resource_type = resource_type(kind)?;
+        if !client.may(kind, Interaction::Search) {
+            return Err(GatewayError::Forbidden(
+                "the token's scopes do not allow searching this type",
+            ));
+        }
+        let search = Search::parse(resource_type, params, paging(state))?;
+        let snapshot = snapshot(state);
+        let patients: Vec<&Arc<PatientIndex>> = match &search.patient {
+            Some(id) => patient_for(&snapshot, client, id).into_iter().collect(),
+            None => snapshot
                 .patients
                 .values()
                 .filter(|p| p.sharing.allows(&client.client_id))
-                .collect();
-            all.sort_by(|a, b| a.id.cmp(&b.id));
-            all
-        }
-    };
-    let matches: Vec<&Arc<ServedResource>> = patients
-        .iter()
-        .flat_map(|p| p.resources.iter())
-        .filter(|r| r.resource_type == resource_type && search.matches(r))
-        .collect();
-    let total = matches.len();
-    let page: Vec<Arc<ServedResource>> = if search.summary_count {
-        Vec::new()
-    } else {
-        matches
+                .collect(),
+        };
+        let mut matches: Vec<&Arc<ServedResource>> = patients
             .iter()
-            .skip(search.offset)
-            .take(search.count)
-            .map(|r| Arc::clone(r))
-            .collect()
-    };
-    let mut included = Vec::new();
-    if search.include_results {
-        for report in &page {
-            for reference in report
-                .json
-                .get("result")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|r| r.get("reference").and_then(Value::as_str))
-            {
-                let Some(id) = reference.strip_prefix("Observation/") else {
-                    continue;
-                };
-                if let Some(found) = patient_for(&snapshot, &client, patient_of(id))
-                    .and_then(|p| p.get(ResourceType::Observation, id))
-                    && !included
-                        .iter()
-                        .any(|i: &Arc<ServedResource>| i.id == found.id)
+            .flat_map(|p| p.resources.iter())
+            .filter(|r| r.resource_type == resource_type && search.matches(r))
+            .collect();
+        // Newest first across patients too, then by id.
+        matches.sort_by(|a, b| {
+            b.last_updated
+                .cmp(&a.last_updated)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        let total = matches.len();
+        let page: Vec<Arc<ServedResource>> = if search.summary_count {
+            Vec::new()
+        } else {
+            matches
+                .iter()
+                .skip(search.offset)
+                .take(search.count)
+                .map(|r| Arc::clone(r))
+                .collect()
+        };
+        let mut included: Vec<Arc<ServedResource>> = Vec::new();
+        if search.include_results {
+            for report in &page {
+                for reference in report
+                    .json
+                    .get("result")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r.get("reference").and_then(Value::as_str))
                 {
-                    included.push(Arc::clone(found));
+                    let Some(id) = reference.strip_prefix("Observation/") else {
+                        continue;
+                    };
+                    if let Some(found) = patient_for(&snapshot, client, patient_of(id))
+                        .and_then(|p| p.get(ResourceType::Observation, id))
+                        && !included.iter().any(|i| i.id == found.id)
+                    {
+                        included.push(Arc::clone(found));
+                    }
                 }
             }
         }
-    }
-    let mut links = vec![(
-        "self",
-        link(&state.base, kind, &search.canonical, Some(search.offset)),
-    )];
-    if !search.summary_count && search.offset + page.len() < total {
-        links.push((
-            "next",
-            link(
-                &state.base,
-                kind,
-                &search.canonical,
-                Some(search.offset + page.len()),
-            ),
-        ));
-    }
-    let seen: BTreeSet<String> = page
-        .iter()
-        .chain(included.iter())
-        .map(|r| patient_of(&r.id).to_owned())
-        .collect();
-    audit(
-        state,
-        &client,
-        "search-type",
-        &seen,
-        &form_encode(params),
-        "0",
-    )
-    .await?;
-    Ok(fhir(
-        StatusCode::OK,
-        &bundle(&state.base, total, links, &page, &included),
-    ))
+        let links = page_links(
+            &state.base,
+            kind,
+            &search.canonical,
+            search.offset,
+            page.len(),
+            total,
+        );
+        let mut seen = patients_in(&page);
+        seen.extend(patients_in(&included));
+        Ok((bundle(&state.base, total, links, &page, &included), seen))
+    })
+    .await
 }
 
 /// `GET /fhir/Patient/[id]/$everything` with `_since`, `_type`, `_count` and paging.
 pub async fn operation(
     State(state): State<Arc<GatewayState>>,
     Path((kind, id, operation)): Path<(String, String, String)>,
-    Query(params): Query<Params>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
-    let client = authenticate(&state, &headers).await?;
-    if kind != "Patient" || operation != "$everything" {
-        return Err(GatewayError::NotFound("no such operation"));
-    }
-    let mut since = None;
-    let mut types: Option<BTreeSet<ResourceType>> = None;
-    let mut count = state.config.default_count;
-    let mut offset = 0usize;
-    let mut canonical = Vec::new();
-    for (name, value) in &params {
-        let bad = |what: &str| GatewayError::BadRequest(format!("{what} in parameter `{name}`"));
-        if name != "_offset" {
-            canonical.push((name.clone(), value.clone()));
+    let params = decode(query.as_deref().map(str::as_bytes));
+    audited(&state, &headers, "operation", &params, async |client| {
+        if kind != "Patient" || operation != "$everything" {
+            return Err(GatewayError::NotFound("no such operation"));
         }
-        match name.as_str() {
-            "_since" => {
-                since = Some(
-                    crate::search::date_range(value)
-                        .ok_or_else(|| bad("an invalid instant"))?
-                        .start,
-                );
+        let mut since = None;
+        let mut types: Option<BTreeSet<ResourceType>> = None;
+        let mut count = state.config.default_count;
+        let mut offset = 0usize;
+        let mut canonical = Vec::new();
+        for (name, value) in &params {
+            let bad =
+                |what: &str| GatewayError::BadRequest(format!("{what} in parameter `{name}`"));
+            if name != "_offset" {
+                canonical.push((name.clone(), value.clone()));
             }
-            "_type" => {
-                let mut set = BTreeSet::new();
-                for name in value.split(',') {
-                    set.insert(served_type(name.trim()).ok_or_else(|| bad("an unknown type"))?);
+            match name.as_str() {
+                "_since" => {
+                    since = Some(
+                        crate::search::date_range(value)
+                            .ok_or_else(|| bad("an invalid instant"))?
+                            .start,
+                    );
                 }
-                types = Some(set);
+                "_type" => {
+                    let mut set = BTreeSet::new();
+                    for name in value.split(',') {
+                        set.insert(served_type(name.trim()).ok_or_else(|| bad("an unknown type"))?);
+                    }
+                    types = Some(set);
+                }
+                "_count" => {
+                    count = value
+                        .parse::<usize>()
+                        .map_err(|_| bad("a non-numeric value"))?
+                        .clamp(1, state.config.max_count);
+                }
+                "_offset" => offset = value.parse().map_err(|_| bad("a non-numeric value"))?,
+                _ => return Err(bad("an unsupported parameter")),
             }
-            "_count" => {
-                count = value
-                    .parse::<usize>()
-                    .map_err(|_| bad("a non-numeric value"))?
-                    .min(state.config.max_count);
-            }
-            "_offset" => offset = value.parse().map_err(|_| bad("a non-numeric value"))?,
-            _ => return Err(bad("an unsupported parameter")),
         }
-    }
-    let snapshot = snapshot(&state);
-    let Some(patient) = patient_for(&snapshot, &client, &id) else {
-        audit(
-            &state,
-            &client,
-            "operation",
-            &BTreeSet::new(),
-            &format!("Patient/{id}/$everything"),
-            "4",
-        )
-        .await?;
-        return Err(GatewayError::NotFound("no such patient for this client"));
-    };
-    // The Patient first, then the rest newest first.
-    let mut everything: Vec<&Arc<ServedResource>> = patient
-        .resources
-        .iter()
-        .filter(|r| r.resource_type == ResourceType::Patient)
-        .chain(
-            patient
-                .resources
-                .iter()
-                .filter(|r| r.resource_type != ResourceType::Patient),
-        )
-        .filter(|r| client.may(r.resource_type.as_str(), Interaction::Search))
-        .filter(|r| since.is_none_or(|s| r.last_updated >= s))
-        .filter(|r| types.as_ref().is_none_or(|t| t.contains(&r.resource_type)))
-        .collect();
-    let total = everything.len();
-    everything = everything.into_iter().skip(offset).take(count).collect();
-    let page: Vec<Arc<ServedResource>> = everything.into_iter().map(Arc::clone).collect();
-    let path = format!("Patient/{id}/$everything");
-    let mut links = vec![("self", link(&state.base, &path, &canonical, Some(offset)))];
-    if offset + page.len() < total {
-        links.push((
-            "next",
-            link(&state.base, &path, &canonical, Some(offset + page.len())),
-        ));
-    }
-    audit(
-        &state,
-        &client,
-        "operation",
-        &BTreeSet::from([patient.id.clone()]),
-        "",
-        "0",
-    )
-    .await?;
-    Ok(fhir(
-        StatusCode::OK,
-        &bundle(&state.base, total, links, &page, &[]),
-    ))
+        let snapshot = snapshot(&state);
+        let patient = patient_for(&snapshot, client, &id)
+            .ok_or(GatewayError::NotFound("no such patient for this client"))?;
+        // The Patient first, then the rest newest first.
+        let everything: Vec<&Arc<ServedResource>> = patient
+            .resources
+            .iter()
+            .filter(|r| r.resource_type == ResourceType::Patient)
+            .chain(
+                patient
+                    .resources
+                    .iter()
+                    .filter(|r| r.resource_type != ResourceType::Patient),
+            )
+            .filter(|r| client.may(r.resource_type.as_str(), Interaction::Search))
+            .filter(|r| since.is_none_or(|s| r.last_updated >= s))
+            .filter(|r| types.as_ref().is_none_or(|t| t.contains(&r.resource_type)))
+            .collect();
+        let total = everything.len();
+        let page: Vec<Arc<ServedResource>> = everything
+            .into_iter()
+            .skip(offset)
+            .take(count)
+            .map(Arc::clone)
+            .collect();
+        let path = format!("Patient/{id}/$everything");
+        let links = page_links(&state.base, &path, &canonical, offset, page.len(), total);
+        Ok((
+            bundle(&state.base, total, links, &page, &[]),
+            BTreeSet::from([patient.id.clone()]),
+        ))
+    })
+    .await
 }
 
-/// `GET /healthz`: 200 once caught up with the relay.
-pub async fn health(State(state): State<Arc<GatewayState>>) -> Response {
-    // Caught up by construction: the server starts only after the first catch-up.
-    let _ = &state;
+/// `GET /healthz`: 200 once the gateway serves (it starts only after the first catch-up).
+pub async fn health() -> Response {
     (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
+}
+
+/// Any method a route does not serve.
+pub async fn method_not_allowed() -> GatewayError {
+    GatewayError::MethodNotAllowed("this server is read-only: GET, and POST to [type]/_search")
 }

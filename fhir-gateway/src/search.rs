@@ -271,8 +271,6 @@ enum Wanted {
 /// A search: type-specific and common filters, paging and the result options.
 #[derive(Debug, Clone)]
 pub struct Search {
-    /// The resource type searched.
-    pub resource_type: ResourceType,
     filters: Vec<(Filter, Vec<Wanted>)>,
     /// Page size.
     pub count: usize,
@@ -312,7 +310,6 @@ impl Search {
         paging: Paging,
     ) -> Result<Self, GatewayError> {
         let mut search = Self {
-            resource_type,
             filters: Vec::new(),
             count: paging.default_count,
             offset: 0,
@@ -334,6 +331,8 @@ impl Search {
             match name.as_str() {
                 "_count" => {
                     let count: usize = value.parse().map_err(|_| bad("a non-numeric value"))?;
+                    // `_count=0` asks for the total only.
+                    search.summary_count |= count == 0;
                     search.count = count.min(paging.max_count);
                 }
                 "_offset" => {

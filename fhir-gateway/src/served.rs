@@ -73,8 +73,6 @@ pub struct ServedResource {
 /// A consenting patient's served chart.
 #[derive(Debug, Clone)]
 pub struct PatientIndex {
-    /// The patient's key.
-    pub key: PublicKey,
     /// The Patient resource id.
     pub id: String,
     /// Who may see it.
@@ -134,33 +132,35 @@ pub fn instant(secs: i64) -> String {
 impl PatientIndex {
     /// Fold `records` (everything opened for the patient) and build the served chart.
     pub fn build(patient: &PublicKey, records: &[ClinicalRecord]) -> Self {
+        // Patient-written events are under the epoch key, which an agent never holds: the
+        // gateway's records are all practice-written.
         let chart = chart::fold(
             records,
             FoldOptions {
-                include_patient_reported: true,
+                include_patient_reported: false,
             },
         );
         let sharing = sharing_of(&chart);
         let id = patient_id(patient);
         let mut resources = Vec::new();
         let mut gone = HashSet::new();
-        let mut patient_seen = false;
-        let mut entries: Vec<_> = chart
+        // The newest Patient record is the patient's; any other gets a record id.
+        let own_record = chart
+            .of_type(ResourceType::Patient)
+            .max_by_key(|e| (e.updated_at, e.event_id))
+            .map(|e| e.key.clone());
+        for entry in chart
             .entries()
             .filter(|e| e.key.origin == Origin::Practice)
             .filter(|e| SERVED_TYPES.contains(&e.key.resource_type))
-            .collect();
-        // The newest Patient record is the patient's; any other gets a record id.
-        entries.sort_by_key(|e| std::cmp::Reverse((e.updated_at, e.event_id)));
-        for entry in entries {
+        {
             let resource_type = entry.key.resource_type;
-            let served_id = if resource_type == ResourceType::Patient && !patient_seen {
-                patient_seen = true;
+            let served_id = if own_record.as_ref() == Some(&entry.key) {
                 id.clone()
             } else {
                 record_id(patient, resource_type, &entry.key.id)
             };
-            let Ok(mut json) = serde_json::from_str::<Value>(&entry.resource.to_json()) else {
+            let Ok(mut json) = serde_json::to_value(&entry.resource) else {
                 continue;
             };
             let last_updated = i64::try_from(entry.updated_at.as_secs()).unwrap_or(i64::MAX);
@@ -191,7 +191,6 @@ impl PatientIndex {
             .map(|(i, r)| ((r.resource_type, r.id.clone()), i))
             .collect();
         Self {
-            key: *patient,
             id,
             sharing,
             resources,
@@ -213,7 +212,7 @@ impl PatientIndex {
     }
 }
 
-/// Who the newest Consent (any origin: a patient may record their own) shares with.
+/// Who the newest Consent the practice recorded shares with.
 fn sharing_of(chart: &Chart) -> Sharing {
     let newest = chart
         .of_type(ResourceType::Consent)

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ehr_client::access::PracticeView;
-use ehr_client::event::{ClinicalRecord, TAG_CHART_KEY};
+use ehr_client::event::{ClinicalRecord, TAG_CHART_KEY, TAG_PATIENT};
 use ehr_client::kinds::{self, ClinicalKind};
 use ehr_client::net::{Followed, RelayClient};
 use nostr::prelude::{Event, EventId, Filter, Kind, PublicKey, Timestamp};
@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::error::GatewayError;
 use crate::served::{PatientIndex, Sharing};
 
-/// Events per page of the catch-up (the relay's default `max_limit`).
+/// Events per page of the catch-up (the relay may cap it lower; `fetch_all` asks).
 const PAGE: usize = 5000;
 
 /// What requests are answered from: the served patients by their gateway id.
@@ -130,21 +130,28 @@ impl Follower {
             if self.organisation.contains_key(&event.id) {
                 return Ok(());
             }
-            let before: HashMap<PublicKey, Option<u32>> = self
-                .view
-                .patients()
-                .into_iter()
-                .map(|p| (p, self.view.latest_chart_key(&p).map(|k| k.version())))
-                .collect();
-            self.organisation.insert(event.id, event);
-            self.reload_view();
-            let mut touched = BTreeSet::new();
-            for patient in self.view.patients() {
-                let held = self.view.latest_chart_key(&patient).map(|k| k.version());
-                if before.get(&patient).copied().flatten() != held {
-                    touched.insert(patient);
-                }
+            let held = |view: &PracticeView, patient: &PublicKey| {
+                view.latest_chart_key(patient).map(|k| k.version())
+            };
+            // A wrap concerns one patient and is added as it comes; a roster reloads the view.
+            let concerned: Vec<PublicKey> = if kind == kinds::ROSTER {
+                self.view.patients().into_iter().collect()
+            } else {
+                patient_of(&event).into_iter().collect()
+            };
+            let before: Vec<Option<u32>> = concerned.iter().map(|p| held(&self.view, p)).collect();
+            if !self.view.add(&event, &self.config.key) {
+                self.organisation.insert(event.id, event);
+                self.reload_view();
+            } else {
+                self.organisation.insert(event.id, event);
             }
+            let touched: BTreeSet<PublicKey> = concerned
+                .iter()
+                .zip(before)
+                .filter(|(p, was)| held(&self.view, p) != *was)
+                .map(|(p, _)| *p)
+                .collect();
             // A key newly held opens events that arrived before it: read them again.
             for patient in &touched {
                 let filter = clinical_filter().pubkey(*patient);
@@ -156,7 +163,9 @@ impl Follower {
             self.regate(&all, &touched);
         } else if ClinicalKind::from_u16(kind).is_some() {
             let patients = self.add_clinical(std::slice::from_ref(&event));
-            self.regate(&patients, &patients);
+            if !patients.is_empty() {
+                self.regate(&patients, &patients);
+            }
         }
         Ok(())
     }
@@ -169,17 +178,32 @@ impl Follower {
         );
     }
 
-    /// Open clinical events with the gateway's keys; the patients they were about.
+    /// Open clinical events with the gateway's keys; the patients whose records or announced
+    /// versions changed (an event seen before changes nothing and is not opened again).
     fn add_clinical(&mut self, events: &[Event]) -> BTreeSet<PublicKey> {
         let mut patients = BTreeSet::new();
+        let mut fresh = Vec::with_capacity(events.len());
         for event in events {
-            if let Some((patient, version)) = chart_key_version(event) {
-                let highest = self.referenced.entry(patient).or_default();
-                *highest = (*highest).max(version);
-                patients.insert(patient);
+            let Some(patient) = patient_of(event) else {
+                continue;
+            };
+            if self
+                .records
+                .get(&patient)
+                .is_some_and(|r| r.contains_key(&event.id))
+            {
+                continue;
             }
+            if let Some(version) = chart_key_version(event) {
+                let highest = self.referenced.entry(patient).or_default();
+                if version > *highest {
+                    *highest = version;
+                    patients.insert(patient);
+                }
+            }
+            fresh.push(event);
         }
-        for record in self.view.open(events, None).records {
+        for record in self.view.open(fresh, None).records {
             patients.insert(record.patient);
             self.records
                 .entry(record.patient)
@@ -234,19 +258,22 @@ impl Follower {
     }
 }
 
-/// The patient and chart-key version a clinical event names in its tags (unverified: used only
-/// to notice that a newer version exists, which can only take a patient out).
-fn chart_key_version(event: &Event) -> Option<(PublicKey, u32)> {
-    let mut patient = None;
-    let mut version = None;
-    for tag in event.tags.iter() {
-        match tag.as_slice() {
-            [name, value, ..] if name == "p" => patient = PublicKey::from_hex(value).ok(),
-            [name, value, ..] if name == TAG_CHART_KEY => version = value.parse().ok(),
-            _ => {}
-        }
-    }
-    Some((patient?, version?))
+/// The patient an event names (`p`), unverified: used to route it, never to trust it.
+fn patient_of(event: &Event) -> Option<PublicKey> {
+    tag_value(event, TAG_PATIENT).and_then(|p| PublicKey::from_hex(p).ok())
+}
+
+/// The chart-key version a clinical event names, unverified: used only to notice that a newer
+/// version exists, which can only take a patient out.
+fn chart_key_version(event: &Event) -> Option<u32> {
+    tag_value(event, TAG_CHART_KEY).and_then(|v| v.parse().ok())
+}
+
+fn tag_value<'a>(event: &'a Event, name: &str) -> Option<&'a str> {
+    event.tags.iter().find_map(|tag| match tag.as_slice() {
+        [tag_name, value, ..] if tag_name == name => Some(value.as_str()),
+        _ => None,
+    })
 }
 
 /// Follow the relay for as long as the gateway runs: reconnect and catch up again after any

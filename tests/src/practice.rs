@@ -44,16 +44,24 @@ impl TestPractice {
     /// Start a relay, publish the genesis roster and a roster with the doctor and the gateway,
     /// and the epoch grants.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`TestPractice::start`] with the relay's configuration changed by `configure`.
+    pub async fn start_with(
+        configure: impl FnOnce(&mut ehr_relay::RelayConfig),
+    ) -> anyhow::Result<Self> {
         let root = Identity::generate();
         let doctor = Identity::generate();
         let gateway = Identity::generate();
         let data = tempfile::tempdir()?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let relay_url = format!("ws://{}", listener.local_addr()?);
-        let config = ehr_relay::RelayConfig::new(
+        let mut config = ehr_relay::RelayConfig::new(
             root.public_key(),
             format!("sqlite://{}", data.path().join("relay.db").display()),
         );
+        configure(&mut config);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(ehr_relay::serve(listener, config, async move {
             let _ = stopped.await;
@@ -99,6 +107,11 @@ impl TestPractice {
             }
         }
         Ok(())
+    }
+
+    /// The root's own relay connection.
+    pub fn connection(&self) -> &RelayClient {
+        &self.connection
     }
 
     /// Everything on the relay (the root reads all).

@@ -18,7 +18,7 @@ use ehr_client::keys::Identity;
 use ehr_client::kinds::ClinicalKind;
 use ehr_fhir_gateway::{Config, Gateway};
 use ehr_tests::practice::TestPractice;
-use nostr::prelude::{Filter, Kind, PublicKey};
+use nostr::prelude::{Filter, FinalizeEvent, Kind, PublicKey};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -310,8 +310,13 @@ async fn facilities_read_consented_charts_and_nothing_else() {
                 .ends_with('Z')
         );
         assert!(resource["id"].as_str().unwrap().starts_with(&alice_id));
-        if let Some(subject) = resource["subject"]["reference"].as_str() {
-            assert_eq!(subject, format!("Patient/{alice_id}"));
+        if resource["resourceType"] != "Patient" {
+            // Every record points at Alice's Patient id, by `subject` or by `patient`.
+            let owner = resource["subject"]["reference"]
+                .as_str()
+                .or(resource["patient"]["reference"].as_str())
+                .unwrap_or_else(|| panic!("no patient reference in {resource}"));
+            assert_eq!(owner, format!("Patient/{alice_id}"));
         }
     }
 
@@ -409,7 +414,13 @@ async fn facilities_read_consented_charts_and_nothing_else() {
         )
         .await;
     let total = first["total"].as_u64().unwrap() as usize;
-    let mut seen = types(&first).len();
+    let ids = |bundle: &Value| -> Vec<String> {
+        entries(bundle)
+            .iter()
+            .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut seen = ids(&first);
     let mut next = first["link"]
         .as_array()
         .unwrap()
@@ -428,7 +439,7 @@ async fn facilities_read_consented_charts_and_nothing_else() {
             .json()
             .await
             .unwrap();
-        seen += types(&page).len();
+        seen.extend(ids(&page));
         next = page["link"]
             .as_array()
             .unwrap()
@@ -436,7 +447,29 @@ async fn facilities_read_consented_charts_and_nothing_else() {
             .find(|l| l["relation"] == "next")
             .map(|l| l["url"].as_str().unwrap().to_owned());
     }
-    assert_eq!(seen, total);
+    assert_eq!(seen.len(), total);
+    let distinct: std::collections::BTreeSet<_> = seen.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        total,
+        "paging repeated a resource: {seen:?}"
+    );
+    let (_, zero) = gateway
+        .get(
+            Some(&hospital),
+            &format!("Observation?patient={alice_id}&_count=0"),
+        )
+        .await;
+    assert!(zero["total"].as_u64().unwrap() >= 1);
+    assert!(zero.get("entry").is_none());
+    assert!(
+        !zero["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["relation"] == "next"),
+        "_count=0 must not offer a next page that never advances"
+    );
 
     // _include=DiagnosticReport:result brings the result, marked as included; POST _search
     // answers as GET does.
@@ -556,20 +589,33 @@ async fn the_gateway_key_cannot_open_a_chart_whose_patient_did_not_consent() {
             .any(|e| e.tags.public_keys().any(|p| p == never.public_key())),
         "the relay should let the gateway read the ciphertext"
     );
+    // Even with a full copy of the relay's database (the root reads everything), the gateway's
+    // key opens nothing of theirs.
+    let full_copy = practice.events().await.unwrap();
+    assert!(full_copy.len() > everything.len());
     let view = PracticeView::load(
         &practice.root.public_key(),
-        everything.iter(),
+        full_copy.iter(),
         &practice.gateway,
     );
-    let opened = view.open(everything.iter(), Some(&never.public_key()));
+    let opened = view.open(full_copy.iter(), Some(&never.public_key()));
     assert!(opened.records.is_empty());
     assert!(!opened.refused.is_empty());
     assert!(opened.refused.iter().all(|(_, e)| *e == AccessError::NoKey));
     let later = view.open([&after], Some(&withdrew.public_key()));
     assert!(later.records.is_empty());
     assert_eq!(later.refused[0].1, AccessError::NoKey);
-    // And the relay never hands the gateway a gift wrap or a grant meant for others.
-    assert!(everything.iter().all(|e| e.kind != Kind::GiftWrap));
+    // The relay never hands the gateway an epoch grant: those open every chart.
+    assert!(
+        full_copy
+            .iter()
+            .any(|e| e.kind.as_u16() == ehr_client::kinds::EPOCH_GRANT)
+    );
+    assert!(
+        everything
+            .iter()
+            .all(|e| e.kind.as_u16() != ehr_client::kinds::EPOCH_GRANT)
+    );
 
     // The gateway itself serves neither.
     let gateway = Running::start(&practice).await;
@@ -578,5 +624,183 @@ async fn the_gateway_key_cannot_open_a_chart_whose_patient_did_not_consent() {
     assert!(entries(&patients).is_empty(), "{patients}");
     gateway.stop().await;
     relay.disconnect().await;
+    practice.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catch_up_pages_past_a_relay_that_caps_requests_and_never_returns_a_short_list() {
+    // The relay answers at most 8 events per filter; the gateway and the CLI ask for 5,000.
+    let practice = TestPractice::start_with(|config| config.limits.max_limit = 8)
+        .await
+        .unwrap();
+    let start = nostr::prelude::Timestamp::now().as_secs() - 1000;
+    let note = |content: String, at: u64| {
+        nostr::prelude::EventBuilder::new(Kind::TextNote, content)
+            .custom_created_at(nostr::prelude::Timestamp::from_secs(at))
+            .finalize(practice.root.keys())
+            .unwrap()
+    };
+    let spread: Vec<_> = (0..20)
+        .map(|i| note(format!("spread {i}"), start + i))
+        .collect();
+    practice.publish(&spread).await.unwrap();
+    let notes = Filter::new().kind(Kind::TextNote);
+    let all = practice
+        .connection()
+        .fetch_all(notes.clone(), 5000)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 20);
+
+    // Nine in one second cannot be paged through eight at a time: an error, not eight of them.
+    let crowded: Vec<_> = (0..9)
+        .map(|i| note(format!("crowded {i}"), start - 10))
+        .collect();
+    practice.publish(&crowded).await.unwrap();
+    let error = practice
+        .connection()
+        .fetch_all(notes, 5000)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("one second"), "{error}");
+    practice.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scopes_deletions_late_consent_and_refusals_are_enforced_and_logged() {
+    let practice = TestPractice::start().await.unwrap();
+    let (dana, dana_chart) = patient_with_chart(&practice).await;
+    // The gateway starts before Dana consents: the wrap arrives live, and the gateway must go
+    // back for the events written before it.
+    let mut gateway = Running::start(&practice).await;
+    let dana_id = ehr_fhir_gateway::served::patient_id(&dana.public_key());
+    assert!(!gateway.snapshots.borrow().patients.contains_key(&dana_id));
+    consent(&practice, &dana.public_key(), &dana_chart, &["lab-d"]).await;
+    let wanted = dana_id.clone();
+    gateway
+        .until(|s| {
+            s.patients
+                .get(&wanted)
+                .is_some_and(|p| p.resources.len() >= 10)
+        })
+        .await;
+
+    // A token for Observations only: Patient is refused, $everything holds Observations only.
+    let now = now();
+    let observations_only = gateway
+        .store
+        .add_api_key(
+            "lab-d",
+            &["system/Observation.rs".to_owned()],
+            now,
+            now + 3600,
+        )
+        .await
+        .unwrap();
+    let (status, body) = gateway.get(Some(&observations_only), "Patient").await;
+    assert_eq!(
+        (status, outcome(&body)),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+    let (status, everything) = gateway
+        .get(
+            Some(&observations_only),
+            &format!("Patient/{dana_id}/$everything"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let kinds = types(&everything);
+    assert!(!kinds.is_empty());
+    assert!(kinds.iter().all(|k| k == "Observation"), "{kinds:?}");
+
+    // A record entered in error answers 410 and leaves every search.
+    let full = gateway.key("lab-d").await;
+    let (_, conditions) = gateway
+        .get(Some(&full), &format!("Condition?patient={dana_id}"))
+        .await;
+    let condition_id = entries(&conditions)[0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (view, events) = practice.doctor_view().await.unwrap();
+    let (chart, _) = view.chart(&dana.public_key(), events.iter(), Default::default());
+    let mut deletion = chart
+        .of_type(ResourceType::Condition)
+        .next()
+        .unwrap()
+        .resource
+        .clone();
+    deletion.set_version(
+        deletion.version() + 1,
+        ehr_client::fhir::RecordAction::Deletion,
+    );
+    practice
+        .write(&dana.public_key(), ClinicalKind::Condition, deletion)
+        .await
+        .unwrap();
+    let deleted = condition_id.clone();
+    let patient = dana_id.clone();
+    gateway
+        .until(|s| {
+            s.patients
+                .get(&patient)
+                .is_some_and(|p| p.is_gone(ResourceType::Condition, &deleted))
+        })
+        .await;
+    let (status, body) = gateway
+        .get(Some(&full), &format!("Condition/{condition_id}"))
+        .await;
+    assert_eq!((status, outcome(&body)), (StatusCode::GONE, "deleted"));
+    let (_, conditions) = gateway
+        .get(Some(&full), &format!("Condition?patient={dana_id}"))
+        .await;
+    assert!(!conditions.to_string().contains(&condition_id));
+
+    // Refusals are OperationOutcomes too, and they are logged.
+    let put = gateway
+        .http
+        .put(format!("{}/Patient/{dana_id}", gateway.base))
+        .bearer_auth(&full)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let put: Value = put.json().await.unwrap();
+    assert_eq!(outcome(&put), "not-supported");
+    let (status, _) = gateway.get(Some(&full), "Observation?colour=blue").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let log = gateway.store.audit_log(Some("lab-d"), 1000).await.unwrap();
+    let outcomes: Vec<&str> = log.iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+    assert!(outcomes.contains(&"0"));
+    assert!(
+        outcomes.iter().filter(|o| **o == "4").count() >= 3,
+        "the 403, the 410 and the 400 are logged: {outcomes:?}"
+    );
+    // The log keeps which parameters were asked, never their values (PHI at rest).
+    let queries: Vec<String> = log
+        .iter()
+        .flat_map(|e| e["entity"].as_array().cloned().unwrap_or_default())
+        .filter_map(|entity| entity["query"].as_str().map(str::to_owned))
+        .map(|q| {
+            use base64::Engine as _;
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(q).unwrap()).unwrap()
+        })
+        .collect();
+    assert!(queries.iter().any(|q| q == "colour"), "{queries:?}");
+    assert!(!queries.iter().any(|q| q.contains("blue")), "{queries:?}");
+    // A POST search without a form content type is still a search, not a 415.
+    let posted = gateway
+        .http
+        .post(format!("{}/Patient/_search", gateway.base))
+        .bearer_auth(&full)
+        .body(format!("_id={dana_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::OK);
+    let posted: Value = posted.json().await.unwrap();
+    assert_eq!(entries(&posted).len(), 1);
+
+    gateway.stop().await;
     practice.stop().await.unwrap();
 }

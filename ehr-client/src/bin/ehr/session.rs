@@ -17,6 +17,9 @@ use ehr_client::nostr::prelude::{Event, EventId, Filter, Kind, PublicKey};
 use ehr_client::store::{self, LocalStore};
 use serde::{Deserialize, Serialize};
 
+/// Events per page when the CLI fetches the practice (the relay may cap pages lower).
+const FETCH_PAGE: usize = 5000;
+
 /// The kinds a practice client mirrors: every organisational and clinical kind.
 pub fn practice_kinds() -> Vec<Kind> {
     let last_clinical = ClinicalKind::ALL.iter().map(|k| k.as_u16()).max();
@@ -238,7 +241,7 @@ impl Session {
         let filter = Filter::new().kinds(practice_kinds());
         let (runtime, client) = self.connection(identity)?;
         let fetched = runtime
-            .block_on(client.fetch(vec![filter]))
+            .block_on(client.fetch_all(filter, FETCH_PAGE))
             .context("fetching the practice's events")?;
         Ok(self.store.merge(fetched)?)
     }
