@@ -34,6 +34,8 @@ pub struct Membership {
     relay: RelayStore,
     practice: PublicKey,
     view: RwLock<(Access, Instant)>,
+    /// One reload at a time: the requests that find the view stale wait for it, not repeat it.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl Membership {
@@ -46,10 +48,20 @@ impl Membership {
             relay,
             practice,
             view: RwLock::new((access, Instant::now())),
+            reloading: tokio::sync::Mutex::new(()),
         })
     }
 
-    async fn refresh(&self) -> Result<(), BlossomError> {
+    /// Reload the view if it is older than `max_age`, once however many requests ask at the
+    /// same time (an unknown key cannot make every request reload).
+    async fn refresh_if_older(&self, max_age: Duration) -> Result<(), BlossomError> {
+        if self.view.read().await.1.elapsed() <= max_age {
+            return Ok(());
+        }
+        let _reloading = self.reloading.lock().await;
+        if self.view.read().await.1.elapsed() <= max_age {
+            return Ok(());
+        }
         let access = ehr_relay::hub::load_access(&self.relay, self.practice).await?;
         *self.view.write().await = (access, Instant::now());
         Ok(())
@@ -57,13 +69,10 @@ impl Membership {
 
     /// What `pubkey` may do now.
     pub async fn standing(&self, pubkey: &PublicKey) -> Result<Standing, BlossomError> {
-        let age = self.view.read().await.1.elapsed();
-        if age > REFRESH {
-            self.refresh().await?;
-        }
+        self.refresh_if_older(REFRESH).await?;
         let mut standing = self.read_standing(pubkey).await;
-        if !standing.may_read && self.view.read().await.1.elapsed() > MISS_REFRESH {
-            self.refresh().await?;
+        if !standing.may_read {
+            self.refresh_if_older(MISS_REFRESH).await?;
             standing = self.read_standing(pubkey).await;
         }
         Ok(standing)

@@ -85,10 +85,11 @@ fn range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, BlossomEr
     Ok(Some((first, last)))
 }
 
-/// `GET`/`HEAD /<sha256>[.ext]` (axum answers HEAD with this handler, without the body).
+/// `GET`/`HEAD /<sha256>[.ext]` (axum routes HEAD here; it gets the headers without a read).
 pub async fn get_blob(
     State(state): State<Arc<BlossomState>>,
     Path(name): Path<String>,
+    method: axum::http::Method,
     headers: HeaderMap,
 ) -> Result<Response, BlossomError> {
     let sha = sha_of(&name)?;
@@ -112,7 +113,11 @@ pub async fn get_blob(
         Some((first, last)) => (StatusCode::PARTIAL_CONTENT, last - first + 1),
         None => (StatusCode::OK, meta.size),
     };
-    let body = state.bytes.read(&sha, part, meta.size).await?;
+    let body = if method == axum::http::Method::HEAD {
+        Body::empty()
+    } else {
+        state.bytes.read(&sha, part, meta.size).await?
+    };
     let mut response = (status, body).into_response();
     let h = response.headers_mut();
     let set = |h: &mut HeaderMap, name: header::HeaderName, value: String| {
@@ -286,6 +291,12 @@ pub async fn delete(
         state.config.clock_skew_seconds,
     )?;
     token.covers(&sha, true)?;
+    // A key the practice removed or banned keeps nothing here, not even the power to delete.
+    if !state.members.standing(&token.pubkey).await?.may_read {
+        return Err(BlossomError::Forbidden(
+            "only members of the practice may delete blobs",
+        ));
+    }
     if state.store.get(&sha).await?.is_none() {
         return Err(BlossomError::NotFound);
     }
