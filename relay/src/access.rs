@@ -17,12 +17,16 @@ use crate::error::Reject;
 
 /// Kind 1059, the NIP-59 gift wrap (as a number, for SQL and matches).
 pub const GIFT_WRAP: u16 = Kind::GiftWrap.as_u16();
-/// Kind 5, the NIP-09 deletion request.
-pub const DELETION: u16 = Kind::EventDeletion.as_u16();
 
 /// Whether `kind` is one of the practice's own kinds, 2100–2121: append-only, role-gated.
 pub fn is_practice_kind(kind: u16) -> bool {
-    (kinds::CHART_KEY_WRAP..=2121).contains(&kind)
+    (kinds::CHART_KEY_WRAP..=ClinicalKind::Document.as_u16()).contains(&kind)
+}
+
+/// Whether an event of `kind` changes who may do what (rosters and guardianships): it commits
+/// alone, and is applied to [`Access`].
+pub fn changes_access(kind: u16) -> bool {
+    matches!(kind, kinds::ROSTER | kinds::GUARDIANSHIP)
 }
 
 /// A role given through the NIP-86 management API.
@@ -74,11 +78,7 @@ impl Roles {
 
     /// Root, admin, doctor, nurse or MA: may manage patients over NIP-86 and read everything.
     pub fn is_clinical_staff(&self) -> bool {
-        !self.banned
-            && (self.root
-                || self
-                    .staff
-                    .is_some_and(|r| r.is_admin() || r.may_wrap_chart_keys()))
+        !self.banned && (self.root || self.staff.is_some_and(Role::may_wrap_chart_keys))
     }
 
     /// Any staff role, or root: may add patients and guardians over NIP-86.
@@ -98,12 +98,15 @@ impl Roles {
 pub struct ReadScope {
     /// The authenticated key.
     pub reader: PublicKey,
+    /// The same, as the hex `p` tags carry (computed once: `allows` runs per event).
+    pub reader_hex: String,
     /// Every event (but other people's gift wraps).
     pub everything: bool,
     /// Kinds readable whoever wrote them or whoever they are about.
     pub kinds: BTreeSet<u16>,
-    /// Events with a `p` tag naming one of these keys (the reader, and a guardian's wards).
-    pub tagged: BTreeSet<PublicKey>,
+    /// Events with a `p` tag naming one of these keys, in hex (the reader, and a guardian's
+    /// wards).
+    pub tagged: BTreeSet<String>,
     /// The practice's profile (kind 0 by the practice key).
     pub practice_profile: Option<PublicKey>,
 }
@@ -112,14 +115,13 @@ impl ReadScope {
     /// Whether this scope may see `event`.
     pub fn allows(&self, event: &Event) -> bool {
         let kind = event.kind.as_u16();
-        let reader_hex = self.reader.to_hex();
         if kind == GIFT_WRAP {
-            return p_tags(event).any(|p| p == reader_hex);
+            return p_tags(event).any(|p| p == self.reader_hex);
         }
         if self.everything || event.pubkey == self.reader || self.kinds.contains(&kind) {
             return true;
         }
-        if p_tags(event).any(|p| self.tagged.iter().any(|t| t.to_hex() == p)) {
+        if p_tags(event).any(|p| self.tagged.contains(p)) {
             return true;
         }
         self.practice_profile
@@ -301,7 +303,8 @@ impl Access {
             reader: *reader,
             everything: roles.is_clinical_staff(),
             kinds: BTreeSet::new(),
-            tagged: BTreeSet::from([*reader]),
+            reader_hex: reader.to_hex(),
+            tagged: BTreeSet::from([reader.to_hex()]),
             practice_profile: None,
         };
         match roles.staff {
@@ -330,7 +333,9 @@ impl Access {
             scope.kinds.insert(kinds::ROSTER);
             scope.practice_profile = Some(self.practice);
             if roles.assigned.contains(&AssignedRole::Guardian) {
-                scope.tagged.extend(self.wards_of(reader));
+                scope
+                    .tagged
+                    .extend(self.wards_of(reader).iter().map(PublicKey::to_hex));
             }
         }
         Ok(scope)
@@ -361,7 +366,7 @@ impl Access {
                 staff.is_some_and(Role::is_admin)
             }
             kinds::CHART_KEY_WRAP | kinds::GUARDIAN_GRANT | kinds::GUARDIANSHIP => {
-                staff.is_some_and(|r| r.is_admin() || r.may_wrap_chart_keys())
+                staff.is_some_and(Role::may_wrap_chart_keys)
             }
             kinds::AUDIT_EVENT => staff == Some(Role::FhirGateway),
             _ => match ClinicalKind::from_u16(kind) {

@@ -336,10 +336,7 @@ impl Conn {
                 Err(error) => self.ok(id, false, &Reject::from(&error).wire()).await,
             };
         }
-        let barrier = matches!(
-            event.kind.as_u16(),
-            ehr_client::kinds::ROSTER | ehr_client::kinds::GUARDIANSHIP
-        );
+        let barrier = crate::access::changes_access(event.kind.as_u16());
         match self.relay.writer.submit(event, raw, now).await {
             Ok(done) if barrier => {
                 // Rosters and guardianships change who may do what: later messages on this

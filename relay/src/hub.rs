@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use nostr::prelude::{Event, EventId, Timestamp};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::access::Access;
+use crate::access::{Access, changes_access};
 use crate::error::{Reject, RelayError};
 use crate::store::{Store, WriteJob, WriteOutcome, parse_stored};
 
@@ -101,7 +101,9 @@ impl Hub {
 
     /// Hand an event to local subscribers, and let rosters and guardianships change access.
     pub fn deliver(&self, event: Event, raw: String) {
-        self.access_mut().apply(&event);
+        if changes_access(event.kind.as_u16()) {
+            self.access_mut().apply(&event);
+        }
         // No receivers is fine: nobody is subscribed.
         let _ = self.live.send(Arc::new(LiveEvent { event, raw }));
     }
@@ -172,7 +174,9 @@ impl Hub {
                             self.deliver(job.event, job.raw);
                         } else {
                             // Other processes hear of it by NOTIFY; access changes here at once.
-                            self.access_mut().apply(&job.event);
+                            if changes_access(job.event.kind.as_u16()) {
+                                self.access_mut().apply(&job.event);
+                            }
                         }
                     }
                     let _ = reply.send(Ok(outcome));
@@ -191,12 +195,9 @@ impl Hub {
 
 /// Rosters and guardianships change who may do what: each commits in a batch of its own.
 fn is_barrier(batch: &[Pending]) -> bool {
-    batch.iter().any(|p| {
-        matches!(
-            p.job.event.kind.as_u16(),
-            ehr_client::kinds::ROSTER | ehr_client::kinds::GUARDIANSHIP
-        )
-    })
+    batch
+        .iter()
+        .any(|p| changes_access(p.job.event.kind.as_u16()))
 }
 
 /// The sending side of the writer, held by connections.

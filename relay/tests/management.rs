@@ -173,7 +173,9 @@ async fn every_nip98_check_is_enforced_with_401(db: Db) {
         );
     }
     // Nothing changed: the patient was never added.
-    let (_, listed) = nip86(&relay, admin, "listallowedpubkeys", json!([])).await;
+    let (status, listed) = nip86(&relay, admin, "listallowedpubkeys", json!([])).await;
+    assert_eq!(status, 200, "{listed}");
+    assert!(listed["result"].is_array(), "{listed}");
     assert!(!listed["result"].to_string().contains(&patient));
 
     // The genuine call works once; its replay inside the window is refused.

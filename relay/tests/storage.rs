@@ -113,9 +113,14 @@ async fn every_acknowledged_event_survives_kill_9(db: Db) {
         }));
     }
     // Kill once a good number of events are acknowledged, with writes still in flight.
-    while acknowledged.lock().unwrap().len() < 400 {
-        progress.notified().await;
-    }
+    // Bounded: writers that stop early make the test fail, not hang.
+    tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        while acknowledged.lock().unwrap().len() < 400 {
+            progress.notified().await;
+        }
+    })
+    .await
+    .expect("400 acknowledgements did not arrive");
     child.kill().unwrap();
     child.wait().unwrap();
     for writer in writers {

@@ -192,7 +192,7 @@ impl Select {
             " OR e.seq IN (SELECT t.event_seq FROM tags t WHERE t.name = 'p' AND t.value IN ({marks}))"
         );
         self.binds
-            .extend(scope.tagged.iter().map(|p| Bind::Text(p.to_hex())));
+            .extend(scope.tagged.iter().map(|p| Bind::Text(p.clone())));
         if let Some(practice) = scope.practice_profile {
             self.sql.push_str(" OR (e.kind = 0 AND e.pubkey = ?)");
             self.binds.push(Bind::Blob(practice.to_bytes().to_vec()));

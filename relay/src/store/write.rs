@@ -9,7 +9,7 @@ use nostr::prelude::{Event, EventId, Kind, PublicKey, Timestamp};
 
 use super::DELETED_BEFORE;
 use super::select::secs;
-use crate::access::{DELETION, is_practice_kind, tag_values};
+use crate::access::{is_practice_kind, tag_values};
 use crate::error::Reject;
 
 /// One event to store.
@@ -146,7 +146,7 @@ fn row_of<'a>(
 
 /// Whether an event is stored by plain insertion: not replaceable, addressable or a deletion.
 fn is_plain(event: &Event) -> bool {
-    event.kind.is_regular() && event.kind != Kind::from(DELETION)
+    event.kind.is_regular() && event.kind != Kind::EventDeletion
 }
 
 /// Store a batch inside the caller's transaction. Plain events go in a few multi-row
@@ -159,7 +159,7 @@ pub(crate) async fn write_all<T: Tx>(
     let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; jobs.len()];
     let ids: Vec<[u8; 32]> = jobs.iter().map(|j| j.event.id.to_bytes()).collect();
     let authors: Vec<[u8; 32]> = jobs.iter().map(|j| j.event.pubkey.to_bytes()).collect();
-    let has_deletion = jobs.iter().any(|j| j.event.kind == Kind::from(DELETION));
+    let has_deletion = jobs.iter().any(|j| j.event.kind == Kind::EventDeletion);
     let plain: Vec<usize> = (0..jobs.len())
         .filter(|&i| !has_deletion && jobs.get(i).is_some_and(|j| is_plain(&j.event)))
         .collect();
@@ -330,7 +330,7 @@ async fn write_one<T: Tx>(tx: &mut T, job: &WriteJob) -> Result<WriteOutcome, sq
     if !is_practice(event) && tx.is_deleted(&id, &author).await? {
         return Ok(WriteOutcome::Refused(DELETED_BEFORE));
     }
-    let targets = if event.kind == Kind::from(DELETION) {
+    let targets = if event.kind == Kind::EventDeletion {
         match deletion_targets(tx, event).await? {
             Ok(targets) => Some(targets),
             Err(reject) => return Ok(WriteOutcome::Refused(reject)),
