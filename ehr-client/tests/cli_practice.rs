@@ -372,6 +372,33 @@ async fn a_practice_runs_from_the_cli_and_revocation_holds() {
         None,
         &["--offline", "practice", "connect", connection],
     );
+    // A copy with one signature forged is refused as a whole: it could stand in for the real
+    // event in the mirror (one event per id), a revoking roster for instance.
+    let forged = clinic.path("forged.jsonl");
+    let text = std::fs::read_to_string(&export).unwrap();
+    let mut lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let sig = lines[0]["sig"].as_str().unwrap().to_owned();
+    let flipped = if sig.starts_with('0') { "1" } else { "0" };
+    lines[0]["sig"] = Value::String(format!("{flipped}{}", &sig[1..]));
+    std::fs::write(
+        &forged,
+        lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let refused = clinic.run(
+        "vault",
+        None,
+        &["--offline", "sync", "--import", forged.to_str().unwrap()],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("wrong id or signature"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     clinic.ok(
         "vault",
         None,

@@ -273,7 +273,7 @@ impl Session {
     /// Publish the events of an outbox file carried from another machine, and drop the
     /// acknowledged ones from that file.
     pub fn publish_file(&mut self, identity: &Identity, path: &Path) -> Result<Published> {
-        let events = store::read_events(path)?;
+        let events = authentic(store::read_events(path)?)?;
         let (mut published, acknowledged) = self.send(identity, &events)?;
         let left: Vec<&Event> = events
             .iter()
@@ -281,7 +281,9 @@ impl Session {
             .collect();
         store::write_events(path, left.iter().copied())?;
         published.pending = left.len();
-        self.store.merge(events)?;
+        // Only what the relay took joins the mirror; the rest waits in the file.
+        self.store
+            .merge(events.into_iter().filter(|e| acknowledged.contains(&e.id)))?;
         Ok(published)
     }
 
@@ -313,11 +315,24 @@ impl Session {
 
     /// Merge events from a file (an export of another machine's mirror).
     pub fn import_file(&mut self, path: &Path) -> Result<usize> {
-        Ok(self.store.merge(store::read_events(path)?)?)
+        Ok(self.store.merge(authentic(store::read_events(path)?)?)?)
     }
 
     /// Write every known event to a file, for an offline machine.
     pub fn export_file(&self, path: &Path) -> Result<()> {
         Ok(store::write_events(path, self.store.events())?)
     }
+}
+
+/// Events carried in a file, each checked (id and signature) before the mirror takes any: a
+/// copy with a genuine id and a forged signature would otherwise stand in for the real event
+/// (the mirror keeps one event per id). One bad event refuses the whole file.
+fn authentic(events: Vec<Event>) -> Result<Vec<Event>> {
+    let forged = events.iter().filter(|e| e.verify().is_err()).count();
+    if forged > 0 {
+        bail!(
+            "{forged} event(s) in the file have a wrong id or signature; nothing was taken from it"
+        );
+    }
+    Ok(events)
 }
