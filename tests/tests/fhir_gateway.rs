@@ -243,7 +243,10 @@ async fn facilities_read_consented_charts_and_nothing_else() {
         gateway.get(Some(&revoked), "Patient").await.0,
         StatusCode::UNAUTHORIZED
     );
-    let forged = format!("{}0", &hospital[..hospital.len() - 1]);
+    // Change the secret's last character; it must differ from the real one.
+    let last = if hospital.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &hospital[..hospital.len() - 1]);
+    assert_ne!(forged, hospital);
     assert_eq!(
         gateway.get(Some(&forged), "Patient").await.0,
         StatusCode::UNAUTHORIZED
