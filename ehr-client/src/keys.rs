@@ -8,6 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use nostr::nips::nip19::{FromBech32, ToBech32};
+use nostr::nips::nip44::v2::ConversationKey;
 use nostr::nips::nip49::{EncryptedSecretKey, KeySecurity};
 use nostr::prelude::{Keys, PublicKey, SecretKey};
 use zeroize::Zeroizing;
@@ -224,28 +225,39 @@ pub struct ChartKey {
     secret: SecretKey,
     // Derived once: every encryption and decryption under this key needs it.
     public: PublicKey,
+    // The self-conversation key, also derived once: one derivation (ECDH and HKDF) costs about
+    // as much as ten decryptions of a 2 KB record, and a chart key opens hundreds of them.
+    conversation: ConversationKey,
 }
 
 impl ChartKey {
     /// A fresh random chart key with the given version number.
     pub fn generate(version: u32) -> Self {
-        Self::from_secret(version, SecretKey::generate())
+        loop {
+            // A valid secret always forms a self-conversation; the loop only satisfies the type.
+            if let Ok(key) = Self::from_secret(version, SecretKey::generate()) {
+                return key;
+            }
+        }
     }
 
-    fn from_secret(version: u32, secret: SecretKey) -> Self {
+    fn from_secret(version: u32, secret: SecretKey) -> Result<Self, KeyError> {
         let public = Keys::new(secret.clone()).public_key();
-        Self {
+        let conversation = ConversationKey::derive(&secret, &public)
+            .map_err(|_| KeyError::InvalidKey { what: "chart key" })?;
+        Ok(Self {
             version,
             secret,
             public,
-        }
+            conversation,
+        })
     }
 
     /// A chart key from its 32 bytes (for example after unwrapping a grant).
     pub fn from_bytes(version: u32, bytes: &[u8]) -> Result<Self, KeyError> {
         SecretKey::from_slice(bytes)
-            .map(|secret| Self::from_secret(version, secret))
             .map_err(|_| KeyError::InvalidKey { what: "chart key" })
+            .and_then(|secret| Self::from_secret(version, secret))
     }
 
     /// The version number `v` of this key.
@@ -266,6 +278,11 @@ impl ChartKey {
     /// The public half, the other side of the NIP-44 self-conversation.
     pub fn public_key(&self) -> PublicKey {
         self.public
+    }
+
+    /// The NIP-44 v2 self-conversation key, derived once when the key was made.
+    pub fn conversation_key(&self) -> &ConversationKey {
+        &self.conversation
     }
 }
 

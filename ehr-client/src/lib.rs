@@ -22,6 +22,7 @@
 //! only the core.
 
 pub mod access;
+pub mod audit;
 #[cfg(feature = "blob-file")]
 pub mod blob_file;
 #[cfg(feature = "relay-client")]
@@ -34,6 +35,7 @@ pub mod error;
 pub mod event;
 pub mod fhir;
 pub mod grants;
+pub mod http_auth;
 pub mod keys;
 pub mod kinds;
 #[cfg(feature = "relay-client")]

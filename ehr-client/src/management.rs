@@ -2,8 +2,6 @@
 //! auth, posted to the relay's own URL with an `http(s)` scheme. Staff use it to add patients and
 //! guardians to the practice relay; admins to ban keys.
 
-use bitcoin_hashes::{Hash as _, sha256};
-use nostr::nips::nip98::{HttpData, HttpMethod, Sha256Hash};
 use nostr::types::Url;
 use serde_json::{Value, json};
 
@@ -64,13 +62,9 @@ impl ManagementClient {
         params: Vec<Value>,
     ) -> Result<Value, ManagementError> {
         let body = json!({ "method": method, "params": params }).to_string();
-        let authorization = HttpData::new(self.url.clone(), HttpMethod::POST)
-            .payload(Sha256Hash::from_byte_array(
-                sha256::Hash::hash(body.as_bytes()).to_byte_array(),
-            ))
-            .to_authorization(identity.keys())
-            .await
-            .map_err(|_| ManagementError::Signing)?;
+        let authorization =
+            crate::http_auth::authorization(identity, self.url.as_str(), "POST", body.as_bytes())
+                .map_err(|_| ManagementError::Signing)?;
         let response = self
             .http
             .post(self.url.clone())

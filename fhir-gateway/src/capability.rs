@@ -41,6 +41,14 @@ pub fn statement(base: &str) -> Value {
             }
             resource
         })
+        .chain(std::iter::once(json!({
+            "type": "Group",
+            "documentation": "Only Group/consented: the patients whose consent names the calling facility. No read or search.",
+            "operation": [{
+                "name": "export",
+                "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
+            }],
+        })))
         .collect();
     json!({
         "resourceType": "CapabilityStatement",
@@ -53,6 +61,7 @@ pub fn statement(base: &str) -> Value {
             "description": "A practice's records, for outside facilities its patients consented to",
             "url": base,
         },
+        "instantiates": ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"],
         "fhirVersion": "4.0.1",
         "format": ["json"],
         "rest": [{
@@ -60,7 +69,19 @@ pub fn statement(base: &str) -> Value {
             "documentation": "Read-only. Results hold only patients whose consent names the calling facility. Paging with _count; _summary=count; unknown parameters are refused.",
             "security": {
                 "cors": false,
-                "description": "Bearer API keys issued by the practice, with SMART system scopes (system/*.read, system/<type>.rs)."
+                "service": [{
+                    "coding": [{
+                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                        "code": "SMART-on-FHIR",
+                        "display": "SMART-on-FHIR"
+                    }],
+                    "text": "SMART Backend Services (client_credentials, private_key_jwt RS384/ES384)"
+                }],
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [{"url": "token", "valueUri": crate::smart::token_url(base)}]
+                }],
+                "description": "SMART Backend Services: clients registered by the practice get short-lived bearer tokens at the token endpoint (see .well-known/smart-configuration). Small partners may use static bearer API keys instead. Both carry SMART system scopes (system/*.read, system/<type>.rs)."
             },
             "resource": resources,
         }],

@@ -1,6 +1,7 @@
 //! Errors, and the one place they become HTTP answers ([`GatewayError::into_response`]): a FHIR
-//! `OperationOutcome` with the right status, and the same reason in `X-Reason`. Reasons name
-//! rules and parameters, never record content.
+//! `OperationOutcome` with the right status, and the same reason in `X-Reason`; the token
+//! endpoint's refusals in OAuth's JSON form. Reasons name rules and parameters, never record
+//! content.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +22,9 @@ pub enum GatewayError {
     /// No valid credentials: 401.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// The admin API's NIP-98 header is missing or does not fit the request: 401.
+    #[error("{0}")]
+    AdminAuth(#[from] ehr_client::http_auth::HttpAuthError),
     /// Valid credentials without the scope or consent for this: 403.
     #[error("{0}")]
     Forbidden(&'static str),
@@ -36,6 +40,24 @@ pub enum GatewayError {
     /// An `Accept` the gateway cannot answer: 406.
     #[error("{0}")]
     NotAcceptable(&'static str),
+    /// Too many of something at once (exports per client): 429.
+    #[error("{0}")]
+    TooManyRequests(&'static str),
+    /// The thing to create exists already: 409.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// Well-formed, but not something the gateway can act on (a JWKS without a usable key): 422.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// A token request refused (RFC 6749 §5.2): answered in OAuth's form, not FHIR's.
+    #[error("{description}")]
+    OAuth {
+        /// `invalid_request`, `invalid_client`, `invalid_grant`, `invalid_scope` or
+        /// `unsupported_grant_type`.
+        error: &'static str,
+        /// Why, naming the rule.
+        description: &'static str,
+    },
     /// Database failure.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -54,12 +76,20 @@ impl GatewayError {
     fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::AdminAuth(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Gone(_) => StatusCode::GONE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::OAuth {
+                error: "invalid_client",
+                ..
+            } => StatusCode::UNAUTHORIZED,
+            Self::OAuth { .. } => StatusCode::BAD_REQUEST,
             Self::Config(_)
             | Self::Database(_)
             | Self::Migration(_)
@@ -72,12 +102,15 @@ impl GatewayError {
     fn issue_code(&self) -> &'static str {
         match self {
             Self::BadRequest(_) => "invalid",
-            Self::Unauthorized(_) => "login",
+            Self::Unauthorized(_) | Self::AdminAuth(_) => "login",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not-found",
             Self::Gone(_) => "deleted",
             Self::MethodNotAllowed(_) => "not-supported",
             Self::NotAcceptable(_) => "not-supported",
+            Self::Conflict(_) => "duplicate",
+            Self::TooManyRequests(_) => "throttled",
+            Self::Unprocessable(_) => "processing",
             _ => "exception",
         }
     }
@@ -92,6 +125,14 @@ impl IntoResponse for GatewayError {
         } else {
             self.to_string()
         };
+        if let Self::OAuth { error, description } = &self {
+            let body = json!({"error": error, "error_description": description});
+            let mut response = (status, axum::Json(body)).into_response();
+            let headers = response.headers_mut();
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.insert("x-reason", HeaderValue::from_static(description));
+            return response;
+        }
         let outcome = json!({
             "resourceType": "OperationOutcome",
             "issue": [{
@@ -106,11 +147,13 @@ impl IntoResponse for GatewayError {
         if let Ok(value) = HeaderValue::from_str(&reason) {
             headers.insert("x-reason", value);
         }
-        if status == StatusCode::UNAUTHORIZED {
+        if matches!(self, Self::Unauthorized(_)) {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"fhir\""),
             );
+        } else if matches!(self, Self::AdminAuth(_)) {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Nostr"));
         }
         response
     }

@@ -6,12 +6,16 @@
 //! ([`sync`]). Requests are answered from an in-memory snapshot of the consenting patients'
 //! folded charts ([`served`]); nothing decrypted is written anywhere.
 
+pub mod admin;
+pub mod audit;
 pub mod capability;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod routes;
 pub mod search;
 pub mod served;
+pub mod smart;
 pub mod store;
 pub mod sync;
 
@@ -19,9 +23,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{delete, get, post, put};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 pub use config::Config;
 pub use error::GatewayError;
@@ -37,6 +41,10 @@ pub struct GatewayState {
     pub snapshot: watch::Receiver<Arc<sync::Snapshot>>,
     /// The FHIR base URL (`.../fhir`).
     pub base: String,
+    /// Wakes the follower to publish queued audit events.
+    pub outbox: Arc<Notify>,
+    /// Bulk exports.
+    pub exports: export::Exports,
 }
 
 /// A gateway that has caught up with the relay and follows it.
@@ -45,6 +53,7 @@ pub struct Gateway {
     config: Arc<Config>,
     store: store::Store,
     snapshot: watch::Receiver<Arc<sync::Snapshot>>,
+    outbox: Arc<Notify>,
     follower: tokio::task::JoinHandle<()>,
 }
 
@@ -55,13 +64,20 @@ impl Gateway {
         let config = Arc::new(config);
         let store = store::Store::open(&config.database_url).await?;
         let (sender, snapshot) = watch::channel(Arc::new(sync::Snapshot::default()));
-        let mut follower = sync::Follower::new(Arc::clone(&config), sender);
+        let outbox = Arc::new(Notify::new());
+        let mut follower = sync::Follower::new(
+            Arc::clone(&config),
+            sender,
+            store.clone(),
+            Arc::clone(&outbox),
+        );
         let (client, since) = follower.catch_up().await?;
         let follower = tokio::spawn(sync::run(follower, client, since));
         Ok(Self {
             config,
             store,
             snapshot,
+            outbox,
             follower,
         })
     }
@@ -91,10 +107,30 @@ impl Gateway {
             store: self.store.clone(),
             snapshot: self.snapshot.clone(),
             base,
+            outbox: Arc::clone(&self.outbox),
+            exports: export::Exports::default(),
         });
         let app = Router::new()
             .route("/healthz", get(routes::health))
             .route("/fhir/metadata", get(routes::metadata))
+            .route(
+                "/fhir/.well-known/smart-configuration",
+                get(smart::configuration),
+            )
+            .route("/fhir/auth/token", post(smart::token))
+            .route(
+                "/fhir/bulkstatus/{job}",
+                get(export::status).delete(export::cancel),
+            )
+            .route("/fhir/bulkfiles/{job}/{file}", get(export::file))
+            .route("/admin/clients", get(admin::list).post(admin::register))
+            .route(
+                "/admin/clients/{client_id}",
+                put(admin::rotate).delete(admin::revoke),
+            )
+            .route("/admin/api-keys", post(admin::add_key))
+            .route("/admin/api-keys/{key_id}", delete(admin::revoke_key))
+            .route("/admin/access-log", get(admin::access_log))
             .route("/fhir/{kind}", get(routes::search_get))
             .route(
                 "/fhir/{kind}/{id}",

@@ -1,4 +1,5 @@
-//! `ehr-fhir-gateway`: serve FHIR R4 REST for outside facilities, and manage their API keys.
+//! `ehr-fhir-gateway`: serve FHIR R4 REST for outside facilities, and manage their API keys and
+//! SMART clients on the gateway's host.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -51,6 +52,25 @@ enum Command {
     },
     /// List API keys (never the secrets).
     ListKeys,
+    /// Register a SMART Backend Services client with its public keys (a JWKS file).
+    AddClient {
+        /// The facility's FHIR client id (the one consents name).
+        #[arg(long)]
+        client: String,
+        /// JWKS file with the facility's public RS384 or ES384 keys.
+        #[arg(long)]
+        jwks: PathBuf,
+        /// SMART system scopes it may be granted.
+        #[arg(long, default_value = "system/*.read")]
+        scope: Vec<String>,
+    },
+    /// Revoke a SMART client and its live tokens.
+    RevokeClient {
+        /// The client id.
+        client: String,
+    },
+    /// List SMART clients.
+    ListClients,
 }
 
 fn now() -> i64 {
@@ -100,6 +120,44 @@ fn main() -> anyhow::Result<()> {
             let keys = runtime
                 .block_on(async { Store::open(&config.database_url).await?.api_keys().await })?;
             writeln!(out, "{}", serde_json::to_string_pretty(&keys)?)?;
+        }
+        Command::AddClient {
+            client,
+            jwks,
+            scope,
+        } => {
+            let text = std::fs::read_to_string(&jwks)
+                .with_context(|| format!("cannot read {}", jwks.display()))?;
+            let jwks: serde_json::Value =
+                serde_json::from_str(&text).context("the JWKS file is not JSON")?;
+            let jwks = ehr_fhir_gateway::smart::check_jwks(&jwks)?;
+            ehr_fhir_gateway::smart::check_scopes(&scope)?;
+            runtime.block_on(async {
+                Store::open(&config.database_url)
+                    .await?
+                    .register_client(&client, &jwks, &scope, "ehr-fhir-gateway add-client", now())
+                    .await
+            })?;
+            writeln!(out, "registered {client}")?;
+        }
+        Command::RevokeClient { client } => {
+            let revoked = runtime.block_on(async {
+                Store::open(&config.database_url)
+                    .await?
+                    .revoke_client(&client, now())
+                    .await
+            })?;
+            anyhow::ensure!(revoked, "no live client with that id");
+            writeln!(out, "revoked {client}")?;
+        }
+        Command::ListClients => {
+            let clients = runtime.block_on(async {
+                Store::open(&config.database_url)
+                    .await?
+                    .smart_clients()
+                    .await
+            })?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&clients)?)?;
         }
         Command::Serve => runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind(config.listen)

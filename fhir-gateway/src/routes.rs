@@ -8,24 +8,25 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ehr_client::fhir::{FHIR_CLIENT_SYSTEM, ResourceType};
+use ehr_client::fhir::ResourceType;
 use serde_json::{Value, json};
 
 use crate::GatewayState;
+use crate::audit::AccessFacts;
 use crate::error::{FHIR_JSON, GatewayError};
 use crate::search::{Paging, Search};
-use crate::served::{PatientIndex, ServedResource, instant, patient_of, served_type};
+use crate::served::{PatientIndex, ServedResource, patient_of, served_type};
 use crate::store::{Client, Interaction};
 use crate::sync::Snapshot;
 
 type Params = Vec<(String, String)>;
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     i64::try_from(nostr::prelude::Timestamp::now().as_secs()).unwrap_or(i64::MAX)
 }
 
 /// A FHIR JSON answer.
-fn fhir(status: StatusCode, body: &Value) -> Response {
+pub(crate) fn fhir(status: StatusCode, body: &Value) -> Response {
     let mut response = (status, Body::from(body.to_string())).into_response();
     response
         .headers_mut()
@@ -66,7 +67,10 @@ fn check_accept(headers: &HeaderMap) -> Result<(), GatewayError> {
 }
 
 /// The calling facility, from its bearer token.
-async fn authenticate(state: &GatewayState, headers: &HeaderMap) -> Result<Client, GatewayError> {
+pub(crate) async fn authenticate(
+    state: &GatewayState,
+    headers: &HeaderMap,
+) -> Result<Client, GatewayError> {
     check_accept(headers)?;
     let token = headers
         .get(header::AUTHORIZATION)
@@ -82,12 +86,12 @@ async fn authenticate(state: &GatewayState, headers: &HeaderMap) -> Result<Clien
         ))
 }
 
-fn snapshot(state: &GatewayState) -> Arc<Snapshot> {
+pub(crate) fn snapshot(state: &GatewayState) -> Arc<Snapshot> {
     state.snapshot.borrow().clone()
 }
 
 /// A served patient this client may see.
-fn patient_for<'a>(
+pub(crate) fn patient_for<'a>(
     snapshot: &'a Snapshot,
     client: &Client,
     id: &str,
@@ -96,51 +100,6 @@ fn patient_for<'a>(
         .patients
         .get(id)
         .filter(|p| p.sharing.allows(&client.client_id))
-}
-
-/// Log one access as a FHIR AuditEvent (an access is never answered unlogged).
-async fn audit(
-    state: &GatewayState,
-    client: &Client,
-    interaction: &str,
-    patients: &BTreeSet<String>,
-    query: &str,
-    outcome: &str,
-) -> Result<(), GatewayError> {
-    let recorded = now();
-    let mut entities: Vec<Value> = patients
-        .iter()
-        .map(|p| json!({"what": {"reference": format!("Patient/{p}")}, "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1", "display": "Patient"}}))
-        .collect();
-    if !query.is_empty() {
-        use base64::Engine as _;
-        entities.push(json!({
-            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object"},
-            "query": base64::engine::general_purpose::STANDARD.encode(query),
-        }));
-    }
-    let event = json!({
-        "resourceType": "AuditEvent",
-        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
-        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": interaction}],
-        "action": if interaction == "read" { "R" } else { "E" },
-        "recorded": instant(recorded),
-        "outcome": outcome,
-        "agent": [{
-            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP", "display": "information recipient"}]},
-            "who": {"identifier": {"system": FHIR_CLIENT_SYSTEM, "value": client.client_id}},
-            "requestor": true,
-        }],
-        "source": {"observer": {"display": "ehr-fhir-gateway"}},
-        "entity": entities,
-    });
-    let patient = (patients.len() == 1)
-        .then(|| patients.iter().next().map(String::as_str))
-        .flatten();
-    state
-        .store
-        .record_audit(recorded, &client.client_id, patient, outcome, &event)
-        .await
 }
 
 fn resource_type(name: &str) -> Result<ResourceType, GatewayError> {
@@ -155,20 +114,22 @@ pub async fn metadata(State(state): State<Arc<GatewayState>>) -> Response {
 }
 
 /// A handler's answer before it is logged: the body and the patients whose records it holds.
-type Answer = Result<(Value, BTreeSet<String>), GatewayError>;
+pub(crate) type Answer = Result<(Response, BTreeSet<String>), GatewayError>;
 
 /// Run `handle` for an authenticated facility and log the access, whatever its outcome, as an
 /// AuditEvent before answering. Only the names of the query's parameters are logged: their
-/// values (a name, a birth date) would be PHI at rest.
-async fn audited(
+/// values (a name, a birth date) would be PHI at rest. The handler and the log see the same
+/// snapshot, so the patients named are the ones the answer holds.
+pub(crate) async fn audited(
     state: &GatewayState,
     headers: &HeaderMap,
     interaction: &str,
     params: &[(String, String)],
-    handle: impl AsyncFnOnce(&Client) -> Answer,
+    handle: impl AsyncFnOnce(&Client, &Snapshot) -> Answer,
 ) -> Result<Response, GatewayError> {
     let client = authenticate(state, headers).await?;
-    let answer = handle(&client).await;
+    let snapshot = snapshot(state);
+    let answer = handle(&client, &snapshot).await;
     let names: Vec<&str> = params.iter().map(|(name, _)| name.as_str()).collect();
     let (outcome, patients) = match &answer {
         Ok((_, patients)) => ("0", patients.clone()),
@@ -177,21 +138,21 @@ async fn audited(
         }
         Err(_) => ("4", BTreeSet::new()),
     };
-    audit(
-        state,
-        &client,
+    let facts = AccessFacts {
+        client: &client,
         interaction,
-        &patients,
-        &names.join(","),
+        patients: &patients,
+        parameter_names: &names.join(","),
         outcome,
-    )
-    .await?;
-    let (body, _) = answer?;
-    Ok(fhir(StatusCode::OK, &body))
+        recorded: now(),
+    };
+    crate::audit::record(state, &snapshot, &facts).await?;
+    let (response, _) = answer?;
+    Ok(response)
 }
 
 /// Query parameters, decoded (`application/x-www-form-urlencoded`).
-fn decode(raw: Option<&[u8]>) -> Params {
+pub(crate) fn decode(raw: Option<&[u8]>) -> Params {
     raw.map(|bytes| {
         form_urlencoded::parse(bytes)
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -206,18 +167,20 @@ pub async fn read(
     Path((kind, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
-    audited(&state, &headers, "read", &[], async |client| {
+    audited(&state, &headers, "read", &[], async |client, snapshot| {
         let resource_type = resource_type(&kind)?;
         if !client.may(&kind, Interaction::Read) {
             return Err(GatewayError::Forbidden(
                 "the token's scopes do not allow reading this type",
             ));
         }
-        let snapshot = snapshot(&state);
-        let patient = patient_for(&snapshot, client, patient_of(&id))
+        let patient = patient_for(snapshot, client, patient_of(&id))
             .ok_or(GatewayError::NotFound("no such resource for this client"))?;
         if let Some(resource) = patient.get(resource_type, &id) {
-            return Ok((resource.json.clone(), BTreeSet::from([patient.id.clone()])));
+            return Ok((
+                fhir(StatusCode::OK, &resource.json),
+                BTreeSet::from([patient.id.clone()]),
+            ));
         }
         if patient.is_gone(resource_type, &id) {
             return Err(GatewayError::Gone(
@@ -342,84 +305,96 @@ async fn search(
     params: &[(String, String)],
     headers: &HeaderMap,
 ) -> Result<Response, GatewayError> {
-    audited(state, headers, "search-type", params, async |client| {
-        let resource_type = resource_type(kind)?;
-        if !client.may(kind, Interaction::Search) {
-            return Err(GatewayError::Forbidden(
-                "the token's scopes do not allow searching this type",
-            ));
-        }
-        let search = Search::parse(resource_type, params, paging(state))?;
-        let snapshot = snapshot(state);
-        let patients: Vec<&Arc<PatientIndex>> = match &search.patient {
-            Some(id) => patient_for(&snapshot, client, id).into_iter().collect(),
-            None => snapshot
-                .patients
-                .values()
-                .filter(|p| p.sharing.allows(&client.client_id))
-                .collect(),
-        };
-        let mut matches: Vec<&Arc<ServedResource>> = patients
-            .iter()
-            .flat_map(|p| p.resources.iter())
-            .filter(|r| r.resource_type == resource_type && search.matches(r))
-            .collect();
-        // Newest first across patients too, then by id.
-        matches.sort_by(|a, b| {
-            b.last_updated
-                .cmp(&a.last_updated)
-                .then_with(|| a.id.cmp(&b.id))
-        });
-        let total = matches.len();
-        let page: Vec<Arc<ServedResource>> = if search.summary_count {
-            Vec::new()
-        } else {
-            matches
+    audited(
+        state,
+        headers,
+        "search-type",
+        params,
+        async |client, snapshot| {
+            let resource_type = resource_type(kind)?;
+            if !client.may(kind, Interaction::Search) {
+                return Err(GatewayError::Forbidden(
+                    "the token's scopes do not allow searching this type",
+                ));
+            }
+            let search = Search::parse(resource_type, params, paging(state))?;
+            let patients: Vec<&Arc<PatientIndex>> = match &search.patient {
+                Some(id) => patient_for(snapshot, client, id).into_iter().collect(),
+                None => snapshot
+                    .patients
+                    .values()
+                    .filter(|p| p.sharing.allows(&client.client_id))
+                    .collect(),
+            };
+            let mut matches: Vec<&Arc<ServedResource>> = patients
                 .iter()
-                .skip(search.offset)
-                .take(search.count)
-                .map(|r| Arc::clone(r))
-                .collect()
-        };
-        let mut included: Vec<Arc<ServedResource>> = Vec::new();
-        if search.include_results {
-            for report in &page {
-                for reference in report
-                    .json
-                    .get("result")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|r| r.get("reference").and_then(Value::as_str))
-                {
-                    let Some(id) = reference.strip_prefix("Observation/") else {
-                        continue;
-                    };
-                    if let Some(found) = patient_for(&snapshot, client, patient_of(id))
-                        .and_then(|p| p.get(ResourceType::Observation, id))
-                        && !included.iter().any(|i| i.id == found.id)
+                .flat_map(|p| p.resources.iter())
+                .filter(|r| r.resource_type == resource_type && search.matches(r))
+                .collect();
+            // Newest first across patients too, then by id.
+            matches.sort_by(|a, b| {
+                b.last_updated
+                    .cmp(&a.last_updated)
+                    .then_with(|| a.id.cmp(&b.id))
+            });
+            let total = matches.len();
+            let page: Vec<Arc<ServedResource>> = if search.summary_count {
+                Vec::new()
+            } else {
+                matches
+                    .iter()
+                    .skip(search.offset)
+                    .take(search.count)
+                    .map(|r| Arc::clone(r))
+                    .collect()
+            };
+            let mut included: Vec<Arc<ServedResource>> = Vec::new();
+            if search.include_results {
+                for report in &page {
+                    for reference in report
+                        .json
+                        .get("result")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|r| r.get("reference").and_then(Value::as_str))
                     {
-                        included.push(Arc::clone(found));
+                        let Some(id) = reference.strip_prefix("Observation/") else {
+                            continue;
+                        };
+                        if let Some(found) = patient_for(snapshot, client, patient_of(id))
+                            .and_then(|p| p.get(ResourceType::Observation, id))
+                            && !included.iter().any(|i| i.id == found.id)
+                        {
+                            included.push(Arc::clone(found));
+                        }
                     }
                 }
             }
-        }
-        let links = page_links(
-            &state.base,
-            kind,
-            &search.canonical,
-            search.offset,
-            page.len(),
-            total,
-        );
-        let mut seen = patients_in(&page);
-        seen.extend(patients_in(&included));
-        Ok((bundle(&state.base, total, links, &page, &included), seen))
-    })
+            let links = page_links(
+                &state.base,
+                kind,
+                &search.canonical,
+                search.offset,
+                page.len(),
+                total,
+            );
+            let mut seen = patients_in(&page);
+            seen.extend(patients_in(&included));
+            Ok((
+                fhir(
+                    StatusCode::OK,
+                    &bundle(&state.base, total, links, &page, &included),
+                ),
+                seen,
+            ))
+        },
+    )
     .await
 }
 
-/// `GET /fhir/Patient/[id]/$everything` with `_since`, `_type`, `_count` and paging.
+/// `GET /fhir/Patient/[id]/$everything` with `_since`, `_type`, `_count` and paging; and
+/// `GET /fhir/Group/[id]/$export` ([`crate::export`]).
 pub async fn operation(
     State(state): State<Arc<GatewayState>>,
     Path((kind, id, operation)): Path<(String, String, String)>,
@@ -427,78 +402,83 @@ pub async fn operation(
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
     let params = decode(query.as_deref().map(str::as_bytes));
-    audited(&state, &headers, "operation", &params, async |client| {
-        if kind != "Patient" || operation != "$everything" {
-            return Err(GatewayError::NotFound("no such operation"));
-        }
-        let mut since = None;
-        let mut types: Option<BTreeSet<ResourceType>> = None;
-        let mut count = state.config.default_count;
-        let mut offset = 0usize;
-        let mut canonical = Vec::new();
-        for (name, value) in &params {
-            let bad =
-                |what: &str| GatewayError::BadRequest(format!("{what} in parameter `{name}`"));
-            if name != "_offset" {
-                canonical.push((name.clone(), value.clone()));
+    if kind == "Group" && operation == "$export" {
+        return crate::export::kick_off(&state, &headers, &id, &params).await;
+    }
+    audited(
+        &state,
+        &headers,
+        "operation",
+        &params,
+        async |client, snapshot| {
+            if kind != "Patient" || operation != "$everything" {
+                return Err(GatewayError::NotFound("no such operation"));
             }
-            match name.as_str() {
-                "_since" => {
-                    since = Some(
-                        crate::search::date_range(value)
-                            .ok_or_else(|| bad("an invalid instant"))?
-                            .start,
-                    );
+            let mut since = None;
+            let mut types: Option<BTreeSet<ResourceType>> = None;
+            let mut count = state.config.default_count;
+            let mut offset = 0usize;
+            let mut canonical = Vec::new();
+            for (name, value) in &params {
+                let bad =
+                    |what: &str| GatewayError::BadRequest(format!("{what} in parameter `{name}`"));
+                if name != "_offset" {
+                    canonical.push((name.clone(), value.clone()));
                 }
-                "_type" => {
-                    let mut set = BTreeSet::new();
-                    for name in value.split(',') {
-                        set.insert(served_type(name.trim()).ok_or_else(|| bad("an unknown type"))?);
+                match name.as_str() {
+                    "_since" => since = Some(crate::search::since_param(name, value)?),
+                    "_type" => {
+                        types = Some(
+                            crate::search::types_param(name, value)?
+                                .into_iter()
+                                .collect(),
+                        );
                     }
-                    types = Some(set);
+                    "_count" => {
+                        count = value
+                            .parse::<usize>()
+                            .map_err(|_| bad("a non-numeric value"))?
+                            .clamp(1, state.config.max_count);
+                    }
+                    "_offset" => offset = value.parse().map_err(|_| bad("a non-numeric value"))?,
+                    _ => return Err(bad("an unsupported parameter")),
                 }
-                "_count" => {
-                    count = value
-                        .parse::<usize>()
-                        .map_err(|_| bad("a non-numeric value"))?
-                        .clamp(1, state.config.max_count);
-                }
-                "_offset" => offset = value.parse().map_err(|_| bad("a non-numeric value"))?,
-                _ => return Err(bad("an unsupported parameter")),
             }
-        }
-        let snapshot = snapshot(&state);
-        let patient = patient_for(&snapshot, client, &id)
-            .ok_or(GatewayError::NotFound("no such patient for this client"))?;
-        // The Patient first, then the rest newest first.
-        let everything: Vec<&Arc<ServedResource>> = patient
-            .resources
-            .iter()
-            .filter(|r| r.resource_type == ResourceType::Patient)
-            .chain(
-                patient
-                    .resources
-                    .iter()
-                    .filter(|r| r.resource_type != ResourceType::Patient),
-            )
-            .filter(|r| client.may(r.resource_type.as_str(), Interaction::Search))
-            .filter(|r| since.is_none_or(|s| r.last_updated >= s))
-            .filter(|r| types.as_ref().is_none_or(|t| t.contains(&r.resource_type)))
-            .collect();
-        let total = everything.len();
-        let page: Vec<Arc<ServedResource>> = everything
-            .into_iter()
-            .skip(offset)
-            .take(count)
-            .map(Arc::clone)
-            .collect();
-        let path = format!("Patient/{id}/$everything");
-        let links = page_links(&state.base, &path, &canonical, offset, page.len(), total);
-        Ok((
-            bundle(&state.base, total, links, &page, &[]),
-            BTreeSet::from([patient.id.clone()]),
-        ))
-    })
+            let patient = patient_for(snapshot, client, &id)
+                .ok_or(GatewayError::NotFound("no such patient for this client"))?;
+            // The Patient first, then the rest newest first.
+            let everything: Vec<&Arc<ServedResource>> = patient
+                .resources
+                .iter()
+                .filter(|r| r.resource_type == ResourceType::Patient)
+                .chain(
+                    patient
+                        .resources
+                        .iter()
+                        .filter(|r| r.resource_type != ResourceType::Patient),
+                )
+                .filter(|r| client.may(r.resource_type.as_str(), Interaction::Search))
+                .filter(|r| since.is_none_or(|s| r.last_updated >= s))
+                .filter(|r| types.as_ref().is_none_or(|t| t.contains(&r.resource_type)))
+                .collect();
+            let total = everything.len();
+            let page: Vec<Arc<ServedResource>> = everything
+                .into_iter()
+                .skip(offset)
+                .take(count)
+                .map(Arc::clone)
+                .collect();
+            let path = format!("Patient/{id}/$everything");
+            let links = page_links(&state.base, &path, &canonical, offset, page.len(), total);
+            Ok((
+                fhir(
+                    StatusCode::OK,
+                    &bundle(&state.base, total, links, &page, &[]),
+                ),
+                BTreeSet::from([patient.id.clone()]),
+            ))
+        },
+    )
     .await
 }
 

@@ -564,6 +564,29 @@ fn date_matches(wanted: &Wanted, found: Range) -> bool {
     }
 }
 
+/// `_since` of `$everything` and `$export`: the instant's start, in Unix seconds.
+pub fn since_param(name: &str, value: &str) -> Result<i64, GatewayError> {
+    date_range(value).map(|range| range.start).ok_or_else(|| {
+        GatewayError::BadRequest(format!("an invalid instant in parameter `{name}`"))
+    })
+}
+
+/// `_type` of `$everything` and `$export`: served types, comma-separated, each once.
+pub fn types_param(name: &str, value: &str) -> Result<Vec<ResourceType>, GatewayError> {
+    let mut types = Vec::new();
+    for type_name in value.split(',') {
+        let resource_type = crate::served::served_type(type_name.trim()).ok_or_else(|| {
+            GatewayError::BadRequest(format!(
+                "a type this server does not serve in parameter `{name}`"
+            ))
+        })?;
+        if !types.contains(&resource_type) {
+            types.push(resource_type);
+        }
+    }
+    Ok(types)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]

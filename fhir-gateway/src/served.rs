@@ -75,6 +75,8 @@ pub struct ServedResource {
 pub struct PatientIndex {
     /// The Patient resource id.
     pub id: String,
+    /// The patient's key (audit events are sealed to it; never served).
+    pub patient: PublicKey,
     /// Who may see it.
     pub sharing: Sharing,
     /// Every served resource, newest first (then by id).
@@ -192,6 +194,7 @@ impl PatientIndex {
             .collect();
         Self {
             id,
+            patient: *patient,
             sharing,
             resources,
             by_id,

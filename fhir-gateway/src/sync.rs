@@ -13,22 +13,30 @@ use std::time::Duration;
 use ehr_client::access::PracticeView;
 use ehr_client::event::{ClinicalRecord, TAG_CHART_KEY, TAG_PATIENT};
 use ehr_client::kinds::{self, ClinicalKind};
-use ehr_client::net::{Followed, RelayClient};
+use ehr_client::net::{Followed, PublishOutcome, RelayClient};
+use ehr_client::roster::RosterChain;
 use nostr::prelude::{Event, EventId, Filter, Kind, PublicKey, Timestamp};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::served::{PatientIndex, Sharing};
+use crate::store::Store;
 
 /// Events per page of the catch-up (the relay may cap it lower; `fetch_all` asks).
 const PAGE: usize = 5000;
 
-/// What requests are answered from: the served patients by their gateway id.
+/// Audit events published per round.
+const OUTBOX_BATCH: i64 = 200;
+
+/// What requests are answered from: the served patients by their gateway id, and the roster
+/// (who may administer the gateway, and the epoch audit events are sealed to).
 #[derive(Debug, Default)]
 pub struct Snapshot {
     /// Served patients (consenting, readable), by Patient id.
     pub patients: HashMap<String, Arc<PatientIndex>>,
+    /// The verified roster chain.
+    pub roster: Arc<RosterChain>,
 }
 
 /// The follower's state.
@@ -40,7 +48,10 @@ pub struct Follower {
     /// The highest chart-key version a clinical event was written under, per patient.
     referenced: HashMap<PublicKey, u32>,
     indexes: HashMap<PublicKey, Arc<PatientIndex>>,
+    roster: Arc<RosterChain>,
     snapshot: watch::Sender<Arc<Snapshot>>,
+    store: Store,
+    outbox: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Follower {
@@ -63,8 +74,14 @@ fn organisation_filter() -> Filter {
 }
 
 impl Follower {
-    /// A follower that has seen nothing yet; its snapshots go to `snapshot`.
-    pub fn new(config: Arc<Config>, snapshot: watch::Sender<Arc<Snapshot>>) -> Self {
+    /// A follower that has seen nothing yet; its snapshots go to `snapshot`, and it publishes
+    /// the audit events queued in `store` whenever `outbox` is notified.
+    pub fn new(
+        config: Arc<Config>,
+        snapshot: watch::Sender<Arc<Snapshot>>,
+        store: Store,
+        outbox: Arc<Notify>,
+    ) -> Self {
         let view = PracticeView::load(&config.practice, std::iter::empty(), &config.key);
         Self {
             config,
@@ -73,7 +90,10 @@ impl Follower {
             records: HashMap::new(),
             referenced: HashMap::new(),
             indexes: HashMap::new(),
+            roster: Arc::default(),
             snapshot,
+            store,
+            outbox,
         }
     }
 
@@ -116,10 +136,15 @@ impl Follower {
             organisation_filter().since(since),
             clinical_filter().since(since),
         ])?;
+        self.publish_audit(client).await?;
         loop {
-            match live.next().await? {
-                Followed::Caught => {}
-                Followed::Event(event) => self.add_live(client, *event).await?,
+            tokio::select! {
+                // `Following::next` only awaits its notification channel: cancel-safe.
+                followed = live.next() => match followed? {
+                    Followed::Caught => {}
+                    Followed::Event(event) => self.add_live(client, *event).await?,
+                },
+                () = self.outbox.notified() => self.publish_audit(client).await?,
             }
         }
     }
@@ -145,6 +170,7 @@ impl Follower {
                 self.reload_view();
             } else {
                 self.organisation.insert(event.id, event);
+                self.roster = Arc::new(self.view.roster().clone());
             }
             let touched: BTreeSet<PublicKey> = concerned
                 .iter()
@@ -176,6 +202,27 @@ impl Follower {
             self.organisation.values(),
             &self.config.key,
         );
+        self.roster = Arc::new(self.view.roster().clone());
+    }
+
+    /// Publish the queued audit events on this connection. Accepted ones (and ones the relay
+    /// refuses for good) leave the queue; a lost connection leaves the rest for next time.
+    async fn publish_audit(&self, client: &RelayClient) -> Result<(), GatewayError> {
+        loop {
+            let pending = self.store.outbox(OUTBOX_BATCH).await?;
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let outcomes = client.publish(&pending).await?;
+            for (event, outcome) in pending.iter().zip(outcomes) {
+                if let PublishOutcome::Refused { message } = outcome
+                    && !message.starts_with("duplicate:")
+                {
+                    tracing::warn!(%message, "the relay refused an audit event; it stays in the local log only");
+                }
+                self.store.outbox_done(event).await?;
+            }
+        }
     }
 
     /// Open clinical events with the gateway's keys; the patients whose records or announced
@@ -253,8 +300,10 @@ impl Follower {
             .filter(|index| index.sharing != Sharing::Nobody)
             .map(|index| (index.id.clone(), Arc::clone(index)))
             .collect();
-        self.snapshot
-            .send_replace(Arc::new(Snapshot { patients: served }));
+        self.snapshot.send_replace(Arc::new(Snapshot {
+            patients: served,
+            roster: Arc::clone(&self.roster),
+        }));
     }
 }
 

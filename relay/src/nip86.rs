@@ -3,17 +3,13 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use bitcoin_hashes::{Hash, sha256};
-use nostr::prelude::{Event, Kind, PublicKey, Timestamp};
+use ehr_client::http_auth::{self, AUTH_WINDOW, HttpAuthError};
+use nostr::prelude::{PublicKey, Timestamp};
 use serde_json::{Value, json};
 
 use crate::RelayState;
-use crate::access::{AssignedRole, Roles, tag_values};
+use crate::access::{AssignedRole, Roles};
 use crate::error::RelayError;
-
-/// How far a NIP-98 event's `created_at` may be from now, in seconds.
-pub const AUTH_WINDOW: u64 = 60;
 
 /// The methods this relay answers, as `supportedmethods` lists them.
 pub const METHODS: [&str; 11] = [
@@ -33,9 +29,12 @@ pub const METHODS: [&str; 11] = [
 /// Why a management call failed; [`ManagementError::into_response`] is the one mapping to HTTP.
 #[derive(Debug, thiserror::Error)]
 pub enum ManagementError {
-    /// The NIP-98 event is missing, malformed, forged, stale, replayed or for another request.
+    /// The NIP-98 event is missing, malformed, forged, stale or for another request.
     #[error("unauthorized: {0}")]
-    Unauthorized(&'static str),
+    Unauthorized(#[from] HttpAuthError),
+    /// The NIP-98 event was already used.
+    #[error("unauthorized: auth event was already used")]
+    Replayed,
     /// Authenticated, but the caller's role may not do this.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
@@ -50,7 +49,7 @@ pub enum ManagementError {
 impl IntoResponse for ManagementError {
     fn into_response(self) -> Response {
         let status = match &self {
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::Replayed => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Internal(error) => {
@@ -93,53 +92,14 @@ async fn authenticate(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<PublicKey, ManagementError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ManagementError::Unauthorized(
-            "missing Authorization header",
-        ))?;
-    let encoded = value
-        .strip_prefix("Nostr ")
-        .ok_or(ManagementError::Unauthorized(
-            "Authorization must use the Nostr scheme",
-        ))?;
-    let json = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| ManagementError::Unauthorized("Authorization is not base64"))?;
-    let event = Event::from_json(&json)
-        .map_err(|_| ManagementError::Unauthorized("Authorization is not a Nostr event"))?;
-    if event.kind != Kind::HttpAuth {
-        return Err(ManagementError::Unauthorized(
-            "auth event must be kind 27235",
-        ));
-    }
-    event
-        .verify()
-        .map_err(|_| ManagementError::Unauthorized("bad auth event id or signature"))?;
     let now = Timestamp::now();
-    if event.created_at.as_secs().abs_diff(now.as_secs()) > AUTH_WINDOW {
-        return Err(ManagementError::Unauthorized(
-            "auth event is outside the 60 s window",
-        ));
-    }
-    let url = tag_values(&event, "u").next().unwrap_or_default();
-    if !relay.management_urls().iter().any(|u| u == url) {
-        return Err(ManagementError::Unauthorized(
-            "auth event u tag does not name this relay",
-        ));
-    }
-    if tag_values(&event, "method").next() != Some("POST") {
-        return Err(ManagementError::Unauthorized(
-            "auth event method tag must be POST",
-        ));
-    }
-    let digest = sha256::Hash::hash(body).to_string();
-    if tag_values(&event, "payload").next() != Some(digest.as_str()) {
-        return Err(ManagementError::Unauthorized(
-            "auth event payload tag does not match the body",
-        ));
-    }
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let urls = relay.management_urls();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let event = http_auth::verify(header, &urls, "POST", body, now)
+        .map_err(ManagementError::Unauthorized)?;
     let expires = Timestamp::from(event.created_at.as_secs() + AUTH_WINDOW + 1);
     if !relay
         .hub
@@ -147,7 +107,7 @@ async fn authenticate(
         .claim_auth_event(&event.id, expires, now)
         .await?
     {
-        return Err(ManagementError::Unauthorized("auth event was already used"));
+        return Err(ManagementError::Replayed);
     }
     Ok(event.pubkey)
 }

@@ -143,6 +143,19 @@ impl TestPractice {
         self.publish(&events).await
     }
 
+    /// Admit a patient to the relay (NIP-86 `allowpubkey`, by the doctor), so she can read her
+    /// own records with her key.
+    pub async fn admit(&self, patient: &PublicKey) -> anyhow::Result<()> {
+        ehr_client::management::ManagementClient::for_relay(&self.relay_url)?
+            .call(
+                &self.doctor,
+                "allowpubkey",
+                vec![serde_json::Value::String(patient.to_hex())],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// The doctor writes `resource` into `patient`'s chart.
     pub async fn write(
         &self,

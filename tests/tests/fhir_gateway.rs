@@ -14,169 +14,21 @@ use std::time::Duration;
 use ehr_client::access::{AccessError, PracticeView};
 use ehr_client::demo;
 use ehr_client::fhir::ResourceType;
-use ehr_client::keys::Identity;
 use ehr_client::kinds::ClinicalKind;
-use ehr_fhir_gateway::{Config, Gateway};
 use ehr_tests::practice::TestPractice;
-use nostr::prelude::{Filter, FinalizeEvent, Kind, PublicKey};
+use nostr::prelude::{Filter, FinalizeEvent, Kind};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-struct Running {
-    base: String,
-    http: reqwest::Client,
-    snapshots: tokio::sync::watch::Receiver<std::sync::Arc<ehr_fhir_gateway::sync::Snapshot>>,
-    store: ehr_fhir_gateway::store::Store,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), ehr_fhir_gateway::GatewayError>>,
-    _data: tempfile::TempDir,
-}
+mod gateway_common;
 
-impl Running {
-    async fn start(practice: &TestPractice) -> Self {
-        let data = tempfile::tempdir().unwrap();
-        let config = Config::new(
-            practice.root.public_key(),
-            practice.relay_url.clone(),
-            practice.gateway.clone(),
-            format!("sqlite://{}", data.path().join("gateway.db").display()),
-        );
-        let gateway = Gateway::start(config).await.unwrap();
-        let snapshots = gateway.snapshots();
-        let store = gateway.store().clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}/fhir", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(gateway.serve(listener, async move {
-            let _ = stopped.await;
-        }));
-        Self {
-            base,
-            http: reqwest::Client::new(),
-            snapshots,
-            store,
-            stop: Some(stop),
-            task,
-            _data: data,
-        }
+use gateway_common::*;
+
+fn log_of(client: &str) -> ehr_fhir_gateway::store::audit::LogFilter {
+    ehr_fhir_gateway::store::audit::LogFilter {
+        client_id: Some(client.to_owned()),
+        ..Default::default()
     }
-
-    async fn key(&self, client: &str) -> String {
-        let now = now();
-        self.store
-            .add_api_key(client, &["system/*.read".to_owned()], now, now + 3600)
-            .await
-            .unwrap()
-    }
-
-    async fn get(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
-        let mut request = self.http.get(format!("{}/{path}", self.base));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        assert_eq!(
-            response.headers()["content-type"],
-            "application/fhir+json",
-            "{path}"
-        );
-        (status, response.json().await.unwrap())
-    }
-
-    /// Wait (bounded) until the served patients satisfy `done`: no sleeping, the gateway
-    /// announces every new snapshot.
-    async fn until(&mut self, done: impl Fn(&ehr_fhir_gateway::sync::Snapshot) -> bool) {
-        tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                if done(&self.snapshots.borrow_and_update()) {
-                    return;
-                }
-                self.snapshots.changed().await.unwrap();
-            }
-        })
-        .await
-        .expect("the gateway did not see the change within 10 s");
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        (&mut self.task).await.unwrap().unwrap();
-    }
-}
-
-fn now() -> i64 {
-    i64::try_from(nostr::prelude::Timestamp::now().as_secs()).unwrap()
-}
-
-fn outcome(body: &Value) -> &str {
-    assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
-    body["issue"][0]["code"].as_str().unwrap()
-}
-
-fn entries(bundle: &Value) -> Vec<&Value> {
-    assert_eq!(bundle["resourceType"], "Bundle", "{bundle}");
-    assert_eq!(bundle["type"], "searchset");
-    bundle["entry"]
-        .as_array()
-        .map(|e| e.iter().collect())
-        .unwrap_or_default()
-}
-
-fn types(bundle: &Value) -> Vec<String> {
-    entries(bundle)
-        .iter()
-        .map(|e| e["resource"]["resourceType"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-/// A patient with a chart of every kind, enrolled and written by the doctor.
-async fn patient_with_chart(practice: &TestPractice) -> (Identity, String) {
-    let patient = Identity::generate();
-    practice.enrol(&patient.public_key()).await.unwrap();
-    let chart_id = demo::new_id();
-    for (kind, resource) in demo::one_of_each_kind(&chart_id) {
-        if kind != ClinicalKind::Consent {
-            practice
-                .write(&patient.public_key(), kind, resource)
-                .await
-                .unwrap();
-        }
-    }
-    (patient, chart_id)
-}
-
-async fn consent(
-    practice: &TestPractice,
-    patient: &PublicKey,
-    chart_id: &str,
-    facilities: &[&str],
-) {
-    practice
-        .write(
-            patient,
-            ClinicalKind::Consent,
-            demo::fhir_sharing_consent(chart_id, facilities),
-        )
-        .await
-        .unwrap();
-    practice.maintain_keys().await.unwrap();
-}
-
-/// The patient withdraws: the next version of the consent, inactive, then the chart key
-/// rotates away from the gateway.
-async fn withdraw(practice: &TestPractice, patient: &PublicKey) {
-    let (view, events) = practice.doctor_view().await.unwrap();
-    let (chart, _) = view.chart(patient, events.iter(), Default::default());
-    let withdrawal = chart
-        .of_type(ResourceType::Consent)
-        .find_map(|e| e.resource.as_consent().map(|c| c.withdrawal()))
-        .unwrap();
-    practice
-        .write(patient, ClinicalKind::Consent, withdrawal)
-        .await
-        .unwrap();
-    practice.maintain_keys().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -205,7 +57,7 @@ async fn facilities_read_consented_charts_and_nothing_else() {
     assert_eq!(metadata["fhirVersion"], "4.0.1");
     assert_eq!(
         metadata["rest"][0]["resource"].as_array().unwrap().len(),
-        10
+        11
     );
 
     // No token, a made-up one, an expired one, a revoked one: 401.
@@ -528,7 +380,7 @@ async fn facilities_read_consented_charts_and_nothing_else() {
     // Every access was logged as an AuditEvent naming the facility and the patient.
     let log = gateway
         .store
-        .audit_log(Some("hospital-a"), 1000)
+        .audit_log(&log_of("hospital-a"), 1000)
         .await
         .unwrap();
     assert!(log.len() >= 10);
@@ -772,7 +624,11 @@ async fn scopes_deletions_late_consent_and_refusals_are_enforced_and_logged() {
     assert_eq!(outcome(&put), "not-supported");
     let (status, _) = gateway.get(Some(&full), "Observation?colour=blue").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let log = gateway.store.audit_log(Some("lab-d"), 1000).await.unwrap();
+    let log = gateway
+        .store
+        .audit_log(&log_of("lab-d"), 1000)
+        .await
+        .unwrap();
     let outcomes: Vec<&str> = log.iter().map(|e| e["outcome"].as_str().unwrap()).collect();
     assert!(outcomes.contains(&"0"));
     assert!(

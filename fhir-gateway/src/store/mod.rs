@@ -1,8 +1,11 @@
 //! The gateway's own database (sqlx's `Any` driver over `migrations/gateway/{sqlite,postgres}`):
-//! facilities' API keys, kept only as hashes, and the access log of FHIR `AuditEvent`s.
+//! facilities' API keys and access tokens, kept only as hashes ([`Store::add_api_key`]), SMART
+//! clients ([`smart`]), and the access log with its relay outbox ([`audit`]).
+
+pub mod audit;
+pub mod smart;
 
 use ehr_relay::store::AnyDatabase;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -54,6 +57,15 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Whether the scopes allow reading or searching at least one served type.
+    pub fn may_anything(&self) -> bool {
+        crate::served::SERVED_TYPES.iter().any(|t| {
+            self.may(t.as_str(), Interaction::Read) || self.may(t.as_str(), Interaction::Search)
+        })
+    }
+}
+
 /// One API key as listed (never the secret).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ApiKeyInfo {
@@ -67,6 +79,24 @@ pub struct ApiKeyInfo {
     pub expires_at: i64,
     /// Unix seconds, when revoked.
     pub revoked_at: Option<i64>,
+}
+
+/// What a stored bearer credential is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CredentialKind {
+    /// A static API key an administrator issued.
+    ApiKey,
+    /// A short-lived SMART access token from the token endpoint.
+    AccessToken,
+}
+
+impl CredentialKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::ApiKey => "api-key",
+            Self::AccessToken => "access-token",
+        }
+    }
 }
 
 /// The database.
@@ -114,6 +144,19 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<String, GatewayError> {
+        self.add_credential(CredentialKind::ApiKey, client_id, scopes, now, expires_at)
+            .await
+    }
+
+    /// Store a bearer credential of `kind`; the credential is returned once and never stored.
+    async fn add_credential(
+        &self,
+        kind: CredentialKind,
+        client_id: &str,
+        scopes: &[String],
+        now: i64,
+        expires_at: i64,
+    ) -> Result<String, GatewayError> {
         if client_id.is_empty() || client_id.len() > 128 || client_id.contains(char::is_whitespace)
         {
             return Err(GatewayError::BadRequest(
@@ -128,7 +171,7 @@ impl Store {
         let key_id = random_hex(8)?;
         let secret = random_hex(32)?;
         let sql = self.sql(
-            "INSERT INTO api_keys (key_id, client_id, secret_sha256, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO api_keys (key_id, client_id, secret_sha256, scopes, created_at, expires_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?)",
         );
         sqlx::query(&sql)
             .bind(&key_id)
@@ -137,6 +180,7 @@ impl Store {
             .bind(scopes.join(" "))
             .bind(now)
             .bind(expires_at)
+            .bind(kind.as_str())
             .execute(&self.database.pool)
             .await?;
         Ok(format!("{KEY_PREFIX}_{key_id}_{secret}"))
@@ -175,8 +219,9 @@ impl Store {
 
     /// Revoke an API key; `false` when there is no such key.
     pub async fn revoke_api_key(&self, key_id: &str, now: i64) -> Result<bool, GatewayError> {
-        let sql =
-            self.sql("UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL");
+        let sql = self.sql(
+            "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND kind = 'api-key' AND revoked_at IS NULL",
+        );
         let done = sqlx::query(&sql)
             .bind(now)
             .bind(key_id)
@@ -188,7 +233,7 @@ impl Store {
     /// Every API key, newest first.
     pub async fn api_keys(&self) -> Result<Vec<ApiKeyInfo>, GatewayError> {
         let rows = sqlx::query(
-            "SELECT key_id, client_id, scopes, expires_at, revoked_at FROM api_keys ORDER BY created_at DESC",
+            "SELECT key_id, client_id, scopes, expires_at, revoked_at FROM api_keys WHERE kind = 'api-key' ORDER BY created_at DESC",
         )
         .fetch_all(&self.database.pool)
         .await?;
@@ -202,63 +247,6 @@ impl Store {
                     expires_at: row.try_get("expires_at")?,
                     revoked_at: row.try_get("revoked_at")?,
                 })
-            })
-            .collect()
-    }
-
-    /// Append an access to the log.
-    pub async fn record_audit(
-        &self,
-        recorded_at: i64,
-        client_id: &str,
-        patient_id: Option<&str>,
-        outcome: &str,
-        audit_event: &Value,
-    ) -> Result<(), GatewayError> {
-        let sql = self.sql(
-            "INSERT INTO audit_events (recorded_at, client_id, patient_id, outcome, audit_event) VALUES (?, ?, ?, ?, ?)",
-        );
-        sqlx::query(&sql)
-            .bind(recorded_at)
-            .bind(client_id)
-            .bind(patient_id)
-            .bind(outcome)
-            .bind(audit_event.to_string())
-            .execute(&self.database.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// The newest `limit` AuditEvents, of one facility or of all.
-    pub async fn audit_log(
-        &self,
-        client_id: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<Value>, GatewayError> {
-        let rows = match client_id {
-            Some(client) => {
-                let sql = self.sql(
-                    "SELECT audit_event FROM audit_events WHERE client_id = ? ORDER BY seq DESC LIMIT ?",
-                );
-                sqlx::query(&sql)
-                    .bind(client)
-                    .bind(limit)
-                    .fetch_all(&self.database.pool)
-                    .await?
-            }
-            None => {
-                let sql =
-                    self.sql("SELECT audit_event FROM audit_events ORDER BY seq DESC LIMIT ?");
-                sqlx::query(&sql)
-                    .bind(limit)
-                    .fetch_all(&self.database.pool)
-                    .await?
-            }
-        };
-        rows.iter()
-            .map(|row| {
-                let text: String = row.try_get("audit_event")?;
-                Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
             })
             .collect()
     }

@@ -1,0 +1,280 @@
+//! Disclosure audit events (kind 2107, DESIGN.md §6): what the FHIR gateway disclosed about one
+//! patient, to which facility, and when, as a FHIR `AuditEvent` readable by the practice and by
+//! that patient only.
+//!
+//! The layout is the one of a patient-authored clinical event, signed by the gateway:
+//!
+//! ```text
+//! content  NIP-44 v2 from the gateway to the epoch public key E_n (every staff member holds E_n)
+//! tags     ["p", patient] ["patient-content", NIP-44 v2 from the gateway to the patient]
+//!          ["epoch", n] ["ehr", "1"]
+//! ```
+//!
+//! The gateway needs no chart key to write one, so a disclosure is logged even in the moment a
+//! patient withdraws consent, and an audit event never widens who can read a chart.
+
+use nostr::prelude::{
+    Event, EventBuilder, EventId, FinalizeEvent, Kind, PublicKey, Tag, Timestamp,
+};
+use serde_json::Value;
+
+use crate::crypto::{self, CryptoError};
+use crate::event::{FORMAT_VERSION, TAG_EPOCH, TAG_FORMAT, TAG_PATIENT, TAG_PATIENT_CONTENT};
+use crate::grants::EpochKey;
+use crate::keys::Identity;
+use crate::kinds::AUDIT_EVENT;
+use crate::signer::{Nip44Decrypt, SignerError};
+
+/// Why an audit event could not be built, parsed or opened. No variant carries PHI.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditError {
+    /// Not kind 2107.
+    #[error("not an audit event (kind 2107)")]
+    WrongKind,
+    /// Id or signature do not verify.
+    #[error("invalid event id or signature")]
+    InvalidSignature,
+    /// A tag is missing, repeated, malformed or not part of the format.
+    #[error("audit event tags are not the audit layout")]
+    BadTags,
+    /// The payload is not a FHIR AuditEvent.
+    #[error("the payload is not a FHIR AuditEvent")]
+    NotAnAuditEvent,
+    /// The epoch key given is not the one the event names.
+    #[error("audit event is under epoch {expected}, key given is for epoch {given}")]
+    WrongEpoch {
+        /// Epoch in the event.
+        expected: u64,
+        /// Epoch of the key given.
+        given: u64,
+    },
+    /// The reader is not the patient of this event.
+    #[error("this audit event is about another patient")]
+    NotThisPatient,
+    /// Encryption or decryption failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The signer failed.
+    #[error(transparent)]
+    Signer(#[from] SignerError),
+    /// Signing failed.
+    #[error("signing failed")]
+    Signing,
+}
+
+/// A verified audit event, still encrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    event: Event,
+    patient: PublicKey,
+    epoch: u64,
+    patient_content: String,
+}
+
+fn check_audit_event(json: &str) -> Result<(), AuditError> {
+    let value: Value = serde_json::from_str(json).map_err(|_| AuditError::NotAnAuditEvent)?;
+    if value.get("resourceType").and_then(Value::as_str) == Some("AuditEvent") {
+        Ok(())
+    } else {
+        Err(AuditError::NotAnAuditEvent)
+    }
+}
+
+impl AuditRecord {
+    /// Seal `audit_event` (FHIR AuditEvent JSON about `patient`) as `gateway`: the practice copy
+    /// to epoch `epoch` (`E_n` public), the patient copy to the patient.
+    pub fn seal(
+        gateway: &Identity,
+        patient: &PublicKey,
+        epoch: (u64, PublicKey),
+        audit_event: &str,
+        created_at: Timestamp,
+    ) -> Result<Self, AuditError> {
+        check_audit_event(audit_event)?;
+        let practice_copy = crypto::nip44_encrypt(gateway.secret_key(), &epoch.1, audit_event)?;
+        let patient_copy = crypto::nip44_encrypt(gateway.secret_key(), patient, audit_event)?;
+        let event = EventBuilder::new(Kind::Custom(AUDIT_EVENT), practice_copy)
+            .tags([
+                Tag::public_key(*patient),
+                Tag::custom(TAG_PATIENT_CONTENT, [patient_copy.clone()]),
+                Tag::custom(TAG_EPOCH, [epoch.0.to_string()]),
+                Tag::custom(TAG_FORMAT, [FORMAT_VERSION]),
+            ])
+            .custom_created_at(created_at)
+            .finalize(gateway.keys())
+            .map_err(|_| AuditError::Signing)?;
+        Ok(Self {
+            event,
+            patient: *patient,
+            epoch: epoch.0,
+            patient_content: patient_copy,
+        })
+    }
+
+    /// Verify an event as an audit event: kind, id and signature, and exactly the four tags.
+    /// Who may sign one (the gateway or the root) is the relay's and the reader's check.
+    pub fn parse(event: Event) -> Result<Self, AuditError> {
+        if event.kind != Kind::Custom(AUDIT_EVENT) {
+            return Err(AuditError::WrongKind);
+        }
+        event.verify().map_err(|_| AuditError::InvalidSignature)?;
+        let (mut patient, mut content, mut epoch, mut format) = (None, None, None, None);
+        for tag in event.tags.iter() {
+            let [name, value] = tag.as_slice() else {
+                return Err(AuditError::BadTags);
+            };
+            let slot = match name.as_str() {
+                TAG_PATIENT => &mut patient,
+                TAG_PATIENT_CONTENT => &mut content,
+                TAG_EPOCH => &mut epoch,
+                TAG_FORMAT => &mut format,
+                _ => return Err(AuditError::BadTags),
+            };
+            if slot.replace(value.clone()).is_some() {
+                return Err(AuditError::BadTags);
+            }
+        }
+        let patient = patient
+            .and_then(|p| crate::keys::parse_public_key(&p).ok())
+            .ok_or(AuditError::BadTags)?;
+        let epoch = epoch
+            .and_then(|n| crate::event::parse_number(&n))
+            .ok_or(AuditError::BadTags)?;
+        let (Some(patient_content), Some(FORMAT_VERSION)) = (content, format.as_deref()) else {
+            return Err(AuditError::BadTags);
+        };
+        Ok(Self {
+            event,
+            patient,
+            epoch,
+            patient_content,
+        })
+    }
+
+    /// The signed event.
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// The event id.
+    pub fn id(&self) -> EventId {
+        self.event.id
+    }
+
+    /// Who wrote it (the gateway).
+    pub fn author(&self) -> PublicKey {
+        self.event.pubkey
+    }
+
+    /// The patient it is about.
+    pub fn patient(&self) -> PublicKey {
+        self.patient
+    }
+
+    /// The epoch of the practice copy.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Open the practice copy with the epoch secret it names.
+    pub fn open_with_epoch_key(&self, epoch_key: &EpochKey) -> Result<Value, AuditError> {
+        if epoch_key.number != self.epoch {
+            return Err(AuditError::WrongEpoch {
+                expected: self.epoch,
+                given: epoch_key.number,
+            });
+        }
+        let json =
+            crypto::nip44_decrypt(&epoch_key.secret, &self.event.pubkey, &self.event.content)?;
+        Self::payload(&json)
+    }
+
+    /// Open the patient copy through any NIP-44 signer holding the patient's key.
+    pub async fn open_as_patient<S: Nip44Decrypt>(&self, signer: &S) -> Result<Value, AuditError> {
+        if signer.public_key() != self.patient {
+            return Err(AuditError::NotThisPatient);
+        }
+        let json = signer
+            .nip44_decrypt(&self.event.pubkey, &self.patient_content)
+            .await?;
+        Self::payload(&json)
+    }
+
+    fn payload(json: &str) -> Result<Value, AuditError> {
+        check_audit_event(json)?;
+        serde_json::from_str(json).map_err(|_| AuditError::NotAnAuditEvent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn practice_and_patient_open_it_and_nobody_else() {
+        let gateway = Identity::generate();
+        let patient = Identity::generate();
+        let epoch = EpochKey::generate(3);
+        let audit = r#"{"resourceType":"AuditEvent","outcome":"0"}"#;
+        let sealed = AuditRecord::seal(
+            &gateway,
+            &patient.public_key(),
+            (3, epoch.public_key()),
+            audit,
+            Timestamp::from(1_800_000_000),
+        )
+        .unwrap();
+        let parsed = AuditRecord::parse(sealed.event().clone()).unwrap();
+        assert_eq!(parsed, sealed);
+        assert_eq!(parsed.open_with_epoch_key(&epoch).unwrap()["outcome"], "0");
+        let opened = pollster::block_on(parsed.open_as_patient(&patient)).unwrap();
+        assert_eq!(opened["resourceType"], "AuditEvent");
+
+        // Another patient, another epoch, a stranger's key: nothing opens.
+        let other = Identity::generate();
+        assert_eq!(
+            pollster::block_on(parsed.open_as_patient(&other)).unwrap_err(),
+            AuditError::NotThisPatient
+        );
+        assert!(matches!(
+            parsed.open_with_epoch_key(&EpochKey::generate(2)),
+            Err(AuditError::WrongEpoch { .. })
+        ));
+        assert!(matches!(
+            parsed.open_with_epoch_key(&EpochKey::generate(3)),
+            Err(AuditError::Crypto(CryptoError::InvalidMac))
+        ));
+
+        // Not an AuditEvent; an extra plaintext tag; a forged signature.
+        assert_eq!(
+            AuditRecord::seal(
+                &gateway,
+                &patient.public_key(),
+                (3, epoch.public_key()),
+                r#"{"resourceType":"Patient"}"#,
+                Timestamp::now()
+            )
+            .unwrap_err(),
+            AuditError::NotAnAuditEvent
+        );
+        let mut json: Value = serde_json::from_str(&sealed.event().as_json()).unwrap();
+        json["tags"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!(["client", "hospital-a"]));
+        let event = Event::from_json(json.to_string()).unwrap();
+        assert_eq!(
+            AuditRecord::parse(event).unwrap_err(),
+            AuditError::InvalidSignature
+        );
+        let extra = EventBuilder::new(Kind::Custom(AUDIT_EVENT), "x")
+            .tags([
+                Tag::public_key(patient.public_key()),
+                Tag::custom("client", ["hospital-a"]),
+            ])
+            .finalize(gateway.keys())
+            .unwrap();
+        assert_eq!(AuditRecord::parse(extra).unwrap_err(), AuditError::BadTags);
+    }
+}

@@ -1,0 +1,185 @@
+//! NIP-98 HTTP auth, both sides: the `Authorization: Nostr <base64 event>` header a member
+//! signs, and the checks every service of the practice makes before it trusts one (the relay's
+//! NIP-86 API, the FHIR gateway's admin API). Replay protection needs storage, so it stays with
+//! each service: [`verify`] returns the event, whose id the service claims once.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use nostr::prelude::{Event, EventBuilder, FinalizeEvent, Kind, Tag, Timestamp};
+use sha2::{Digest, Sha256};
+
+use crate::keys::Identity;
+
+/// How far an auth event's `created_at` may be from now, in seconds.
+pub const AUTH_WINDOW: u64 = 60;
+
+/// Largest header accepted: an auth event is a few hundred bytes.
+const MAX_HEADER: usize = 8 * 1024;
+
+/// Why an `Authorization` header was refused. Messages name the rule, never a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HttpAuthError {
+    /// No header, or not the `Nostr` scheme.
+    #[error("a NIP-98 Authorization header (Nostr scheme) is required")]
+    Missing,
+    /// Not base64, not an event, or too large.
+    #[error("the Authorization header is not a base64 Nostr event")]
+    Malformed,
+    /// Another kind than 27235.
+    #[error("the auth event must be kind 27235")]
+    WrongKind,
+    /// Id or signature do not verify.
+    #[error("bad auth event id or signature")]
+    BadSignature,
+    /// `created_at` too far from now.
+    #[error("the auth event is outside the 60 s window")]
+    Stale,
+    /// The `u` tag names another URL.
+    #[error("the auth event's u tag does not name this URL")]
+    WrongUrl,
+    /// The `method` tag names another method.
+    #[error("the auth event's method tag does not match the request")]
+    WrongMethod,
+    /// The `payload` tag is missing for a body, or does not hash it.
+    #[error("the auth event's payload tag does not match the body")]
+    WrongPayload,
+    /// Signing failed.
+    #[error("the auth event could not be signed")]
+    Signing,
+}
+
+fn first_tag<'a>(event: &'a Event, name: &str) -> Option<&'a str> {
+    event.tags.iter().find_map(|tag| {
+        let values = tag.as_slice();
+        (values.first().map(String::as_str) == Some(name))
+            .then(|| values.get(1).map(String::as_str))
+            .flatten()
+    })
+}
+
+/// Check `header` (the whole `Authorization` value) against a request: kind 27235, a valid id
+/// and signature, `created_at` within [`AUTH_WINDOW`] of `now`, `u` one of `urls`, `method`
+/// equal, and, when the request has a body, a `payload` tag with its sha256. The caller still
+/// checks who signed and that the event id was not used before.
+pub fn verify(
+    header: Option<&str>,
+    urls: &[&str],
+    method: &str,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<Event, HttpAuthError> {
+    let encoded = header
+        .and_then(|h| h.strip_prefix("Nostr "))
+        .ok_or(HttpAuthError::Missing)?
+        .trim();
+    if encoded.len() > MAX_HEADER {
+        return Err(HttpAuthError::Malformed);
+    }
+    let json = STANDARD
+        .decode(encoded)
+        .map_err(|_| HttpAuthError::Malformed)?;
+    let event = Event::from_json(&json).map_err(|_| HttpAuthError::Malformed)?;
+    if event.kind != Kind::HttpAuth {
+        return Err(HttpAuthError::WrongKind);
+    }
+    event.verify().map_err(|_| HttpAuthError::BadSignature)?;
+    if event.created_at.as_secs().abs_diff(now.as_secs()) > AUTH_WINDOW {
+        return Err(HttpAuthError::Stale);
+    }
+    let url = first_tag(&event, "u").ok_or(HttpAuthError::WrongUrl)?;
+    if !urls.contains(&url) {
+        return Err(HttpAuthError::WrongUrl);
+    }
+    if first_tag(&event, "method").is_none_or(|m| !m.eq_ignore_ascii_case(method)) {
+        return Err(HttpAuthError::WrongMethod);
+    }
+    let payload = first_tag(&event, "payload");
+    if !body.is_empty() || payload.is_some() {
+        let digest = hex::encode(Sha256::digest(body));
+        if payload != Some(digest.as_str()) {
+            return Err(HttpAuthError::WrongPayload);
+        }
+    }
+    Ok(event)
+}
+
+/// The `Authorization` header value for a request: a kind 27235 event signed by `identity`
+/// naming `url` and `method`, with the body's sha256 when there is a body.
+pub fn authorization(
+    identity: &Identity,
+    url: &str,
+    method: &str,
+    body: &[u8],
+) -> Result<String, HttpAuthError> {
+    let mut tags = vec![
+        Tag::custom("u", [url]),
+        Tag::custom("method", [method.to_ascii_uppercase()]),
+    ];
+    if !body.is_empty() {
+        tags.push(Tag::custom("payload", [hex::encode(Sha256::digest(body))]));
+    }
+    let event = EventBuilder::new(Kind::HttpAuth, "")
+        .tags(tags)
+        .finalize(identity.keys())
+        .map_err(|_| HttpAuthError::Signing)?;
+    Ok(format!("Nostr {}", STANDARD.encode(event.as_json())))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    const URL: &str = "https://gw.example/admin/clients";
+
+    #[test]
+    fn a_signed_header_verifies_and_every_mismatch_is_refused() {
+        let admin = Identity::generate();
+        let now = Timestamp::now();
+        let body = br#"{"client_id":"lab"}"#;
+        let header = authorization(&admin, URL, "POST", body).unwrap();
+        let event = verify(Some(&header), &[URL], "POST", body, now).unwrap();
+        assert_eq!(event.pubkey, admin.public_key());
+
+        let check = |h: Option<&str>, url: &str, method: &str, body: &[u8], now| {
+            verify(h, &[url], method, body, now).unwrap_err()
+        };
+        assert_eq!(check(None, URL, "POST", body, now), HttpAuthError::Missing);
+        assert_eq!(
+            check(Some("Bearer x"), URL, "POST", body, now),
+            HttpAuthError::Missing
+        );
+        assert_eq!(
+            check(Some("Nostr !!"), URL, "POST", body, now),
+            HttpAuthError::Malformed
+        );
+        let h = Some(header.as_str());
+        assert_eq!(
+            check(h, "https://other.example/admin/clients", "POST", body, now),
+            HttpAuthError::WrongUrl
+        );
+        assert_eq!(check(h, URL, "GET", body, now), HttpAuthError::WrongMethod);
+        assert_eq!(
+            check(h, URL, "POST", b"{}", now),
+            HttpAuthError::WrongPayload
+        );
+        let later = Timestamp::from(now.as_secs() + AUTH_WINDOW + 5);
+        assert_eq!(check(h, URL, "POST", body, later), HttpAuthError::Stale);
+
+        // Another key's pubkey on the same signature.
+        let json = STANDARD
+            .decode(header.trim_start_matches("Nostr "))
+            .unwrap();
+        let mut value: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        value["pubkey"] = serde_json::json!(Identity::generate().public_key().to_hex());
+        let forged = format!("Nostr {}", STANDARD.encode(value.to_string()));
+        assert_eq!(
+            check(Some(&forged), URL, "POST", body, now),
+            HttpAuthError::BadSignature
+        );
+
+        // A GET without a body needs no payload tag.
+        let get = authorization(&admin, URL, "get", b"").unwrap();
+        assert!(verify(Some(&get), &[URL], "GET", b"", now).is_ok());
+    }
+}

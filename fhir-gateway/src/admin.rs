@@ -1,0 +1,320 @@
+//! The admin API, for the practice's staff only, over NIP-98 HTTP auth (no passwords): register,
+//! rotate and revoke SMART clients, issue and revoke static API keys, read the access log.
+//!
+//! Every request carries `Authorization: Nostr <base64 kind 27235 event>` naming this URL, the
+//! method and the body's sha256, signed by the practice root or a staff member of the current
+//! roster (agents and patients are refused), used once.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use ehr_client::http_auth::{self, AUTH_WINDOW};
+use nostr::prelude::{PublicKey, Timestamp};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::GatewayState;
+use crate::error::GatewayError;
+use crate::routes::now;
+use crate::smart::{check_jwks, check_scopes};
+use crate::store::audit::LogFilter;
+
+/// Most entries one access-log page returns.
+const MAX_LOG: i64 = 1000;
+
+/// The service root (the FHIR base without its `/fhir`), under which `/admin` lives.
+fn service_root(base: &str) -> &str {
+    base.strip_suffix("/fhir").unwrap_or(base)
+}
+
+/// Check the NIP-98 header of this request and who signed it: the staff member's key.
+async fn staff_member(
+    state: &GatewayState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<PublicKey, GatewayError> {
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let url = format!("{}{path}", service_root(&state.base));
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let now = Timestamp::now();
+    let event = http_auth::verify(header, &[&url], method.as_str(), body, now)
+        .map_err(GatewayError::AdminAuth)?;
+    let snapshot = state.snapshot.borrow().clone();
+    let is_root = event.pubkey == state.config.practice;
+    let role = snapshot.roster.role_at(&event.pubkey, now);
+    if !is_root && role.is_none_or(|r| r.is_agent()) {
+        return Err(GatewayError::Forbidden(
+            "only the practice root and current staff may administer the gateway",
+        ));
+    }
+    let expires = i64::try_from(event.created_at.as_secs() + AUTH_WINDOW + 1).unwrap_or(i64::MAX);
+    if !state
+        .store
+        .claim_nip98(
+            &event.id.to_hex(),
+            expires,
+            now.as_secs().try_into().unwrap_or(i64::MAX),
+        )
+        .await?
+    {
+        return Err(GatewayError::Unauthorized(
+            "the auth event was already used",
+        ));
+    }
+    Ok(event.pubkey)
+}
+
+fn json_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, GatewayError> {
+    serde_json::from_slice(body).map_err(|e| {
+        GatewayError::BadRequest(format!(
+            "the JSON body is not as documented: {}",
+            e.classify_name()
+        ))
+    })
+}
+
+trait ClassifyName {
+    fn classify_name(&self) -> &'static str;
+}
+
+impl ClassifyName for serde_json::Error {
+    // serde's messages may quote the input; name the class only.
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "unreadable",
+            serde_json::error::Category::Syntax => "not JSON",
+            serde_json::error::Category::Data => "missing or mistyped fields",
+            serde_json::error::Category::Eof => "truncated",
+        }
+    }
+}
+
+fn answer(status: StatusCode, body: &Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+fn check_client_id(client_id: &str) -> Result<(), GatewayError> {
+    if client_id.is_empty()
+        || client_id.len() > 128
+        || !client_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._:".contains(c))
+    {
+        return Err(GatewayError::BadRequest(
+            "a client id is 1 to 128 characters of letters, digits and - . _ :".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Registration {
+    client_id: String,
+    jwks: Value,
+    scopes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rotation {
+    jwks: Value,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewApiKey {
+    client_id: String,
+    scopes: Vec<String>,
+    #[serde(default = "default_key_days")]
+    expires_in_days: u32,
+}
+
+fn default_key_days() -> u32 {
+    365
+}
+
+/// `GET /admin/clients`: SMART clients and API keys (never a secret).
+pub async fn list(
+    State(state): State<Arc<GatewayState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, GatewayError> {
+    staff_member(&state, &method, &uri, &headers, b"").await?;
+    let clients = state.store.smart_clients().await?;
+    let keys = state.store.api_keys().await?;
+    Ok(answer(
+        StatusCode::OK,
+        &json!({"smart_clients": clients, "api_keys": keys}),
+    ))
+}
+
+/// `POST /admin/clients`: register a SMART client with its JWKS and scopes.
+pub async fn register(
+    State(state): State<Arc<GatewayState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, GatewayError> {
+    let by = staff_member(&state, &method, &uri, &headers, &body).await?;
+    let registration: Registration = json_body(&body)?;
+    check_client_id(&registration.client_id)?;
+    let jwks = check_jwks(&registration.jwks)?;
+    check_scopes(&registration.scopes)?;
+    state
+        .store
+        .register_client(
+            &registration.client_id,
+            &jwks,
+            &registration.scopes,
+            &by.to_hex(),
+            now(),
+        )
+        .await?;
+    tracing::info!(client = %registration.client_id, by = %by, "registered a SMART client");
+    let client = state.store.smart_client(&registration.client_id).await?;
+    Ok(answer(StatusCode::CREATED, &json!(client)))
+}
+
+/// `PUT /admin/clients/{client_id}`: new keys (and scopes) for a live client.
+pub async fn rotate(
+    State(state): State<Arc<GatewayState>>,
+    Path(client_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, GatewayError> {
+    let by = staff_member(&state, &method, &uri, &headers, &body).await?;
+    let rotation: Rotation = json_body(&body)?;
+    let jwks = check_jwks(&rotation.jwks)?;
+    if let Some(scopes) = &rotation.scopes {
+        check_scopes(scopes)?;
+    }
+    if !state
+        .store
+        .rotate_client(
+            &client_id,
+            &jwks,
+            rotation.scopes.as_deref(),
+            &by.to_hex(),
+            now(),
+        )
+        .await?
+    {
+        return Err(GatewayError::NotFound("no live client with this id"));
+    }
+    tracing::info!(client = %client_id, by = %by, "rotated a SMART client's keys");
+    let client = state.store.smart_client(&client_id).await?;
+    Ok(answer(StatusCode::OK, &json!(client)))
+}
+
+/// `DELETE /admin/clients/{client_id}`: revoke a client and its live tokens.
+pub async fn revoke(
+    State(state): State<Arc<GatewayState>>,
+    Path(client_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, GatewayError> {
+    let by = staff_member(&state, &method, &uri, &headers, b"").await?;
+    if !state.store.revoke_client(&client_id, now()).await? {
+        return Err(GatewayError::NotFound("no live client with this id"));
+    }
+    tracing::info!(client = %client_id, by = %by, "revoked a SMART client");
+    Ok(answer(StatusCode::OK, &json!({"revoked": client_id})))
+}
+
+/// `POST /admin/api-keys`: issue a static API key; it is shown once.
+pub async fn add_key(
+    State(state): State<Arc<GatewayState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, GatewayError> {
+    let by = staff_member(&state, &method, &uri, &headers, &body).await?;
+    let request: NewApiKey = json_body(&body)?;
+    check_client_id(&request.client_id)?;
+    check_scopes(&request.scopes)?;
+    let now = now();
+    let expires_at = now + i64::from(request.expires_in_days.clamp(1, 3650)) * 86_400;
+    let key = state
+        .store
+        .add_api_key(&request.client_id, &request.scopes, now, expires_at)
+        .await?;
+    tracing::info!(client = %request.client_id, by = %by, "issued an API key");
+    Ok(answer(
+        StatusCode::CREATED,
+        &json!({"api_key": key, "client_id": request.client_id, "scopes": request.scopes, "expires_at": expires_at}),
+    ))
+}
+
+/// `DELETE /admin/api-keys/{key_id}`.
+pub async fn revoke_key(
+    State(state): State<Arc<GatewayState>>,
+    Path(key_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, GatewayError> {
+    let by = staff_member(&state, &method, &uri, &headers, b"").await?;
+    if !state.store.revoke_api_key(&key_id, now()).await? {
+        return Err(GatewayError::NotFound("no live API key with this id"));
+    }
+    tracing::info!(key = %key_id, by = %by, "revoked an API key");
+    Ok(answer(StatusCode::OK, &json!({"revoked": key_id})))
+}
+
+/// `GET /admin/access-log?client=&patient=&since=&_count=`: a Bundle of AuditEvents, newest
+/// first.
+pub async fn access_log(
+    State(state): State<Arc<GatewayState>>,
+    method: Method,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, GatewayError> {
+    staff_member(&state, &method, &uri, &headers, b"").await?;
+    let mut filter = LogFilter::default();
+    let mut limit = 100;
+    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let bad = || GatewayError::BadRequest(format!("an invalid value in parameter `{name}`"));
+        match name.as_ref() {
+            "client" => filter.client_id = Some(value.into_owned()),
+            "patient" => filter.patient_id = Some(value.into_owned()),
+            "since" => filter.since = Some(value.parse().map_err(|_| bad())?),
+            "_count" => limit = value.parse::<i64>().map_err(|_| bad())?.clamp(1, MAX_LOG),
+            _ => {
+                return Err(GatewayError::BadRequest(format!(
+                    "unknown parameter `{name}` (client, patient, since, _count)"
+                )));
+            }
+        }
+    }
+    let events = state.store.audit_log(&filter, limit).await?;
+    let entries: Vec<Value> = events
+        .into_iter()
+        .map(|resource| json!({"resource": resource}))
+        .collect();
+    let mut response = answer(
+        StatusCode::OK,
+        &json!({"resourceType": "Bundle", "type": "collection", "entry": entries}),
+    );
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(crate::error::FHIR_JSON),
+    );
+    Ok(response)
+}

@@ -1,0 +1,133 @@
+//! The access log (FHIR `AuditEvent`s, one row per access) and the outbox of sealed kind 2107
+//! events the follower publishes to the relay.
+
+use nostr::prelude::Event;
+use serde_json::Value;
+use sqlx::Row;
+
+use super::Store;
+use crate::error::GatewayError;
+
+/// One access, as it is written.
+#[derive(Debug)]
+pub struct Access<'a> {
+    /// Unix seconds.
+    pub recorded_at: i64,
+    /// The facility.
+    pub client_id: &'a str,
+    /// The gateway id of the patient when the access concerned exactly one.
+    pub patient_id: Option<&'a str>,
+    /// FHIR AuditEvent outcome code (`0`, `4`, `8`).
+    pub outcome: &'a str,
+    /// The whole AuditEvent.
+    pub audit_event: &'a Value,
+}
+
+/// What the access log is filtered by.
+#[derive(Debug, Default, Clone)]
+pub struct LogFilter {
+    /// One facility.
+    pub client_id: Option<String>,
+    /// One patient (gateway id).
+    pub patient_id: Option<String>,
+    /// At or after (unix seconds).
+    pub since: Option<i64>,
+}
+
+impl Store {
+    /// Append an access to the log and queue its sealed relay copies, in one transaction: an
+    /// access is never logged here and lost for the relay, or the reverse.
+    pub async fn record_access(
+        &self,
+        access: &Access<'_>,
+        sealed: &[Event],
+    ) -> Result<(), GatewayError> {
+        let mut transaction = self.database.pool.begin().await?;
+        let sql = self.sql(
+            "INSERT INTO audit_events (recorded_at, client_id, patient_id, outcome, audit_event) VALUES (?, ?, ?, ?, ?)",
+        );
+        sqlx::query(&sql)
+            .bind(access.recorded_at)
+            .bind(access.client_id)
+            .bind(access.patient_id)
+            .bind(access.outcome)
+            .bind(access.audit_event.to_string())
+            .execute(&mut *transaction)
+            .await?;
+        let sql = self.sql(
+            "INSERT INTO audit_outbox (event_id, event_json, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        );
+        for event in sealed {
+            sqlx::query(&sql)
+                .bind(event.id.to_hex())
+                .bind(event.as_json())
+                .bind(access.recorded_at)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// The newest `limit` AuditEvents matching `filter`.
+    pub async fn audit_log(
+        &self,
+        filter: &LogFilter,
+        limit: i64,
+    ) -> Result<Vec<Value>, GatewayError> {
+        let mut sql = "SELECT audit_event FROM audit_events WHERE 1 = 1".to_owned();
+        if filter.client_id.is_some() {
+            sql.push_str(" AND client_id = ?");
+        }
+        if filter.patient_id.is_some() {
+            sql.push_str(" AND patient_id = ?");
+        }
+        if filter.since.is_some() {
+            sql.push_str(" AND recorded_at >= ?");
+        }
+        sql.push_str(" ORDER BY seq DESC LIMIT ?");
+        let sql = self.sql(&sql);
+        let mut query = sqlx::query(&sql);
+        if let Some(client) = &filter.client_id {
+            query = query.bind(client);
+        }
+        if let Some(patient) = &filter.patient_id {
+            query = query.bind(patient);
+        }
+        if let Some(since) = filter.since {
+            query = query.bind(since);
+        }
+        let rows = query.bind(limit).fetch_all(&self.database.pool).await?;
+        rows.iter()
+            .map(|row| {
+                let text: String = row.try_get("audit_event")?;
+                Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+            })
+            .collect()
+    }
+
+    /// Sealed audit events the relay has not accepted yet, oldest first.
+    pub async fn outbox(&self, limit: i64) -> Result<Vec<Event>, GatewayError> {
+        let sql =
+            self.sql("SELECT event_json FROM audit_outbox ORDER BY created_at, event_id LIMIT ?");
+        let rows = sqlx::query(&sql)
+            .bind(limit)
+            .fetch_all(&self.database.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| row.try_get::<String, _>("event_json").ok())
+            .filter_map(|json| Event::from_json(json).ok())
+            .collect())
+    }
+
+    /// Drop an outbox entry the relay accepted (or refused for good).
+    pub async fn outbox_done(&self, event: &Event) -> Result<(), GatewayError> {
+        let sql = self.sql("DELETE FROM audit_outbox WHERE event_id = ?");
+        sqlx::query(&sql)
+            .bind(event.id.to_hex())
+            .execute(&self.database.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,245 @@
+"""Third-party proof for the FHIR gateway: clients and validators written by others.
+
+Driven by tests/tests/fhir_third_party.rs; installed by scripts/python-tools.
+
+  keygen DIR
+      An RSA 2048 key (RS384) and an EC P-384 key (ES384) in DIR, and DIR/jwks.json with their
+      public halves, as a facility would register them.
+  run --base URL --client-id ID --dir DIR --alg RS384|ES384 --schema PATH
+      SMART Backend Services with SMART's own Python client (fhirclient 4.4): discovery from the
+      CapabilityStatement, a private_key_jwt assertion signed with PyJWT, the token, then reads,
+      searches (following next links) and $everything through fhirclient. Every resource
+      returned is validated. Also checks that an assertion signed by an unregistered key gets
+      no token. Prints a JSON summary.
+  validate FILE --schema PATH
+      Validate every FHIR resource in FILE (one JSON resource per line) and print a summary.
+
+A resource is valid when all three independent validators accept it: fhirclient's R4 models
+(strict), fhir.resources' R4B pydantic models, and the official R4 JSON schema (jsonschema).
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+import uuid
+
+import jsonschema
+import jwt
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from fhir.resources.R4B import get_fhir_model_class
+from fhirclient import client as fhir_client
+from fhirclient.models import fhirelementfactory
+
+
+class Validators:
+    """The three independent validators, with the schema loaded once."""
+
+    def __init__(self, schema_path):
+        schema = json.loads(pathlib.Path(schema_path).read_text())
+        self.definitions = schema["definitions"]
+        self.schema_validators = {}
+        self.count = 0
+        self.types = {}
+
+    def _schema_validator(self, resource_type):
+        if resource_type not in self.schema_validators:
+            schema = {
+                "$schema": "http://json-schema.org/draft-06/schema#",
+                "$ref": f"#/definitions/{resource_type}",
+                "definitions": self.definitions,
+            }
+            self.schema_validators[resource_type] = jsonschema.Draft6Validator(schema)
+        return self.schema_validators[resource_type]
+
+    def check(self, resource, where):
+        resource_type = resource.get("resourceType")
+        if resource_type is None:
+            fail(f"{where}: no resourceType")
+        # 1. fhirclient's R4 models, strict: unknown or mistyped elements raise.
+        try:
+            fhirelementfactory.FHIRElementFactory.instantiate(resource_type, resource)
+        except Exception as error:  # the models raise FHIRValidationError and others
+            fail(f"{where}: fhirclient rejects the {resource_type}: {error}")
+        # 2. fhir.resources' R4B models (pydantic).
+        try:
+            get_fhir_model_class(resource_type).model_validate(resource)
+        except Exception as error:
+            fail(f"{where}: fhir.resources (R4B) rejects the {resource_type}: {error}")
+        # 3. The official R4 JSON schema.
+        errors = sorted(
+            self._schema_validator(resource_type).iter_errors(resource), key=lambda e: e.path
+        )
+        if errors:
+            first = errors[0]
+            fail(
+                f"{where}: the R4 JSON schema rejects the {resource_type} at "
+                f"{'/'.join(str(p) for p in first.absolute_path)}: {first.message[:200]}"
+            )
+        self.count += 1
+        self.types[resource_type] = self.types.get(resource_type, 0) + 1
+        # A Bundle's entries are resources too.
+        for n, entry in enumerate(resource.get("entry", []) if resource_type == "Bundle" else []):
+            if "resource" in entry:
+                self.check(entry["resource"], f"{where} entry {n}")
+
+
+def fail(message):
+    print(json.dumps({"error": message}))
+    sys.exit(1)
+
+
+def keygen(directory):
+    directory = pathlib.Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_key = ec.generate_private_key(ec.SECP384R1())
+    keys = []
+    for name, key, algorithm, kid in [
+        ("rs384.pem", rsa_key, jwt.algorithms.RSAAlgorithm, "python-rs384"),
+        ("es384.pem", ec_key, jwt.algorithms.ECAlgorithm, "python-es384"),
+    ]:
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        (directory / name).write_bytes(pem)
+        jwk = json.loads(algorithm.to_jwk(key.public_key()))
+        jwk.update({"kid": kid, "alg": "RS384" if name.startswith("rs") else "ES384", "use": "sig"})
+        keys.append(jwk)
+    (directory / "jwks.json").write_text(json.dumps({"keys": keys}))
+    print(json.dumps({"jwks": str(directory / "jwks.json")}))
+
+
+def assertion(client_id, token_url, key_pem, alg, kid):
+    now = int(time.time())
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": token_url,
+        "exp": now + 240,
+        "jti": str(uuid.uuid4()),
+    }
+    return jwt.encode(claims, key_pem, algorithm=alg, headers={"kid": kid, "typ": "JWT"})
+
+
+def run(args):
+    validators = Validators(args.schema)
+    directory = pathlib.Path(args.dir)
+    pem_name, kid = ("rs384.pem", "python-rs384") if args.alg == "RS384" else ("es384.pem", "python-es384")
+    key_pem = (directory / pem_name).read_bytes()
+
+    config = requests.get(f"{args.base}/.well-known/smart-configuration", timeout=10).json()
+    token_url = config["token_endpoint"]
+    if args.alg not in config["token_endpoint_auth_signing_alg_values_supported"]:
+        fail(f"{args.alg} is not advertised")
+
+    # An assertion signed by a key the practice never registered (same kid) gets no token.
+    stranger = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if args.alg == "RS384"
+        else ec.generate_private_key(ec.SECP384R1())
+    )
+    refused = requests.post(
+        token_url,
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion(args.client_id, token_url, stranger, args.alg, kid),
+            "scope": "system/*.read",
+        },
+        timeout=10,
+    )
+    if refused.status_code != 401 or refused.json().get("error") != "invalid_client":
+        fail(f"an unregistered key got {refused.status_code}")
+
+    settings = {
+        "app_id": args.client_id,
+        "api_base": args.base,
+        "scope": "system/*.read",
+        "jwt_token": assertion(args.client_id, token_url, key_pem, args.alg, kid),
+    }
+    smart = fhir_client.FHIRClient(settings=settings, save_func=lambda state: None)
+    smart.wants_patient = False
+    # prepare() reads the CapabilityStatement with fhirclient's models and finds the token
+    # endpoint in its SMART security extension; authorize() runs client_credentials.
+    smart.prepare()
+    if smart.server.auth is None or smart.server.auth.auth_type != "oauth2":
+        fail("fhirclient did not find SMART backend services in the CapabilityStatement")
+    smart.server.authorize()
+    if not smart.server.auth.access_token:
+        fail("no access token")
+    validators.check(smart.server.capabilityStatement.as_json(), "metadata")
+
+    # Searches through fhirclient's model API, then raw pages (next links) and $everything.
+    from fhirclient.models.patient import Patient
+    from fhirclient.models.observation import Observation
+
+    bundle = Patient.where(struct={}).perform(smart.server)
+    validators.check(bundle.as_json(), "Patient search")
+    patients = [entry.resource.id for entry in (bundle.entry or [])]
+    if not patients:
+        fail("no patient visible")
+    for patient in patients:
+        read = Patient.read(patient, smart.server)
+        validators.check(read.as_json(), "Patient read")
+        url = f"Observation?patient={patient}&_count=2"
+        pages = 0
+        while url and pages < 50:
+            page = smart.server.request_json(url)
+            validators.check(page, "Observation page")
+            pages += 1
+            url = next((l["url"] for l in page.get("link", []) if l["relation"] == "next"), None)
+        everything = smart.server.request_json(f"Patient/{patient}/$everything?_count=500")
+        validators.check(everything, "$everything")
+    condition = Observation.where(struct={"patient": patients[0], "category": "vital-signs"}).perform(smart.server)
+    validators.check(condition.as_json(), "Observation search with category")
+
+    print(
+        json.dumps(
+            {
+                "patients": patients,
+                "scope": smart.server.auth.state.get("scope", "system/*.read"),
+                "validated": validators.count,
+                "types": validators.types,
+                "observation_pages": pages,
+            }
+        )
+    )
+
+
+def validate(args):
+    validators = Validators(args.schema)
+    for n, line in enumerate(pathlib.Path(args.file).read_text().splitlines()):
+        if line.strip():
+            validators.check(json.loads(line), f"line {n + 1}")
+    print(json.dumps({"validated": validators.count, "types": validators.types}))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    keygen_parser = commands.add_parser("keygen")
+    keygen_parser.add_argument("dir")
+    run_parser = commands.add_parser("run")
+    for name in ["--base", "--client-id", "--dir", "--schema"]:
+        run_parser.add_argument(name, required=True)
+    run_parser.add_argument("--alg", choices=["RS384", "ES384"], required=True)
+    validate_parser = commands.add_parser("validate")
+    validate_parser.add_argument("file")
+    validate_parser.add_argument("--schema", required=True)
+    args = parser.parse_args()
+    if args.command == "keygen":
+        keygen(args.dir)
+    elif args.command == "run":
+        run(args)
+    else:
+        validate(args)
+
+
+if __name__ == "__main__":
+    main()

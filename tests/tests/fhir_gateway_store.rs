@@ -1,0 +1,227 @@
+//! The gateway's database on both engines (SQLite, and PostgreSQL from `scripts/test`): keys and
+//! tokens, SMART clients, replay guards, and the access log with its relay outbox.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use ehr_client::audit::AuditRecord;
+use ehr_client::grants::EpochKey;
+use ehr_client::keys::Identity;
+use ehr_fhir_gateway::store::Store;
+use ehr_fhir_gateway::store::audit::{Access, LogFilter};
+use nostr::prelude::Timestamp;
+use serde_json::json;
+
+/// A fresh database URL for `engine`, or `None` when PostgreSQL is explicitly skipped.
+async fn fresh(engine: &str, dir: &tempfile::TempDir) -> Option<String> {
+    if engine == "sqlite" {
+        return Some(format!(
+            "sqlite://{}",
+            dir.path().join("gateway.db").display()
+        ));
+    }
+    let admin = match std::env::var("EHR_TEST_POSTGRES_URL") {
+        Ok(url) => url,
+        Err(_) if std::env::var("EHR_TEST_POSTGRES").as_deref() == Ok("skip") => return None,
+        Err(_) => panic!(
+            "EHR_TEST_POSTGRES_URL is not set: run scripts/test (it starts PostgreSQL), or set EHR_TEST_POSTGRES=skip"
+        ),
+    };
+    let name = format!(
+        "ehr_gateway_{}",
+        &Identity::generate().public_key().to_hex()[..16]
+    );
+    let database = ehr_relay::store::AnyDatabase::connect(&admin)
+        .await
+        .unwrap();
+    sqlx_execute(&database, &format!("CREATE DATABASE {name}")).await;
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
+}
+
+async fn sqlx_execute(database: &ehr_relay::store::AnyDatabase, sql: &str) {
+    use sqlx::Executor as _;
+    database.pool.execute(sql).await.unwrap();
+}
+
+async fn every_query_works(engine: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = fresh(engine, &dir).await else {
+        return;
+    };
+    let store = Store::open(&url).await.unwrap();
+    let now = 1_900_000_000;
+
+    // API keys and SMART access tokens: listed apart, revoked apart.
+    let key = store
+        .add_api_key("lab", &["system/*.read".into()], now, now + 60)
+        .await
+        .unwrap();
+    let token = store
+        .issue_access_token("hie", &["system/*.rs".into()], now, now + 300)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .check_api_key(&key, now)
+            .await
+            .unwrap()
+            .unwrap()
+            .client_id,
+        "lab"
+    );
+    assert!(
+        store.check_api_key(&key, now + 60).await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(store.check_api_key(&token, now).await.unwrap().is_some());
+    let keys = store.api_keys().await.unwrap();
+    assert_eq!(keys.len(), 1, "access tokens are not API keys");
+    let token_id = token.split('_').nth(1).unwrap();
+    assert!(!store.revoke_api_key(token_id, now).await.unwrap());
+
+    // Clients: register, conflict, rotate, revoke (with their tokens), register again.
+    let jwks = json!({"keys": [{"kty": "EC", "crv": "P-384", "kid": "a", "x": "AA", "y": "AA"}]});
+    let scopes = vec!["system/*.read".to_owned()];
+    store
+        .register_client("hie", &jwks, &scopes, "doctor", now)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .register_client("hie", &jwks, &scopes, "doctor", now)
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .rotate_client("hie", &json!({"keys": []}), None, "admin", now + 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .rotate_client("nobody", &jwks, None, "admin", now)
+            .await
+            .unwrap()
+    );
+    let client = store.smart_client("hie").await.unwrap().unwrap();
+    assert_eq!(
+        (client.registered_by.as_str(), client.updated_at),
+        ("admin", now + 1)
+    );
+    assert!(store.revoke_client("hie", now + 2).await.unwrap());
+    assert!(
+        store
+            .check_api_key(&token, now + 3)
+            .await
+            .unwrap()
+            .is_none(),
+        "token revoked with its client"
+    );
+    assert!(
+        store.check_api_key(&key, now + 3).await.unwrap().is_some(),
+        "another client's key stays"
+    );
+    store
+        .register_client("hie", &jwks, &scopes, "doctor", now + 4)
+        .await
+        .unwrap();
+    assert_eq!(store.smart_clients().await.unwrap().len(), 1);
+
+    // Replay guards: once each, until they expire.
+    assert!(
+        store
+            .claim_assertion("hie", "j1", now + 100, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_assertion("hie", "j1", now + 100, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_assertion("lab", "j1", now + 100, now)
+            .await
+            .unwrap(),
+        "per client"
+    );
+    assert!(store.claim_nip98("e1", now + 61, now).await.unwrap());
+    assert!(!store.claim_nip98("e1", now + 61, now).await.unwrap());
+    assert!(
+        store.claim_nip98("e1", now + 200, now + 100).await.unwrap(),
+        "after expiry"
+    );
+
+    // The access log and the outbox, written together.
+    let patient = Identity::generate();
+    let gateway = Identity::generate();
+    let epoch = EpochKey::generate(1);
+    let audit = json!({"resourceType": "AuditEvent", "outcome": "0"});
+    let sealed = AuditRecord::seal(
+        &gateway,
+        &patient.public_key(),
+        (1, epoch.public_key()),
+        &audit.to_string(),
+        Timestamp::from(1_900_000_000),
+    )
+    .unwrap();
+    for (client, patient_id) in [("hie", Some("p1")), ("lab", None)] {
+        store
+            .record_access(
+                &Access {
+                    recorded_at: now,
+                    client_id: client,
+                    patient_id,
+                    outcome: "0",
+                    audit_event: &audit,
+                },
+                std::slice::from_ref(sealed.event()),
+            )
+            .await
+            .unwrap();
+    }
+    let of = |client: Option<&str>, patient: Option<&str>| LogFilter {
+        client_id: client.map(str::to_owned),
+        patient_id: patient.map(str::to_owned),
+        since: Some(now),
+    };
+    assert_eq!(store.audit_log(&of(None, None), 10).await.unwrap().len(), 2);
+    assert_eq!(
+        store
+            .audit_log(&of(Some("hie"), None), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .audit_log(&of(None, Some("p1")), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let pending = store.outbox(10).await.unwrap();
+    assert_eq!(pending.len(), 1, "the same sealed event is queued once");
+    assert_eq!(pending[0].id, sealed.id());
+    store.outbox_done(&pending[0]).await.unwrap();
+    assert!(store.outbox(10).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_query_works_on_sqlite() {
+    every_query_works("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_query_works_on_postgres() {
+    every_query_works("postgres").await;
+}

@@ -1,0 +1,312 @@
+//! Third-party proof: the gateway driven by FHIR software written by others, and every resource
+//! it returned checked by independent validators (tests/python/fhir_third_party.py):
+//!
+//! - SMART on FHIR's Python client, `fhirclient` 4.4, runs Backend Services against the gateway
+//!   (discovery, RS384 and ES384 `private_key_jwt`, the token) and reads, searches, pages and
+//!   runs `$everything` through its own models;
+//! - every answer of this suite's tour of the API (searches of every type, reads, includes,
+//!   counts, `$everything`, Bulk Data NDJSON, OperationOutcomes, the AuditEvents of the access
+//!   log) validates with fhirclient's R4 models, `fhir.resources` (R4B) and the official R4 JSON
+//!   schema at `../shared/fhir/fhir.r4.schema.json`.
+//!
+//! The Python packages come from `scripts/python-tools` (run by `scripts/test`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod gateway_common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ehr_client::http_auth;
+use ehr_fhir_gateway::served::patient_id;
+use ehr_tests::practice::TestPractice;
+use gateway_common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/fhir_third_party.py")
+}
+
+fn schema() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fhir/fhir.r4.schema.json")
+}
+
+/// Run the Python side; its one line of JSON.
+fn python(args: &[&str]) -> Value {
+    let ready = Command::new("python3")
+        .args(["-c", "import fhirclient, fhir.resources, jsonschema, jwt"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ready,
+        "python3 with fhirclient 4.4, fhir.resources, jsonschema and PyJWT is needed: run scripts/python-tools (scripts/test does)"
+    );
+    let output = Command::new("python3")
+        .arg(script())
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let answer: Value = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no JSON from the Python side: {stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    assert!(
+        output.status.success() && answer.get("error").is_none(),
+        "{answer}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    answer
+}
+
+async fn get_json(gateway: &Running, token: Option<&str>, url: &str) -> (StatusCode, Value) {
+    let mut request = gateway.http.get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+/// Every resource a tour of the API returns, errors included.
+async fn tour(gateway: &Running, practice: &TestPractice, token: &str, out: &Path) -> usize {
+    let base = &gateway.base;
+    let mut collected: Vec<Value> = Vec::new();
+    let (_, metadata) = get_json(gateway, None, &format!("{base}/metadata")).await;
+    collected.push(metadata);
+    for kind in [
+        "Patient",
+        "Encounter",
+        "Observation",
+        "Condition",
+        "MedicationRequest",
+        "AllergyIntolerance",
+        "Immunization",
+        "ServiceRequest",
+        "DiagnosticReport",
+        "DocumentReference",
+    ] {
+        let (status, bundle) =
+            get_json(gateway, Some(token), &format!("{base}/{kind}?_count=100")).await;
+        assert_eq!(status, StatusCode::OK);
+        for entry in bundle["entry"].as_array().into_iter().flatten() {
+            let id = entry["resource"]["id"].as_str().unwrap();
+            let (status, read) =
+                get_json(gateway, Some(token), &format!("{base}/{kind}/{id}")).await;
+            assert_eq!(status, StatusCode::OK);
+            collected.push(read);
+        }
+        collected.push(bundle);
+        let (_, count) = get_json(
+            gateway,
+            Some(token),
+            &format!("{base}/{kind}?_summary=count"),
+        )
+        .await;
+        collected.push(count);
+    }
+    let (_, included) = get_json(
+        gateway,
+        Some(token),
+        &format!("{base}/DiagnosticReport?_include=DiagnosticReport:result"),
+    )
+    .await;
+    assert!(
+        included["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["search"]["mode"] == "include")
+    );
+    collected.push(included);
+    let (_, patients) = get_json(gateway, Some(token), &format!("{base}/Patient")).await;
+    let first = patients["entry"][0]["resource"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, everything) = get_json(
+        gateway,
+        Some(token),
+        &format!("{base}/Patient/{first}/$everything"),
+    )
+    .await;
+    collected.push(everything);
+    // Errors are OperationOutcomes.
+    for (token, path, status) in [
+        (
+            Some(token),
+            "Observation?shoe-size=9",
+            StatusCode::BAD_REQUEST,
+        ),
+        (None, "Observation", StatusCode::UNAUTHORIZED),
+        (Some(token), "Observation/nope", StatusCode::NOT_FOUND),
+        (Some(token), "Basic", StatusCode::NOT_FOUND),
+    ] {
+        let (got, outcome) = get_json(gateway, token, &format!("{base}/{path}")).await;
+        assert_eq!(got, status, "{path}");
+        collected.push(outcome);
+    }
+    // Bulk Data NDJSON.
+    let started = gateway
+        .http
+        .get(format!("{base}/Group/consented/$export"))
+        .bearer_auth(token)
+        .header("prefer", "respond-async")
+        .send()
+        .await
+        .unwrap();
+    let status_url = started.headers()["content-location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (_, manifest) = get_json(gateway, Some(token), &status_url).await;
+    for output in manifest["output"].as_array().unwrap() {
+        let text = gateway
+            .http
+            .get(output["url"].as_str().unwrap())
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        collected.extend(
+            text.lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+        );
+    }
+    // The access log's AuditEvents (as the practice reads them).
+    let root = base.trim_end_matches("/fhir");
+    let url = format!("{root}/admin/access-log?_count=20");
+    let auth = http_auth::authorization(&practice.doctor, &url, "GET", b"").unwrap();
+    let log: Value = gateway
+        .http
+        .get(&url)
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    collected.push(log);
+
+    let mut file = std::fs::File::create(out).unwrap();
+    for resource in &collected {
+        writeln!(file, "{resource}").unwrap();
+    }
+    collected.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fhirclient_runs_backend_services_and_every_answer_validates_independently() {
+    let practice = TestPractice::start().await.unwrap();
+    let (alice, alice_chart) = patient_with_chart(&practice).await;
+    let (carol, carol_chart) = patient_with_chart(&practice).await;
+    let (_bob, _) = patient_with_chart(&practice).await;
+    consent(
+        &practice,
+        &alice.public_key(),
+        &alice_chart,
+        &["python-hie"],
+    )
+    .await;
+    consent(&practice, &carol.public_key(), &carol_chart, &["*"]).await;
+    let gateway = Running::start(&practice).await;
+    let work = tempfile::tempdir().unwrap();
+    let keys = work.path().join("keys");
+
+    // The facility makes its keys; the practice registers the public half over NIP-98.
+    python(&["keygen", keys.to_str().unwrap()]);
+    let jwks: Value =
+        serde_json::from_str(&std::fs::read_to_string(keys.join("jwks.json")).unwrap()).unwrap();
+    let root = gateway.base.trim_end_matches("/fhir").to_owned();
+    let url = format!("{root}/admin/clients");
+    let body =
+        json!({"client_id": "python-hie", "jwks": jwks, "scopes": ["system/*.read"]}).to_string();
+    let auth = http_auth::authorization(&practice.doctor, &url, "POST", body.as_bytes()).unwrap();
+    let registered = gateway
+        .http
+        .post(&url)
+        .header("authorization", auth)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), StatusCode::CREATED);
+
+    let mut expected = vec![
+        patient_id(&alice.public_key()),
+        patient_id(&carol.public_key()),
+    ];
+    expected.sort();
+    for alg in ["RS384", "ES384"] {
+        let summary = python(&[
+            "run",
+            "--base",
+            &gateway.base,
+            "--client-id",
+            "python-hie",
+            "--dir",
+            keys.to_str().unwrap(),
+            "--alg",
+            alg,
+            "--schema",
+            schema().to_str().unwrap(),
+        ]);
+        let mut seen: Vec<String> = summary["patients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_owned())
+            .collect();
+        seen.sort();
+        assert_eq!(seen, expected, "{alg}: consenting patients only");
+        assert!(summary["validated"].as_u64().unwrap() > 20, "{summary}");
+        assert!(
+            summary["observation_pages"].as_u64().unwrap() >= 1,
+            "{summary}"
+        );
+    }
+
+    // The tour, validated.
+    let token = gateway.key("python-hie").await;
+    let answers = work.path().join("answers.ndjson");
+    let written = tour(&gateway, &practice, &token, &answers).await;
+    let summary = python(&[
+        "validate",
+        answers.to_str().unwrap(),
+        "--schema",
+        schema().to_str().unwrap(),
+    ]);
+    assert!(summary["validated"].as_u64().unwrap() >= written as u64);
+    for kind in [
+        "CapabilityStatement",
+        "OperationOutcome",
+        "AuditEvent",
+        "Bundle",
+    ] {
+        assert!(
+            summary["types"][kind].as_u64().unwrap_or(0) > 0,
+            "{kind}: {summary}"
+        );
+    }
+
+    gateway.stop().await;
+    practice.stop().await.unwrap();
+}

@@ -1,0 +1,178 @@
+//! What the gateway's end-to-end tests share: a running gateway on 127.0.0.1:0 in front of a
+//! test practice, and charts, consents and withdrawals written as the practice would.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::time::Duration;
+
+use ehr_client::demo;
+use ehr_client::fhir::ResourceType;
+use ehr_client::keys::Identity;
+use ehr_client::kinds::ClinicalKind;
+use ehr_fhir_gateway::{Config, Gateway};
+use ehr_tests::practice::TestPractice;
+use nostr::prelude::PublicKey;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+pub struct Running {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub snapshots: tokio::sync::watch::Receiver<std::sync::Arc<ehr_fhir_gateway::sync::Snapshot>>,
+    pub store: ehr_fhir_gateway::store::Store,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ehr_fhir_gateway::GatewayError>>,
+    _data: tempfile::TempDir,
+}
+
+impl Running {
+    pub async fn start(practice: &TestPractice) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let config = Config::new(
+            practice.root.public_key(),
+            practice.relay_url.clone(),
+            practice.gateway.clone(),
+            format!("sqlite://{}", data.path().join("gateway.db").display()),
+        );
+        let gateway = Gateway::start(config).await.unwrap();
+        let snapshots = gateway.snapshots();
+        let store = gateway.store().clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/fhir", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(gateway.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            snapshots,
+            store,
+            stop: Some(stop),
+            task,
+            _data: data,
+        }
+    }
+
+    pub async fn key(&self, client: &str) -> String {
+        let now = now();
+        self.store
+            .add_api_key(client, &["system/*.read".to_owned()], now, now + 3600)
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
+        let mut request = self.http.get(format!("{}/{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/fhir+json",
+            "{path}"
+        );
+        (status, response.json().await.unwrap())
+    }
+
+    /// Wait (bounded) until the served patients satisfy `done`: no sleeping, the gateway
+    /// announces every new snapshot.
+    pub async fn until(&mut self, done: impl Fn(&ehr_fhir_gateway::sync::Snapshot) -> bool) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if done(&self.snapshots.borrow_and_update()) {
+                    return;
+                }
+                self.snapshots.changed().await.unwrap();
+            }
+        })
+        .await
+        .expect("the gateway did not see the change within 10 s");
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        (&mut self.task).await.unwrap().unwrap();
+    }
+}
+
+pub fn now() -> i64 {
+    i64::try_from(nostr::prelude::Timestamp::now().as_secs()).unwrap()
+}
+
+pub fn outcome(body: &Value) -> &str {
+    assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+    body["issue"][0]["code"].as_str().unwrap()
+}
+
+pub fn entries(bundle: &Value) -> Vec<&Value> {
+    assert_eq!(bundle["resourceType"], "Bundle", "{bundle}");
+    assert_eq!(bundle["type"], "searchset");
+    bundle["entry"]
+        .as_array()
+        .map(|e| e.iter().collect())
+        .unwrap_or_default()
+}
+
+pub fn types(bundle: &Value) -> Vec<String> {
+    entries(bundle)
+        .iter()
+        .map(|e| e["resource"]["resourceType"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A patient with a chart of every kind, enrolled and written by the doctor.
+pub async fn patient_with_chart(practice: &TestPractice) -> (Identity, String) {
+    let patient = Identity::generate();
+    practice.enrol(&patient.public_key()).await.unwrap();
+    let chart_id = demo::new_id();
+    for (kind, resource) in demo::one_of_each_kind(&chart_id) {
+        if kind != ClinicalKind::Consent {
+            practice
+                .write(&patient.public_key(), kind, resource)
+                .await
+                .unwrap();
+        }
+    }
+    (patient, chart_id)
+}
+
+pub async fn consent(
+    practice: &TestPractice,
+    patient: &PublicKey,
+    chart_id: &str,
+    facilities: &[&str],
+) {
+    practice
+        .write(
+            patient,
+            ClinicalKind::Consent,
+            demo::fhir_sharing_consent(chart_id, facilities),
+        )
+        .await
+        .unwrap();
+    practice.maintain_keys().await.unwrap();
+}
+
+/// The patient withdraws: the next version of the consent, inactive, then the chart key
+/// rotates away from the gateway.
+pub async fn withdraw(practice: &TestPractice, patient: &PublicKey) {
+    let (view, events) = practice.doctor_view().await.unwrap();
+    let (chart, _) = view.chart(patient, events.iter(), Default::default());
+    let withdrawal = chart
+        .of_type(ResourceType::Consent)
+        .find_map(|e| e.resource.as_consent().map(|c| c.withdrawal()))
+        .unwrap();
+    practice
+        .write(patient, ClinicalKind::Consent, withdrawal)
+        .await
+        .unwrap();
+    practice.maintain_keys().await.unwrap();
+}
