@@ -28,6 +28,17 @@ pub fn statement(base: &str) -> Value {
                 "searchInclude": includes_of(*resource_type),
                 "searchParam": params,
             });
+            if resource_type.as_str() == "DocumentReference"
+                && let Some(object) = resource.as_object_mut()
+            {
+                object.insert(
+                    "operation".to_owned(),
+                    json!([{
+                        "name": "docref",
+                        "definition": "http://hl7.org/fhir/us/core/OperationDefinition/docref"
+                    }]),
+                );
+            }
             if resource_type.as_str() == "Patient"
                 && let Some(object) = resource.as_object_mut()
             {

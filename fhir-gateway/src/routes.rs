@@ -161,12 +161,17 @@ pub(crate) fn decode(raw: Option<&[u8]>) -> Params {
     .unwrap_or_default()
 }
 
-/// `GET /fhir/[type]/[id]`.
+/// `GET /fhir/[type]/[id]`, and US Core's `GET /fhir/DocumentReference/$docref`.
 pub async fn read(
     State(state): State<Arc<GatewayState>>,
     Path((kind, id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
+    if kind == "DocumentReference" && id == "$docref" {
+        let params = docref_search(&decode(query.as_deref().map(str::as_bytes)))?;
+        return search(&state, &kind, &params, &headers).await;
+    }
     audited(&state, &headers, "read", &[], async |client, snapshot| {
         let resource_type = resource_type(&kind)?;
         if !client.may(&kind, Interaction::Read) {
@@ -190,6 +195,42 @@ pub async fn read(
         Err(GatewayError::NotFound("no such resource for this client"))
     })
     .await
+}
+
+/// US Core `$docref` (DocumentReference/$docref) as the search it is here: `patient` (required),
+/// `start` and `end` on the document's date, `type`. Documents already exist as
+/// DocumentReferences, so `on-demand=true` (generate one) is not supported.
+fn docref_search(params: &[(String, String)]) -> Result<Params, GatewayError> {
+    let mut search = Vec::new();
+    let mut patient = false;
+    for (name, value) in params {
+        match name.as_str() {
+            "patient" => {
+                patient = true;
+                search.push(("patient".to_owned(), value.clone()));
+            }
+            "start" => search.push(("date".to_owned(), format!("ge{value}"))),
+            "end" => search.push(("date".to_owned(), format!("le{value}"))),
+            "type" => search.push(("type".to_owned(), value.clone())),
+            "on-demand" if value == "false" => {}
+            "on-demand" => {
+                return Err(GatewayError::BadRequest(
+                    "$docref: on-demand documents are not generated here".into(),
+                ));
+            }
+            _ => {
+                return Err(GatewayError::BadRequest(format!(
+                    "$docref: unsupported parameter `{name}` (patient, start, end, type)"
+                )));
+            }
+        }
+    }
+    if !patient {
+        return Err(GatewayError::BadRequest(
+            "$docref: the patient parameter is required".into(),
+        ));
+    }
+    Ok(search)
 }
 
 /// `GET /fhir/[type]?...`.

@@ -145,6 +145,23 @@ async fn tour(gateway: &Running, practice: &TestPractice, token: &str, out: &Pat
     )
     .await;
     collected.push(everything);
+    // US Core $docref: the patient's documents, as a searchset.
+    let (status, documents) = get_json(
+        gateway,
+        Some(token),
+        &format!("{base}/DocumentReference/$docref?patient={first}&start=2000-01-01"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        documents["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["resource"]["resourceType"] == "DocumentReference")
+    );
+    assert!(documents["total"].as_u64().unwrap() >= 1, "{documents}");
+    collected.push(documents);
     // Errors are OperationOutcomes.
     for (token, path, status) in [
         (
@@ -155,6 +172,16 @@ async fn tour(gateway: &Running, practice: &TestPractice, token: &str, out: &Pat
         (None, "Observation", StatusCode::UNAUTHORIZED),
         (Some(token), "Observation/nope", StatusCode::NOT_FOUND),
         (Some(token), "Basic", StatusCode::NOT_FOUND),
+        (
+            Some(token),
+            "DocumentReference/$docref",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Some(token),
+            "DocumentReference/$docref?patient=x&on-demand=true",
+            StatusCode::BAD_REQUEST,
+        ),
     ] {
         let (got, outcome) = get_json(gateway, token, &format!("{base}/{path}")).await;
         assert_eq!(got, status, "{path}");

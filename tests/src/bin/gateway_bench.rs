@@ -322,7 +322,7 @@ async fn measure(
     )?;
     writeln!(
         out,
-        "one core: NIP-44 decrypt of {} B with a cached conversation key {:.0}/s ({:.2} us); ConversationKey::derive {:.1} us = {:.1} decrypts; event id+signature check {:.0}/s ({:.1} us, event of {} B)",
+        "one core: NIP-44 decrypt of {} B with a cached conversation key {:.0}/s ({:.2} us); ConversationKey::derive {:.1} us = {:.1} decrypts; event id+signature check {:.0}/s ({:.1} us, event of {} B); event JSON out and back in {:.1} us",
         cli.record_bytes,
         speeds.decrypts_per_sec,
         1e6 / speeds.decrypts_per_sec,
@@ -330,11 +330,12 @@ async fn measure(
         speeds.derive_us * speeds.decrypts_per_sec / 1e6,
         speeds.verifies_per_sec,
         1e6 / speeds.verifies_per_sec,
-        speeds.event_bytes
+        speeds.event_bytes,
+        1e6 / speeds.round_trips_per_sec
     )?;
     writeln!(
         out,
-        "cold start: Gateway::start caught up with {clinical_total} clinical events ({served} patients served) in {catch_up:.2} s = {catch_up_rate:.0} events/s = {catch_up_rate:.0} decrypts/s = {:.4} x the NIP-44 rate of {cores} cores ({all_cores_rate:.0}/s), {:.4} x one core's",
+        "cold start: Gateway::start caught up with {clinical_total} clinical events ({served} patients served) in {catch_up:.2} s (and {served} wraps opened, one derivation each) = {catch_up_rate:.0} events/s = {catch_up_rate:.0} decrypts/s = {:.4} x the NIP-44 rate of {cores} cores ({all_cores_rate:.0}/s), {:.4} x one core's",
         catch_up_rate / all_cores_rate,
         catch_up_rate / speeds.decrypts_per_sec
     )?;
@@ -1243,6 +1244,7 @@ struct Speeds {
     decrypts_per_sec: f64,
     derive_us: f64,
     verifies_per_sec: f64,
+    round_trips_per_sec: f64,
     event_bytes: usize,
 }
 
@@ -1287,11 +1289,19 @@ fn single_core_speeds(record_bytes: usize, event: &Event) -> anyhow::Result<Spee
         })
     })?;
     let verifies_per_sec = rate(|| event.verify().map_err(|e| anyhow::anyhow!("{e}")))?;
+    // What net.rs does to every fetched event to cross from nostr-sdk's nostr 0.44 to 0.45.
+    let json = event.as_json();
+    let round_trips_per_sec = rate(|| {
+        Event::from_json(&json).map(|e| {
+            std::hint::black_box(e.as_json());
+        })
+    })?;
     Ok(Speeds {
         decrypts_per_sec,
         derive_us: 1e6 / derive_per_sec,
         verifies_per_sec,
-        event_bytes: event.as_json().len(),
+        round_trips_per_sec,
+        event_bytes: json.len(),
     })
 }
 
