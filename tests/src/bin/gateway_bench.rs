@@ -73,12 +73,19 @@ struct Cli {
     /// Threads generating events (default: every core).
     #[arg(long)]
     threads: Option<usize>,
-    /// Where the relay database goes (a full-size run needs ~12 GB). Given, the seeded database
-    /// is kept there, keyed by the parameters, and reused by the next run; without it, a
-    /// temporary directory is used and removed.
+    /// Where the relay database goes (about 8 KiB per event with 2 KB records: ~16 GB at the
+    /// default size). Given, the seeded database is kept there, keyed by the parameters, and
+    /// reused by the next run; without it, a temporary directory is used and removed.
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Run even if the gateway's memory (measured at ~31 KiB per event held) will not fit in
+    /// this machine's available memory.
+    #[arg(long)]
+    ignore_memory_check: bool,
 }
+
+/// What the gateway held per clinical event after catch-up in this bench's runs (2 KB records).
+const GATEWAY_KIB_PER_EVENT: f64 = 31.0;
 
 /// The practice's keys and patients (kept beside a cached database).
 struct Practice {
@@ -101,6 +108,17 @@ fn main() -> anyhow::Result<()> {
         PAGE - 2
     );
     ensure!(cli.requests >= 16, "--requests must be at least 16");
+    let events = (cli.patients * cli.events_per_patient) as f64;
+    let needed_gib = events * GATEWAY_KIB_PER_EVENT * (cli.record_bytes as f64 / 2000.0).max(0.5)
+        / f64::from(1u32 << 20);
+    if let Some(available_gib) = available_memory_gib()
+        && needed_gib > available_gib
+        && !cli.ignore_memory_check
+    {
+        bail!(
+            "the gateway would hold about {needed_gib:.0} GiB for {events} events (~{GATEWAY_KIB_PER_EVENT} KiB each as measured), and this machine has {available_gib:.0} GiB available: use fewer --patients or --events-per-patient, or --ignore-memory-check"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -263,9 +281,11 @@ async fn measure(
     let max_count = config.max_count;
     reset_peak_rss();
     let rss_before = memory_mib("VmRSS:")?;
+    let cpu_before = cpu_seconds()?;
     let started = Instant::now();
     let gateway = Gateway::start(config).await?;
     let catch_up = started.elapsed().as_secs_f64();
+    let catch_up_cpu = cpu_seconds()? - cpu_before;
     let peak_rss = memory_mib("VmHWM:")?;
     let rss_after = memory_mib("VmRSS:")?;
     let served = gateway.snapshots().borrow().patients.len();
@@ -341,13 +361,18 @@ async fn measure(
     )?;
     writeln!(
         out,
+        "CPU during catch-up: {catch_up_cpu:.1} s for {catch_up:.1} s = {:.2} of {cores} cores busy (the relay's share included)",
+        catch_up_cpu / catch_up
+    )?;
+    writeln!(
+        out,
         "memory: RSS {rss_before:.0} MiB before the start, {rss_after:.0} MiB after catch-up ({:.1} KiB per clinical event held); peak RSS during catch-up {peak_rss:.0} MiB (VmHWM; the relay runs in this process too)",
         (rss_after - rss_before) * 1024.0 / clinical_total as f64
     )?;
     breakdown.report(out)?;
     writeln!(
         out,
-        "warm serving over HTTP keep-alive, {} requests each, random patients (every request authenticates and writes an AuditEvent):",
+        "warm serving over HTTP keep-alive, {} requests each, random patients (each request checks its API key, seals a kind 2107 audit copy per disclosed patient and commits it with an AuditEvent row before answering):",
         cli.requests
     )?;
     for (label, l) in [
@@ -388,12 +413,14 @@ async fn measure(
     )?;
     writeln!(
         out,
-        "  per-request database work alone ({} each, no HTTP): check_api_key p50 {} p99 {}; record_audit (one INSERT, SQLite as configured) p50 {} p99 {}",
+        "  per-request database work alone ({} each, no HTTP): check_api_key p50 {} p99 {}; record_access (one transaction: the AuditEvent row, no sealed copy) p50 {} p99 {}; the same from 16 tasks at once p50 {} p99 {}",
         database.0.count,
         ms(database.0.latency.p50),
         ms(database.0.latency.p99),
         ms(database.1.latency.p50),
-        ms(database.1.latency.p99)
+        ms(database.1.latency.p99),
+        ms(database.2.latency.p50),
+        ms(database.2.latency.p99)
     )?;
     writeln!(
         out,
@@ -535,7 +562,7 @@ async fn seed(cli: &Cli, relay_db: &Path) -> anyhow::Result<(Practice, usize, Ve
             stored += write(&store, &jobs).await?;
             jobs.clear();
         }
-        if done % (cli.patients / 10).max(1) == 0 {
+        if done.is_multiple_of((cli.patients / 10).max(1)) {
             eprintln!(
                 "gateway-bench: seeded {done}/{} patients ({:.0} s)",
                 cli.patients,
@@ -1235,6 +1262,36 @@ fn memory_mib(field: &str) -> anyhow::Result<f64> {
     Ok(kib / 1024.0)
 }
 
+/// User and system CPU time of this process so far, in seconds (/proc/self/stat, USER_HZ 100).
+fn cpu_seconds() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(i)
+            .context("short /proc/self/stat")?
+            .parse::<f64>()?)
+    };
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
+
+/// `MemAvailable` from /proc/meminfo, in GiB.
+fn available_memory_gib() -> Option<f64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: f64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib / f64::from(1u32 << 20))
+}
+
 /// Start the peak-RSS mark afresh (Linux: `5` in `clear_refs`), so seeding does not count.
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -1632,7 +1689,7 @@ async fn database_figures(
     store: &ehr_fhir_gateway::store::Store,
     token: &str,
     count: usize,
-) -> anyhow::Result<(Timed, Timed)> {
+) -> anyhow::Result<(Timed, Timed, Timed)> {
     let mut checks = Vec::with_capacity(count);
     for _ in 0..count {
         let now = i64::try_from(Timestamp::now().as_secs())?;
@@ -1660,6 +1717,39 @@ async fn database_figures(
             .await?;
         audits.push(started.elapsed().as_secs_f64() * 1e3);
     }
+    // The same from 16 tasks at once, as 16 concurrent requests would.
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            let event = event.clone();
+            let each = count.div_ceil(16);
+            tokio::spawn(async move {
+                let mut times = Vec::with_capacity(each);
+                for _ in 0..each {
+                    let now = i64::try_from(Timestamp::now().as_secs())?;
+                    let started = Instant::now();
+                    store
+                        .record_access(
+                            &ehr_fhir_gateway::store::audit::Access {
+                                recorded_at: now,
+                                client_id: CLIENT_ID,
+                                patient_id: Some("gateway-bench"),
+                                outcome: "0",
+                                audit_event: &event,
+                            },
+                            &[],
+                        )
+                        .await?;
+                    times.push(started.elapsed().as_secs_f64() * 1e3);
+                }
+                anyhow::Ok(times)
+            })
+        })
+        .collect();
+    let mut concurrent = Vec::new();
+    for task in tasks {
+        concurrent.extend(task.await??);
+    }
     Ok((
         Timed {
             count,
@@ -1668,6 +1758,10 @@ async fn database_figures(
         Timed {
             count,
             latency: Latency::of(audits, 0),
+        },
+        Timed {
+            count: concurrent.len(),
+            latency: Latency::of(concurrent, 0),
         },
     ))
 }
