@@ -71,10 +71,11 @@ pub struct AuditRecord {
     patient_content: String,
 }
 
-fn check_audit_event(json: &str) -> Result<(), AuditError> {
+/// The payload, if it is a FHIR AuditEvent.
+fn audit_event_of(json: &str) -> Result<Value, AuditError> {
     let value: Value = serde_json::from_str(json).map_err(|_| AuditError::NotAnAuditEvent)?;
     if value.get("resourceType").and_then(Value::as_str) == Some("AuditEvent") {
-        Ok(())
+        Ok(value)
     } else {
         Err(AuditError::NotAnAuditEvent)
     }
@@ -90,7 +91,7 @@ impl AuditRecord {
         audit_event: &str,
         created_at: Timestamp,
     ) -> Result<Self, AuditError> {
-        check_audit_event(audit_event)?;
+        audit_event_of(audit_event)?;
         let practice_copy = crypto::nip44_encrypt(gateway.secret_key(), &epoch.1, audit_event)?;
         let patient_copy = crypto::nip44_encrypt(gateway.secret_key(), patient, audit_event)?;
         let event = EventBuilder::new(Kind::Custom(AUDIT_EVENT), practice_copy)
@@ -135,7 +136,7 @@ impl AuditRecord {
             }
         }
         let patient = patient
-            .and_then(|p| crate::keys::parse_public_key(&p).ok())
+            .and_then(|p| crate::keys::parse_hex_public_key(&p).ok())
             .ok_or(AuditError::BadTags)?;
         let epoch = epoch
             .and_then(|n| crate::event::parse_number(&n))
@@ -143,6 +144,9 @@ impl AuditRecord {
         let (Some(patient_content), Some(FORMAT_VERSION)) = (content, format.as_deref()) else {
             return Err(AuditError::BadTags);
         };
+        if patient_content.is_empty() || event.content.is_empty() {
+            return Err(AuditError::BadTags);
+        }
         Ok(Self {
             event,
             patient,
@@ -186,7 +190,7 @@ impl AuditRecord {
         }
         let json =
             crypto::nip44_decrypt(&epoch_key.secret, &self.event.pubkey, &self.event.content)?;
-        Self::payload(&json)
+        audit_event_of(&json)
     }
 
     /// Open the patient copy through any NIP-44 signer holding the patient's key.
@@ -197,12 +201,7 @@ impl AuditRecord {
         let json = signer
             .nip44_decrypt(&self.event.pubkey, &self.patient_content)
             .await?;
-        Self::payload(&json)
-    }
-
-    fn payload(json: &str) -> Result<Value, AuditError> {
-        check_audit_event(json)?;
-        serde_json::from_str(json).map_err(|_| AuditError::NotAnAuditEvent)
+        audit_event_of(&json)
     }
 }
 
@@ -237,6 +236,21 @@ mod tests {
             pollster::block_on(parsed.open_as_patient(&other)).unwrap_err(),
             AuditError::NotThisPatient
         );
+        // The copies themselves, with plain NIP-44 (as any library would): the patient and
+        // the epoch key open theirs, another patient's key opens neither.
+        let copy = |name: &str| {
+            parsed.event().tags.iter().find_map(|t| {
+                let v = t.as_slice();
+                (v[0] == name).then(|| v[1].clone())
+            })
+        };
+        let patient_copy = copy(TAG_PATIENT_CONTENT).unwrap();
+        let author = gateway.public_key();
+        assert!(crypto::nip44_decrypt(patient.secret_key(), &author, &patient_copy).is_ok());
+        assert!(crypto::nip44_decrypt(other.secret_key(), &author, &patient_copy).is_err());
+        let practice_copy = &parsed.event().content;
+        assert!(crypto::nip44_decrypt(&epoch.secret, &author, practice_copy).is_ok());
+        assert!(crypto::nip44_decrypt(other.secret_key(), &author, practice_copy).is_err());
         assert!(matches!(
             parsed.open_with_epoch_key(&EpochKey::generate(2)),
             Err(AuditError::WrongEpoch { .. })
@@ -268,11 +282,12 @@ mod tests {
             AuditRecord::parse(event).unwrap_err(),
             AuditError::InvalidSignature
         );
-        let extra = EventBuilder::new(Kind::Custom(AUDIT_EVENT), "x")
-            .tags([
-                Tag::public_key(patient.public_key()),
-                Tag::custom("client", ["hospital-a"]),
-            ])
+        // The four tags of a good event plus one more, signed properly.
+        let mut tags: Vec<Tag> = sealed.event().tags.iter().cloned().collect();
+        tags.push(Tag::custom("client", ["hospital-a"]));
+        let extra = EventBuilder::new(Kind::Custom(AUDIT_EVENT), sealed.event().content.clone())
+            .tags(tags)
+            .custom_created_at(sealed.event().created_at)
             .finalize(gateway.keys())
             .unwrap();
         assert_eq!(AuditRecord::parse(extra).unwrap_err(), AuditError::BadTags);

@@ -160,12 +160,12 @@ pub fn nip44_decrypt(
 
 /// Encrypt the practice copy of an event under a chart key (the key's NIP-44 self-conversation).
 pub fn chart_encrypt(chart_key: &ChartKey, plaintext: &str) -> Result<String, CryptoError> {
-    encrypt_with_conversation_key(chart_key.conversation_key(), plaintext.as_bytes())
+    encrypt_with_conversation_key(&chart_key.conversation_key()?, plaintext.as_bytes())
 }
 
 /// Decrypt a practice copy with a chart key.
 pub fn chart_decrypt(chart_key: &ChartKey, payload: &str) -> Result<String, CryptoError> {
-    let bytes = decrypt_with_conversation_key(chart_key.conversation_key(), payload)?;
+    let bytes = decrypt_with_conversation_key(&chart_key.conversation_key()?, payload)?;
     String::from_utf8(bytes).map_err(|_| CryptoError::NotUtf8)
 }
 

@@ -6,8 +6,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use nostr::prelude::{Event, EventBuilder, FinalizeEvent, Kind, Tag, Timestamp};
-use sha2::{Digest, Sha256};
 
+use crate::document::sha256_hex;
 use crate::keys::Identity;
 
 /// How far an auth event's `created_at` may be from now, in seconds.
@@ -43,9 +43,18 @@ pub enum HttpAuthError {
     /// The `payload` tag is missing for a body, or does not hash it.
     #[error("the auth event's payload tag does not match the body")]
     WrongPayload,
+    /// The event was used before (the service's replay check).
+    #[error("the auth event was already used")]
+    Replayed,
     /// Signing failed.
     #[error("the auth event could not be signed")]
     Signing,
+}
+
+/// Until when a service must remember a verified event's id to refuse it again: the end of its
+/// window, plus a second.
+pub fn replay_expiry(event: &Event) -> Timestamp {
+    Timestamp::from(event.created_at.as_secs() + AUTH_WINDOW + 1)
 }
 
 fn first_tag<'a>(event: &'a Event, name: &str) -> Option<&'a str> {
@@ -95,7 +104,7 @@ pub fn verify(
     }
     let payload = first_tag(&event, "payload");
     if !body.is_empty() || payload.is_some() {
-        let digest = hex::encode(Sha256::digest(body));
+        let digest = sha256_hex(body);
         if payload != Some(digest.as_str()) {
             return Err(HttpAuthError::WrongPayload);
         }
@@ -116,13 +125,18 @@ pub fn authorization(
         Tag::custom("method", [method.to_ascii_uppercase()]),
     ];
     if !body.is_empty() {
-        tags.push(Tag::custom("payload", [hex::encode(Sha256::digest(body))]));
+        tags.push(Tag::custom("payload", [sha256_hex(body)]));
     }
     let event = EventBuilder::new(Kind::HttpAuth, "")
         .tags(tags)
         .finalize(identity.keys())
         .map_err(|_| HttpAuthError::Signing)?;
-    Ok(format!("Nostr {}", STANDARD.encode(event.as_json())))
+    Ok(header(&event))
+}
+
+/// The `Authorization` value carrying `event`: `Nostr <base64 of its JSON>`.
+pub fn header(event: &Event) -> String {
+    format!("Nostr {}", STANDARD.encode(event.as_json()))
 }
 
 #[cfg(test)]

@@ -6,12 +6,15 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use nostr::nips::nip19::{FromBech32, ToBech32};
 use nostr::nips::nip44::v2::ConversationKey;
 use nostr::nips::nip49::{EncryptedSecretKey, KeySecurity};
 use nostr::prelude::{Keys, PublicKey, SecretKey};
 use zeroize::Zeroizing;
+
+use crate::crypto::{self, CryptoError};
 
 /// Why a key could not be parsed, printed or generated. Messages never contain key material.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -225,39 +228,34 @@ pub struct ChartKey {
     secret: SecretKey,
     // Derived once: every encryption and decryption under this key needs it.
     public: PublicKey,
-    // The self-conversation key, also derived once: one derivation (ECDH and HKDF) costs about
-    // as much as ten decryptions of a 2 KB record, and a chart key opens hundreds of them.
-    conversation: ConversationKey,
+    // The self-conversation key, derived on first use and kept: one derivation (ECDH and HKDF)
+    // costs about as much as seven decryptions of a 2 KB record, and a chart key opens hundreds
+    // of them. Lazily, because opening a wrap builds a key for every earlier version too, most
+    // of which are never used. Wiped on drop like the secret.
+    conversation: OnceLock<Zeroizing<[u8; 32]>>,
 }
 
 impl ChartKey {
     /// A fresh random chart key with the given version number.
     pub fn generate(version: u32) -> Self {
-        loop {
-            // A valid secret always forms a self-conversation; the loop only satisfies the type.
-            if let Ok(key) = Self::from_secret(version, SecretKey::generate()) {
-                return key;
-            }
-        }
+        Self::from_secret(version, SecretKey::generate())
     }
 
-    fn from_secret(version: u32, secret: SecretKey) -> Result<Self, KeyError> {
+    fn from_secret(version: u32, secret: SecretKey) -> Self {
         let public = Keys::new(secret.clone()).public_key();
-        let conversation = ConversationKey::derive(&secret, &public)
-            .map_err(|_| KeyError::InvalidKey { what: "chart key" })?;
-        Ok(Self {
+        Self {
             version,
             secret,
             public,
-            conversation,
-        })
+            conversation: OnceLock::new(),
+        }
     }
 
     /// A chart key from its 32 bytes (for example after unwrapping a grant).
     pub fn from_bytes(version: u32, bytes: &[u8]) -> Result<Self, KeyError> {
         SecretKey::from_slice(bytes)
+            .map(|secret| Self::from_secret(version, secret))
             .map_err(|_| KeyError::InvalidKey { what: "chart key" })
-            .and_then(|secret| Self::from_secret(version, secret))
     }
 
     /// The version number `v` of this key.
@@ -280,9 +278,17 @@ impl ChartKey {
         self.public
     }
 
-    /// The NIP-44 v2 self-conversation key, derived once when the key was made.
-    pub fn conversation_key(&self) -> &ConversationKey {
-        &self.conversation
+    /// The NIP-44 v2 self-conversation key, derived once.
+    pub(crate) fn conversation_key(&self) -> Result<ConversationKey, CryptoError> {
+        if let Some(bytes) = self.conversation.get() {
+            return Ok(ConversationKey::new(**bytes));
+        }
+        let derived = crypto::conversation_key(&self.secret, &self.public)?;
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        bytes.copy_from_slice(derived.as_bytes());
+        // Another thread may have won the race; both derived the same key.
+        let _ = self.conversation.set(bytes);
+        Ok(derived)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ehr_client::http_auth::{self, AUTH_WINDOW, HttpAuthError};
+use ehr_client::http_auth::{self, HttpAuthError};
 use nostr::prelude::{PublicKey, Timestamp};
 use serde_json::{Value, json};
 
@@ -32,9 +32,6 @@ pub enum ManagementError {
     /// The NIP-98 event is missing, malformed, forged, stale or for another request.
     #[error("unauthorized: {0}")]
     Unauthorized(#[from] HttpAuthError),
-    /// The NIP-98 event was already used.
-    #[error("unauthorized: auth event was already used")]
-    Replayed,
     /// Authenticated, but the caller's role may not do this.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
@@ -49,7 +46,7 @@ pub enum ManagementError {
 impl IntoResponse for ManagementError {
     fn into_response(self) -> Response {
         let status = match &self {
-            Self::Unauthorized(_) | Self::Replayed => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Internal(error) => {
@@ -98,16 +95,15 @@ async fn authenticate(
         .and_then(|v| v.to_str().ok());
     let urls = relay.management_urls();
     let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
-    let event = http_auth::verify(header, &urls, "POST", body, now)
-        .map_err(ManagementError::Unauthorized)?;
-    let expires = Timestamp::from(event.created_at.as_secs() + AUTH_WINDOW + 1);
+    let event = http_auth::verify(header, &urls, "POST", body, now)?;
+    let expires = http_auth::replay_expiry(&event);
     if !relay
         .hub
         .store()
         .claim_auth_event(&event.id, expires, now)
         .await?
     {
-        return Err(ManagementError::Replayed);
+        return Err(HttpAuthError::Replayed.into());
     }
     Ok(event.pubkey)
 }

@@ -10,8 +10,8 @@
 mod common;
 
 use base64::Engine as _;
-use bitcoin_hashes::{Hash, sha256};
 use common::{Db, Practice, TestRelay, clinical, nip86, nip98_header};
+use ehr_client::http_auth;
 use nostr::prelude::*;
 use serde_json::{Value, json};
 
@@ -38,10 +38,7 @@ fn auth_event(keys: &Keys, tags: Vec<Tag>, created_at: Timestamp) -> String {
         .custom_created_at(created_at)
         .finalize(keys)
         .unwrap();
-    format!(
-        "Nostr {}",
-        base64::engine::general_purpose::STANDARD.encode(event.as_json())
-    )
+    http_auth::header(&event)
 }
 
 fn tag(name: &str, value: &str) -> Tag {
@@ -54,7 +51,7 @@ async fn every_nip98_check_is_enforced_with_401(db: Db) {
     let patient = Keys::generate().public_key().to_hex();
     let body = json!({"method": "allowpubkey", "params": [patient]}).to_string();
     let url = relay.http_url();
-    let digest = sha256::Hash::hash(body.as_bytes()).to_string();
+    let digest = ehr_client::document::sha256_hex(body.as_bytes());
     let now = Timestamp::now();
     let admin = &practice.admin;
     let good_tags = || {
@@ -69,10 +66,7 @@ async fn every_nip98_check_is_enforced_with_401(db: Db) {
             .tags(good_tags())
             .finalize(admin)
             .unwrap();
-        format!(
-            "Nostr {}",
-            base64::engine::general_purpose::STANDARD.encode(event.as_json())
-        )
+        http_auth::header(&event)
     };
     let forged = {
         let event = EventBuilder::new(Kind::HttpAuth, "")
@@ -179,7 +173,7 @@ async fn every_nip98_check_is_enforced_with_401(db: Db) {
     assert!(!listed["result"].to_string().contains(&patient));
 
     // The genuine call works once; its replay inside the window is refused.
-    let auth = nip98_header(admin, &url, body.as_bytes(), Timestamp::now());
+    let auth = nip98_header(admin, &url, body.as_bytes());
     let (status, _, answer) = post(&relay, Some(auth.clone()), &body).await;
     assert_eq!(status, 200, "{answer}");
     let (status, reason, _) = post(&relay, Some(auth), &body).await;

@@ -407,30 +407,17 @@ impl Client {
     }
 }
 
-/// A NIP-98 `Authorization` header for a POST of `body` to `url`.
-pub fn nip98_header(keys: &Keys, url: &str, body: &[u8], created_at: Timestamp) -> String {
-    use base64::Engine as _;
-    use bitcoin_hashes::{Hash, sha256};
-    let event = EventBuilder::new(Kind::HttpAuth, "")
-        .tags([
-            Tag::custom("u", [url]),
-            Tag::custom("method", ["POST"]),
-            Tag::custom("payload", [sha256::Hash::hash(body).to_string()]),
-        ])
-        .custom_created_at(created_at)
-        .finalize(keys)
-        .unwrap();
-    format!(
-        "Nostr {}",
-        base64::engine::general_purpose::STANDARD.encode(event.as_json())
-    )
+/// A NIP-98 `Authorization` header for a POST of `body` to `url`, as the `ehr` CLI signs it.
+pub fn nip98_header(keys: &Keys, url: &str, body: &[u8]) -> String {
+    let identity = ehr_client::keys::Identity::from_secret_key(keys.secret_key().clone());
+    ehr_client::http_auth::authorization(&identity, url, "POST", body).unwrap()
 }
 
 /// Call a NIP-86 method; returns (status, JSON body).
 pub async fn nip86(relay: &TestRelay, keys: &Keys, method: &str, params: Value) -> (u16, Value) {
     let body = json!({ "method": method, "params": params }).to_string();
     let url = relay.http_url();
-    let auth = nip98_header(keys, &url, body.as_bytes(), Timestamp::now());
+    let auth = nip98_header(keys, &url, body.as_bytes());
     let response = reqwest::Client::new()
         .post(&url)
         .header("content-type", "application/nostr+json+rpc")
