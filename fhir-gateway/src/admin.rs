@@ -11,15 +11,15 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use ehr_client::http_auth::{self, AUTH_WINDOW};
+use ehr_client::http_auth::{self, HttpAuthError};
 use nostr::prelude::{PublicKey, Timestamp};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::GatewayState;
 use crate::error::GatewayError;
-use crate::routes::now;
-use crate::smart::{check_jwks, check_scopes};
+use crate::now;
+use crate::smart::check_jwks;
 use crate::store::audit::LogFilter;
 
 /// Most entries one access-log page returns.
@@ -46,72 +46,43 @@ async fn staff_member(
     let now = Timestamp::now();
     let event = http_auth::verify(header, &[&url], method.as_str(), body, now)
         .map_err(GatewayError::AdminAuth)?;
-    let snapshot = state.snapshot.borrow().clone();
     let is_root = event.pubkey == state.config.practice;
-    let role = snapshot.roster.role_at(&event.pubkey, now);
+    let role = state.snapshot.borrow().roster.role_at(&event.pubkey, now);
     if !is_root && role.is_none_or(|r| r.is_agent()) {
         return Err(GatewayError::Forbidden(
             "only the practice root and current staff may administer the gateway",
         ));
     }
-    let expires = i64::try_from(event.created_at.as_secs() + AUTH_WINDOW + 1).unwrap_or(i64::MAX);
+    let seconds = |t: Timestamp| i64::try_from(t.as_secs()).unwrap_or(i64::MAX);
     if !state
         .store
         .claim_nip98(
             &event.id.to_hex(),
-            expires,
-            now.as_secs().try_into().unwrap_or(i64::MAX),
+            seconds(http_auth::replay_expiry(&event)),
+            seconds(now),
         )
         .await?
     {
-        return Err(GatewayError::Unauthorized(
-            "the auth event was already used",
-        ));
+        return Err(GatewayError::AdminAuth(HttpAuthError::Replayed));
     }
     Ok(event.pubkey)
 }
 
 fn json_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, GatewayError> {
     serde_json::from_slice(body).map_err(|e| {
-        GatewayError::BadRequest(format!(
-            "the JSON body is not as documented: {}",
-            e.classify_name()
-        ))
-    })
-}
-
-trait ClassifyName {
-    fn classify_name(&self) -> &'static str;
-}
-
-impl ClassifyName for serde_json::Error {
-    // serde's messages may quote the input; name the class only.
-    fn classify_name(&self) -> &'static str {
-        match self.classify() {
+        // serde's messages may quote the input; name the class only.
+        let class = match e.classify() {
             serde_json::error::Category::Io => "unreadable",
             serde_json::error::Category::Syntax => "not JSON",
             serde_json::error::Category::Data => "missing or mistyped fields",
             serde_json::error::Category::Eof => "truncated",
-        }
-    }
+        };
+        GatewayError::BadRequest(format!("the JSON body is not as documented: {class}"))
+    })
 }
 
 fn answer(status: StatusCode, body: &Value) -> Response {
     (status, axum::Json(body)).into_response()
-}
-
-fn check_client_id(client_id: &str) -> Result<(), GatewayError> {
-    if client_id.is_empty()
-        || client_id.len() > 128
-        || !client_id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._:".contains(c))
-    {
-        return Err(GatewayError::BadRequest(
-            "a client id is 1 to 128 characters of letters, digits and - . _ :".into(),
-        ));
-    }
-    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -169,21 +140,18 @@ pub async fn register(
 ) -> Result<Response, GatewayError> {
     let by = staff_member(&state, &method, &uri, &headers, &body).await?;
     let registration: Registration = json_body(&body)?;
-    check_client_id(&registration.client_id)?;
-    let jwks = check_jwks(&registration.jwks)?;
-    check_scopes(&registration.scopes)?;
-    state
+    check_jwks(&registration.jwks)?;
+    let client = state
         .store
         .register_client(
             &registration.client_id,
-            &jwks,
+            &registration.jwks,
             &registration.scopes,
             &by.to_hex(),
             now(),
         )
         .await?;
     tracing::info!(client = %registration.client_id, by = %by, "registered a SMART client");
-    let client = state.store.smart_client(&registration.client_id).await?;
     Ok(answer(StatusCode::CREATED, &json!(client)))
 }
 
@@ -198,15 +166,12 @@ pub async fn rotate(
 ) -> Result<Response, GatewayError> {
     let by = staff_member(&state, &method, &uri, &headers, &body).await?;
     let rotation: Rotation = json_body(&body)?;
-    let jwks = check_jwks(&rotation.jwks)?;
-    if let Some(scopes) = &rotation.scopes {
-        check_scopes(scopes)?;
-    }
+    check_jwks(&rotation.jwks)?;
     if !state
         .store
         .rotate_client(
             &client_id,
-            &jwks,
+            &rotation.jwks,
             rotation.scopes.as_deref(),
             &by.to_hex(),
             now(),
@@ -246,8 +211,6 @@ pub async fn add_key(
 ) -> Result<Response, GatewayError> {
     let by = staff_member(&state, &method, &uri, &headers, &body).await?;
     let request: NewApiKey = json_body(&body)?;
-    check_client_id(&request.client_id)?;
-    check_scopes(&request.scopes)?;
     let now = now();
     let expires_at = now + i64::from(request.expires_in_days.clamp(1, 3650)) * 86_400;
     let key = state
@@ -308,13 +271,8 @@ pub async fn access_log(
         .into_iter()
         .map(|resource| json!({"resource": resource}))
         .collect();
-    let mut response = answer(
+    Ok(crate::routes::fhir(
         StatusCode::OK,
         &json!({"resourceType": "Bundle", "type": "collection", "entry": entries}),
-    );
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static(crate::error::FHIR_JSON),
-    );
-    Ok(response)
+    ))
 }

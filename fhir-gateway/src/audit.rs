@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use ehr_client::audit::AuditRecord;
-use ehr_client::fhir::FHIR_CLIENT_SYSTEM;
+use ehr_client::fhir::{FHIR_CLIENT_SYSTEM, INFORMATION_RECIPIENT, PARTICIPATION_TYPE_SYSTEM};
 use nostr::prelude::{Event, Timestamp};
 use serde_json::{Value, json};
 
@@ -57,7 +57,7 @@ fn audit_event<'p>(facts: &AccessFacts<'_>, patients: impl Iterator<Item = &'p S
         "recorded": instant(facts.recorded),
         "outcome": facts.outcome,
         "agent": [{
-            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP", "display": "information recipient"}]},
+            "type": {"coding": [{"system": PARTICIPATION_TYPE_SYSTEM, "code": INFORMATION_RECIPIENT, "display": "information recipient"}]},
             "who": {"identifier": {"system": FHIR_CLIENT_SYSTEM, "value": facts.client.client_id}},
             "requestor": true,
         }],
@@ -97,16 +97,13 @@ pub async fn record(
 ) -> Result<(), GatewayError> {
     let event = audit_event(facts, facts.patients.iter());
     let sealed = seal(state, snapshot, facts);
-    let patient_id = (facts.patients.len() == 1)
-        .then(|| facts.patients.iter().next().map(String::as_str))
-        .flatten();
     state
         .store
         .record_access(
             &Access {
                 recorded_at: facts.recorded,
                 client_id: &facts.client.client_id,
-                patient_id,
+                patients: facts.patients,
                 outcome: facts.outcome,
                 audit_event: &event,
             },

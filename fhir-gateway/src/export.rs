@@ -3,10 +3,10 @@
 //! token (`requiresAccessToken: true`).
 //!
 //! `Group/consented` is, for each facility, the patients whose consent names it (or any
-//! facility). Nothing decrypted may touch the disk, so a job holds only references to the
-//! in-memory snapshot's resources for an hour; each file is serialised when it is downloaded,
-//! and only for patients the facility may still see then: a consent withdrawn after the
-//! kick-off also takes the patient out of the files. A download is a disclosure and is audited
+//! facility). Nothing decrypted may touch the disk, and a job holds no record either: only the
+//! ids each file will hold, for an hour. A file is built when it is downloaded, from the
+//! records as they are then and only for patients the facility may still see: a consent
+//! withdrawn, or a record corrected or deleted, after the kick-off shows in the files. A download is a disclosure and is audited
 //! like any other access; polls are not.
 
 use std::collections::{BTreeSet, HashMap};
@@ -42,7 +42,9 @@ const NDJSON: &str = "application/fhir+ndjson";
 
 struct ExportFile {
     resource_type: ResourceType,
-    resources: Vec<Arc<ServedResource>>,
+    /// Gateway ids, looked up again at download: a record corrected or deleted since the
+    /// kick-off is exported as it is then, or not at all.
+    ids: Vec<String>,
 }
 
 struct Job {
@@ -76,13 +78,6 @@ impl Exports {
         jobs.retain(|_, job| job.created + JOB_LIFETIME > now);
         f(&mut jobs)
     }
-}
-
-fn job_id() -> Result<String, GatewayError> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes)
-        .map_err(|_| GatewayError::Config("no randomness available".into()))?;
-    Ok(hex::encode(bytes))
 }
 
 fn status_url(base: &str, job: &str) -> String {
@@ -178,22 +173,21 @@ pub async fn kick_off(
                 .collect();
             let mut files = Vec::new();
             for resource_type in &request.types {
-                let mut resources: Vec<Arc<ServedResource>> = patients
+                let mut resources: Vec<&Arc<ServedResource>> = patients
                     .iter()
                     .flat_map(|p| p.resources.iter())
                     .filter(|r| r.resource_type == *resource_type)
                     .filter(|r| request.since.is_none_or(|s| r.last_updated >= s))
-                    .cloned()
                     .collect();
                 resources.sort_by(|a, b| a.id.cmp(&b.id));
                 for chunk in resources.chunks(FILE_SIZE) {
                     files.push(ExportFile {
                         resource_type: *resource_type,
-                        resources: chunk.to_vec(),
+                        ids: chunk.iter().map(|r| r.id.clone()).collect(),
                     });
                 }
             }
-            let id = job_id()?;
+            let id = crate::store::random_hex(16)?;
             let query = form_urlencoded::Serializer::new(String::new())
                 .extend_pairs(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                 .finish();
@@ -257,15 +251,18 @@ pub async fn status(
 ) -> Result<Response, GatewayError> {
     let client = authenticate(&state, &headers).await?;
     let manifest = owned(&state, &client, &id, |job| {
+        // Only files of the types this credential may export (another credential of the
+        // same facility may carry narrower scopes).
         let output: Vec<Value> = job
             .files
             .iter()
             .enumerate()
+            .filter(|(_, file)| client.may(file.resource_type.as_str(), Interaction::Search))
             .map(|(n, file)| {
                 json!({
                     "type": file.resource_type.as_str(),
                     "url": format!("{}/bulkfiles/{id}/{n}.ndjson", state.base),
-                    "count": file.resources.len(),
+                    "count": file.ids.len(),
                 })
             })
             .collect();
@@ -291,9 +288,17 @@ pub async fn cancel(
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
     let client = authenticate(&state, &headers).await?;
-    owned(&state, &client, &id, |_| ())?;
-    state.exports.with_jobs(|jobs| jobs.remove(&id));
-    Ok(StatusCode::ACCEPTED.into_response())
+    state.exports.with_jobs(|jobs| {
+        if jobs
+            .get(&id)
+            .is_some_and(|job| job.client_id == client.client_id)
+        {
+            jobs.remove(&id);
+            Ok(StatusCode::ACCEPTED.into_response())
+        } else {
+            Err(GatewayError::NotFound("no such export (or it expired)"))
+        }
+    })
 }
 
 /// `GET /fhir/bulkfiles/[job]/[n].ndjson`: one file, audited as a disclosure.
@@ -312,22 +317,30 @@ pub async fn file(
                 .strip_suffix(".ndjson")
                 .and_then(|n| n.parse().ok())
                 .ok_or(GatewayError::NotFound("no such export file"))?;
-            let resources = owned(&state, client, &id, |job| {
-                job.files.get(index).map(|f| f.resources.clone())
+            let (resource_type, ids) = owned(&state, client, &id, |job| {
+                job.files
+                    .get(index)
+                    .map(|f| (f.resource_type, f.ids.clone()))
             })?
             .ok_or(GatewayError::NotFound("no such export file"))?;
+            if !client.may(resource_type.as_str(), Interaction::Search) {
+                return Err(GatewayError::Forbidden(
+                    "the token's scopes do not allow exporting this file's type",
+                ));
+            }
             let mut body = String::new();
             let mut patients = BTreeSet::new();
-            for resource in &resources {
-                let patient = patient_of(&resource.id);
-                // Only patients the facility may still see now.
-                if snapshot
+            for id in &ids {
+                let patient = patient_of(id);
+                // Only patients the facility may still see now, records as they are now.
+                let Some(resource) = snapshot
                     .patients
                     .get(patient)
-                    .is_none_or(|p| !p.sharing.allows(&client.client_id))
-                {
+                    .filter(|p| p.sharing.allows(&client.client_id))
+                    .and_then(|p| p.get(resource_type, id))
+                else {
                     continue;
-                }
+                };
                 patients.insert(patient.to_owned());
                 body.push_str(&resource.json.to_string());
                 body.push('\n');

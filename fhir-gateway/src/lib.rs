@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod export;
 pub mod routes;
+pub mod scopes;
 pub mod search;
 pub mod served;
 pub mod smart;
@@ -29,6 +30,11 @@ use tokio::sync::{Notify, watch};
 
 pub use config::Config;
 pub use error::GatewayError;
+
+/// Now, in Unix seconds.
+pub fn now() -> i64 {
+    i64::try_from(nostr::prelude::Timestamp::now().as_secs()).unwrap_or(i64::MAX)
+}
 
 /// What every request handler shares.
 #[derive(Debug)]

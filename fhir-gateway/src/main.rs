@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ehr_fhir_gateway::{Config, serve, store::Store};
+use ehr_fhir_gateway::{Config, now, serve, store::Store};
 
 #[derive(Parser)]
 #[command(
@@ -73,10 +73,6 @@ enum Command {
     ListClients,
 }
 
-fn now() -> i64 {
-    i64::try_from(nostr::prelude::Timestamp::now().as_secs()).unwrap_or(i64::MAX)
-}
-
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -130,8 +126,7 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("cannot read {}", jwks.display()))?;
             let jwks: serde_json::Value =
                 serde_json::from_str(&text).context("the JWKS file is not JSON")?;
-            let jwks = ehr_fhir_gateway::smart::check_jwks(&jwks)?;
-            ehr_fhir_gateway::smart::check_scopes(&scope)?;
+            ehr_fhir_gateway::smart::check_jwks(&jwks)?;
             runtime.block_on(async {
                 Store::open(&config.database_url)
                     .await?

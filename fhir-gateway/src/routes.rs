@@ -21,9 +21,7 @@ use crate::sync::Snapshot;
 
 type Params = Vec<(String, String)>;
 
-pub(crate) fn now() -> i64 {
-    i64::try_from(nostr::prelude::Timestamp::now().as_secs()).unwrap_or(i64::MAX)
-}
+pub(crate) use crate::now;
 
 /// A FHIR JSON answer.
 pub(crate) fn fhir(status: StatusCode, body: &Value) -> Response {
@@ -86,12 +84,12 @@ pub(crate) async fn authenticate(
         ))
 }
 
-pub(crate) fn snapshot(state: &GatewayState) -> Arc<Snapshot> {
+fn snapshot(state: &GatewayState) -> Arc<Snapshot> {
     state.snapshot.borrow().clone()
 }
 
 /// A served patient this client may see.
-pub(crate) fn patient_for<'a>(
+fn patient_for<'a>(
     snapshot: &'a Snapshot,
     client: &Client,
     id: &str,
@@ -152,7 +150,7 @@ pub(crate) async fn audited(
 }
 
 /// Query parameters, decoded (`application/x-www-form-urlencoded`).
-pub(crate) fn decode(raw: Option<&[u8]>) -> Params {
+fn decode(raw: Option<&[u8]>) -> Params {
     raw.map(|bytes| {
         form_urlencoded::parse(bytes)
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -422,6 +420,10 @@ async fn search(
             );
             let mut seen = patients_in(&page);
             seen.extend(patients_in(&included));
+            if search.summary_count {
+                // A count says something about every patient it counted.
+                seen.extend(matches.iter().map(|r| patient_of(&r.id).to_owned()));
+            }
             Ok((
                 fhir(
                     StatusCode::OK,

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::GatewayState;
 use crate::error::GatewayError;
-use crate::store::Client;
+use crate::scopes::covered;
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523).
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -78,8 +78,8 @@ fn algorithm_of(jwk: &Jwk) -> Option<Algorithm> {
 }
 
 /// Check a JWKS offered at registration: public RSA (2048 bits or more) or P-384 keys only,
-/// each with a unique `kid`, and no private members. Returns it as stored.
-pub fn check_jwks(jwks: &Value) -> Result<Value, GatewayError> {
+/// each with a unique `kid`, and no private members.
+pub fn check_jwks(jwks: &Value) -> Result<(), GatewayError> {
     let bad = |why: &str| GatewayError::Unprocessable(format!("jwks: {why}"));
     let keys = jwks
         .get("keys")
@@ -96,8 +96,7 @@ pub fn check_jwks(jwks: &Value) -> Result<Value, GatewayError> {
             ));
         }
     }
-    let set: JwkSet =
-        serde_json::from_value(jwks.clone()).map_err(|_| bad("a key is not a valid JWK"))?;
+    let set = JwkSet::deserialize(jwks).map_err(|_| bad("a key is not a valid JWK"))?;
     let mut kids = std::collections::BTreeSet::new();
     for jwk in &set.keys {
         let kid = jwk
@@ -115,7 +114,7 @@ pub fn check_jwks(jwks: &Value) -> Result<Value, GatewayError> {
             ));
         }
     }
-    Ok(jwks.clone())
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -137,7 +136,6 @@ fn jwt_refusal(kind: &ErrorKind) -> GatewayError {
     let description = match kind {
         ErrorKind::InvalidSignature => "the client assertion's signature does not verify",
         ErrorKind::ExpiredSignature => "the client assertion has expired",
-        ErrorKind::ImmatureSignature => "the client assertion is not valid yet",
         ErrorKind::InvalidAudience => "the client assertion's aud is not this token endpoint",
         ErrorKind::InvalidIssuer => "the client assertion's iss is not the client id",
         ErrorKind::InvalidSubject => "the client assertion's sub is not the client id",
@@ -146,30 +144,6 @@ fn jwt_refusal(kind: &ErrorKind) -> GatewayError {
         _ => "the client assertion is not a valid JWT",
     };
     refuse("invalid_client", description)
-}
-
-/// Whether `requested` (one `system/` scope) is within what the client was registered for.
-fn covered(registered: &[String], requested: &str) -> bool {
-    let Some((kind, permissions)) = requested
-        .strip_prefix("system/")
-        .and_then(|rest| rest.split_once('.'))
-    else {
-        return false;
-    };
-    let reads = |p: &str| p == "read" || p == "rs";
-    registered.iter().any(|scope| {
-        let Some((r_kind, r_permissions)) = scope
-            .strip_prefix("system/")
-            .and_then(|rest| rest.split_once('.'))
-        else {
-            return false;
-        };
-        let kind_ok = r_kind == "*" || r_kind == kind;
-        let permissions_ok = r_permissions == permissions
-            || (reads(r_permissions)
-                && (reads(permissions) || permissions == "r" || permissions == "s"));
-        kind_ok && permissions_ok
-    })
 }
 
 /// `POST /fhir/auth/token`: the client credentials grant.
@@ -223,7 +197,7 @@ pub async fn token(
         .await?
         .filter(|c| c.revoked_at.is_none())
         .ok_or_else(|| refuse("invalid_client", "no such client, or it was revoked"))?;
-    let jwks: JwkSet = serde_json::from_value(client.jwks.clone()).map_err(|_| {
+    let jwks = JwkSet::deserialize(&client.jwks).map_err(|_| {
         refuse(
             "invalid_client",
             "the client's registered keys are unusable",
@@ -287,7 +261,8 @@ pub async fn token(
     let access_token = state
         .store
         .issue_access_token(&client.client_id, &granted, now, now + TOKEN_LIFETIME)
-        .await?;
+        .await?
+        .ok_or_else(|| refuse("invalid_client", "no such client, or it was revoked"))?;
     tracing::info!(client = %client.client_id, scopes = %granted.join(" "), "issued an access token");
     let mut response = axum::Json(json!({
         "access_token": access_token,
@@ -300,43 +275,4 @@ pub async fn token(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(response)
-}
-
-/// Whether a set of scopes a client asks to be registered with is well formed.
-pub fn check_scopes(scopes: &[String]) -> Result<(), GatewayError> {
-    let probe = Client {
-        client_id: String::new(),
-        scopes: scopes.to_vec(),
-    };
-    if scopes.is_empty()
-        || scopes
-            .iter()
-            .any(|s| !s.starts_with("system/") || s.contains(' '))
-        || !probe.may_anything()
-    {
-        return Err(GatewayError::Unprocessable(
-            "scopes: system/<type or *>.read (v1) or .rs (v2) scopes are required".into(),
-        ));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn granted_scopes_stay_within_the_registered_ones() {
-        let registered = vec!["system/*.read".to_owned()];
-        assert!(covered(&registered, "system/Observation.read"));
-        assert!(covered(&registered, "system/*.rs"));
-        assert!(covered(&registered, "system/Patient.r"));
-        assert!(!covered(&registered, "system/*.write"));
-        assert!(!covered(&registered, "patient/*.read"));
-        assert!(!covered(&registered, "launch/patient"));
-        let narrow = vec!["system/Observation.rs".to_owned()];
-        assert!(covered(&narrow, "system/Observation.rs"));
-        assert!(!covered(&narrow, "system/Patient.rs"));
-        assert!(!covered(&narrow, "system/*.rs"));
-    }
 }

@@ -29,6 +29,9 @@ const PAGE: usize = 5000;
 /// Audit events published per round.
 const OUTBOX_BATCH: i64 = 200;
 
+/// How long a deferred audit event waits before it is offered again.
+const OUTBOX_RETRY: Duration = Duration::from_secs(5);
+
 /// What requests are answered from: the served patients by their gateway id, and the roster
 /// (who may administer the gateway, and the epoch audit events are sealed to).
 #[derive(Debug, Default)]
@@ -136,15 +139,24 @@ impl Follower {
             organisation_filter().since(since),
             clinical_filter().since(since),
         ])?;
-        self.publish_audit(client).await?;
+        // Audit events go out one batch per turn, so the live subscription is read between
+        // batches (a long queue must not delay a withdrawal, nor overflow the notifications).
+        let mut retry: Option<tokio::time::Instant> = None;
+        self.outbox.notify_one();
         loop {
+            let far = tokio::time::Instant::now() + Duration::from_secs(3600);
             tokio::select! {
                 // `Following::next` only awaits its notification channel: cancel-safe.
                 followed = live.next() => match followed? {
                     Followed::Caught => {}
                     Followed::Event(event) => self.add_live(client, *event).await?,
                 },
-                () = self.outbox.notified() => self.publish_audit(client).await?,
+                () = self.outbox.notified(), if retry.is_none() => {
+                    retry = self.publish_audit(client).await?;
+                }
+                () = tokio::time::sleep_until(retry.unwrap_or(far)), if retry.is_some() => {
+                    retry = self.publish_audit(client).await?;
+                }
             }
         }
     }
@@ -165,12 +177,11 @@ impl Follower {
                 patient_of(&event).into_iter().collect()
             };
             let before: Vec<Option<u32>> = concerned.iter().map(|p| held(&self.view, p)).collect();
-            if !self.view.add(&event, &self.config.key) {
-                self.organisation.insert(event.id, event);
+            // `add` takes wraps; a roster (or anything it cannot add) reloads the view.
+            let added = self.view.add(&event, &self.config.key);
+            self.organisation.insert(event.id, event);
+            if !added {
                 self.reload_view();
-            } else {
-                self.organisation.insert(event.id, event);
-                self.roster = Arc::new(self.view.roster().clone());
             }
             let touched: BTreeSet<PublicKey> = concerned
                 .iter()
@@ -205,24 +216,33 @@ impl Follower {
         self.roster = Arc::new(self.view.roster().clone());
     }
 
-    /// Publish the queued audit events on this connection. Accepted ones (and ones the relay
-    /// refuses for good) leave the queue; a lost connection leaves the rest for next time.
-    async fn publish_audit(&self, client: &RelayClient) -> Result<(), GatewayError> {
-        loop {
-            let pending = self.store.outbox(OUTBOX_BATCH).await?;
-            if pending.is_empty() {
-                return Ok(());
-            }
-            let outcomes = client.publish(&pending).await?;
-            for (event, outcome) in pending.iter().zip(outcomes) {
-                if let PublishOutcome::Refused { message } = outcome
-                    && !message.starts_with("duplicate:")
-                {
-                    tracing::warn!(%message, "the relay refused an audit event; it stays in the local log only");
+    /// Publish one batch of queued audit events on this connection. Accepted ones, and ones
+    /// the relay refuses for good (`invalid:`, `blocked:`, `restricted:`), leave the queue; a
+    /// refusal for now (`rate-limited:`, `error:`, ...) keeps the rest queued and asks to be
+    /// retried at the returned instant; a full batch wakes the publisher again.
+    async fn publish_audit(
+        &self,
+        client: &RelayClient,
+    ) -> Result<Option<tokio::time::Instant>, GatewayError> {
+        let pending = self.store.outbox(OUTBOX_BATCH).await?;
+        let outcomes = client.publish(&pending).await?;
+        for (event, outcome) in pending.iter().zip(outcomes) {
+            if let PublishOutcome::Refused { message } = outcome {
+                let for_good = ["invalid:", "blocked:", "restricted:"]
+                    .iter()
+                    .any(|prefix| message.starts_with(prefix));
+                if !for_good {
+                    tracing::info!(%message, "the relay deferred an audit event; retrying later");
+                    return Ok(Some(tokio::time::Instant::now() + OUTBOX_RETRY));
                 }
-                self.store.outbox_done(event).await?;
+                tracing::warn!(%message, "the relay refused an audit event; it stays in the local log only");
             }
+            self.store.outbox_done(event).await?;
         }
+        if i64::try_from(pending.len()).is_ok_and(|n| n == OUTBOX_BATCH) {
+            self.outbox.notify_one();
+        }
+        Ok(None)
     }
 
     /// Open clinical events with the gateway's keys; the patients whose records or announced

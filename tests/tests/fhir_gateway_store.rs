@@ -14,6 +14,7 @@ use ehr_fhir_gateway::store::Store;
 use ehr_fhir_gateway::store::audit::{Access, LogFilter};
 use nostr::prelude::Timestamp;
 use serde_json::json;
+use std::collections::BTreeSet;
 
 /// A fresh database URL for `engine`, or `None` when PostgreSQL is explicitly skipped.
 async fn fresh(engine: &str, dir: &tempfile::TempDir) -> Option<String> {
@@ -55,15 +56,23 @@ async fn every_query_works(engine: &str) {
     let store = Store::open(&url).await.unwrap();
     let now = 1_900_000_000;
 
+    // No token for a client that is not registered.
+    let jwks = json!({"keys": [{"kty": "EC", "crv": "P-384", "kid": "a", "x": "AA", "y": "AA"}]});
+    let scopes = vec!["system/*.read".to_owned()];
+    let token_scopes = vec!["system/*.rs".to_owned()];
+    let issue = |at: i64| store.issue_access_token("hie", &token_scopes, at, at + 300);
+    assert!(issue(now).await.unwrap().is_none());
+    store
+        .register_client("hie", &jwks, &scopes, "doctor", now)
+        .await
+        .unwrap();
+
     // API keys and SMART access tokens: listed apart, revoked apart.
     let key = store
         .add_api_key("lab", &["system/*.read".into()], now, now + 60)
         .await
         .unwrap();
-    let token = store
-        .issue_access_token("hie", &["system/*.rs".into()], now, now + 300)
-        .await
-        .unwrap();
+    let token = issue(now).await.unwrap().unwrap();
     assert_eq!(
         store
             .check_api_key(&key, now)
@@ -78,18 +87,35 @@ async fn every_query_works(engine: &str) {
         "expired"
     );
     assert!(store.check_api_key(&token, now).await.unwrap().is_some());
+    assert!(
+        store
+            .check_api_key(&token, now + 300)
+            .await
+            .unwrap()
+            .is_none(),
+        "token expired"
+    );
     let keys = store.api_keys().await.unwrap();
     assert_eq!(keys.len(), 1, "access tokens are not API keys");
     let token_id = token.split('_').nth(1).unwrap();
     assert!(!store.revoke_api_key(token_id, now).await.unwrap());
+    // Filters in scopes are refused, as are client ids with spaces.
+    let filtered = vec!["system/Observation.rs?category=laboratory".to_owned()];
+    assert!(
+        store
+            .add_api_key("lab", &filtered, now, now + 60)
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .register_client("hie west", &jwks, &scopes, "doctor", now)
+            .await
+            .is_err()
+    );
 
-    // Clients: register, conflict, rotate, revoke (with their tokens), register again.
-    let jwks = json!({"keys": [{"kty": "EC", "crv": "P-384", "kid": "a", "x": "AA", "y": "AA"}]});
-    let scopes = vec!["system/*.read".to_owned()];
-    store
-        .register_client("hie", &jwks, &scopes, "doctor", now)
-        .await
-        .unwrap();
+    // Clients: conflict, rotate, revoke (with their tokens), register again (the old tokens
+    // stay revoked), no token once revoked.
     assert!(
         store
             .register_client("hie", &jwks, &scopes, "doctor", now)
@@ -123,6 +149,10 @@ async fn every_query_works(engine: &str) {
         "token revoked with its client"
     );
     assert!(
+        issue(now + 3).await.unwrap().is_none(),
+        "no token for a revoked client"
+    );
+    assert!(
         store.check_api_key(&key, now + 3).await.unwrap().is_some(),
         "another client's key stays"
     );
@@ -130,6 +160,15 @@ async fn every_query_works(engine: &str) {
         .register_client("hie", &jwks, &scopes, "doctor", now + 4)
         .await
         .unwrap();
+    assert!(
+        store
+            .check_api_key(&token, now + 5)
+            .await
+            .unwrap()
+            .is_none(),
+        "re-registering revives no token"
+    );
+    assert!(issue(now + 5).await.unwrap().is_some());
     assert_eq!(store.smart_clients().await.unwrap().len(), 1);
 
     // Replay guards: once each, until they expire.
@@ -172,13 +211,23 @@ async fn every_query_works(engine: &str) {
         Timestamp::from(1_900_000_000),
     )
     .unwrap();
-    for (client, patient_id) in [("hie", Some("p1")), ("lab", None)] {
+    // One access disclosed p1 alone, one p1 and p2 together, one nobody.
+    let set = |ids: &[&str]| {
+        ids.iter()
+            .map(|s| (*s).to_owned())
+            .collect::<BTreeSet<String>>()
+    };
+    for (client, patients) in [
+        ("hie", set(&["p1"])),
+        ("lab", set(&["p1", "p2"])),
+        ("lab", set(&[])),
+    ] {
         store
             .record_access(
                 &Access {
                     recorded_at: now,
                     client_id: client,
-                    patient_id,
+                    patients: &patients,
                     outcome: "0",
                     audit_event: &audit,
                 },
@@ -192,7 +241,7 @@ async fn every_query_works(engine: &str) {
         patient_id: patient.map(str::to_owned),
         since: Some(now),
     };
-    assert_eq!(store.audit_log(&of(None, None), 10).await.unwrap().len(), 2);
+    assert_eq!(store.audit_log(&of(None, None), 10).await.unwrap().len(), 3);
     assert_eq!(
         store
             .audit_log(&of(Some("hie"), None), 10)
@@ -204,6 +253,15 @@ async fn every_query_works(engine: &str) {
     assert_eq!(
         store
             .audit_log(&of(None, Some("p1")), 10)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "p1's accesses include the one that disclosed p2 as well"
+    );
+    assert_eq!(
+        store
+            .audit_log(&of(Some("lab"), Some("p2")), 10)
             .await
             .unwrap()
             .len(),

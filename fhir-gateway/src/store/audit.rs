@@ -1,6 +1,8 @@
 //! The access log (FHIR `AuditEvent`s, one row per access) and the outbox of sealed kind 2107
 //! events the follower publishes to the relay.
 
+use std::collections::BTreeSet;
+
 use nostr::prelude::Event;
 use serde_json::Value;
 use sqlx::Row;
@@ -15,8 +17,8 @@ pub struct Access<'a> {
     pub recorded_at: i64,
     /// The facility.
     pub client_id: &'a str,
-    /// The gateway id of the patient when the access concerned exactly one.
-    pub patient_id: Option<&'a str>,
+    /// The gateway ids of the patients whose records it disclosed.
+    pub patients: &'a BTreeSet<String>,
     /// FHIR AuditEvent outcome code (`0`, `4`, `8`).
     pub outcome: &'a str,
     /// The whole AuditEvent.
@@ -43,17 +45,30 @@ impl Store {
         sealed: &[Event],
     ) -> Result<(), GatewayError> {
         let mut transaction = self.database.pool.begin().await?;
+        // The single patient's id stays in its column too: the common case needs no join.
+        let single = (access.patients.len() == 1)
+            .then(|| access.patients.iter().next())
+            .flatten();
         let sql = self.sql(
-            "INSERT INTO audit_events (recorded_at, client_id, patient_id, outcome, audit_event) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO audit_events (recorded_at, client_id, patient_id, outcome, audit_event) VALUES (?, ?, ?, ?, ?) RETURNING seq",
         );
-        sqlx::query(&sql)
+        let seq: i64 = sqlx::query(&sql)
             .bind(access.recorded_at)
             .bind(access.client_id)
-            .bind(access.patient_id)
+            .bind(single)
             .bind(access.outcome)
             .bind(access.audit_event.to_string())
-            .execute(&mut *transaction)
-            .await?;
+            .fetch_one(&mut *transaction)
+            .await?
+            .try_get("seq")?;
+        let sql = self.sql("INSERT INTO audit_event_patients (seq, patient_id) VALUES (?, ?)");
+        for patient in access.patients {
+            sqlx::query(&sql)
+                .bind(seq)
+                .bind(patient)
+                .execute(&mut *transaction)
+                .await?;
+        }
         let sql = self.sql(
             "INSERT INTO audit_outbox (event_id, event_json, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         );
@@ -80,7 +95,9 @@ impl Store {
             sql.push_str(" AND client_id = ?");
         }
         if filter.patient_id.is_some() {
-            sql.push_str(" AND patient_id = ?");
+            sql.push_str(
+                " AND EXISTS (SELECT 1 FROM audit_event_patients p WHERE p.seq = audit_events.seq AND p.patient_id = ?)",
+            );
         }
         if filter.since.is_some() {
             sql.push_str(" AND recorded_at >= ?");
@@ -106,19 +123,33 @@ impl Store {
             .collect()
     }
 
-    /// Sealed audit events the relay has not accepted yet, oldest first.
+    /// Sealed audit events the relay has not accepted yet, oldest first. A row that no longer
+    /// parses (it never should) is dropped with an error in the log, so it cannot block the rest.
     pub async fn outbox(&self, limit: i64) -> Result<Vec<Event>, GatewayError> {
-        let sql =
-            self.sql("SELECT event_json FROM audit_outbox ORDER BY created_at, event_id LIMIT ?");
+        let sql = self.sql(
+            "SELECT event_id, event_json FROM audit_outbox ORDER BY created_at, event_id LIMIT ?",
+        );
         let rows = sqlx::query(&sql)
             .bind(limit)
             .fetch_all(&self.database.pool)
             .await?;
-        Ok(rows
-            .iter()
-            .filter_map(|row| row.try_get::<String, _>("event_json").ok())
-            .filter_map(|json| Event::from_json(json).ok())
-            .collect())
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            let json: String = row.try_get("event_json")?;
+            match Event::from_json(json) {
+                Ok(event) => events.push(event),
+                Err(_) => {
+                    let id: String = row.try_get("event_id")?;
+                    tracing::error!(%id, "an unreadable audit event left the outbox");
+                    let sql = self.sql("DELETE FROM audit_outbox WHERE event_id = ?");
+                    sqlx::query(&sql)
+                        .bind(id)
+                        .execute(&self.database.pool)
+                        .await?;
+                }
+            }
+        }
+        Ok(events)
     }
 
     /// Drop an outbox entry the relay accepted (or refused for good).

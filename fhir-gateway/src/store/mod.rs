@@ -6,7 +6,6 @@ pub mod audit;
 pub mod smart;
 
 use ehr_relay::store::AnyDatabase;
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::error::GatewayError;
@@ -30,40 +29,6 @@ pub enum Interaction {
     Read,
     /// Search (and `$everything`, `$export`).
     Search,
-}
-
-impl Client {
-    /// Whether the scopes allow `interaction` on resources of type `name`: SMART v1
-    /// `system/<type|*>.read` or v2 `system/<type|*>.<perms>` with `r` (read) or `s` (search).
-    pub fn may(&self, name: &str, interaction: Interaction) -> bool {
-        self.scopes.iter().any(|scope| {
-            let Some((context, rest)) = scope.split_once('/') else {
-                return false;
-            };
-            let Some((kind, permissions)) = rest.split_once('.') else {
-                return false;
-            };
-            let permissions = permissions.split('?').next().unwrap_or_default();
-            context == "system"
-                && (kind == "*" || kind == name)
-                && (permissions == "read"
-                    || permissions == "*"
-                    || (permissions.chars().all(|c| "cruds".contains(c))
-                        && permissions.contains(match interaction {
-                            Interaction::Read => 'r',
-                            Interaction::Search => 's',
-                        })))
-        })
-    }
-}
-
-impl Client {
-    /// Whether the scopes allow reading or searching at least one served type.
-    pub fn may_anything(&self) -> bool {
-        crate::served::SERVED_TYPES.iter().any(|t| {
-            self.may(t.as_str(), Interaction::Read) || self.may(t.as_str(), Interaction::Search)
-        })
-    }
 }
 
 /// One API key as listed (never the secret).
@@ -105,7 +70,7 @@ pub struct Store {
     database: AnyDatabase,
 }
 
-fn random_hex(bytes: usize) -> Result<String, GatewayError> {
+pub(crate) fn random_hex(bytes: usize) -> Result<String, GatewayError> {
     let mut buffer = vec![0u8; bytes];
     getrandom::fill(&mut buffer)
         .map_err(|_| GatewayError::Config("no randomness available".into()))?;
@@ -113,7 +78,7 @@ fn random_hex(bytes: usize) -> Result<String, GatewayError> {
 }
 
 fn hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    ehr_client::document::sha256_hex(secret.as_bytes())
 }
 
 impl Store {
@@ -145,10 +110,14 @@ impl Store {
         expires_at: i64,
     ) -> Result<String, GatewayError> {
         self.add_credential(CredentialKind::ApiKey, client_id, scopes, now, expires_at)
-            .await
+            .await?
+            .ok_or(GatewayError::Database(sqlx::Error::RowNotFound))
     }
 
     /// Store a bearer credential of `kind`; the credential is returned once and never stored.
+    /// An access token is stored only while its SMART client is live, in the same statement,
+    /// so a revocation can never be overtaken by a token issued from an earlier look
+    /// (`Ok(None)`).
     async fn add_credential(
         &self,
         kind: CredentialKind,
@@ -156,34 +125,34 @@ impl Store {
         scopes: &[String],
         now: i64,
         expires_at: i64,
-    ) -> Result<String, GatewayError> {
-        if client_id.is_empty() || client_id.len() > 128 || client_id.contains(char::is_whitespace)
-        {
-            return Err(GatewayError::BadRequest(
-                "a client id is 1 to 128 characters without spaces".into(),
-            ));
-        }
-        if scopes.is_empty() || scopes.iter().any(|s| !s.starts_with("system/")) {
-            return Err(GatewayError::BadRequest(
-                "API keys carry system/... scopes".into(),
-            ));
-        }
+    ) -> Result<Option<String>, GatewayError> {
+        crate::scopes::check_client_id(client_id)?;
+        crate::scopes::check_scopes(scopes)?;
         let key_id = random_hex(8)?;
         let secret = random_hex(32)?;
-        let sql = self.sql(
-            "INSERT INTO api_keys (key_id, client_id, secret_sha256, scopes, created_at, expires_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        let guard = match kind {
+            CredentialKind::ApiKey => "",
+            CredentialKind::AccessToken => {
+                " WHERE EXISTS (SELECT 1 FROM smart_clients WHERE client_id = ? AND revoked_at IS NULL)"
+            }
+        };
+        let sql = format!(
+            "INSERT INTO api_keys (key_id, client_id, secret_sha256, scopes, created_at, expires_at, kind) SELECT ?, ?, ?, ?, ?, ?, ?{guard}"
         );
-        sqlx::query(&sql)
+        let sql = self.sql(&sql);
+        let mut query = sqlx::query(&sql)
             .bind(&key_id)
             .bind(client_id)
             .bind(hash(&secret))
             .bind(scopes.join(" "))
             .bind(now)
             .bind(expires_at)
-            .bind(kind.as_str())
-            .execute(&self.database.pool)
-            .await?;
-        Ok(format!("{KEY_PREFIX}_{key_id}_{secret}"))
+            .bind(kind.as_str());
+        if kind == CredentialKind::AccessToken {
+            query = query.bind(client_id);
+        }
+        let done = query.execute(&self.database.pool).await?;
+        Ok((done.rows_affected() > 0).then(|| format!("{KEY_PREFIX}_{key_id}_{secret}")))
     }
 
     /// The facility an API key belongs to, if the key is valid at `now`.
@@ -249,25 +218,5 @@ impl Store {
                 })
             })
             .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scopes_follow_smart_v1_and_v2() {
-        let client = |scopes: &[&str]| Client {
-            client_id: "lab".into(),
-            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-        };
-        assert!(client(&["system/*.read"]).may("Observation", Interaction::Search));
-        assert!(client(&["system/Observation.rs"]).may("Observation", Interaction::Read));
-        assert!(!client(&["system/Observation.rs"]).may("Patient", Interaction::Read));
-        assert!(!client(&["system/*.r"]).may("Patient", Interaction::Search));
-        assert!(!client(&["patient/*.read"]).may("Patient", Interaction::Read));
-        assert!(!client(&["system/*.write"]).may("Patient", Interaction::Read));
-        assert!(!client(&[]).may("Patient", Interaction::Read));
     }
 }

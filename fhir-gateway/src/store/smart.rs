@@ -45,8 +45,9 @@ const CLIENT_COLUMNS: &str =
     "client_id, jwks, scopes, registered_by, created_at, updated_at, revoked_at";
 
 impl Store {
-    /// Register a client, or register again one that was revoked. `Conflict` when a live client
-    /// already has this id (rotate it instead).
+    /// Register a client, or register again one that was revoked (its old tokens stay
+    /// revoked). `Conflict` when a live client already has this id (rotate it instead); one
+    /// statement, so two registrations racing cannot both win.
     pub async fn register_client(
         &self,
         client_id: &str,
@@ -54,42 +55,37 @@ impl Store {
         scopes: &[String],
         registered_by: &str,
         now: i64,
-    ) -> Result<(), GatewayError> {
-        let mut transaction = self.database.pool.begin().await?;
-        let sql = self.sql("SELECT revoked_at FROM smart_clients WHERE client_id = ?");
-        let existing = sqlx::query(&sql)
-            .bind(client_id)
-            .fetch_optional(&mut *transaction)
-            .await?;
-        match existing {
-            Some(row) if row.try_get::<Option<i64>, _>("revoked_at")?.is_none() => {
-                return Err(GatewayError::Conflict(
-                    "a client with this id is registered; rotate or revoke it",
-                ));
-            }
-            Some(_) => {
-                let sql = self.sql("DELETE FROM smart_clients WHERE client_id = ?");
-                sqlx::query(&sql)
-                    .bind(client_id)
-                    .execute(&mut *transaction)
-                    .await?;
-            }
-            None => {}
-        }
+    ) -> Result<SmartClient, GatewayError> {
+        crate::scopes::check_client_id(client_id)?;
+        crate::scopes::check_scopes(scopes)?;
         let sql = self.sql(
-            "INSERT INTO smart_clients (client_id, jwks, scopes, registered_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO smart_clients (client_id, jwks, scopes, registered_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (client_id) DO UPDATE SET jwks = excluded.jwks, scopes = excluded.scopes, registered_by = excluded.registered_by, \
+             created_at = excluded.created_at, updated_at = excluded.updated_at, revoked_at = NULL WHERE smart_clients.revoked_at IS NOT NULL",
         );
-        sqlx::query(&sql)
+        let done = sqlx::query(&sql)
             .bind(client_id)
             .bind(jwks.to_string())
             .bind(scopes.join(" "))
             .bind(registered_by)
             .bind(now)
             .bind(now)
-            .execute(&mut *transaction)
+            .execute(&self.database.pool)
             .await?;
-        transaction.commit().await?;
-        Ok(())
+        if done.rows_affected() == 0 {
+            return Err(GatewayError::Conflict(
+                "a client with this id is registered; rotate or revoke it",
+            ));
+        }
+        Ok(SmartClient {
+            client_id: client_id.to_owned(),
+            jwks: jwks.clone(),
+            scopes: scopes.to_vec(),
+            registered_by: registered_by.to_owned(),
+            created_at: now,
+            updated_at: now,
+            revoked_at: None,
+        })
     }
 
     /// Replace a live client's keys and, if given, its scopes. Tokens already issued stay valid
@@ -103,6 +99,9 @@ impl Store {
         changed_by: &str,
         now: i64,
     ) -> Result<bool, GatewayError> {
+        if let Some(scopes) = scopes {
+            crate::scopes::check_scopes(scopes)?;
+        }
         let done = match scopes {
             Some(scopes) => {
                 let sql = self.sql(
@@ -190,21 +189,13 @@ impl Store {
         expires_at: i64,
         now: i64,
     ) -> Result<bool, GatewayError> {
-        let sql = self.sql("DELETE FROM assertions_seen WHERE expires_at < ?");
-        sqlx::query(&sql)
-            .bind(now)
-            .execute(&self.database.pool)
-            .await?;
-        let sql = self.sql(
-            "INSERT INTO assertions_seen (client_id, jti, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        );
-        let done = sqlx::query(&sql)
-            .bind(client_id)
-            .bind(jti)
-            .bind(expires_at)
-            .execute(&self.database.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        self.claim_once(
+            "assertions_seen",
+            &format!("{client_id} {jti}"),
+            expires_at,
+            now,
+        )
+        .await
     }
 
     /// Claim a NIP-98 event id until it leaves the window; `false` if it was used before.
@@ -214,30 +205,49 @@ impl Store {
         expires_at: i64,
         now: i64,
     ) -> Result<bool, GatewayError> {
-        let sql = self.sql("DELETE FROM nip98_seen WHERE expires_at < ?");
-        sqlx::query(&sql)
+        self.claim_once("nip98_seen", event_id, expires_at, now)
+            .await
+    }
+
+    /// Remember `id` in `table` until `expires_at` (forgetting what has expired); `false` if it
+    /// is remembered already.
+    async fn claim_once(
+        &self,
+        table: &'static str,
+        id: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, GatewayError> {
+        let sql = format!("DELETE FROM {table} WHERE expires_at < ?");
+        sqlx::query(&self.sql(&sql))
             .bind(now)
             .execute(&self.database.pool)
             .await?;
-        let sql = self.sql(
-            "INSERT INTO nip98_seen (event_id, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        );
-        let done = sqlx::query(&sql)
-            .bind(event_id)
+        let sql =
+            format!("INSERT INTO {table} (id, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING");
+        let done = sqlx::query(&self.sql(&sql))
+            .bind(id)
             .bind(expires_at)
             .execute(&self.database.pool)
             .await?;
         Ok(done.rows_affected() > 0)
     }
 
-    /// Issue a SMART access token; it is returned once and only its hash is kept.
+    /// Issue a SMART access token; it is returned once and only its hash is kept. `None` when
+    /// the client is not live at that moment.
     pub async fn issue_access_token(
         &self,
         client_id: &str,
         scopes: &[String],
         now: i64,
         expires_at: i64,
-    ) -> Result<String, GatewayError> {
+    ) -> Result<Option<String>, GatewayError> {
+        // Expired tokens are of no use to anyone: forget them as new ones are issued.
+        let sql = self.sql("DELETE FROM api_keys WHERE kind = 'access-token' AND expires_at < ?");
+        sqlx::query(&sql)
+            .bind(now)
+            .execute(&self.database.pool)
+            .await?;
         self.add_credential(
             CredentialKind::AccessToken,
             client_id,
