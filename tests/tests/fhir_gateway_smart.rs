@@ -28,9 +28,12 @@ use ehr_fhir_gateway::served::patient_id;
 use ehr_tests::practice::TestPractice;
 use gateway_common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use nostr::prelude::FinalizeEvent;
 use nostr::prelude::{Filter, Kind};
 use reqwest::StatusCode;
-use ring::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use ring::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair,
+};
 use serde_json::{Value, json};
 
 /// A facility's P-384 signing key and its public JWK.
@@ -85,41 +88,6 @@ fn rand_hex() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The admin API as a key holder would call it: NIP-98 signed, once.
-async fn admin(
-    gateway: &Running,
-    signer: &Identity,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<&Value>,
-) -> (StatusCode, Value) {
-    let root = gateway.base.trim_end_matches("/fhir");
-    let url = format!("{root}{path}");
-    let bytes = body.map(Value::to_string).unwrap_or_default();
-    let auth = http_auth::authorization(signer, &url, method.as_str(), bytes.as_bytes()).unwrap();
-    send_admin(gateway, method, &url, &auth, bytes).await
-}
-
-async fn send_admin(
-    gateway: &Running,
-    method: reqwest::Method,
-    url: &str,
-    auth: &str,
-    body: String,
-) -> (StatusCode, Value) {
-    let response = gateway
-        .http
-        .request(method, url)
-        .header("authorization", auth)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 /// Ask the token endpoint; the status and JSON answer.
 async fn token(gateway: &Running, form: &[(&str, &str)]) -> (StatusCode, Value) {
     let response = gateway
@@ -163,8 +131,10 @@ async fn token_for(
 async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assertion_is_refused() {
     let practice = TestPractice::start().await.unwrap();
     let (alice, alice_chart) = patient_with_chart(&practice).await;
-    let (bob, _) = patient_with_chart(&practice).await;
+    let (bob, bob_chart) = patient_with_chart(&practice).await;
     consent(&practice, &alice.public_key(), &alice_chart, &["hie-east"]).await;
+    // Bob consented to another facility only: hie-east's tokens must not reach him.
+    consent(&practice, &bob.public_key(), &bob_chart, &["hie-west"]).await;
     let gateway = Running::start(&practice).await;
     let audience = format!("{}/auth/token", gateway.base);
 
@@ -196,32 +166,24 @@ async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assert
     let registration =
         json!({"client_id": "hie-east", "jwks": key.jwks(), "scopes": ["system/*.read"]});
     let post = reqwest::Method::POST;
-    let root = gateway.base.trim_end_matches("/fhir").to_owned();
+    let root = gateway.service_root();
     let clients_url = format!("{root}/admin/clients");
     let body = registration.to_string();
-    let no_auth = send_admin(&gateway, post.clone(), &clients_url, "", body.clone()).await;
+    let no_auth = gateway
+        .send_admin(post.clone(), &clients_url, "", body.clone())
+        .await;
     assert_eq!(no_auth.0, StatusCode::UNAUTHORIZED);
     for (who, signer) in [("patient", &alice), ("gateway agent", &practice.gateway)] {
-        let (status, body) = admin(
-            &gateway,
-            signer,
-            post.clone(),
-            "/admin/clients",
-            Some(&registration),
-        )
-        .await;
+        let (status, body) = gateway
+            .admin(signer, post.clone(), "/admin/clients", Some(&registration))
+            .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{who}: {body}");
     }
     let other_body =
         http_auth::authorization(&practice.doctor, &clients_url, "POST", b"{}").unwrap();
-    let (status, _) = send_admin(
-        &gateway,
-        post.clone(),
-        &clients_url,
-        &other_body,
-        body.clone(),
-    )
-    .await;
+    let (status, _) = gateway
+        .send_admin(post.clone(), &clients_url, &other_body, body.clone())
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "signed for another body");
     let other_url = http_auth::authorization(
         &practice.doctor,
@@ -230,55 +192,64 @@ async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assert
         body.as_bytes(),
     )
     .unwrap();
-    let (status, _) = send_admin(
-        &gateway,
-        post.clone(),
-        &clients_url,
-        &other_url,
-        body.clone(),
-    )
-    .await;
+    let (status, _) = gateway
+        .send_admin(post.clone(), &clients_url, &other_url, body.clone())
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "signed for another URL");
     // A JWKS carrying a private key, or a symmetric key, is refused as unprocessable.
     let mut private = key.jwk.clone();
     private["d"] = json!("AAAA");
+    // So are keys this gateway cannot verify SMART's algorithms with: a P-256 key, a
+    // 1024-bit RSA key, and two keys under one kid.
+    let p256 = {
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        let point = pair.public_key().as_ref();
+        json!({"kty": "EC", "crv": "P-256", "kid": "p256",
+               "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..65])})
+    };
+    let rsa_1024 = json!({"kty": "RSA", "kid": "small", "e": "AQAB",
+                          "n": URL_SAFE_NO_PAD.encode([0xc5u8; 128])});
     for jwks in [
         json!({"keys": [private]}),
         json!({"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "x"}]}),
         json!({"keys": []}),
+        json!({"keys": [p256]}),
+        json!({"keys": [rsa_1024]}),
+        json!({"keys": [key.jwk, ClientKey::generate("hie-east-2026").jwk]}),
     ] {
         let bad = json!({"client_id": "hie-east", "jwks": jwks, "scopes": ["system/*.read"]});
-        let (status, body) = admin(
-            &gateway,
-            &practice.doctor,
-            post.clone(),
-            "/admin/clients",
-            Some(&bad),
-        )
-        .await;
+        let (status, body) = gateway
+            .admin(&practice.doctor, post.clone(), "/admin/clients", Some(&bad))
+            .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert_eq!(body["resourceType"], "OperationOutcome");
     }
     let auth =
         http_auth::authorization(&practice.doctor, &clients_url, "POST", body.as_bytes()).unwrap();
-    let (status, created) =
-        send_admin(&gateway, post.clone(), &clients_url, &auth, body.clone()).await;
+    let (status, created) = gateway
+        .send_admin(post.clone(), &clients_url, &auth, body.clone())
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["client_id"], "hie-east");
-    let (status, _) = send_admin(&gateway, post.clone(), &clients_url, &auth, body.clone()).await;
+    let (status, _) = gateway
+        .send_admin(post.clone(), &clients_url, &auth, body.clone())
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "a replayed auth event");
     // (Another body than the first: the same request signed in the same second is the same
     // auth event, and would be refused as a replay.)
     let again =
         json!({"client_id": "hie-east", "jwks": key.jwks(), "scopes": ["system/Patient.rs"]});
-    let (status, _) = admin(
-        &gateway,
-        &practice.doctor,
-        post.clone(),
-        "/admin/clients",
-        Some(&again),
-    )
-    .await;
+    let (status, _) = gateway
+        .admin(
+            &practice.doctor,
+            post.clone(),
+            "/admin/clients",
+            Some(&again),
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "registered twice");
 
     // A good assertion gets a short-lived token, which reads Alice and only Alice.
@@ -411,14 +382,14 @@ async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assert
 
     // Rotation: the old key stops working, the new one works.
     let rotated = ClientKey::generate("hie-east-2027");
-    let (status, _) = admin(
-        &gateway,
-        &practice.doctor,
-        reqwest::Method::PUT,
-        "/admin/clients/hie-east",
-        Some(&json!({"jwks": rotated.jwks()})),
-    )
-    .await;
+    let (status, _) = gateway
+        .admin(
+            &practice.doctor,
+            reqwest::Method::PUT,
+            "/admin/clients/hie-east",
+            Some(&json!({"jwks": rotated.jwks()})),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         token_for(&gateway, &key, "hie-east", "system/*.read")
@@ -431,14 +402,14 @@ async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assert
     let fresh = fresh["access_token"].as_str().unwrap().to_owned();
 
     // Revocation ends live tokens at once, and no new one is issued.
-    let (status, _) = admin(
-        &gateway,
-        &practice.doctor,
-        reqwest::Method::DELETE,
-        "/admin/clients/hie-east",
-        None,
-    )
-    .await;
+    let (status, _) = gateway
+        .admin(
+            &practice.doctor,
+            reqwest::Method::DELETE,
+            "/admin/clients/hie-east",
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     for token in [&access, &fresh] {
         assert_eq!(
@@ -452,32 +423,115 @@ async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assert
             .0,
         StatusCode::UNAUTHORIZED
     );
-    let (status, _) = admin(
-        &gateway,
-        &practice.doctor,
-        reqwest::Method::DELETE,
-        "/admin/clients/hie-west",
-        None,
-    )
-    .await;
+    let (status, _) = gateway
+        .admin(
+            &practice.doctor,
+            reqwest::Method::DELETE,
+            "/admin/clients/hie-west",
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "no such client");
+    // Registered again (by the practice root this time): the revoked tokens stay dead.
+    let again =
+        json!({"client_id": "hie-east", "jwks": rotated.jwks(), "scopes": ["system/*.read"]});
+    let (status, body) = gateway
+        .admin(&practice.root, post.clone(), "/admin/clients", Some(&again))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for token in [&access, &fresh] {
+        assert_eq!(
+            gateway.get(Some(token), "Patient").await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    // A NIP-98 event from outside the 60 s window, either side, is refused.
+    for skew in [-120i64, 120] {
+        let at = nostr::prelude::Timestamp::from(u64::try_from(now() + skew).unwrap());
+        let url = format!("{root}/admin/clients");
+        let event = nostr::prelude::EventBuilder::new(Kind::HttpAuth, "")
+            .tags([
+                nostr::prelude::Tag::custom("u", [url.as_str()]),
+                nostr::prelude::Tag::custom("method", ["GET"]),
+            ])
+            .custom_created_at(at)
+            .finalize(practice.doctor.keys())
+            .unwrap();
+        let (status, _) = gateway
+            .send_admin(
+                reqwest::Method::GET,
+                &url,
+                &http_auth::header(&event),
+                String::new(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "created_at {skew} s away");
+    }
 
     // Static API keys through the same admin API; the access log lists the facility's reads.
-    let (status, issued) = admin(&gateway, &practice.doctor, post.clone(), "/admin/api-keys", Some(&json!({"client_id": "hie-east", "scopes": ["system/Patient.rs"], "expires_in_days": 30}))).await;
+    let (status, issued) = gateway.admin( &practice.doctor, post.clone(), "/admin/api-keys", Some(&json!({"client_id": "hie-east", "scopes": ["system/Patient.rs"], "expires_in_days": 30}))).await;
     assert_eq!(status, StatusCode::CREATED);
     let api_key = issued["api_key"].as_str().unwrap();
     assert_eq!(
         gateway.get(Some(api_key), "Patient").await.0,
         StatusCode::OK
     );
-    let (status, log) = admin(
-        &gateway,
-        &practice.doctor,
-        reqwest::Method::GET,
-        "/admin/access-log?client=hie-east&_count=50",
-        None,
-    )
-    .await;
+    // Its scope is Patient only: other types, and exporting them, are refused.
+    assert_eq!(
+        gateway.get(Some(api_key), "Observation").await.0,
+        StatusCode::FORBIDDEN
+    );
+    let export = gateway
+        .http
+        .get(format!(
+            "{}/Group/consented/$export?_type=Observation",
+            gateway.base
+        ))
+        .bearer_auth(api_key)
+        .header("prefer", "respond-async")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status(), StatusCode::FORBIDDEN);
+    // Listed without its secret; revoked through the API.
+    let (status, listed) = gateway
+        .admin(
+            &practice.doctor,
+            reqwest::Method::GET,
+            "/admin/clients",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let key_id = api_key.split('_').nth(1).unwrap();
+    assert!(
+        listed["api_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["key_id"] == key_id)
+    );
+    assert!(
+        !listed
+            .to_string()
+            .contains(api_key.split('_').nth(2).unwrap()),
+        "no secret listed"
+    );
+    // Another facility's access, which the filtered log must leave out.
+    let clinic = gateway.key("clinic-c").await;
+    assert_eq!(
+        gateway.get(Some(&clinic), "Patient").await.0,
+        StatusCode::OK
+    );
+    let (status, log) = gateway
+        .admin(
+            &practice.doctor,
+            reqwest::Method::GET,
+            "/admin/access-log?client=hie-east&_count=50",
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{log}");
     let logged: Vec<&Value> = log["entry"]
         .as_array()
@@ -485,30 +539,42 @@ async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assert
         .iter()
         .map(|e| &e["resource"])
         .collect();
-    assert!(logged.len() >= 3, "{log}");
+    // hie-east's accesses with valid credentials: Patient and Bob's 404 with the first token,
+    // Patient, Observation (403) and the refused export with the API key.
+    assert_eq!(logged.len(), 5, "{log}");
     assert!(logged.iter().all(|e| e["resourceType"] == "AuditEvent"
         && e["agent"][0]["who"]["identifier"]["value"] == "hie-east"));
-    let (status, _) = admin(
-        &gateway,
-        &alice,
-        reqwest::Method::GET,
-        "/admin/access-log",
-        None,
-    )
-    .await;
+    let refused = logged.iter().filter(|e| e["outcome"] == "4").count();
+    assert_eq!(refused, 3, "Bob's 404, the 403 and the refused export");
+    let (status, revoked) = gateway
+        .admin(
+            &practice.doctor,
+            reqwest::Method::DELETE,
+            &format!("/admin/api-keys/{key_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    assert_eq!(
+        gateway.get(Some(api_key), "Patient").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, _) = gateway
+        .admin(&alice, reqwest::Method::GET, "/admin/access-log", None)
+        .await;
     assert_eq!(
         status,
         StatusCode::FORBIDDEN,
         "a patient reads the practice log"
     );
-    let (status, body) = admin(
-        &gateway,
-        &practice.doctor,
-        reqwest::Method::GET,
-        "/admin/access-log?patient_name=x",
-        None,
-    )
-    .await;
+    let (status, body) = gateway
+        .admin(
+            &practice.doctor,
+            reqwest::Method::GET,
+            "/admin/access-log?patient_name=x",
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     gateway.stop().await;
@@ -590,22 +656,71 @@ async fn disclosures_reach_the_relay_sealed_to_the_practice_and_the_patient_only
     let seen_by_bob = bob_relay.fetch(vec![audit_of(&alice)]).await.unwrap();
     assert!(seen_by_bob.is_empty());
 
-    // The practice opens every one with the epoch key.
+    // The practice follows all of them (Alice twice, Bob once) and opens each with the
+    // epoch key; each names exactly the patient its `p` tag names.
     let (view, _) = practice.doctor_view().await.unwrap();
     let epoch = view.current_epoch_key().unwrap().clone();
-    let all = practice
+    let mut following = practice
         .connection()
-        .fetch(vec![Filter::new().kind(Kind::Custom(AUDIT_EVENT))])
-        .await
+        .follow(vec![Filter::new().kind(Kind::Custom(AUDIT_EVENT))])
         .unwrap();
-    assert!(all.len() >= 3, "Alice twice, Bob once");
-    for event in all {
-        let opened = AuditRecord::parse(event)
+    let mut all = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while all.len() < 3 {
+            if let Followed::Event(event) = following.next().await.unwrap() {
+                all.push(AuditRecord::parse(*event).unwrap());
+            }
+        }
+    })
+    .await
+    .expect("three audit events reach the relay");
+    let mut per_patient = std::collections::BTreeMap::new();
+    for record in &all {
+        let opened = record.open_with_epoch_key(&epoch).unwrap();
+        let named: Vec<String> = opened["entity"]
+            .as_array()
             .unwrap()
-            .open_with_epoch_key(&epoch)
-            .unwrap();
-        assert_eq!(opened["resourceType"], "AuditEvent");
+            .iter()
+            .filter_map(|e| e["what"]["reference"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(
+            named,
+            vec![format!("Patient/{}", patient_id(&record.patient()))]
+        );
+        *per_patient.entry(record.patient()).or_insert(0) += 1;
     }
+    assert_eq!(per_patient[&alice.public_key()], 2);
+    assert_eq!(per_patient[&bob.public_key()], 1);
+
+    // Nobody but the gateway (and the root) may write one: not the doctor, not a patient
+    // forging a reassuring log about herself.
+    let forged_by = |author: &Identity| {
+        AuditRecord::seal(
+            author,
+            &alice.public_key(),
+            (epoch.number, epoch.public_key()),
+            r#"{"resourceType":"AuditEvent","outcome":"0"}"#,
+            nostr::prelude::Timestamp::now(),
+        )
+        .unwrap()
+        .event()
+        .clone()
+    };
+    let doctor_relay = RelayClient::connect(
+        &practice.relay_url,
+        &practice.doctor,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    for (relay, author) in [(&doctor_relay, &practice.doctor), (&alice_relay, &alice)] {
+        let outcome = relay.publish(&[forged_by(author)]).await.unwrap();
+        assert!(
+            matches!(&outcome[0], ehr_client::net::PublishOutcome::Refused { message } if message.starts_with("restricted:")),
+            "{outcome:?}"
+        );
+    }
+    doctor_relay.disconnect().await;
 
     alice_relay.disconnect().await;
     bob_relay.disconnect().await;
@@ -724,6 +839,75 @@ async fn bulk_export_gives_an_hie_its_consented_patients_as_ndjson_behind_its_to
     patients.sort();
     patients.dedup();
     assert_eq!(patients.len(), 2, "Alice and Carol, not Dave");
+
+    // Another credential of the same facility with a narrower scope sees only the files it
+    // may export, and cannot download the others.
+    let narrow = gateway
+        .store
+        .add_api_key(
+            "hie-east",
+            &["system/Patient.rs".to_owned()],
+            now(),
+            now() + 3600,
+        )
+        .await
+        .unwrap();
+    let listed: Value = poll(&narrow).await.unwrap().json().await.unwrap();
+    let listed: Vec<&str> = listed["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["Patient"]);
+    let observations = outputs.iter().find(|o| o["type"] == "Observation").unwrap();
+    let refused = download(
+        observations["url"].as_str().unwrap().to_owned(),
+        narrow.clone(),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    // clinic-c's own export holds Carol (consent to any facility), never Alice (hie-east only).
+    let theirs = kick_off(other.clone(), "?_type=Patient", true).await;
+    assert_eq!(theirs.status(), StatusCode::ACCEPTED);
+    let their_status = theirs.headers()["content-location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let manifest: Value = http
+        .get(&their_status)
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let file = download(
+        manifest["output"][0]["url"].as_str().unwrap().to_owned(),
+        other.clone(),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        file.contains(&allowed[1]) && !file.contains(&allowed[0]),
+        "{file}"
+    );
+
+    // Four exports at a time per facility: the fifth is refused until one is deleted.
+    for _ in 0..3 {
+        assert_eq!(
+            kick_off(hie.clone(), "?_type=Patient", true).await.status(),
+            StatusCode::ACCEPTED
+        );
+    }
+    assert_eq!(
+        kick_off(hie.clone(), "?_type=Patient", true).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
 
     // Carol withdraws after the kick-off: her records leave the files still to be downloaded.
     withdraw(&practice, &carol.public_key()).await;

@@ -23,7 +23,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ehr_client::http_auth;
 use ehr_fhir_gateway::served::patient_id;
 use ehr_tests::practice::TestPractice;
 use gateway_common::*;
@@ -218,19 +217,15 @@ async fn tour(gateway: &Running, practice: &TestPractice, token: &str, out: &Pat
         );
     }
     // The access log's AuditEvents (as the practice reads them).
-    let root = base.trim_end_matches("/fhir");
-    let url = format!("{root}/admin/access-log?_count=20");
-    let auth = http_auth::authorization(&practice.doctor, &url, "GET", b"").unwrap();
-    let log: Value = gateway
-        .http
-        .get(&url)
-        .header("authorization", auth)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, log) = gateway
+        .admin(
+            &practice.doctor,
+            reqwest::Method::GET,
+            "/admin/access-log?_count=20",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     collected.push(log);
 
     let mut file = std::fs::File::create(out).unwrap();
@@ -262,20 +257,17 @@ async fn fhirclient_runs_backend_services_and_every_answer_validates_independent
     python(&["keygen", keys.to_str().unwrap()]);
     let jwks: Value =
         serde_json::from_str(&std::fs::read_to_string(keys.join("jwks.json")).unwrap()).unwrap();
-    let root = gateway.base.trim_end_matches("/fhir").to_owned();
-    let url = format!("{root}/admin/clients");
-    let body =
-        json!({"client_id": "python-hie", "jwks": jwks, "scopes": ["system/*.read"]}).to_string();
-    let auth = http_auth::authorization(&practice.doctor, &url, "POST", body.as_bytes()).unwrap();
-    let registered = gateway
-        .http
-        .post(&url)
-        .header("authorization", auth)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(registered.status(), StatusCode::CREATED);
+    let registration =
+        json!({"client_id": "python-hie", "jwks": jwks, "scopes": ["system/*.read"]});
+    let (status, _) = gateway
+        .admin(
+            &practice.doctor,
+            reqwest::Method::POST,
+            "/admin/clients",
+            Some(&registration),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
 
     let mut expected = vec![
         patient_id(&alice.public_key()),
@@ -304,11 +296,11 @@ async fn fhirclient_runs_backend_services_and_every_answer_validates_independent
             .collect();
         seen.sort();
         assert_eq!(seen, expected, "{alg}: consenting patients only");
-        assert!(summary["validated"].as_u64().unwrap() > 20, "{summary}");
-        assert!(
-            summary["observation_pages"].as_u64().unwrap() >= 1,
-            "{summary}"
-        );
+        // Every patient's Observations, one per page, through every `next` link (the script
+        // checks the pages against the count).
+        for (patient, pages) in summary["observation_pages"].as_object().unwrap() {
+            assert!(pages.as_u64().unwrap() >= 2, "{patient}: {summary}");
+        }
     }
 
     // The tour, validated.
@@ -321,7 +313,9 @@ async fn fhirclient_runs_backend_services_and_every_answer_validates_independent
         "--schema",
         schema().to_str().unwrap(),
     ]);
-    assert!(summary["validated"].as_u64().unwrap() >= written as u64);
+    // The script fails on the first resource any validator refuses; here, that the tour was
+    // broad enough to mean something.
+    assert!(written > 20, "{written} answers");
     for kind in [
         "CapabilityStatement",
         "OperationOutcome",

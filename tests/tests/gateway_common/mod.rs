@@ -67,6 +67,48 @@ impl Running {
             .unwrap()
     }
 
+    /// The service root (the FHIR base without `/fhir`), where `/admin` lives.
+    pub fn service_root(&self) -> String {
+        self.base.trim_end_matches("/fhir").to_owned()
+    }
+
+    /// Call the admin API as a key holder would: NIP-98 signed by `signer`, once.
+    pub async fn admin(
+        &self,
+        signer: &Identity,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let url = format!("{}{path}", self.service_root());
+        let bytes = body.map(Value::to_string).unwrap_or_default();
+        let auth =
+            ehr_client::http_auth::authorization(signer, &url, method.as_str(), bytes.as_bytes())
+                .unwrap();
+        self.send_admin(method, &url, &auth, bytes).await
+    }
+
+    /// Send an admin request with a ready `Authorization` value.
+    pub async fn send_admin(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        auth: &str,
+        body: String,
+    ) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .request(method, url)
+            .header("authorization", auth)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
         let mut request = self.http.get(format!("{}/{path}", self.base));
         if let Some(token) = token {
