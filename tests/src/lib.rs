@@ -1,3 +1,4 @@
 //! Shared helpers for the cross-component tests and benchmarks.
 
+pub mod bench;
 pub mod practice;

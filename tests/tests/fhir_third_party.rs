@@ -46,7 +46,7 @@ fn python(args: &[&str]) -> Value {
         .unwrap_or(false);
     assert!(
         ready,
-        "python3 with fhirclient 4.4, fhir.resources, jsonschema and PyJWT is needed: run scripts/python-tools (scripts/test does)"
+        "python3 with fhirclient 4.4, fhir.resources, jsonschema and PyJWT is needed: eval \"$(scripts/python-tools)\" first (scripts/test does)"
     );
     let output = Command::new("python3")
         .arg(script())

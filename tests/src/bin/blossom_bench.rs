@@ -16,6 +16,7 @@ use ehr_client::blossom::BlossomClient;
 use ehr_client::keys::Identity;
 use ehr_client::roster::{Member, Role, RosterContent};
 use ehr_relay::store::{Store as RelayStore, WriteJob};
+use ehr_tests::bench::{self, median};
 use futures_util::StreamExt;
 use nostr::prelude::*;
 use sha2::{Digest, Sha256};
@@ -37,33 +38,16 @@ struct Cli {
     runs: usize,
 }
 
-/// Peak resident set size of a process, from /proc (Linux), in MiB.
-fn peak_rss_mib(pid: &str) -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmHWM in /proc")?;
-    Ok(kib / 1024.0)
-}
-
-/// The median of some figures.
-fn median(mut figures: Vec<f64>) -> f64 {
-    figures.sort_by(f64::total_cmp);
-    figures.get(figures.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-/// Single-core sha256 throughput in MiB/s (an 8 MiB buffer hashed 64 times).
-fn sha256_speed() -> f64 {
+/// Single-core sha256 throughput in MiB/s (an 8 MiB buffer hashed again and again).
+fn sha256_speed() -> anyhow::Result<f64> {
     let buf = vec![0x5au8; 8 << 20];
-    let started = Instant::now();
     let mut hash = Sha256::new();
-    for _ in 0..64 {
+    let per_second = bench::per_second(|| {
         hash.update(&buf);
-    }
-    let _ = hash.finalize();
-    512.0 / started.elapsed().as_secs_f64()
+        anyhow::Ok(())
+    })?;
+    std::hint::black_box(hash.finalize());
+    Ok(8.0 * per_second)
 }
 
 /// A file of `mib` MiB of varied bytes (different for each `seed`), and its sha256.
@@ -164,7 +148,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let pid = server.id().to_string();
 
     let result = transfers(&mut out, &base, &url, &uploader, cli.size_mib, cli.runs).await;
-    let server_rss = peak_rss_mib(&pid);
+    let server_rss = bench::status_mib(&pid, "VmHWM");
     let _ = server.kill();
     let _ = server.wait();
     let _ = std::fs::remove_dir_all(&base);
@@ -173,7 +157,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     writeln!(
         out,
         "peak RSS, client:        {:>8.1} MiB",
-        peak_rss_mib("self")?
+        bench::status_mib("self", "VmHWM")?
     )?;
     Ok(())
 }
@@ -243,7 +227,7 @@ async fn transfer(
 ) -> anyhow::Result<Run> {
     let file = base.join("blob.bin");
     let sha = make_file(&file, mib, seed)?;
-    let sha256 = sha256_speed();
+    let sha256 = sha256_speed()?;
     let client = BlossomClient::new(url)?;
     let started = Instant::now();
     let descriptor = client.upload(uploader, &file, &sha).await?;

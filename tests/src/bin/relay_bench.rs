@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use ehr_tests::bench::Percentiles;
 use futures_util::{SinkExt, StreamExt};
 use nostr::prelude::*;
 use serde_json::{Value, json};
@@ -89,17 +90,11 @@ struct Latency {
 }
 
 impl Latency {
-    fn of(mut times: Vec<f64>, events_per_req: usize, missing_eose: usize) -> Self {
-        times.sort_by(f64::total_cmp);
-        let pick = |q: f64| {
-            times
-                .get(((times.len() as f64 - 1.0) * q).round() as usize)
-                .copied()
-                .unwrap_or(f64::NAN)
-        };
+    fn of(times: Vec<f64>, events_per_req: usize, missing_eose: usize) -> Self {
+        let p = Percentiles::of(times);
         Self {
-            p50_ms: pick(0.50),
-            p99_ms: pick(0.99),
+            p50_ms: p.p50,
+            p99_ms: p.p99,
             events_per_req,
             missing_eose,
         }
