@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use nostr::prelude::{Event, EventId, PublicKey, Timestamp};
 
 use crate::chart::{self, Chart, FoldOptions};
-use crate::event::{ClinicalEvent, ClinicalRecord, EventError, PracticeKeyRef};
+use crate::event::{ClinicalEvent, ClinicalRecord, EventError, PracticeKeyRef, VerifiedEvent};
 use crate::grants::{
     ChartKeyWrap, EpochGrant, EpochKey, GrantError, Guardianship, GuardianshipStatus, WrapRecipient,
 };
@@ -343,6 +343,25 @@ impl PracticeView {
         })
     }
 
+    /// [`PracticeView::open`] for events whose signatures were already checked (by the relay
+    /// transport): the same authorisation and decryption, without a second signature check.
+    pub fn open_verified<'a>(
+        &self,
+        events: impl IntoIterator<Item = &'a VerifiedEvent>,
+        patient: Option<&PublicKey>,
+    ) -> Opened {
+        open_events_with(
+            events,
+            VerifiedEvent::event,
+            |event| ClinicalEvent::from_verified(event.clone()),
+            patient,
+            |clinical| {
+                self.authorise(clinical)?;
+                self.decrypt(clinical)
+            },
+        )
+    }
+
     fn decrypt(&self, clinical: &ClinicalEvent) -> Result<ClinicalRecord, AccessError> {
         match clinical.practice_key() {
             PracticeKeyRef::Chart(version) => {
@@ -417,23 +436,40 @@ fn open_events<'a>(
     patient: Option<&PublicKey>,
     open: impl Fn(&ClinicalEvent) -> Result<ClinicalRecord, AccessError>,
 ) -> Opened {
+    open_events_with(
+        events,
+        |event| event,
+        |event| ClinicalEvent::parse(event.clone()),
+        patient,
+        open,
+    )
+}
+
+/// Parse (`parse`), authorise and open (`open`) the clinical events among `items` that may be
+/// about `patient`, each once.
+fn open_events_with<'a, T: 'a>(
+    items: impl IntoIterator<Item = &'a T>,
+    event_of: impl Fn(&'a T) -> &'a Event,
+    parse: impl Fn(&'a T) -> Result<ClinicalEvent, EventError>,
+    patient: Option<&PublicKey>,
+    open: impl Fn(&ClinicalEvent) -> Result<ClinicalRecord, AccessError>,
+) -> Opened {
     let mut opened = Opened::default();
     let mut seen = BTreeSet::new();
-    for event in events {
+    for item in items {
+        let event = event_of(item);
         let clinical_kind = ClinicalKind::from_u16(event.kind.as_u16()).is_some();
         let maybe_about =
             patient.is_none_or(|p| event.tags.public_keys().any(|tagged| tagged == *p));
         if !clinical_kind || !maybe_about || !seen.insert(event.id) {
             continue;
         }
-        let result = ClinicalEvent::parse(event.clone())
-            .map_err(AccessError::from)
-            .and_then(|clinical| {
-                if patient.is_some_and(|p| p != &clinical.patient()) {
-                    return Ok(None);
-                }
-                open(&clinical).map(Some)
-            });
+        let result = parse(item).map_err(AccessError::from).and_then(|clinical| {
+            if patient.is_some_and(|p| p != &clinical.patient()) {
+                return Ok(None);
+            }
+            open(&clinical).map(Some)
+        });
         match result {
             Ok(Some(record)) => opened.records.push(record),
             Ok(None) => {}

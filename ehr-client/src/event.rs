@@ -101,6 +101,38 @@ pub enum EventError {
     Signing,
 }
 
+/// An event whose id and signature have been checked, once: by [`VerifiedEvent::verify`], or
+/// by the relay transport before it handed the event over ([`crate::net`]). Parsing it as a
+/// clinical event ([`ClinicalEvent::from_verified`]) does not check the signature again, which
+/// is most of what reading a large chart costs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedEvent(Event);
+
+impl VerifiedEvent {
+    /// Check `event`'s id and signature.
+    pub fn verify(event: Event) -> Result<Self, EventError> {
+        event.verify().map_err(|_| EventError::InvalidSignature)?;
+        Ok(Self(event))
+    }
+
+    /// An event whose signature the transport verified; its id is checked here, so the event
+    /// is the one whose signature was verified.
+    #[cfg(feature = "relay-client")]
+    pub(crate) fn verified_by_transport(event: Event) -> Option<Self> {
+        event.verify_id().then_some(Self(event))
+    }
+
+    /// The event.
+    pub fn event(&self) -> &Event {
+        &self.0
+    }
+
+    /// The event, giving up the proof.
+    pub fn into_event(self) -> Event {
+        self.0
+    }
+}
+
 /// Which key encrypts the practice copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PracticeKeyRef {
@@ -257,7 +289,12 @@ impl ClinicalEvent {
 
     /// Verify an event as a clinical event: id and signature, kind, and exactly the minimal tags.
     pub fn parse(event: Event) -> Result<Self, EventError> {
-        event.verify().map_err(|_| EventError::InvalidSignature)?;
+        Self::from_verified(VerifiedEvent::verify(event)?)
+    }
+
+    /// [`ClinicalEvent::parse`] for an event whose id and signature were already checked.
+    pub fn from_verified(event: VerifiedEvent) -> Result<Self, EventError> {
+        let event = event.0;
         let kind = ClinicalKind::from_u16(event.kind.as_u16())
             .ok_or(EventError::NotClinical(event.kind.as_u16()))?;
 

@@ -3,20 +3,27 @@
 //!
 //! The transport is `nostr-sdk` 0.44, which brings its own `nostr` 0.44 (DESIGN.md §8). Nothing
 //! of 0.44 crosses this module's public API: events and filters are converted through their
-//! NIP-01 JSON, keys through their 32 secret bytes, and every event fetched is verified again
-//! (id and signature) with the protocol's `nostr` 0.45.6 after conversion.
+//! NIP-01 JSON, keys through their 32 secret bytes.
+//!
+//! Signatures are checked once. `nostr-relay-pool` verifies every event's id and signature
+//! before it reports the event (unconditionally, in `handle_event_msg`); after the crossing to
+//! the protocol's `nostr` 0.45.6 the id is checked again, which proves the event is the one
+//! whose signature was verified. Events come out as [`VerifiedEvent`]s (or plain events), and a
+//! forged signature never comes out at all (`tests/relay_client.rs` attacks this with a relay
+//! that sends one).
 
 use std::collections::HashSet;
 use std::fmt;
 use std::time::Duration;
 
-use nostr::prelude::{Event, EventId, Filter};
+use nostr::prelude::{Event, EventId, Filter, Timestamp};
 use nostr_sdk::JsonUtil as _;
 use nostr_sdk::pool::pool::Error as PoolError;
 use nostr_sdk::pool::relay::Error as RelayError;
 use nostr_sdk::prelude as sdk;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::event::VerifiedEvent;
 use crate::keys::Identity;
 
 /// Capacity of the relay's notification channel. Every event received takes two slots; a fetch
@@ -175,6 +182,15 @@ impl RelayClient {
     /// `EOSE` within the timeout is [`NetError::Timeout`]. A relay may still cap the number of
     /// events it returns per filter (its `limit` default); ask in pages with `until` if needed.
     pub async fn fetch(&self, filters: Vec<Filter>) -> Result<Vec<Event>, NetError> {
+        let events = self.fetch_verified(filters).await?;
+        Ok(events.into_iter().map(VerifiedEvent::into_event).collect())
+    }
+
+    /// [`RelayClient::fetch`], keeping the proof that each event was verified.
+    pub async fn fetch_verified(
+        &self,
+        filters: Vec<Filter>,
+    ) -> Result<Vec<VerifiedEvent>, NetError> {
         if filters.is_empty() {
             return Ok(Vec::new());
         }
@@ -205,7 +221,7 @@ impl RelayClient {
             Ok(Err(e)) => Err(e),
             Ok(Ok(())) => {
                 let mut events = state.events;
-                events.sort_by_key(|event| (event.created_at, event.id));
+                events.sort_by_key(|event| (event.event().created_at, event.event().id));
                 Ok(events)
             }
         }
@@ -218,41 +234,30 @@ impl RelayClient {
     /// events of one second cannot move on, and is [`NetError::Relay`] rather than a silently
     /// short answer.
     pub async fn fetch_all(&self, filter: Filter, page: usize) -> Result<Vec<Event>, NetError> {
+        let mut pages = self.pages(filter, page).await;
+        let mut events = Vec::new();
+        while let Some(batch) = pages.next(self).await? {
+            events.extend(batch.into_iter().map(VerifiedEvent::into_event));
+        }
+        events.sort_by_key(|event| (event.created_at, event.id));
+        Ok(events)
+    }
+
+    /// The pages [`RelayClient::fetch_all`] reads, one at a time, so that a large read can be
+    /// processed while the next page arrives and never sits whole in memory.
+    pub async fn pages(&self, filter: Filter, page: usize) -> Pages {
         let page = match self.max_limit().await {
             Some(cap) => page.min(cap),
             None => page,
         }
         .max(1);
-        let mut seen = HashSet::new();
-        let mut events = Vec::new();
-        let mut until: Option<nostr::prelude::Timestamp> = filter.until;
-        loop {
-            let mut request = filter.clone().limit(page);
-            if let Some(until) = until {
-                request = request.until(until);
-            }
-            let batch = self.fetch(vec![request]).await?;
-            let full = batch.len() >= page;
-            let oldest = batch.iter().map(|e| e.created_at).min();
-            let mut new = 0usize;
-            for event in batch {
-                if seen.insert(event.id) {
-                    new += 1;
-                    events.push(event);
-                }
-            }
-            match (full, oldest) {
-                (true, Some(oldest)) if new > 0 => until = Some(oldest),
-                (true, _) => {
-                    return Err(NetError::Relay(
-                        "more events in one second than the relay returns at once".to_owned(),
-                    ));
-                }
-                (false, _) => break,
-            }
+        Pages {
+            until: filter.until,
+            filter,
+            page,
+            previous: HashSet::new(),
+            done: false,
         }
-        events.sort_by_key(|event| (event.created_at, event.id));
-        Ok(events)
     }
 
     /// The relay's `limitation.max_limit` from its NIP-11 document, asked once per connection
@@ -326,6 +331,68 @@ impl RelayClient {
                 Step::Nothing => {}
             }
         }
+    }
+}
+
+/// Every stored event matching a filter, page by page ([`RelayClient::pages`]): at most `page`
+/// events per page, newest first, each page ending where the last one did (`until`), until a
+/// page comes back short. Events are verified, and each is delivered once (pages overlap at the
+/// second where the last one ended). A page filled with events of one second cannot move on,
+/// and is [`NetError::Relay`] rather than a silently short answer.
+#[derive(Debug)]
+pub struct Pages {
+    filter: Filter,
+    page: usize,
+    until: Option<Timestamp>,
+    /// The last page's events of the second it ended at.
+    previous: HashSet<EventId>,
+    done: bool,
+}
+
+impl Pages {
+    /// The next page, or `None` after the last one.
+    pub async fn next(
+        &mut self,
+        client: &RelayClient,
+    ) -> Result<Option<Vec<VerifiedEvent>>, NetError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut request = self.filter.clone().limit(self.page);
+        if let Some(until) = self.until {
+            request = request.until(until);
+        }
+        let batch = client.fetch_verified(vec![request]).await?;
+        let full = batch.len() >= self.page;
+        let oldest = batch.iter().map(|e| e.event().created_at).min();
+        let fresh: Vec<VerifiedEvent> = batch
+            .into_iter()
+            .filter(|e| !self.previous.contains(&e.event().id))
+            .collect();
+        match (full, oldest) {
+            (true, Some(oldest)) if !fresh.is_empty() => {
+                // Still in the same second: what came before at that second stays delivered.
+                if self.until != Some(oldest) {
+                    self.previous.clear();
+                }
+                self.until = Some(oldest);
+                self.previous.extend(
+                    fresh
+                        .iter()
+                        .map(VerifiedEvent::event)
+                        .filter(|e| e.created_at == oldest)
+                        .map(|e| e.id),
+                );
+            }
+            (true, _) => {
+                self.done = true;
+                return Err(NetError::Relay(
+                    "more events in one second than the relay returns at once".to_owned(),
+                ));
+            }
+            (false, _) => self.done = true,
+        }
+        Ok(Some(fresh))
     }
 }
 
@@ -442,10 +509,11 @@ impl Following {
             let notification = receive(&mut self.notifications).await?;
             match step(notification, &self.id, &mut self.state)? {
                 Step::Event(event) => {
-                    let event = from_sdk_event(&event)?;
                     // No dedup set here: it would grow for as long as the service runs.
-                    if event.verify().is_ok() {
-                        return Ok(Followed::Event(Box::new(event)));
+                    if let Some(event) =
+                        VerifiedEvent::verified_by_transport(from_sdk_event(&event)?)
+                    {
+                        return Ok(Followed::Event(Box::new(event.into_event())));
                     }
                 }
                 Step::EndOfStored if !self.stored_done => {
@@ -468,7 +536,7 @@ impl Following {
 /// What a fetch has gathered so far.
 #[derive(Default)]
 struct FetchState {
-    events: Vec<Event>,
+    events: Vec<VerifiedEvent>,
     seen: HashSet<EventId>,
     /// The `CLOSED auth-required:` message while AUTH is under way.
     awaiting_auth: Option<String>,
@@ -477,10 +545,11 @@ struct FetchState {
 }
 
 impl FetchState {
-    /// Convert, verify and keep one event, once.
+    /// Convert one event `nostr-sdk` verified, check its id, and keep it once.
     fn add(&mut self, event: &sdk::Event) -> Result<(), NetError> {
-        let event = from_sdk_event(event)?;
-        if event.verify().is_ok() && self.seen.insert(event.id) {
+        if let Some(event) = VerifiedEvent::verified_by_transport(from_sdk_event(event)?)
+            && self.seen.insert(event.event().id)
+        {
             self.events.push(event);
         }
         Ok(())
@@ -530,18 +599,19 @@ mod tests {
     }
 
     #[test]
-    fn fetched_events_are_kept_once_and_only_when_authentic() {
+    fn fetched_events_are_kept_once_and_only_when_their_id_holds() {
         let keys = sdk::Keys::generate();
         let first = sdk_note(&keys, "first");
-        let mut forged = sdk_note(&keys, "forged");
-        forged.sig = first.sig;
+        // Content changed after signing: the id no longer matches what was verified.
+        let mut altered = sdk_note(&keys, "genuine");
+        altered.content = "altered".to_owned();
 
         let mut state = FetchState::default();
         state.add(&first).unwrap();
         state.add(&first).unwrap();
-        state.add(&forged).unwrap();
+        state.add(&altered).unwrap();
         assert_eq!(state.events.len(), 1);
-        assert_eq!(state.events[0].as_json(), first.as_json());
+        assert_eq!(state.events[0].event().as_json(), first.as_json());
     }
 
     #[test]

@@ -150,6 +150,99 @@ async fn a_forged_signature_is_refused_and_not_stored() {
     assert_eq!(stored, vec![genuine]);
 }
 
+/// A relay that lies: it answers every `REQ` with `events`, as they are, and `EOSE`.
+fn spawn_lying_relay(events: Vec<Event>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let events = events.clone();
+            std::thread::spawn(move || {
+                // Anything but a WebSocket upgrade (the NIP-11 request) is dropped.
+                let Ok(mut socket) = tungstenite::accept(stream) else {
+                    return;
+                };
+                while let Ok(message) = socket.read() {
+                    let Ok(text) = message.into_text() else {
+                        continue;
+                    };
+                    let Ok(serde_json::Value::Array(parts)) = serde_json::from_str(&text) else {
+                        continue;
+                    };
+                    if parts.first().and_then(|v| v.as_str()) != Some("REQ") {
+                        continue;
+                    }
+                    let id = parts[1].clone();
+                    for event in &events {
+                        let message = serde_json::json!(["EVENT", id, event]).to_string();
+                        let _ = socket.send(tungstenite::Message::text(message));
+                    }
+                    let eose = serde_json::json!(["EOSE", id]).to_string();
+                    let _ = socket.send(tungstenite::Message::text(eose));
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_sending_a_forged_signature_gets_it_nowhere() {
+    let author = Identity::generate();
+    let genuine = note(&author, "genuine", &[], 1_700_000_010);
+    let mut forged = note(&author, "forged", &[], 1_700_000_011);
+    forged.sig = genuine.sig;
+    let mut altered = note(&author, "to be altered", &[], 1_700_000_012);
+    altered.content = "altered after signing".to_owned();
+    let url = spawn_lying_relay(vec![forged, altered, genuine.clone()]);
+
+    let client = connect(&url, &author).await;
+    let filter = Filter::new().author(author.public_key());
+    let fetched = client.fetch(vec![filter.clone()]).await.unwrap();
+    assert_eq!(fetched, vec![genuine.clone()]);
+    let verified = client.fetch_verified(vec![filter.clone()]).await.unwrap();
+    assert_eq!(verified.len(), 1);
+    assert_eq!(verified[0].event(), &genuine);
+    let all = client.fetch_all(filter.clone(), 100).await.unwrap();
+    assert_eq!(all, vec![genuine.clone()]);
+    let mut pages = client.pages(filter, 100).await;
+    let page = pages.next(&client).await.unwrap().unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].event(), &genuine);
+    assert!(pages.next(&client).await.unwrap().is_none());
+    client.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_deliver_every_event_once_across_shared_seconds() {
+    let relay = spawn_relay(false).await;
+    let author = Identity::generate();
+    // Three events per second over four seconds, read four at a time: pages share seconds.
+    let events: Vec<Event> = (0..12u64)
+        .map(|i| note(&author, &format!("n{i}"), &[], 1_700_000_100 + i / 3))
+        .collect();
+    let client = connect(&relay.url, &author).await;
+    let outcomes = client.publish(&events).await.unwrap();
+    assert!(outcomes.iter().all(|o| *o == PublishOutcome::Accepted));
+
+    let mut pages = client
+        .pages(Filter::new().author(author.public_key()), 4)
+        .await;
+    let mut seen = Vec::new();
+    let mut count = 0;
+    while let Some(page) = pages.next(&client).await.unwrap() {
+        assert!(page.len() <= 4);
+        count += 1;
+        seen.extend(page.into_iter().map(|e| e.into_event()));
+    }
+    assert!(count >= 3, "{count} pages");
+    seen.sort_by_key(|e| (e.created_at, e.id));
+    let mut expected = events.clone();
+    expected.sort_by_key(|e| (e.created_at, e.id));
+    assert_eq!(seen, expected);
+    client.disconnect().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishing_twice_is_accepted_twice_and_stored_once() {
     let relay = spawn_relay(true).await;

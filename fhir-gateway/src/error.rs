@@ -58,6 +58,9 @@ pub enum GatewayError {
         /// Why, naming the rule.
         description: &'static str,
     },
+    /// A part of the gateway that must work for the request is down (the access-log writer): 503.
+    #[error("{0}")]
+    Unavailable(&'static str),
     /// Database failure.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -85,6 +88,7 @@ impl GatewayError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::OAuth {
                 error: "invalid_client",
                 ..
@@ -111,6 +115,7 @@ impl GatewayError {
             Self::Conflict(_) => "duplicate",
             Self::TooManyRequests(_) => "throttled",
             Self::Unprocessable(_) => "processing",
+            Self::Unavailable(_) => "transient",
             _ => "exception",
         }
     }

@@ -24,8 +24,14 @@ type Params = Vec<(String, String)>;
 pub(crate) use crate::now;
 
 /// A FHIR JSON answer.
-pub(crate) fn fhir(status: StatusCode, body: &Value) -> Response {
-    let mut response = (status, Body::from(body.to_string())).into_response();
+pub(crate) fn fhir(status: StatusCode, body: &(impl serde::Serialize + ?Sized)) -> Response {
+    let bytes = match serde_json::to_vec(body) {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return GatewayError::Unavailable("the answer could not be written").into_response();
+        }
+    };
+    let mut response = (status, Body::from(bytes)).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
@@ -299,35 +305,67 @@ fn page_links(
     links
 }
 
-/// A searchset Bundle: the page's matches, then what `_include` brought.
-fn bundle(
+/// A searchset Bundle: the page's matches, then what `_include` brought. Written as it is
+/// sent: the resources' own JSON is copied in, never parsed or serialised again.
+#[derive(Debug, serde::Serialize)]
+pub struct SearchSet<'a> {
+    #[serde(rename = "resourceType")]
+    resource_type: &'static str,
+    #[serde(rename = "type")]
+    bundle_type: &'static str,
+    total: usize,
+    link: Vec<BundleLink>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    entry: Vec<BundleEntry<'a>>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct BundleLink {
+    relation: &'static str,
+    url: String,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BundleEntry<'a> {
+    full_url: String,
+    resource: &'a serde_json::value::RawValue,
+    search: EntrySearch,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct EntrySearch {
+    mode: &'static str,
+}
+
+/// The searchset Bundle of a page ([`SearchSet`]).
+pub fn bundle<'a>(
     base: &str,
     total: usize,
-    links: Vec<(&str, String)>,
-    matches: &[Arc<ServedResource>],
-    included: &[Arc<ServedResource>],
-) -> Value {
-    let entry = |resource: &Arc<ServedResource>, mode: &str| {
-        json!({
-            "fullUrl": format!("{base}/{}/{}", resource.resource_type.as_str(), resource.id),
-            "resource": resource.json,
-            "search": {"mode": mode},
-        })
+    links: Vec<(&'static str, String)>,
+    matches: &'a [Arc<ServedResource>],
+    included: &'a [Arc<ServedResource>],
+) -> SearchSet<'a> {
+    let entry = |resource: &'a Arc<ServedResource>, mode: &'static str| BundleEntry {
+        full_url: format!("{base}/{}/{}", resource.resource_type.as_str(), resource.id),
+        resource: &resource.json,
+        search: EntrySearch { mode },
     };
-    let mut entries: Vec<Value> = matches.iter().map(|r| entry(r, "match")).collect();
-    entries.extend(included.iter().map(|r| entry(r, "include")));
-    let mut bundle = json!({
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": total,
-        "link": links.into_iter().map(|(relation, url)| json!({"relation": relation, "url": url})).collect::<Vec<_>>(),
-    });
-    if !entries.is_empty()
-        && let Some(object) = bundle.as_object_mut()
-    {
-        object.insert("entry".to_owned(), Value::Array(entries));
+    let entries = matches
+        .iter()
+        .map(|r| entry(r, "match"))
+        .chain(included.iter().map(|r| entry(r, "include")))
+        .collect();
+    SearchSet {
+        resource_type: "Bundle",
+        bundle_type: "searchset",
+        total,
+        link: links
+            .into_iter()
+            .map(|(relation, url)| BundleLink { relation, url })
+            .collect(),
+        entry: entries,
     }
-    bundle
 }
 
 /// The patients whose records a page holds.
@@ -390,8 +428,8 @@ async fn search(
             let mut included: Vec<Arc<ServedResource>> = Vec::new();
             if search.include_results {
                 for report in &page {
+                    let report = report.value();
                     for reference in report
-                        .json
                         .get("result")
                         .and_then(Value::as_array)
                         .into_iter()

@@ -4,8 +4,11 @@
 //! Values of one parameter separated by commas are alternatives; repeated parameters must all
 //! match. Any parameter, modifier or prefix not listed here is refused with 400, never ignored.
 
+mod keys;
+
+pub use keys::SearchKeys;
+
 use ehr_client::fhir::ResourceType;
-use serde_json::Value;
 
 use crate::error::GatewayError;
 use crate::served::{ServedResource, patient_of};
@@ -415,12 +418,7 @@ impl Search {
                     },
                 )
             }),
-            Filter::Param(def) => {
-                let found = values_at(&resource.json, def.paths);
-                wanted
-                    .iter()
-                    .any(|w| found.iter().any(|v| value_matches(def.kind, w, v)))
-            }
+            Filter::Param(def) => wanted.iter().any(|w| resource.keys.matches(def.name, w)),
         })
     }
 }
@@ -462,91 +460,6 @@ fn parse_value(kind: ParamKind, value: &str) -> Option<Wanted> {
         ParamKind::Date => parse_date(value),
         ParamKind::String => Some(Wanted::Text(value.to_lowercase())),
         ParamKind::Reference => Some(Wanted::Reference(reference_id(value).to_owned())),
-    }
-}
-
-/// Every value at any of `paths`, arrays walked through.
-fn values_at<'a>(json: &'a Value, paths: &[&str]) -> Vec<&'a Value> {
-    let mut out = Vec::new();
-    for path in paths {
-        let mut current = vec![json];
-        for step in path.split('.') {
-            let mut next = Vec::new();
-            for value in current {
-                match value.get(step) {
-                    Some(Value::Array(items)) => next.extend(items.iter()),
-                    Some(found) => next.push(found),
-                    None => {}
-                }
-            }
-            current = next;
-        }
-        out.extend(current);
-    }
-    out
-}
-
-fn value_matches(kind: ParamKind, wanted: &Wanted, found: &Value) -> bool {
-    match (kind, wanted) {
-        (ParamKind::Token, Wanted::Token { system, code }) => {
-            let (found_system, found_code) = match found {
-                Value::String(code) => (None, Some(code.as_str())),
-                Value::Object(map) => (
-                    map.get("system").and_then(Value::as_str),
-                    map.get("code")
-                        .or_else(|| map.get("value"))
-                        .and_then(Value::as_str),
-                ),
-                _ => return false,
-            };
-            let system_ok = match system.as_deref() {
-                None => true,
-                Some("") => found_system.is_none(),
-                Some(s) => found_system == Some(s),
-            };
-            system_ok && code.as_deref().is_none_or(|c| found_code == Some(c))
-        }
-        (ParamKind::Date, Wanted::Date(..)) => {
-            let range = match found {
-                Value::String(text) => date_range(text),
-                Value::Object(map) => {
-                    let start = map
-                        .get("start")
-                        .and_then(Value::as_str)
-                        .and_then(date_range)
-                        .map_or(i64::MIN, |r| r.start);
-                    let end = map
-                        .get("end")
-                        .and_then(Value::as_str)
-                        .and_then(date_range)
-                        .map_or(i64::MAX, |r| r.end);
-                    Some(Range { start, end })
-                }
-                _ => None,
-            };
-            range.is_some_and(|r| date_matches(wanted, r))
-        }
-        (ParamKind::String, Wanted::Text(prefix)) => {
-            let mut texts = Vec::new();
-            collect_strings(found, &mut texts);
-            texts
-                .iter()
-                .any(|t| t.to_lowercase().starts_with(prefix.as_str()))
-        }
-        (ParamKind::Reference, Wanted::Reference(id)) => found
-            .get("reference")
-            .and_then(Value::as_str)
-            .is_some_and(|r| reference_id(r) == id),
-        _ => false,
-    }
-}
-
-fn collect_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
-    match value {
-        Value::String(s) => out.push(s),
-        Value::Array(items) => items.iter().for_each(|i| collect_strings(i, out)),
-        Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
-        _ => {}
     }
 }
 
@@ -608,13 +521,14 @@ mod tests {
         )
     }
 
-    fn observation(json: Value) -> ServedResource {
-        ServedResource {
-            resource_type: ResourceType::Observation,
-            id: "aaa-bbb".to_owned(),
-            last_updated: date_range("2024-05-01T12:00:00Z").unwrap().start,
-            json,
-        }
+    fn observation(json: serde_json::Value) -> ServedResource {
+        ServedResource::new(
+            ResourceType::Observation,
+            "aaa-bbb".to_owned(),
+            date_range("2024-05-01T12:00:00Z").unwrap().start,
+            &json,
+        )
+        .unwrap()
     }
 
     #[test]

@@ -10,6 +10,9 @@ use ehr_client::event::ClinicalRecord;
 use ehr_client::fhir::{FHIR_CLIENT_SYSTEM, ResourceType};
 use nostr::prelude::PublicKey;
 use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::search::SearchKeys;
 use sha2::{Digest, Sha256};
 
 /// The resource types the gateway serves (issue 6; Communication and Consent stay inside).
@@ -57,7 +60,8 @@ impl Sharing {
     }
 }
 
-/// One resource as served.
+/// One resource as served: the JSON it is sent as, serialised once, and the keys it is
+/// searched by ([`SearchKeys`]); a request copies bytes and never serialises a resource.
 #[derive(Debug, Clone)]
 pub struct ServedResource {
     /// Its type.
@@ -66,8 +70,34 @@ pub struct ServedResource {
     pub id: String,
     /// `meta.lastUpdated`, Unix seconds (the current version's event time).
     pub last_updated: i64,
-    /// The resource.
-    pub json: Value,
+    /// The resource's JSON.
+    pub json: Box<RawValue>,
+    /// What searches compare.
+    pub keys: SearchKeys,
+}
+
+impl ServedResource {
+    /// Serve `json`, a resource of `resource_type` with gateway id `id`.
+    pub fn new(
+        resource_type: ResourceType,
+        id: String,
+        last_updated: i64,
+        json: &Value,
+    ) -> Option<Self> {
+        let raw = serde_json::value::to_raw_value(json).ok()?;
+        Some(Self {
+            resource_type,
+            id,
+            last_updated,
+            keys: SearchKeys::of(resource_type, json),
+            json: raw,
+        })
+    }
+
+    /// The resource as a JSON value (parsed again: for the rare request that looks inside).
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.json.get()).unwrap_or(Value::Null)
+    }
 }
 
 /// A consenting patient's served chart.
@@ -167,12 +197,10 @@ impl PatientIndex {
             };
             let last_updated = i64::try_from(entry.updated_at.as_secs()).unwrap_or(i64::MAX);
             prepare(&mut json, patient, &served_id, entry.version, last_updated);
-            resources.push(Arc::new(ServedResource {
-                resource_type,
-                id: served_id,
-                last_updated,
-                json,
-            }));
+            if let Some(served) = ServedResource::new(resource_type, served_id, last_updated, &json)
+            {
+                resources.push(Arc::new(served));
+            }
         }
         for key in chart.hidden() {
             if key.origin == Origin::Practice {

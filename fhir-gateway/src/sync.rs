@@ -6,12 +6,13 @@
 //! Consent names a facility: a withdrawal, or a rotation away from the gateway, takes the
 //! patient out of the next snapshot. Decrypted records stay in this task's memory.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::num::NonZero;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ehr_client::access::PracticeView;
-use ehr_client::event::{ClinicalRecord, TAG_CHART_KEY, TAG_PATIENT};
+use ehr_client::event::{ClinicalRecord, TAG_CHART_KEY, TAG_PATIENT, VerifiedEvent};
 use ehr_client::kinds::{self, ClinicalKind};
 use ehr_client::net::{Followed, PublishOutcome, RelayClient};
 use ehr_client::roster::RosterChain;
@@ -46,8 +47,9 @@ pub struct Snapshot {
 pub struct Follower {
     config: Arc<Config>,
     organisation: HashMap<EventId, Event>,
-    view: PracticeView,
-    records: HashMap<PublicKey, HashMap<EventId, ClinicalRecord>>,
+    /// Shared with the catch-up's decryption workers.
+    view: Arc<PracticeView>,
+    records: HashMap<PublicKey, PatientRecords>,
     /// The highest chart-key version a clinical event was written under, per patient.
     referenced: HashMap<PublicKey, u32>,
     indexes: HashMap<PublicKey, Arc<PatientIndex>>,
@@ -62,6 +64,21 @@ impl std::fmt::Debug for Follower {
         f.debug_struct("Follower")
             .field("patients", &self.indexes.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// A patient's opened records, each event once.
+#[derive(Debug, Default, Clone)]
+struct PatientRecords {
+    ids: HashSet<EventId>,
+    list: Vec<ClinicalRecord>,
+}
+
+impl PatientRecords {
+    fn insert(&mut self, record: ClinicalRecord) {
+        if self.ids.insert(record.event_id) {
+            self.list.push(record);
+        }
     }
 }
 
@@ -85,7 +102,11 @@ impl Follower {
         store: Store,
         outbox: Arc<Notify>,
     ) -> Self {
-        let view = PracticeView::load(&config.practice, std::iter::empty(), &config.key);
+        let view = Arc::new(PracticeView::load(
+            &config.practice,
+            std::iter::empty(),
+            &config.key,
+        ));
         Self {
             config,
             organisation: HashMap::new(),
@@ -102,6 +123,10 @@ impl Follower {
 
     /// Connect, authenticate and catch up; returns the connection and when the catch-up
     /// began (the live subscription starts a little before it, so nothing falls between).
+    ///
+    /// The clinical events come page by page: while the relay sends one page, the last one is
+    /// decrypted on every core, and no page is held longer than it takes to open it. Signatures
+    /// are checked once, by the transport ([`ehr_client::net`]).
     pub async fn catch_up(&mut self) -> Result<(RelayClient, Timestamp), GatewayError> {
         let client = RelayClient::connect(
             &self.config.relay_url,
@@ -115,17 +140,89 @@ impl Follower {
         self.reload_view();
         self.records.clear();
         self.referenced.clear();
-        let clinical = client.fetch_all(clinical_filter(), PAGE).await?;
-        self.add_clinical(&clinical);
-        let patients: BTreeSet<PublicKey> = self.records.keys().copied().collect();
+        let mut pages = client.pages(clinical_filter(), PAGE).await;
+        let mut opening = Vec::new();
+        let mut events = 0usize;
+        loop {
+            let (page, opened) = tokio::join!(
+                pages.next(&client),
+                opened_records(std::mem::take(&mut opening))
+            );
+            for record in opened? {
+                self.records
+                    .entry(record.patient)
+                    .or_default()
+                    .insert(record);
+            }
+            let Some(page) = page? else {
+                break;
+            };
+            events += page.len();
+            let fresh: Vec<VerifiedEvent> = page
+                .into_iter()
+                .filter(|event| self.is_fresh(event.event(), &mut BTreeSet::new()))
+                .collect();
+            opening = self.open_in_parallel(fresh);
+        }
         self.indexes.clear();
-        self.rebuild(&patients);
+        self.build_all().await?;
         tracing::info!(
-            events = clinical.len(),
+            events,
             served = self.snapshot.borrow().patients.len(),
             "caught up with the relay"
         );
         Ok((client, started))
+    }
+
+    /// Open `events` on every core: one blocking task per core, each with its share.
+    fn open_in_parallel(
+        &self,
+        mut events: Vec<VerifiedEvent>,
+    ) -> Vec<tokio::task::JoinHandle<Vec<ClinicalRecord>>> {
+        let share = events.len().div_ceil(workers()).max(1);
+        let mut tasks = Vec::new();
+        while !events.is_empty() {
+            let part = events.split_off(events.len().saturating_sub(share));
+            let view = Arc::clone(&self.view);
+            tasks.push(tokio::task::spawn_blocking(move || {
+                view.open_verified(&part, None).records
+            }));
+        }
+        tasks
+    }
+
+    /// Build the index of every patient the gateway may serve, on every core, and publish.
+    async fn build_all(&mut self) -> Result<(), GatewayError> {
+        let patients: Vec<PublicKey> = self
+            .records
+            .keys()
+            .filter(|patient| self.holds_newest(patient))
+            .copied()
+            .collect();
+        let records = Arc::new(std::mem::take(&mut self.records));
+        let share = patients.len().div_ceil(workers()).max(1);
+        let mut tasks = Vec::new();
+        for part in patients.chunks(share) {
+            let part = part.to_vec();
+            let records = Arc::clone(&records);
+            tasks.push(tokio::task::spawn_blocking(move || {
+                part.iter()
+                    .filter_map(|patient| {
+                        let list = &records.get(patient)?.list;
+                        Some((*patient, Arc::new(PatientIndex::build(patient, list))))
+                    })
+                    .collect::<Vec<_>>()
+            }));
+        }
+        let mut built = Vec::new();
+        for task in tasks {
+            built.push(task.await.map_err(|_| worker_failed())?);
+        }
+        // Every worker has finished, so the records are ours alone again.
+        self.records = Arc::try_unwrap(records).unwrap_or_else(|shared| (*shared).clone());
+        self.indexes.extend(built.into_iter().flatten());
+        self.publish();
+        Ok(())
     }
 
     /// Follow the relay until the connection fails (then the caller reconnects).
@@ -178,7 +275,7 @@ impl Follower {
             };
             let before: Vec<Option<u32>> = concerned.iter().map(|p| held(&self.view, p)).collect();
             // `add` takes wraps; a roster (or anything it cannot add) reloads the view.
-            let added = self.view.add(&event, &self.config.key);
+            let added = Arc::make_mut(&mut self.view).add(&event, &self.config.key);
             self.organisation.insert(event.id, event);
             if !added {
                 self.reload_view();
@@ -208,11 +305,11 @@ impl Follower {
     }
 
     fn reload_view(&mut self) {
-        self.view = PracticeView::load(
+        self.view = Arc::new(PracticeView::load(
             &self.config.practice,
             self.organisation.values(),
             &self.config.key,
-        );
+        ));
         self.roster = Arc::new(self.view.roster().clone());
     }
 
@@ -249,35 +346,41 @@ impl Follower {
     /// versions changed (an event seen before changes nothing and is not opened again).
     fn add_clinical(&mut self, events: &[Event]) -> BTreeSet<PublicKey> {
         let mut patients = BTreeSet::new();
-        let mut fresh = Vec::with_capacity(events.len());
-        for event in events {
-            let Some(patient) = patient_of(event) else {
-                continue;
-            };
-            if self
-                .records
-                .get(&patient)
-                .is_some_and(|r| r.contains_key(&event.id))
-            {
-                continue;
-            }
-            if let Some(version) = chart_key_version(event) {
-                let highest = self.referenced.entry(patient).or_default();
-                if version > *highest {
-                    *highest = version;
-                    patients.insert(patient);
-                }
-            }
-            fresh.push(event);
-        }
+        let fresh: Vec<&Event> = events
+            .iter()
+            .filter(|event| self.is_fresh(event, &mut patients))
+            .collect();
         for record in self.view.open(fresh, None).records {
             patients.insert(record.patient);
             self.records
                 .entry(record.patient)
                 .or_default()
-                .insert(record.event_id, record);
+                .insert(record);
         }
         patients
+    }
+
+    /// Whether `event` is about a patient and not opened before; notes a newer chart-key
+    /// version it names, adding its patient to `patients`.
+    fn is_fresh(&mut self, event: &Event, patients: &mut BTreeSet<PublicKey>) -> bool {
+        let Some(patient) = patient_of(event) else {
+            return false;
+        };
+        if self
+            .records
+            .get(&patient)
+            .is_some_and(|r| r.ids.contains(&event.id))
+        {
+            return false;
+        }
+        if let Some(version) = chart_key_version(event) {
+            let highest = self.referenced.entry(patient).or_default();
+            if version > *highest {
+                *highest = version;
+                patients.insert(patient);
+            }
+        }
+        true
     }
 
     /// Whether the gateway holds the newest chart key of `patient` anyone has announced.
@@ -305,15 +408,20 @@ impl Follower {
                 continue;
             }
             if !self.indexes.contains_key(patient) {
-                let records: Vec<ClinicalRecord> = self
+                let list = self
                     .records
                     .get(patient)
-                    .map(|r| r.values().cloned().collect())
+                    .map(|r| r.list.as_slice())
                     .unwrap_or_default();
                 self.indexes
-                    .insert(*patient, Arc::new(PatientIndex::build(patient, &records)));
+                    .insert(*patient, Arc::new(PatientIndex::build(patient, list)));
             }
         }
+        self.publish();
+    }
+
+    /// Publish the served patients as the new snapshot.
+    fn publish(&self) {
         let served = self
             .indexes
             .values()
@@ -325,6 +433,26 @@ impl Follower {
             roster: Arc::clone(&self.roster),
         }));
     }
+}
+
+/// How many blocking tasks the catch-up spreads its work over: one per core.
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, NonZero::get)
+}
+
+fn worker_failed() -> GatewayError {
+    GatewayError::Unavailable("a catch-up worker failed")
+}
+
+/// The records the catch-up's decryption workers opened.
+async fn opened_records(
+    tasks: Vec<tokio::task::JoinHandle<Vec<ClinicalRecord>>>,
+) -> Result<Vec<ClinicalRecord>, GatewayError> {
+    let mut records = Vec::new();
+    for task in tasks {
+        records.extend(task.await.map_err(|_| worker_failed())?);
+    }
+    Ok(records)
 }
 
 /// The patient an event names (`p`), unverified: used to route it, never to trust it.

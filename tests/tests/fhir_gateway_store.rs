@@ -267,6 +267,48 @@ async fn every_query_works(engine: &str) {
             .len(),
         1
     );
+    // Accesses from many requests at once share commits; every one is logged, as itself,
+    // before its request goes on.
+    let concurrent: Vec<_> = (0..64)
+        .map(|i| {
+            let store = store.clone();
+            let audit = audit.clone();
+            tokio::spawn(async move {
+                let patients = BTreeSet::from([format!("c{i}")]);
+                let client = format!("burst-{}", i % 4);
+                store
+                    .record_access(
+                        &Access {
+                            recorded_at: now,
+                            client_id: &client,
+                            patients: &patients,
+                            outcome: "0",
+                            audit_event: &audit,
+                        },
+                        &[],
+                    )
+                    .await
+            })
+        })
+        .collect();
+    for task in concurrent {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        store.audit_log(&of(None, None), 100).await.unwrap().len(),
+        67
+    );
+    for i in [0, 17, 63] {
+        let found = store
+            .audit_log(
+                &of(Some(&format!("burst-{}", i % 4)), Some(&format!("c{i}"))),
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "access c{i}");
+    }
+
     let pending = store.outbox(10).await.unwrap();
     assert_eq!(pending.len(), 1, "the same sealed event is queued once");
     assert_eq!(pending[0].id, sealed.id());

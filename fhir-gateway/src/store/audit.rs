@@ -3,12 +3,123 @@
 
 use std::collections::BTreeSet;
 
+use ehr_relay::store::AnyDatabase;
 use nostr::prelude::Event;
 use serde_json::Value;
 use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
 
 use super::Store;
 use crate::error::GatewayError;
+
+/// Accesses waiting for the writer; a full queue makes requests wait (back-pressure).
+const QUEUE: usize = 1024;
+
+/// Accesses committed together at most.
+const GROUP: usize = 256;
+
+/// An access handed to the writer, owned, with where to say it is committed.
+#[derive(Debug)]
+pub struct PendingAccess {
+    recorded_at: i64,
+    client_id: String,
+    patients: Vec<String>,
+    outcome: String,
+    audit_event: String,
+    /// `(event id, event JSON)` of the sealed relay copies.
+    sealed: Vec<(String, String)>,
+    reply: oneshot::Sender<Result<(), GatewayError>>,
+}
+
+/// The one task that writes the access log. Every request waits for its access to be
+/// committed before it is answered; accesses that arrive while a commit is under way are
+/// committed together in the next transaction (group commit), so many concurrent requests
+/// cost one fsync instead of one each and never contend for SQLite's write lock.
+#[derive(Debug)]
+pub struct AccessLogWriter {
+    database: AnyDatabase,
+}
+
+impl AccessLogWriter {
+    /// Start the writer; it ends when every sender is gone.
+    pub fn spawn(database: AnyDatabase) -> mpsc::Sender<PendingAccess> {
+        let (sender, queue) = mpsc::channel(QUEUE);
+        tokio::spawn(Self { database }.run(queue));
+        sender
+    }
+
+    async fn run(self, mut queue: mpsc::Receiver<PendingAccess>) {
+        let mut batch = Vec::with_capacity(GROUP);
+        while queue.recv_many(&mut batch, GROUP).await > 0 {
+            match self.insert(&batch).await {
+                Ok(()) => {
+                    for pending in batch.drain(..) {
+                        let _ = pending.reply.send(Ok(()));
+                    }
+                }
+                Err(error) if batch.len() == 1 => {
+                    if let Some(pending) = batch.pop() {
+                        let _ = pending.reply.send(Err(error));
+                    }
+                }
+                Err(_) => {
+                    // One bad access must not fail the others: each gets its own transaction.
+                    for pending in batch.drain(..) {
+                        let result = self.insert(std::slice::from_ref(&pending)).await;
+                        let _ = pending.reply.send(result);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Write `batch` in one transaction.
+    async fn insert(&self, batch: &[PendingAccess]) -> Result<(), GatewayError> {
+        let database = &self.database;
+        let mut transaction = database.pool.begin().await?;
+        let event_sql = database.sql(
+            "INSERT INTO audit_events (recorded_at, client_id, patient_id, outcome, audit_event) VALUES (?, ?, ?, ?, ?) RETURNING seq",
+        );
+        let patient_sql =
+            database.sql("INSERT INTO audit_event_patients (seq, patient_id) VALUES (?, ?)");
+        let outbox_sql = database.sql(
+            "INSERT INTO audit_outbox (event_id, event_json, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        );
+        for access in batch {
+            // The single patient's id stays in its column too: the common case needs no join.
+            let single = match access.patients.as_slice() {
+                [only] => Some(only.as_str()),
+                _ => None,
+            };
+            let seq: i64 = sqlx::query(&event_sql)
+                .bind(access.recorded_at)
+                .bind(access.client_id.as_str())
+                .bind(single)
+                .bind(access.outcome.as_str())
+                .bind(access.audit_event.as_str())
+                .fetch_one(&mut *transaction)
+                .await?
+                .try_get("seq")?;
+            for patient in &access.patients {
+                sqlx::query(&patient_sql)
+                    .bind(seq)
+                    .bind(patient.as_str())
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+            for (id, json) in &access.sealed {
+                sqlx::query(&outbox_sql)
+                    .bind(id.as_str())
+                    .bind(json.as_str())
+                    .bind(access.recorded_at)
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+}
 
 /// One access, as it is written.
 #[derive(Debug)]
@@ -38,50 +149,33 @@ pub struct LogFilter {
 
 impl Store {
     /// Append an access to the log and queue its sealed relay copies, in one transaction: an
-    /// access is never logged here and lost for the relay, or the reverse.
+    /// access is never logged here and lost for the relay, or the reverse. Returns once the
+    /// transaction is committed; concurrent accesses share one commit ([`AccessLogWriter`]).
     pub async fn record_access(
         &self,
         access: &Access<'_>,
         sealed: &[Event],
     ) -> Result<(), GatewayError> {
-        let mut transaction = self.database.pool.begin().await?;
-        // The single patient's id stays in its column too: the common case needs no join.
-        let single = (access.patients.len() == 1)
-            .then(|| access.patients.iter().next())
-            .flatten();
-        let sql = self.sql(
-            "INSERT INTO audit_events (recorded_at, client_id, patient_id, outcome, audit_event) VALUES (?, ?, ?, ?, ?) RETURNING seq",
-        );
-        let seq: i64 = sqlx::query(&sql)
-            .bind(access.recorded_at)
-            .bind(access.client_id)
-            .bind(single)
-            .bind(access.outcome)
-            .bind(access.audit_event.to_string())
-            .fetch_one(&mut *transaction)
-            .await?
-            .try_get("seq")?;
-        let sql = self.sql("INSERT INTO audit_event_patients (seq, patient_id) VALUES (?, ?)");
-        for patient in access.patients {
-            sqlx::query(&sql)
-                .bind(seq)
-                .bind(patient)
-                .execute(&mut *transaction)
-                .await?;
-        }
-        let sql = self.sql(
-            "INSERT INTO audit_outbox (event_id, event_json, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        );
-        for event in sealed {
-            sqlx::query(&sql)
-                .bind(event.id.to_hex())
-                .bind(event.as_json())
-                .bind(access.recorded_at)
-                .execute(&mut *transaction)
-                .await?;
-        }
-        transaction.commit().await?;
-        Ok(())
+        let (reply, committed) = oneshot::channel();
+        let pending = PendingAccess {
+            recorded_at: access.recorded_at,
+            client_id: access.client_id.to_owned(),
+            patients: access.patients.iter().cloned().collect(),
+            outcome: access.outcome.to_owned(),
+            audit_event: access.audit_event.to_string(),
+            sealed: sealed
+                .iter()
+                .map(|e| (e.id.to_hex(), e.as_json()))
+                .collect(),
+            reply,
+        };
+        self.access_log
+            .send(pending)
+            .await
+            .map_err(|_| GatewayError::Unavailable("the access log is closed"))?;
+        committed
+            .await
+            .map_err(|_| GatewayError::Unavailable("the access log is closed"))?
     }
 
     /// The newest `limit` AuditEvents matching `filter`.

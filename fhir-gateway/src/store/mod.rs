@@ -68,6 +68,8 @@ impl CredentialKind {
 #[derive(Debug, Clone)]
 pub struct Store {
     database: AnyDatabase,
+    /// The access-log writer's queue ([`audit::AccessLogWriter`]).
+    access_log: tokio::sync::mpsc::Sender<audit::PendingAccess>,
 }
 
 pub(crate) fn random_hex(bytes: usize) -> Result<String, GatewayError> {
@@ -94,7 +96,11 @@ impl Store {
                 .run(&database.pool)
                 .await?;
         }
-        Ok(Self { database })
+        let access_log = audit::AccessLogWriter::spawn(database.clone());
+        Ok(Self {
+            database,
+            access_log,
+        })
     }
 
     fn sql<'a>(&self, sql: &'a str) -> std::borrow::Cow<'a, str> {

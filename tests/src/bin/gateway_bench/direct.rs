@@ -11,10 +11,10 @@ use ehr_client::fhir as f;
 use ehr_client::keys::ChartKey;
 use ehr_client::kinds;
 use ehr_client::net::RelayClient;
+use ehr_fhir_gateway::routes;
 use ehr_fhir_gateway::served::{PatientIndex, ServedResource};
 use ehr_tests::bench::Rng;
 use nostr::prelude::{Filter, Kind, PublicKey};
-use serde_json::{Value, json};
 
 use crate::serve::Answers;
 use crate::{CLIENT_ID, Cli, PAGE, Practice, clinical_filter};
@@ -84,22 +84,9 @@ async fn direct_everything(
     let is_patient = |r: &&Arc<ServedResource>| r.resource_type == f::ResourceType::Patient;
     let everything = (index.resources.iter().filter(is_patient))
         .chain(index.resources.iter().filter(|r| !is_patient(r)));
-    let entries: Vec<Value> = everything
-        .map(|r| {
-            json!({
-                "fullUrl": format!("{base}/{}/{}", r.resource_type.as_str(), r.id),
-                "resource": r.json,
-                "search": {"mode": "match"},
-            })
-        })
-        .collect();
+    let entries: Vec<Arc<ServedResource>> = everything.cloned().collect();
     let count = entries.len();
-    let bundle = json!({
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "total": count,
-        "link": [{"relation": "self", "url": format!("{base}/Patient/{}/$everything", index.id)}],
-        "entry": entries,
-    });
-    Ok((bundle.to_string(), count))
+    let links = vec![("self", format!("{base}/Patient/{}/$everything", index.id))];
+    let bundle = routes::bundle(base, count, links, &entries, &[]);
+    Ok((serde_json::to_string(&bundle)?, count))
 }

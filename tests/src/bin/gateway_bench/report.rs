@@ -143,9 +143,9 @@ impl Report<'_> {
         let per = |s: f64| 1e6 * s / b.events as f64;
         writeln!(
             out,
-            "catch-up steps, timed apart ({} patients, {} events, the calls sync.rs makes, one task): \
-             fetch_all {:.2} s ({:.1} us/event: relay query, WebSocket, nostr-sdk parse+verify, JSON to nostr 0.45, verify again); \
-             PracticeView::open {:.2} s ({:.1} us/event: parse+verify a third time, decrypt, FHIR parse+validate; of which the signature check alone {:.1} us); \
+            "catch-up steps, timed apart ({} patients, {} events, the calls sync.rs makes, each on one core): \
+             pages {:.2} s ({:.1} us/event: relay query, WebSocket, nostr-sdk parse + the one signature check, JSON to nostr 0.45, id check); \
+             PracticeView::open_verified {:.2} s ({:.1} us/event: parse, decrypt, FHIR parse+validate; a second signature check would add {:.1} us); \
              PatientIndex::build {:.2} s ({:.1} us/event: fold, to JSON, rewrite)",
             b.patients,
             b.events,
