@@ -5,9 +5,11 @@
 
 use std::fmt;
 
+/// The bitcoin network an account is for.
+pub use bitcoin::Network;
 use bitcoin::bip32::{ChildNumber, Xpub};
 use bitcoin::secp256k1::{Secp256k1, VerifyOnly};
-use bitcoin::{Address, Amount, Denomination, Network, NetworkKind};
+use bitcoin::{Address, Amount, Denomination, NetworkKind};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::error::BillingError;

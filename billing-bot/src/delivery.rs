@@ -41,6 +41,7 @@ fn transient(message: &str) -> bool {
 impl Bot {
     /// Send every queued message that is due.
     pub async fn deliver_due(&self) -> Result<DeliveryReport, BillingError> {
+        let _turn = self.delivery_turn().await;
         let config = self.config();
         let now = self.now();
         let due = self.store().due_deliveries(now, BATCH).await?;

@@ -46,6 +46,8 @@ pub struct Bot {
     relays: relays::Relays,
     http: reqwest::Client,
     wake: Notify,
+    /// One delivery round at a time (the scheduler, `POST /admin/runs`).
+    delivering: tokio::sync::Mutex<()>,
     public_url: OnceLock<String>,
 }
 
@@ -67,6 +69,7 @@ impl Bot {
             relays: relays::Relays::new(),
             http,
             wake: Notify::new(),
+            delivering: tokio::sync::Mutex::new(()),
             public_url: OnceLock::new(),
         });
         let own = bot.config.key.public_key();
@@ -95,6 +98,10 @@ impl Bot {
     /// The relay connections.
     pub fn relays(&self) -> &relays::Relays {
         &self.relays
+    }
+
+    pub(crate) async fn delivery_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.delivering.lock().await
     }
 
     pub(crate) fn http(&self) -> &reqwest::Client {
