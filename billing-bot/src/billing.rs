@@ -270,20 +270,21 @@ impl Bot {
                 }
             };
             match kind.as_deref() {
-                Some("monthly") => add(text(row, "name")?, int(row, "amount_minor")?),
                 Some("family") if is_payer => {
                     let name = text(row, "name")?;
                     add(format!("{name} (household)"), int(row, "amount_minor")?);
                     family = Some((name, int(row, "per_dependant_minor")?));
+                    continue;
                 }
-                None if !is_payer => {
-                    if let Some((name, each)) = &family
-                        && *each > 0
-                    {
-                        add(format!("{name}, dependant"), *each);
-                    }
-                }
+                Some("monthly") => add(text(row, "name")?, int(row, "amount_minor")?),
                 _ => {}
+            }
+            // Every dependant of a family household counts, whatever its own plan.
+            if !is_payer
+                && let Some((name, each)) = &family
+                && *each > 0
+            {
+                add(format!("{name}, dependant"), *each);
             }
         }
         Ok(lines)

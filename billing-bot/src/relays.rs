@@ -16,8 +16,6 @@ use crate::config::Config;
 
 /// How long a fetched roster is trusted before it is fetched again.
 const ROSTER_FRESH: Duration = Duration::from_secs(5);
-/// An unknown signer makes the roster be fetched again, at most this often.
-const ROSTER_RETRY: Duration = Duration::from_secs(1);
 
 /// The practice relay and the roster read from it.
 #[derive(Debug)]
@@ -67,8 +65,9 @@ impl Relays {
     }
 
     /// The role `pubkey` holds in the roster now (`None`: not a current member). The roster is
-    /// fetched again when older than five seconds, or at once (at most once a second) for a
-    /// key it does not know, so a new staff member is recognised without a restart.
+    /// fetched again when older than five seconds, or at once for a key it does not know, so a
+    /// new staff member is recognised without a restart (one fetch at a time: callers wait on
+    /// the cache's lock).
     pub async fn role_of(
         &self,
         config: &Config,
@@ -78,8 +77,7 @@ impl Relays {
         let mut cached = self.roster.lock().await;
         if let Some((chain, at)) = cached.as_ref() {
             let role = chain.role_at(pubkey, now);
-            let fresh = at.elapsed() < ROSTER_FRESH;
-            if fresh && (role.is_some() || at.elapsed() < ROSTER_RETRY) {
+            if role.is_some() && at.elapsed() < ROSTER_FRESH {
                 return Ok(role);
             }
         }

@@ -87,7 +87,7 @@ pub struct NewPayment<'a> {
     pub recorded_by: &'a str,
 }
 
-const INVOICE_COLUMNS: &str = "i.id, i.member_id, m.pubkey, i.period, i.amount_minor, i.amount_sat, i.status, i.address, i.address_index, i.pay_link, i.issued_at, i.due_at, i.reminders_sent, i.paid_at, (SELECT COALESCE(SUM(p.amount_minor), 0) FROM payments p WHERE p.invoice_id = i.id) AS paid_minor";
+const INVOICE_COLUMNS: &str = "i.id, i.member_id, m.pubkey, i.period, i.amount_minor, i.amount_sat, i.status, i.address, i.address_index, i.pay_link, i.issued_at, i.due_at, i.reminders_sent, i.paid_at, (SELECT CAST(COALESCE(SUM(p.amount_minor), 0) AS BIGINT) FROM payments p WHERE p.invoice_id = i.id) AS paid_minor";
 
 fn invoice_of(row: &AnyRow, lines: Vec<Line>) -> Result<Invoice, BillingError> {
     let id = int(row, "id")?;
@@ -210,7 +210,7 @@ impl Store {
     ) -> Result<Vec<(String, i64, i64)>, BillingError> {
         let rows = self
             .rows(
-                "SELECT method, COUNT(*) AS n, COALESCE(SUM(amount_minor), 0) AS total FROM payments WHERE received_at >= ? AND received_at < ? GROUP BY method ORDER BY method",
+                "SELECT method, COUNT(*) AS n, CAST(COALESCE(SUM(amount_minor), 0) AS BIGINT) AS total FROM payments WHERE received_at >= ? AND received_at < ? GROUP BY method ORDER BY method",
                 &[Bind::Int(from), Bind::Int(to)],
             )
             .await?;
