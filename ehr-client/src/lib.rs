@@ -30,6 +30,7 @@ pub mod blossom;
 pub mod chart;
 pub mod crypto;
 pub mod demo;
+pub mod dm;
 pub mod document;
 pub mod error;
 pub mod event;

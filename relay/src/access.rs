@@ -325,7 +325,10 @@ impl Access {
                     .extend(ClinicalKind::ALL.iter().map(|k| k.as_u16()));
             }
             Some(Role::BillingBot) => {
-                scope.kinds.insert(kinds::ROSTER);
+                // Rosters, and inbox relay lists (NIP-17 kind 10050): where to deliver a DM.
+                scope
+                    .kinds
+                    .extend([kinds::ROSTER, Kind::InboxRelays.as_u16()]);
             }
             _ => {}
         }
@@ -357,6 +360,11 @@ impl Access {
             return Ok(());
         }
         let kind = event.kind.as_u16();
+        if roles.staff == Some(Role::BillingBot) && kind != GIFT_WRAP {
+            return Err(Reject::restricted(
+                "the billing bot may publish only gift wraps",
+            ));
+        }
         if !is_practice_kind(kind) {
             return Ok(());
         }

@@ -135,6 +135,22 @@ impl TestPractice {
         Ok((view, events))
     }
 
+    /// Put a service agent (or staff member) on the roster, signed by the root.
+    pub async fn add_member(&self, who: &PublicKey, role: Role) -> anyhow::Result<()> {
+        let view = self.view_as_root().await?;
+        let change = RosterChange::Add {
+            pubkey: *who,
+            role,
+            name: None,
+        };
+        let now = Timestamp::from_secs(Timestamp::now().as_secs().saturating_sub(60));
+        let events = rotation::change_roster(&view, &self.root, &change, now)?;
+        self.publish(&events).await?;
+        let view = self.view_as_root().await?;
+        let grants = rotation::missing_epoch_grants(&view, &self.root, now)?;
+        self.publish(&grants).await
+    }
+
     /// Enrol a new patient (a first chart key under the current epoch).
     pub async fn enrol(&self, patient: &PublicKey) -> anyhow::Result<()> {
         let (view, _) = self.doctor_view().await?;

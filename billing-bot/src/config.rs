@@ -1,0 +1,515 @@
+//! Typed configuration (`ehr-billing-bot.toml`), validated at start. Secrets (the bot's key, the
+//! webhook secret, a database password) never appear in `Debug`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::address::Account;
+use crate::error::BillingError;
+use bitcoin::Network;
+use ehr_client::keys::{Identity, parse_public_key, parse_secret_key};
+use nostr::prelude::PublicKey;
+use serde::Deserialize;
+
+/// The webhook's HMAC key; prints as `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookSecret(pub Vec<u8>);
+
+impl fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The whole configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// Where the admin API and the webhook listen (TLS in front).
+    pub listen: SocketAddr,
+    /// The URL clients use (`https://billing.example.org`): NIP-98 `u` tags must start with it.
+    /// `None`: `http://<bound address>`.
+    pub public_url: Option<String>,
+    /// The practice root key.
+    pub practice: PublicKey,
+    /// The practice relay (`wss://...`).
+    pub relay_url: String,
+    /// Further relays where members' kind 10050 inbox lists are looked up.
+    pub inbox_lookup_relays: Vec<String>,
+    /// The bot's own agent key (`billing-bot` in the roster).
+    pub key: Identity,
+    /// `sqlite://...` or `postgres://...`.
+    pub database_url: String,
+    /// Bound on each relay round trip.
+    pub relay_timeout: Duration,
+    /// How often the scheduler runs billing, reminders, delivery and payment polling; zero:
+    /// never by itself (tests and `ehr-billing-bot run` drive it).
+    pub tick: Duration,
+    /// Invoices.
+    pub invoices: Invoices,
+    /// On-chain payment.
+    pub bitcoin: Bitcoin,
+    /// The HMAC secret of payment webhooks; `None`: no webhook endpoint.
+    pub webhook_secret: Option<WebhookSecret>,
+    /// How far a webhook's timestamp may be from now, in seconds.
+    pub webhook_tolerance: i64,
+    /// NIP-17 delivery retries.
+    pub delivery: Delivery,
+}
+
+/// How invoices look and when they fall due.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Invoices {
+    /// The currency of every plan and amount (display only), e.g. `USD`.
+    pub currency: String,
+    /// Decimals of its minor unit (2 for cents).
+    #[serde(default = "two")]
+    pub minor_digits: u32,
+    /// Days from issue to due date.
+    #[serde(default = "fourteen")]
+    pub due_days: i64,
+    /// Reminders for an unpaid invoice, in days after its due date, ascending.
+    #[serde(default = "reminder_days")]
+    pub reminder_days: Vec<i64>,
+    /// An optional pay link, with `{invoice}`, `{amount_minor}` and `{currency}` filled in.
+    #[serde(default)]
+    pub pay_link: Option<String>,
+}
+
+/// The watch-only wallet and the chain API.
+#[derive(Debug, Clone)]
+pub struct Bitcoin {
+    /// The BIP84 account.
+    pub account: Account,
+    /// Minor units of the currency per bitcoin: the rate each invoice is quoted at.
+    pub minor_units_per_btc: u64,
+    /// The first receive index to use.
+    pub first_index: u32,
+    /// An Esplora-compatible API (`https://blockstream.info/api`); `None`: no polling.
+    pub esplora_url: Option<String>,
+    /// Confirmations before a payment counts.
+    pub min_confirmations: u32,
+}
+
+/// Delivery retries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    /// Attempts before a message is given up as failed.
+    #[serde(default = "eight")]
+    pub max_attempts: i64,
+    /// The first retry's delay in seconds; each next one doubles.
+    #[serde(default = "thirty")]
+    pub backoff_seconds: i64,
+    /// The longest delay between attempts.
+    #[serde(default = "hour")]
+    pub max_backoff_seconds: i64,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Self {
+            max_attempts: eight(),
+            backoff_seconds: thirty(),
+            max_backoff_seconds: hour(),
+        }
+    }
+}
+
+fn two() -> u32 {
+    2
+}
+fn fourteen() -> i64 {
+    14
+}
+fn eight() -> i64 {
+    8
+}
+fn thirty() -> i64 {
+    30
+}
+fn hour() -> i64 {
+    3600
+}
+fn sixty() -> u64 {
+    60
+}
+fn reminder_days() -> Vec<i64> {
+    vec![3, 10, 30]
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("practice", &self.practice)
+            .field("relay_url", &self.relay_url)
+            .field("inbox_lookup_relays", &self.inbox_lookup_relays)
+            .field("key", &self.key)
+            .field(
+                "database_url",
+                &ehr_relay::config::redact_url(&self.database_url),
+            )
+            .field("relay_timeout", &self.relay_timeout)
+            .field("tick", &self.tick)
+            .field("invoices", &self.invoices)
+            .field("bitcoin", &self.bitcoin)
+            .field("webhook_secret", &self.webhook_secret)
+            .field("webhook_tolerance", &self.webhook_tolerance)
+            .field("delivery", &self.delivery)
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    listen: SocketAddr,
+    #[serde(default)]
+    public_url: Option<String>,
+    practice: String,
+    relay_url: String,
+    #[serde(default)]
+    inbox_lookup_relays: Vec<String>,
+    key_file: PathBuf,
+    database_url: String,
+    #[serde(default = "thirty_u")]
+    relay_timeout_seconds: u64,
+    #[serde(default = "sixty")]
+    tick_seconds: u64,
+    invoices: Invoices,
+    bitcoin: BitcoinFile,
+    #[serde(default)]
+    webhook: Option<WebhookFile>,
+    #[serde(default)]
+    delivery: Delivery,
+}
+
+fn thirty_u() -> u64 {
+    30
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BitcoinFile {
+    account_key: String,
+    #[serde(default = "mainnet")]
+    network: String,
+    #[serde(default)]
+    minor_units_per_btc: Option<u64>,
+    #[serde(default)]
+    first_index: u32,
+    #[serde(default)]
+    esplora_url: Option<String>,
+    #[serde(default = "one")]
+    min_confirmations: u32,
+}
+
+fn mainnet() -> String {
+    "bitcoin".to_owned()
+}
+fn one() -> u32 {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookFile {
+    secret_file: PathBuf,
+    #[serde(default = "five_minutes")]
+    tolerance_seconds: i64,
+}
+
+fn five_minutes() -> i64 {
+    300
+}
+
+fn config_error(message: &str) -> BillingError {
+    BillingError::Config(message.to_owned())
+}
+
+fn read_relative(base: &Path, path: &Path, key: &str) -> Result<String, BillingError> {
+    let full = base.join(path);
+    std::fs::read_to_string(&full)
+        .map_err(|e| BillingError::Config(format!("{key} {}: {}", full.display(), e.kind())))
+}
+
+impl Config {
+    /// Defaults for tests and tools: a practice, its relay, the bot's key, a database and the
+    /// watch-only account; amounts in USD cents at 6,500,000 cents per bitcoin; no scheduler.
+    pub fn new(
+        practice: PublicKey,
+        relay_url: impl Into<String>,
+        key: Identity,
+        database_url: impl Into<String>,
+        account: Account,
+    ) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_url: None,
+            practice,
+            relay_url: relay_url.into(),
+            inbox_lookup_relays: Vec::new(),
+            key,
+            database_url: database_url.into(),
+            relay_timeout: Duration::from_secs(10),
+            tick: Duration::ZERO,
+            invoices: Invoices {
+                currency: "USD".to_owned(),
+                minor_digits: two(),
+                due_days: fourteen(),
+                reminder_days: reminder_days(),
+                pay_link: None,
+            },
+            bitcoin: Bitcoin {
+                account,
+                minor_units_per_btc: 6_500_000,
+                first_index: 0,
+                esplora_url: None,
+                min_confirmations: 1,
+            },
+            webhook_secret: None,
+            webhook_tolerance: five_minutes(),
+            delivery: Delivery::default(),
+        }
+    }
+
+    /// Parse and validate TOML; `base` resolves `key_file` and `webhook.secret_file`.
+    pub fn from_toml(text: &str, base: &Path) -> Result<Self, BillingError> {
+        let file: File =
+            toml::from_str(text).map_err(|e| BillingError::Config(e.message().to_owned()))?;
+        let practice = parse_public_key(&file.practice)
+            .map_err(|_| config_error("practice is not an npub or hex public key"))?;
+        let secret = read_relative(base, &file.key_file, "key_file")?;
+        let secret = parse_secret_key(secret.trim(), None)
+            .map_err(|_| config_error("key_file does not hold an nsec or hex secret key"))?;
+        let network: Network = file.bitcoin.network.parse().map_err(|_| {
+            config_error("bitcoin.network must be bitcoin, testnet, signet or regtest")
+        })?;
+        let account = Account::parse(&file.bitcoin.account_key, network)?;
+        let btc = file.invoices.currency == "BTC";
+        let minor_units_per_btc = match (file.bitcoin.minor_units_per_btc, btc) {
+            (Some(rate), _) => rate,
+            (None, true) => 100_000_000,
+            (None, false) => {
+                return Err(config_error(
+                    "bitcoin.minor_units_per_btc is required unless invoices.currency is BTC",
+                ));
+            }
+        };
+        let (webhook_secret, webhook_tolerance) = match file.webhook {
+            Some(webhook) => {
+                let secret = read_relative(base, &webhook.secret_file, "webhook.secret_file")?;
+                (
+                    Some(WebhookSecret(secret.trim().as_bytes().to_vec())),
+                    webhook.tolerance_seconds,
+                )
+            }
+            None => (None, five_minutes()),
+        };
+        let config = Self {
+            listen: file.listen,
+            public_url: file.public_url.map(|u| u.trim_end_matches('/').to_owned()),
+            practice,
+            relay_url: file.relay_url,
+            inbox_lookup_relays: file.inbox_lookup_relays,
+            key: Identity::from_secret_key(secret),
+            database_url: file.database_url,
+            relay_timeout: Duration::from_secs(file.relay_timeout_seconds),
+            tick: Duration::from_secs(file.tick_seconds),
+            invoices: file.invoices,
+            bitcoin: Bitcoin {
+                account,
+                minor_units_per_btc,
+                first_index: file.bitcoin.first_index,
+                esplora_url: file
+                    .bitcoin
+                    .esplora_url
+                    .map(|u| u.trim_end_matches('/').to_owned()),
+                min_confirmations: file.bitcoin.min_confirmations,
+            },
+            webhook_secret,
+            webhook_tolerance,
+            delivery: file.delivery,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Read a configuration file.
+    pub fn load(path: &Path) -> Result<Self, BillingError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| BillingError::Config(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_toml(&text, path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// Refuse what cannot work, naming the key.
+    pub fn validate(&self) -> Result<(), BillingError> {
+        let http = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+        let ws = |u: &str| u.starts_with("ws://") || u.starts_with("wss://");
+        let checks: [(bool, &str); 13] = [
+            (
+                self.public_url.as_deref().is_none_or(http),
+                "public_url must start with http:// or https://",
+            ),
+            (
+                ws(&self.relay_url),
+                "relay_url must start with ws:// or wss://",
+            ),
+            (
+                self.inbox_lookup_relays.iter().all(|u| ws(u)),
+                "inbox_lookup_relays must be ws:// or wss:// URLs",
+            ),
+            (
+                self.database_url.starts_with("sqlite:")
+                    || self.database_url.starts_with("postgres://")
+                    || self.database_url.starts_with("postgresql://"),
+                "database_url must start with sqlite: or postgres://",
+            ),
+            (
+                !self.relay_timeout.is_zero(),
+                "relay_timeout_seconds must be at least 1",
+            ),
+            (
+                (1..=3).contains(&self.invoices.currency.len())
+                    && self
+                        .invoices
+                        .currency
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase()),
+                "invoices.currency must be an upper-case code such as USD",
+            ),
+            (
+                self.invoices.minor_digits <= 8,
+                "invoices.minor_digits must be at most 8",
+            ),
+            (
+                (1..=365).contains(&self.invoices.due_days),
+                "invoices.due_days must be 1 to 365",
+            ),
+            (
+                self.invoices
+                    .reminder_days
+                    .windows(2)
+                    .all(|w| w.first() < w.last())
+                    && self
+                        .invoices
+                        .reminder_days
+                        .iter()
+                        .all(|d| (0..=365).contains(d)),
+                "invoices.reminder_days must ascend, each from 0 to 365",
+            ),
+            (
+                self.bitcoin.minor_units_per_btc > 0,
+                "bitcoin.minor_units_per_btc must be at least 1",
+            ),
+            (
+                self.bitcoin.esplora_url.as_deref().is_none_or(http),
+                "bitcoin.esplora_url must start with http:// or https://",
+            ),
+            (
+                self.delivery.max_attempts >= 1
+                    && self.delivery.backoff_seconds >= 1
+                    && self.delivery.max_backoff_seconds >= self.delivery.backoff_seconds,
+                "delivery: max_attempts and backoff_seconds at least 1, max_backoff_seconds at least backoff_seconds",
+            ),
+            (
+                self.key.public_key() != self.practice,
+                "key_file holds the practice root key; the billing bot needs its own agent key",
+            ),
+        ];
+        for (ok, message) in checks {
+            if !ok {
+                return Err(config_error(message));
+            }
+        }
+        if self.webhook_secret.as_ref().is_some_and(|s| s.0.len() < 16) {
+            return Err(config_error(
+                "webhook.secret_file must hold at least 16 bytes",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses_and_bad_ones_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = Identity::generate();
+        std::fs::write(
+            dir.path().join("billing.nsec"),
+            ehr_client::keys::to_nsec(key.secret_key()).as_str(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("webhook.secret"),
+            "a-long-webhook-secret-0123456789\n",
+        )
+        .unwrap();
+        let example = include_str!("../ehr-billing-bot.example.toml");
+        let config = Config::from_toml(example, dir.path()).unwrap();
+        assert_eq!(config.key.public_key(), key.public_key());
+        assert_eq!(config.invoices.currency, "USD");
+        assert_eq!(
+            config.webhook_secret.as_ref().unwrap().0,
+            b"a-long-webhook-secret-0123456789"
+        );
+        let debug = format!("{config:?}");
+        for secret in [
+            "s3cret",
+            "a-long-webhook-secret",
+            &key.secret_key().to_secret_hex(),
+        ] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+
+        for (change, named) in [
+            (("relay_url", "\"https://x\""), "relay_url"),
+            (("database_url", "\"mysql://x\""), "database_url"),
+            (("account_key", "\"xprv-nope\""), "account_key"),
+            (("due_days", "0"), "due_days"),
+            (("reminder_days", "[10, 3]"), "reminder_days"),
+            (("currency", "\"dollars\""), "currency"),
+            (("practice", "\"npub1nope\""), "practice"),
+        ] {
+            let text: String = example
+                .lines()
+                .map(|line| {
+                    if line.starts_with(&format!("{} ", change.0)) {
+                        format!("{} = {}", change.0, change.1)
+                    } else {
+                        line.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            let error = Config::from_toml(&text, dir.path())
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(named), "{named}: {error}");
+        }
+        let unknown = format!("{example}\ncolour = \"blue\"\n");
+        assert!(
+            Config::from_toml(&unknown, dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("colour")
+        );
+        std::fs::write(dir.path().join("webhook.secret"), "short").unwrap();
+        assert!(
+            Config::from_toml(example, dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("webhook")
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! Delivering queued gift wraps (NIP-17): to the recipient's kind 10050 inbox relays when it
+//! published a list, otherwise to the practice relay; the bot's own copy to the practice relay.
+//!
+//! One round per due message: every target relay is tried once and every answer recorded.
+//! Accepted by one relay: `sent`. Refused by every relay with `OK false` (other than
+//! `rate-limited:` or `error:`): `rejected`, recorded and never retried. Otherwise the message
+//! waits `backoff_seconds`, doubling each round up to `max_backoff_seconds`, and after
+//! `max_attempts` rounds it is `failed`.
+
+use std::collections::HashMap;
+
+use ehr_client::net::{NetError, PublishOutcome};
+use nostr::prelude::PublicKey;
+use serde::Serialize;
+
+use crate::Bot;
+use crate::error::BillingError;
+use crate::store::outbox::{Attempt, Queued};
+
+/// Most messages one round handles.
+const BATCH: i64 = 200;
+
+/// What one delivery round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DeliveryReport {
+    /// Accepted by a relay.
+    pub sent: usize,
+    /// Refused by every target relay: recorded, not retried.
+    pub rejected: usize,
+    /// To be retried later.
+    pub retrying: usize,
+    /// Given up after the last attempt.
+    pub failed: usize,
+}
+
+/// Whether a relay's `OK false` message is worth trying again (NIP-01 prefixes).
+fn transient(message: &str) -> bool {
+    message.starts_with("rate-limited:") || message.starts_with("error:")
+}
+
+impl Bot {
+    /// Send every queued message that is due.
+    pub async fn deliver_due(&self) -> Result<DeliveryReport, BillingError> {
+        let _turn = self.delivery_turn().await;
+        let config = self.config();
+        let now = self.now();
+        let due = self.store().due_deliveries(now, BATCH).await?;
+        let mut report = DeliveryReport::default();
+        let mut others = HashMap::new();
+        let mut inboxes: HashMap<String, Vec<String>> = HashMap::new();
+        for message in due {
+            let targets = if message.copy {
+                vec![config.relay_url.clone()]
+            } else {
+                if !inboxes.contains_key(&message.recipient) {
+                    let listed = match PublicKey::from_hex(&message.recipient) {
+                        Ok(key) => self.relays().inbox_relays(config, &key).await,
+                        Err(_) => Vec::new(),
+                    };
+                    inboxes.insert(message.recipient.clone(), listed);
+                }
+                match inboxes.get(&message.recipient) {
+                    Some(listed) if !listed.is_empty() => listed.clone(),
+                    _ => vec![config.relay_url.clone()],
+                }
+            };
+            let status = self.one_round(&message, &targets, &mut others).await?;
+            match status {
+                "sent" => report.sent += 1,
+                "rejected" => report.rejected += 1,
+                "failed" => report.failed += 1,
+                _ => report.retrying += 1,
+            }
+        }
+        for (_, client) in others {
+            client.disconnect().await;
+        }
+        Ok(report)
+    }
+
+    /// Try every target once, record the answers and the message's new state.
+    async fn one_round(
+        &self,
+        message: &Queued,
+        targets: &[String],
+        others: &mut HashMap<String, ehr_client::net::RelayClient>,
+    ) -> Result<&'static str, BillingError> {
+        let config = self.config();
+        let now = self.now();
+        let mut attempts = Vec::new();
+        let (mut accepted, mut refused) = (false, 0usize);
+        for url in targets {
+            let outcome = self
+                .relays()
+                .publish(config, url, &message.wrap, others)
+                .await;
+            let (kind, text) = match outcome {
+                Ok(PublishOutcome::Accepted) => {
+                    accepted = true;
+                    ("accepted", String::new())
+                }
+                Ok(PublishOutcome::Refused { message }) if !transient(&message) => {
+                    refused += 1;
+                    ("rejected", message)
+                }
+                Ok(PublishOutcome::Refused { message }) => ("error", message),
+                Err(error) => ("error", net_reason(&error)),
+            };
+            attempts.push(Attempt {
+                relay: url.clone(),
+                at: now,
+                outcome: kind.to_owned(),
+                message: text,
+            });
+        }
+        let round = message.attempts + 1;
+        let delay = config
+            .delivery
+            .backoff_seconds
+            .saturating_mul(1i64 << (message.attempts.clamp(0, 30)))
+            .min(config.delivery.max_backoff_seconds);
+        let status = if accepted {
+            "sent"
+        } else if refused == targets.len() {
+            "rejected"
+        } else if round >= config.delivery.max_attempts {
+            "failed"
+        } else {
+            "pending"
+        };
+        if status != "sent" {
+            tracing::warn!(
+                delivery = message.id,
+                status,
+                round,
+                "a message was not delivered"
+            );
+        }
+        self.store()
+            .finish_round(message.id, &attempts, status, now + delay, now)
+            .await?;
+        Ok(status)
+    }
+}
+
+fn net_reason(error: &NetError) -> String {
+    // Transport errors name the failure, never the event.
+    error.to_string()
+}

@@ -1,0 +1,165 @@
+//! The bot's relay connections: one to the practice relay, kept and re-opened when lost, over
+//! which it reads the roster (who may administer billing) and inbox relay lists, and publishes
+//! gift wraps; and short-lived ones to members' own inbox relays.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use ehr_client::dm;
+use ehr_client::kinds;
+use ehr_client::net::{NetError, PublishOutcome, RelayClient};
+use ehr_client::roster::{Role, RosterChain, verify_roster_chain};
+use nostr::prelude::{Event, Filter, Kind, PublicKey, Timestamp};
+use tokio::sync::Mutex;
+
+use crate::config::Config;
+
+/// How long a fetched roster is trusted before it is fetched again.
+const ROSTER_FRESH: Duration = Duration::from_secs(5);
+
+/// The practice relay and the roster read from it.
+#[derive(Debug)]
+pub struct Relays {
+    practice: Mutex<Option<RelayClient>>,
+    roster: Mutex<Option<(RosterChain, Instant)>>,
+}
+
+/// Two relay URLs name the same relay (case of scheme and host, a trailing slash).
+pub fn same_relay(a: &str, b: &str) -> bool {
+    let norm = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
+    norm(a) == norm(b)
+}
+
+impl Relays {
+    /// No connection yet; the first use connects.
+    pub fn new() -> Self {
+        Self {
+            practice: Mutex::new(None),
+            roster: Mutex::new(None),
+        }
+    }
+
+    /// Run `f` on the practice relay connection, connecting first if needed; a connection
+    /// that fails is dropped, so the next call connects again.
+    async fn on_practice<T>(
+        &self,
+        config: &Config,
+        f: impl AsyncFnOnce(&RelayClient) -> Result<T, NetError>,
+    ) -> Result<T, NetError> {
+        let mut slot = self.practice.lock().await;
+        if slot.is_none() {
+            *slot = Some(
+                RelayClient::connect(&config.relay_url, &config.key, config.relay_timeout).await?,
+            );
+        }
+        let client = slot.as_ref().ok_or(NetError::Disconnected)?;
+        let result = f(client).await;
+        if matches!(
+            result,
+            Err(NetError::Disconnected | NetError::Timeout | NetError::Lagged | NetError::Relay(_))
+        ) && let Some(client) = slot.take()
+        {
+            client.disconnect().await;
+        }
+        result
+    }
+
+    /// The role `pubkey` holds in the roster now (`None`: not a current member). The roster is
+    /// fetched again when older than five seconds, or at once for a key it does not know, so a
+    /// new staff member is recognised without a restart (one fetch at a time: callers wait on
+    /// the cache's lock).
+    pub async fn role_of(
+        &self,
+        config: &Config,
+        pubkey: &PublicKey,
+    ) -> Result<Option<Role>, NetError> {
+        let now = Timestamp::now();
+        let mut cached = self.roster.lock().await;
+        if let Some((chain, at)) = cached.as_ref() {
+            let role = chain.role_at(pubkey, now);
+            if role.is_some() && at.elapsed() < ROSTER_FRESH {
+                return Ok(role);
+            }
+        }
+        let filter = Filter::new().kind(Kind::Custom(kinds::ROSTER));
+        let rosters = self
+            .on_practice(config, async |client| client.fetch_all(filter, 500).await)
+            .await?;
+        let chain = verify_roster_chain(&config.practice, &rosters);
+        let role = chain.role_at(pubkey, now);
+        *cached = Some((chain, Instant::now()));
+        Ok(role)
+    }
+
+    /// The newest kind 10050 inbox list of `recipient` on the practice relay and the lookup
+    /// relays: its relays, or empty when there is none (or none could be read).
+    pub async fn inbox_relays(&self, config: &Config, recipient: &PublicKey) -> Vec<String> {
+        let filter = Filter::new()
+            .kind(Kind::InboxRelays)
+            .author(*recipient)
+            .limit(1);
+        let mut lists: Vec<Event> = self
+            .on_practice(config, async |client| {
+                client.fetch(vec![filter.clone()]).await
+            })
+            .await
+            .unwrap_or_default();
+        for url in &config.inbox_lookup_relays {
+            if let Ok(client) = RelayClient::connect(url, &config.key, config.relay_timeout).await {
+                lists.extend(client.fetch(vec![filter.clone()]).await.unwrap_or_default());
+                client.disconnect().await;
+            }
+        }
+        lists
+            .into_iter()
+            .filter(|e| e.pubkey == *recipient)
+            .max_by_key(|e| (e.created_at, e.id))
+            .map(|e| dm::inbox_relays(&e))
+            .unwrap_or_default()
+    }
+
+    /// Publish one gift wrap to `url`: over the kept connection for the practice relay, over
+    /// `others` (opened on first use, closed by the caller) for any other.
+    pub async fn publish(
+        &self,
+        config: &Config,
+        url: &str,
+        wrap: &Event,
+        others: &mut HashMap<String, RelayClient>,
+    ) -> Result<PublishOutcome, NetError> {
+        let one = |outcomes: Vec<PublishOutcome>| {
+            outcomes.into_iter().next().ok_or(NetError::Disconnected)
+        };
+        if same_relay(url, &config.relay_url) {
+            let wraps = std::slice::from_ref(wrap);
+            return one(self
+                .on_practice(config, async |client| client.publish(wraps).await)
+                .await?);
+        }
+        if !others.contains_key(url) {
+            let client = RelayClient::connect(url, &config.key, config.relay_timeout).await?;
+            others.insert(url.to_owned(), client);
+        }
+        let client = others.get(url).ok_or(NetError::Disconnected)?;
+        let result = client.publish(std::slice::from_ref(wrap)).await;
+        if result.is_err()
+            && let Some(client) = others.remove(url)
+        {
+            client.disconnect().await;
+        }
+        one(result?)
+    }
+
+    /// Close the practice relay connection.
+    pub async fn close(&self) {
+        if let Some(client) = self.practice.lock().await.take() {
+            client.disconnect().await;
+        }
+    }
+}
+
+impl Default for Relays {
+    fn default() -> Self {
+        Self::new()
+    }
+}

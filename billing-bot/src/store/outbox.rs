@@ -1,0 +1,265 @@
+//! The queue of NIP-17 messages and the record of every delivery attempt. A message is wrapped
+//! and signed once, when it is queued (in the transaction that made it necessary), so every
+//! retry publishes the same gift wrap and a relay that has it already answers `duplicate`.
+
+use ehr_client::dm::Wrapped;
+use nostr::prelude::Event;
+use serde::Serialize;
+
+use super::{Bind, Store, Tx, execute, int, opt_int, text};
+use crate::error::BillingError;
+
+/// Why a message was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Purpose {
+    /// A new invoice.
+    Invoice,
+    /// An overdue invoice.
+    Reminder,
+    /// A payment received.
+    Receipt,
+}
+
+impl Purpose {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invoice => "invoice",
+            Self::Reminder => "reminder",
+            Self::Receipt => "receipt",
+        }
+    }
+}
+
+/// A queued gift wrap due for an attempt.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    /// The delivery's id.
+    pub id: i64,
+    /// The recipient (hex).
+    pub recipient: String,
+    /// Whether this is the bot's own copy.
+    pub copy: bool,
+    /// The signed gift wrap.
+    pub wrap: Event,
+    /// Attempts so far.
+    pub attempts: i64,
+}
+
+/// A delivery as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryInfo {
+    /// Its id.
+    pub id: i64,
+    /// The invoice it is about.
+    pub invoice_id: i64,
+    /// Invoice, reminder or receipt.
+    pub purpose: String,
+    /// The recipient (hex).
+    pub recipient: String,
+    /// Whether this is the bot's own copy.
+    pub copy: bool,
+    /// The kind 14 rumor's id (the same in the recipient's copy and the bot's).
+    pub rumor_id: String,
+    /// The gift wrap's event id.
+    pub wrap_id: String,
+    /// `pending`, `sent`, `rejected` (a relay refused it: not retried) or `failed` (gave up).
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// Unix seconds of the next attempt, while pending.
+    pub next_attempt_at: i64,
+    /// Unix seconds, once a relay accepted it.
+    pub sent_at: Option<i64>,
+}
+
+/// One attempt as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attempt {
+    /// The relay.
+    pub relay: String,
+    /// Unix seconds.
+    pub at: i64,
+    /// `accepted`, `rejected` or `error`.
+    pub outcome: String,
+    /// The relay's `OK` message or the transport error.
+    pub message: String,
+}
+
+/// Queue a message and the bot's own copy (each to its wrap's `p`), inside `tx`, due at `now`.
+pub(crate) async fn queue_in(
+    store: &Store,
+    tx: &mut Tx,
+    invoice_id: i64,
+    purpose: Purpose,
+    wrapped: &Wrapped,
+    now: i64,
+) -> Result<(), BillingError> {
+    let rumor = wrapped.rumor_id.to_hex();
+    for (copy, wrap) in [(0, &wrapped.to_recipient), (1, &wrapped.to_self)] {
+        // A gift wrap names its one recipient in its `p` tag.
+        let to = wrap
+            .tags
+            .public_keys()
+            .next()
+            .map(|key| key.to_hex())
+            .unwrap_or_default();
+        execute(
+            store,
+            tx,
+            "INSERT INTO deliveries (invoice_id, purpose, recipient, copy, rumor_id, wrap, status, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+            &[
+                Bind::Int(invoice_id),
+                Bind::Text(purpose.as_str()),
+                Bind::Text(&to),
+                Bind::Int(copy),
+                Bind::Text(&rumor),
+                Bind::Text(&wrap.as_json()),
+                Bind::Int(now),
+                Bind::Int(now),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+const DELIVERY_COLUMNS: &str = "id, invoice_id, purpose, recipient, copy, rumor_id, wrap, status, attempts, next_attempt_at, sent_at";
+
+impl Store {
+    /// Pending messages whose next attempt is due at `now`, oldest first.
+    pub async fn due_deliveries(&self, now: i64, limit: i64) -> Result<Vec<Queued>, BillingError> {
+        let rows = self
+            .rows(
+                &format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?"
+                ),
+                &[Bind::Int(now), Bind::Int(limit)],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let wrap = Event::from_json(text(row, "wrap")?).map_err(|_| {
+                    BillingError::Database(sqlx::Error::Decode(
+                        "a stored wrap is not an event".into(),
+                    ))
+                })?;
+                Ok(Queued {
+                    id: int(row, "id")?,
+                    recipient: text(row, "recipient")?,
+                    copy: int(row, "copy")? != 0,
+                    wrap,
+                    attempts: int(row, "attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Record the attempts of one round on a message and its new state, together.
+    pub async fn finish_round(
+        &self,
+        id: i64,
+        attempts: &[Attempt],
+        status: &str,
+        next_attempt_at: i64,
+        now: i64,
+    ) -> Result<(), BillingError> {
+        let mut tx = self.begin().await?;
+        let sent_at = (status == "sent").then_some(now);
+        execute(
+            self,
+            &mut tx,
+            "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, sent_at = ? WHERE id = ? AND status = 'pending'",
+            &[
+                Bind::Text(status),
+                Bind::Int(next_attempt_at),
+                Bind::OptInt(sent_at),
+                Bind::Int(id),
+            ],
+        )
+        .await?;
+        for attempt in attempts {
+            execute(
+                self,
+                &mut tx,
+                "INSERT INTO delivery_attempts (delivery_id, relay, at, outcome, message) VALUES (?, ?, ?, ?, ?)",
+                &[
+                    Bind::Int(id),
+                    Bind::Text(&attempt.relay),
+                    Bind::Int(attempt.at),
+                    Bind::Text(&attempt.outcome),
+                    Bind::Text(&attempt.message),
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The messages about an invoice (or every message, without one), oldest first.
+    pub async fn deliveries(
+        &self,
+        invoice_id: Option<i64>,
+    ) -> Result<Vec<DeliveryInfo>, BillingError> {
+        let rows = match invoice_id {
+            Some(id) => {
+                self.rows(
+                    &format!(
+                        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE invoice_id = ? ORDER BY id"
+                    ),
+                    &[Bind::Int(id)],
+                )
+                .await?
+            }
+            None => {
+                self.rows(
+                    &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries ORDER BY id"),
+                    &[],
+                )
+                .await?
+            }
+        };
+        rows.iter()
+            .map(|row| {
+                let wrap_id = Event::from_json(text(row, "wrap")?)
+                    .map(|e| e.id.to_hex())
+                    .unwrap_or_default();
+                Ok(DeliveryInfo {
+                    id: int(row, "id")?,
+                    invoice_id: int(row, "invoice_id")?,
+                    purpose: text(row, "purpose")?,
+                    recipient: text(row, "recipient")?,
+                    copy: int(row, "copy")? != 0,
+                    rumor_id: text(row, "rumor_id")?,
+                    wrap_id,
+                    status: text(row, "status")?,
+                    attempts: int(row, "attempts")?,
+                    next_attempt_at: int(row, "next_attempt_at")?,
+                    sent_at: opt_int(row, "sent_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The attempts made on one message, in order.
+    pub async fn attempts(&self, delivery_id: i64) -> Result<Vec<Attempt>, BillingError> {
+        let rows = self
+            .rows(
+                "SELECT relay, at, outcome, message FROM delivery_attempts WHERE delivery_id = ? ORDER BY id",
+                &[Bind::Int(delivery_id)],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Attempt {
+                    relay: text(row, "relay")?,
+                    at: int(row, "at")?,
+                    outcome: text(row, "outcome")?,
+                    message: text(row, "message")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,379 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The billing bot end to end, on the project's relay: a patient is added with a plan, the
+//! month is run, the invoice arrives as a NIP-17 gift wrap that the patient reads
+//! (authenticated) and nostr-tools opens independently, the payment is confirmed on chain (an
+//! Esplora stand-in), and a receipt arrives. Then delivery itself: kind 10050 inbox relays, a
+//! relay's refusal recorded and never retried, and retries with backoff until given up.
+
+mod billing_common;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use billing_common::{APRIL_1, Billing, Esplora, MID_MARCH, RECEIVE_0, messages_for, wraps_for};
+use ehr_client::dm;
+use ehr_client::keys::Identity;
+use ehr_client::net::{PublishOutcome, RelayClient};
+use ehr_tests::practice::TestPractice;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn node_check(cases: &[Value]) {
+    let node = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node");
+    assert!(
+        node.join("node_modules").join("nostr-tools").is_dir(),
+        "node dependencies missing: run `npm ci --prefix tests/node` (scripts/test does)"
+    );
+    let mut child = Command::new("node")
+        .arg("billing-dm.mjs")
+        .current_dir(node)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node must be installed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(json!({ "cases": cases }).to_string().as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "nostr-tools refused the messages:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), cases.len() + 1);
+    for line in &lines[..cases.len()] {
+        assert_eq!(line["checks"].as_object().unwrap().len(), 5, "{line}");
+    }
+    assert_eq!(lines[cases.len()]["failed"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_is_invoiced_pays_on_chain_and_gets_a_receipt() {
+    let esplora = Esplora::default();
+    let esplora_url = esplora.start().await;
+    let billing = Billing::start(MID_MARCH, |c| {
+        c.bitcoin.esplora_url = Some(esplora_url.clone());
+    })
+    .await;
+    let doctor = billing.practice.doctor.clone();
+    let (status, plan) = billing
+        .admin(
+            &doctor,
+            Method::POST,
+            "/admin/plans",
+            Some(json!({"name": "Adult membership", "kind": "monthly", "amount_minor": 15000})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{plan}");
+    let patient = billing.patient().await;
+    // She joins on 15 March: 17 of 31 days, 15000 * 17 / 31 = 8225.8 -> 8226 cents.
+    let (status, member) = billing
+        .admin(
+            &doctor,
+            Method::POST,
+            "/admin/members",
+            Some(json!({"npub": patient.npub(), "plan_id": plan["id"], "joined_on": "2025-03-15"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{member}");
+    assert_eq!(member["role"], "payer");
+
+    let (status, run) = billing
+        .admin(
+            &doctor,
+            Method::POST,
+            "/admin/runs",
+            Some(json!({"period": "2025-03"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["run"]["created"], json!([1]), "{run}");
+
+    // The patient reads the invoice through the relay, authenticated with her own key.
+    let received = messages_for(&billing.practice.relay_url, &patient, 1).await;
+    let (wrap, invoice_dm) = &received[0];
+    assert_eq!(invoice_dm.sender, billing.key.public_key());
+    assert_eq!(invoice_dm.subject.as_deref(), Some("Invoice 1 for 2025-03"));
+    for part in [
+        "82.26 USD",
+        "17 of 31 days",
+        RECEIVE_0,
+        "bitcoin:",
+        "https://pay.example/1?amount=8226",
+    ] {
+        assert!(
+            invoice_dm.text.contains(part),
+            "{part} in {}",
+            invoice_dm.text
+        );
+    }
+    // nostr-tools opens the same wrap on its own.
+    node_check(&[json!({
+        "wrap": serde_json::from_str::<Value>(&wrap.as_json()).unwrap(),
+        "recipient_secret_hex": patient.secret_key().to_secret_hex(),
+        "sender": billing.key.public_key().to_hex(),
+        "subject": "Invoice 1 for 2025-03",
+        "contains": RECEIVE_0,
+    })]);
+
+    // The invoice as staff see it: the lines, the first BIP84 address, both copies sent.
+    let (status, detail) = billing
+        .admin(&doctor, Method::GET, "/admin/invoices/1", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    let invoice = &detail["invoice"];
+    assert_eq!(invoice["amount_minor"], 8226);
+    assert_eq!(invoice["address"], RECEIVE_0);
+    assert_eq!(invoice["recipient"], patient.public_key().to_hex());
+    // 8226 cents at 6,500,000 cents per bitcoin: 126,554 sats (rounded up).
+    assert_eq!(invoice["amount_sat"], 126_554);
+    assert_eq!(
+        invoice["bip21"],
+        format!("bitcoin:{RECEIVE_0}?amount=0.00126554&label=Invoice%201")
+    );
+    let messages = detail["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2);
+    assert!(
+        messages.iter().all(|m| m["delivery"]["status"] == "sent"),
+        "{detail}"
+    );
+    // The copy for the record: the bot opens its own wrap, the same rumor.
+    let own = wraps_for(&billing.practice.relay_url, &billing.key).await;
+    assert_eq!(own.len(), 1);
+    assert_eq!(dm::open(&billing.key, &own[0]).unwrap().id, invoice_dm.id);
+
+    // Payment: too little, then enough but unconfirmed, then confirmed.
+    *esplora.tip.lock().unwrap() = 100;
+    esplora.pay(RECEIVE_0, 126_000, Some(90));
+    assert!(billing.bot.poll_chain().await.unwrap().is_empty());
+    esplora.pay(RECEIVE_0, 554, None);
+    assert!(billing.bot.poll_chain().await.unwrap().is_empty());
+    esplora.pay(RECEIVE_0, 554, Some(100));
+    assert_eq!(billing.bot.poll_chain().await.unwrap(), vec![1]);
+    assert!(
+        billing.bot.poll_chain().await.unwrap().is_empty(),
+        "paid once"
+    );
+
+    // The receipt arrives (the scheduler delivers it when the payment wakes it).
+    let received = messages_for(&billing.practice.relay_url, &patient, 2).await;
+    let receipt = received
+        .iter()
+        .find(|(_, m)| m.subject.as_deref() == Some("Receipt for invoice 1"))
+        .expect("a receipt");
+    assert!(receipt.1.text.contains("82.26 USD"), "{}", receipt.1.text);
+
+    // Reports: nothing outstanding, 82.26 paid in March by bitcoin.
+    let (_, outstanding) = billing
+        .admin(&doctor, Method::GET, "/admin/reports/outstanding", None)
+        .await;
+    assert_eq!(outstanding["open_invoices"], 0, "{outstanding}");
+    let (_, paid) = billing
+        .admin(
+            &doctor,
+            Method::GET,
+            "/admin/reports/paid?month=2025-03",
+            None,
+        )
+        .await;
+    assert_eq!(paid["paid_minor"], 8226, "{paid}");
+    assert_eq!(paid["by_method"][0]["method"], "bitcoin");
+
+    // April: the full fee, a fresh address; March is not billed again.
+    billing.clock.set(APRIL_1 + 3600);
+    let (_, run) = billing
+        .admin(&doctor, Method::POST, "/admin/runs", None)
+        .await;
+    assert_eq!(run["run"]["period"], "2025-04");
+    assert_eq!(run["run"]["created"], json!([2]));
+    // The root signs this one: the doctor's first, identical request may share its second.
+    let (_, again) = billing
+        .admin(
+            &billing.practice.root,
+            Method::POST,
+            "/admin/runs",
+            Some(json!({"period": "2025-03"})),
+        )
+        .await;
+    assert_eq!(again["run"]["created"], json!([]));
+    let (_, april) = billing
+        .admin(&doctor, Method::GET, "/admin/invoices/2", None)
+        .await;
+    assert_eq!(april["invoice"]["amount_minor"], 15000);
+    assert_eq!(april["invoice"]["address_index"], 1);
+    assert_ne!(april["invoice"]["address"], RECEIVE_0);
+    billing.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_go_to_the_inbox_relays_the_recipient_published() {
+    let billing = Billing::quiet(MID_MARCH, |_| {}).await;
+    let elsewhere = TestPractice::start().await.unwrap();
+    let plan = billing.plan("monthly", 10000).await;
+    let patient = billing.patient().await;
+    elsewhere.admit(&patient.public_key()).await.unwrap();
+    // The patient publishes her kind 10050 on the practice relay: her inbox is elsewhere.
+    let list = dm::inbox_relay_list(&patient, &[&elsewhere.relay_url]).unwrap();
+    let client = RelayClient::connect(
+        &billing.practice.relay_url,
+        &patient,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        client.publish(&[list]).await.unwrap(),
+        vec![PublishOutcome::Accepted]
+    );
+    client.disconnect().await;
+
+    billing.member(&patient, Some(plan), "2025-03-01").await;
+    billing
+        .bot
+        .run_billing("2025-03".parse().unwrap())
+        .await
+        .unwrap();
+    let report = billing.bot.deliver_due().await.unwrap();
+    assert_eq!(report.sent, 2, "{report:?}");
+    let there = messages_for(&elsewhere.relay_url, &patient, 1).await;
+    assert_eq!(there[0].1.subject.as_deref(), Some("Invoice 1 for 2025-03"));
+    assert!(
+        wraps_for(&billing.practice.relay_url, &patient)
+            .await
+            .is_empty()
+    );
+    // The bot's own copy stays on the practice relay.
+    assert_eq!(
+        wraps_for(&billing.practice.relay_url, &billing.key)
+            .await
+            .len(),
+        1
+    );
+    let attempts = billing.bot.store().attempts(1).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert!(
+        attempts[0].relay.starts_with(&elsewhere.relay_url),
+        "{attempts:?}"
+    );
+    elsewhere.stop().await.unwrap();
+    billing.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_is_recorded_and_never_retried() {
+    let billing = Billing::quiet(MID_MARCH, |_| {}).await;
+    let plan = billing.plan("monthly", 10000).await;
+    // A member the relay does not know: it refuses gift wraps to her.
+    let stranger = Identity::generate();
+    billing.member(&stranger, Some(plan), "2025-03-01").await;
+    billing
+        .bot
+        .run_billing("2025-03".parse().unwrap())
+        .await
+        .unwrap();
+    let report = billing.bot.deliver_due().await.unwrap();
+    assert_eq!((report.sent, report.rejected), (1, 1), "{report:?}");
+    let deliveries = billing.bot.store().deliveries(Some(1)).await.unwrap();
+    let refused = deliveries.iter().find(|d| !d.copy).unwrap();
+    assert_eq!(refused.status, "rejected");
+    let attempts = billing.bot.store().attempts(refused.id).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].outcome, "rejected");
+    assert!(
+        attempts[0].message.starts_with("restricted:"),
+        "{attempts:?}"
+    );
+    // Days later: nothing is due, nothing is tried again.
+    billing.clock.advance(7 * 86_400);
+    let report = billing.bot.deliver_due().await.unwrap();
+    assert_eq!(report, Default::default());
+    assert_eq!(
+        billing
+            .bot
+            .store()
+            .attempts(refused.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    billing.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_inboxes_are_retried_with_backoff_then_given_up() {
+    let billing = Billing::quiet(MID_MARCH, |c| {
+        c.delivery.max_attempts = 3;
+        c.delivery.backoff_seconds = 30;
+        c.delivery.max_backoff_seconds = 45;
+        c.relay_timeout = Duration::from_secs(3);
+    })
+    .await;
+    let plan = billing.plan("monthly", 10000).await;
+    let patient = billing.patient().await;
+    // Port 1 stays closed: every attempt fails to connect.
+    let list = dm::inbox_relay_list(&patient, &["ws://127.0.0.1:1"]).unwrap();
+    let client = RelayClient::connect(
+        &billing.practice.relay_url,
+        &patient,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    client.publish(&[list]).await.unwrap();
+    client.disconnect().await;
+    billing.member(&patient, Some(plan), "2025-03-01").await;
+    billing
+        .bot
+        .run_billing("2025-03".parse().unwrap())
+        .await
+        .unwrap();
+
+    let round = |n: usize| {
+        let bot = billing.bot.clone();
+        async move { (bot.deliver_due().await.unwrap(), n) }
+    };
+    let (first, _) = round(1).await;
+    assert_eq!((first.sent, first.retrying), (1, 1), "{first:?}");
+    let pending = |d: &[ehr_billing_bot::store::outbox::DeliveryInfo]| {
+        d.iter().find(|d| !d.copy).unwrap().clone()
+    };
+    let d = pending(&billing.bot.store().deliveries(Some(1)).await.unwrap());
+    assert_eq!(
+        (d.status.as_str(), d.attempts, d.next_attempt_at),
+        ("pending", 1, MID_MARCH + 30)
+    );
+    // Not yet due: nothing happens.
+    assert_eq!(round(2).await.0, Default::default());
+    billing.clock.advance(30);
+    assert_eq!(round(3).await.0.retrying, 1);
+    let d = pending(&billing.bot.store().deliveries(Some(1)).await.unwrap());
+    // Doubled, capped at 45 s.
+    assert_eq!((d.attempts, d.next_attempt_at), (2, MID_MARCH + 30 + 45));
+    billing.clock.advance(45);
+    assert_eq!(round(4).await.0.failed, 1);
+    billing.clock.advance(86_400);
+    assert_eq!(round(5).await.0, Default::default());
+    let d = pending(&billing.bot.store().deliveries(Some(1)).await.unwrap());
+    assert_eq!((d.status.as_str(), d.attempts), ("failed", 3));
+    let attempts = billing.bot.store().attempts(d.id).await.unwrap();
+    assert_eq!(attempts.len(), 3);
+    assert!(attempts.iter().all(|a| a.outcome == "error"));
+    billing.stop().await;
+}

@@ -1,0 +1,287 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The billing database on both engines (SQLite, and PostgreSQL from `scripts/test`): every
+//! statement of the catalog, the run, the ledger, the outbox and the replay guards.
+
+mod billing_common;
+
+use std::sync::Arc;
+
+use billing_common::{MID_MARCH, config};
+use ehr_billing_bot::billing::Billed;
+use ehr_billing_bot::money::parse_date;
+use ehr_billing_bot::store::catalog::{HouseholdRole, NewPlan, PlanKind};
+use ehr_billing_bot::store::ledger::{InvoiceFilter, NewPayment, PaymentOutcome};
+use ehr_billing_bot::store::outbox::Attempt;
+use ehr_billing_bot::{BillingError, Bot, ManualClock};
+use ehr_client::keys::Identity;
+use ehr_client::roster::Role;
+use ehr_tests::practice::TestPractice;
+
+/// A fresh database URL for `engine`, or `None` when PostgreSQL is explicitly skipped.
+async fn fresh(engine: &str, dir: &tempfile::TempDir) -> Option<String> {
+    if engine == "sqlite" {
+        return Some(format!(
+            "sqlite://{}",
+            dir.path().join("billing.db").display()
+        ));
+    }
+    let admin = match std::env::var("EHR_TEST_POSTGRES_URL") {
+        Ok(url) => url,
+        Err(_) if std::env::var("EHR_TEST_POSTGRES").as_deref() == Ok("skip") => return None,
+        Err(_) => panic!(
+            "EHR_TEST_POSTGRES_URL is not set: run scripts/test (it starts PostgreSQL), or set EHR_TEST_POSTGRES=skip"
+        ),
+    };
+    let name = format!(
+        "ehr_billing_{}",
+        &Identity::generate().public_key().to_hex()[..16]
+    );
+    let database = ehr_relay::store::AnyDatabase::connect(&admin)
+        .await
+        .unwrap();
+    use sqlx::Executor as _;
+    database
+        .pool
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
+}
+
+async fn every_query_works(engine: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = fresh(engine, &dir).await else {
+        return;
+    };
+    let practice = TestPractice::start().await.unwrap();
+    let key = Identity::generate();
+    practice
+        .add_member(&key.public_key(), Role::BillingBot)
+        .await
+        .unwrap();
+    let clock = ManualClock::at(MID_MARCH);
+    let bot = Bot::start(config(&practice, &key, &url), Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let store = bot.store();
+    let day = |d| parse_date("day", d).unwrap();
+
+    // Catalog.
+    let plan = |kind, amount, per| NewPlan {
+        name: "p".into(),
+        kind,
+        amount_minor: amount,
+        per_dependant_minor: per,
+    };
+    let family = store
+        .create_plan(&plan(PlanKind::Family, 20000, 5000), 1)
+        .await
+        .unwrap();
+    let visits = store
+        .create_plan(&plan(PlanKind::PerVisit, 7000, 0), 1)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_plan(&plan(PlanKind::Monthly, 0, 0), 1).await,
+        Err(BillingError::Unprocessable(_))
+    ));
+    assert_eq!(store.plans().await.unwrap().len(), 2);
+    assert_eq!(store.plan(family.id).await.unwrap().unwrap(), family);
+    let guardian = Identity::generate();
+    let payer = store
+        .add_member(
+            &guardian.public_key(),
+            Some(family.id),
+            None,
+            day("2025-02-01"),
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(payer.role, HouseholdRole::Payer);
+    let child = store
+        .add_member(
+            &Identity::generate().public_key(),
+            Some(visits.id),
+            Some(payer.household_id),
+            day("2025-02-01"),
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(child.role, HouseholdRole::Dependant);
+    assert!(matches!(
+        store
+            .add_member(&guardian.public_key(), None, None, day("2025-02-01"), 1)
+            .await,
+        Err(BillingError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .add_member(
+                &Identity::generate().public_key(),
+                None,
+                Some(999),
+                day("2025-02-01"),
+                1
+            )
+            .await,
+        Err(BillingError::NotFound(_))
+    ));
+    assert_eq!(store.members().await.unwrap().len(), 2);
+    store
+        .add_visit(child.id, day("2025-02-20"), None, 1)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.add_visit(payer.id, day("2025-02-20"), None, 1).await,
+        Err(BillingError::Conflict(_))
+    ));
+
+    // The run: one invoice for the household, once.
+    let march = "2025-03".parse().unwrap();
+    let Billed::Created(id) = bot.bill_member(payer.id, march).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        bot.bill_member(payer.id, march).await.unwrap(),
+        Billed::AlreadyBilled
+    );
+    assert!(matches!(
+        bot.bill_member(child.id, "2025-04".parse().unwrap()).await,
+        Err(BillingError::Conflict(_))
+    ));
+    let invoice = store.invoice(id).await.unwrap().unwrap();
+    assert_eq!(invoice.amount_minor, 20000 + 5000 + 7000);
+    assert_eq!(invoice.lines.len(), 3);
+    let filtered = store
+        .invoices(&InvoiceFilter {
+            status: Some("open".into()),
+            member_id: Some(payer.id),
+            period: Some(march),
+        })
+        .await
+        .unwrap();
+    assert_eq!(filtered, vec![invoice.clone()]);
+    assert!(
+        store
+            .invoices(&InvoiceFilter {
+                status: Some("paid".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Outbox: due, a round recorded, attempts listed.
+    let due = store.due_deliveries(MID_MARCH, 10).await.unwrap();
+    assert_eq!(due.len(), 2);
+    let attempt = Attempt {
+        relay: "ws://x".into(),
+        at: MID_MARCH,
+        outcome: "error".into(),
+        message: "m".into(),
+    };
+    store
+        .finish_round(
+            due[0].id,
+            std::slice::from_ref(&attempt),
+            "pending",
+            MID_MARCH + 30,
+            MID_MARCH,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.due_deliveries(MID_MARCH, 10).await.unwrap().len(), 1);
+    assert_eq!(store.attempts(due[0].id).await.unwrap(), vec![attempt]);
+
+    // Ledger: a partial payment, a duplicate, the rest, a payment on a paid invoice.
+    let pay = |amount, reference| NewPayment {
+        invoice_id: id,
+        amount_minor: amount,
+        method: "cash",
+        reference,
+        recorded_by: "t",
+    };
+    assert!(matches!(
+        bot.record_payment(pay(10000, "a")).await.unwrap(),
+        PaymentOutcome::Recorded { paid: false, .. }
+    ));
+    assert_eq!(
+        bot.record_payment(pay(10000, "a")).await.unwrap(),
+        PaymentOutcome::Duplicate
+    );
+    assert!(matches!(
+        bot.record_payment(pay(22000, "b")).await.unwrap(),
+        PaymentOutcome::Recorded { paid: true, .. }
+    ));
+    assert!(matches!(
+        bot.record_payment(pay(1, "c")).await,
+        Err(BillingError::Conflict(_))
+    ));
+    assert!(matches!(
+        bot.record_payment(NewPayment {
+            invoice_id: 999,
+            ..pay(1, "d")
+        })
+        .await,
+        Err(BillingError::NotFound(_))
+    ));
+    let paid = store.invoice(id).await.unwrap().unwrap();
+    assert_eq!((paid.status.as_str(), paid.paid_minor), ("paid", 32000));
+    assert_eq!(
+        store
+            .payments_between(MID_MARCH, MID_MARCH + 1)
+            .await
+            .unwrap(),
+        vec![("cash".to_owned(), 2, 32000)]
+    );
+    assert!(store.open_invoices().await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .deliveries(Some(id))
+            .await
+            .unwrap()
+            .iter()
+            .filter(|d| d.purpose == "receipt")
+            .count(),
+        2
+    );
+    assert_eq!(bot.send_reminders().await.unwrap(), 0);
+
+    // Leaving, and the replay guard.
+    let left = store
+        .end_membership(child.id, day("2025-03-31"))
+        .await
+        .unwrap();
+    assert_eq!(left.left_on.as_deref(), Some("2025-03-31"));
+    assert!(matches!(
+        store.end_membership(child.id, day("2025-01-01")).await,
+        Err(BillingError::Unprocessable(_))
+    ));
+    assert!(store.claim_nip98("e1", 100, 10).await.unwrap());
+    assert!(!store.claim_nip98("e1", 100, 10).await.unwrap());
+    assert!(
+        store.claim_nip98("e1", 200, 101).await.unwrap(),
+        "forgotten once expired"
+    );
+    bot.relays().close().await;
+    practice.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_query_works_on_sqlite() {
+    every_query_works("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_query_works_on_postgres() {
+    every_query_works("postgres").await;
+}
