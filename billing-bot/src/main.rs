@@ -43,13 +43,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    ehr_relay::service::init_tracing();
     let cli = Cli::parse();
     let config = Config::load(&cli.config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -77,20 +71,12 @@ fn main() -> anyhow::Result<()> {
             writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
         }
         Command::Serve => runtime.block_on(async {
-            let listener = tokio::net::TcpListener::bind(config.listen)
+            drop(out);
+            let listener =
+                ehr_relay::service::listen("ehr-billing-bot", "http", config.listen).await?;
+            serve(listener, config, ehr_relay::service::shutdown_signal())
                 .await
-                .with_context(|| format!("cannot listen on {}", config.listen))?;
-            writeln!(
-                out,
-                "ehr-billing-bot listening on http://{}",
-                listener.local_addr()?
-            )?;
-            out.flush()?;
-            serve(listener, config, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .context("the billing bot stopped")
+                .context("the billing bot stopped")
         })?,
     }
     Ok(())

@@ -3,7 +3,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Parser;
 use ehr_blossom_server::{Config, serve};
 
@@ -28,13 +27,7 @@ struct Cli {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    ehr_relay::service::init_tracing();
     let cli = Cli::parse();
     let config = Config::load(&cli.config)?;
     if cli.check {
@@ -48,21 +41,8 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let mut out = std::io::stdout().lock();
-        writeln!(
-            out,
-            "ehr-blossom listening on http://{}",
-            listener.local_addr()?
-        )?;
-        out.flush()?;
-        drop(out);
-        serve(listener, config, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+        let listener = ehr_relay::service::listen("ehr-blossom", "http", config.listen).await?;
+        serve(listener, config, ehr_relay::service::shutdown_signal()).await?;
         anyhow::Ok(())
     })
 }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod hub;
 pub mod negentropy;
 pub mod nip86;
+pub mod service;
 pub mod store;
 pub mod tools;
 

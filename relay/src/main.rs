@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ehr_relay::{RelayConfig, serve, tools};
+use ehr_relay::{RelayConfig, serve, service, tools};
 
 #[derive(Parser)]
 #[command(name = "ehr-relay", version, about = "The nostr-ehr practice relay")]
@@ -51,14 +51,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn")
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    service::init_tracing();
     let cli = Cli::parse();
     let config = RelayConfig::load(&cli.config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -70,19 +63,8 @@ fn main() -> anyhow::Result<()> {
 async fn run(command: Command, config: RelayConfig) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
-            let listener = tokio::net::TcpListener::bind(config.listen)
-                .await
-                .with_context(|| format!("cannot listen on {}", config.listen))?;
-            // One line on stdout, so scripts and tests learn the port when listening on :0.
-            let mut out = std::io::stdout().lock();
-            writeln!(
-                out,
-                "ehr-relay listening on ws://{}",
-                listener.local_addr()?
-            )?;
-            out.flush()?;
-            drop(out);
-            serve(listener, config, shutdown_signal()).await?;
+            let listener = service::listen("ehr-relay", "ws", config.listen).await?;
+            serve(listener, config, service::shutdown_signal()).await?;
         }
         Command::CheckConfig => {
             let mut out = std::io::stdout().lock();
@@ -114,22 +96,4 @@ async fn run(command: Command, config: RelayConfig) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return interrupt.await.unwrap_or_default(),
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    interrupt.await.unwrap_or_default();
 }
