@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::address::Account;
 use crate::error::BillingError;
 use bitcoin::Network;
-use ehr_client::keys::{Identity, parse_public_key, parse_secret_key};
+use ehr_client::keys::{Identity, parse_public_key};
 use nostr::prelude::PublicKey;
 use serde::Deserialize;
 
@@ -231,12 +231,6 @@ fn config_error(message: &str) -> BillingError {
     BillingError::Config(message.to_owned())
 }
 
-fn read_relative(base: &Path, path: &Path, key: &str) -> Result<String, BillingError> {
-    let full = base.join(path);
-    std::fs::read_to_string(&full)
-        .map_err(|e| BillingError::Config(format!("{key} {}: {}", full.display(), e.kind())))
-}
-
 impl Config {
     /// Defaults for tests and tools: a practice, its relay, the bot's key, a database and the
     /// watch-only account; amounts in USD cents at 6,500,000 cents per bitcoin; no scheduler.
@@ -283,9 +277,8 @@ impl Config {
             toml::from_str(text).map_err(|e| BillingError::Config(e.message().to_owned()))?;
         let practice = parse_public_key(&file.practice)
             .map_err(|_| config_error("practice is not an npub or hex public key"))?;
-        let secret = read_relative(base, &file.key_file, "key_file")?;
-        let secret = parse_secret_key(secret.trim(), None)
-            .map_err(|_| config_error("key_file does not hold an nsec or hex secret key"))?;
+        let key = ehr_relay::config::read_agent_key(base, &file.key_file)
+            .map_err(BillingError::Config)?;
         let network: Network = file.bitcoin.network.parse().map_err(|_| {
             config_error("bitcoin.network must be bitcoin, testnet, signet or regtest")
         })?;
@@ -302,7 +295,12 @@ impl Config {
         };
         let (webhook_secret, webhook_tolerance) = match file.webhook {
             Some(webhook) => {
-                let secret = read_relative(base, &webhook.secret_file, "webhook.secret_file")?;
+                let secret = ehr_relay::config::read_config_file(
+                    base,
+                    &webhook.secret_file,
+                    "webhook.secret_file",
+                )
+                .map_err(BillingError::Config)?;
                 (
                     Some(WebhookSecret(secret.trim().as_bytes().to_vec())),
                     webhook.tolerance_seconds,
@@ -316,7 +314,7 @@ impl Config {
             practice,
             relay_url: file.relay_url,
             inbox_lookup_relays: file.inbox_lookup_relays,
-            key: Identity::from_secret_key(secret),
+            key,
             database_url: file.database_url,
             relay_timeout: Duration::from_secs(file.relay_timeout_seconds),
             tick: Duration::from_secs(file.tick_seconds),
@@ -364,9 +362,7 @@ impl Config {
                 "inbox_lookup_relays must be ws:// or wss:// URLs",
             ),
             (
-                self.database_url.starts_with("sqlite:")
-                    || self.database_url.starts_with("postgres://")
-                    || self.database_url.starts_with("postgresql://"),
+                ehr_relay::config::is_database_url(&self.database_url),
                 "database_url must start with sqlite: or postgres://",
             ),
             (

@@ -191,10 +191,7 @@ impl Config {
             ("database_url", &self.database_url),
             ("relay_database_url", &self.relay_database_url),
         ] {
-            if !(url.starts_with("sqlite:")
-                || url.starts_with("postgres://")
-                || url.starts_with("postgresql://"))
-            {
+            if !ehr_relay::config::is_database_url(url) {
                 return Err(BlossomError::Config(format!(
                     "{key} must start with sqlite: or postgres://"
                 )));

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ehr_client::keys::{Identity, parse_public_key, parse_secret_key};
+use ehr_client::keys::{Identity, parse_public_key};
 use nostr::prelude::PublicKey;
 use serde::Deserialize;
 
@@ -110,13 +110,8 @@ impl Config {
         let practice = parse_public_key(&file.practice).map_err(|_| {
             GatewayError::Config("practice is not an npub or hex public key".into())
         })?;
-        let key_path = base.join(&file.key_file);
-        let secret = std::fs::read_to_string(&key_path).map_err(|e| {
-            GatewayError::Config(format!("key_file {}: {}", key_path.display(), e.kind()))
-        })?;
-        let secret = parse_secret_key(secret.trim(), None).map_err(|_| {
-            GatewayError::Config("key_file does not hold an nsec or hex secret key".into())
-        })?;
+        let key = ehr_relay::config::read_agent_key(base, &file.key_file)
+            .map_err(GatewayError::Config)?;
         let config = Self {
             listen: file.listen,
             public_base_url: file
@@ -124,7 +119,7 @@ impl Config {
                 .map(|u| u.trim_end_matches('/').to_owned()),
             practice,
             relay_url: file.relay_url,
-            key: Identity::from_secret_key(secret),
+            key,
             database_url: file.database_url,
             relay_timeout: Duration::from_secs(file.relay_timeout_seconds),
             default_count: file.default_count,
@@ -152,10 +147,7 @@ impl Config {
         if !(self.relay_url.starts_with("ws://") || self.relay_url.starts_with("wss://")) {
             return bad("relay_url must start with ws:// or wss://");
         }
-        if !(self.database_url.starts_with("sqlite:")
-            || self.database_url.starts_with("postgres://")
-            || self.database_url.starts_with("postgresql://"))
-        {
+        if !ehr_relay::config::is_database_url(&self.database_url) {
             return bad("database_url must start with sqlite: or postgres://");
         }
         if self.relay_timeout.is_zero() {

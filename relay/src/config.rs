@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use ehr_client::keys::parse_public_key;
+use ehr_client::keys::{Identity, parse_public_key, parse_secret_key};
 use nostr::prelude::PublicKey;
 use serde::Deserialize;
 
@@ -90,6 +90,27 @@ pub fn redact_url(url: &str) -> String {
     };
     let user = userinfo.split(':').next().unwrap_or_default();
     format!("{scheme}://{user}:[redacted]@{host}")
+}
+
+/// Whether `url` names a database the services open: `sqlite:...` or `postgres(ql)://...`.
+pub fn is_database_url(url: &str) -> bool {
+    url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Read a file a service's configuration names (`key` is its setting), relative to the
+/// configuration file's folder `base`; the error names the setting and the path, never the
+/// content.
+pub fn read_config_file(base: &Path, path: &Path, key: &str) -> Result<String, String> {
+    let full = base.join(path);
+    std::fs::read_to_string(&full).map_err(|e| format!("{key} {}: {}", full.display(), e.kind()))
+}
+
+/// A service agent's own key from its `key_file` (nsec or hex, relative to `base`).
+pub fn read_agent_key(base: &Path, key_file: &Path) -> Result<Identity, String> {
+    let secret = read_config_file(base, key_file, "key_file")?;
+    let secret = parse_secret_key(secret.trim(), None)
+        .map_err(|_| "key_file does not hold an nsec or hex secret key".to_owned())?;
+    Ok(Identity::from_secret_key(secret))
 }
 
 /// The two storage backends.
@@ -248,11 +269,7 @@ impl Config {
         {
             return bad("relay.public_url must start with ws:// or wss://");
         }
-        let url = &self.database.url;
-        if !(url.starts_with("sqlite:")
-            || url.starts_with("postgres://")
-            || url.starts_with("postgresql://"))
-        {
+        if !is_database_url(&self.database.url) {
             return bad("database.url must start with sqlite: or postgres://");
         }
         if self.database.max_connections == 0 {
