@@ -1,4 +1,5 @@
 //! Shared helpers for the cross-component tests and benchmarks.
 
 pub mod bench;
+pub mod database;
 pub mod practice;

@@ -20,43 +20,12 @@ use ehr_billing_bot::store::outbox::Attempt;
 use ehr_billing_bot::{BillingError, Bot, ManualClock};
 use ehr_client::keys::Identity;
 use ehr_client::roster::Role;
+use ehr_tests::database::fresh_database;
 use ehr_tests::practice::TestPractice;
-
-/// A fresh database URL for `engine`, or `None` when PostgreSQL is explicitly skipped.
-async fn fresh(engine: &str, dir: &tempfile::TempDir) -> Option<String> {
-    if engine == "sqlite" {
-        return Some(format!(
-            "sqlite://{}",
-            dir.path().join("billing.db").display()
-        ));
-    }
-    let admin = match std::env::var("EHR_TEST_POSTGRES_URL") {
-        Ok(url) => url,
-        Err(_) if std::env::var("EHR_TEST_POSTGRES").as_deref() == Ok("skip") => return None,
-        Err(_) => panic!(
-            "EHR_TEST_POSTGRES_URL is not set: run scripts/test (it starts PostgreSQL), or set EHR_TEST_POSTGRES=skip"
-        ),
-    };
-    let name = format!(
-        "ehr_billing_{}",
-        &Identity::generate().public_key().to_hex()[..16]
-    );
-    let database = ehr_relay::store::AnyDatabase::connect(&admin)
-        .await
-        .unwrap();
-    use sqlx::Executor as _;
-    database
-        .pool
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    Some(format!("{base}/{name}"))
-}
 
 async fn every_query_works(engine: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(url) = fresh(engine, &dir).await else {
+    let Some(url) = fresh_database(engine, dir.path(), "billing").await.unwrap() else {
         return;
     };
     let practice = TestPractice::start().await.unwrap();

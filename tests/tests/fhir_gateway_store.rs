@@ -12,45 +12,14 @@ use ehr_client::grants::EpochKey;
 use ehr_client::keys::Identity;
 use ehr_fhir_gateway::store::Store;
 use ehr_fhir_gateway::store::audit::{Access, LogFilter};
+use ehr_tests::database::fresh_database;
 use nostr::prelude::Timestamp;
 use serde_json::json;
 use std::collections::BTreeSet;
 
-/// A fresh database URL for `engine`, or `None` when PostgreSQL is explicitly skipped.
-async fn fresh(engine: &str, dir: &tempfile::TempDir) -> Option<String> {
-    if engine == "sqlite" {
-        return Some(format!(
-            "sqlite://{}",
-            dir.path().join("gateway.db").display()
-        ));
-    }
-    let admin = match std::env::var("EHR_TEST_POSTGRES_URL") {
-        Ok(url) => url,
-        Err(_) if std::env::var("EHR_TEST_POSTGRES").as_deref() == Ok("skip") => return None,
-        Err(_) => panic!(
-            "EHR_TEST_POSTGRES_URL is not set: run scripts/test (it starts PostgreSQL), or set EHR_TEST_POSTGRES=skip"
-        ),
-    };
-    let name = format!(
-        "ehr_gateway_{}",
-        &Identity::generate().public_key().to_hex()[..16]
-    );
-    let database = ehr_relay::store::AnyDatabase::connect(&admin)
-        .await
-        .unwrap();
-    sqlx_execute(&database, &format!("CREATE DATABASE {name}")).await;
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    Some(format!("{base}/{name}"))
-}
-
-async fn sqlx_execute(database: &ehr_relay::store::AnyDatabase, sql: &str) {
-    use sqlx::Executor as _;
-    database.pool.execute(sql).await.unwrap();
-}
-
 async fn every_query_works(engine: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(url) = fresh(engine, &dir).await else {
+    let Some(url) = fresh_database(engine, dir.path(), "gateway").await.unwrap() else {
         return;
     };
     let store = Store::open(&url).await.unwrap();
