@@ -2,4 +2,5 @@
 
 pub mod bench;
 pub mod database;
+pub mod node;
 pub mod practice;

@@ -7,7 +7,6 @@
 //! Interop proof for the Blossom server: the real `blossom-client-sdk` (npm), under node,
 //! uploads, checks, downloads, lists and deletes a blob, signing BUD-11 tokens with nostr-tools.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use ehr_client::keys::Identity;
@@ -18,13 +17,7 @@ use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blossom_client_sdk_uploads_checks_downloads_lists_and_deletes() {
-    let node = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node");
-    assert!(
-        node.join("node_modules")
-            .join("blossom-client-sdk")
-            .is_dir(),
-        "node dependencies missing: run `npm ci --prefix tests/node` (scripts/test does)"
-    );
+    let node = ehr_tests::node::node_dir("blossom-client-sdk").unwrap();
     // A practice whose roster has one doctor, in a relay database the server reads members from.
     let dir = tempfile::tempdir().unwrap();
     let root = Identity::generate();

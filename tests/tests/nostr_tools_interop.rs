@@ -10,9 +10,7 @@
 //!
 //! Needs `npm ci --prefix tests/node` (the test script runs it).
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use ehr_client::demo;
 use ehr_client::event::ClinicalEventBuilder;
@@ -20,17 +18,9 @@ use ehr_client::keys::{ChartKey, Identity};
 use ehr_client::kinds::ClinicalKind;
 use serde_json::{Value, json};
 
-fn node_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node")
-}
-
 #[test]
 fn nostr_tools_verifies_and_decrypts_every_kind() {
-    let node_modules = node_dir().join("node_modules").join("nostr-tools");
-    assert!(
-        node_modules.is_dir(),
-        "node dependencies missing: run `npm ci --prefix tests/node` (scripts/test does)"
-    );
+    ehr_tests::node::node_dir("nostr-tools").unwrap();
     let doctor = Identity::generate();
     let patient = Identity::generate();
     let chart_key = ChartKey::generate(1);
@@ -73,32 +63,8 @@ fn nostr_tools_verifies_and_decrypts_every_kind() {
 
     let schema =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fhir/fhir.r4.schema.json");
-    let input = json!({ "schema": schema, "cases": cases }).to_string();
-    let mut child = Command::new("node")
-        .arg("check-events.mjs")
-        .current_dir(node_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node must be installed");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "node checks failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let input = json!({ "schema": schema, "cases": cases });
+    let lines = ehr_tests::node::run_json_lines("check-events.mjs", "nostr-tools", &input).unwrap();
     assert_eq!(lines.len(), cases.len() + 1);
     for line in &lines[..cases.len()] {
         let checks = line["checks"].as_object().unwrap();
