@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequest, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use ehr_client::http_auth::{self, HttpAuthError};
@@ -68,6 +68,30 @@ async fn staff_member(
     Ok(event.pubkey)
 }
 
+/// An admin request whose NIP-98 header was checked before the handler runs: who signed it
+/// (the root or a current staff member) and the body it signed.
+#[derive(Debug)]
+pub struct Staff {
+    by: PublicKey,
+    body: Bytes,
+}
+
+impl FromRequest<Arc<GatewayState>> for Staff {
+    type Rejection = GatewayError;
+
+    async fn from_request(
+        request: Request,
+        state: &Arc<GatewayState>,
+    ) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        let body = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|_| GatewayError::BadRequest("the body could not be read".to_owned()))?;
+        let by = staff_member(state, &parts.method, &parts.uri, &parts.headers, &body).await?;
+        Ok(Self { by, body })
+    }
+}
+
 fn json_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, GatewayError> {
     serde_json::from_slice(body).map_err(|e| {
         // serde's messages may quote the input; name the class only.
@@ -117,11 +141,8 @@ fn default_key_days() -> u32 {
 /// `GET /admin/clients`: SMART clients and API keys (never a secret).
 pub async fn list(
     State(state): State<Arc<GatewayState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    _staff: Staff,
 ) -> Result<Response, GatewayError> {
-    staff_member(&state, &method, &uri, &headers, b"").await?;
     let clients = state.store.smart_clients().await?;
     let keys = state.store.api_keys().await?;
     Ok(answer(
@@ -133,12 +154,8 @@ pub async fn list(
 /// `POST /admin/clients`: register a SMART client with its JWKS and scopes.
 pub async fn register(
     State(state): State<Arc<GatewayState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Staff { by, body }: Staff,
 ) -> Result<Response, GatewayError> {
-    let by = staff_member(&state, &method, &uri, &headers, &body).await?;
     let registration: Registration = json_body(&body)?;
     check_jwks(&registration.jwks)?;
     let client = state
@@ -159,12 +176,8 @@ pub async fn register(
 pub async fn rotate(
     State(state): State<Arc<GatewayState>>,
     Path(client_id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Staff { by, body }: Staff,
 ) -> Result<Response, GatewayError> {
-    let by = staff_member(&state, &method, &uri, &headers, &body).await?;
     let rotation: Rotation = json_body(&body)?;
     check_jwks(&rotation.jwks)?;
     if !state
@@ -189,11 +202,8 @@ pub async fn rotate(
 pub async fn revoke(
     State(state): State<Arc<GatewayState>>,
     Path(client_id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    Staff { by, .. }: Staff,
 ) -> Result<Response, GatewayError> {
-    let by = staff_member(&state, &method, &uri, &headers, b"").await?;
     if !state.store.revoke_client(&client_id, now()).await? {
         return Err(GatewayError::NotFound("no live client with this id"));
     }
@@ -204,12 +214,8 @@ pub async fn revoke(
 /// `POST /admin/api-keys`: issue a static API key; it is shown once.
 pub async fn add_key(
     State(state): State<Arc<GatewayState>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    Staff { by, body }: Staff,
 ) -> Result<Response, GatewayError> {
-    let by = staff_member(&state, &method, &uri, &headers, &body).await?;
     let request: NewApiKey = json_body(&body)?;
     let now = now();
     let expires_at = now + i64::from(request.expires_in_days.clamp(1, 3650)) * 86_400;
@@ -228,11 +234,8 @@ pub async fn add_key(
 pub async fn revoke_key(
     State(state): State<Arc<GatewayState>>,
     Path(key_id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    Staff { by, .. }: Staff,
 ) -> Result<Response, GatewayError> {
-    let by = staff_member(&state, &method, &uri, &headers, b"").await?;
     if !state.store.revoke_api_key(&key_id, now()).await? {
         return Err(GatewayError::NotFound("no live API key with this id"));
     }
@@ -244,12 +247,9 @@ pub async fn revoke_key(
 /// first.
 pub async fn access_log(
     State(state): State<Arc<GatewayState>>,
-    method: Method,
-    uri: Uri,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    _staff: Staff,
 ) -> Result<Response, GatewayError> {
-    staff_member(&state, &method, &uri, &headers, b"").await?;
     let mut filter = LogFilter::default();
     let mut limit = 100;
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
