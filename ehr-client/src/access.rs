@@ -344,16 +344,17 @@ impl PracticeView {
     }
 
     /// [`PracticeView::open`] for events whose signatures were already checked (by the relay
-    /// transport): the same authorisation and decryption, without a second signature check.
-    pub fn open_verified<'a>(
+    /// transport): the same authorisation and decryption, without a second signature check, and
+    /// without copying the events it is given.
+    pub fn open_verified(
         &self,
-        events: impl IntoIterator<Item = &'a VerifiedEvent>,
+        events: impl IntoIterator<Item = VerifiedEvent>,
         patient: Option<&PublicKey>,
     ) -> Opened {
         open_events_with(
             events,
             VerifiedEvent::event,
-            |event| ClinicalEvent::from_verified(event.clone()),
+            ClinicalEvent::from_verified,
             patient,
             |clinical| {
                 self.authorise(clinical)?;
@@ -438,7 +439,7 @@ fn open_events<'a>(
 ) -> Opened {
     open_events_with(
         events,
-        |event| event,
+        |event| *event,
         |event| ClinicalEvent::parse(event.clone()),
         patient,
         open,
@@ -447,21 +448,22 @@ fn open_events<'a>(
 
 /// Parse (`parse`), authorise and open (`open`) the clinical events among `items` that may be
 /// about `patient`, each once.
-fn open_events_with<'a, T: 'a>(
-    items: impl IntoIterator<Item = &'a T>,
-    event_of: impl Fn(&'a T) -> &'a Event,
-    parse: impl Fn(&'a T) -> Result<ClinicalEvent, EventError>,
+fn open_events_with<T>(
+    items: impl IntoIterator<Item = T>,
+    event_of: impl Fn(&T) -> &Event,
+    parse: impl Fn(T) -> Result<ClinicalEvent, EventError>,
     patient: Option<&PublicKey>,
     open: impl Fn(&ClinicalEvent) -> Result<ClinicalRecord, AccessError>,
 ) -> Opened {
     let mut opened = Opened::default();
     let mut seen = BTreeSet::new();
     for item in items {
-        let event = event_of(item);
+        let event = event_of(&item);
+        let id = event.id;
         let clinical_kind = ClinicalKind::from_u16(event.kind.as_u16()).is_some();
         let maybe_about =
             patient.is_none_or(|p| event.tags.public_keys().any(|tagged| tagged == *p));
-        if !clinical_kind || !maybe_about || !seen.insert(event.id) {
+        if !clinical_kind || !maybe_about || !seen.insert(id) {
             continue;
         }
         let result = parse(item).map_err(AccessError::from).and_then(|clinical| {
@@ -473,7 +475,7 @@ fn open_events_with<'a, T: 'a>(
         match result {
             Ok(Some(record)) => opened.records.push(record),
             Ok(None) => {}
-            Err(error) => opened.refused.push((event.id, error)),
+            Err(error) => opened.refused.push((id, error)),
         }
     }
     opened

@@ -13,7 +13,7 @@ use ehr_client::access::{AccessError, PracticeView, open_as_patient};
 use ehr_client::chart::FoldOptions;
 use ehr_client::crypto;
 use ehr_client::demo;
-use ehr_client::event::{ClinicalEvent, ClinicalEventBuilder};
+use ehr_client::event::{ClinicalEvent, ClinicalEventBuilder, VerifiedEvent};
 use ehr_client::fhir::{Resource, ResourceType};
 use ehr_client::grants::{self, EpochKey, GuardianshipStatus, WrapRecipient};
 use ehr_client::keys::{ChartKey, Identity};
@@ -547,6 +547,14 @@ fn chart_folding_refuses_events_by_non_members_and_members_outside_their_interva
             opened.refused
         );
     }
+    // Events whose signatures the transport checked meet the same rule: verified is not
+    // authorised.
+    let verified = events
+        .iter()
+        .map(|e| VerifiedEvent::verify((*e).clone()).unwrap());
+    let opened_verified = view.open_verified(verified, Some(&pk));
+    assert_eq!(opened_verified.records, opened.records);
+    assert_eq!(opened_verified.refused, opened.refused);
     // The folded chart shows only what was authorised.
     let (chart, _) = view.chart(
         &pk,

@@ -185,7 +185,7 @@ impl Follower {
             let part = events.split_off(events.len().saturating_sub(share));
             let view = Arc::clone(&self.view);
             tasks.push(tokio::task::spawn_blocking(move || {
-                view.open_verified(&part, None).records
+                view.open_verified(part, None).records
             }));
         }
         tasks
@@ -288,9 +288,10 @@ impl Follower {
                 .collect();
             // A key newly held opens events that arrived before it: read them again.
             for patient in &touched {
-                let filter = clinical_filter().pubkey(*patient);
-                let events = client.fetch_all(filter, PAGE).await?;
-                self.add_clinical(&events);
+                let mut pages = client.pages(clinical_filter().pubkey(*patient), PAGE).await;
+                while let Some(page) = pages.next(client).await? {
+                    self.add_verified(page);
+                }
             }
             // Any patient may have gained or lost a newer version: judge all again.
             let all: BTreeSet<PublicKey> = self.records.keys().copied().collect();
@@ -358,6 +359,20 @@ impl Follower {
                 .insert(record);
         }
         patients
+    }
+
+    /// [`Follower::add_clinical`] for events the transport verified (no second signature check).
+    fn add_verified(&mut self, events: Vec<VerifiedEvent>) {
+        let fresh: Vec<VerifiedEvent> = events
+            .into_iter()
+            .filter(|event| self.is_fresh(event.event(), &mut BTreeSet::new()))
+            .collect();
+        for record in self.view.open_verified(fresh, None).records {
+            self.records
+                .entry(record.patient)
+                .or_default()
+                .insert(record);
+        }
     }
 
     /// Whether `event` is about a patient and not opened before; notes a newer chart-key

@@ -151,14 +151,15 @@ pub async fn breakdown(
     }
     let verify_again = started.elapsed().as_secs_f64();
 
+    let count = events.len();
     let started = Instant::now();
-    let opened = view.open_verified(events.iter(), None);
+    let opened = view.open_verified(events, None);
     let open = started.elapsed().as_secs_f64();
     ensure!(
-        opened.refused.is_empty() && opened.records.len() == events.len(),
+        opened.refused.is_empty() && opened.records.len() == count,
         "the gateway's view refused {} of {} events",
         opened.refused.len(),
-        events.len()
+        count
     );
 
     let mut by_patient: BTreeMap<PublicKey, Vec<_>> = BTreeMap::new();
@@ -172,7 +173,7 @@ pub async fn breakdown(
     let index = started.elapsed().as_secs_f64();
     Ok(Breakdown {
         patients: patients.len(),
-        events: events.len(),
+        events: count,
         fetch,
         verify_again,
         open,
