@@ -9,7 +9,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ehr_client::fhir::ResourceType;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::GatewayState;
 use crate::audit::AccessFacts;
@@ -427,18 +427,9 @@ async fn search(
             };
             let mut included: Vec<Arc<ServedResource>> = Vec::new();
             if search.include_results {
+                // A DiagnosticReport's `result` references Observations only (FHIR R4).
                 for report in &page {
-                    let report = report.value();
-                    for reference in report
-                        .get("result")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|r| r.get("reference").and_then(Value::as_str))
-                    {
-                        let Some(id) = reference.strip_prefix("Observation/") else {
-                            continue;
-                        };
+                    for id in report.keys.references("result") {
                         if let Some(found) = patient_for(snapshot, client, patient_of(id))
                             .and_then(|p| p.get(ResourceType::Observation, id))
                             && !included.iter().any(|i| i.id == found.id)

@@ -93,11 +93,6 @@ impl ServedResource {
             json: raw,
         })
     }
-
-    /// The resource as a JSON value (parsed again: for the rare request that looks inside).
-    pub fn value(&self) -> Value {
-        serde_json::from_str(self.json.get()).unwrap_or(Value::Null)
-    }
 }
 
 /// A consenting patient's served chart.

@@ -340,6 +340,29 @@ async fn facilities_read_consented_charts_and_nothing_else() {
         .collect();
     assert!(!included.is_empty(), "{reports}");
     assert_eq!(included[0]["resource"]["resourceType"], "Observation");
+    // Exactly the reports' results, each once.
+    let results: std::collections::BTreeSet<String> = entries(&reports)
+        .iter()
+        .filter(|e| e["search"]["mode"] == "match")
+        .flat_map(|e| {
+            e["resource"]["result"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|r| r["reference"].as_str().unwrap().to_owned())
+        .collect();
+    let included_ids: Vec<String> = included
+        .iter()
+        .map(|e| format!("Observation/{}", e["resource"]["id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(included_ids.len(), results.len(), "{reports}");
+    assert_eq!(
+        included_ids
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>(),
+        results
+    );
     let posted: Value = gateway
         .http
         .post(format!("{}/Observation/_search", gateway.base))

@@ -44,6 +44,18 @@ impl SearchKeys {
         )
     }
 
+    /// The ids the references of parameter `name` point at (`_include` follows them).
+    pub fn references<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+        self.0
+            .iter()
+            .filter(move |(param, _)| *param == name)
+            .flat_map(|(_, keys)| keys)
+            .filter_map(|key| match key {
+                Key::Reference(id) => Some(&**id),
+                _ => None,
+            })
+    }
+
     /// Whether any key of parameter `name` matches `wanted`.
     pub(super) fn matches(&self, name: &str, wanted: &Wanted) -> bool {
         self.0
