@@ -113,16 +113,21 @@ pub fn verify(
 }
 
 /// The `Authorization` header value for a request: a kind 27235 event signed by `identity`
-/// naming `url` and `method`, with the body's sha256 when there is a body.
+/// naming `url` and `method`, with the body's sha256 when there is a body, and a random `nonce`
+/// tag: services refuse an event id they have seen, and without it the same request made twice
+/// in one second would be the same event.
 pub fn authorization(
     identity: &Identity,
     url: &str,
     method: &str,
     body: &[u8],
 ) -> Result<String, HttpAuthError> {
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce).map_err(|_| HttpAuthError::Signing)?;
     let mut tags = vec![
         Tag::custom("u", [url]),
         Tag::custom("method", [method.to_ascii_uppercase()]),
+        Tag::custom("nonce", [hex::encode(nonce)]),
     ];
     if !body.is_empty() {
         tags.push(Tag::custom("payload", [sha256_hex(body)]));
@@ -195,5 +200,18 @@ mod tests {
         // A GET without a body needs no payload tag.
         let get = authorization(&admin, URL, "get", b"").unwrap();
         assert!(verify(Some(&get), &[URL], "GET", b"", now).is_ok());
+    }
+
+    #[test]
+    fn the_same_request_twice_is_two_events() {
+        // A service refuses an event id it has seen: two identical requests in one second must
+        // not share one.
+        let admin = Identity::generate();
+        let now = Timestamp::now();
+        let first = authorization(&admin, URL, "GET", b"").unwrap();
+        let second = authorization(&admin, URL, "GET", b"").unwrap();
+        let first = verify(Some(&first), &[URL], "GET", b"", now).unwrap();
+        let second = verify(Some(&second), &[URL], "GET", b"", now).unwrap();
+        assert_ne!(first.id, second.id);
     }
 }

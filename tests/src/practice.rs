@@ -151,6 +151,19 @@ impl TestPractice {
         self.publish(&grants).await
     }
 
+    /// End a member's authority now, signed by the root (a staff revocation starts a new epoch,
+    /// whose grants follow).
+    pub async fn revoke_member(&self, who: &PublicKey) -> anyhow::Result<()> {
+        let view = self.view_as_root().await?;
+        let now = Timestamp::now();
+        let change = RosterChange::Revoke { pubkey: *who };
+        let events = rotation::change_roster(&view, &self.root, &change, now)?;
+        self.publish(&events).await?;
+        let view = self.view_as_root().await?;
+        let grants = rotation::missing_epoch_grants(&view, &self.root, now)?;
+        self.publish(&grants).await
+    }
+
     /// Enrol a new patient (a first chart key under the current epoch).
     pub async fn enrol(&self, patient: &PublicKey) -> anyhow::Result<()> {
         let (view, _) = self.doctor_view().await?;

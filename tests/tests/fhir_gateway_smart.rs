@@ -24,12 +24,13 @@ use ehr_client::http_auth;
 use ehr_client::keys::Identity;
 use ehr_client::kinds::AUDIT_EVENT;
 use ehr_client::net::{Followed, RelayClient};
+use ehr_client::roster::Role;
 use ehr_fhir_gateway::served::patient_id;
 use ehr_tests::practice::TestPractice;
 use gateway_common::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use nostr::prelude::FinalizeEvent;
-use nostr::prelude::{Filter, Kind};
+use nostr::prelude::{Filter, Kind, Timestamp};
 use reqwest::StatusCode;
 use ring::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair,
@@ -931,6 +932,61 @@ async fn bulk_export_gives_an_hie_its_consented_patients_as_ndjson_behind_its_to
         .unwrap();
     assert_eq!(deleted.status(), StatusCode::ACCEPTED);
     assert_eq!(poll(&hie).await.unwrap().status(), StatusCode::NOT_FOUND);
+
+    gateway.stop().await;
+    practice.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_former_staff_member_cannot_administer_the_gateway() {
+    let practice = TestPractice::start().await.unwrap();
+    let nurse = Identity::generate();
+    practice
+        .add_member(&nurse.public_key(), Role::Nurse)
+        .await
+        .unwrap();
+    let mut gateway = Running::start(&practice).await;
+    let get = reqwest::Method::GET;
+    let (status, body) = gateway
+        .admin(&nurse, get.clone(), "/admin/clients", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "a current nurse may: {body}");
+
+    practice.revoke_member(&nurse.public_key()).await.unwrap();
+    let who = nurse.public_key();
+    gateway
+        .until(|s| s.roster.role_at(&who, Timestamp::now()).is_none())
+        .await;
+    for path in ["/admin/clients", "/admin/access-log"] {
+        let (status, body) = gateway.admin(&nurse, get.clone(), path, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+    }
+    let (status, body) = gateway
+        .admin(
+            &nurse,
+            reqwest::Method::POST,
+            "/admin/api-keys",
+            Some(&json!({"client_id": "lab-x", "scopes": ["system/*.read"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // The same request twice in a second is two requests, and the doctor still may.
+    for _ in 0..2 {
+        let (status, body) = gateway
+            .admin(&practice.doctor, get.clone(), "/admin/clients", None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert!(
+        !gateway
+            .store
+            .api_keys()
+            .await
+            .unwrap()
+            .iter()
+            .any(|k| k.client_id == "lab-x"),
+        "the refused call issued nothing"
+    );
 
     gateway.stop().await;
     practice.stop().await.unwrap();
