@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::crypto::{self, CryptoError};
 use crate::event::{FORMAT_VERSION, TAG_EPOCH, TAG_FORMAT, TAG_PATIENT, TAG_PATIENT_CONTENT};
-use crate::grants::EpochKey;
+use crate::grants::{EpochKey, Tags};
 use crate::keys::Identity;
 use crate::kinds::AUDIT_EVENT;
 use crate::signer::{Nip44Decrypt, SignerError};
@@ -119,31 +119,17 @@ impl AuditRecord {
             return Err(AuditError::WrongKind);
         }
         event.verify().map_err(|_| AuditError::InvalidSignature)?;
-        let (mut patient, mut content, mut epoch, mut format) = (None, None, None, None);
-        for tag in event.tags.iter() {
-            let [name, value] = tag.as_slice() else {
-                return Err(AuditError::BadTags);
-            };
-            let slot = match name.as_str() {
-                TAG_PATIENT => &mut patient,
-                TAG_PATIENT_CONTENT => &mut content,
-                TAG_EPOCH => &mut epoch,
-                TAG_FORMAT => &mut format,
-                _ => return Err(AuditError::BadTags),
-            };
-            if slot.replace(value.clone()).is_some() {
-                return Err(AuditError::BadTags);
-            }
-        }
-        let patient = patient
-            .and_then(|p| crate::keys::parse_hex_public_key(&p).ok())
-            .ok_or(AuditError::BadTags)?;
-        let epoch = epoch
-            .and_then(|n| crate::event::parse_number(&n))
-            .ok_or(AuditError::BadTags)?;
-        let (Some(patient_content), Some(FORMAT_VERSION)) = (content, format.as_deref()) else {
-            return Err(AuditError::BadTags);
-        };
+        let tags = Tags::read(&event).map_err(|_| AuditError::BadTags)?;
+        tags.only(&[TAG_PATIENT, TAG_PATIENT_CONTENT, TAG_EPOCH, TAG_FORMAT])
+            .map_err(|_| AuditError::BadTags)?;
+        let patient = tags
+            .public_key(TAG_PATIENT)
+            .map_err(|_| AuditError::BadTags)?;
+        let epoch = tags.number(TAG_EPOCH).map_err(|_| AuditError::BadTags)?;
+        let patient_content = tags
+            .get(TAG_PATIENT_CONTENT)
+            .ok_or(AuditError::BadTags)?
+            .to_owned();
         if patient_content.is_empty() || event.content.is_empty() {
             return Err(AuditError::BadTags);
         }

@@ -473,13 +473,14 @@ fn epoch_key(number: u64, hex: &str) -> Result<EpochKey, GrantError> {
     Ok(EpochKey { number, secret })
 }
 
-/// The single-valued tags of an organisational event, each at most once.
-struct Tags<'a> {
+/// The single-valued tags of an organisational (or audit) event, each at most once, with the
+/// project's format version.
+pub(crate) struct Tags<'a> {
     values: BTreeMap<&'a str, &'a str>,
 }
 
 impl<'a> Tags<'a> {
-    fn read(event: &'a Event) -> Result<Self, GrantError> {
+    pub(crate) fn read(event: &'a Event) -> Result<Self, GrantError> {
         let mut values = BTreeMap::new();
         for tag in event.tags.iter() {
             match tag.as_slice() {
@@ -497,11 +498,11 @@ impl<'a> Tags<'a> {
         Ok(Self { values })
     }
 
-    fn get(&self, name: &str) -> Option<&'a str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&'a str> {
         self.values.get(name).copied()
     }
 
-    fn only(&self, allowed: &[&str]) -> Result<(), GrantError> {
+    pub(crate) fn only(&self, allowed: &[&str]) -> Result<(), GrantError> {
         if self.values.keys().all(|name| allowed.contains(name)) {
             Ok(())
         } else {
@@ -509,13 +510,13 @@ impl<'a> Tags<'a> {
         }
     }
 
-    fn public_key(&self, name: &'static str) -> Result<PublicKey, GrantError> {
+    pub(crate) fn public_key(&self, name: &'static str) -> Result<PublicKey, GrantError> {
         self.get(name)
             .and_then(|hex| parse_hex_public_key(hex).ok())
             .ok_or(GrantError::Malformed(name))
     }
 
-    fn number(&self, name: &'static str) -> Result<u64, GrantError> {
+    pub(crate) fn number(&self, name: &'static str) -> Result<u64, GrantError> {
         self.get(name)
             .and_then(crate::event::parse_number)
             .ok_or(GrantError::Malformed(name))
