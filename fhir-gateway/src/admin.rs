@@ -84,9 +84,7 @@ impl FromRequest<Arc<GatewayState>> for Staff {
         state: &Arc<GatewayState>,
     ) -> Result<Self, Self::Rejection> {
         let (parts, body) = request.into_parts();
-        let body = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
-            .await
-            .map_err(|_| GatewayError::BadRequest("the body could not be read".to_owned()))?;
+        let body = Bytes::from_request(Request::from_parts(parts.clone(), body), state).await?;
         let by = staff_member(state, &parts.method, &parts.uri, &parts.headers, &body).await?;
         Ok(Self { by, body })
     }

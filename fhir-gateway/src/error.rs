@@ -58,6 +58,9 @@ pub enum GatewayError {
         /// Why, naming the rule.
         description: &'static str,
     },
+    /// A request body larger than the gateway reads: 413.
+    #[error("{0}")]
+    TooLarge(&'static str),
     /// A part of the gateway that must work for the request is down (the access-log writer): 503.
     #[error("{0}")]
     Unavailable(&'static str),
@@ -89,6 +92,7 @@ impl GatewayError {
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::OAuth {
                 error: "invalid_client",
                 ..
@@ -116,7 +120,20 @@ impl GatewayError {
             Self::TooManyRequests(_) => "throttled",
             Self::Unprocessable(_) => "processing",
             Self::Unavailable(_) => "transient",
+            Self::TooLarge(_) => "too-costly",
             _ => "exception",
+        }
+    }
+}
+
+/// A body axum could not read becomes the gateway's own answer (an OperationOutcome with
+/// `X-Reason`), never axum's plain text.
+impl From<axum::extract::rejection::BytesRejection> for GatewayError {
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::TooLarge("the request body is too large")
+        } else {
+            Self::BadRequest("the request body could not be read".to_owned())
         }
     }
 }

@@ -254,8 +254,9 @@ pub async fn search_post(
     Path((kind, action)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, GatewayError> {
+    let body = body?;
     if action != "_search" {
         return Err(GatewayError::BadRequest(
             "this server is read-only; POST only to [type]/_search".to_owned(),

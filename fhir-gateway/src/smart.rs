@@ -149,8 +149,9 @@ fn jwt_refusal(kind: &ErrorKind) -> GatewayError {
 /// `POST /fhir/auth/token`: the client credentials grant.
 pub async fn token(
     State(state): State<Arc<GatewayState>>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, GatewayError> {
+    let body = body?;
     let mut grant_type = None;
     let mut assertion_type = None;
     let mut assertion = None;

@@ -686,3 +686,39 @@ async fn scopes_deletions_late_consent_and_refusals_are_enforced_and_logged() {
     gateway.stop().await;
     practice.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_get_an_operation_outcome_and_change_nothing() {
+    let practice = TestPractice::start().await.unwrap();
+    let gateway = Running::start(&practice).await;
+    let hospital = gateway.key("hospital-a").await;
+    let huge = "a".repeat(3 << 20);
+    let root = gateway.service_root();
+    for (url, bearer) in [
+        (format!("{}/Observation/_search", gateway.base), true),
+        (format!("{}/auth/token", gateway.base), false),
+        (format!("{root}/admin/api-keys"), false),
+    ] {
+        let mut request = gateway
+            .http
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(huge.clone());
+        if bearer {
+            request = request.bearer_auth(&hospital);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{url}");
+        assert!(response.headers().contains_key("x-reason"), "{url}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["resourceType"], "OperationOutcome", "{url}: {body}");
+        assert_eq!(outcome(&body), "too-costly", "{url}");
+    }
+    assert_eq!(
+        gateway.store.api_keys().await.unwrap().len(),
+        1,
+        "only the hospital's key"
+    );
+    gateway.stop().await;
+    practice.stop().await.unwrap();
+}
