@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, RawQuery, Request, State};
+use axum::extract::{FromRequest, RawQuery, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use ehr_client::http_auth::{self, HttpAuthError};
@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use crate::GatewayState;
 use crate::error::GatewayError;
 use crate::now;
+use crate::routes::PathOf;
 use crate::smart::check_jwks;
 use crate::store::audit::LogFilter;
 
@@ -173,7 +174,7 @@ pub async fn register(
 /// `PUT /admin/clients/{client_id}`: new keys (and scopes) for a live client.
 pub async fn rotate(
     State(state): State<Arc<GatewayState>>,
-    Path(client_id): Path<String>,
+    PathOf(client_id): PathOf<String>,
     Staff { by, body }: Staff,
 ) -> Result<Response, GatewayError> {
     let rotation: Rotation = json_body(&body)?;
@@ -199,7 +200,7 @@ pub async fn rotate(
 /// `DELETE /admin/clients/{client_id}`: revoke a client and its live tokens.
 pub async fn revoke(
     State(state): State<Arc<GatewayState>>,
-    Path(client_id): Path<String>,
+    PathOf(client_id): PathOf<String>,
     Staff { by, .. }: Staff,
 ) -> Result<Response, GatewayError> {
     if !state.store.revoke_client(&client_id, now()).await? {
@@ -231,7 +232,7 @@ pub async fn add_key(
 /// `DELETE /admin/api-keys/{key_id}`.
 pub async fn revoke_key(
     State(state): State<Arc<GatewayState>>,
-    Path(key_id): Path<String>,
+    PathOf(key_id): PathOf<String>,
     Staff { by, .. }: Staff,
 ) -> Result<Response, GatewayError> {
     if !state.store.revoke_api_key(&key_id, now()).await? {

@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ehr_client::fhir::ResourceType;
@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::GatewayState;
 use crate::error::GatewayError;
-use crate::routes::{audited, authenticate, now};
+use crate::routes::{PathOf, audited, authenticate, now};
 use crate::served::{SERVED_TYPES, ServedResource, instant, patient_of};
 use crate::store::{Client, Interaction};
 
@@ -246,7 +246,7 @@ fn owned<T>(
 /// `GET /fhir/bulkstatus/[job]`: the manifest (every export is complete when first polled).
 pub async fn status(
     State(state): State<Arc<GatewayState>>,
-    Path(id): Path<String>,
+    PathOf(id): PathOf<String>,
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
     let client = authenticate(&state, &headers).await?;
@@ -284,7 +284,7 @@ pub async fn status(
 /// `DELETE /fhir/bulkstatus/[job]`: cancel or forget an export.
 pub async fn cancel(
     State(state): State<Arc<GatewayState>>,
-    Path(id): Path<String>,
+    PathOf(id): PathOf<String>,
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
     let client = authenticate(&state, &headers).await?;
@@ -304,7 +304,7 @@ pub async fn cancel(
 /// `GET /fhir/bulkfiles/[job]/[n].ndjson`: one file, audited as a disclosure.
 pub async fn file(
     State(state): State<Arc<GatewayState>>,
-    Path((id, name)): Path<(String, String)>,
+    PathOf((id, name)): PathOf<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
     audited(

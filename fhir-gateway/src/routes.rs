@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ehr_client::fhir::ResourceType;
@@ -165,10 +166,26 @@ fn decode(raw: Option<&[u8]>) -> Params {
     .unwrap_or_default()
 }
 
+/// axum's `Path`, whose rejection (a segment that is not UTF-8 once decoded) is the gateway's
+/// own 400 OperationOutcome rather than axum's plain text.
+#[derive(Debug)]
+pub struct PathOf<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for PathOf<T> {
+    type Rejection = GatewayError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(value) = Path::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| GatewayError::BadRequest("the URL path is not valid".to_owned()))?;
+        Ok(Self(value))
+    }
+}
+
 /// `GET /fhir/[type]/[id]`, and US Core's `GET /fhir/DocumentReference/$docref`.
 pub async fn read(
     State(state): State<Arc<GatewayState>>,
-    Path((kind, id)): Path<(String, String)>,
+    PathOf((kind, id)): PathOf<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
@@ -240,7 +257,7 @@ fn docref_search(params: &[(String, String)]) -> Result<Params, GatewayError> {
 /// `GET /fhir/[type]?...`.
 pub async fn search_get(
     State(state): State<Arc<GatewayState>>,
-    Path(kind): Path<String>,
+    PathOf(kind): PathOf<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
@@ -251,7 +268,7 @@ pub async fn search_get(
 /// `POST /fhir/[type]/_search` (form body; query parameters count too).
 pub async fn search_post(
     State(state): State<Arc<GatewayState>>,
-    Path((kind, action)): Path<(String, String)>,
+    PathOf((kind, action)): PathOf<(String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
@@ -470,7 +487,7 @@ async fn search(
 /// `GET /fhir/Group/[id]/$export` ([`crate::export`]).
 pub async fn operation(
     State(state): State<Arc<GatewayState>>,
-    Path((kind, id, operation)): Path<(String, String, String)>,
+    PathOf((kind, id, operation)): PathOf<(String, String, String)>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {

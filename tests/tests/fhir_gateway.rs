@@ -688,7 +688,7 @@ async fn scopes_deletions_late_consent_and_refusals_are_enforced_and_logged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_bodies_get_an_operation_outcome_and_change_nothing() {
+async fn oversized_bodies_and_broken_paths_get_an_operation_outcome_and_change_nothing() {
     let practice = TestPractice::start().await.unwrap();
     let gateway = Running::start(&practice).await;
     let hospital = gateway.key("hospital-a").await;
@@ -713,6 +713,12 @@ async fn oversized_bodies_get_an_operation_outcome_and_change_nothing() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["resourceType"], "OperationOutcome", "{url}: {body}");
         assert_eq!(outcome(&body), "too-costly", "{url}");
+    }
+    // A path segment that is not UTF-8 once decoded: the gateway's own 400, not axum's text.
+    for path in ["Patient/%FF", "Patient/%FF/$everything", "bulkstatus/%FF"] {
+        let (status, body) = gateway.get(Some(&hospital), path).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(outcome(&body), "invalid", "{path}");
     }
     assert_eq!(
         gateway.store.api_keys().await.unwrap().len(),
