@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequest, Path, RawQuery};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use ehr_client::http_auth::{self, HttpAuthError};
@@ -22,7 +22,7 @@ use crate::Bot;
 use crate::error::BillingError;
 use crate::money::{Period, date_of, parse_date};
 use crate::store::catalog::NewPlan;
-use crate::store::ledger::{InvoiceFilter, NewPayment, PaymentOutcome};
+use crate::store::ledger::{Invoice, InvoiceFilter, NewPayment, PaymentOutcome};
 
 /// Check the NIP-98 header of this request and who signed it: the staff member's key.
 async fn staff_member(
@@ -89,65 +89,51 @@ fn id_of(text: &str) -> Result<i64, BillingError> {
         .ok_or_else(|| BillingError::BadRequest("ids are positive integers".to_owned()))
 }
 
-/// The parts of a request every handler needs.
+/// An admin request whose NIP-98 header was checked before the handler runs: the bot, who
+/// signed it (the root or a current staff member), and the body it signed.
 #[derive(Debug)]
-pub struct Request {
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+pub struct Staff {
+    bot: Arc<Bot>,
+    by: PublicKey,
     body: Bytes,
 }
 
-impl<S: Send + Sync> axum::extract::FromRequest<S> for Request {
+impl FromRequest<Arc<Bot>> for Staff {
     type Rejection = BillingError;
 
     async fn from_request(
         request: axum::extract::Request,
-        state: &S,
+        bot: &Arc<Bot>,
     ) -> Result<Self, Self::Rejection> {
         let (parts, body) = request.into_parts();
-        let body = Bytes::from_request(
-            axum::extract::Request::from_parts(parts.clone(), body),
-            state,
-        )
-        .await
-        .map_err(|_| BillingError::BadRequest("the body could not be read".to_owned()))?;
+        let body =
+            Bytes::from_request(axum::extract::Request::from_parts(parts.clone(), body), bot)
+                .await
+                .map_err(|_| BillingError::BadRequest("the body could not be read".to_owned()))?;
+        let by = staff_member(bot, &parts.method, &parts.uri, &parts.headers, &body).await?;
         Ok(Self {
-            method: parts.method,
-            uri: parts.uri,
-            headers: parts.headers,
+            bot: Arc::clone(bot),
+            by,
             body,
         })
     }
 }
 
-impl Request {
-    async fn staff(&self, bot: &Bot) -> Result<PublicKey, BillingError> {
-        staff_member(bot, &self.method, &self.uri, &self.headers, &self.body).await
-    }
-}
-
 /// `GET /admin/plans`.
-pub async fn plans(
-    State(bot): State<Arc<Bot>>,
-    request: Request,
-) -> Result<Response, BillingError> {
-    request.staff(&bot).await?;
-    Ok(answer(
-        StatusCode::OK,
-        &json!({"plans": bot.store().plans().await?}),
-    ))
+pub async fn plans(staff: Staff) -> Result<Response, BillingError> {
+    let plans = staff.bot.store().plans().await?;
+    Ok(answer(StatusCode::OK, &json!({ "plans": plans })))
 }
 
 /// `POST /admin/plans`.
-pub async fn create_plan(
-    State(bot): State<Arc<Bot>>,
-    request: Request,
-) -> Result<Response, BillingError> {
-    let by = request.staff(&bot).await?;
-    let plan: NewPlan = json_body(&request.body)?;
-    let plan = bot.store().create_plan(&plan, bot.now()).await?;
-    tracing::info!(plan = plan.id, by = %by, "created a plan");
+pub async fn create_plan(staff: Staff) -> Result<Response, BillingError> {
+    let plan: NewPlan = json_body(&staff.body)?;
+    let plan = staff
+        .bot
+        .store()
+        .create_plan(&plan, staff.bot.now())
+        .await?;
+    tracing::info!(plan = plan.id, by = %staff.by, "created a plan");
     Ok(answer(StatusCode::CREATED, &json!(plan)))
 }
 
@@ -164,47 +150,39 @@ struct NewMember {
 }
 
 /// `GET /admin/members`.
-pub async fn members(
-    State(bot): State<Arc<Bot>>,
-    request: Request,
-) -> Result<Response, BillingError> {
-    request.staff(&bot).await?;
-    Ok(answer(
-        StatusCode::OK,
-        &json!({"members": bot.store().members().await?}),
-    ))
+pub async fn members(staff: Staff) -> Result<Response, BillingError> {
+    let members = staff.bot.store().members().await?;
+    Ok(answer(StatusCode::OK, &json!({ "members": members })))
 }
 
 /// `POST /admin/members`: a payer with a new household, or a dependant of `household`.
-pub async fn add_member(
-    State(bot): State<Arc<Bot>>,
-    request: Request,
-) -> Result<Response, BillingError> {
-    let by = request.staff(&bot).await?;
-    let new: NewMember = json_body(&request.body)?;
+pub async fn add_member(staff: Staff) -> Result<Response, BillingError> {
+    let bot = &staff.bot;
+    let new: NewMember = json_body(&staff.body)?;
     let pubkey = parse_public_key(&new.npub).map_err(|_| {
         BillingError::BadRequest("npub is not an npub or hex public key".to_owned())
     })?;
-    let joined = match &new.joined_on {
-        Some(day) => parse_date("joined_on", day)?,
-        None => date_of(bot.now()),
-    };
+    let joined = day_or_today(bot, "joined_on", new.joined_on.as_deref())?;
     let member = bot
         .store()
         .add_member(&pubkey, new.plan_id, new.household, joined, bot.now())
         .await?;
-    tracing::info!(member = member.id, by = %by, "added a member");
+    tracing::info!(member = member.id, by = %staff.by, "added a member");
     Ok(answer(StatusCode::CREATED, &json!(member)))
 }
 
+/// `field` as a date, or the bot's today when absent.
+fn day_or_today(bot: &Bot, field: &str, day: Option<&str>) -> Result<time::Date, BillingError> {
+    match day {
+        Some(day) => parse_date(field, day),
+        None => Ok(date_of(bot.now())),
+    }
+}
+
 /// `GET /admin/members/{id}`.
-pub async fn member(
-    State(bot): State<Arc<Bot>>,
-    Path(id): Path<String>,
-    request: Request,
-) -> Result<Response, BillingError> {
-    request.staff(&bot).await?;
-    let member = bot
+pub async fn member(Path(id): Path<String>, staff: Staff) -> Result<Response, BillingError> {
+    let member = staff
+        .bot
         .store()
         .member(id_of(&id)?)
         .await?
@@ -219,15 +197,11 @@ struct Leave {
 }
 
 /// `POST /admin/members/{id}/leave`.
-pub async fn leave(
-    State(bot): State<Arc<Bot>>,
-    Path(id): Path<String>,
-    request: Request,
-) -> Result<Response, BillingError> {
-    request.staff(&bot).await?;
+pub async fn leave(Path(id): Path<String>, staff: Staff) -> Result<Response, BillingError> {
     let id = id_of(&id)?;
-    let leave: Leave = json_body(&request.body)?;
-    let member = bot
+    let leave: Leave = json_body(&staff.body)?;
+    let member = staff
+        .bot
         .store()
         .end_membership(id, parse_date("left_on", &leave.left_on)?)
         .await?;
@@ -244,18 +218,11 @@ struct NewVisit {
 }
 
 /// `POST /admin/members/{id}/visits`.
-pub async fn add_visit(
-    State(bot): State<Arc<Bot>>,
-    Path(id): Path<String>,
-    request: Request,
-) -> Result<Response, BillingError> {
-    request.staff(&bot).await?;
+pub async fn add_visit(Path(id): Path<String>, staff: Staff) -> Result<Response, BillingError> {
+    let bot = &staff.bot;
     let id = id_of(&id)?;
-    let visit: NewVisit = json_body(&request.body)?;
-    let day = match &visit.visit_on {
-        Some(day) => parse_date("visit_on", day)?,
-        None => date_of(bot.now()),
-    };
+    let visit: NewVisit = json_body(&staff.body)?;
+    let day = day_or_today(bot, "visit_on", visit.visit_on.as_deref())?;
     let (visit_id, amount) = bot
         .store()
         .add_visit(id, day, visit.amount_minor, bot.now())
@@ -267,12 +234,7 @@ pub async fn add_visit(
 }
 
 /// `GET /admin/invoices?status=&member=&period=`.
-pub async fn invoices(
-    State(bot): State<Arc<Bot>>,
-    RawQuery(query): RawQuery,
-    request: Request,
-) -> Result<Response, BillingError> {
-    request.staff(&bot).await?;
+pub async fn invoices(RawQuery(query): RawQuery, staff: Staff) -> Result<Response, BillingError> {
     let mut filter = InvoiceFilter::default();
     for pair in query
         .unwrap_or_default()
@@ -291,30 +253,24 @@ pub async fn invoices(
             }
         }
     }
-    Ok(answer(
-        StatusCode::OK,
-        &json!({"invoices": bot.store().invoices(&filter).await?}),
-    ))
+    let invoices = staff.bot.store().invoices(&filter).await?;
+    Ok(answer(StatusCode::OK, &json!({ "invoices": invoices })))
 }
 
 /// `GET /admin/invoices/{id}`: the invoice, its messages and their delivery attempts.
-pub async fn invoice(
-    State(bot): State<Arc<Bot>>,
-    Path(id): Path<String>,
-    request: Request,
-) -> Result<Response, BillingError> {
-    request.staff(&bot).await?;
+pub async fn invoice(Path(id): Path<String>, staff: Staff) -> Result<Response, BillingError> {
+    let store = staff.bot.store();
     let id = id_of(&id)?;
-    let invoice = bot
-        .store()
+    let invoice = store
         .invoice(id)
         .await?
         .ok_or(BillingError::NotFound("no such invoice"))?;
-    let mut messages = Vec::new();
-    for delivery in bot.store().deliveries(Some(id)).await? {
-        let attempts = bot.store().attempts(delivery.id).await?;
-        messages.push(json!({"delivery": delivery, "attempts": attempts}));
-    }
+    let messages: Vec<Value> = store
+        .messages(id)
+        .await?
+        .into_iter()
+        .map(|(delivery, attempts)| json!({"delivery": delivery, "attempts": attempts}))
+        .collect();
     Ok(answer(
         StatusCode::OK,
         &json!({"invoice": invoice, "messages": messages}),
@@ -330,14 +286,9 @@ struct MarkPayment {
 }
 
 /// `POST /admin/invoices/{id}/payments`: record a payment received outside the bot.
-pub async fn mark_payment(
-    State(bot): State<Arc<Bot>>,
-    Path(id): Path<String>,
-    request: Request,
-) -> Result<Response, BillingError> {
-    let by = request.staff(&bot).await?;
+pub async fn mark_payment(Path(id): Path<String>, staff: Staff) -> Result<Response, BillingError> {
     let id = id_of(&id)?;
-    let mark: MarkPayment = json_body(&request.body)?;
+    let mark: MarkPayment = json_body(&staff.body)?;
     if !matches!(
         mark.method.as_str(),
         "cash" | "card" | "check" | "transfer" | "bitcoin" | "other"
@@ -351,8 +302,9 @@ pub async fn mark_payment(
             "reference must have 1 to 200 characters".to_owned(),
         ));
     }
-    let by_hex = by.to_hex();
-    let outcome = bot
+    let by_hex = staff.by.to_hex();
+    let outcome = staff
+        .bot
         .record_payment(NewPayment {
             invoice_id: id,
             amount_minor: mark.amount_minor,
@@ -381,12 +333,12 @@ struct Run {
 
 /// `POST /admin/runs`: run billing for a period (default: the current month), then the
 /// reminders and a delivery round. Idempotent.
-pub async fn run(State(bot): State<Arc<Bot>>, request: Request) -> Result<Response, BillingError> {
-    let by = request.staff(&bot).await?;
-    let run: Run = if request.body.is_empty() {
+pub async fn run(staff: Staff) -> Result<Response, BillingError> {
+    let bot = &staff.bot;
+    let run: Run = if staff.body.is_empty() {
         Run::default()
     } else {
-        json_body(&request.body)?
+        json_body(&staff.body)?
     };
     let period = match &run.period {
         Some(text) => text.parse()?,
@@ -395,7 +347,7 @@ pub async fn run(State(bot): State<Arc<Bot>>, request: Request) -> Result<Respon
     let report = bot.run_billing(period).await?;
     let reminders = bot.send_reminders().await?;
     let delivery = bot.deliver_due().await?;
-    tracing::info!(by = %by, period = %period, "billing run requested");
+    tracing::info!(by = %staff.by, period = %period, "billing run requested");
     Ok(answer(
         StatusCode::OK,
         &json!({"run": report, "reminders": reminders, "delivery": delivery}),
@@ -403,29 +355,22 @@ pub async fn run(State(bot): State<Arc<Bot>>, request: Request) -> Result<Respon
 }
 
 /// `GET /admin/reports/outstanding`: open invoices, what is still due, what is overdue.
-pub async fn outstanding(
-    State(bot): State<Arc<Bot>>,
-    request: Request,
-) -> Result<Response, BillingError> {
-    request.staff(&bot).await?;
+pub async fn outstanding(staff: Staff) -> Result<Response, BillingError> {
+    let bot = &staff.bot;
     let now = bot.now();
     let open = bot.store().open_invoices().await?;
+    let due = |i: &Invoice| i.amount_minor - i.paid_minor;
     let rows: Vec<Value> = open
         .iter()
         .map(|i| {
             json!({
                 "invoice": i.id, "member_id": i.member_id, "period": i.period,
-                "due_minor": i.amount_minor - i.paid_minor, "due_at": i.due_at,
-                "overdue": i.due_at <= now,
+                "due_minor": due(i), "due_at": i.due_at, "overdue": i.due_at <= now,
             })
         })
         .collect();
-    let total: i64 = open.iter().map(|i| i.amount_minor - i.paid_minor).sum();
-    let overdue: i64 = open
-        .iter()
-        .filter(|i| i.due_at <= now)
-        .map(|i| i.amount_minor - i.paid_minor)
-        .sum();
+    let total: i64 = open.iter().map(due).sum();
+    let overdue: i64 = open.iter().filter(|i| i.due_at <= now).map(due).sum();
     Ok(answer(
         StatusCode::OK,
         &json!({
@@ -437,12 +382,8 @@ pub async fn outstanding(
 }
 
 /// `GET /admin/reports/paid?month=YYYY-MM`: payments received in a month (default: this one).
-pub async fn paid(
-    State(bot): State<Arc<Bot>>,
-    RawQuery(query): RawQuery,
-    request: Request,
-) -> Result<Response, BillingError> {
-    request.staff(&bot).await?;
+pub async fn paid(RawQuery(query): RawQuery, staff: Staff) -> Result<Response, BillingError> {
+    let bot = &staff.bot;
     let month = match query.as_deref().unwrap_or_default() {
         "" => Period::containing(bot.now()),
         q => match q.strip_prefix("month=") {

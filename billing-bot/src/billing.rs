@@ -18,7 +18,7 @@ use crate::money::{Period, format_date, parse_date, prorate, to_sats};
 use crate::store::catalog::{HouseholdRole, MEMBER_COLUMNS, member_of};
 use crate::store::ledger::{Line, invoice_in};
 use crate::store::outbox::{Purpose, queue_in};
-use crate::store::{Bind, execute, fetch_all, fetch_optional, int, text};
+use crate::store::{Bind, execute, fetch_all, fetch_optional, int, opt_text, text};
 
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -45,23 +45,31 @@ pub enum Billed {
 }
 
 impl Bot {
-    /// Bill every household payer active in `period`. Idempotent.
+    /// Bill every household payer active in `period`. Idempotent: the payers billed already are
+    /// found by the same query that lists the payers, so a run that finds nothing to do costs
+    /// one query.
     pub async fn run_billing(&self, period: Period) -> Result<RunReport, BillingError> {
+        let period_text = period.to_string();
         let first = format_date(period.first_day());
         let last = format_date(period.last_day());
         let payers = self
             .store()
             .rows(
-                "SELECT id FROM members WHERE role = 'payer' AND joined_on <= ? AND (left_on IS NULL OR left_on >= ?) ORDER BY id",
-                &[Bind::Text(&last), Bind::Text(&first)],
+                "SELECT m.id, (SELECT COUNT(*) FROM invoices i WHERE i.member_id = m.id AND i.period = ?) AS billed FROM members m WHERE m.role = 'payer' AND m.joined_on <= ? AND (m.left_on IS NULL OR m.left_on >= ?) ORDER BY m.id",
+                &[Bind::Text(&period_text), Bind::Text(&last), Bind::Text(&first)],
             )
             .await?;
         let mut report = RunReport {
-            period: period.to_string(),
+            period: period_text,
             ..RunReport::default()
         };
         for payer in payers {
-            match self.bill_member(int(&payer, "id")?, period).await? {
+            let billed = if int(&payer, "billed")? > 0 {
+                Billed::AlreadyBilled
+            } else {
+                self.bill_payer(int(&payer, "id")?, period).await?
+            };
+            match billed {
                 Billed::Created(id) => report.created.push(id),
                 Billed::AlreadyBilled => report.already_billed += 1,
                 Billed::NothingOwed => report.nothing_owed += 1,
@@ -80,17 +88,24 @@ impl Bot {
         member_id: i64,
         period: Period,
     ) -> Result<Billed, BillingError> {
-        let store = self.store();
-        let period_text = period.to_string();
-        let existing = store
+        let existing = self
+            .store()
             .rows(
                 "SELECT id FROM invoices WHERE member_id = ? AND period = ?",
-                &[Bind::Int(member_id), Bind::Text(&period_text)],
+                &[Bind::Int(member_id), Bind::Text(&period.to_string())],
             )
             .await?;
         if !existing.is_empty() {
             return Ok(Billed::AlreadyBilled);
         }
+        self.bill_payer(member_id, period).await
+    }
+
+    /// [`Bot::bill_member`] without the first look, which takes no lock: the look again under
+    /// the lock is what makes it at most once.
+    async fn bill_payer(&self, member_id: i64, period: Period) -> Result<Billed, BillingError> {
+        let store = self.store();
+        let period_text = period.to_string();
         let config = self.config();
         let now = self.now();
         let mut tx = store.begin().await?;
@@ -213,19 +228,7 @@ impl Bot {
             )
             .await?;
         }
-        let invoice = invoice_in(store, &mut tx, id)
-            .await?
-            .ok_or(BillingError::Database(sqlx::Error::RowNotFound))?;
-        let (subject, body) = messages::invoice(config, &invoice);
-        self.queue_message(
-            &mut tx,
-            id,
-            Purpose::Invoice,
-            &payer.pubkey,
-            &subject,
-            &body,
-        )
-        .await?;
+        self.queue_about(&mut tx, id, Purpose::Invoice).await?;
         tx.commit().await?;
         Ok(Billed::Created(id))
     }
@@ -253,7 +256,7 @@ impl Bot {
         let mut family: Option<(String, i64)> = None;
         for row in &rows {
             let joined = parse_date("joined_on", &text(row, "joined_on")?)?;
-            let kind: Option<String> = row_opt(row, "kind")?;
+            let kind = opt_text(row, "kind")?;
             let is_payer = text(row, "role")? == "payer";
             let mut add = |description: String, amount: i64| {
                 let (share, days) = prorate(amount, period, joined);
@@ -290,22 +293,24 @@ impl Bot {
         Ok(lines)
     }
 
-    /// Queue a message to `recipient` (hex) and the bot's own copy, inside `tx`.
-    pub(crate) async fn queue_message(
+    /// Queue the `purpose` message about invoice `id` to its payer, and the bot's own copy,
+    /// inside `tx`: the text is written from the invoice as `tx` sees it.
+    pub(crate) async fn queue_about(
         &self,
         tx: &mut crate::store::Tx,
-        invoice_id: i64,
+        id: i64,
         purpose: Purpose,
-        recipient: &str,
-        subject: &str,
-        body: &str,
     ) -> Result<(), BillingError> {
-        let key = &self.config().key;
-        let to = PublicKey::from_hex(recipient)
+        let invoice = invoice_in(self.store(), tx, id)
+            .await?
+            .ok_or(BillingError::NotFound("no such invoice"))?;
+        let (subject, body) = messages::text(self.config(), purpose, &invoice);
+        let to = PublicKey::from_hex(&invoice.recipient)
             .map_err(|_| BillingError::Database(sqlx::Error::Decode("bad member key".into())))?;
-        let at = Timestamp::from_secs(u64::try_from(self.now()).unwrap_or(0));
-        let wrapped = dm::wrap(key, &to, subject, body, at)?;
-        queue_in(self.store(), tx, invoice_id, purpose, &wrapped, self.now()).await
+        let now = self.now();
+        let at = Timestamp::from_secs(u64::try_from(now).unwrap_or(0));
+        let wrapped = dm::wrap(&self.config().key, &to, &subject, &body, at)?;
+        queue_in(self.store(), tx, id, purpose, &wrapped, now).await
     }
 
     /// Queue a reminder for every open invoice whose next scheduled reminder is due. One
@@ -348,19 +353,7 @@ impl Bot {
             if claimed == 0 {
                 continue;
             }
-            let invoice = invoice_in(store, &mut tx, id)
-                .await?
-                .ok_or(BillingError::NotFound("no such invoice"))?;
-            let (subject, body) = messages::reminder(config, &invoice);
-            self.queue_message(
-                &mut tx,
-                id,
-                Purpose::Reminder,
-                &invoice.recipient,
-                &subject,
-                &body,
-            )
-            .await?;
+            self.queue_about(&mut tx, id, Purpose::Reminder).await?;
             tx.commit().await?;
             sent += 1;
         }
@@ -369,8 +362,4 @@ impl Bot {
         }
         Ok(sent)
     }
-}
-
-fn row_opt(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<String>, BillingError> {
-    crate::store::opt_text(row, column)
 }

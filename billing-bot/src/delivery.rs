@@ -7,7 +7,7 @@
 //! waits `backoff_seconds`, doubling each round up to `max_backoff_seconds`, and after
 //! `max_attempts` rounds it is `failed`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ehr_client::net::{NetError, PublishOutcome};
 use nostr::prelude::PublicKey;
@@ -47,24 +47,21 @@ impl Bot {
         let due = self.store().due_deliveries(now, BATCH).await?;
         let mut report = DeliveryReport::default();
         let mut others = HashMap::new();
-        let mut inboxes: HashMap<String, Vec<String>> = HashMap::new();
+        // Every recipient's inbox list of this round, in one request to each relay.
+        let recipients: HashSet<PublicKey> = due
+            .iter()
+            .filter(|message| !message.copy)
+            .filter_map(|message| PublicKey::from_hex(&message.recipient).ok())
+            .collect();
+        let inboxes = self.relays().inbox_relays(config, &recipients).await;
+        let practice = vec![config.relay_url.clone()];
         for message in due {
-            let targets = if message.copy {
-                vec![config.relay_url.clone()]
-            } else {
-                if !inboxes.contains_key(&message.recipient) {
-                    let listed = match PublicKey::from_hex(&message.recipient) {
-                        Ok(key) => self.relays().inbox_relays(config, &key).await,
-                        Err(_) => Vec::new(),
-                    };
-                    inboxes.insert(message.recipient.clone(), listed);
-                }
-                match inboxes.get(&message.recipient) {
-                    Some(listed) if !listed.is_empty() => listed.clone(),
-                    _ => vec![config.relay_url.clone()],
-                }
+            let listed = match PublicKey::from_hex(&message.recipient) {
+                Ok(key) if !message.copy => inboxes.get(&key),
+                _ => None,
             };
-            let status = self.one_round(&message, &targets, &mut others).await?;
+            let targets = listed.unwrap_or(&practice);
+            let status = self.one_round(&message, targets, &mut others).await?;
             match status {
                 "sent" => report.sent += 1,
                 "rejected" => report.rejected += 1,

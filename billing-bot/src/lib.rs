@@ -135,6 +135,11 @@ impl Bot {
         if let Err(e) = self.poll_chain().await {
             tracing::warn!(error = %e, "chain polling failed");
         }
+        self.deliver_logged().await;
+    }
+
+    /// A delivery round whose failure is logged.
+    async fn deliver_logged(&self) {
         if let Err(e) = self.deliver_due().await {
             tracing::warn!(error = %e, "delivery round failed");
         }
@@ -193,19 +198,13 @@ impl Bot {
         loop {
             if tick.is_zero() {
                 self.wake.notified().await;
-                if let Err(e) = self.deliver_due().await {
-                    tracing::warn!(error = %e, "delivery round failed");
-                }
+                self.deliver_logged().await;
                 continue;
             }
             self.tick().await;
             tokio::select! {
                 () = tokio::time::sleep(tick) => {}
-                () = self.wake.notified() => {
-                    if let Err(e) = self.deliver_due().await {
-                        tracing::warn!(error = %e, "delivery round failed");
-                    }
-                }
+                () = self.wake.notified() => self.deliver_logged().await,
             }
         }
     }

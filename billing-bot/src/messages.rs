@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::money::{date_of, format_amount, format_date};
 use crate::store::ledger::Invoice;
+use crate::store::outbox::Purpose;
 
 fn amount(config: &Config, minor: i64) -> String {
     format_amount(
@@ -18,7 +19,7 @@ fn due(invoice: &Invoice) -> String {
     format_date(date_of(invoice.due_at))
 }
 
-fn how_to_pay(config: &Config, invoice: &Invoice) -> String {
+fn how_to_pay(invoice: &Invoice) -> String {
     let mut text = format!(
         "Pay with bitcoin ({} BTC): {}",
         bitcoin::Amount::from_sat(u64::try_from(invoice.amount_sat).unwrap_or(0))
@@ -28,8 +29,16 @@ fn how_to_pay(config: &Config, invoice: &Invoice) -> String {
     if let Some(link) = &invoice.pay_link {
         text.push_str(&format!("\nOr pay online: {link}"));
     }
-    let _ = config;
     text
+}
+
+/// The subject and text of the `purpose` message about `invoice`.
+pub fn text(config: &Config, purpose: Purpose, invoice: &Invoice) -> (String, String) {
+    match purpose {
+        Purpose::Invoice => self::invoice(config, invoice),
+        Purpose::Reminder => reminder(config, invoice),
+        Purpose::Receipt => receipt(config, invoice),
+    }
 }
 
 /// A new invoice.
@@ -47,7 +56,7 @@ pub fn invoice(config: &Config, invoice: &Invoice) -> (String, String) {
         "\nTotal: {}\nDue: {}\n\n{}\n",
         amount(config, invoice.amount_minor),
         due(invoice),
-        how_to_pay(config, invoice)
+        how_to_pay(invoice)
     ));
     (subject, text)
 }
@@ -62,7 +71,7 @@ pub fn reminder(config: &Config, invoice: &Invoice) -> (String, String) {
         invoice.period,
         due(invoice),
         amount(config, open),
-        how_to_pay(config, invoice)
+        how_to_pay(invoice)
     );
     (subject, text)
 }

@@ -22,9 +22,8 @@ use sha2::Sha256;
 
 use crate::Bot;
 use crate::error::BillingError;
-use crate::messages;
 use crate::money::check_amount;
-use crate::store::ledger::{NewPayment, PaymentOutcome, invoice_in};
+use crate::store::ledger::{NewPayment, PaymentOutcome};
 use crate::store::outbox::Purpose;
 use crate::store::{Bind, execute};
 
@@ -86,21 +85,10 @@ impl Bot {
         let now = self.now();
         let outcome = self.store().record_payment_in(tx, payment, now).await?;
         if let PaymentOutcome::Recorded { paid: true, .. } = outcome {
-            let invoice = invoice_in(self.store(), tx, payment.invoice_id)
-                .await?
-                .ok_or(BillingError::NotFound("no such invoice"))?;
-            let (subject, body) = messages::receipt(self.config(), &invoice);
-            self.queue_message(
-                tx,
-                invoice.id,
-                Purpose::Receipt,
-                &invoice.recipient,
-                &subject,
-                &body,
-            )
-            .await?;
+            self.queue_about(tx, payment.invoice_id, Purpose::Receipt)
+                .await?;
             tracing::info!(
-                invoice = invoice.id,
+                invoice = payment.invoice_id,
                 method = payment.method,
                 "invoice paid"
             );
@@ -187,32 +175,23 @@ impl Bot {
         let Some(base) = &config.bitcoin.esplora_url else {
             return Ok(Vec::new());
         };
-        let chain = |e: reqwest::Error| BillingError::Chain(e.without_url().to_string());
         let tip: u64 = self
-            .http()
-            .get(format!("{base}/blocks/tip/height"))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(chain)?
+            .esplora(&format!("{base}/blocks/tip/height"))
+            .await?
             .text()
             .await
-            .map_err(chain)?
+            .map_err(chain_error)?
             .trim()
             .parse()
             .map_err(|_| BillingError::Chain("the tip height is not a number".into()))?;
         let mut paid = Vec::new();
         for invoice in self.store().open_invoices().await? {
             let txs: Vec<EsploraTx> = self
-                .http()
-                .get(format!("{base}/address/{}/txs", invoice.address))
-                .send()
-                .await
-                .and_then(reqwest::Response::error_for_status)
-                .map_err(chain)?
+                .esplora(&format!("{base}/address/{}/txs", invoice.address))
+                .await?
                 .json()
                 .await
-                .map_err(chain)?;
+                .map_err(chain_error)?;
             let received: u64 = txs
                 .iter()
                 .filter(|tx| {
@@ -248,6 +227,21 @@ impl Bot {
         }
         Ok(paid)
     }
+
+    /// A successful answer of the Esplora API to `GET url`.
+    async fn esplora(&self, url: &str) -> Result<reqwest::Response, BillingError> {
+        self.http()
+            .get(url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(chain_error)
+    }
+}
+
+/// A chain API failure, without the URL (it names an invoice's address).
+fn chain_error(error: reqwest::Error) -> BillingError {
+    BillingError::Chain(error.without_url().to_string())
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,14 +2,14 @@
 //! which it reads the roster (who may administer billing) and inbox relay lists, and publishes
 //! gift wraps; and short-lived ones to members' own inbox relays.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use ehr_client::dm;
 use ehr_client::kinds;
 use ehr_client::net::{NetError, PublishOutcome, RelayClient};
 use ehr_client::roster::{Role, RosterChain, verify_roster_chain};
-use nostr::prelude::{Event, Filter, Kind, PublicKey, Timestamp};
+use nostr::prelude::{Event, EventId, Filter, Kind, PublicKey, Timestamp};
 use tokio::sync::Mutex;
 
 use crate::config::Config;
@@ -21,11 +21,19 @@ const ROSTER_FRESH: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct Relays {
     practice: Mutex<Option<RelayClient>>,
-    roster: Mutex<Option<(RosterChain, Instant)>>,
+    roster: Mutex<Option<CachedRoster>>,
+}
+
+/// The roster chain as last read, with the roster events it was verified from.
+#[derive(Debug)]
+struct CachedRoster {
+    events: Vec<Event>,
+    chain: RosterChain,
+    checked: Instant,
 }
 
 /// Two relay URLs name the same relay (case of scheme and host, a trailing slash).
-pub fn same_relay(a: &str, b: &str) -> bool {
+fn same_relay(a: &str, b: &str) -> bool {
     let norm = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
     norm(a) == norm(b)
 }
@@ -65,9 +73,11 @@ impl Relays {
     }
 
     /// The role `pubkey` holds in the roster now (`None`: not a current member). The roster is
-    /// fetched again when older than five seconds, or at once for a key it does not know, so a
-    /// new staff member is recognised without a restart (one fetch at a time: callers wait on
-    /// the cache's lock).
+    /// looked at again when older than five seconds, or at once for a key it does not know, so
+    /// a new staff member is recognised without a restart (one look at a time: callers wait on
+    /// the cache's lock). A look asks only for the rosters from the current tip's second on: a
+    /// successor is never older than the roster it follows, so nothing before can have changed,
+    /// and a look that finds nothing new verifies nothing again.
     pub async fn role_of(
         &self,
         config: &Config,
@@ -75,47 +85,87 @@ impl Relays {
     ) -> Result<Option<Role>, NetError> {
         let now = Timestamp::now();
         let mut cached = self.roster.lock().await;
-        if let Some((chain, at)) = cached.as_ref() {
-            let role = chain.role_at(pubkey, now);
-            if role.is_some() && at.elapsed() < ROSTER_FRESH {
+        if let Some(roster) = cached.as_ref() {
+            let role = roster.chain.role_at(pubkey, now);
+            if role.is_some() && roster.checked.elapsed() < ROSTER_FRESH {
                 return Ok(role);
             }
         }
-        let filter = Filter::new().kind(Kind::Custom(kinds::ROSTER));
-        let rosters = self
+        let mut filter = Filter::new().kind(Kind::Custom(kinds::ROSTER));
+        if let Some(tip) = cached.as_ref().and_then(|r| r.chain.current()) {
+            filter = filter.since(tip.created_at);
+        }
+        let fetched = self
             .on_practice(config, async |client| client.fetch_all(filter, 500).await)
             .await?;
-        let chain = verify_roster_chain(&config.practice, &rosters);
-        let role = chain.role_at(pubkey, now);
-        *cached = Some((chain, Instant::now()));
+        let mut roster = cached.take().unwrap_or_else(|| CachedRoster {
+            events: Vec::new(),
+            chain: RosterChain::default(),
+            checked: Instant::now(),
+        });
+        let known: HashSet<EventId> = roster.events.iter().map(|e| e.id).collect();
+        let new: Vec<Event> = fetched
+            .into_iter()
+            .filter(|e| !known.contains(&e.id))
+            .collect();
+        if !new.is_empty() || roster.events.is_empty() {
+            roster.events.extend(new);
+            roster.chain = verify_roster_chain(&config.practice, &roster.events);
+        }
+        roster.checked = Instant::now();
+        let role = roster.chain.role_at(pubkey, now);
+        *cached = Some(roster);
         Ok(role)
     }
 
-    /// The newest kind 10050 inbox list of `recipient` on the practice relay and the lookup
-    /// relays: its relays, or empty when there is none (or none could be read).
-    pub async fn inbox_relays(&self, config: &Config, recipient: &PublicKey) -> Vec<String> {
+    /// The relays of the newest kind 10050 inbox list of each of `recipients`, read from the
+    /// practice relay and the lookup relays with one request to each, however many recipients;
+    /// a recipient without a list (or whose lists could not be read) is absent.
+    pub async fn inbox_relays(
+        &self,
+        config: &Config,
+        recipients: &HashSet<PublicKey>,
+    ) -> HashMap<PublicKey, Vec<String>> {
+        if recipients.is_empty() {
+            return HashMap::new();
+        }
         let filter = Filter::new()
             .kind(Kind::InboxRelays)
-            .author(*recipient)
-            .limit(1);
+            .authors(recipients.iter().copied());
         let mut lists: Vec<Event> = self
             .on_practice(config, async |client| {
-                client.fetch(vec![filter.clone()]).await
+                client.fetch_all(filter.clone(), 500).await
             })
             .await
             .unwrap_or_default();
         for url in &config.inbox_lookup_relays {
             if let Ok(client) = RelayClient::connect(url, &config.key, config.relay_timeout).await {
-                lists.extend(client.fetch(vec![filter.clone()]).await.unwrap_or_default());
+                lists.extend(
+                    client
+                        .fetch_all(filter.clone(), 500)
+                        .await
+                        .unwrap_or_default(),
+                );
                 client.disconnect().await;
             }
         }
-        lists
+        let mut newest: HashMap<PublicKey, Event> = HashMap::new();
+        for list in lists {
+            if !recipients.contains(&list.pubkey) {
+                continue;
+            }
+            match newest.get(&list.pubkey) {
+                Some(kept) if (kept.created_at, kept.id) >= (list.created_at, list.id) => {}
+                _ => {
+                    newest.insert(list.pubkey, list);
+                }
+            }
+        }
+        newest
             .into_iter()
-            .filter(|e| e.pubkey == *recipient)
-            .max_by_key(|e| (e.created_at, e.id))
-            .map(|e| dm::inbox_relays(&e))
-            .unwrap_or_default()
+            .map(|(who, list)| (who, dm::inbox_relays(&list)))
+            .filter(|(_, relays)| !relays.is_empty())
+            .collect()
     }
 
     /// Publish one gift wrap to `url`: over the kept connection for the practice relay, over

@@ -5,7 +5,7 @@
 //! One rumor goes to every recipient and, as NIP-17 asks, to the sender itself, so the sender
 //! keeps a copy it can open. Opening goes through [`crate::crypto::nip44_decrypt`] (size and
 //! version checks first), verifies the seal's signature and requires the rumor's author to be
-//! the seal's signer.
+//! the seal's signer and the rumor's id, when it carries one, to be its hash.
 
 use nostr::nips::nip17;
 use nostr::nips::nip59::GiftWrapBuilder;
@@ -117,11 +117,15 @@ pub fn open(receiver: &Identity, gift_wrap: &Event) -> Result<DirectMessage, DmE
         return Err(DmError::BadSeal);
     }
     let rumor = crypto::nip44_decrypt(receiver.secret_key(), &seal.pubkey, &seal.content)?;
-    let mut rumor = UnsignedEvent::from_json(rumor).map_err(|_| DmError::BadRumor)?;
-    if rumor.kind != Kind::PrivateDirectMessage || rumor.pubkey != seal.pubkey {
+    let rumor = UnsignedEvent::from_json(rumor).map_err(|_| DmError::BadRumor)?;
+    if rumor.kind != Kind::PrivateDirectMessage
+        || rumor.pubkey != seal.pubkey
+        || rumor.verify_id().is_err()
+    {
         return Err(DmError::BadRumor);
     }
-    let id = rumor.id();
+    // The id the rumor says it has, if it says one, is the one it was just checked against.
+    let id = rumor.compute_id();
     let subject = rumor.tags.iter().find_map(|tag| {
         let fields = tag.as_slice();
         (fields.first().map(String::as_str) == Some("subject"))
@@ -210,6 +214,40 @@ mod tests {
         let mut forged = wrapped.to_recipient.clone();
         forged.content.push('A');
         assert_eq!(open(&recipient, &forged), Err(DmError::NotGiftWrap));
+    }
+
+    #[test]
+    fn a_message_in_another_senders_name_is_refused() {
+        let bot = Identity::generate();
+        let mallory = Identity::generate();
+        let patient = Identity::generate();
+        let at = Timestamp::from_secs(1_700_000_000);
+        // Mallory seals a rumor that claims to be the bot's: the seal's signer is not its author.
+        let claimed = rumor(
+            &bot.public_key(),
+            &patient.public_key(),
+            "Invoice 1",
+            "Pay me",
+            at,
+        );
+        let forged = GiftWrapBuilder::new(patient.public_key(), claimed)
+            .finalize(mallory.keys())
+            .unwrap();
+        assert_eq!(open(&patient, &forged), Err(DmError::BadRumor));
+        // Her own rumor, whose id field does not match its content.
+        let mut lying = rumor(&mallory.public_key(), &patient.public_key(), "s", "t", at);
+        lying.content = "another text".to_owned();
+        let forged = GiftWrapBuilder::new(patient.public_key(), lying)
+            .finalize(mallory.keys())
+            .unwrap();
+        assert_eq!(open(&patient, &forged), Err(DmError::BadRumor));
+        // Not a gift wrap at all: the seal itself, or another kind.
+        let genuine = wrap(&bot, &patient.public_key(), "s", "t", at).unwrap();
+        let note = EventBuilder::new(Kind::TextNote, "hi")
+            .finalize(bot.keys())
+            .unwrap();
+        assert_eq!(open(&patient, &note), Err(DmError::NotGiftWrap));
+        assert!(open(&patient, &genuine.to_recipient).is_ok());
     }
 
     #[test]

@@ -36,12 +36,15 @@ async fn only_root_and_staff_administer_and_bad_input_changes_nothing() {
     let billing = Billing::start(MID_MARCH, |_| {}).await;
     let doctor = billing.practice.doctor.clone();
     let patient = billing.patient().await;
-    let staff = Identity::generate();
-    billing
-        .practice
-        .add_member(&staff.public_key(), Role::Frontdesk)
-        .await
-        .unwrap();
+    // Staff the bot has not seen yet (it read the roster when it started).
+    let (staff, leaving) = (Identity::generate(), Identity::generate());
+    for (who, role) in [(&staff, Role::Frontdesk), (&leaving, Role::Nurse)] {
+        billing
+            .practice
+            .add_member(&who.public_key(), role)
+            .await
+            .unwrap();
+    }
 
     // Root and any staff role: yes. Agents (the bot itself, the gateway), patients, strangers: 403.
     for who in [&billing.practice.root, &doctor, &staff] {
@@ -57,6 +60,31 @@ async fn only_root_and_staff_administer_and_bad_input_changes_nothing() {
         let (status, body) = billing.admin(who, Method::GET, "/admin/plans", None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     }
+    // A staff member taken off the roster: refused as soon as the bot looks at the roster
+    // again, which a key it does not know makes it do at once (no restart, no waiting).
+    let (status, _) = billing
+        .admin(&leaving, Method::GET, "/admin/plans", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    billing
+        .practice
+        .revoke_member(&leaving.public_key())
+        .await
+        .unwrap();
+    let (status, _) = billing
+        .admin(&Identity::generate(), Method::GET, "/admin/plans", None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = billing
+        .admin(&leaving, Method::GET, "/admin/members", None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "revoked: {body}");
+    // The practice's other staff are unaffected.
+    let (status, _) = billing
+        .admin(&staff, Method::GET, "/admin/members", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
     // No header, another URL, a header used twice.
     let url = format!("{}/admin/plans", billing.url);
     let (status, _) = billing.send(Method::GET, &url, None, String::new()).await;
@@ -68,7 +96,6 @@ async fn only_root_and_staff_administer_and_bad_input_changes_nothing() {
         .send(Method::GET, &url, Some(&other), String::new())
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    // (A URL no other request of this second signed: the same event would have the same id.)
     let url = format!("{}/admin/members", billing.url);
     let once = ehr_client::http_auth::authorization(&doctor, &url, "GET", b"").unwrap();
     assert_eq!(
@@ -89,6 +116,32 @@ async fn only_root_and_staff_administer_and_bad_input_changes_nothing() {
     let plan = billing.plan("monthly", 10000).await;
     billing.member(&patient, Some(plan), "2025-03-01").await;
     let before = snapshot(&billing).await;
+
+    // A header signed for one body, method or URL carries no other: each refusal names why.
+    let plans = format!("{}/admin/plans", billing.url);
+    let signed = json!({"name": "a", "kind": "monthly", "amount_minor": 100}).to_string();
+    let auth =
+        ehr_client::http_auth::authorization(&doctor, &plans, "POST", signed.as_bytes()).unwrap();
+    for (method, url, body, reason) in [
+        (
+            Method::POST,
+            plans.clone(),
+            signed.replace("100", "100000"),
+            "payload",
+        ),
+        (Method::GET, plans.clone(), signed.clone(), "method"),
+        (
+            Method::POST,
+            format!("{}/admin/members", billing.url),
+            signed.clone(),
+            "u tag",
+        ),
+    ] {
+        let (status, answer) = billing.send(method, &url, Some(&auth), body).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(error.contains(reason), "{reason}: {error}");
+    }
 
     // Malformed amounts: decimals and strings are not JSON integers (400); zero, negative and
     // absurd amounts are out of range (422).
@@ -189,60 +242,44 @@ async fn only_root_and_staff_administer_and_bad_input_changes_nothing() {
     assert_eq!(snapshot(&billing).await, before);
 
     // Invoice 1 exists now: malformed payments change nothing; a good one is recorded once.
-    let (_, run) = billing
-        .admin(
-            &doctor,
-            Method::POST,
-            "/admin/runs",
-            Some(json!({"period": "2025-03"})),
-        )
-        .await;
+    let (_, run) = billing.run(&doctor, Some("2025-03")).await;
     assert_eq!(run["run"]["created"], json!([1]));
+    let pay = |signer: Identity, body: Value| {
+        let billing = &billing;
+        async move {
+            billing
+                .admin(
+                    &signer,
+                    Method::POST,
+                    "/admin/invoices/1/payments",
+                    Some(body),
+                )
+                .await
+        }
+    };
     let before = snapshot(&billing).await;
-    for amount in [json!(99.5), json!(-1), json!(0), json!("ten")] {
+    for (amount, expected) in [
+        (json!(99.5), StatusCode::BAD_REQUEST),
+        (json!("ten"), StatusCode::BAD_REQUEST),
+        (json!(-1), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!(0), StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
         let body = json!({"amount_minor": amount, "method": "cash", "reference": "r1"});
-        let (status, _) = billing
-            .admin(
-                &doctor,
-                Method::POST,
-                "/admin/invoices/1/payments",
-                Some(body),
-            )
-            .await;
-        assert!(status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY);
+        let (status, answer) = pay(doctor.clone(), body).await;
+        assert_eq!(status, expected, "{amount}: {answer}");
     }
-    let body = json!({"amount_minor": 100, "method": "gold", "reference": "r1"});
-    let (status, _) = billing
-        .admin(
-            &doctor,
-            Method::POST,
-            "/admin/invoices/1/payments",
-            Some(body),
-        )
-        .await;
+    let (status, _) = pay(
+        doctor.clone(),
+        json!({"amount_minor": 100, "method": "gold", "reference": "r1"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(snapshot(&billing).await, before);
     let body = json!({"amount_minor": 4000, "method": "cash", "reference": "r1"});
-    let (status, paid) = billing
-        .admin(
-            &doctor,
-            Method::POST,
-            "/admin/invoices/1/payments",
-            Some(body.clone()),
-        )
-        .await;
+    let (status, paid) = pay(doctor.clone(), body.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{paid}");
     assert_eq!(paid["invoice_paid"], false);
-    // Another signer (the doctor's identical request of this second would be a NIP-98 replay).
-    let root = billing.practice.root.clone();
-    let (status, _) = billing
-        .admin(
-            &root,
-            Method::POST,
-            "/admin/invoices/1/payments",
-            Some(body),
-        )
-        .await;
+    let (status, _) = pay(billing.practice.root.clone(), body).await;
     assert_eq!(status, StatusCode::CONFLICT, "the same reference twice");
     let (_, outstanding) = billing
         .admin(&doctor, Method::GET, "/admin/reports/outstanding", None)
@@ -308,25 +345,47 @@ async fn unsigned_forged_stale_or_replayed_webhooks_change_nothing() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the timestamp changed");
     let (status, _) = webhook(&billing, &signed(now - 301, &body), &body).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "stale");
+    let (status, _) = webhook(&billing, &signed(now + 301, &body), &body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "from the future");
+    let (status, _) = webhook(&billing, &signed(now, &body), &format!("{body} ")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a byte appended");
     let other_key = vec![
         (TIMESTAMP_HEADER, now.to_string()),
         (SIGNATURE_HEADER, format!("v1={}", "00".repeat(32))),
     ];
     let (status, _) = webhook(&billing, &other_key, &body).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    // Signed, but an unknown invoice or malformed amounts.
-    for bad in [
-        json!({"id": "evt_x", "invoice": 99, "amount_minor": 100, "reference": "p"}),
-        json!({"id": "evt_y", "invoice": 1, "amount_minor": 100.5, "reference": "p"}),
-        json!({"id": "evt_z", "invoice": 1, "amount_minor": -100, "reference": "p"}),
+    // Signed, but an unknown invoice, malformed amounts, or a notice of another form.
+    for (bad, expected) in [
+        (
+            json!({"id": "evt_1", "invoice": 99, "amount_minor": 100, "reference": "p"}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({"id": "evt_y", "invoice": 1, "amount_minor": 100.5, "reference": "p"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"id": "evt_z", "invoice": 1, "amount_minor": -100, "reference": "p"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"id": "", "invoice": 1, "amount_minor": 100, "reference": "p"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"id": "evt_w", "invoice": 1, "amount_minor": 100, "reference": "p", "paid": true}),
+            StatusCode::BAD_REQUEST,
+        ),
     ] {
         let text = bad.to_string();
         let (status, answer) = webhook(&billing, &signed(now, &text), &text).await;
-        assert!(status.is_client_error(), "{bad}: {status} {answer}");
+        assert_eq!(status, expected, "{bad}: {answer}");
     }
     assert_eq!(snapshot(&billing).await, before);
 
-    // The genuine one pays the invoice and queues a receipt.
+    // The genuine one pays the invoice and queues a receipt (the refused notice with its id,
+    // evt_1, did not use the id up).
     let (status, answer) = webhook(&billing, &signed(now, &body), &body).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["invoice_paid"], true);

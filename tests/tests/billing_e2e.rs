@@ -6,56 +6,31 @@
 )]
 //! The billing bot end to end, on the project's relay: a patient is added with a plan, the
 //! month is run, the invoice arrives as a NIP-17 gift wrap that the patient reads
-//! (authenticated) and nostr-tools opens independently, the payment is confirmed on chain (an
-//! Esplora stand-in), and a receipt arrives. Then delivery itself: kind 10050 inbox relays, a
-//! relay's refusal recorded and never retried, and retries with backoff until given up.
+//! (authenticated) and nostr-tools opens independently, while another patient can neither fetch
+//! nor open it; the payment is confirmed on chain (an Esplora stand-in), and a receipt arrives.
+//! Then delivery itself: kind 10050 inbox relays, a relay's refusal recorded and never retried,
+//! and retries with backoff until given up.
 
 mod billing_common;
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use billing_common::{APRIL_1, Billing, Esplora, MID_MARCH, RECEIVE_0, messages_for, wraps_for};
 use ehr_client::dm;
 use ehr_client::keys::Identity;
-use ehr_client::net::{PublishOutcome, RelayClient};
+use ehr_client::net::RelayClient;
 use ehr_tests::practice::TestPractice;
+use nostr::prelude::{Filter, Kind};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 fn node_check(cases: &[Value]) {
-    let node = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node");
-    assert!(
-        node.join("node_modules").join("nostr-tools").is_dir(),
-        "node dependencies missing: run `npm ci --prefix tests/node` (scripts/test does)"
-    );
-    let mut child = Command::new("node")
-        .arg("billing-dm.mjs")
-        .current_dir(node)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node must be installed");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(json!({ "cases": cases }).to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "nostr-tools refused the messages:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = ehr_tests::node::run_json_lines(
+        "billing-dm.mjs",
+        "nostr-tools",
+        &json!({ "cases": cases }),
+    )
+    .unwrap();
     assert_eq!(lines.len(), cases.len() + 1);
     for line in &lines[..cases.len()] {
         assert_eq!(line["checks"].as_object().unwrap().len(), 5, "{line}");
@@ -94,14 +69,7 @@ async fn a_patient_is_invoiced_pays_on_chain_and_gets_a_receipt() {
     assert_eq!(status, StatusCode::CREATED, "{member}");
     assert_eq!(member["role"], "payer");
 
-    let (status, run) = billing
-        .admin(
-            &doctor,
-            Method::POST,
-            "/admin/runs",
-            Some(json!({"period": "2025-03"})),
-        )
-        .await;
+    let (status, run) = billing.run(&doctor, Some("2025-03")).await;
     assert_eq!(status, StatusCode::OK, "{run}");
     assert_eq!(run["run"]["created"], json!([1]), "{run}");
 
@@ -123,6 +91,25 @@ async fn a_patient_is_invoiced_pays_on_chain_and_gets_a_receipt() {
             invoice_dm.text
         );
     }
+    // Another patient of the practice can neither fetch nor open it, nor the bot's copy.
+    let other = billing.patient().await;
+    let client = RelayClient::connect(&billing.practice.relay_url, &other, Duration::from_secs(10))
+        .await
+        .unwrap();
+    for filter in [
+        Filter::new().kind(Kind::GiftWrap),
+        Filter::new()
+            .kind(Kind::GiftWrap)
+            .pubkey(patient.public_key()),
+        Filter::new().kind(Kind::GiftWrap).author(wrap.pubkey),
+        Filter::new().id(wrap.id),
+        Filter::new().pubkey(billing.key.public_key()),
+    ] {
+        let seen = client.fetch(vec![filter.clone()]).await.unwrap();
+        assert!(seen.is_empty(), "{filter:?}: {} events", seen.len());
+    }
+    client.disconnect().await;
+    assert!(dm::open(&other, wrap).is_err());
     // nostr-tools opens the same wrap on its own.
     node_check(&[json!({
         "wrap": serde_json::from_str::<Value>(&wrap.as_json()).unwrap(),
@@ -197,20 +184,10 @@ async fn a_patient_is_invoiced_pays_on_chain_and_gets_a_receipt() {
 
     // April: the full fee, a fresh address; March is not billed again.
     billing.clock.set(APRIL_1 + 3600);
-    let (_, run) = billing
-        .admin(&doctor, Method::POST, "/admin/runs", None)
-        .await;
+    let (_, run) = billing.run(&doctor, None).await;
     assert_eq!(run["run"]["period"], "2025-04");
     assert_eq!(run["run"]["created"], json!([2]));
-    // The root signs this one: the doctor's first, identical request may share its second.
-    let (_, again) = billing
-        .admin(
-            &billing.practice.root,
-            Method::POST,
-            "/admin/runs",
-            Some(json!({"period": "2025-03"})),
-        )
-        .await;
+    let (_, again) = billing.run(&doctor, Some("2025-03")).await;
     assert_eq!(again["run"]["created"], json!([]));
     let (_, april) = billing
         .admin(&doctor, Method::GET, "/admin/invoices/2", None)
@@ -229,19 +206,9 @@ async fn messages_go_to_the_inbox_relays_the_recipient_published() {
     let patient = billing.patient().await;
     elsewhere.admit(&patient.public_key()).await.unwrap();
     // The patient publishes her kind 10050 on the practice relay: her inbox is elsewhere.
-    let list = dm::inbox_relay_list(&patient, &[&elsewhere.relay_url]).unwrap();
-    let client = RelayClient::connect(
-        &billing.practice.relay_url,
-        &patient,
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        client.publish(&[list]).await.unwrap(),
-        vec![PublishOutcome::Accepted]
-    );
-    client.disconnect().await;
+    billing
+        .publish_inbox_list(&patient, &[&elsewhere.relay_url])
+        .await;
 
     billing.member(&patient, Some(plan), "2025-03-01").await;
     billing
@@ -328,16 +295,9 @@ async fn unreachable_inboxes_are_retried_with_backoff_then_given_up() {
     let plan = billing.plan("monthly", 10000).await;
     let patient = billing.patient().await;
     // Port 1 stays closed: every attempt fails to connect.
-    let list = dm::inbox_relay_list(&patient, &["ws://127.0.0.1:1"]).unwrap();
-    let client = RelayClient::connect(
-        &billing.practice.relay_url,
-        &patient,
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
-    client.publish(&[list]).await.unwrap();
-    client.disconnect().await;
+    billing
+        .publish_inbox_list(&patient, &["ws://127.0.0.1:1"])
+        .await;
     billing.member(&patient, Some(plan), "2025-03-01").await;
     billing
         .bot
@@ -345,11 +305,8 @@ async fn unreachable_inboxes_are_retried_with_backoff_then_given_up() {
         .await
         .unwrap();
 
-    let round = |n: usize| {
-        let bot = billing.bot.clone();
-        async move { (bot.deliver_due().await.unwrap(), n) }
-    };
-    let (first, _) = round(1).await;
+    let round = || billing.bot.deliver_due();
+    let first = round().await.unwrap();
     assert_eq!((first.sent, first.retrying), (1, 1), "{first:?}");
     let pending = |d: &[ehr_billing_bot::store::outbox::DeliveryInfo]| {
         d.iter().find(|d| !d.copy).unwrap().clone()
@@ -360,16 +317,16 @@ async fn unreachable_inboxes_are_retried_with_backoff_then_given_up() {
         ("pending", 1, MID_MARCH + 30)
     );
     // Not yet due: nothing happens.
-    assert_eq!(round(2).await.0, Default::default());
+    assert_eq!(round().await.unwrap(), Default::default());
     billing.clock.advance(30);
-    assert_eq!(round(3).await.0.retrying, 1);
+    assert_eq!(round().await.unwrap().retrying, 1);
     let d = pending(&billing.bot.store().deliveries(Some(1)).await.unwrap());
     // Doubled, capped at 45 s.
     assert_eq!((d.attempts, d.next_attempt_at), (2, MID_MARCH + 30 + 45));
     billing.clock.advance(45);
-    assert_eq!(round(4).await.0.failed, 1);
+    assert_eq!(round().await.unwrap().failed, 1);
     billing.clock.advance(86_400);
-    assert_eq!(round(5).await.0, Default::default());
+    assert_eq!(round().await.unwrap(), Default::default());
     let d = pending(&billing.bot.store().deliveries(Some(1)).await.unwrap());
     assert_eq!((d.status.as_str(), d.attempts), ("failed", 3));
     let attempts = billing.bot.store().attempts(d.id).await.unwrap();

@@ -172,24 +172,14 @@ impl Store {
 
     /// Every plan.
     pub async fn plans(&self) -> Result<Vec<Plan>, BillingError> {
-        let rows = self
-            .rows(
-                &format!("SELECT {PLAN_COLUMNS} FROM plans ORDER BY id"),
-                &[],
-            )
-            .await?;
-        rows.iter().map(plan_of).collect()
+        let sql = format!("SELECT {PLAN_COLUMNS} FROM plans ORDER BY id");
+        self.all(&sql, &[], plan_of).await
     }
 
     /// One plan.
     pub async fn plan(&self, id: i64) -> Result<Option<Plan>, BillingError> {
-        let rows = self
-            .rows(
-                &format!("SELECT {PLAN_COLUMNS} FROM plans WHERE id = ?"),
-                &[Bind::Int(id)],
-            )
-            .await?;
-        rows.first().map(plan_of).transpose()
+        let sql = format!("SELECT {PLAN_COLUMNS} FROM plans WHERE id = ?");
+        Ok(self.all(&sql, &[Bind::Int(id)], plan_of).await?.pop())
     }
 
     /// Add a member: a payer in a new household, or (with `household`) a dependant of an
@@ -298,24 +288,14 @@ impl Store {
 
     /// Every member.
     pub async fn members(&self) -> Result<Vec<Member>, BillingError> {
-        let rows = self
-            .rows(
-                &format!("SELECT {MEMBER_COLUMNS} FROM members ORDER BY id"),
-                &[],
-            )
-            .await?;
-        rows.iter().map(member_of).collect()
+        let sql = format!("SELECT {MEMBER_COLUMNS} FROM members ORDER BY id");
+        self.all(&sql, &[], member_of).await
     }
 
     /// One member.
     pub async fn member(&self, id: i64) -> Result<Option<Member>, BillingError> {
-        let rows = self
-            .rows(
-                &format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = ?"),
-                &[Bind::Int(id)],
-            )
-            .await?;
-        rows.first().map(member_of).transpose()
+        let sql = format!("SELECT {MEMBER_COLUMNS} FROM members WHERE id = ?");
+        Ok(self.all(&sql, &[Bind::Int(id)], member_of).await?.pop())
     }
 
     /// Record a visit of a member on a per-visit plan; `amount` defaults to the plan's fee.

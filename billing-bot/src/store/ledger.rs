@@ -2,6 +2,8 @@
 //! ([`crate::billing`]); payments are recorded here, inside the caller's transaction so that the
 //! receipt commits with them.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use sqlx::any::AnyRow;
 
@@ -144,42 +146,47 @@ pub struct InvoiceFilter {
 }
 
 impl Store {
-    /// Invoices, newest first, with their lines.
+    /// Invoices, newest first, with their lines (two queries: the invoices, and the lines of
+    /// those invoices only).
     pub async fn invoices(&self, filter: &InvoiceFilter) -> Result<Vec<Invoice>, BillingError> {
         let period = filter.period.map(|p| p.to_string());
-        let mut sql = format!(
-            "SELECT {INVOICE_COLUMNS} FROM invoices i JOIN members m ON m.id = i.member_id WHERE 1 = 1"
-        );
+        let mut only = String::from("1 = 1");
         let mut binds = Vec::new();
         if let Some(status) = &filter.status {
-            sql.push_str(" AND i.status = ?");
+            only.push_str(" AND i.status = ?");
             binds.push(Bind::Text(status));
         }
         if let Some(member) = filter.member_id {
-            sql.push_str(" AND i.member_id = ?");
+            only.push_str(" AND i.member_id = ?");
             binds.push(Bind::Int(member));
         }
         if let Some(period) = &period {
-            sql.push_str(" AND i.period = ?");
+            only.push_str(" AND i.period = ?");
             binds.push(Bind::Text(period));
         }
-        sql.push_str(" ORDER BY i.id DESC");
-        let rows = self.rows(&sql, &binds).await?;
-        let line_rows = self
+        let rows = self
             .rows(
-                "SELECT invoice_id, description, amount_minor FROM invoice_lines ORDER BY id",
-                &[],
+                &format!(
+                    "SELECT {INVOICE_COLUMNS} FROM invoices i JOIN members m ON m.id = i.member_id WHERE {only} ORDER BY i.id DESC"
+                ),
+                &binds,
             )
             .await?;
-        let lines = lines_of(&line_rows)?;
+        let line_rows = self
+            .rows(
+                &format!(
+                    "SELECT l.invoice_id, l.description, l.amount_minor FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id WHERE {only} ORDER BY l.id"
+                ),
+                &binds,
+            )
+            .await?;
+        let mut lines: HashMap<i64, Vec<Line>> = HashMap::new();
+        for (invoice, line) in lines_of(&line_rows)? {
+            lines.entry(invoice).or_default().push(line);
+        }
         rows.iter()
             .map(|row| {
-                let id = int(row, "id")?;
-                let mine = lines
-                    .iter()
-                    .filter(|(invoice, _)| *invoice == id)
-                    .map(|(_, line)| line.clone())
-                    .collect();
+                let mine = lines.remove(&int(row, "id")?).unwrap_or_default();
                 invoice_of(row, mine)
             })
             .collect()

@@ -69,6 +69,16 @@ impl Store {
         Ok(query(&sql, binds).fetch_all(&self.database.pool).await?)
     }
 
+    /// Every row of a read-only statement, each made into a `T` by `of`.
+    pub(crate) async fn all<T>(
+        &self,
+        sql: &str,
+        binds: &[Bind<'_>],
+        of: impl Fn(&AnyRow) -> Result<T, BillingError>,
+    ) -> Result<Vec<T>, BillingError> {
+        self.rows(sql, binds).await?.iter().map(of).collect()
+    }
+
     /// Remember a NIP-98 event id until `expires_at`; `false` if it was used before.
     pub async fn claim_nip98(
         &self,

@@ -2,9 +2,12 @@
 //! and signed once, when it is queued (in the transaction that made it necessary), so every
 //! retry publishes the same gift wrap and a relay that has it already answers `duplicate`.
 
+use std::collections::HashMap;
+
 use ehr_client::dm::Wrapped;
 use nostr::prelude::Event;
 use serde::Serialize;
+use sqlx::any::AnyRow;
 
 use super::{Bind, Store, Tx, execute, int, opt_int, text};
 use crate::error::BillingError;
@@ -203,63 +206,69 @@ impl Store {
         &self,
         invoice_id: Option<i64>,
     ) -> Result<Vec<DeliveryInfo>, BillingError> {
-        let rows = match invoice_id {
-            Some(id) => {
-                self.rows(
-                    &format!(
-                        "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE invoice_id = ? ORDER BY id"
-                    ),
-                    &[Bind::Int(id)],
-                )
-                .await?
-            }
-            None => {
-                self.rows(
-                    &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries ORDER BY id"),
-                    &[],
-                )
-                .await?
-            }
+        let (only, binds) = match invoice_id {
+            Some(id) => (" WHERE invoice_id = ?", vec![Bind::Int(id)]),
+            None => ("", Vec::new()),
         };
-        rows.iter()
-            .map(|row| {
-                let wrap_id = Event::from_json(text(row, "wrap")?)
-                    .map(|e| e.id.to_hex())
-                    .unwrap_or_default();
-                Ok(DeliveryInfo {
-                    id: int(row, "id")?,
-                    invoice_id: int(row, "invoice_id")?,
-                    purpose: text(row, "purpose")?,
-                    recipient: text(row, "recipient")?,
-                    copy: int(row, "copy")? != 0,
-                    rumor_id: text(row, "rumor_id")?,
-                    wrap_id,
-                    status: text(row, "status")?,
-                    attempts: int(row, "attempts")?,
-                    next_attempt_at: int(row, "next_attempt_at")?,
-                    sent_at: opt_int(row, "sent_at")?,
-                })
-            })
-            .collect()
+        let sql = format!("SELECT {DELIVERY_COLUMNS} FROM deliveries{only} ORDER BY id");
+        self.all(&sql, &binds, delivery_of).await
     }
 
     /// The attempts made on one message, in order.
     pub async fn attempts(&self, delivery_id: i64) -> Result<Vec<Attempt>, BillingError> {
-        let rows = self
-            .rows(
-                "SELECT relay, at, outcome, message FROM delivery_attempts WHERE delivery_id = ? ORDER BY id",
-                &[Bind::Int(delivery_id)],
-            )
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Attempt {
-                    relay: text(row, "relay")?,
-                    at: int(row, "at")?,
-                    outcome: text(row, "outcome")?,
-                    message: text(row, "message")?,
-                })
-            })
-            .collect()
+        let sql = "SELECT delivery_id, relay, at, outcome, message FROM delivery_attempts WHERE delivery_id = ? ORDER BY id";
+        let attempts = self.all(sql, &[Bind::Int(delivery_id)], attempt_of).await?;
+        Ok(attempts.into_iter().map(|(_, attempt)| attempt).collect())
     }
+
+    /// The messages about an invoice, each with its attempts: two queries, however many.
+    pub async fn messages(
+        &self,
+        invoice_id: i64,
+    ) -> Result<Vec<(DeliveryInfo, Vec<Attempt>)>, BillingError> {
+        let deliveries = self.deliveries(Some(invoice_id)).await?;
+        let sql = "SELECT a.delivery_id, a.relay, a.at, a.outcome, a.message FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.invoice_id = ? ORDER BY a.id";
+        let mut attempts: HashMap<i64, Vec<Attempt>> = HashMap::new();
+        for (delivery, attempt) in self.all(sql, &[Bind::Int(invoice_id)], attempt_of).await? {
+            attempts.entry(delivery).or_default().push(attempt);
+        }
+        Ok(deliveries
+            .into_iter()
+            .map(|d| {
+                let mine = attempts.remove(&d.id).unwrap_or_default();
+                (d, mine)
+            })
+            .collect())
+    }
+}
+
+fn delivery_of(row: &AnyRow) -> Result<DeliveryInfo, BillingError> {
+    let wrap_id = Event::from_json(text(row, "wrap")?)
+        .map(|e| e.id.to_hex())
+        .unwrap_or_default();
+    Ok(DeliveryInfo {
+        id: int(row, "id")?,
+        invoice_id: int(row, "invoice_id")?,
+        purpose: text(row, "purpose")?,
+        recipient: text(row, "recipient")?,
+        copy: int(row, "copy")? != 0,
+        rumor_id: text(row, "rumor_id")?,
+        wrap_id,
+        status: text(row, "status")?,
+        attempts: int(row, "attempts")?,
+        next_attempt_at: int(row, "next_attempt_at")?,
+        sent_at: opt_int(row, "sent_at")?,
+    })
+}
+
+fn attempt_of(row: &AnyRow) -> Result<(i64, Attempt), BillingError> {
+    Ok((
+        int(row, "delivery_id")?,
+        Attempt {
+            relay: text(row, "relay")?,
+            at: int(row, "at")?,
+            outcome: text(row, "outcome")?,
+            message: text(row, "message")?,
+        },
+    ))
 }

@@ -18,10 +18,10 @@ use ehr_billing_bot::address::Account;
 use ehr_billing_bot::{Bot, Config, ManualClock};
 use ehr_client::dm::{self, DirectMessage};
 use ehr_client::keys::Identity;
-use ehr_client::net::RelayClient;
+use ehr_client::net::{Followed, PublishOutcome, RelayClient};
 use ehr_client::roster::Role;
 use ehr_tests::practice::TestPractice;
-use nostr::prelude::{Event, Filter, Kind};
+use nostr::prelude::{Event, EventId, Filter, Kind};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -168,6 +168,26 @@ impl Billing {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// `POST /admin/runs`, signed by `signer`, for `period` (default: the bot's month).
+    pub async fn run(&self, signer: &Identity, period: Option<&str>) -> (StatusCode, Value) {
+        let body = period.map(|p| json!({ "period": p }));
+        self.admin(signer, reqwest::Method::POST, "/admin/runs", body)
+            .await
+    }
+
+    /// `who` publishes a kind 10050 inbox list naming `relays`, on the practice relay.
+    pub async fn publish_inbox_list(&self, who: &Identity, relays: &[&str]) {
+        let list = dm::inbox_relay_list(who, relays).unwrap();
+        let client = RelayClient::connect(&self.practice.relay_url, who, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(
+            client.publish(&[list]).await.unwrap(),
+            vec![PublishOutcome::Accepted]
+        );
+        client.disconnect().await;
+    }
+
     /// A plan, straight into the store; its id.
     pub async fn plan(&self, kind: &str, amount: i64) -> i64 {
         self.plan_with(kind, amount, 0).await
@@ -239,32 +259,46 @@ pub async fn wraps_for(relay_url: &str, who: &Identity) -> Vec<Event> {
     events
 }
 
-/// Wait (bounded, polling the relay) until `who` holds `count` messages on `relay_url`; they
-/// are returned opened, oldest first, with their wraps.
+/// Wait (bounded) until `who` holds `count` messages on `relay_url`: one subscription, stored
+/// wraps first and then new ones as the relay delivers them (no polling). They are returned
+/// opened, with their wraps, every stored one, oldest first.
 pub async fn messages_for(
     relay_url: &str,
     who: &Identity,
     count: usize,
 ) -> Vec<(Event, DirectMessage)> {
+    let client = RelayClient::connect(relay_url, who, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let mut following = client
+        .follow(vec![
+            Filter::new().kind(Kind::GiftWrap).pubkey(who.public_key()),
+        ])
+        .unwrap();
+    let mut wraps: HashMap<EventId, Event> = HashMap::new();
+    let mut caught = false;
     tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let wraps = wraps_for(relay_url, who).await;
-            if wraps.len() >= count {
-                let mut opened: Vec<_> = wraps
-                    .into_iter()
-                    .map(|w| {
-                        let m = dm::open(who, &w).unwrap();
-                        (w, m)
-                    })
-                    .collect();
-                opened.sort_by_key(|(_, m)| (m.created_at, m.subject.clone()));
-                return opened;
+        while !caught || wraps.len() < count {
+            match following.next().await.unwrap() {
+                Followed::Event(wrap) => {
+                    wraps.insert(wrap.id, *wrap);
+                }
+                Followed::Caught => caught = true,
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await
-    .expect("the messages did not arrive within 20 s")
+    .expect("the messages did not arrive within 20 s");
+    client.disconnect().await;
+    let mut opened: Vec<_> = wraps
+        .into_values()
+        .map(|w| {
+            let m = dm::open(who, &w).unwrap();
+            (w, m)
+        })
+        .collect();
+    opened.sort_by_key(|(_, m)| (m.created_at, m.subject.clone()));
+    opened
 }
 
 /// An Esplora-compatible stand-in: a tip height and the transactions of each address.
