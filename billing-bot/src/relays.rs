@@ -32,12 +32,6 @@ struct CachedRoster {
     checked: Instant,
 }
 
-/// Two relay URLs name the same relay (case of scheme and host, a trailing slash).
-fn same_relay(a: &str, b: &str) -> bool {
-    let norm = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
-    norm(a) == norm(b)
-}
-
 impl Relays {
     /// No connection yet; the first use connects.
     pub fn new() -> Self {
@@ -180,7 +174,7 @@ impl Relays {
         let one = |outcomes: Vec<PublishOutcome>| {
             outcomes.into_iter().next().ok_or(NetError::Disconnected)
         };
-        if same_relay(url, &config.relay_url) {
+        if ehr_relay::config::same_relay_url(url, &config.relay_url) {
             let wraps = std::slice::from_ref(wrap);
             return one(self
                 .on_practice(config, async |client| client.publish(wraps).await)

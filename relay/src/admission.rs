@@ -32,7 +32,7 @@ pub(crate) fn check_auth(event: &Event, challenge: &str, relay_url: &str) -> Res
         ));
     }
     let relay = tag("relay").unwrap_or_default();
-    if !same_relay_url(relay, relay_url) {
+    if !crate::config::same_relay_url(relay, relay_url) {
         return Err(Reject::invalid("the AUTH event names another relay"));
     }
     Ok(())
@@ -130,11 +130,4 @@ pub(crate) fn check_event(
         return Err(Reject::restricted("publish only events you signed"));
     }
     access.check_author(event, now)
-}
-
-/// Whether an AUTH `relay` tag names this relay: scheme and host case-insensitive, a trailing
-/// slash ignored.
-fn same_relay_url(claimed: &str, ours: &str) -> bool {
-    let norm = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
-    norm(claimed) == norm(ours)
 }

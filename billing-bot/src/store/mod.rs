@@ -86,19 +86,10 @@ impl Store {
         expires_at: i64,
         now: i64,
     ) -> Result<bool, BillingError> {
-        sqlx::query(&self.sql("DELETE FROM nip98_seen WHERE expires_at < ?"))
-            .bind(now)
-            .execute(&self.database.pool)
-            .await?;
-        let done =
-            sqlx::query(&self.sql(
-                "INSERT INTO nip98_seen (id, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            ))
-            .bind(id)
-            .bind(expires_at)
-            .execute(&self.database.pool)
-            .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(self
+            .database
+            .claim_once("nip98_seen", id, expires_at, now)
+            .await?)
     }
 }
 

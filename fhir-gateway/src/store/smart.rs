@@ -189,13 +189,15 @@ impl Store {
         expires_at: i64,
         now: i64,
     ) -> Result<bool, GatewayError> {
-        self.claim_once(
-            "assertions_seen",
-            &format!("{client_id} {jti}"),
-            expires_at,
-            now,
-        )
-        .await
+        Ok(self
+            .database
+            .claim_once(
+                "assertions_seen",
+                &format!("{client_id} {jti}"),
+                expires_at,
+                now,
+            )
+            .await?)
     }
 
     /// Claim a NIP-98 event id until it leaves the window; `false` if it was used before.
@@ -205,32 +207,10 @@ impl Store {
         expires_at: i64,
         now: i64,
     ) -> Result<bool, GatewayError> {
-        self.claim_once("nip98_seen", event_id, expires_at, now)
-            .await
-    }
-
-    /// Remember `id` in `table` until `expires_at` (forgetting what has expired); `false` if it
-    /// is remembered already.
-    async fn claim_once(
-        &self,
-        table: &'static str,
-        id: &str,
-        expires_at: i64,
-        now: i64,
-    ) -> Result<bool, GatewayError> {
-        let sql = format!("DELETE FROM {table} WHERE expires_at < ?");
-        sqlx::query(&self.sql(&sql))
-            .bind(now)
-            .execute(&self.database.pool)
-            .await?;
-        let sql =
-            format!("INSERT INTO {table} (id, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING");
-        let done = sqlx::query(&self.sql(&sql))
-            .bind(id)
-            .bind(expires_at)
-            .execute(&self.database.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(self
+            .database
+            .claim_once("nip98_seen", event_id, expires_at, now)
+            .await?)
     }
 
     /// Issue a SMART access token; it is returned once and only its hash is kept. `None` when

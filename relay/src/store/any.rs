@@ -55,4 +55,29 @@ impl AnyDatabase {
             Cow::Borrowed(sql)
         }
     }
+
+    /// Remember `id` in `table` (columns `id`, `expires_at`) until `expires_at`, forgetting what
+    /// has expired; `false` when it is remembered already. The services' replay guards (NIP-98
+    /// event ids, SMART assertion ids) are each one such table.
+    pub async fn claim_once(
+        &self,
+        table: &'static str,
+        id: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let forget = format!("DELETE FROM {table} WHERE expires_at < ?");
+        sqlx::query(&self.sql(&forget))
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let claim =
+            format!("INSERT INTO {table} (id, expires_at) VALUES (?, ?) ON CONFLICT DO NOTHING");
+        let done = sqlx::query(&self.sql(&claim))
+            .bind(id)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }
