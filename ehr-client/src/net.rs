@@ -496,7 +496,7 @@ impl fmt::Debug for Following {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Followed {
     /// A verified event, stored or new (the consumer must be idempotent).
-    Event(Box<Event>),
+    Event(Box<VerifiedEvent>),
     /// Every stored event has been delivered (`EOSE`); new ones follow.
     Caught,
 }
@@ -513,7 +513,7 @@ impl Following {
                     if let Some(event) =
                         VerifiedEvent::verified_by_transport(from_sdk_event(&event)?)
                     {
-                        return Ok(Followed::Event(Box::new(event.into_event())));
+                        return Ok(Followed::Event(Box::new(event)));
                     }
                 }
                 Step::EndOfStored if !self.stored_done => {

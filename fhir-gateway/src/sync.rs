@@ -258,8 +258,20 @@ impl Follower {
         }
     }
 
-    async fn add_live(&mut self, client: &RelayClient, event: Event) -> Result<(), GatewayError> {
-        let kind = event.kind.as_u16();
+    async fn add_live(
+        &mut self,
+        client: &RelayClient,
+        verified: VerifiedEvent,
+    ) -> Result<(), GatewayError> {
+        let kind = verified.event().kind.as_u16();
+        if ClinicalKind::from_u16(kind).is_some() {
+            let patients = self.add_verified(vec![verified]);
+            if !patients.is_empty() {
+                self.regate(&patients, &patients);
+            }
+            return Ok(());
+        }
+        let event = verified.into_event();
         if kind == kinds::ROSTER || kind == kinds::CHART_KEY_WRAP {
             if self.organisation.contains_key(&event.id) {
                 return Ok(());
@@ -296,11 +308,6 @@ impl Follower {
             // Any patient may have gained or lost a newer version: judge all again.
             let all: BTreeSet<PublicKey> = self.records.keys().copied().collect();
             self.regate(&all, &touched);
-        } else if ClinicalKind::from_u16(kind).is_some() {
-            let patients = self.add_clinical(std::slice::from_ref(&event));
-            if !patients.is_empty() {
-                self.regate(&patients, &patients);
-            }
         }
         Ok(())
     }
@@ -343,15 +350,16 @@ impl Follower {
         Ok(None)
     }
 
-    /// Open clinical events with the gateway's keys; the patients whose records or announced
-    /// versions changed (an event seen before changes nothing and is not opened again).
-    fn add_clinical(&mut self, events: &[Event]) -> BTreeSet<PublicKey> {
+    /// Open clinical events the transport verified (no second signature check) with the
+    /// gateway's keys; the patients whose records or announced versions changed (an event seen
+    /// before changes nothing and is not opened again).
+    fn add_verified(&mut self, events: Vec<VerifiedEvent>) -> BTreeSet<PublicKey> {
         let mut patients = BTreeSet::new();
-        let fresh: Vec<&Event> = events
-            .iter()
-            .filter(|event| self.is_fresh(event, &mut patients))
+        let fresh: Vec<VerifiedEvent> = events
+            .into_iter()
+            .filter(|event| self.is_fresh(event.event(), &mut patients))
             .collect();
-        for record in self.view.open(fresh, None).records {
+        for record in self.view.open_verified(fresh, None).records {
             patients.insert(record.patient);
             self.records
                 .entry(record.patient)
@@ -359,20 +367,6 @@ impl Follower {
                 .insert(record);
         }
         patients
-    }
-
-    /// [`Follower::add_clinical`] for events the transport verified (no second signature check).
-    fn add_verified(&mut self, events: Vec<VerifiedEvent>) {
-        let fresh: Vec<VerifiedEvent> = events
-            .into_iter()
-            .filter(|event| self.is_fresh(event.event(), &mut BTreeSet::new()))
-            .collect();
-        for record in self.view.open_verified(fresh, None).records {
-            self.records
-                .entry(record.patient)
-                .or_default()
-                .insert(record);
-        }
     }
 
     /// Whether `event` is about a patient and not opened before; notes a newer chart-key

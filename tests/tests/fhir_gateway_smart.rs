@@ -618,7 +618,7 @@ async fn disclosures_reach_the_relay_sealed_to_the_practice_and_the_patient_only
     tokio::time::timeout(Duration::from_secs(10), async {
         while mine.len() < 2 {
             if let Followed::Event(event) = following.next().await.unwrap() {
-                mine.push(*event);
+                mine.push(event.into_event());
             }
         }
     })
@@ -669,7 +669,7 @@ async fn disclosures_reach_the_relay_sealed_to_the_practice_and_the_patient_only
     tokio::time::timeout(Duration::from_secs(10), async {
         while all.len() < 3 {
             if let Followed::Event(event) = following.next().await.unwrap() {
-                all.push(AuditRecord::parse(*event).unwrap());
+                all.push(AuditRecord::parse(event.into_event()).unwrap());
             }
         }
     })

@@ -281,7 +281,8 @@ pub async fn messages_for(
         while !caught || wraps.len() < count {
             match following.next().await.unwrap() {
                 Followed::Event(wrap) => {
-                    wraps.insert(wrap.id, *wrap);
+                    let wrap = wrap.into_event();
+                    wraps.insert(wrap.id, wrap);
                 }
                 Followed::Caught => caught = true,
             }
