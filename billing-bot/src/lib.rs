@@ -169,6 +169,10 @@ impl Bot {
                 BillingError::BadRequest("this endpoint does not take this method".to_owned())
             })
             .layer(tower_http::trace::TraceLayer::new_for_http())
+            .layer(axum::middleware::from_fn_with_state(
+                "billing-bot",
+                ehr_relay::metrics::observe,
+            ))
             .with_state(Arc::clone(self))
     }
 
@@ -183,7 +187,9 @@ impl Bot {
         let _ = self
             .public_url
             .set(self.config.public_url.clone().unwrap_or(bound));
-        let scheduler = tokio::spawn(Arc::clone(&self).schedule());
+        let scheduler = tokio::spawn(tracing::Instrument::in_current_span(
+            Arc::clone(&self).schedule(),
+        ));
         let result = axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
             .await;

@@ -119,6 +119,7 @@ pub async fn serve(
                 "ehr-blossom: the practice's Blossom server (BUD-01, 02, 06, 11, 12)\n"
             }),
         )
+        .route("/healthz", get(|| async { "ok\n" }))
         .route(
             "/upload",
             axum::routing::put(routes::upload).head(routes::preflight),
@@ -128,7 +129,11 @@ pub async fn serve(
         .fallback(fallback)
         .with_state(state)
         .layer(axum::middleware::from_fn(preflight_any))
-        .layer(axum::middleware::map_response(cors));
+        .layer(axum::middleware::map_response(cors))
+        .layer(axum::middleware::from_fn_with_state(
+            "blossom",
+            ehr_relay::metrics::observe,
+        ));
     tracing::info!(%local, "blossom listening");
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);

@@ -10,7 +10,8 @@ const LOINC: &str = "http://loinc.org";
 const SNOMED: &str = "http://snomed.info/sct";
 const RXNORM: &str = "http://www.nlm.nih.gov/research/umls/rxnorm";
 
-fn synthetic_meta() -> Option<Meta> {
+/// `meta` of a synthetic resource: version 1, labelled as test data (HL7 `HTEST`).
+pub fn synthetic_meta() -> Option<Meta> {
     Some(Meta {
         version_id: Some("1".to_owned()),
         security: vec![Coding::new(

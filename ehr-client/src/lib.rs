@@ -1,5 +1,6 @@
 //! `ehr-client`: the protocol core of nostr-ehr.
 //!
+//! - [`connection`]: the connection string `nostr-ehr:<npub>?relay=<url>`.
 //! - [`keys`]: hex, `npub`/`nsec`, NIP-49 `ncryptsec`; [`keys::Identity`] and [`keys::ChartKey`].
 //! - [`crypto`]: NIP-44 v2 through the `nostr` crate, with version, size and encoding checks.
 //! - [`kinds`]: the event kinds of DESIGN.md §3.
@@ -28,6 +29,7 @@ pub mod blob_file;
 #[cfg(feature = "relay-client")]
 pub mod blossom;
 pub mod chart;
+pub mod connection;
 pub mod crypto;
 pub mod demo;
 pub mod dm;

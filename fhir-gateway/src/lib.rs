@@ -78,7 +78,9 @@ impl Gateway {
             Arc::clone(&outbox),
         );
         let (client, since) = follower.catch_up().await?;
-        let follower = tokio::spawn(sync::run(follower, client, since));
+        let follower = tokio::spawn(tracing::Instrument::in_current_span(sync::run(
+            follower, client, since,
+        )));
         Ok(Self {
             config,
             store,
@@ -145,7 +147,11 @@ impl Gateway {
             .route("/fhir/{kind}/{id}/{operation}", get(routes::operation))
             .fallback(|| async { GatewayError::NotFound("no such endpoint") })
             .method_not_allowed_fallback(routes::method_not_allowed)
-            .with_state(state);
+            .with_state(state)
+            .layer(axum::middleware::from_fn_with_state(
+                "fhir-gateway",
+                ehr_relay::metrics::observe,
+            ));
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             let _ = tcp.set_nodelay(true);
         });

@@ -57,6 +57,7 @@ struct Conn {
 
 /// Serve one WebSocket until it closes or the relay shuts down.
 pub async fn run(socket: WebSocket, relay: Arc<RelayState>, ip: IpAddr) {
+    let _counted = crate::metrics::connection_opened();
     let (mut sink, mut stream) = socket.split();
     // Items are batches: a REQ answer of 1,000 events is one item, written with one flush.
     let (out, mut outbox) = mpsc::channel::<Vec<Message>>(OUTBOX);
@@ -112,7 +113,11 @@ pub async fn run(socket: WebSocket, relay: Arc<RelayState>, ip: IpAddr) {
                 Err(broadcast::error::RecvError::Lagged(_)) => conn.drop_subscriptions("error: live delivery fell behind; subscribe again"),
                 Err(broadcast::error::RecvError::Closed) => break,
             },
-            _ = shutdown.changed() => break,
+            _ = shutdown.changed() => {
+                // Every subscription learns it ended, rather than waiting on a silent socket.
+                conn.drop_subscriptions("error: the relay is shutting down");
+                break;
+            }
         }
         if conn.hang_up || conn.out.is_closed() {
             break;

@@ -168,6 +168,11 @@ impl Hub {
         }
         match self.store.write_batch(&jobs).await {
             Ok(outcomes) => {
+                let stored = outcomes
+                    .iter()
+                    .filter(|o| **o == WriteOutcome::Stored)
+                    .count();
+                crate::metrics::events_stored(stored as u64);
                 for ((job, reply), outcome) in jobs.into_iter().zip(replies).zip(outcomes) {
                     if outcome == WriteOutcome::Stored {
                         if fan_out_locally {

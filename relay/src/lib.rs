@@ -14,6 +14,7 @@ pub mod config;
 mod conn;
 pub mod error;
 pub mod hub;
+pub mod metrics;
 pub mod negentropy;
 pub mod nip86;
 pub mod service;
@@ -38,6 +39,7 @@ use nostr::prelude::{Event, Timestamp};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::access::Access;
 use crate::config::{Backend, Config};
@@ -147,7 +149,11 @@ pub async fn serve(
     let backend = config.database.backend();
     let hub = Hub::load(store, Access::new(config.practice)).await?;
     let (writer, queue) = Writer::channel();
-    let writer_task = tokio::spawn(hub.clone().run_writer(queue, backend == Backend::Sqlite));
+    let writer_task = tokio::spawn(
+        hub.clone()
+            .run_writer(queue, backend == Backend::Sqlite)
+            .in_current_span(),
+    );
     let (stop, stopped) = watch::channel(false);
     let state = Arc::new(RelayState {
         config,
@@ -157,15 +163,22 @@ pub async fn serve(
         giftwraps: Mutex::new(HashMap::new()),
         shutdown: stopped.clone(),
     });
-    let mut background = vec![tokio::spawn(purge_loop(hub.clone()))];
+    let mut background = vec![tokio::spawn(purge_loop(hub.clone()).in_current_span())];
     if let Store::Postgres(pg) = hub.store() {
-        background.push(tokio::spawn(listen_loop(hub.clone(), pg.pool().clone())));
+        background.push(tokio::spawn(
+            listen_loop(hub.clone(), pg.pool().clone()).in_current_span(),
+        ));
     }
     tracing::info!(%local, backend = ?backend, "relay listening");
     let app = Router::new()
         .route("/", get(root).post(management))
+        .route("/healthz", get(health))
         .with_state(state.clone())
-        .layer(tower_http::trace::TraceLayer::new_for_http());
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            "relay",
+            crate::metrics::observe,
+        ));
     let listener = listener.tap_io(|tcp| {
         // Small REQ answers must not wait for Nagle and delayed ACKs.
         let _ = tcp.set_nodelay(true);
@@ -189,6 +202,11 @@ pub async fn serve(
     result.map_err(RelayError::Io)
 }
 
+/// `GET /healthz`: the relay answers HTTP (NIP-11 tells its limits).
+async fn health() -> &'static str {
+    "ok\n"
+}
+
 async fn root(
     State(state): State<Arc<RelayState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -202,7 +220,10 @@ async fn root(
         return upgrade
             .max_message_size(max)
             .max_frame_size(max)
-            .on_upgrade(move |socket| conn::run(socket, state, peer.ip()));
+            // The connection outlives this request; it keeps the service's span for its logs.
+            .on_upgrade(move |socket| {
+                conn::run(socket, state, peer.ip()).instrument(tracing::Span::current())
+            });
     }
     let wants_info = headers
         .get(header::ACCEPT)

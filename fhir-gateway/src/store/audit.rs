@@ -44,7 +44,9 @@ impl AccessLogWriter {
     /// Start the writer; it ends when every sender is gone.
     pub fn spawn(database: AnyDatabase) -> mpsc::Sender<PendingAccess> {
         let (sender, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(Self { database }.run(queue));
+        tokio::spawn(tracing::Instrument::in_current_span(
+            Self { database }.run(queue),
+        ));
         sender
     }
 

@@ -47,6 +47,19 @@ impl AnyDatabase {
         Ok(Self { pool, postgres })
     }
 
+    /// Write an online, consistent snapshot of a SQLite database to the new file `path`
+    /// (`VACUUM INTO`); `false` for PostgreSQL, whose backups are `pg_dump`'s.
+    pub async fn snapshot(&self, path: &std::path::Path) -> Result<bool, sqlx::Error> {
+        if self.postgres {
+            return Ok(false);
+        }
+        sqlx::query("VACUUM INTO ?")
+            .bind(path.display().to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(true)
+    }
+
     /// A statement with `?` placeholders, numbered when the database is PostgreSQL.
     pub fn sql<'a>(&self, sql: &'a str) -> Cow<'a, str> {
         if self.postgres {

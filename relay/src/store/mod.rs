@@ -142,6 +142,13 @@ impl Store {
             .collect()
     }
 
+    /// A value that changes whenever who may do what could have changed: the newest roster or
+    /// guardianship stored, and the NIP-86 roles and bans. One cheap query, so a reader of this
+    /// database (the Blossom server) can tell whether its view of the members is stale.
+    pub async fn access_generation(&self) -> Result<[i64; 5], RelayError> {
+        both!(self, s => s.access_generation().await)
+    }
+
     /// Patients, guardians and bans.
     pub async fn assigned_roles(&self) -> Result<AssignedRoles, RelayError> {
         let (roles, bans) = both!(self, s => s.assigned_roles().await)?;

@@ -74,6 +74,20 @@ macro_rules! backend_statements {
                 Ok(out)
             }
 
+            pub(super) async fn access_generation(&self) -> Result<[i64; 5], RelayError> {
+                let sql = $sql(concat!(
+                    "SELECT (SELECT COALESCE(MAX(seq), 0) FROM events WHERE kind = ? OR kind = ?),",
+                    " (SELECT COUNT(*) FROM assigned_roles), (SELECT COALESCE(MAX(assigned_at), 0) FROM assigned_roles),",
+                    " (SELECT COUNT(*) FROM bans), (SELECT COALESCE(MAX(banned_at), 0) FROM bans)"
+                ));
+                let row = sqlx::query(&sql)
+                    .bind(i64::from(ehr_client::kinds::ROSTER))
+                    .bind(i64::from(ehr_client::kinds::GUARDIANSHIP))
+                    .fetch_one(&self.$read)
+                    .await?;
+                Ok([row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?])
+            }
+
             pub(super) async fn assigned_roles(&self) -> Result<(Vec<(Vec<u8>, String)>, Vec<Vec<u8>>), RelayError> {
                 let roles = sqlx::query_as("SELECT pubkey, role FROM assigned_roles").fetch_all(&self.$read).await?;
                 let bans = sqlx::query_scalar("SELECT pubkey FROM bans").fetch_all(&self.$read).await?;

@@ -18,10 +18,10 @@ use ehr_billing_bot::address::Account;
 use ehr_billing_bot::{Bot, Config, ManualClock};
 use ehr_client::dm::{self, DirectMessage};
 use ehr_client::keys::Identity;
-use ehr_client::net::{Followed, PublishOutcome, RelayClient};
+use ehr_client::net::{PublishOutcome, RelayClient};
 use ehr_client::roster::Role;
 use ehr_tests::practice::TestPractice;
-use nostr::prelude::{Event, EventId, Filter, Kind};
+use nostr::prelude::{Event, Filter, Kind};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -259,47 +259,15 @@ pub async fn wraps_for(relay_url: &str, who: &Identity) -> Vec<Event> {
     events
 }
 
-/// Wait (bounded) until `who` holds `count` messages on `relay_url`: one subscription, stored
-/// wraps first and then new ones as the relay delivers them (no polling). They are returned
-/// opened, with their wraps, every stored one, oldest first.
+/// [`ehr_tests::inbox::messages_for`], which must succeed.
 pub async fn messages_for(
     relay_url: &str,
     who: &Identity,
     count: usize,
 ) -> Vec<(Event, DirectMessage)> {
-    let client = RelayClient::connect(relay_url, who, Duration::from_secs(10))
+    ehr_tests::inbox::messages_for(relay_url, who, count)
         .await
-        .unwrap();
-    let mut following = client
-        .follow(vec![
-            Filter::new().kind(Kind::GiftWrap).pubkey(who.public_key()),
-        ])
-        .unwrap();
-    let mut wraps: HashMap<EventId, Event> = HashMap::new();
-    let mut caught = false;
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while !caught || wraps.len() < count {
-            match following.next().await.unwrap() {
-                Followed::Event(wrap) => {
-                    let wrap = wrap.into_event();
-                    wraps.insert(wrap.id, wrap);
-                }
-                Followed::Caught => caught = true,
-            }
-        }
-    })
-    .await
-    .expect("the messages did not arrive within 20 s");
-    client.disconnect().await;
-    let mut opened: Vec<_> = wraps
-        .into_values()
-        .map(|w| {
-            let m = dm::open(who, &w).unwrap();
-            (w, m)
-        })
-        .collect();
-    opened.sort_by_key(|(_, m)| (m.created_at, m.subject.clone()));
-    opened
+        .unwrap()
 }
 
 /// An Esplora-compatible stand-in: a tip height and the transactions of each address.

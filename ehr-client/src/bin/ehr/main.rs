@@ -365,7 +365,7 @@ fn run(cli: Cli) -> Result<Output> {
             json(json!({
                 "practice_npub": config.practice,
                 "relay": config.relay,
-                "connection_string": config.connection_string(),
+                "connection_string": config.connection_string()?,
             }))
         }
         Command::Staff(command) => json(member(s, key, command, false)?),

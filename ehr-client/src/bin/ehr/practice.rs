@@ -46,7 +46,7 @@ pub fn init(
     let published = session.commit(&root, events)?;
     Ok(json!({
         "practice_npub": root.npub(),
-        "connection_string": config.connection_string(),
+        "connection_string": config.connection_string()?,
         "root_key_file": root_key_out.display().to_string(),
         "note": "Keep the root key file offline. It signs only changes to admins.",
         "publish": report(&published),

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use ehr_client::access::PracticeView;
+use ehr_client::connection::Connection;
 use ehr_client::keys::{self, Identity};
 use ehr_client::kinds::{self, ClinicalKind};
 use ehr_client::net::{PublishOutcome, RelayClient};
@@ -45,32 +46,21 @@ impl PracticeConfig {
     }
 
     /// The connection string a patient or a new device pastes.
-    pub fn connection_string(&self) -> String {
-        format!("nostr-ehr:{}?relay={}", self.practice, self.relay)
+    pub fn connection_string(&self) -> Result<String> {
+        Ok(Connection::new(self.root()?, self.relay.clone())?.to_string())
     }
 
     /// Parse a connection string `nostr-ehr:<npub>?relay=<url>`.
     pub fn from_connection_string(input: &str) -> Result<Self> {
-        let rest = input
-            .trim()
-            .strip_prefix("nostr-ehr:")
-            .context("a connection string starts with nostr-ehr:")?;
-        let (practice, relay) = rest
-            .split_once("?relay=")
-            .context("a connection string names the relay: nostr-ehr:<npub>?relay=<url>")?;
-        let config = Self {
-            practice: practice.to_owned(),
-            relay: relay.to_owned(),
-        };
-        config.validate()?;
-        Ok(config)
+        let connection = Connection::parse(input)?;
+        Ok(Self {
+            practice: keys::to_npub(&connection.practice),
+            relay: connection.relay,
+        })
     }
 
     fn validate(&self) -> Result<()> {
-        self.root()?;
-        if !(self.relay.starts_with("ws://") || self.relay.starts_with("wss://")) {
-            bail!("the relay URL must start with ws:// or wss://");
-        }
+        Connection::new(self.root()?, self.relay.clone())?;
         Ok(())
     }
 }

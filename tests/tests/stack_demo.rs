@@ -1,0 +1,241 @@
+//! `nostr-ehr up --demo`'s practice, seeded on the real stack (ports :0): what the banner
+//! promises works. The patient logs in with the printed nsec and connection string and reads a
+//! chart over years, with a stopped medication and a PDF she decrypts; the guardian reads her two
+//! children's charts; the printed API key reads the one consenting patient and nobody else; a
+//! second start does not seed again; and every record says it is synthetic.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::Path;
+use std::process::Command;
+
+use ehr_client::keys::Identity;
+use nostr_ehr::demo::{self, DemoInfo, DemoKeys};
+use nostr_ehr::{Stack, StackConfig};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+const NSEC_ENV: &str = "EHR_DEMO_NSEC";
+
+/// The demo's configuration with every port `:0`.
+fn prepare(home: &Path) -> StackConfig {
+    let path = demo::prepare(home).unwrap();
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for port in ["7447", "7448", "8090", "8095", "8080", "9464"] {
+        text = text.replace(&format!("127.0.0.1:{port}"), "127.0.0.1:0");
+    }
+    std::fs::write(&path, text).unwrap();
+    StackConfig::load(&path).unwrap()
+}
+
+/// `ehr` as the holder of `identity`, in the home directory `home`.
+fn ehr(home: &Path, identity: &Identity, args: &[&str]) -> Value {
+    let out = Command::new(ehr_tests::cli::ehr_binary().unwrap())
+        .arg("--home")
+        .arg(home)
+        .env(NSEC_ENV, identity.nsec().as_str())
+        .env_remove("EHR_KEY_FILE")
+        .env_remove("EHR_HOME")
+        .args(["--nsec-env", NSEC_ENV])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ehr {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn count(bundle: &Value, resource_type: &str) -> usize {
+    bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == resource_type)
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_practice_is_what_the_banner_says() {
+    let home = tempfile::tempdir().unwrap();
+    let config = prepare(home.path());
+    let data_dir = config.data_dir.clone();
+    let gateway_db = config.fhir_gateway.as_ref().unwrap().database_url.clone();
+    let services = config.services(None).unwrap();
+    let mut stack = Stack::bind(config, services).await.unwrap();
+    stack.start_storage().await.unwrap();
+    assert!(DemoInfo::load(&data_dir).is_none());
+    let keys_dir = home.path().join("keys");
+    let keys = DemoKeys::load(&keys_dir).unwrap();
+    let info = demo::seed(stack.urls(), &keys, &keys_dir, &data_dir, Some(&gateway_db))
+        .await
+        .unwrap();
+    stack.start_readers().await.unwrap();
+    let urls = stack.urls().clone();
+    let banner = info.banner(&urls, &stack.config().practice);
+    let maria = &keys.patients[0];
+    assert!(banner.contains("SYNTHETIC"));
+    assert!(banner.contains(maria.nsec().as_str()), "{banner}");
+    assert!(banner.contains(&info.fhir_api_key));
+    let connection = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("connection string "))
+        .unwrap()
+        .to_owned();
+
+    // The patient: only her nsec and the connection string.
+    let patient_home = home.path().join("patient");
+    ehr(&patient_home, maria, &["practice", "connect", &connection]);
+    let npub = maria.npub();
+    let chart = ehr(
+        &patient_home,
+        maria,
+        &["chart", "show", "--patient", &npub, "--format", "bundle"],
+    );
+    assert!(count(&chart, "Encounter") >= 5, "{chart}");
+    assert!(count(&chart, "Observation") >= 15);
+    for resource_type in [
+        "Patient",
+        "Condition",
+        "MedicationRequest",
+        "AllergyIntolerance",
+        "Immunization",
+        "ServiceRequest",
+        "DiagnosticReport",
+        "DocumentReference",
+        "Communication",
+    ] {
+        assert!(count(&chart, resource_type) > 0, "no {resource_type}");
+    }
+    let text = chart.to_string();
+    assert!(text.contains("\"stopped\""), "no stopped medication");
+    assert!(text.contains("synthetic demo patient"));
+    assert!(
+        text.contains("Should I keep the same dose"),
+        "her own message is missing"
+    );
+    for entry in chart["entry"].as_array().unwrap() {
+        assert!(
+            entry["resource"].to_string().contains("HTEST"),
+            "not labelled synthetic: {}",
+            entry["resource"]
+        );
+    }
+    let document = chart["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["resource"]["resourceType"] == "DocumentReference")
+        .unwrap();
+    let pdf = home.path().join("report.pdf");
+    ehr(
+        &patient_home,
+        maria,
+        &[
+            "doc",
+            "get",
+            "--patient",
+            &npub,
+            "--id",
+            document["resource"]["id"].as_str().unwrap(),
+            "--out",
+            pdf.to_str().unwrap(),
+        ],
+    );
+    let pdf = std::fs::read(&pdf).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    assert!(String::from_utf8_lossy(&pdf).contains("SYNTHETIC DEMO DOCUMENT"));
+
+    // The guardian reads both children's charts; another patient reads neither.
+    for child in &keys.patients[8..] {
+        let chart = ehr(
+            &patient_home,
+            maria,
+            &[
+                "chart",
+                "show",
+                "--patient",
+                &child.npub(),
+                "--format",
+                "bundle",
+            ],
+        );
+        assert!(count(&chart, "Encounter") >= 3, "{chart}");
+        assert!(chart.to_string().contains("Well child visit"));
+    }
+    let james = &keys.patients[1];
+    let james_home = home.path().join("james");
+    ehr(&james_home, james, &["practice", "connect", &connection]);
+    let out = Command::new(ehr_tests::cli::ehr_binary().unwrap())
+        .arg("--home")
+        .arg(&james_home)
+        .env(NSEC_ENV, james.nsec().as_str())
+        .args([
+            "--nsec-env",
+            NSEC_ENV,
+            "chart",
+            "show",
+            "--format",
+            "bundle",
+            "--patient",
+        ])
+        .arg(keys.patients[8].npub())
+        .output()
+        .unwrap();
+    // Refused, or an empty chart: the relay serves her nothing about the child.
+    if out.status.success() {
+        let other: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            count(&other, "Encounter"),
+            0,
+            "another patient read a child's chart"
+        );
+        assert!(!other.to_string().contains("Well child visit"));
+    }
+
+    // The facility's API key: the consenting patient, and only her.
+    let http = reqwest::Client::new();
+    let base = urls.fhir.clone().unwrap();
+    let get = |path: String| {
+        let request = http
+            .get(format!("{base}{path}"))
+            .bearer_auth(&info.fhir_api_key);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, patients) = get("/Patient".to_owned()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(patients["total"], 1, "{patients}");
+    assert_eq!(
+        patients["entry"][0]["resource"]["id"],
+        info.consenting_patient_fhir_id
+    );
+    let (status, everything) = get(format!(
+        "/Patient/{}/$everything",
+        info.consenting_patient_fhir_id
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(count(&everything, "Encounter") >= 5);
+    let maria_id = ehr_fhir_gateway::served::patient_id(&maria.public_key());
+    let (status, _) = get(format!("/Patient/{maria_id}/$everything")).await;
+    assert_ne!(
+        status,
+        StatusCode::OK,
+        "a patient who did not consent was served"
+    );
+    stack.stop().await;
+
+    // A second start finds the demo seeded and shows the same banner.
+    let again = DemoInfo::load(&data_dir).unwrap();
+    assert_eq!(again.fhir_api_key, info.fhir_api_key);
+    assert!(demo::prepare(home.path()).unwrap().exists());
+}
