@@ -257,21 +257,8 @@ pub fn document_reference(
     content_type: &str,
     title: &str,
 ) -> DocumentReference {
-    DocumentReference {
+    let mut document = DocumentReference {
         id: Some(crate::demo::new_id()),
-        extension: vec![
-            string_extension(FILE_KEY_EXTENSION, key.to_hex().to_string()),
-            Extension {
-                url: FILE_LAYOUT_EXTENSION.to_owned(),
-                value_code: Some(sealed.layout.as_str().to_owned()),
-                ..Extension::default()
-            },
-            string_extension(
-                CIPHERTEXT_SHA256_EXTENSION,
-                sealed.ciphertext_sha256.clone(),
-            ),
-            string_extension(PLAINTEXT_SHA256_EXTENSION, sealed.plaintext_sha256.clone()),
-        ],
         status: DocumentReferenceStatus::Current,
         subject: Some(Reference {
             reference: Some(patient_reference.to_owned()),
@@ -280,14 +267,53 @@ pub fn document_reference(
         content: vec![DocumentContent {
             attachment: Attachment {
                 content_type: Some(content_type.to_owned()),
-                url: Some(descriptor.url.clone()),
-                size: Some(sealed.plaintext_size),
                 title: Some(title.to_owned()),
                 ..Attachment::default()
             },
             format: None,
         }],
         ..DocumentReference::default()
+    };
+    attach_file(&mut document, sealed, key, descriptor);
+    document
+}
+
+/// Point `document`'s first attachment at an uploaded blob: its URL and plaintext size, and the
+/// key, layout and hashes in extensions (replacing any earlier ones).
+pub fn attach_file(
+    document: &mut DocumentReference,
+    sealed: &Sealed,
+    key: &FileKey,
+    descriptor: &Descriptor,
+) {
+    let ours = [
+        FILE_KEY_EXTENSION,
+        FILE_LAYOUT_EXTENSION,
+        CIPHERTEXT_SHA256_EXTENSION,
+        PLAINTEXT_SHA256_EXTENSION,
+    ];
+    document
+        .extension
+        .retain(|e| !ours.contains(&e.url.as_str()));
+    document.extension.extend([
+        string_extension(FILE_KEY_EXTENSION, key.to_hex().to_string()),
+        Extension {
+            url: FILE_LAYOUT_EXTENSION.to_owned(),
+            value_code: Some(sealed.layout.as_str().to_owned()),
+            ..Extension::default()
+        },
+        string_extension(
+            CIPHERTEXT_SHA256_EXTENSION,
+            sealed.ciphertext_sha256.clone(),
+        ),
+        string_extension(PLAINTEXT_SHA256_EXTENSION, sealed.plaintext_sha256.clone()),
+    ]);
+    if document.content.is_empty() {
+        document.content.push(DocumentContent::default());
+    }
+    if let Some(content) = document.content.first_mut() {
+        content.attachment.url = Some(descriptor.url.clone());
+        content.attachment.size = Some(sealed.plaintext_size);
     }
 }
 

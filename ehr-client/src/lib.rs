@@ -13,6 +13,8 @@
 //! - [`grants`]: epoch grants, chart-key wraps and guardianships.
 //! - [`access`]: what one reader can verify and open; authorisation before folding.
 //! - [`rotation`]: plans for roster changes, grants and chart-key rotation.
+//! - [`legacy`]: the Nostr EHR legacy cipher (decrypt only) and the import of such a practice
+//!   (its `import` runner needs the feature `relay-client`).
 //! - `net` (feature `relay-client`): the relay client, with NIP-42 AUTH, on `nostr-sdk` 0.44.
 //! - `management` (feature `relay-client`): the NIP-86 client, with NIP-98 HTTP auth.
 //! - `blossom` (feature `relay-client`): the Blossom client and the DocumentReference of a file.
@@ -41,6 +43,7 @@ pub mod grants;
 pub mod http_auth;
 pub mod keys;
 pub mod kinds;
+pub mod legacy;
 #[cfg(feature = "relay-client")]
 pub mod management;
 #[cfg(feature = "relay-client")]

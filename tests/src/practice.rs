@@ -109,6 +109,11 @@ impl TestPractice {
         Ok(())
     }
 
+    /// The relay's database URL (for a Blossom server that reads the practice's members).
+    pub fn database_url(&self) -> String {
+        format!("sqlite://{}", self._data.path().join("relay.db").display())
+    }
+
     /// The root's own relay connection.
     pub fn connection(&self) -> &RelayClient {
         &self.connection

@@ -6,6 +6,7 @@
 
 mod demo_cmd;
 mod doc_cmd;
+mod import_cmd;
 mod practice;
 mod relay_cmd;
 mod render;
@@ -82,6 +83,9 @@ enum Command {
     /// Encrypted documents on the practice's Blossom server.
     #[command(subcommand)]
     Doc(doc_cmd::DocCommand),
+    /// Bring a practice over from another EHR (its records, keys and roster).
+    #[command(subcommand)]
+    Import(import_cmd::ImportCommand),
     /// Patients, guardians and bans on the practice relay (NIP-86).
     #[command(subcommand)]
     Relay(relay_cmd::RelayCommand),
@@ -417,6 +421,7 @@ fn run(cli: Cli) -> Result<Output> {
         ),
         Command::Relay(command) => json(relay_cmd::run(s, key, command)?),
         Command::Doc(command) => json(doc_cmd::run(s, key, command)?),
+        Command::Import(command) => json(import_cmd::run(s, key, command)?),
         Command::Rotate => json(practice::rotate(s, &key.identity()?)?),
         Command::Publish { from } => {
             let identity = key.identity()?;

@@ -197,6 +197,16 @@ impl Session {
         Ok((&self.runtime, client))
     }
 
+    /// How long to wait for a relay.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Whether the run may not touch the network.
+    pub fn is_offline(&self) -> bool {
+        self.offline
+    }
+
     /// Run a future on the session's runtime (HTTP calls to the Blossom server).
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
