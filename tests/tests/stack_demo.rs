@@ -10,12 +10,13 @@
     clippy::indexing_slicing
 )]
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
 use ehr_client::keys::Identity;
 use nostr_ehr::demo::{self, DemoInfo, DemoKeys};
-use nostr_ehr::{Stack, StackConfig};
+use nostr_ehr::{Service, Stack, StackConfig};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -237,5 +238,44 @@ async fn the_demo_practice_is_what_the_banner_says() {
     // A second start finds the demo seeded and shows the same banner.
     let again = DemoInfo::load(&data_dir).unwrap();
     assert_eq!(again.fhir_api_key, info.fhir_api_key);
-    assert!(demo::prepare(home.path()).unwrap().exists());
+    let path = demo::prepare(home.path()).unwrap();
+
+    // A split deployment from the same file: relay and Blossom in one stack, the gateway alone
+    // in another that finds the relay by its public URL.
+    let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = relay.local_addr().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "[relay]\nlisten = \"127.0.0.1:0\"",
+        &format!("[relay]\nlisten = \"{address}\"\npublic_url = \"ws://{address}\""),
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    let only = |names: &[&str]| -> BTreeSet<Service> {
+        names.iter().map(|n| Service::parse(n).unwrap()).collect()
+    };
+    let config = StackConfig::load(&path).unwrap();
+    let services = config.services(Some(&only(&["relay", "blossom"]))).unwrap();
+    let mut storage = Stack::with_listeners(config, services, vec![(Service::Relay, relay)])
+        .await
+        .unwrap();
+    storage.start_storage().await.unwrap();
+    storage.start_readers().await.unwrap();
+    assert!(storage.urls().fhir.is_none());
+    let config = StackConfig::load(&path).unwrap();
+    let services = config.services(Some(&only(&["fhir-gateway"]))).unwrap();
+    let mut gateway = Stack::bind(config, services).await.unwrap();
+    gateway.start_storage().await.unwrap();
+    gateway.start_readers().await.unwrap();
+    assert_eq!(gateway.urls().relay, format!("ws://{address}"));
+    let response = reqwest::Client::new()
+        .get(format!("{}/Patient", gateway.urls().fhir.clone().unwrap()))
+        .bearer_auth(&info.fhir_api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let patients: Value = response.json().await.unwrap();
+    assert_eq!(patients["total"], 1, "{patients}");
+    gateway.stop().await;
+    storage.stop().await;
 }
