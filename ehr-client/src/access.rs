@@ -17,6 +17,7 @@ use crate::grants::{
 use crate::keys::{ChartKey, Identity};
 use crate::kinds::{self, ClinicalKind};
 use crate::roster::{Role, RosterChain, verify_roster_chain};
+use crate::signer::Nip44Decrypt;
 
 /// Why an event was not used. No variant carries PHI or key material.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -456,6 +457,24 @@ fn open_events_with<T>(
     open: impl Fn(&ClinicalEvent) -> Result<ClinicalRecord, AccessError>,
 ) -> Opened {
     let mut opened = Opened::default();
+    for (id, clinical) in select_events(items, event_of, parse, patient) {
+        match clinical.and_then(|clinical| open(&clinical)) {
+            Ok(record) => opened.records.push(record),
+            Err(error) => opened.refused.push((id, error)),
+        }
+    }
+    opened
+}
+
+/// The clinical events among `items` that may be about `patient`, each once and in order,
+/// parsed by `parse` (a parse failure is kept with its id, to be reported as refused).
+fn select_events<T>(
+    items: impl IntoIterator<Item = T>,
+    event_of: impl Fn(&T) -> &Event,
+    parse: impl Fn(T) -> Result<ClinicalEvent, EventError>,
+    patient: Option<&PublicKey>,
+) -> Vec<(EventId, Result<ClinicalEvent, AccessError>)> {
+    let mut selected = Vec::new();
     let mut seen = BTreeSet::new();
     for item in items {
         let event = event_of(&item);
@@ -466,19 +485,13 @@ fn open_events_with<T>(
         if !clinical_kind || !maybe_about || !seen.insert(id) {
             continue;
         }
-        let result = parse(item).map_err(AccessError::from).and_then(|clinical| {
-            if patient.is_some_and(|p| p != &clinical.patient()) {
-                return Ok(None);
-            }
-            open(&clinical).map(Some)
-        });
-        match result {
-            Ok(Some(record)) => opened.records.push(record),
-            Ok(None) => {}
-            Err(error) => opened.refused.push((id, error)),
+        match parse(item) {
+            // The `p` tag named the patient, but the event is about someone else.
+            Ok(clinical) if patient.is_some_and(|p| p != &clinical.patient()) => {}
+            parsed => selected.push((id, parsed.map_err(AccessError::from))),
         }
     }
-    opened
+    selected
 }
 
 /// Open the patient copies of the events about `patient`, through the patient's own key, with
@@ -492,4 +505,60 @@ pub fn open_as_patient<'a>(
         authorise(roster, clinical)?;
         Ok(clinical.decrypt_with_patient_key(patient)?)
     })
+}
+
+/// [`open_as_patient`] through any [`Nip44Decrypt`] signer holding the patient's key (a NIP-07
+/// extension or a NIP-46 bunker in the portal): the same selection and authorisation, each
+/// patient copy decrypted by the signer.
+pub async fn open_as_patient_with<'a, S: Nip44Decrypt>(
+    roster: &RosterChain,
+    signer: &S,
+    events: impl IntoIterator<Item = &'a Event>,
+) -> Opened {
+    let patient = signer.public_key();
+    let mut opened = Opened::default();
+    let parse = |event: &Event| ClinicalEvent::parse(event.clone());
+    for (id, clinical) in select_events(events, |event| *event, parse, Some(&patient)) {
+        let result = match clinical.and_then(|clinical| {
+            authorise(roster, &clinical)?;
+            Ok(clinical)
+        }) {
+            Ok(clinical) => clinical
+                .decrypt_as_patient(signer)
+                .await
+                .map_err(AccessError::from),
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(record) => opened.records.push(record),
+            Err(error) => opened.refused.push((id, error)),
+        }
+    }
+    opened
+}
+
+/// The patient's own chart, as every patient-side reader (the `ehr` CLI, the portal) reads it:
+/// the roster chain followed from the practice `root`, the patient copies opened with the
+/// patient's key and authorised by that chain, then folded. Also what was refused.
+pub fn patient_chart<'a>(
+    root: &PublicKey,
+    patient: &Identity,
+    events: impl IntoIterator<Item = &'a Event> + Clone,
+    options: FoldOptions,
+) -> (Chart, Vec<(EventId, AccessError)>) {
+    let roster = verify_roster_chain(root, events.clone());
+    let opened = open_as_patient(&roster, patient, events);
+    (chart::fold(&opened.records, options), opened.refused)
+}
+
+/// [`patient_chart`] through a [`Nip44Decrypt`] signer instead of the secret key.
+pub async fn patient_chart_with<'a, S: Nip44Decrypt>(
+    root: &PublicKey,
+    signer: &S,
+    events: impl IntoIterator<Item = &'a Event> + Clone,
+    options: FoldOptions,
+) -> (Chart, Vec<(EventId, AccessError)>) {
+    let roster = verify_roster_chain(root, events.clone());
+    let opened = open_as_patient_with(&roster, signer, events).await;
+    (chart::fold(&opened.records, options), opened.refused)
 }

@@ -120,6 +120,23 @@ impl Chart {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+
+    /// A FHIR R4 `collection` Bundle of the current records, in [`Chart::entries`] order: what
+    /// `ehr chart show --format bundle` prints and what the portal's WebAssembly returns, so
+    /// every reader hands out the same Bundle for the same events.
+    pub fn to_bundle(&self) -> serde_json::Value {
+        let entries: Vec<serde_json::Value> = self
+            .entries()
+            .filter_map(|entry| serde_json::to_value(&entry.resource).ok())
+            .map(|resource| serde_json::json!({ "resource": resource }))
+            .collect();
+        serde_json::json!({
+            "resourceType": "Bundle",
+            "type": "collection",
+            "total": entries.len(),
+            "entry": entries,
+        })
+    }
 }
 
 /// Total order of versions: version number, then `created_at`, then event id.

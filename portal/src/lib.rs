@@ -1,19 +1,27 @@
 //! `ehr-portal`: the patient web portal's server. It serves the browser app, which does all
 //! decryption in the browser; the server never sees a secret key or a plaintext record.
 //!
-//! The browser app itself (signer and passkey login, the chart, messages, consent, export) is
-//! still to be built (issue 9). Until then the server answers with a page saying where the
-//! practice's services are, so the launcher's portal URL is honest.
+//! What the app does so far (issue 9 is under way, DESIGN.md §11): it loads `ehr-client`'s
+//! core as WebAssembly, takes the patient's nsec and the practice's connection string,
+//! authenticates to the relay (NIP-42), fetches the patient's events, and shows the chart that
+//! core verified, opened and folded. The server only hands out files ([`assets`]).
+
+pub mod assets;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use tokio::net::TcpListener;
+
+use crate::assets::Assets;
 
 /// The portal's configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -21,9 +29,13 @@ use tokio::net::TcpListener;
 pub struct Config {
     /// Where to listen; put TLS in front.
     pub listen: SocketAddr,
-    /// The practice's connection string (`nostr-ehr:<npub>?relay=<url>`), shown to patients.
+    /// The practice's connection string (`nostr-ehr:<npub>?relay=<url>`), offered to patients.
     #[serde(default)]
     pub connection: Option<String>,
+    /// The directory `scripts/build-portal` wrote the WebAssembly to (default:
+    /// [`assets::DEFAULT_DIR`], `portal/assets` of the source tree).
+    #[serde(default)]
+    pub assets: Option<PathBuf>,
 }
 
 /// Why the portal could not run.
@@ -34,29 +46,10 @@ pub enum PortalError {
     Io(#[from] std::io::Error),
 }
 
-/// No script, no foreign origin, no framing.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
-
-fn page(connection: Option<&str>) -> String {
-    let connection = connection.map_or_else(String::new, |c| {
-        let escaped = c
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;");
-        format!("<p>Your practice's connection string:</p><p><code>{escaped}</code></p>")
-    });
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Patient portal</title></head><body><main>\
-         <h1>Patient portal</h1>\
-         <p>The browser portal is not available in this version yet. Your records are readable \
-         now with any NIP-44 client and the <code>ehr</code> command line: \
-         <code>ehr practice connect</code>, then <code>ehr chart show</code>.</p>\
-         {connection}</main></body></html>"
-    )
-}
+/// Only this origin's files; WebAssembly may be compiled (`'wasm-unsafe-eval'`, nothing
+/// broader: no `eval`, no inline script or style); WebSockets to any relay, because a patient
+/// may read several practices; no framing; DOM sinks take no strings (trusted types).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; require-trusted-types-for 'script'";
 
 async fn secure(mut response: Response) -> Response {
     let h = response.headers_mut();
@@ -72,7 +65,45 @@ async fn secure(mut response: Response) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
     response
+}
+
+/// A file by path, revalidated on every use (`no-cache` with a strong `ETag`): the names do not
+/// change between builds, so a browser must never run a stale app against new WebAssembly.
+async fn file(State(assets): State<Arc<Assets>>, request: Request) -> Response {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET, HEAD")],
+        )
+            .into_response();
+    }
+    let Some(asset) = assets.get(request.uri().path()) else {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    };
+    let status = if assets.missing().is_some() && request.uri().path() == "/" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(etag) = HeaderValue::from_str(&asset.etag) {
+        if request.headers().get(header::IF_NONE_MATCH) == Some(&etag) {
+            headers.insert(header::ETAG, etag);
+            return (StatusCode::NOT_MODIFIED, headers).into_response();
+        }
+        headers.insert(header::ETAG, etag);
+    }
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
+    (status, headers, asset.body.clone()).into_response()
 }
 
 /// Serve the portal on `listener` until `shutdown` resolves.
@@ -81,16 +112,27 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), PortalError> {
-    let body = page(config.connection.as_deref());
+    let dir = config
+        .assets
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(assets::DEFAULT_DIR));
+    let assets = Assets::load(&dir, config.connection.as_deref());
+    if let Some(dir) = assets.missing() {
+        tracing::warn!(
+            dir = %dir.display(),
+            "the portal's WebAssembly is not built: run scripts/build-portal; until then the portal page says so"
+        );
+    }
     let app = Router::new()
-        .route("/", get(move || async move { Html(body).into_response() }))
         .route("/healthz", get(|| async { "ok\n" }))
+        .fallback(file)
+        .with_state(Arc::new(assets))
         .layer(axum::middleware::map_response(secure))
         .layer(axum::middleware::from_fn_with_state(
             "portal",
             ehr_relay::metrics::observe,
         ));
-    tracing::info!(local = %listener.local_addr()?, "portal listening");
+    tracing::info!(local = %listener.local_addr()?, assets = %dir.display(), "portal listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
@@ -98,15 +140,4 @@ pub async fn serve(
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-
-    use super::*;
-
-    #[test]
-    fn the_connection_string_is_escaped() {
-        let html = page(Some("nostr-ehr:npub1x?relay=wss://r<script>"));
-        assert!(html.contains("wss://r&lt;script&gt;"));
-        assert!(!html.contains("<script>"));
-    }
-}
+mod tests;

@@ -10,85 +10,32 @@
     clippy::indexing_slicing
 )]
 
-use std::collections::BTreeSet;
-use std::path::Path;
-use std::process::Command;
+mod demo_common;
 
-use ehr_client::keys::Identity;
-use nostr_ehr::demo::{self, DemoInfo, DemoKeys};
+use std::collections::BTreeSet;
+
+use demo_common::{Seeded, count, ehr, ehr_output, start_seeded};
+use nostr_ehr::demo::{self, DemoInfo};
 use nostr_ehr::{Service, Stack, StackConfig};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-const NSEC_ENV: &str = "EHR_DEMO_NSEC";
-
-/// The demo's configuration with every port `:0`.
-fn prepare(home: &Path) -> StackConfig {
-    let path = demo::prepare(home).unwrap();
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    for port in ["7447", "7448", "8090", "8095", "8080", "9464"] {
-        text = text.replace(&format!("127.0.0.1:{port}"), "127.0.0.1:0");
-    }
-    std::fs::write(&path, text).unwrap();
-    StackConfig::load(&path).unwrap()
-}
-
-/// `ehr` as the holder of `identity`, in the home directory `home`.
-fn ehr(home: &Path, identity: &Identity, args: &[&str]) -> Value {
-    let out = Command::new(ehr_tests::cli::ehr_binary().unwrap())
-        .arg("--home")
-        .arg(home)
-        .env(NSEC_ENV, identity.nsec().as_str())
-        .env_remove("EHR_KEY_FILE")
-        .env_remove("EHR_HOME")
-        .args(["--nsec-env", NSEC_ENV])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ehr {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn count(bundle: &Value, resource_type: &str) -> usize {
-    bundle["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["resource"]["resourceType"] == resource_type)
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_practice_is_what_the_banner_says() {
     let home = tempfile::tempdir().unwrap();
-    let config = prepare(home.path());
-    let data_dir = config.data_dir.clone();
-    let gateway_db = config.fhir_gateway.as_ref().unwrap().database_url.clone();
-    let services = config.services(None).unwrap();
-    let mut stack = Stack::bind(config, services).await.unwrap();
-    stack.start_storage().await.unwrap();
-    assert!(DemoInfo::load(&data_dir).is_none());
-    let keys_dir = home.path().join("keys");
-    let keys = DemoKeys::load(&keys_dir).unwrap();
-    let info = demo::seed(stack.urls(), &keys, &keys_dir, &data_dir, Some(&gateway_db))
-        .await
-        .unwrap();
-    stack.start_readers().await.unwrap();
+    let Seeded {
+        mut stack,
+        keys,
+        info,
+        connection,
+        banner,
+    } = start_seeded(home.path()).await;
+    let data_dir = stack.config().data_dir.clone();
     let urls = stack.urls().clone();
-    let banner = info.banner(&urls, &stack.config().practice);
     let maria = &keys.patients[0];
     assert!(banner.contains("SYNTHETIC"));
     assert!(banner.contains(maria.nsec().as_str()), "{banner}");
     assert!(banner.contains(&info.fhir_api_key));
-    let connection = banner
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("connection string "))
-        .unwrap()
-        .to_owned();
 
     // The patient: only her nsec and the connection string.
     let patient_home = home.path().join("patient");
@@ -173,22 +120,12 @@ async fn the_demo_practice_is_what_the_banner_says() {
     let james = &keys.patients[1];
     let james_home = home.path().join("james");
     ehr(&james_home, james, &["practice", "connect", &connection]);
-    let out = Command::new(ehr_tests::cli::ehr_binary().unwrap())
-        .arg("--home")
-        .arg(&james_home)
-        .env(NSEC_ENV, james.nsec().as_str())
-        .args([
-            "--nsec-env",
-            NSEC_ENV,
-            "chart",
-            "show",
-            "--format",
-            "bundle",
-            "--patient",
-        ])
-        .arg(keys.patients[8].npub())
-        .output()
-        .unwrap();
+    let child = keys.patients[8].npub();
+    let out = ehr_output(
+        &james_home,
+        james,
+        &["chart", "show", "--format", "bundle", "--patient", &child],
+    );
     // Refused, or an empty chart: the relay serves her nothing about the child.
     if out.status.success() {
         let other: Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
-use ehr_client::access::{AccessError, PracticeView, open_as_patient};
+use ehr_client::access::{AccessError, PracticeView, patient_chart};
 use ehr_client::chart::{Chart, FoldOptions};
 use ehr_client::event::ClinicalEventBuilder;
 use ehr_client::fhir::{Consent, Resource, ResourceType};
@@ -252,7 +252,7 @@ pub fn show_chart(
     };
     let (chart, unreadable) = read_chart(session, reader, patient, options)?;
     if bundle {
-        Ok(serde_json::to_string_pretty(&render::bundle(&chart))? + "\n")
+        Ok(serde_json::to_string_pretty(&chart.to_bundle())? + "\n")
     } else {
         let mut out = render::table(&chart);
         if unreadable > 0 {
@@ -275,12 +275,7 @@ pub fn read_chart(
     session.sync(reader)?;
     let (chart, refused) = if reader.public_key() == *patient {
         // The patient reads the patient copies with their own key.
-        let roster = ehr_client::roster::verify_roster_chain(&session.root()?, session.events());
-        let opened = open_as_patient(&roster, reader, session.events());
-        (
-            ehr_client::chart::fold(&opened.records, options),
-            opened.refused,
-        )
+        patient_chart(&session.root()?, reader, session.events(), options)
     } else {
         session
             .view(reader)?

@@ -1,23 +1,8 @@
-//! How `ehr chart show` prints a chart: a table for people, a FHIR Bundle for programs.
+//! How `ehr chart show` prints a chart for people (programs get `Chart::to_bundle`).
 
 use ehr_client::chart::{Chart, ChartEntry};
 use ehr_client::keys;
-use serde_json::{Value, json};
-
-/// A FHIR R4 `collection` Bundle of the chart's visible entries.
-pub fn bundle(chart: &Chart) -> Value {
-    let entries: Vec<Value> = chart
-        .entries()
-        .filter_map(|entry| serde_json::from_str::<Value>(&entry.resource.to_json()).ok())
-        .map(|resource| json!({ "resource": resource }))
-        .collect();
-    json!({
-        "resourceType": "Bundle",
-        "type": "collection",
-        "total": entries.len(),
-        "entry": entries,
-    })
-}
+use serde_json::Value;
 
 /// A plain-text table, one line per visible entry.
 pub fn table(chart: &Chart) -> String {

@@ -1,0 +1,233 @@
+//! The portal's browser API as plain Rust: JSON text in, JSON text out, [`ApiError`] for
+//! anything refused. `lib.rs` only exports these to JavaScript, so everything here is tested
+//! natively, and every decision (verification, authorisation, folding) is `ehr-client`'s.
+
+use ehr_client::access::{self, AccessError};
+use ehr_client::chart::{Chart, FoldOptions};
+use ehr_client::connection::{Connection, ConnectionError};
+use ehr_client::event::VerifiedEvent;
+use ehr_client::keys::{self, Identity};
+use ehr_client::nostr::nips::nip42::ClientAuthentication;
+use ehr_client::nostr::prelude::{
+    Event, EventId, FinalizeEvent, IntoEventBuilder, PublicKey, RelayUrl, Timestamp,
+};
+use ehr_client::roster::verify_roster_chain;
+use ehr_client::signer::Nip44Decrypt;
+use serde_json::{Value, json};
+
+/// Why a call was refused. Messages name what was wrong with the input, never its content,
+/// so they may be shown and logged without leaking a key or a record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// The events argument is not a JSON array.
+    #[error("events must be a JSON array of Nostr events")]
+    EventList,
+    /// A public key argument is not a public key.
+    #[error("the {0} key is not a valid public key (npub or 64 hex digits)")]
+    PublicKey(&'static str),
+    /// The secret key is not an nsec or 64 hex digits.
+    #[error("the secret key is not a valid nsec (or 64 hex digits)")]
+    SecretKey,
+    /// The connection string was refused.
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+    /// The relay URL of an AUTH event is not a relay URL.
+    #[error("the relay URL is not a valid ws:// or wss:// URL")]
+    RelayUrl,
+    /// The time of an AUTH event is not a Unix time in seconds.
+    #[error("created_at must be a Unix time in seconds")]
+    CreatedAt,
+    /// Signing failed.
+    #[error("the event could not be signed")]
+    Signing,
+    /// No roster of this practice verified: the events are not this practice's, or the relay
+    /// served none.
+    #[error("no valid roster for this practice: check the connection string")]
+    NoRoster,
+}
+
+/// Parse `nostr-ehr:<npub>?relay=<url>`: `{"practice": hex, "npub", "relay"}`.
+pub fn parse_connection(text: &str) -> Result<String, ApiError> {
+    let connection = Connection::parse(text)?;
+    Ok(json!({
+        "practice": connection.practice.to_hex(),
+        "npub": keys::to_npub(&connection.practice),
+        "relay": connection.relay,
+    })
+    .to_string())
+}
+
+/// A secret key as the portal's login form takes it (nsec or hex; NIP-49 needs its password
+/// and comes with the passphrase form).
+pub fn identity(secret: &str) -> Result<Identity, ApiError> {
+    Identity::parse(secret.trim(), None).map_err(|_| ApiError::SecretKey)
+}
+
+/// A public key argument named `what` in errors.
+pub fn public_key(text: &str, what: &'static str) -> Result<PublicKey, ApiError> {
+    keys::parse_public_key(text.trim()).map_err(|_| ApiError::PublicKey(what))
+}
+
+/// The events of a JSON array. An element that is not a Nostr event is reported (with its id
+/// when it has one) rather than failing the whole list: one bad event from a relay must not
+/// hide the rest of the chart.
+pub fn parse_events(json: &str) -> Result<(Vec<Event>, Vec<Value>), ApiError> {
+    let items: Vec<Value> = serde_json::from_str(json).map_err(|_| ApiError::EventList)?;
+    let mut events = Vec::with_capacity(items.len());
+    let mut malformed = Vec::new();
+    for item in items {
+        let id = item.get("id").and_then(Value::as_str).map(str::to_owned);
+        match serde_json::from_value::<Event>(item) {
+            Ok(event) => events.push(event),
+            Err(_) => malformed.push(json!({ "id": id, "reason": "not a valid Nostr event" })),
+        }
+    }
+    Ok((events, malformed))
+}
+
+/// Check each event's id and signature: `{"events": [verified events], "invalid": [{"id",
+/// "reason"}]}`.
+pub fn verify_events(json: &str) -> Result<String, ApiError> {
+    let (events, mut invalid) = parse_events(json)?;
+    let mut verified = Vec::with_capacity(events.len());
+    for event in events {
+        let id = event.id;
+        match VerifiedEvent::verify(event) {
+            Ok(event) => verified.push(serde_json::to_value(event.event()).unwrap_or(Value::Null)),
+            Err(error) => invalid.push(refusal(Some(id), &error)),
+        }
+    }
+    Ok(json!({ "events": verified, "invalid": invalid }).to_string())
+}
+
+/// Follow the roster chain of `practice` through `events`: the current roster (`null` when
+/// none verified) and the rosters refused on the way.
+pub fn verify_roster(practice: &str, json: &str) -> Result<String, ApiError> {
+    let practice = public_key(practice, "practice")?;
+    let (events, _) = parse_events(json)?;
+    let chain = verify_roster_chain(&practice, &events);
+    let current = chain.current().map(|roster| {
+        let members: Vec<Value> = roster
+            .content
+            .members
+            .iter()
+            .map(|m| {
+                json!({
+                    "pubkey": m.pubkey.to_hex(),
+                    "role": m.role.as_str(),
+                    "name": m.name,
+                    "valid_from": m.valid_from.as_secs(),
+                    "valid_until": m.valid_until.map(|t| t.as_secs()),
+                })
+            })
+            .collect();
+        json!({
+            "id": roster.id.to_hex(),
+            "sequence": roster.content.sequence,
+            "epoch": roster.content.epoch,
+            "epoch_pubkey": roster.content.epoch_public_key.to_hex(),
+            "members": members,
+        })
+    });
+    let rejected: Vec<Value> = chain
+        .rejected()
+        .iter()
+        .map(|(id, error)| refusal(Some(*id), error))
+        .collect();
+    Ok(json!({ "current": current, "rejected": rejected }).to_string())
+}
+
+/// The patient's chart, opened with the patient's own secret key.
+pub fn open_chart_with_key(
+    practice: &str,
+    patient: &Identity,
+    json: &str,
+) -> Result<String, ApiError> {
+    let (practice, events, malformed) = chart_inputs(practice, json)?;
+    let (chart, refused) =
+        access::patient_chart(&practice, patient, &events, FoldOptions::default());
+    Ok(chart_json(
+        &patient.public_key(),
+        &chart,
+        &refused,
+        malformed,
+    ))
+}
+
+/// The patient's chart, opened through `signer` (a NIP-07 extension in the browser).
+pub async fn open_chart_with_signer<S: Nip44Decrypt>(
+    practice: &str,
+    signer: &S,
+    json: &str,
+) -> Result<String, ApiError> {
+    let (practice, events, malformed) = chart_inputs(practice, json)?;
+    let (chart, refused) =
+        access::patient_chart_with(&practice, signer, &events, FoldOptions::default()).await;
+    Ok(chart_json(
+        &signer.public_key(),
+        &chart,
+        &refused,
+        malformed,
+    ))
+}
+
+/// The practice key and the events of a chart request, with the elements that were not
+/// events. Without a verified roster nothing can be authorised, and an empty chart would look
+/// like a patient with no records: that is an error instead.
+fn chart_inputs(
+    practice: &str,
+    json: &str,
+) -> Result<(PublicKey, Vec<Event>, Vec<Value>), ApiError> {
+    let practice = public_key(practice, "practice")?;
+    let (events, malformed) = parse_events(json)?;
+    if verify_roster_chain(&practice, &events).current().is_none() {
+        return Err(ApiError::NoRoster);
+    }
+    Ok((practice, events, malformed))
+}
+
+/// `{"patient": hex, "bundle": FHIR Bundle, "refused": [{"id", "reason"}]}`; the Bundle is
+/// [`Chart::to_bundle`], the same as `ehr chart show --format bundle`.
+fn chart_json(
+    patient: &PublicKey,
+    chart: &Chart,
+    refused: &[(EventId, AccessError)],
+    mut malformed: Vec<Value>,
+) -> String {
+    malformed.extend(refused.iter().map(|(id, error)| refusal(Some(*id), error)));
+    json!({
+        "patient": patient.to_hex(),
+        "bundle": chart.to_bundle(),
+        "refused": malformed,
+    })
+    .to_string()
+}
+
+fn refusal(id: Option<EventId>, error: &impl std::fmt::Display) -> Value {
+    json!({ "id": id.map(|id| id.to_hex()), "reason": error.to_string() })
+}
+
+/// A NIP-42 AUTH event (kind 22242) for `relay`'s `challenge`, signed by `identity` at
+/// `created_at` (seconds; the browser's clock, passed in because the core reads no clock).
+pub fn sign_auth(
+    identity: &Identity,
+    relay: &str,
+    challenge: &str,
+    created_at: f64,
+) -> Result<String, ApiError> {
+    let relay = RelayUrl::parse(relay).map_err(|_| ApiError::RelayUrl)?;
+    if !(created_at.is_finite() && created_at >= 0.0) {
+        return Err(ApiError::CreatedAt);
+    }
+    // Finite, non-negative: the cast keeps the whole seconds.
+    let created_at = Timestamp::from_secs(created_at as u64);
+    let event = ClientAuthentication::new(challenge, relay)
+        .into_event_builder()
+        .custom_created_at(created_at)
+        .finalize(identity.keys())
+        .map_err(|_| ApiError::Signing)?;
+    serde_json::to_string(&event).map_err(|_| ApiError::Signing)
+}
+
+#[cfg(test)]
+mod tests;

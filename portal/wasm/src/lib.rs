@@ -1,0 +1,131 @@
+//! `ehr-portal-wasm`: `ehr-client`'s I/O-free core for the patient portal's browser app
+//! (DESIGN.md §11). A thin export layer over [`api`]: JSON text in and out, every refusal a
+//! JavaScript `Error` whose message names the problem and never quotes a key or a record.
+//!
+//! The secret key never leaves WebAssembly memory once given: [`PatientKey`] holds it (wiped
+//! when JavaScript calls `free()`), and signer logins (NIP-07) pass a decrypt callback instead.
+
+pub mod api;
+
+use ehr_client::keys::Identity;
+use ehr_client::nostr::prelude::PublicKey;
+use ehr_client::signer::{Nip44Decrypt, SignerError};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+/// A patient's secret key, held inside WebAssembly.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct PatientKey {
+    identity: Identity,
+}
+
+#[wasm_bindgen]
+impl PatientKey {
+    /// Take an `nsec` (or 64 hex digits).
+    #[wasm_bindgen(constructor)]
+    pub fn new(secret: &str) -> Result<PatientKey, JsError> {
+        Ok(Self {
+            identity: api::identity(secret)?,
+        })
+    }
+
+    /// The patient's public key, hex.
+    #[wasm_bindgen(js_name = publicKey)]
+    pub fn public_key(&self) -> String {
+        self.identity.public_key().to_hex()
+    }
+
+    /// A signed NIP-42 AUTH event (JSON) answering `challenge` from `relay`.
+    #[wasm_bindgen(js_name = signAuth)]
+    pub fn sign_auth(
+        &self,
+        relay: &str,
+        challenge: &str,
+        created_at: f64,
+    ) -> Result<String, JsError> {
+        Ok(api::sign_auth(
+            &self.identity,
+            relay,
+            challenge,
+            created_at,
+        )?)
+    }
+
+    /// Verify, open and fold the patient's chart from `events` (a JSON array of the events
+    /// the relay served): `{"patient", "bundle", "refused"}`.
+    #[wasm_bindgen(js_name = openChart)]
+    pub fn open_chart(&self, practice: &str, events: &str) -> Result<String, JsError> {
+        Ok(api::open_chart_with_key(practice, &self.identity, events)?)
+    }
+}
+
+/// Parse a connection string: `{"practice": hex, "npub", "relay"}`.
+#[wasm_bindgen(js_name = parseConnection)]
+pub fn parse_connection(text: &str) -> Result<String, JsError> {
+    Ok(api::parse_connection(text)?)
+}
+
+/// Check every event's id and signature: `{"events": [...], "invalid": [{"id", "reason"}]}`.
+#[wasm_bindgen(js_name = verifyEvents)]
+pub fn verify_events(events: &str) -> Result<String, JsError> {
+    Ok(api::verify_events(events)?)
+}
+
+/// Follow the practice's roster chain: `{"current": roster or null, "rejected": [...]}`.
+#[wasm_bindgen(js_name = verifyRoster)]
+pub fn verify_roster(practice: &str, events: &str) -> Result<String, JsError> {
+    Ok(api::verify_roster(practice, events)?)
+}
+
+/// [`PatientKey::open_chart`] through a NIP-44 signer: `decrypt(peerPubkeyHex, ciphertext)`
+/// returns a promise of the plaintext, as `window.nostr.nip44.decrypt` (NIP-07) does.
+#[wasm_bindgen(js_name = openChartWithSigner)]
+pub async fn open_chart_with_signer(
+    practice: String,
+    patient: String,
+    events: String,
+    decrypt: js_sys::Function,
+) -> Result<String, JsError> {
+    let signer = JsSigner {
+        public_key: api::public_key(&patient, "patient")?,
+        decrypt,
+    };
+    Ok(api::open_chart_with_signer(&practice, &signer, &events).await?)
+}
+
+/// A JavaScript NIP-44 decrypt function standing in for the patient's key.
+#[derive(Debug)]
+struct JsSigner {
+    public_key: PublicKey,
+    decrypt: js_sys::Function,
+}
+
+impl Nip44Decrypt for JsSigner {
+    fn public_key(&self) -> PublicKey {
+        self.public_key
+    }
+
+    async fn nip44_decrypt(
+        &self,
+        counterparty: &PublicKey,
+        payload: &str,
+    ) -> Result<String, SignerError> {
+        // A throw or a rejected promise is the signer (or the user) saying no; its message
+        // could quote anything, so it is not passed on.
+        let returned = self
+            .decrypt
+            .call2(
+                &JsValue::NULL,
+                &JsValue::from_str(&counterparty.to_hex()),
+                &JsValue::from_str(payload),
+            )
+            .map_err(|_| SignerError::Rejected)?;
+        let plaintext = JsFuture::from(js_sys::Promise::resolve(&returned))
+            .await
+            .map_err(|_| SignerError::Rejected)?;
+        plaintext
+            .as_string()
+            .ok_or_else(|| SignerError::Unavailable("the signer returned no text".to_owned()))
+    }
+}

@@ -1,0 +1,106 @@
+//! What the tests of `nostr-ehr up --demo` share: the demo's configuration on ports :0, the
+//! stack started and seeded in-process, and the `ehr` CLI run as one of its people.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use ehr_client::keys::Identity;
+use nostr_ehr::demo::{self, DemoInfo, DemoKeys};
+use nostr_ehr::{Stack, StackConfig};
+use serde_json::Value;
+
+pub const NSEC_ENV: &str = "EHR_DEMO_NSEC";
+
+/// The demo's configuration with every port `:0`.
+pub fn prepare(home: &Path) -> StackConfig {
+    let path = demo::prepare(home).unwrap();
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for port in ["7447", "7448", "8090", "8095", "8080", "9464"] {
+        text = text.replace(&format!("127.0.0.1:{port}"), "127.0.0.1:0");
+    }
+    std::fs::write(&path, text).unwrap();
+    StackConfig::load(&path).unwrap()
+}
+
+/// The demo stack, running and seeded.
+pub struct Seeded {
+    pub stack: Stack,
+    pub keys: DemoKeys,
+    pub info: DemoInfo,
+    /// The connection string the banner prints.
+    pub connection: String,
+    pub banner: String,
+}
+
+/// Start the demo practice under `home` on ports :0 and seed it through the protocol, as
+/// `nostr-ehr up --demo` does on its first start.
+pub async fn start_seeded(home: &Path) -> Seeded {
+    let config = prepare(home);
+    let data_dir = config.data_dir.clone();
+    let gateway_db = config.fhir_gateway.as_ref().unwrap().database_url.clone();
+    let services = config.services(None).unwrap();
+    let mut stack = Stack::bind(config, services).await.unwrap();
+    stack.start_storage().await.unwrap();
+    assert!(DemoInfo::load(&data_dir).is_none(), "seeded already");
+    let keys_dir = home.join("keys");
+    let keys = DemoKeys::load(&keys_dir).unwrap();
+    let info = demo::seed(stack.urls(), &keys, &keys_dir, &data_dir, Some(&gateway_db))
+        .await
+        .unwrap();
+    stack.start_readers().await.unwrap();
+    let banner = info.banner(stack.urls(), &stack.config().practice);
+    let connection = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("connection string "))
+        .unwrap()
+        .to_owned();
+    Seeded {
+        stack,
+        keys,
+        info,
+        connection,
+        banner,
+    }
+}
+
+/// `ehr` run as the holder of `identity`, in the home directory `home`.
+pub fn ehr_output(home: &Path, identity: &Identity, args: &[&str]) -> Output {
+    Command::new(ehr_tests::cli::ehr_binary().unwrap())
+        .arg("--home")
+        .arg(home)
+        .env(NSEC_ENV, identity.nsec().as_str())
+        .env_remove("EHR_KEY_FILE")
+        .env_remove("EHR_HOME")
+        .args(["--nsec-env", NSEC_ENV])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// [`ehr_output`] that must succeed: its JSON.
+pub fn ehr(home: &Path, identity: &Identity, args: &[&str]) -> Value {
+    let out = ehr_output(home, identity, args);
+    assert!(
+        out.status.success(),
+        "ehr {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// How many entries of a Bundle are of `resource_type`.
+pub fn count(bundle: &Value, resource_type: &str) -> usize {
+    bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["resource"]["resourceType"] == resource_type)
+        .count()
+}
