@@ -136,8 +136,9 @@ pub struct StackConfig {
     pub billing_bot: Option<ehr_billing_bot::Config>,
     /// The portal, unless `enabled = false`.
     pub portal: Option<ehr_portal::Config>,
-    /// The agents' `relay_url` was not set, so it follows the relay's bound address.
-    pub(crate) relay_url_follows_listener: bool,
+    /// The agents whose `relay_url` is not set while the relay has no `public_url`: theirs
+    /// follows the address the relay is bound to.
+    pub(crate) follow_relay_listener: BTreeSet<Service>,
 }
 
 fn table_error(table: &str, message: impl std::fmt::Display) -> StackError {
@@ -255,11 +256,15 @@ impl StackConfig {
         let blossom = ehr_blossom_server::Config::from_toml(&to_text(blossom, "blossom")?)
             .map_err(|e| table_error("blossom", e))?;
 
-        let agent =
+        let mut follow_relay_listener = BTreeSet::new();
+        let mut agent =
             |root: &mut Table, service: Service, db: &str| -> Result<Option<Table>, StackError> {
                 let mut table = take_table(root, service.table())?;
                 if !take_enabled(&mut table, service.table())? {
                     return Ok(None);
+                }
+                if relay_url_follows_listener && !table.contains_key("relay_url") {
+                    follow_relay_listener.insert(service);
                 }
                 set_default(&mut table, "practice", npub.clone());
                 set_default(&mut table, "relay_url", relay_url.clone());
@@ -301,8 +306,19 @@ impl StackConfig {
             fhir_gateway,
             billing_bot,
             portal,
-            relay_url_follows_listener,
+            follow_relay_listener,
         })
+    }
+
+    /// Where `service` listens; `None` when the configuration disables it.
+    pub fn listen(&self, service: Service) -> Option<SocketAddr> {
+        match service {
+            Service::Relay => Some(self.relay.listen),
+            Service::Blossom => Some(self.blossom.listen),
+            Service::FhirGateway => self.fhir_gateway.as_ref().map(|c| c.listen),
+            Service::BillingBot => self.billing_bot.as_ref().map(|c| c.listen),
+            Service::Portal => self.portal.as_ref().map(|c| c.listen),
+        }
     }
 
     /// The services this configuration runs (the enabled ones, or those of `only`).
@@ -312,12 +328,7 @@ impl StackConfig {
     ) -> Result<BTreeSet<Service>, StackError> {
         let enabled: BTreeSet<Service> = Service::ALL
             .into_iter()
-            .filter(|s| match s {
-                Service::Relay | Service::Blossom => true,
-                Service::FhirGateway => self.fhir_gateway.is_some(),
-                Service::BillingBot => self.billing_bot.is_some(),
-                Service::Portal => self.portal.is_some(),
-            })
+            .filter(|s| self.listen(*s).is_some())
             .collect();
         match only {
             None => Ok(enabled),
@@ -411,8 +422,7 @@ mod tests {
 
     fn write_key(dir: &Path, name: &str) {
         std::fs::create_dir_all(dir.join("keys")).unwrap();
-        let nsec = Identity::generate().nsec();
-        std::fs::write(dir.join("keys").join(name), nsec.as_bytes()).unwrap();
+        crate::demo::write_key(&dir.join("keys").join(name), &Identity::generate()).unwrap();
     }
 
     #[test]
@@ -439,6 +449,24 @@ mod tests {
         assert!(config.relay.database.url.ends_with("data/relay.db"));
         assert_eq!(config.metrics, None);
         assert_eq!(config.services(None).unwrap().len(), 5);
+        assert_eq!(
+            config.follow_relay_listener,
+            BTreeSet::from([Service::FhirGateway, Service::BillingBot])
+        );
+        // An agent's own relay_url is kept, never replaced by the relay's bound address.
+        let pinned = text.replace(
+            "key_file = \"keys/fhir-gateway.nsec\"",
+            "key_file = \"keys/fhir-gateway.nsec\"\nrelay_url = \"wss://relay.example.org\"",
+        );
+        let pinned = StackConfig::from_toml(&pinned, dir.path()).unwrap();
+        assert_eq!(
+            pinned.fhir_gateway.as_ref().unwrap().relay_url,
+            "wss://relay.example.org"
+        );
+        assert_eq!(
+            pinned.follow_relay_listener,
+            BTreeSet::from([Service::BillingBot])
+        );
         // Secrets stay out of Debug.
         let debug = format!("{config:?}");
         assert!(!debug.contains("nsec1"), "{debug}");

@@ -118,25 +118,14 @@ impl Stack {
         let mut listeners = Vec::new();
         let mut urls = Urls::default();
         for service in &services {
-            let address = match service {
-                Service::Relay => config.relay.listen,
-                Service::Blossom => config.blossom.listen,
-                Service::FhirGateway => config
-                    .fhir_gateway
-                    .as_ref()
-                    .map_or(config.relay.listen, |c| c.listen),
-                Service::BillingBot => config
-                    .billing_bot
-                    .as_ref()
-                    .map_or(config.relay.listen, |c| c.listen),
-                Service::Portal => config
-                    .portal
-                    .as_ref()
-                    .map_or(config.relay.listen, |c| c.listen),
-            };
             let listener = match bound.iter().position(|(s, _)| s == service) {
                 Some(at) => bound.swap_remove(at).1,
-                None => bind(address, service.name()).await?,
+                None => {
+                    let address = config.listen(*service).ok_or_else(|| {
+                        StackError::Config(format!("{} is disabled", service.name()))
+                    })?;
+                    bind(address, service.name()).await?
+                }
             };
             let bound = local(&listener, service.name())?;
             match service {
@@ -180,14 +169,16 @@ impl Stack {
                 .clone()
                 .unwrap_or_else(|| format!("ws://{}", config.relay.listen));
         }
-        if config.relay_url_follows_listener {
-            // Port 0, or no public URL: the readers connect where the relay really listens.
-            if let Some(c) = config.fhir_gateway.as_mut() {
-                c.relay_url.clone_from(&urls.relay);
-            }
-            if let Some(c) = config.billing_bot.as_mut() {
-                c.relay_url.clone_from(&urls.relay);
-            }
+        // Port 0, or no public URL: the readers connect where the relay really listens.
+        if config.follow_relay_listener.contains(&Service::FhirGateway)
+            && let Some(c) = config.fhir_gateway.as_mut()
+        {
+            c.relay_url.clone_from(&urls.relay);
+        }
+        if config.follow_relay_listener.contains(&Service::BillingBot)
+            && let Some(c) = config.billing_bot.as_mut()
+        {
+            c.relay_url.clone_from(&urls.relay);
         }
         if let Some(portal) = config.portal.as_mut() {
             let connection =

@@ -21,6 +21,13 @@ pub enum ConnectionError {
     RelayUrl,
 }
 
+/// Whether two relay URLs name the same relay (an AUTH `relay` tag, a member's inbox list, an
+/// import's source and target): scheme and host case-insensitive, a trailing slash ignored.
+pub fn same_relay_url(a: &str, b: &str) -> bool {
+    let norm = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
+    norm(a) == norm(b)
+}
+
 /// A practice and its relay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connection {

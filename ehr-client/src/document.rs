@@ -148,6 +148,22 @@ pub fn seal_single(key: &FileKey, plaintext: &[u8]) -> Result<Vec<u8>, DocumentE
     Ok(blob)
 }
 
+/// [`seal_single`], with what the sealing produced (sizes and hashes) for the DocumentReference.
+pub fn seal_single_described(
+    key: &FileKey,
+    plaintext: &[u8],
+) -> Result<(Vec<u8>, Sealed), DocumentError> {
+    let blob = seal_single(key, plaintext)?;
+    let sealed = Sealed {
+        layout: Layout::Single,
+        plaintext_size: plaintext.len() as u64,
+        plaintext_sha256: sha256_hex(plaintext),
+        ciphertext_size: blob.len() as u64,
+        ciphertext_sha256: sha256_hex(&blob),
+    };
+    Ok((blob, sealed))
+}
+
 /// Decrypt a single-message blob (`iv || ciphertext || tag`).
 pub fn open_single(key: &FileKey, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, DocumentError> {
     if blob.len() < IV + TAG {

@@ -21,6 +21,15 @@ pub const GUARDIANSHIP: u16 = 2106;
 /// Audit event (kind 2107): the FHIR gateway's record of what it disclosed, to whom.
 pub const AUDIT_EVENT: u16 = 2107;
 
+/// The kinds a practice client mirrors: every organisational and clinical kind, from the
+/// chart-key wrap to the last clinical kind.
+pub fn practice_kinds() -> Vec<nostr::prelude::Kind> {
+    let last_clinical = ClinicalKind::ALL.iter().map(|k| k.as_u16()).max();
+    (CHART_KEY_WRAP..=last_clinical.unwrap_or(CHART_KEY_WRAP))
+        .map(nostr::prelude::Kind::from)
+        .collect()
+}
+
 /// The thirteen clinical kinds, 2105 and 2110–2121, and the FHIR resource each carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ClinicalKind {

@@ -97,12 +97,7 @@ pub fn is_database_url(url: &str) -> bool {
     url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
-/// Whether two relay URLs name the same relay (an AUTH `relay` tag, a member's inbox list):
-/// scheme and host case-insensitive, a trailing slash ignored.
-pub fn same_relay_url(a: &str, b: &str) -> bool {
-    let norm = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
-    norm(a) == norm(b)
-}
+pub use ehr_client::connection::same_relay_url;
 
 /// Read a file a service's configuration names (`key` is its setting), relative to the
 /// configuration file's folder `base`; the error names the setting and the path, never the

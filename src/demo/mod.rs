@@ -78,12 +78,9 @@ pub fn write_key(path: &Path, identity: &Identity) -> Result<(), StackError> {
         .map_err(|e| StackError::io(format!("cannot write {}", path.display()), e))
 }
 
-/// Read an nsec file.
+/// Read an nsec file (as the services read their agent keys).
 pub fn read_key(path: &Path) -> Result<Identity, StackError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| StackError::io(format!("cannot read {}", path.display()), e))?;
-    Identity::parse(text.trim(), None)
-        .map_err(|_| StackError::Demo(format!("{} is not an nsec", path.display())))
+    ehr_relay::config::read_agent_key(Path::new(""), path).map_err(StackError::Demo)
 }
 
 fn patient_file(index: usize) -> String {
@@ -215,9 +212,10 @@ impl DemoInfo {
 
     /// The banner: where everything is and how to try it.
     pub fn banner(&self, urls: &Urls, practice: &PublicKey) -> String {
-        let nsec = read_key(&self.patient_key_file)
-            .map(|i| i.nsec().to_string())
-            .unwrap_or_else(|_| "(key file missing)".to_owned());
+        let patient = read_key(&self.patient_key_file).ok();
+        let nsec = patient
+            .as_ref()
+            .map_or_else(|| "(key file missing)".to_owned(), |i| i.nsec().to_string());
         let connection = ehr_client::connection::Connection::new(*practice, urls.relay.clone())
             .map(|c| c.to_string())
             .unwrap_or_default();
@@ -244,7 +242,7 @@ impl DemoInfo {
              \nAn outside facility ({facility}) reads {consenting}'s chart, the only one shared:\n  BASE={fhir}\n  TOKEN={api_key}\n  curl -s -H \"Authorization: Bearer $TOKEN\" \"$BASE/Patient\"\n  curl -s -H \"Authorization: Bearer $TOKEN\" \"$BASE/Patient/{fhir_id}/\\$everything\"\n\
              \nDemo keys (root, staff, agents, patients): {keys}\nStop with Ctrl-C; run the same command again to continue with the same data.\n",
             name = self.patient_name,
-            npub = read_key(&self.patient_key_file).map(|i| i.npub()).unwrap_or_default(),
+            npub = patient.as_ref().map(Identity::npub).unwrap_or_default(),
             facility = DEMO_FACILITY,
             consenting = self.consenting_patient,
             api_key = self.fhir_api_key,
@@ -566,15 +564,8 @@ async fn upload_document(
     scratch_dir: &Path,
 ) -> Result<Resource, StackError> {
     let file_key = FileKey::generate().map_err(|e| StackError::Demo(format!("file key: {e}")))?;
-    let blob = document::seal_single(&file_key, pdf)
+    let (blob, sealed) = document::seal_single_described(&file_key, pdf)
         .map_err(|e| StackError::Demo(format!("sealing the PDF: {e}")))?;
-    let sealed = document::Sealed {
-        layout: document::Layout::Single,
-        plaintext_size: pdf.len() as u64,
-        plaintext_sha256: document::sha256_hex(pdf),
-        ciphertext_size: blob.len() as u64,
-        ciphertext_sha256: document::sha256_hex(&blob),
-    };
     // Only ciphertext touches the disk.
     let scratch = scratch_dir.join(format!("upload-{}.bin", sealed.ciphertext_sha256));
     std::fs::write(&scratch, &blob).map_err(|e| StackError::io("cannot stage the upload", e))?;

@@ -699,18 +699,10 @@ async fn oversized_bodies_and_broken_paths_get_an_operation_outcome_and_change_n
         (format!("{}/auth/token", gateway.base), false),
         (format!("{root}/admin/api-keys"), false),
     ] {
-        let mut request = gateway
-            .http
-            .post(&url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(huge.clone());
-        if bearer {
-            request = request.bearer_auth(&hospital);
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{url}");
-        assert!(response.headers().contains_key("x-reason"), "{url}");
-        let body: Value = response.json().await.unwrap();
+        let token = bearer.then_some(hospital.as_str());
+        let (status, has_reason, body) = post_raw(&url, token, huge.clone().into_bytes()).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{url}");
+        assert!(has_reason, "{url}");
         assert_eq!(body["resourceType"], "OperationOutcome", "{url}: {body}");
         assert_eq!(outcome(&body), "too-costly", "{url}");
     }

@@ -355,11 +355,10 @@ async fn a_nostr_ehr_practice_comes_over_whole_and_a_second_run_publishes_nothin
                 continue;
             };
             let out = new._dir.path().join(format!("{}.blob", entry.key.id));
-            // Fetched by a member the Blossom server knew from its start: it rereads the
-            // relay's members at most once a second, and this test does not wait for that.
+            // The patient fetches her own document, admitted by the import a moment ago.
             BlossomClient::new(&new.blossom_url)
                 .unwrap()
-                .download(&new.practice.doctor, &file.ciphertext_sha256, &out)
+                .download(patient, &file.ciphertext_sha256, &out)
                 .await
                 .unwrap();
             let mut plain = Vec::new();

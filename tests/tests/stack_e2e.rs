@@ -496,6 +496,7 @@ async fn a_practice_runs_its_life_on_the_whole_stack() {
         ],
     );
     let document_id = added["document_id"].as_str().unwrap().to_owned();
+    let blob_sha256 = added["sha256"].as_str().unwrap().to_owned();
 
     // The patient reads it all with only her nsec and the connection string.
     let as_patient = [(PATIENT_ENV, patient_nsec.as_str())];
@@ -661,7 +662,35 @@ async fn a_practice_runs_its_life_on_the_whole_stack() {
     // A nurse is revoked; a new encounter is unreadable to her, readable to everyone else.
     let nurse_before = ehr.chart("clinic", Some("nurse.ncryptsec"), &[], &patient_npub);
     assert!(nurse_before.contains("Zebracorn"));
+    let blobs = ehr_client::blossom::BlossomClient::new(&urls.blossom).unwrap();
+    let nurse_identity = ehr.identity("nurse.ncryptsec");
+    blobs
+        .download(
+            &nurse_identity,
+            &blob_sha256,
+            &dir.path().join("nurse-before.pdf"),
+        )
+        .await
+        .unwrap();
     ehr.act("admin.ncryptsec", &["staff", "revoke", "--npub", &nurse]);
+    // Blossom refuses her at once (it reads the relay's members), and still serves the doctor.
+    let refused = blobs
+        .download(
+            &nurse_identity,
+            &blob_sha256,
+            &dir.path().join("nurse-after.pdf"),
+        )
+        .await
+        .expect_err("Blossom served a revoked nurse");
+    assert!(refused.to_string().contains("403"), "{refused}");
+    blobs
+        .download(
+            &ehr.identity("doctor.ncryptsec"),
+            &blob_sha256,
+            &dir.path().join("doctor.pdf"),
+        )
+        .await
+        .unwrap();
     ehr.encounter(
         &patient_npub,
         "e2e-visit-2",
@@ -678,7 +707,6 @@ async fn a_practice_runs_its_life_on_the_whole_stack() {
     );
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("restricted:"));
-    let nurse_identity = ehr.identity("nurse.ncryptsec");
     let admin_identity = ehr.identity("admin.ncryptsec");
     let everything_on_the_relay = {
         let client = RelayClient::connect(&urls.relay, &admin_identity, Duration::from_secs(10))

@@ -145,6 +145,50 @@ impl Running {
     }
 }
 
+/// POST `body` to `url` over a raw connection and return the status, whether `X-Reason` was
+/// set, and the JSON body. The body is written by its own task whose write errors are ignored:
+/// a server may answer an oversized body before reading it all and close the socket, which
+/// makes an HTTP client fail on the write instead of reporting the answer.
+pub async fn post_raw(url: &str, bearer: Option<&str>, body: Vec<u8>) -> (StatusCode, bool, Value) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    if let Some(token) = bearer {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    head.push_str("\r\n");
+    let sending = tokio::spawn(async move {
+        if writer.write_all(head.as_bytes()).await.is_ok() {
+            let _ = writer.write_all(&body).await;
+        }
+    });
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), reader.read_to_end(&mut answer))
+        .await
+        .expect("no answer within 30 s")
+        .unwrap();
+    sending.abort();
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    let httparse::Status::Complete(at) = response.parse(&answer).unwrap() else {
+        panic!("an incomplete HTTP answer");
+    };
+    let status = StatusCode::from_u16(response.code.unwrap()).unwrap();
+    let has_reason = response
+        .headers
+        .iter()
+        .any(|h| h.name.eq_ignore_ascii_case("x-reason"));
+    // The gateway's error answers carry a Content-Length, so the rest is the JSON body.
+    let json = serde_json::from_slice(&answer[at..]).unwrap();
+    (status, has_reason, json)
+}
+
 pub fn now() -> i64 {
     i64::try_from(nostr::prelude::Timestamp::now().as_secs()).unwrap()
 }

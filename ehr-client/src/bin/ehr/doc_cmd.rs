@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use ehr_client::blossom::{self, BlossomClient};
 use ehr_client::chart::FoldOptions;
-use ehr_client::document::{self, FileKey, Layout, SEGMENT_SIZE, Sealed};
+use ehr_client::document::{self, FileKey, SEGMENT_SIZE, Sealed};
 use ehr_client::fhir::Resource;
 use serde_json::{Value, json};
 
@@ -77,15 +77,9 @@ fn seal_file(key: &FileKey, file: &Path, out: &Path) -> Result<Sealed> {
     if size <= SEGMENT_SIZE as u64 {
         let mut plain = zeroize::Zeroizing::new(Vec::new());
         File::open(file)?.read_to_end(&mut plain)?;
-        let blob = document::seal_single(key, &plain)?;
+        let (blob, sealed) = document::seal_single_described(key, &plain)?;
         std::fs::write(out, &blob)?;
-        return Ok(Sealed {
-            layout: Layout::Single,
-            plaintext_size: plain.len() as u64,
-            plaintext_sha256: document::sha256_hex(&plain),
-            ciphertext_size: blob.len() as u64,
-            ciphertext_sha256: document::sha256_hex(&blob),
-        });
+        return Ok(sealed);
     }
     let reader = BufReader::new(File::open(file)?);
     let writer = BufWriter::new(File::create_new(out)?);

@@ -12,22 +12,14 @@ use anyhow::{Context, Result, bail};
 use ehr_client::access::PracticeView;
 use ehr_client::connection::Connection;
 use ehr_client::keys::{self, Identity};
-use ehr_client::kinds::{self, ClinicalKind};
+use ehr_client::kinds;
 use ehr_client::net::{PublishOutcome, RelayClient};
-use ehr_client::nostr::prelude::{Event, EventId, Filter, Kind, PublicKey};
+use ehr_client::nostr::prelude::{Event, EventId, Filter, PublicKey};
 use ehr_client::store::{self, LocalStore};
 use serde::{Deserialize, Serialize};
 
 /// Events per page when the CLI fetches the practice (the relay may cap pages lower).
 const FETCH_PAGE: usize = 5000;
-
-/// The kinds a practice client mirrors: every organisational and clinical kind.
-pub fn practice_kinds() -> Vec<Kind> {
-    let last_clinical = ClinicalKind::ALL.iter().map(|k| k.as_u16()).max();
-    (kinds::CHART_KEY_WRAP..=last_clinical.unwrap_or(kinds::CHART_KEY_WRAP))
-        .map(Kind::from)
-        .collect()
-}
 
 /// What `practice.json` in the home directory says: which practice, on which relay.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -238,7 +230,7 @@ impl Session {
         if self.offline {
             return Ok(0);
         }
-        let filter = Filter::new().kinds(practice_kinds());
+        let filter = Filter::new().kinds(kinds::practice_kinds());
         let (runtime, client) = self.connection(identity)?;
         let fetched = runtime
             .block_on(client.fetch_all(filter, FETCH_PAGE))

@@ -23,7 +23,7 @@ use super::plan::{self, Analysis, OutputKey, PlannedRecord};
 use super::source;
 use crate::access::{AccessError, PracticeView};
 use crate::blossom::{self, BlossomClient, BlossomError};
-use crate::document::{self, DocumentError, FileKey, Layout, SEGMENT_SIZE, Sealed};
+use crate::document::{self, DocumentError, FileKey, SEGMENT_SIZE, Sealed};
 use crate::event::{ClinicalEventBuilder, EventError};
 use crate::fhir::Resource;
 use crate::keys::Identity;
@@ -115,19 +115,13 @@ pub(super) struct State {
     present: BTreeSet<OutputKey>,
 }
 
-fn practice_kinds() -> Vec<Kind> {
-    (crate::kinds::CHART_KEY_WRAP..=2121)
-        .map(Kind::from)
-        .collect()
-}
-
 async fn state(
     client: &RelayClient,
     root: &PublicKey,
     actor: &Identity,
 ) -> Result<State, ImportError> {
     let events = client
-        .fetch_all(Filter::new().kinds(practice_kinds()), PAGE)
+        .fetch_all(Filter::new().kinds(crate::kinds::practice_kinds()), PAGE)
         .await?;
     let view = PracticeView::load(root, events.iter(), actor);
     let present = view
@@ -168,7 +162,7 @@ pub async fn read_legacy(
     config: &ImportConfig,
     legacy: &Identity,
 ) -> Result<Vec<Event>, ImportError> {
-    if same_relay(&config.legacy_relay, &config.practice_relay) {
+    if crate::connection::same_relay_url(&config.legacy_relay, &config.practice_relay) {
         return Err(ImportError::SameRelay);
     }
     let client = RelayClient::connect(&config.legacy_relay, legacy, config.timeout).await?;
@@ -176,11 +170,6 @@ pub async fn read_legacy(
     let events = client.fetch_all(Filter::new().kinds(kinds), PAGE).await;
     client.disconnect().await;
     Ok(events?)
-}
-
-fn same_relay(a: &str, b: &str) -> bool {
-    let norm = |u: &str| u.trim_end_matches('/').to_ascii_lowercase();
-    norm(a) == norm(b)
 }
 
 /// Run the import. `legacy` authenticates to the old relay and Blossom server and opens the
@@ -468,15 +457,9 @@ async fn move_document(
 
 fn seal(key: &FileKey, plain: &[u8], out: &Path) -> Result<Sealed, DocumentError> {
     if plain.len() <= SEGMENT_SIZE {
-        let blob = document::seal_single(key, plain)?;
+        let (blob, sealed) = document::seal_single_described(key, plain)?;
         std::fs::write(out, &blob)?;
-        return Ok(Sealed {
-            layout: Layout::Single,
-            plaintext_size: plain.len() as u64,
-            plaintext_sha256: document::sha256_hex(plain),
-            ciphertext_size: blob.len() as u64,
-            ciphertext_sha256: document::sha256_hex(&blob),
-        });
+        return Ok(sealed);
     }
     let writer = std::io::BufWriter::new(std::fs::File::create_new(out)?);
     document::seal_stream(key, plain, writer)
