@@ -5,11 +5,13 @@
 use ehr_client::access::{self, AccessError};
 use ehr_client::chart::{Chart, FoldOptions};
 use ehr_client::connection::{Connection, ConnectionError};
+use ehr_client::crypto;
 use ehr_client::event::VerifiedEvent;
 use ehr_client::keys::{self, Identity};
 use ehr_client::nostr::nips::nip42::ClientAuthentication;
 use ehr_client::nostr::prelude::{
-    Event, EventId, FinalizeEvent, IntoEventBuilder, PublicKey, RelayUrl, Timestamp,
+    Event, EventBuilder, EventId, FinalizeEvent, IntoEventBuilder, Kind, PublicKey, RelayUrl, Tag,
+    Timestamp,
 };
 use ehr_client::roster::verify_roster_chain;
 use ehr_client::signer::Nip44Decrypt;
@@ -40,6 +42,12 @@ pub enum ApiError {
     /// Signing failed.
     #[error("the event could not be signed")]
     Signing,
+    /// An event template is not `{kind, created_at, tags, content}` (NIP-07's shape).
+    #[error("the event template must be {{kind, created_at, tags, content}}")]
+    Template,
+    /// NIP-44 encryption or decryption failed (wrong key, altered payload).
+    #[error("NIP-44 encryption or decryption failed")]
+    Nip44,
     /// No roster of this practice verified: the events are not this practice's, or the relay
     /// served none.
     #[error("no valid roster for this practice: check the connection string")]
@@ -227,6 +235,43 @@ pub fn sign_auth(
         .finalize(identity.keys())
         .map_err(|_| ApiError::Signing)?;
     serde_json::to_string(&event).map_err(|_| ApiError::Signing)
+}
+
+/// Sign a NIP-07-shaped template `{kind, created_at, tags, content}` with `identity`: the
+/// signed event (JSON). This is `signEvent` of the portal's signer interface for keys held in
+/// WebAssembly (nsec, ncryptsec, passkey), so every login method signs the same templates.
+pub fn sign_event(identity: &Identity, template: &str) -> Result<String, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Template {
+        kind: u16,
+        created_at: u64,
+        tags: Vec<Vec<String>>,
+        content: String,
+    }
+    let template: Template = serde_json::from_str(template).map_err(|_| ApiError::Template)?;
+    let tags = template
+        .tags
+        .into_iter()
+        .map(|tag| Tag::parse(tag).map_err(|_| ApiError::Template))
+        .collect::<Result<Vec<Tag>, ApiError>>()?;
+    let event = EventBuilder::new(Kind::from(template.kind), template.content)
+        .tags(tags)
+        .custom_created_at(Timestamp::from_secs(template.created_at))
+        .finalize(identity.keys())
+        .map_err(|_| ApiError::Signing)?;
+    serde_json::to_string(&event).map_err(|_| ApiError::Signing)
+}
+
+/// NIP-44 v2 encryption from `identity` to `peer` (hex or npub).
+pub fn nip44_encrypt(identity: &Identity, peer: &str, plaintext: &str) -> Result<String, ApiError> {
+    let peer = public_key(peer, "peer")?;
+    crypto::nip44_encrypt(identity.secret_key(), &peer, plaintext).map_err(|_| ApiError::Nip44)
+}
+
+/// NIP-44 v2 decryption of `payload` between `identity` and `peer`.
+pub fn nip44_decrypt(identity: &Identity, peer: &str, payload: &str) -> Result<String, ApiError> {
+    let peer = public_key(peer, "peer")?;
+    crypto::nip44_decrypt(identity.secret_key(), &peer, payload).map_err(|_| ApiError::Nip44)
 }
 
 #[cfg(test)]

@@ -52,6 +52,25 @@ impl PatientKey {
         )?)
     }
 
+    /// Sign a template `{kind, created_at, tags, content}` (JSON, NIP-07's shape): the signed
+    /// event (JSON).
+    #[wasm_bindgen(js_name = signEvent)]
+    pub fn sign_event(&self, template: &str) -> Result<String, JsError> {
+        Ok(api::sign_event(&self.identity, template)?)
+    }
+
+    /// NIP-44 v2: encrypt `plaintext` to `peer` (hex or npub).
+    #[wasm_bindgen(js_name = nip44Encrypt)]
+    pub fn nip44_encrypt(&self, peer: &str, plaintext: &str) -> Result<String, JsError> {
+        Ok(api::nip44_encrypt(&self.identity, peer, plaintext)?)
+    }
+
+    /// NIP-44 v2: decrypt `payload` from `peer` (hex or npub).
+    #[wasm_bindgen(js_name = nip44Decrypt)]
+    pub fn nip44_decrypt(&self, peer: &str, payload: &str) -> Result<String, JsError> {
+        Ok(api::nip44_decrypt(&self.identity, peer, payload)?)
+    }
+
     /// Verify, open and fold the patient's chart from `events` (a JSON array of the events
     /// the relay served): `{"patient", "bundle", "refused"}`.
     #[wasm_bindgen(js_name = openChart)]

@@ -1,0 +1,109 @@
+// A NIP-01 relay connection for the portal: NIP-42 login, paged fetches, publishing.
+// Shared by every part of the app (DESIGN.md §11).
+
+// Below any relay's usual max_limit (ours is 5,000), so a short page means the end.
+const PAGE = 500;
+// A relay that stops answering gets a clear error rather than a page that spins forever.
+const ANSWER_TIMEOUT_MS = 20000;
+
+export class Relay {
+  static open(url) {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url);
+      ws.addEventListener("open", () => resolve(new Relay(ws)), { once: true });
+      ws.addEventListener("error", () => reject(new Error("the relay could not be reached")), { once: true });
+    });
+  }
+
+  constructor(ws) {
+    this.ws = ws;
+    this.inbox = [];
+    this.wake = null;
+    this.closed = null;
+    this.subscriptions = 0;
+    ws.addEventListener("message", (message) => {
+      try {
+        this.inbox.push(JSON.parse(message.data));
+      } catch {
+        return;
+      }
+      this.wake?.();
+    });
+    ws.addEventListener("close", () => {
+      this.closed = new Error("the relay closed the connection");
+      this.wake?.();
+    });
+  }
+
+  send(message) {
+    this.ws.send(JSON.stringify(message));
+  }
+
+  // The next message `wanted` accepts; messages nobody waits for are left in the inbox.
+  async next(wanted) {
+    const deadline = Date.now() + ANSWER_TIMEOUT_MS;
+    for (;;) {
+      const index = this.inbox.findIndex(wanted);
+      if (index >= 0) return this.inbox.splice(index, 1)[0];
+      if (this.closed) throw this.closed;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error("the relay did not answer in time");
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.wake = () => { clearTimeout(timer); resolve(); };
+      });
+      this.wake = null;
+    }
+  }
+
+  // NIP-42: answer the relay's challenge with the AUTH event `sign(challenge)` returns
+  // (an event object, or a promise of one).
+  async authenticate(sign) {
+    const [, challenge] = await this.next((m) => m[0] === "AUTH" && typeof m[1] === "string");
+    const event = await sign(challenge);
+    this.send(["AUTH", event]);
+    const [, , accepted, reason] = await this.next((m) => m[0] === "OK" && m[1] === event.id);
+    if (!accepted) throw new Error(`the relay refused the login (${reason})`);
+  }
+
+  // Every event matching `filter`, newest first, paged with `until`. Events of the second a
+  // page ends on come again on the next page and are kept once.
+  async fetchAll(filter) {
+    const events = new Map();
+    let until;
+    for (;;) {
+      const id = `q${++this.subscriptions}`;
+      this.send(["REQ", id, { ...filter, limit: PAGE, ...(until === undefined ? {} : { until }) }]);
+      let count = 0;
+      let fresh = 0;
+      let oldest = Infinity;
+      for (;;) {
+        const message = await this.next((m) => ["EVENT", "EOSE", "CLOSED"].includes(m[0]) && m[1] === id);
+        if (message[0] === "EOSE") break;
+        if (message[0] === "CLOSED") throw new Error(`the relay refused the request (${message[2]})`);
+        const event = message[2];
+        count += 1;
+        oldest = Math.min(oldest, event.created_at);
+        if (!events.has(event.id)) {
+          events.set(event.id, event);
+          fresh += 1;
+        }
+      }
+      this.send(["CLOSE", id]);
+      if (count < PAGE) return [...events.values()];
+      if (fresh === 0) throw new Error("the relay holds more events in one second than a page");
+      until = oldest;
+    }
+  }
+
+  // Publish a signed event; resolves when the relay accepts it, throws with its reason.
+  async publish(event) {
+    this.send(["EVENT", event]);
+    const [, , accepted, reason] = await this.next((m) => m[0] === "OK" && m[1] === event.id);
+    if (!accepted) throw new Error(`the relay refused the event (${reason})`);
+  }
+
+  close() {
+    this.ws.close();
+  }
+}
