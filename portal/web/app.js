@@ -2,8 +2,8 @@
 // ehr-client's, compiled to WebAssembly; this file wires the login, the relay and the views.
 // DOM text goes through textContent only: the CSP requires trusted types for HTML sinks.
 import init, { openChartWithSigner, parseConnection } from "/assets/ehr_portal_wasm.js";
-import { Relay } from "/relay.js";
-import { authTemplate, keySigner } from "/signers.js";
+import { connectRelay } from "/relay.js";
+import { keySigner } from "/signers.js";
 import { clearChart, renderChart } from "/chart.js";
 
 const ROSTER_KIND = 2102;
@@ -13,12 +13,13 @@ const CLINICAL_KINDS = [2105, ...Array.from({ length: 12 }, (_, i) => 2110 + i)]
 const $ = (id) => document.getElementById(id);
 
 // Fetch and open the chart of `signer`'s patient at the practice of `connection`.
+// The result is the view context every tab receives (chart.js, records.js):
+//   { connection, signer, events (as the relay served them), chart: {patient, bundle, refused} }
 async function openChart(connection, signer) {
   $("status").textContent = "Connecting to your practice…";
-  const relay = await Relay.open(connection.relay);
+  const relay = await connectRelay(connection.relay, signer);
   let events;
   try {
-    await relay.authenticate((challenge) => signer.signEvent(authTemplate(connection.relay, challenge)));
     $("status").textContent = "Fetching your records…";
     const rosters = await relay.fetchAll({ kinds: [ROSTER_KIND] });
     const records = await relay.fetchAll({ kinds: CLINICAL_KINDS, "#p": [signer.publicKey] });
@@ -32,7 +33,7 @@ async function openChart(connection, signer) {
   const opened = signer.key
     ? signer.key.openChart(connection.practice, json)
     : await openChartWithSigner(connection.practice, signer.publicKey, json, signer.nip44.decrypt);
-  return JSON.parse(opened);
+  return { connection, signer, events, chart: JSON.parse(opened) };
 }
 
 function logout() {
@@ -66,7 +67,8 @@ async function main() {
     try {
       const connection = JSON.parse(parseConnection($("connection").value));
       signer = keySigner(secret);
-      const chart = await openChart(connection, signer);
+      const context = await openChart(connection, signer);
+      const { chart } = context;
       $("login").hidden = true;
       const refused = chart.refused.length;
       $("status").textContent = refused === 0

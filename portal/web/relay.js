@@ -6,6 +6,28 @@ const PAGE = 500;
 // A relay that stops answering gets a clear error rather than a page that spins forever.
 const ANSWER_TIMEOUT_MS = 20000;
 
+// NIP-42: the AUTH event template for `relay`'s `challenge`, for any signer.
+export function authTemplate(relay, challenge) {
+  return {
+    kind: 22242,
+    created_at: Math.floor(Date.now() / 1000),
+    tags: [["relay", relay], ["challenge", challenge]],
+    content: "",
+  };
+}
+
+// Open `url` and log in (NIP-42) as `signer` (signers.js): the Relay, ready for requests.
+export async function connectRelay(url, signer) {
+  const relay = await Relay.open(url);
+  try {
+    await relay.authenticate((challenge) => signer.signEvent(authTemplate(url, challenge)));
+    return relay;
+  } catch (error) {
+    relay.close();
+    throw error;
+  }
+}
+
 export class Relay {
   static open(url) {
     return new Promise((resolve, reject) => {

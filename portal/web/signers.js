@@ -37,13 +37,3 @@ export function keySigner(secret, method = "nsec") {
     },
   };
 }
-
-// NIP-42: the AUTH event for `relay`'s `challenge`, signed by any signer.
-export function authTemplate(relay, challenge) {
-  return {
-    kind: 22242,
-    created_at: Math.floor(Date.now() / 1000),
-    tags: [["relay", relay], ["challenge", challenge]],
-    content: "",
-  };
-}
