@@ -20,6 +20,9 @@ pub const CONSENT: u16 = 2105;
 pub const GUARDIANSHIP: u16 = 2106;
 /// Audit event (kind 2107): the FHIR gateway's record of what it disclosed, to whom.
 pub const AUDIT_EVENT: u16 = 2107;
+/// Shared records (kind 2108): a part of a chart a patient re-encrypted for this practice
+/// ([`crate::share`]).
+pub const SHARED_RECORDS: u16 = 2108;
 
 /// The kinds a practice client mirrors: every organisational and clinical kind, from the
 /// chart-key wrap to the last clinical kind.

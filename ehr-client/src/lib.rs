@@ -50,6 +50,7 @@ pub mod management;
 pub mod net;
 pub mod roster;
 pub mod rotation;
+pub mod share;
 pub mod signer;
 #[cfg(feature = "local-store")]
 pub mod store;

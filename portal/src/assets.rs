@@ -19,12 +19,13 @@ const BUILT: [&str; 2] = ["ehr_portal_wasm.js", "ehr_portal_wasm_bg.wasm"];
 const INDEX_HTML: &str = include_str!("../web/index.html");
 
 /// The app's own files, served at `/<name>`.
-const WEB: [(&str, &str); 7] = [
+const WEB: [(&str, &str); 8] = [
     ("/app.js", include_str!("../web/app.js")),
     ("/relay.js", include_str!("../web/relay.js")),
     ("/signers.js", include_str!("../web/signers.js")),
     ("/chart.js", include_str!("../web/chart.js")),
     ("/records.js", include_str!("../web/records.js")),
+    ("/share.js", include_str!("../web/share.js")),
     ("/style.css", include_str!("../web/style.css")),
     ("/icon.svg", include_str!("../web/icon.svg")),
 ];

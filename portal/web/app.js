@@ -5,6 +5,7 @@ import init, { openChartWithSigner, parseConnection } from "/assets/ehr_portal_w
 import { connectRelay } from "/relay.js";
 import { keySigner } from "/signers.js";
 import { clearChart, renderChart } from "/chart.js";
+import { mountShare } from "/share.js";
 
 const ROSTER_KIND = 2102;
 // 2105 Consent and 2110-2121 (DESIGN.md §3).
@@ -36,8 +37,14 @@ async function openChart(connection, signer) {
   return { connection, signer, events, chart: JSON.parse(opened) };
 }
 
+// The signer of the open session, closed (its key wiped) on logout.
+let current = null;
+
 function logout() {
+  current?.close();
+  current = null;
   clearChart();
+  $("share-panel").replaceChildren();
   $("status").textContent = "Logged out; the decrypted chart was removed from this page.";
   $("login").hidden = false;
   $("secret").focus();
@@ -75,11 +82,14 @@ async function main() {
         ? "Every record was verified and decrypted in this browser."
         : `${refused} events could not be verified or opened and are not shown.`;
       renderChart(chart);
+      mountShare($("share-panel"), context);
+      current = signer;
+      signer = null;
     } catch (error) {
       $("status").textContent = "";
       $("error").textContent = `Could not open your chart: ${error?.message ?? error}`;
     } finally {
-      // Until the session work of issue 9: the key is used for one reading and wiped.
+      // A login that failed leaves no key behind.
       signer?.close();
       button.disabled = false;
     }

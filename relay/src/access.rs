@@ -377,6 +377,12 @@ impl Access {
                 staff.is_some_and(Role::may_wrap_chart_keys)
             }
             kinds::AUDIT_EVENT => staff == Some(Role::FhirGateway),
+            // Only the patient herself shares her records with this practice (a guardian's
+            // ward shares when she can hold her own key).
+            kinds::SHARED_RECORDS => {
+                roles.assigned.contains(&AssignedRole::Patient)
+                    && p_tags(event).eq([event.pubkey.to_hex()].iter().map(String::as_str))
+            }
             _ => match ClinicalKind::from_u16(kind) {
                 Some(clinical) => {
                     staff.is_some_and(|r| r.may_write(clinical))

@@ -45,6 +45,12 @@ pub enum ApiError {
     /// An event template is not `{kind, created_at, tags, content}` (NIP-07's shape).
     #[error("the event template must be {{kind, created_at, tags, content}}")]
     Template,
+    /// Sharing with a practice: the chart could not be split, or a part not read.
+    #[error(transparent)]
+    Share(#[from] ehr_client::share::ShareError),
+    /// Sharing with the practice the records came from.
+    #[error("the new practice is the practice these records came from")]
+    SamePractice,
     /// NIP-44 encryption or decryption failed (wrong key, altered payload).
     #[error("NIP-44 encryption or decryption failed")]
     Nip44,
@@ -273,6 +279,8 @@ pub fn nip44_decrypt(identity: &Identity, peer: &str, payload: &str) -> Result<S
     let peer = public_key(peer, "peer")?;
     crypto::nip44_decrypt(identity.secret_key(), &peer, payload).map_err(|_| ApiError::Nip44)
 }
+
+pub mod share;
 
 #[cfg(test)]
 mod tests;

@@ -148,3 +148,43 @@ impl Nip44Decrypt for JsSigner {
             .ok_or_else(|| SignerError::Unavailable("the signer returned no text".to_owned()))
     }
 }
+
+/// Plan sharing the folded chart `bundle` (read at practice `source`) with practice `target`,
+/// whose rosters are among `targetEvents`: `{"epoch", "epoch_pubkey", "parts": [plaintext]}`.
+#[wasm_bindgen(js_name = sharePlan)]
+pub fn share_plan(
+    source: &str,
+    target: &str,
+    target_events: &str,
+    bundle: &str,
+    batch: &str,
+    max_bytes: usize,
+) -> Result<String, JsError> {
+    Ok(api::share::share_plan(
+        source,
+        target,
+        target_events,
+        bundle,
+        batch,
+        max_bytes,
+    )?)
+}
+
+/// The template `{kind, created_at, tags, content}` of one shared part (kind 2108) from its
+/// two encrypted copies, for the signer's `signEvent`.
+#[wasm_bindgen(js_name = shareTemplate)]
+pub fn share_template(
+    patient: &str,
+    epoch: u32,
+    practice_copy: &str,
+    patient_copy: &str,
+    created_at: f64,
+) -> Result<String, JsError> {
+    Ok(api::share::share_template(
+        patient,
+        u64::from(epoch),
+        practice_copy,
+        patient_copy,
+        created_at,
+    )?)
+}

@@ -40,17 +40,45 @@ pub enum ImportCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Import the records a patient shared with this practice from another one (her portal's
+    /// "Share with a new practice"); they are marked as shared by the patient.
+    #[command(after_help = "Example: ehr --key doctor.ncryptsec import shared --patient npub1...")]
+    Shared {
+        /// The patient who shared her records.
+        #[arg(long, value_name = "NPUB")]
+        patient: String,
+        /// Print what would be imported; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 pub fn run(s: &mut Session, key: &KeyArgs, command: ImportCommand) -> Result<Value> {
-    let ImportCommand::Nostrehr {
-        relay,
-        blossom,
-        legacy_blossom,
-        legacy_key,
-        legacy_practice,
-        dry_run,
-    } = command;
+    let (relay, blossom, legacy_blossom, legacy_key, legacy_practice, dry_run) = match command {
+        ImportCommand::Nostrehr {
+            relay,
+            blossom,
+            legacy_blossom,
+            legacy_key,
+            legacy_practice,
+            dry_run,
+        } => (
+            relay,
+            blossom,
+            legacy_blossom,
+            legacy_key,
+            legacy_practice,
+            dry_run,
+        ),
+        ImportCommand::Shared { patient, dry_run } => {
+            return crate::shared_cmd::import_shared(
+                s,
+                &key.identity()?,
+                &crate::npub(&patient)?,
+                dry_run,
+            );
+        }
+    };
     if s.is_offline() {
         bail!("an import reads the old relay: drop --offline");
     }

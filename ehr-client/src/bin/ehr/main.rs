@@ -12,6 +12,7 @@ mod relay_cmd;
 mod render;
 mod secrets;
 mod session;
+mod shared_cmd;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;

@@ -219,7 +219,7 @@ pub fn add_resource(
     )
 }
 
-fn write(
+pub(crate) fn write(
     view: &PracticeView,
     actor: &Identity,
     patient: &PublicKey,
@@ -381,7 +381,7 @@ pub fn rotate(session: &mut Session, actor: &Identity) -> Result<Value> {
     maintain_and_commit(session, actor, view, Vec::new(), None, Timestamp::now())
 }
 
-fn practice_chart(session: &Session, view: &PracticeView, patient: &PublicKey) -> Chart {
+pub(crate) fn practice_chart(session: &Session, view: &PracticeView, patient: &PublicKey) -> Chart {
     let options = FoldOptions {
         include_patient_reported: true,
     };

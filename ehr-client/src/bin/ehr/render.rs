@@ -37,6 +37,16 @@ fn row(entry: &ChartEntry) -> [String; 6] {
     if entry.corrected {
         flags.push("corrected".to_owned());
     }
+    let shared = resource
+        .pointer("/meta/tag")
+        .and_then(Value::as_array)
+        .is_some_and(|tags| {
+            tags.iter()
+                .any(|t| t.get("code") == Some(&"shared-by-patient".into()))
+        });
+    if shared {
+        flags.push("shared-by-patient".to_owned());
+    }
     flags.push(format!(
         "by {}",
         keys::to_npub(&entry.author)

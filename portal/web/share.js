@@ -1,0 +1,86 @@
+// "Share with a new practice" (DESIGN.md §11): the patient re-encrypts her folded chart for
+// another practice and publishes it on that practice's relay as shared-records parts (kind
+// 2108), which its staff import with `ehr import shared`. Splitting, the new practice's roster
+// check and the event layout are ehr-client's (WebAssembly); the signer encrypts and signs.
+import { parseConnection, sharePlan, shareTemplate } from "/assets/ehr_portal_wasm.js";
+import { connectRelay } from "/relay.js";
+
+const ROSTER_KIND = 2102;
+// Two NIP-44 copies of a part fit a relay's usual 128 KiB event limit.
+const PART_BYTES = 40000;
+
+function element(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  Object.assign(node, props);
+  node.append(...children);
+  return node;
+}
+
+// Share `context.chart.bundle` with the practice named by `connectionText`; `report(text)`
+// tells the patient how it goes. Resolves to the number of parts published.
+export async function shareWithPractice(context, connectionText, report) {
+  const target = JSON.parse(parseConnection(connectionText));
+  const { signer } = context;
+  report("Connecting to the new practice…");
+  let relay;
+  try {
+    relay = await connectRelay(target.relay, signer);
+    const rosters = await relay.fetchAll({ kinds: [ROSTER_KIND] });
+    const plan = JSON.parse(sharePlan(context.connection.practice, target.practice,
+      JSON.stringify(rosters), JSON.stringify(context.chart.bundle), crypto.randomUUID(), PART_BYTES));
+    let published = 0;
+    for (const part of plan.parts) {
+      report(`Encrypting and sending part ${published + 1} of ${plan.parts.length}…`);
+      const practiceCopy = await signer.nip44.encrypt(plan.epoch_pubkey, part);
+      const patientCopy = await signer.nip44.encrypt(signer.publicKey, part);
+      const template = JSON.parse(shareTemplate(signer.publicKey, plan.epoch, practiceCopy, patientCopy,
+        Math.floor(Date.now() / 1000)));
+      const event = await signer.signEvent(template);
+      await relay.publish(event);
+      published += 1;
+    }
+    return { parts: published, practice: target.npub };
+  } catch (error) {
+    // The relay lets in only the keys its practice enrolled.
+    if (String(error?.message).includes("restricted:")) {
+      throw new Error("the new practice has not enrolled you yet: ask them to add your public key, then share again");
+    }
+    throw error;
+  } finally {
+    relay?.close();
+  }
+}
+
+// The tab: a connection string field and a button.
+export function mountShare(panel, context) {
+  const field = element("input", { id: "share-connection", type: "text", autocomplete: "off", spellcheck: false });
+  field.setAttribute("aria-describedby", "share-help");
+  const status = element("p", { id: "share-status" });
+  status.setAttribute("role", "status");
+  status.setAttribute("aria-live", "polite");
+  const error = element("p", { id: "share-error", className: "error" });
+  error.setAttribute("role", "alert");
+  const button = element("button", { type: "submit", textContent: "Share my records" });
+  const form = element("form", { id: "share-form" },
+    element("p", { textContent: "Send a copy of your records to another practice. They are encrypted in this browser so that only that practice's staff and you can read them; messages and consents stay here." }),
+    element("div", { className: "field" },
+      element("label", { htmlFor: "share-connection", textContent: "The new practice's connection string" }),
+      field,
+      element("p", { id: "share-help", className: "help", textContent: "Ask the new practice for it, and to enrol your public key first." })),
+    button);
+  form.addEventListener("submit", async (submit) => {
+    submit.preventDefault();
+    error.textContent = "";
+    button.disabled = true;
+    try {
+      const done = await shareWithPractice(context, field.value, (text) => { status.textContent = text; });
+      status.textContent = `Shared your records with the practice ${done.practice} in ${done.parts} encrypted parts. Its staff can now import them.`;
+    } catch (failure) {
+      status.textContent = "";
+      error.textContent = `Could not share your records: ${failure?.message ?? failure}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  panel.replaceChildren(element("h3", { textContent: "Share with a new practice" }), form, status, error);
+}
