@@ -258,3 +258,101 @@ fn a_patient_writes_only_her_kinds_and_only_about_herself() {
     );
     assert_eq!(written.unwrap_err(), EventError::AuthorIsNotPatient);
 }
+
+/// A practice whose roster has the FHIR gateway, with one enrolled patient.
+fn practice_with_gateway() -> (Practice, Identity) {
+    let mut p = practice();
+    let gateway = Identity::generate();
+    let now = Timestamp::from_secs(Timestamp::now().as_secs() + 1);
+    let view = PracticeView::load(&p.root.public_key(), &p.events, &p.doctor);
+    let change = rotation::RosterChange::Add {
+        pubkey: gateway.public_key(),
+        role: ehr_client::roster::Role::FhirGateway,
+        name: None,
+    };
+    p.events
+        .extend(rotation::change_roster(&view, &p.root, &change, now).unwrap());
+    (p, gateway)
+}
+
+/// Staff key maintenance as `ehr rotate` runs it: keys by the consent policy, then the
+/// practice's record of consents patients signed themselves.
+fn maintain(p: &mut Practice, now: Timestamp) -> Vec<Event> {
+    let view = PracticeView::load(&p.root.public_key(), &p.events, &p.doctor);
+    let policy = rotation::PatientPolicy {
+        consenting: view.fhir_sharing_patients(&p.events),
+    };
+    let mut plan = rotation::maintain_chart_keys(&view, &p.doctor, &policy, None, now).unwrap();
+    let after: Vec<Event> = p.events.iter().chain(&plan).cloned().collect();
+    let view = PracticeView::load(&p.root.public_key(), &after, &p.doctor);
+    plan.extend(rotation::record_patient_consents(&view, &p.doctor, &after, None, now).unwrap());
+    p.events.extend(plan.clone());
+    plan
+}
+
+fn patient_consent(p: &mut Practice, resource: ehr_client::fhir::Resource, at: u64) {
+    let view = PracticeView::load(&p.root.public_key(), &p.events, &p.doctor);
+    let epoch = view.current_epoch_key().unwrap();
+    let event = ClinicalEventBuilder::new(ClinicalKind::Consent, resource, p.patient.public_key())
+        .unwrap()
+        .created_at(Timestamp::from_secs(at))
+        .sign_as_patient(&p.patient, epoch.number, &epoch.public_key())
+        .unwrap();
+    p.events.push(event.event().clone());
+}
+
+/// What the gateway can read of the patient: the newest practice-recorded consent's facilities.
+fn gateway_reads(p: &Practice, gateway: &Identity) -> Option<Vec<String>> {
+    let view = PracticeView::load(&p.root.public_key(), &p.events, gateway);
+    let (chart, _) = view.chart(&p.patient.public_key(), &p.events, FoldOptions::default());
+    if view
+        .latest_chart_key(&p.patient.public_key())
+        .map(|k| k.version())
+        != view.newest_version(&p.patient.public_key())
+    {
+        return None;
+    }
+    chart
+        .entries()
+        .filter_map(|e| Some(((e.updated_at, e.event_id), e.resource.as_consent()?)))
+        .max_by_key(|(order, _)| *order)
+        .map(|(_, consent)| consent.fhir_recipients())
+}
+
+#[test]
+fn staff_maintenance_records_the_patients_own_consent_for_the_gateway() {
+    let (mut p, gateway) = practice_with_gateway();
+    let start = Timestamp::now().as_secs() + 10;
+    let grant = demo::fhir_sharing_consent(&p.patient.public_key().to_hex(), &["st-marys"]);
+    patient_consent(&mut p, grant.clone(), start);
+    // Before staff act, the gateway holds no key and reads no consent.
+    assert_eq!(gateway_reads(&p, &gateway), None);
+
+    let plan = maintain(&mut p, Timestamp::from_secs(start));
+    let recorded: Vec<&Event> = plan.iter().filter(|e| e.kind.as_u16() == 2105).collect();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].pubkey, p.doctor.public_key());
+    assert!(recorded[0].created_at.as_secs() > start, "newer than hers");
+    assert_eq!(
+        gateway_reads(&p, &gateway),
+        Some(vec!["st-marys".to_owned()])
+    );
+    // Idempotent: nothing left to do.
+    assert!(maintain(&mut p, Timestamp::from_secs(start + 5)).is_empty());
+
+    // She withdraws: the practice records it (version 2, inactive) and the key rotates away.
+    let withdrawal = grant.as_consent().unwrap().withdrawal();
+    patient_consent(&mut p, withdrawal, start + 20);
+    let plan = maintain(&mut p, Timestamp::from_secs(start + 20));
+    let recorded = plan.iter().find(|e| e.kind.as_u16() == 2105).unwrap();
+    assert!(recorded.created_at.as_secs() > start + 20);
+    assert!(plan.iter().any(|e| e.kind.as_u16() == 2100), "a rotation");
+    assert_eq!(
+        gateway_reads(&p, &gateway),
+        None,
+        "the gateway lost the newest key"
+    );
+    let view = PracticeView::load(&p.root.public_key(), &p.events, &p.doctor);
+    assert!(view.fhir_sharing_patients(&p.events).is_empty());
+    assert!(maintain(&mut p, Timestamp::from_secs(start + 30)).is_empty());
+}

@@ -5,6 +5,7 @@ import init, { openChartWithSigner, parseConnection } from "/assets/ehr_portal_w
 import { connectRelay } from "/relay.js";
 import { keySigner } from "/signers.js";
 import { clearChart, renderChart } from "/chart.js";
+import { clearRecords, mountRecords } from "/records.js";
 
 const ROSTER_KIND = 2102;
 // 2105 Consent and 2110-2121 (DESIGN.md §3).
@@ -36,8 +37,21 @@ async function openChart(connection, signer) {
   return { connection, signer, events, chart: JSON.parse(opened) };
 }
 
+// The signer of the open chart: the record forms write through it; logout closes it.
+let session = null;
+
+// Draw a chart context and the record forms; after she writes, they reload it.
+function show(context) {
+  renderChart(context.chart);
+  context.reload = async () => show(await openChart(context.connection, context.signer));
+  mountRecords(context);
+}
+
 function logout() {
   clearChart();
+  clearRecords();
+  session?.close();
+  session = null;
   $("status").textContent = "Logged out; the decrypted chart was removed from this page.";
   $("login").hidden = false;
   $("secret").focus();
@@ -74,13 +88,13 @@ async function main() {
       $("status").textContent = refused === 0
         ? "Every record was verified and decrypted in this browser."
         : `${refused} events could not be verified or opened and are not shown.`;
-      renderChart(chart);
+      session = signer;
+      show(context);
     } catch (error) {
       $("status").textContent = "";
       $("error").textContent = `Could not open your chart: ${error?.message ?? error}`;
-    } finally {
-      // Until the session work of issue 9: the key is used for one reading and wiped.
       signer?.close();
+    } finally {
       button.disabled = false;
     }
   });

@@ -320,3 +320,9 @@ pub fn message_threads(practice: &str, events: &str, chart: &str) -> Result<Stri
 pub fn sharing_state(chart: &str) -> Result<String, JsError> {
     Ok(api::records::sharing_state(chart)?)
 }
+
+/// Her verified raw events as JSON Lines: the practice's rosters, then her clinical events.
+#[wasm_bindgen(js_name = exportEvents)]
+pub fn export_events(practice: &str, patient: &str, events: &str) -> Result<String, JsError> {
+    Ok(api::records::export_events(practice, patient, events)?)
+}

@@ -256,6 +256,42 @@ pub fn sharing_state(chart: &str) -> Result<String, ApiError> {
     .to_string())
 }
 
+/// Her raw events to take anywhere, as JSON Lines: the rosters of `practice`'s verified chain
+/// (what any reader needs to check who was authorised), then every clinical event about her
+/// whose signature verifies and whose author the chain authorised, oldest first. Each line is
+/// the signed event exactly as the relay served it.
+pub fn export_events(practice: &str, patient: &str, events: &str) -> Result<String, ApiError> {
+    use ehr_client::event::ClinicalEvent;
+    let practice = public_key(practice, "practice")?;
+    let patient = public_key(patient, "patient")?;
+    let (events, _) = parse_events(events)?;
+    let chain = verify_roster_chain(&practice, &events);
+    if chain.current().is_none() {
+        return Err(ApiError::NoRoster);
+    }
+    let rosters: std::collections::BTreeSet<_> = chain.rosters().iter().map(|r| r.id).collect();
+    let mut kept: Vec<&ehr_client::nostr::prelude::Event> =
+        events.iter().filter(|e| rosters.contains(&e.id)).collect();
+    kept.sort_by_key(|e| (e.created_at, e.id));
+    let mut clinical: Vec<&ehr_client::nostr::prelude::Event> = events
+        .iter()
+        .filter(|e| {
+            ClinicalEvent::parse((*e).clone()).is_ok_and(|c| {
+                c.patient() == patient && ehr_client::access::authorise(&chain, &c).is_ok()
+            })
+        })
+        .collect();
+    clinical.sort_by_key(|e| (e.created_at, e.id));
+    clinical.dedup_by_key(|e| e.id);
+    kept.extend(clinical);
+    let mut lines = String::new();
+    for event in kept {
+        lines.push_str(&serde_json::to_string(event).map_err(|_| ApiError::EventList)?);
+        lines.push('\n');
+    }
+    Ok(lines)
+}
+
 fn checked(resource: Resource) -> Result<String, ApiError> {
     resource
         .validate()
@@ -266,7 +302,8 @@ fn checked(resource: Resource) -> Result<String, ApiError> {
 /// The message threads of a chart (`{"patient", "bundle", "entries"}` as the chart opened),
 /// each message with who sent it: "You" for the patient, else the roster's name for the member
 /// (`practice`'s chain, verified from `events`). Threads follow `inResponseTo` to their first
-/// message; messages are oldest first, threads by their newest message, newest last.
+/// message; messages are oldest first (by event time, then `sent`), threads by their newest message,
+/// newest last.
 pub fn message_threads(practice: &str, events: &str, chart: &str) -> Result<String, ApiError> {
     let practice = public_key(practice, "practice")?;
     let (events, _) = parse_events(events)?;
@@ -346,13 +383,14 @@ fn threads(messages: Vec<Value>) -> Vec<Value> {
         let root = root_of(at(&message, "/id").as_str().unwrap_or_default());
         grouped.entry(root).or_default().push(message);
     }
+    // By the signed event time first (a `sent` is only what the author wrote), then `sent`.
     let order = |m: &Value| {
         (
-            at(m, "/sent").as_str().unwrap_or_default().to_owned(),
             at(m, "/at").as_u64(),
+            at(m, "/sent").as_str().unwrap_or_default().to_owned(),
         )
     };
-    let mut threads: Vec<(Value, (String, Option<u64>))> = grouped
+    let mut threads: Vec<(Value, (Option<u64>, String))> = grouped
         .into_iter()
         .map(|(root, mut list)| {
             list.sort_by_key(order);

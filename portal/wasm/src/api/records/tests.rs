@@ -225,3 +225,47 @@ fn bad_input_is_refused_with_a_clear_error() {
     .unwrap_err();
     assert_eq!(error, ApiError::NoRoster);
 }
+
+#[test]
+fn her_export_is_the_rosters_then_her_verified_events() {
+    let mut p = practice();
+    let chart = chart_of(&p);
+    write(
+        &mut p,
+        &reported_medication(&chart, "Magnesium", "", "").unwrap(),
+    );
+    // Another patient's event, and a forged copy of hers, are not exported.
+    let other = Identity::generate();
+    let mut events = p.events.clone();
+    let view = PracticeView::load(&p.root.public_key(), &events, &p.doctor);
+    events.extend(
+        rotation::enrol_patient(&view, &p.doctor, &other.public_key(), Timestamp::now()).unwrap(),
+    );
+    let mut forged = serde_json::to_value(p.events.last().unwrap()).unwrap();
+    forged["content"] = json!("AAAA");
+    let mut input = serde_json::to_value(&events).unwrap();
+    input.as_array_mut().unwrap().push(forged);
+    let lines = export_events(
+        &p.root.public_key().to_hex(),
+        &p.patient.public_key().to_hex(),
+        &input.to_string(),
+    )
+    .unwrap();
+    let exported: Vec<Event> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(exported.iter().all(|e| e.verify().is_ok()));
+    let kinds: Vec<u16> = exported.iter().map(|e| e.kind.as_u16()).collect();
+    assert_eq!(kinds, [2102, 2112]);
+    assert_eq!(exported[1], *p.events.last().unwrap());
+    assert_eq!(
+        export_events(
+            &other.public_key().to_hex(),
+            &p.patient.public_key().to_hex(),
+            &input.to_string()
+        )
+        .unwrap_err(),
+        ApiError::NoRoster
+    );
+}
