@@ -69,7 +69,11 @@ function recordForm(context, { label, fields, build, done }) {
       await publishResource(context, build());
       status.textContent = done;
       form.reset();
+      // app.js sets reload: the chart is fetched and drawn again, these panels with it.
       await context.reload?.();
+      // A count of completed writes, for tests and assistive scripts to wait on.
+      const root = document.documentElement;
+      root.dataset.recordsWritten = String(Number(root.dataset.recordsWritten ?? 0) + 1);
     } catch (error) {
       status.textContent = "";
       alert.textContent = `Not sent: ${error?.message ?? error}`;
@@ -268,12 +272,18 @@ function mountTake(panel, context) {
   );
 }
 
-// Until chart.js's registerTab is on this branch: the tabs as sections after the chart.
+// With chart.js's tab framework: `registerRecordTabs(registerTab)` adds every record tab.
+export function registerRecordTabs(registerTab) {
+  for (const tab of RECORD_TABS) registerTab(tab);
+}
+
+// Until chart.js's registerTab is on this branch: the tabs as sections after the chart, with
+// the ids the tab framework gives its panels (`panel-<id>`).
 export function mountRecords(context) {
   clearRecords();
   const container = el("div", { id: "records" });
   for (const tab of RECORD_TABS) {
-    const panel = el("section", { id: `tab-${tab.id}`, class: "records-panel" });
+    const panel = el("section", { id: `panel-${tab.id}`, class: "records-panel" });
     panel.setAttribute("aria-label", tab.label);
     try {
       tab.mount(panel, context);

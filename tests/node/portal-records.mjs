@@ -38,7 +38,7 @@ try {
   await page.waitForSelector("#records, #error:not(:empty)");
   result.loginError = await page.textContent("#error");
 
-  const threads = async () => page.$$eval("#tab-messages .thread-card", (cards) => cards.map((card) => ({
+  const threads = async () => page.$$eval("#panel-messages .thread-card", (cards) => cards.map((card) => ({
     topic: card.querySelector("h3").textContent,
     messages: [...card.querySelectorAll(".message")].map((m) => ({
       from: m.querySelector(".message-from").textContent,
@@ -46,54 +46,71 @@ try {
       mine: m.classList.contains("mine"),
     })),
   })));
-  // Submit a form by keyboard-reachable controls and wait for the reloaded panels.
-  const submit = async (panel, button, expect) => {
-    const before = await page.$("#records");
+  // With the chart's tab framework a record tab must be selected (its panel is mounted on
+  // first show); without it the panels are sections after the chart.
+  const openTab = async (panel) => {
+    const tab = page.locator(`#${panel.slice(1).split(" ")[0].replace("panel-", "tab-")}[role="tab"]`);
+    if (await tab.count()) await tab.click();
+    await page.waitForSelector(`${panel.split(" ")[0]} h2`);
+  };
+  // Submit a form and wait for the write and the reloaded chart (or the form's error).
+  const submit = async (panel, button) => {
+    const before = await page.evaluate(() => Number(document.documentElement.dataset.recordsWritten ?? 0));
+    await openTab(panel);
     await page.locator(panel).getByRole("button", { name: button }).click();
-    await page.waitForFunction(({ old, panel, expect }) => {
-      const error = document.querySelector(`${panel} .form-error:not(:empty)`);
-      if (error) return true;
-      const records = document.getElementById("records");
-      return records && records !== old && (!expect || records.textContent.includes(expect));
-    }, { old: before, panel, expect }, { timeout: 30000 }).catch(() => {});
-    const error = await page.$$eval(`.form-error`, (ps) => ps.map((p) => p.textContent).filter(Boolean));
+    await page.waitForFunction(({ before }) =>
+      Number(document.documentElement.dataset.recordsWritten ?? 0) > before
+        || document.querySelector(".form-error:not(:empty)"),
+    { before }, { timeout: 30000 });
+    await openTab(panel.split(" ")[0]);
+    const error = await page.$$eval(".form-error", (ps) => ps.map((p) => p.textContent).filter(Boolean));
     result.steps.push({ panel, button, error });
   };
 
   if (input.phase === "write") {
     // An empty name is refused in the core, with a clear message, and nothing is sent.
+    await openTab("#panel-messages");
     result.threadsBefore = await threads();
-    await page.locator("#tab-reported").getByLabel("Name (for example a supplement)").fill(input.supplement);
-    await page.locator("#tab-reported").getByLabel("How you take it (optional)").fill(input.dose);
-    await submit("#tab-reported", "Add to my record", input.supplement);
+    await openTab("#panel-reported");
+    await page.locator("#panel-reported").getByLabel("Name (for example a supplement)").fill(input.supplement);
+    await page.locator("#panel-reported").getByLabel("How you take it (optional)").fill(input.dose);
+    await submit("#panel-reported", "Add to my record", input.supplement);
     result.chartRows = await page.$$eval("#chart-rows tr", (trs) =>
       trs.map((tr) => [...tr.cells].map((cell) => cell.textContent)));
-    result.reported = await page.$$eval("#tab-reported li", (lis) => lis.map((li) => li.textContent));
+    result.reported = await page.$$eval("#panel-reported li", (lis) => lis.map((li) => li.textContent));
 
     // Reply in the thread she has, then start a new one.
-    const card = page.locator("#tab-messages .thread-card", { hasText: input.thread });
+    await openTab("#panel-messages");
+    const card = page.locator("#panel-messages .thread-card", { hasText: input.thread });
     await card.getByLabel("Reply").fill(input.reply);
-    await submit(`#tab-messages .thread-card[data-thread="${await card.getAttribute("data-thread")}"]`, "Send reply", input.reply);
-    await page.locator("#tab-messages").getByLabel("Subject").fill(input.subject);
-    await page.locator("#tab-messages").getByLabel("Message", { exact: true }).fill(input.message);
-    await submit("#tab-messages", "Send message", input.message);
+    await submit(`#panel-messages .thread-card[data-thread="${await card.getAttribute("data-thread")}"]`, "Send reply", input.reply);
+    await openTab("#panel-messages");
+    await page.locator("#panel-messages").getByLabel("Subject").fill(input.subject);
+    await page.locator("#panel-messages").getByLabel("Message", { exact: true }).fill(input.message);
+    await submit("#panel-messages", "Send message", input.message);
+    await openTab("#panel-messages");
     result.threadsAfter = await threads();
 
-    await page.locator("#tab-consent").getByLabel("Facility ID (as your practice gave it)").fill(input.facility);
-    await submit("#tab-consent", "Share my chart", "You share your chart");
-    result.sharing = await page.textContent("#tab-consent .sharing-state");
+    await openTab("#panel-consent");
+    await page.locator("#panel-consent").getByLabel("Facility ID (as your practice gave it)").fill(input.facility);
+    await submit("#panel-consent", "Share my chart", "You share your chart");
+    result.sharing = await page.textContent("#panel-consent .sharing-state");
   } else {
+    await openTab("#panel-messages");
     result.threads = await threads();
-    result.sharingBefore = await page.textContent("#tab-consent .sharing-state");
     if (input.screenshot) {
-      await page.locator("#tab-messages").screenshot({ path: input.screenshot });
+      await page.locator("#panel-messages").screenshot({ path: input.screenshot });
     }
+    await openTab("#panel-consent");
+    result.sharingBefore = await page.textContent("#panel-consent .sharing-state");
     if (input.withdraw) {
-      await submit("#tab-consent", "Stop sharing", "You do not share");
-      result.sharing = await page.textContent("#tab-consent .sharing-state");
+      await submit("#panel-consent", "Stop sharing", "You do not share");
+      await openTab("#panel-consent");
+      result.sharing = await page.textContent("#panel-consent .sharing-state");
     }
     if (input.bundleFile) {
-      const take = page.locator("#tab-take");
+      await openTab("#panel-take");
+      const take = page.locator("#panel-take");
       for (const [name, path] of [
         ["Download my chart (FHIR R4 Bundle)", input.bundleFile],
         ["Download my raw events (JSONL)", input.eventsFile],
@@ -103,19 +120,19 @@ try {
           take.getByRole("button", { name }).click(),
         ]);
         await download.saveAs(path);
-        result.steps.push({ panel: "#tab-take", button: name, error: [], file: download.suggestedFilename() });
+        result.steps.push({ panel: "#panel-take", button: name, error: [], file: download.suggestedFilename() });
       }
       // A bad address is refused before anything is sent.
       await take.getByLabel("Your relay (wss://…)").fill("https://example.org");
       await take.getByRole("button", { name: "Copy my events there" }).click();
-      await page.waitForSelector("#tab-take .form-error:not(:empty)");
-      result.badMirror = await page.textContent("#tab-take .form-error:not(:empty)");
+      await page.waitForSelector("#panel-take .form-error:not(:empty)");
+      result.badMirror = await page.textContent("#panel-take .form-error:not(:empty)");
       await take.getByLabel("Your relay (wss://…)").fill(input.mirror);
       await take.getByRole("button", { name: "Copy my events there" }).click();
-      await page.waitForFunction(() => /accepted/.test(document.querySelector("#tab-take .mirror-status")?.textContent ?? "")
-        || document.querySelector("#tab-take form .form-error:not(:empty)"), null, { timeout: 30000 });
-      result.mirrorStatus = await page.textContent("#tab-take .mirror-status");
-      result.mirrorError = await page.textContent("#tab-take form .form-error");
+      await page.waitForFunction(() => /accepted/.test(document.querySelector("#panel-take .mirror-status")?.textContent ?? "")
+        || document.querySelector("#panel-take form .form-error:not(:empty)"), null, { timeout: 30000 });
+      result.mirrorStatus = await page.textContent("#panel-take .mirror-status");
+      result.mirrorError = await page.textContent("#panel-take form .form-error");
     }
   }
   result.violations = await page.evaluate(() => window.__violations);

@@ -457,7 +457,62 @@ async fn a_patient_writes_messages_and_consent_in_the_browser_and_the_practice_s
     );
     stack.stop().await;
 
+    if let Ok(keep) = std::env::var("EHR_KEEP_SCREENSHOTS") {
+        std::fs::copy(&screenshot, Path::new(&keep).join("portal-messages.png")).unwrap();
+    }
     let png = std::fs::read(&screenshot).unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
     assert!(png.len() > 10_000, "screenshot of {} bytes", png.len());
+}
+
+/// The wasm's `signPatientEvent` with a NIP-07-shaped signer on nostr-tools: the practice opens
+/// what it signed as a patient-reported entry; a refusing or cheating signer is a clear error.
+#[test]
+fn an_independent_signer_writes_what_the_practice_opens() {
+    use ehr_client::access::PracticeView;
+    use ehr_client::chart::FoldOptions;
+    use ehr_client::keys::Identity;
+    use ehr_client::nostr::prelude::{Event, Timestamp};
+    use ehr_client::rotation;
+
+    let root = Identity::generate();
+    let doctor = Identity::generate();
+    let patient = Identity::generate();
+    let now = Timestamp::now();
+    let (mut events, _) = rotation::genesis(&root, Some((doctor.public_key(), None)), now).unwrap();
+    let view = PracticeView::load(&root.public_key(), &events, &doctor);
+    events.extend(rotation::enrol_patient(&view, &doctor, &patient.public_key(), now).unwrap());
+    let input = json!({
+        "assets": ehr_portal::assets::DEFAULT_DIR,
+        "practice": root.public_key().to_hex(),
+        "nsec": patient.nsec().as_str(),
+        "events": events,
+    });
+    let out = ehr_tests::node::run_json_lines("portal-records-signer.mjs", "nostr-tools", &input)
+        .unwrap()
+        .remove(0);
+
+    let event: Event = serde_json::from_value(out["honest"]["event"].clone()).unwrap();
+    assert_eq!(event.pubkey, patient.public_key());
+    events.push(event);
+    let view = PracticeView::load(&root.public_key(), &events, &doctor);
+    let (chart, refused) = view.chart(&patient.public_key(), &events, FoldOptions::default());
+    assert!(refused.is_empty(), "{refused:?}");
+    let entry = chart.entries().next().unwrap();
+    assert!(entry.patient_reported);
+    assert!(entry.resource.to_json().contains("Omega-3 (test)"));
+
+    for (mode, message) in [
+        (
+            "refuse",
+            "the record was not written: the signer refused the request",
+        ),
+        (
+            "alter",
+            "the record was not written: the signer returned a different or invalid event",
+        ),
+    ] {
+        assert_eq!(out[mode]["isError"], true, "{out}");
+        assert_eq!(out[mode]["message"], message, "{out}");
+    }
 }
