@@ -235,6 +235,26 @@ fn a_patient_writes_only_her_kinds_and_only_about_herself() {
         .unwrap_err(),
         EventError::NotPatientWritable(2111)
     );
+    // A prescription (2120) signed by her is not hers to write: the practice refuses it.
+    let prescription = demo::one_of_each_kind("pt")
+        .into_iter()
+        .find(|(kind, _)| *kind == ClinicalKind::Prescription)
+        .unwrap()
+        .1;
+    let view = PracticeView::load(&p.root.public_key(), &p.events, &p.doctor);
+    let epoch = view.current_epoch_key().unwrap();
+    let forged = ClinicalEventBuilder::new(
+        ClinicalKind::Prescription,
+        prescription,
+        p.patient.public_key(),
+    )
+    .unwrap()
+    .sign_as_patient(&p.patient, epoch.number, &epoch.public_key())
+    .unwrap();
+    assert_eq!(
+        view.authorise(&forged).unwrap_err(),
+        access::AccessError::NotAuthorised
+    );
     // Another patient's signer cannot write into her chart.
     let view = PracticeView::load(&p.root.public_key(), &p.events, &p.doctor);
     let epoch = view.current_epoch_key().unwrap();
