@@ -428,6 +428,11 @@ async fn a_patient_writes_messages_and_consent_in_the_browser_and_the_practice_s
 
     // The gateway stops serving her before any staff action.
     until_status(&fhir, &info.fhir_api_key, &maria_fhir, |s| s != 200).await;
+    // Only hers: the patient the practice recorded a consent for is still served.
+    assert_eq!(
+        everything(&fhir, &info.fhir_api_key, &info.consenting_patient_fhir_id).await,
+        200
+    );
     // Staff maintenance rotates her chart key away from the gateway.
     ehr(&doctor_home, &keys.doctor, &["rotate"]);
     let gateway = RelayClient::connect(&relay, &keys.gateway, Duration::from_secs(10))
