@@ -42,11 +42,15 @@ pub enum AccessError {
     NoRoster,
 }
 
-/// The kinds a patient may author about themselves (practice copy under the epoch key).
+/// The kinds a patient may author about themselves (practice copy under the epoch key):
+/// messages, consent, documents, and patient-reported observations, problems, allergies and
+/// medications she takes (2112, the medication list, as US Core records a reported medication:
+/// a MedicationRequest with `reportedBoolean`; never 2120, a prescription).
 pub fn patient_may_write(kind: ClinicalKind) -> bool {
     matches!(
         kind,
         ClinicalKind::Message
+            | ClinicalKind::Medication
             | ClinicalKind::Observation
             | ClinicalKind::Condition
             | ClinicalKind::AllergyIntolerance

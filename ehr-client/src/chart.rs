@@ -124,10 +124,19 @@ impl Chart {
     /// A FHIR R4 `collection` Bundle of the current records, in [`Chart::entries`] order: what
     /// `ehr chart show --format bundle` prints and what the portal's WebAssembly returns, so
     /// every reader hands out the same Bundle for the same events.
+    ///
+    /// A patient-reported entry carries [`patient_reported_tag`] in `resource.meta.tag`, so
+    /// every view of the Bundle can mark it as the patient's.
     pub fn to_bundle(&self) -> serde_json::Value {
         let entries: Vec<serde_json::Value> = self
             .entries()
-            .filter_map(|entry| serde_json::to_value(&entry.resource).ok())
+            .filter_map(|entry| {
+                let mut resource = serde_json::to_value(&entry.resource).ok()?;
+                if entry.patient_reported {
+                    mark_patient_reported(&mut resource);
+                }
+                Some(resource)
+            })
             .map(|resource| serde_json::json!({ "resource": resource }))
             .collect();
         serde_json::json!({
@@ -136,6 +145,39 @@ impl Chart {
             "total": entries.len(),
             "entry": entries,
         })
+    }
+}
+
+/// The code system of the `meta.tag` that says who wrote an entry of a Bundle.
+pub const ORIGIN_SYSTEM: &str = "urn:nostr-ehr:origin";
+/// Its code for an entry the patient wrote.
+pub const PATIENT_REPORTED: &str = "patient-reported";
+
+/// The `meta.tag` Coding of a patient-reported entry in [`Chart::to_bundle`].
+pub fn patient_reported_tag() -> serde_json::Value {
+    serde_json::json!({
+        "system": ORIGIN_SYSTEM,
+        "code": PATIENT_REPORTED,
+        "display": "Reported by the patient",
+    })
+}
+
+/// Add [`patient_reported_tag`] to a resource's `meta.tag` (creating `meta` and `tag`).
+fn mark_patient_reported(resource: &mut serde_json::Value) {
+    let Some(object) = resource.as_object_mut() else {
+        return;
+    };
+    let meta = object
+        .entry("meta")
+        .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+    let Some(meta) = meta.as_object_mut() else {
+        return;
+    };
+    let tags = meta
+        .entry("tag")
+        .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+    if let Some(tags) = tags.as_array_mut() {
+        tags.push(patient_reported_tag());
     }
 }
 

@@ -13,13 +13,14 @@
 
 use nostr::prelude::{
     Event, EventBuilder, EventId, FinalizeEvent, PublicKey, SecretKey, Tag, Timestamp,
+    UnsignedEvent,
 };
 
 use crate::crypto::{self, CryptoError};
 use crate::fhir::{FhirError, Resource};
 use crate::keys::{ChartKey, Identity};
 use crate::kinds::ClinicalKind;
-use crate::signer::{Nip44Decrypt, SignerError};
+use crate::signer::{Nip44Decrypt, PatientSigner, SignerError};
 
 /// Tag holding the patient's pubkey.
 pub const TAG_PATIENT: &str = "p";
@@ -99,6 +100,13 @@ pub enum EventError {
     /// Signing failed.
     #[error("signing failed")]
     Signing,
+    /// A signer returned an event other than the one it was asked to sign, or one whose
+    /// signature does not verify.
+    #[error("the signer returned a different or invalid event")]
+    SignerAltered,
+    /// A patient-authored event of a kind the patient may not write (DESIGN.md §2).
+    #[error("a patient may not write kind {0}")]
+    NotPatientWritable(u16),
 }
 
 /// An event whose id and signature have been checked, once: by [`VerifiedEvent::verify`], or
@@ -230,6 +238,48 @@ impl ClinicalEventBuilder {
         let json = self.resource.to_json();
         let practice_copy = crypto::nip44_encrypt(patient.secret_key(), epoch_public_key, &json)?;
         self.finish(patient, practice_copy, &json, PracticeKeyRef::Epoch(epoch))
+    }
+
+    /// Sign as the patient through any [`PatientSigner`] (a NIP-07 extension, a NIP-46
+    /// bunker, a key): the same event as [`ClinicalEventBuilder::sign_as_patient`], the practice
+    /// copy encrypted to the epoch public key `E_n` and the patient copy to the patient, both by
+    /// the signer. `created_at` is required: the core reads no clock in the browser. The event
+    /// the signer returns is checked (same id, valid signature, a clinical event the practice
+    /// will accept) before it is handed out.
+    pub async fn sign_as_patient_with<S: PatientSigner>(
+        self,
+        signer: &S,
+        epoch: u64,
+        epoch_public_key: &PublicKey,
+        created_at: Timestamp,
+    ) -> Result<ClinicalEvent, EventError> {
+        if signer.public_key() != self.patient {
+            return Err(EventError::AuthorIsNotPatient);
+        }
+        if !crate::access::patient_may_write(self.kind) {
+            return Err(EventError::NotPatientWritable(self.kind.as_u16()));
+        }
+        let json = self.resource.to_json();
+        let practice_copy = signer.nip44_encrypt(epoch_public_key, &json).await?;
+        let patient_copy = signer.nip44_encrypt(&self.patient, &json).await?;
+        let mut unsigned = UnsignedEvent::new(
+            self.patient,
+            created_at,
+            self.kind.to_nostr(),
+            [
+                Tag::public_key(self.patient),
+                Tag::custom(TAG_PATIENT_CONTENT, [patient_copy]),
+                Tag::custom(TAG_EPOCH, [epoch.to_string()]),
+                Tag::custom(TAG_FORMAT, [FORMAT_VERSION]),
+            ],
+            practice_copy,
+        );
+        let expected = unsigned.id();
+        let event = signer.sign_event(unsigned).await?;
+        if event.id != expected || event.pubkey != self.patient {
+            return Err(EventError::SignerAltered);
+        }
+        ClinicalEvent::parse(event).map_err(|_| EventError::SignerAltered)
     }
 
     fn finish(

@@ -257,6 +257,11 @@ impl RosterChain {
         &self.rejected
     }
 
+    /// Every valid roster of the chain, oldest first (what a reader needs to verify it again).
+    pub fn rosters(&self) -> &[Roster] {
+        &self.rosters
+    }
+
     /// The newest valid roster.
     pub fn current(&self) -> Option<&Roster> {
         self.rosters.last()

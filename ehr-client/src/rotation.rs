@@ -333,3 +333,82 @@ pub fn set_guardianship(
         actor, ward, guardian, status, now,
     )?])
 }
+
+/// The practice's record of each patient's own newest Consent (DESIGN.md §6, "Who is served").
+///
+/// A Consent the patient signs (from the portal) has its practice copy under the epoch key,
+/// which the FHIR gateway never holds, so the gateway only trusts consents the practice
+/// recorded under the chart key. For each patient (of `patients`, or all) whose newest Consent
+/// — by event time, over both origins — is her own, this plans the practice's copy of it:
+/// the same resource, signed by `actor` under the patient's write key, one second after hers
+/// at the earliest so it is newer. Once recorded the newest is the practice's, so planning
+/// again is empty. Patients whose key is not writable yet (a rotation pending) are left for
+/// the next run; an actor whose role may not write consents plans nothing.
+pub fn record_patient_consents<'a>(
+    view: &PracticeView,
+    actor: &Identity,
+    events: impl IntoIterator<Item = &'a Event>,
+    patients: Option<&BTreeSet<PublicKey>>,
+    now: Timestamp,
+) -> Result<Vec<Event>, PlanError> {
+    use crate::chart::{self, FoldOptions};
+    use crate::event::ClinicalEventBuilder;
+    use crate::kinds::ClinicalKind;
+
+    let may_write = actor.public_key() == *view.root()
+        || view
+            .roster()
+            .role_at(&actor.public_key(), now)
+            .is_some_and(|role| role.may_write(ClinicalKind::Consent));
+    if !may_write {
+        return Ok(Vec::new());
+    }
+    let consents = events
+        .into_iter()
+        .filter(|e| e.kind.as_u16() == ClinicalKind::Consent.as_u16())
+        .filter(|e| {
+            patients.is_none_or(|wanted| e.tags.public_keys().any(|p| wanted.contains(&p)))
+        });
+    let mut by_patient: std::collections::BTreeMap<PublicKey, Vec<_>> =
+        std::collections::BTreeMap::new();
+    for record in view.open(consents, None).records {
+        by_patient.entry(record.patient).or_default().push(record);
+    }
+    let mut plan = Vec::new();
+    for (patient, records) in by_patient {
+        let chart = chart::fold(&records, FoldOptions::default());
+        let Some(newest) = chart
+            .entries()
+            .max_by_key(|entry| (entry.updated_at, entry.event_id))
+        else {
+            continue;
+        };
+        if !newest.patient_reported {
+            continue;
+        }
+        let Ok(key) = view.write_key(&patient) else {
+            continue;
+        };
+        let mut resource = newest.resource.clone();
+        // Above any version the practice already holds of the same record.
+        let practice_version = chart
+            .entries()
+            .filter(|e| !e.patient_reported && e.key.id == newest.key.id)
+            .map(|e| e.version)
+            .max()
+            .unwrap_or(0);
+        if resource.version() <= practice_version {
+            resource.set_version(practice_version + 1, resource.action());
+        }
+        let at = Timestamp::from_secs(now.as_secs().max(newest.updated_at.as_secs() + 1));
+        let event = ClinicalEventBuilder::new(ClinicalKind::Consent, resource, patient)
+            .map_err(|_| PlanError::Refused("the patient's consent is not a valid Consent"))?
+            .created_at(at)
+            .sign(actor, key)
+            .map_err(|_| {
+                PlanError::Refused("the practice's copy of a consent could not be signed")
+            })?;
+        plan.push(event.event().clone());
+    }
+    Ok(plan)
+}

@@ -104,6 +104,9 @@ pub struct PatientIndex {
     pub patient: PublicKey,
     /// Who may see it.
     pub sharing: Sharing,
+    /// When the newest Consent the practice recorded was written (Unix seconds; 0 without
+    /// one): a patient-signed Consent at or after it is one the practice has not acted on.
+    pub consent_at: u64,
     /// Every served resource, newest first (then by id).
     pub resources: Vec<Arc<ServedResource>>,
     by_id: HashMap<(ResourceType, String), usize>,
@@ -168,6 +171,11 @@ impl PatientIndex {
             },
         );
         let sharing = sharing_of(&chart);
+        let consent_at = chart
+            .of_type(ResourceType::Consent)
+            .map(|e| e.updated_at.as_secs())
+            .max()
+            .unwrap_or(0);
         let id = patient_id(patient);
         let mut resources = Vec::new();
         let mut gone = HashSet::new();
@@ -219,6 +227,7 @@ impl PatientIndex {
             id,
             patient: *patient,
             sharing,
+            consent_at,
             resources,
             by_id,
             gone,

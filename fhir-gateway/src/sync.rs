@@ -52,6 +52,11 @@ pub struct Follower {
     records: HashMap<PublicKey, PatientRecords>,
     /// The highest chart-key version a clinical event was written under, per patient.
     referenced: HashMap<PublicKey, u32>,
+    /// The newest Consent event each patient signed herself (Unix seconds). The gateway cannot
+    /// open it (it is under the epoch key), so it cannot tell a grant from a withdrawal: a
+    /// patient with one at or after the practice's newest recorded consent is not served until
+    /// the practice records it (`ehr rotate`), so a withdrawal stops sharing at once.
+    patient_consents: HashMap<PublicKey, u64>,
     indexes: HashMap<PublicKey, Arc<PatientIndex>>,
     roster: Arc<RosterChain>,
     snapshot: watch::Sender<Arc<Snapshot>>,
@@ -113,6 +118,7 @@ impl Follower {
             view,
             records: HashMap::new(),
             referenced: HashMap::new(),
+            patient_consents: HashMap::new(),
             indexes: HashMap::new(),
             roster: Arc::default(),
             snapshot,
@@ -140,6 +146,7 @@ impl Follower {
         self.reload_view();
         self.records.clear();
         self.referenced.clear();
+        self.patient_consents.clear();
         let mut pages = client.pages(clinical_filter(), PAGE).await;
         let mut opening = Vec::new();
         let mut events = 0usize;
@@ -382,6 +389,14 @@ impl Follower {
         {
             return false;
         }
+        // The transport verified the signature: the patient herself signed a consent event.
+        if event.kind.as_u16() == ClinicalKind::Consent.as_u16() && event.pubkey == patient {
+            let newest = self.patient_consents.entry(patient).or_default();
+            if event.created_at.as_secs() > *newest {
+                *newest = event.created_at.as_secs();
+                patients.insert(patient);
+            }
+        }
         if let Some(version) = chart_key_version(event) {
             let highest = self.referenced.entry(patient).or_default();
             if version > *highest {
@@ -435,6 +450,11 @@ impl Follower {
             .indexes
             .values()
             .filter(|index| index.sharing != Sharing::Nobody)
+            .filter(|index| {
+                self.patient_consents
+                    .get(&index.patient)
+                    .is_none_or(|signed| *signed < index.consent_at)
+            })
             .map(|index| (index.id.clone(), Arc::clone(index)))
             .collect();
         self.snapshot.send_replace(Arc::new(Snapshot {

@@ -5,6 +5,7 @@ import init, { openChartWithSigner, parseConnection } from "/assets/ehr_portal_w
 import { connectRelay } from "/relay.js";
 import { keySigner } from "/signers.js";
 import { clearChart, renderChart } from "/chart.js";
+import { clearRecords, mountRecords } from "/records.js";
 import { mountShare } from "/share.js";
 
 const ROSTER_KIND = 2102;
@@ -37,14 +38,23 @@ async function openChart(connection, signer) {
   return { connection, signer, events, chart: JSON.parse(opened) };
 }
 
-// The signer of the open session, closed (its key wiped) on logout.
-let current = null;
+// The signer of the open chart: the record forms write through it; logout closes it.
+let session = null;
+
+// Draw a chart context and the record forms; after she writes, they reload it.
+function show(context) {
+  renderChart(context.chart);
+  context.reload = async () => show(await openChart(context.connection, context.signer));
+  mountRecords(context);
+  mountShare($("share-panel"), context);
+}
 
 function logout() {
-  current?.close();
-  current = null;
   clearChart();
+  clearRecords();
   $("share-panel").replaceChildren();
+  session?.close();
+  session = null;
   $("status").textContent = "Logged out; the decrypted chart was removed from this page.";
   $("login").hidden = false;
   $("secret").focus();
@@ -81,16 +91,14 @@ async function main() {
       $("status").textContent = refused === 0
         ? "Every record was verified and decrypted in this browser."
         : `${refused} events could not be verified or opened and are not shown.`;
-      renderChart(chart);
-      mountShare($("share-panel"), context);
-      current = signer;
-      signer = null;
+      session = signer;
+      show(context);
     } catch (error) {
       $("status").textContent = "";
       $("error").textContent = `Could not open your chart: ${error?.message ?? error}`;
-    } finally {
       // A login that failed leaves no key behind.
       signer?.close();
+    } finally {
       button.disabled = false;
     }
   });

@@ -466,6 +466,11 @@ fn validate_specific(resource: &Resource) -> Result<(), &'static str> {
             if count != 1 {
                 return Err("exactly one medication[x] is required");
             }
+            at_most_one(
+                usize::from(m.reported_boolean.is_some())
+                    + usize::from(m.reported_reference.is_some()),
+                "at most one reported[x]",
+            )?;
             if !has_target(&m.subject) {
                 return Err("subject is required");
             }

@@ -178,6 +178,11 @@ resource!(
         pub medication_codeable_concept: Option<CodeableConcept>,
         /// The medication as a reference.
         pub medication_reference: Option<Reference>,
+        /// Whether this is a secondary, reported record rather than a primary source of truth
+        /// (a medication or supplement the patient reports taking: US Core's medication list).
+        pub reported_boolean: Option<bool>,
+        /// Who reported it.
+        pub reported_reference: Option<Reference>,
         /// The patient.
         pub subject: Reference,
         /// Encounter of the request.

@@ -58,7 +58,19 @@ pub enum ApiError {
     /// served none.
     #[error("no valid roster for this practice: check the connection string")]
     NoRoster,
+    /// A record the patient writes was refused (invalid FHIR, a kind she may not write, a
+    /// signer that refused); the reason names an element or a rule, never a value.
+    #[error("the record was not written: {0}")]
+    Record(String),
+    /// A form field is missing or unusable.
+    #[error("the {0} {1}")]
+    Field(&'static str, &'static str),
+    /// The chart argument is not the chart this API returned.
+    #[error("the chart must be the JSON the chart was opened as")]
+    Chart,
 }
+
+pub mod records;
 
 /// Parse `nostr-ehr:<npub>?relay=<url>`: `{"practice": hex, "npub", "relay"}`.
 pub fn parse_connection(text: &str) -> Result<String, ApiError> {
@@ -209,9 +221,24 @@ fn chart_json(
     mut malformed: Vec<Value>,
 ) -> String {
     malformed.extend(refused.iter().map(|(id, error)| refusal(Some(*id), error)));
+    // Who wrote each Bundle entry and when, in the Bundle's order (the Bundle itself says
+    // only that an entry is the patient's): what message threads show as the sender.
+    let entries: Vec<Value> = chart
+        .entries()
+        .filter(|entry| serde_json::to_value(&entry.resource).is_ok())
+        .map(|entry| {
+            json!({
+                "author": entry.author.to_hex(),
+                "patient_reported": entry.patient_reported,
+                "updated_at": entry.updated_at.as_secs(),
+                "event_id": entry.event_id.to_hex(),
+            })
+        })
+        .collect();
     json!({
         "patient": patient.to_hex(),
         "bundle": chart.to_bundle(),
+        "entries": entries,
         "refused": malformed,
     })
     .to_string()

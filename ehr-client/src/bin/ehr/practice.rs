@@ -89,6 +89,17 @@ fn maintain_and_commit(
     plan.extend(rotation::maintain_chart_keys(
         &view, actor, &policy, patients, now,
     )?);
+    // Consents patients signed themselves are recorded by the practice, under the key the
+    // plan leaves writable, so the FHIR gateway (which cannot open hers) acts on them.
+    let view = view_after(session, actor, view, &plan)?;
+    let recorded = rotation::record_patient_consents(
+        &view,
+        actor,
+        session.events().iter().chain(&plan),
+        patients,
+        now,
+    )?;
+    plan.extend(recorded);
     let planned = plan.len();
     let published = session.commit(actor, plan)?;
     Ok(json!({ "planned_events": planned, "publish": report(&published) }))
