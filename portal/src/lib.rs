@@ -36,7 +36,14 @@ pub struct Config {
     /// [`assets::DEFAULT_DIR`], `portal/assets` of the source tree).
     #[serde(default)]
     pub assets: Option<PathBuf>,
+    /// Lock a patient's session after this many seconds without activity (default
+    /// [`DEFAULT_LOCK_AFTER_SECS`]): the decrypted chart leaves the page, the key is wiped.
+    #[serde(default)]
+    pub lock_after_secs: Option<u64>,
 }
+
+/// Fifteen minutes: the portal's default inactivity lock.
+pub const DEFAULT_LOCK_AFTER_SECS: u64 = 15 * 60;
 
 /// Why the portal could not run.
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +123,12 @@ pub async fn serve(
         .assets
         .clone()
         .unwrap_or_else(|| PathBuf::from(assets::DEFAULT_DIR));
-    let assets = Assets::load(&dir, config.connection.as_deref());
+    let mut assets = Assets::load(&dir, config.connection.as_deref());
+    let lock_after = config
+        .lock_after_secs
+        .unwrap_or(DEFAULT_LOCK_AFTER_SECS)
+        .max(1);
+    assets.fill("lock_after_secs", &lock_after.to_string());
     if let Some(dir) = assets.missing() {
         tracing::warn!(
             dir = %dir.display(),

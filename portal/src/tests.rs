@@ -10,6 +10,7 @@ async fn start(dir: &std::path::Path, connection: Option<&str>) -> String {
         listen: listener.local_addr().unwrap(),
         connection: connection.map(str::to_owned),
         assets: Some(dir.to_path_buf()),
+        lock_after_secs: None,
     };
     tokio::spawn(serve(listener, config, std::future::pending()));
     base

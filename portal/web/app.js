@@ -3,7 +3,7 @@
 // DOM text goes through textContent only: the CSP requires trusted types for HTML sinks.
 import init, { openChartWithSigner, parseConnection } from "/assets/ehr_portal_wasm.js";
 import { connectRelay } from "/relay.js";
-import { keySigner } from "/signers.js";
+import { initLogin } from "/login.js";
 import { clearChart, renderChart } from "/chart.js";
 
 const ROSTER_KIND = 2102;
@@ -36,11 +36,27 @@ async function openChart(connection, signer) {
   return { connection, signer, events, chart: JSON.parse(opened) };
 }
 
-function logout() {
+// Open and show the chart of `signer` (any login method, signers.js; login.js calls this):
+// the view context. Throws when the chart cannot be opened; the signer stays open for the
+// session, which login.js ends (lock, logout) by closing it and calling endSession.
+async function showChart(signer) {
+  const connection = JSON.parse(parseConnection($("connection").value));
+  const context = await openChart(connection, signer);
+  const { chart } = context;
+  $("login").hidden = true;
+  const refused = chart.refused.length;
+  $("status").textContent = refused === 0
+    ? "Every record was verified and decrypted in this browser."
+    : `${refused} events could not be verified or opened and are not shown.`;
+  renderChart(chart);
+  return context;
+}
+
+// The session ended (login.js): the decrypted chart leaves the page, the login comes back.
+function endSession(message) {
   clearChart();
-  $("status").textContent = "Logged out; the decrypted chart was removed from this page.";
+  $("status").textContent = message;
   $("login").hidden = false;
-  $("secret").focus();
 }
 
 async function main() {
@@ -54,36 +70,7 @@ async function main() {
   if (offered) $("connection").value = offered;
   $("loading").hidden = true;
   $("login").hidden = false;
-  $("logout").addEventListener("click", logout);
-  $("login").addEventListener("submit", async (submit) => {
-    submit.preventDefault();
-    const secret = $("secret").value;
-    // The secret now lives only inside the WebAssembly PatientKey, which is wiped after use.
-    $("secret").value = "";
-    $("error").textContent = "";
-    const button = $("login").querySelector("button");
-    button.disabled = true;
-    let signer;
-    try {
-      const connection = JSON.parse(parseConnection($("connection").value));
-      signer = keySigner(secret);
-      const context = await openChart(connection, signer);
-      const { chart } = context;
-      $("login").hidden = true;
-      const refused = chart.refused.length;
-      $("status").textContent = refused === 0
-        ? "Every record was verified and decrypted in this browser."
-        : `${refused} events could not be verified or opened and are not shown.`;
-      renderChart(chart);
-    } catch (error) {
-      $("status").textContent = "";
-      $("error").textContent = `Could not open your chart: ${error?.message ?? error}`;
-    } finally {
-      // Until the session work of issue 9: the key is used for one reading and wiped.
-      signer?.close();
-      button.disabled = false;
-    }
-  });
+  initLogin({ showChart, endSession });
 }
 
 main();
