@@ -126,7 +126,8 @@ class Channel {
   }
 
   close() {
-    this.ended ??= new Error("the session is locked");
+    // Requests still waiting end now, with the session.
+    this.fail(new Error("the session is locked"));
     try {
       this.relay.send(["CLOSE", SUBSCRIPTION]);
     } catch {

@@ -30,8 +30,9 @@ async function open(url = input.portal) {
   const context = await browser.newContext({ viewport: { width: 375, height: 800 } });
   const page = await context.newPage();
   const watch = { requests: [], websockets: [], errors: [] };
+  const sockets = [];
   page.on("request", (request) => watch.requests.push(request.url()));
-  page.on("websocket", (socket) => watch.websockets.push(socket.url()));
+  page.on("websocket", (socket) => { watch.websockets.push(socket.url()); sockets.push(socket); });
   page.on("console", (message) => { if (message.type() === "error") watch.errors.push(message.text()); });
   page.on("pageerror", (error) => watch.errors.push(String(error)));
   await page.addInitScript(() => {
@@ -39,7 +40,7 @@ async function open(url = input.portal) {
     document.addEventListener("securitypolicyviolation", (e) =>
       window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
   });
-  return { context, page, watch, url };
+  return { context, page, watch, url, sockets };
 }
 
 async function start({ page, url }) {
@@ -180,7 +181,17 @@ try {
     await s.page.getByLabel("Remote signer link (bunker://)").fill(uri);
     await s.page.getByRole("button", { name: "Log in with the remote signer" }).click();
     await s.page.waitForSelector(SHOWN, { timeout: 90000 });
-    await finish(name, s, { bunkerLeft: await s.page.getByLabel("Remote signer link (bunker://)").inputValue() });
+    const extra = { bunkerLeft: await s.page.getByLabel("Remote signer link (bunker://)").inputValue() };
+    if (name === "bunker") {
+      extra.before = await seen(s.page);
+      // Logging out disconnects the signer: every socket of the page closes.
+      extra.socketsOpenAtChart = s.sockets.filter((socket) => !socket.isClosed()).length;
+      await s.page.getByRole("button", { name: "Log out" }).click();
+      await Promise.all(s.sockets.filter((socket) => !socket.isClosed())
+        .map((socket) => socket.waitForEvent("close")));
+      extra.socketsOpenAfterLogout = s.sockets.filter((socket) => !socket.isClosed()).length;
+    }
+    await finish(name, s, extra);
   }
   {
     const s = await open();

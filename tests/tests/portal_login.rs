@@ -386,7 +386,14 @@ async fn every_login_opens_the_same_chart_and_the_session_locks() {
 
     // NIP-46: bunker and pairing open the same chart through the signer; a refusal is clear.
     let bunker_result = &results["bunker"];
-    assert_eq!(&bunker_result["rows"], reference, "{bunker_result}");
+    assert_eq!(
+        &bunker_result["before"]["rows"], reference,
+        "{bunker_result}"
+    );
+    // The signer's channel stayed open for the session and closed with the logout.
+    assert_eq!(bunker_result["socketsOpenAtChart"], 1, "{bunker_result}");
+    assert_eq!(bunker_result["socketsOpenAfterLogout"], 0);
+    assert_eq!(bunker_result["rows"], json!([]));
     assert_eq!(bunker_result["bunkerLeft"], "");
     assert_eq!(bunker_asked["connect"], 1, "{bunker_asked:?}");
     assert!(
