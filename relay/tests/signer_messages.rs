@@ -177,6 +177,24 @@ async fn signer_messages_reach_their_recipient_only(db: Db) {
             .publish_ok(&signer_message(&patient, &[client.public_key()]))
             .await;
     }
+
+    // A banned key neither sends nor waits for signer messages, member or not.
+    let (status, body) = nip86(
+        &relay,
+        &practice.admin,
+        "banpubkey",
+        json!([stranger.public_key().to_hex(), "abuse"]),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mut banned = Client::connect(&relay.url).await;
+    banned.auth(&stranger, &relay.url).await;
+    let (ok, message) = banned
+        .publish(&signer_message(&stranger, &[patient.public_key()]))
+        .await;
+    assert!(!ok && message.starts_with("blocked:"), "{message}");
+    let refused = banned.req("b", &[sub(&stranger)]).await.unwrap_err();
+    assert!(refused.starts_with("blocked:"), "{refused}");
     relay.stop().await;
 }
 
