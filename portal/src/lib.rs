@@ -4,9 +4,8 @@
 //! What the app does so far (issue 9 is under way, DESIGN.md §11): it loads `ehr-client`'s
 //! core as WebAssembly, logs the patient in (nsec, ncryptsec, NIP-07 extension, NIP-46 remote
 //! signer or passkey; the session locks after `lock_after_secs`), takes the practice's
-//! connection string,
-//! authenticates to the relay (NIP-42), fetches the patient's events, and shows the chart that
-//! core verified, opened and folded. The server only hands out files ([`assets`]).
+//! connection string, authenticates to the relay (NIP-42), fetches the patient's events, and
+//! shows the chart that core verified, opened and folded. The server only hands out files ([`assets`]).
 
 pub mod assets;
 
