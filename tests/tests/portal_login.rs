@@ -214,7 +214,7 @@ async fn every_login_opens_the_same_chart_and_the_session_locks() {
     let ncryptsec = keys::to_ncryptsec(maria.secret_key(), password, 16).unwrap();
     let user = maria.keys().clone();
     let portal_url = portal(&connection, None).await;
-    let lock_url = portal(&connection, Some(3)).await;
+    let lock_url = portal(&connection, Some(5)).await;
 
     // Two bunkers (one refusing) with their own signer keys, which are not members.
     let (stop, stopped) = watch::channel(false);
