@@ -19,13 +19,16 @@ const BUILT: [&str; 2] = ["ehr_portal_wasm.js", "ehr_portal_wasm_bg.wasm"];
 const INDEX_HTML: &str = include_str!("../web/index.html");
 
 /// The app's own files, served at `/<name>`.
-const WEB: [(&str, &str); 8] = [
+const WEB: &[(&str, &str)] = &[
     ("/app.js", include_str!("../web/app.js")),
     ("/relay.js", include_str!("../web/relay.js")),
     ("/signers.js", include_str!("../web/signers.js")),
     ("/chart.js", include_str!("../web/chart.js")),
     ("/records.js", include_str!("../web/records.js")),
     ("/share.js", include_str!("../web/share.js")),
+    ("/login.js", include_str!("../web/login.js")),
+    ("/nip46.js", include_str!("../web/nip46.js")),
+    ("/passkey.js", include_str!("../web/passkey.js")),
     ("/style.css", include_str!("../web/style.css")),
     ("/icon.svg", include_str!("../web/icon.svg")),
 ];
@@ -69,7 +72,7 @@ impl Assets {
         let mut files = HashMap::new();
         let index = INDEX_HTML.replace("{{connection}}", &escape(connection.unwrap_or("")));
         files.insert("/".to_owned(), Asset::new(index, "index.html"));
-        for (path, text) in WEB {
+        for &(path, text) in WEB {
             files.insert(path.to_owned(), Asset::new(text, path));
         }
         let mut missing = None;
@@ -89,6 +92,19 @@ impl Assets {
             );
         }
         Self { files, missing }
+    }
+
+    /// Fill `{{name}}` in the app page with `value` (escaped), e.g. the session lock time.
+    pub fn fill(&mut self, name: &str, value: &str) {
+        if self.missing.is_some() {
+            return;
+        }
+        let placeholder = format!("{{{{{name}}}}}");
+        if let Some(page) = self.files.get("/") {
+            let text = String::from_utf8_lossy(&page.body).replace(&placeholder, &escape(value));
+            self.files
+                .insert("/".to_owned(), Asset::new(text, "index.html"));
+        }
     }
 
     /// The file at `path`.

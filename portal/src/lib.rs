@@ -2,9 +2,10 @@
 //! decryption in the browser; the server never sees a secret key or a plaintext record.
 //!
 //! What the app does so far (issue 9 is under way, DESIGN.md §11): it loads `ehr-client`'s
-//! core as WebAssembly, takes the patient's nsec and the practice's connection string,
-//! authenticates to the relay (NIP-42), fetches the patient's events, and shows the chart that
-//! core verified, opened and folded. The server only hands out files ([`assets`]).
+//! core as WebAssembly, logs the patient in (nsec, ncryptsec, NIP-07 extension, NIP-46 remote
+//! signer or passkey; the session locks after `lock_after_secs`), takes the practice's
+//! connection string, authenticates to the relay (NIP-42), fetches the patient's events, and
+//! shows the chart that core verified, opened and folded. The server only hands out files ([`assets`]).
 
 pub mod assets;
 
@@ -36,7 +37,14 @@ pub struct Config {
     /// [`assets::DEFAULT_DIR`], `portal/assets` of the source tree).
     #[serde(default)]
     pub assets: Option<PathBuf>,
+    /// Lock a patient's session after this many seconds without activity (default
+    /// [`DEFAULT_LOCK_AFTER_SECS`]): the decrypted chart leaves the page, the key is wiped.
+    #[serde(default)]
+    pub lock_after_secs: Option<u64>,
 }
+
+/// Fifteen minutes: the portal's default inactivity lock.
+pub const DEFAULT_LOCK_AFTER_SECS: u64 = 15 * 60;
 
 /// Why the portal could not run.
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +124,12 @@ pub async fn serve(
         .assets
         .clone()
         .unwrap_or_else(|| PathBuf::from(assets::DEFAULT_DIR));
-    let assets = Assets::load(&dir, config.connection.as_deref());
+    let mut assets = Assets::load(&dir, config.connection.as_deref());
+    let lock_after = config
+        .lock_after_secs
+        .unwrap_or(DEFAULT_LOCK_AFTER_SECS)
+        .max(1);
+    assets.fill("lock_after_secs", &lock_after.to_string());
     if let Some(dir) = assets.missing() {
         tracing::warn!(
             dir = %dir.display(),

@@ -10,6 +10,7 @@ async fn start(dir: &std::path::Path, connection: Option<&str>) -> String {
         listen: listener.local_addr().unwrap(),
         connection: connection.map(str::to_owned),
         assets: Some(dir.to_path_buf()),
+        lock_after_secs: None,
     };
     tokio::spawn(serve(listener, config, std::future::pending()));
     base
@@ -115,4 +116,26 @@ async fn without_the_webassembly_the_page_says_how_to_build_it() {
         .await
         .unwrap();
     assert_eq!(wasm.status(), 404);
+}
+
+#[tokio::test]
+async fn the_page_carries_the_session_lock_time() {
+    let dir = built();
+    let base = start(dir.path(), None).await;
+    let html = reqwest::get(format!("{base}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Fifteen minutes unless configured; no placeholder left for the app to misread.
+    assert!(
+        html.contains(r#"<meta name="ehr-lock-after" content="900">"#),
+        "{html}"
+    );
+    assert!(!html.contains("{{"), "{html}");
+    for module in ["/login.js", "/nip46.js", "/passkey.js"] {
+        let response = reqwest::get(format!("{base}{module}")).await.unwrap();
+        assert_eq!(response.status(), 200, "{module}");
+    }
 }

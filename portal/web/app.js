@@ -3,7 +3,7 @@
 // DOM text goes through textContent only: the CSP requires trusted types for HTML sinks.
 import init, { openChartWithSigner, parseConnection } from "/assets/ehr_portal_wasm.js";
 import { connectRelay } from "/relay.js";
-import { keySigner } from "/signers.js";
+import { initLogin } from "/login.js";
 import { clearChart, renderChart } from "/chart.js";
 import { clearRecords, mountRecords } from "/records.js";
 import { mountShare } from "/share.js";
@@ -38,10 +38,7 @@ async function openChart(connection, signer) {
   return { connection, signer, events, chart: JSON.parse(opened) };
 }
 
-// The signer of the open chart: the record forms write through it; logout closes it.
-let session = null;
-
-// Draw a chart context and the record forms; after she writes, they reload it.
+// Draw a chart context with the record tabs and sharing; after she writes, they reload it.
 function show(context) {
   renderChart(context.chart);
   context.reload = async () => show(await openChart(context.connection, context.signer));
@@ -49,15 +46,29 @@ function show(context) {
   mountShare($("share-panel"), context);
 }
 
-function logout() {
+// Open and show the chart of `signer` (any login method, signers.js; login.js calls this):
+// the view context. Throws when the chart cannot be opened; the signer stays open for the
+// session, which login.js ends (lock, logout) by closing it and calling endSession.
+async function showChart(signer) {
+  const connection = JSON.parse(parseConnection($("connection").value));
+  const context = await openChart(connection, signer);
+  const { chart } = context;
+  $("login").hidden = true;
+  const refused = chart.refused.length;
+  $("status").textContent = refused === 0
+    ? "Every record was verified and decrypted in this browser."
+    : `${refused} events could not be verified or opened and are not shown.`;
+  show(context);
+  return context;
+}
+
+// The session ended (login.js): everything decrypted leaves the page, the login comes back.
+function endSession(message) {
   clearChart();
   clearRecords();
   $("share-panel").replaceChildren();
-  session?.close();
-  session = null;
-  $("status").textContent = "Logged out; the decrypted chart was removed from this page.";
+  $("status").textContent = message;
   $("login").hidden = false;
-  $("secret").focus();
 }
 
 async function main() {
@@ -71,37 +82,7 @@ async function main() {
   if (offered) $("connection").value = offered;
   $("loading").hidden = true;
   $("login").hidden = false;
-  $("logout").addEventListener("click", logout);
-  $("login").addEventListener("submit", async (submit) => {
-    submit.preventDefault();
-    const secret = $("secret").value;
-    // The secret now lives only inside the WebAssembly PatientKey, which is wiped after use.
-    $("secret").value = "";
-    $("error").textContent = "";
-    const button = $("login").querySelector("button");
-    button.disabled = true;
-    let signer;
-    try {
-      const connection = JSON.parse(parseConnection($("connection").value));
-      signer = keySigner(secret);
-      const context = await openChart(connection, signer);
-      const { chart } = context;
-      $("login").hidden = true;
-      const refused = chart.refused.length;
-      $("status").textContent = refused === 0
-        ? "Every record was verified and decrypted in this browser."
-        : `${refused} events could not be verified or opened and are not shown.`;
-      session = signer;
-      show(context);
-    } catch (error) {
-      $("status").textContent = "";
-      $("error").textContent = `Could not open your chart: ${error?.message ?? error}`;
-      // A login that failed leaves no key behind.
-      signer?.close();
-    } finally {
-      button.disabled = false;
-    }
-  });
+  initLogin({ showChart, endSession });
 }
 
 main();

@@ -115,7 +115,7 @@ impl ReadScope {
     /// Whether this scope may see `event`.
     pub fn allows(&self, event: &Event) -> bool {
         let kind = event.kind.as_u16();
-        if kind == GIFT_WRAP {
+        if kind == GIFT_WRAP || kind == crate::signer_messages::NOSTR_CONNECT {
             return p_tags(event).any(|p| p == self.reader_hex);
         }
         if self.everything || event.pubkey == self.reader || self.kinds.contains(&kind) {

@@ -80,6 +80,9 @@ pub(crate) fn check_event(
             Some(_) => {}
         }
     }
+    if crate::signer_messages::is_signer_message(event) {
+        return crate::signer_messages::check(relay, authed, ip, event, raw, now);
+    }
     let access = relay.hub.access();
     if event.kind.as_u16() == GIFT_WRAP {
         let mut recipients = p_tags(event);

@@ -154,6 +154,10 @@ pub struct Limits {
     pub giftwraps_per_ip_per_minute: u32,
     /// Largest gift wrap from an unauthenticated or unknown key, as JSON bytes.
     pub max_giftwrap_bytes: usize,
+    /// NIP-46 signer messages (kind 24133) from keys that are not members, per IP per minute.
+    /// Higher than gift wraps: a patient reading her chart through a remote signer asks it to
+    /// decrypt every record (DESIGN.md §11).
+    pub signer_messages_per_ip_per_minute: u32,
     /// How far in the future `created_at` may be, in seconds.
     pub max_future_seconds: u64,
 }
@@ -169,6 +173,7 @@ impl Default for Limits {
             messages_per_minute: 12_000,
             giftwraps_per_ip_per_minute: 30,
             max_giftwrap_bytes: 64 * 1024,
+            signer_messages_per_ip_per_minute: 6_000,
             max_future_seconds: 15 * 60,
         }
     }
@@ -293,9 +298,12 @@ impl Config {
                 "limits.max_event_tags, max_subscriptions, max_filters and max_limit must be at least 1",
             );
         }
-        if l.messages_per_minute == 0 || l.giftwraps_per_ip_per_minute == 0 {
+        if l.messages_per_minute == 0
+            || l.giftwraps_per_ip_per_minute == 0
+            || l.signer_messages_per_ip_per_minute == 0
+        {
             return bad(
-                "limits.messages_per_minute and giftwraps_per_ip_per_minute must be at least 1",
+                "limits.messages_per_minute, giftwraps_per_ip_per_minute and signer_messages_per_ip_per_minute must be at least 1",
             );
         }
         Ok(())

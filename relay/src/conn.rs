@@ -359,7 +359,10 @@ impl Conn {
     async fn on_req(&mut self, sub: SubscriptionId, filters: Vec<Filter>) {
         let sub_id = sub.as_str().to_owned();
         let scope = match self.scope() {
-            Ok(scope) => scope,
+            Ok(scope) => Some(scope),
+            // A key that is not a member (a portal's NIP-46 client, a remote signer) may wait
+            // for signer messages addressed to it, and nothing else.
+            Err(_) if self.may_wait_for_signer_messages(&filters) => None,
             Err(reject) => return self.closed(&sub_id, &reject).await,
         };
         let limits = &self.relay.config.limits;
@@ -386,6 +389,12 @@ impl Conn {
         let prefix = format!("[\"EVENT\",{},", serde_json::Value::String(sub_id.clone()));
         let now = Timestamp::now();
         let max_limit = limits.max_limit;
+        // Signer messages are never stored: nothing to query.
+        let Some(scope) = scope else {
+            return self
+                .send(serde_json::json!(["EOSE", sub_id]).to_string())
+                .await;
+        };
         for filter in &filters {
             let limit = filter.limit.map_or(max_limit, |l| l.min(max_limit));
             if limit == 0 {
@@ -464,9 +473,30 @@ impl Conn {
         }
     }
 
+    /// Whether the authenticated key is banned now.
+    fn banned(&self) -> bool {
+        self.authed
+            .is_some_and(|key| self.relay.hub.access().roles(&key, Timestamp::now()).banned)
+    }
+
+    /// Whether this connection, authenticated and not banned, asks only for signer messages.
+    fn may_wait_for_signer_messages(&self, filters: &[Filter]) -> bool {
+        self.authed.is_some()
+            && !self.banned()
+            && crate::signer_messages::only_signer_messages(filters)
+    }
+
     /// Deliver a committed event to the subscriptions it matches and the reader may see.
     fn on_live(&mut self, live: &LiveEvent) {
         if self.subs.is_empty() {
+            return;
+        }
+        if crate::signer_messages::is_signer_message(&live.event) {
+            if crate::signer_messages::addressed_to(&live.event, self.authed.as_ref())
+                && !self.banned()
+            {
+                self.deliver(live);
+            }
             return;
         }
         let Ok(scope) = self.scope() else {
@@ -477,6 +507,11 @@ impl Conn {
         if !scope.allows(&live.event) {
             return;
         }
+        self.deliver(live);
+    }
+
+    /// Send `live` to the subscriptions it matches (the reader may see it).
+    fn deliver(&mut self, live: &LiveEvent) {
         let options = nostr::filter::MatchEventOptions::new();
         let now = Timestamp::now();
         if live.event.is_expired_at(now) {

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod negentropy;
 pub mod nip86;
 pub mod service;
+pub mod signer_messages;
 pub mod store;
 pub mod tools;
 
@@ -61,6 +62,8 @@ pub struct RelayState {
     hub: Arc<Hub>,
     writer: Writer,
     giftwraps: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    /// NIP-46 signer messages from non-members, per IP, this minute.
+    signer_messages: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -104,15 +107,20 @@ impl RelayState {
 
     /// Whether `ip` may send another gift wrap as an unknown key this minute.
     fn giftwrap_allowed(&self, ip: IpAddr) -> bool {
-        let mut table = self
-            .giftwraps
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Instant::now();
-        table.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
-        let entry = table.entry(ip).or_insert((now, 0));
-        entry.1 += 1;
-        entry.1 <= self.config.limits.giftwraps_per_ip_per_minute
+        per_ip_minute(
+            &self.giftwraps,
+            ip,
+            self.config.limits.giftwraps_per_ip_per_minute,
+        )
+    }
+
+    /// Whether `ip` may send another NIP-46 signer message as a non-member this minute.
+    fn signer_message_allowed(&self, ip: IpAddr) -> bool {
+        per_ip_minute(
+            &self.signer_messages,
+            ip,
+            self.config.limits.signer_messages_per_ip_per_minute,
+        )
     }
 
     /// Hand an ephemeral event to live subscribers of every relay process.
@@ -130,6 +138,18 @@ impl RelayState {
             Store::Postgres(pg) => pg.publish_ephemeral(&event, &raw, now).await,
         }
     }
+}
+
+/// Count one more message from `ip` in `table`'s current minute: whether it is within `limit`.
+fn per_ip_minute(table: &Mutex<HashMap<IpAddr, (Instant, u32)>>, ip: IpAddr, limit: u32) -> bool {
+    let mut table = table
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let now = Instant::now();
+    table.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
+    let entry = table.entry(ip).or_insert((now, 0));
+    entry.1 += 1;
+    entry.1 <= limit
 }
 
 /// Run the relay on `listener` until `shutdown` resolves; then close connections, finish the
@@ -161,6 +181,7 @@ pub async fn serve(
         hub: hub.clone(),
         writer,
         giftwraps: Mutex::new(HashMap::new()),
+        signer_messages: Mutex::new(HashMap::new()),
         shutdown: stopped.clone(),
     });
     let mut background = vec![tokio::spawn(purge_loop(hub.clone()).in_current_span())];

@@ -6,6 +6,7 @@
 //! when JavaScript calls `free()`), and signer logins (NIP-07) pass a decrypt callback instead.
 
 pub mod api;
+mod login;
 pub mod records;
 
 use ehr_client::keys::Identity;
