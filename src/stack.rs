@@ -246,6 +246,12 @@ impl Stack {
 
     /// Start the relay and Blossom (those of them this process runs).
     pub async fn start_storage(&mut self) -> Result<(), StackError> {
+        // Blossom opens the relay's database too, and two migrators on one SQLite file race
+        // ("table events already exists"): the relay's schema is brought up to date first.
+        let runs = |service| self.listeners.iter().any(|(s, _)| *s == service);
+        if runs(Service::Relay) && runs(Service::Blossom) {
+            drop(ehr_relay::store::Store::open(&self.config.relay.database).await?);
+        }
         if let Some(listener) = self.take_listener(Service::Relay) {
             let config = self.config.relay.clone();
             let stop = stopped(self.stop_storage.subscribe());
