@@ -19,11 +19,15 @@ const BUILT: [&str; 2] = ["ehr_portal_wasm.js", "ehr_portal_wasm_bg.wasm"];
 const INDEX_HTML: &str = include_str!("../web/index.html");
 
 /// The app's own files, served at `/<name>`.
-const WEB: [(&str, &str); 7] = [
+const WEB: &[(&str, &str)] = &[
     ("/app.js", include_str!("../web/app.js")),
     ("/relay.js", include_str!("../web/relay.js")),
     ("/signers.js", include_str!("../web/signers.js")),
     ("/chart.js", include_str!("../web/chart.js")),
+    ("/chart-view.js", include_str!("../web/chart-view.js")),
+    ("/chart-tabs.js", include_str!("../web/chart-tabs.js")),
+    ("/vitals.js", include_str!("../web/vitals.js")),
+    ("/documents.js", include_str!("../web/documents.js")),
     ("/records.js", include_str!("../web/records.js")),
     ("/style.css", include_str!("../web/style.css")),
     ("/icon.svg", include_str!("../web/icon.svg")),
@@ -68,7 +72,7 @@ impl Assets {
         let mut files = HashMap::new();
         let index = INDEX_HTML.replace("{{connection}}", &escape(connection.unwrap_or("")));
         files.insert("/".to_owned(), Asset::new(index, "index.html"));
-        for (path, text) in WEB {
+        for &(path, text) in WEB {
             files.insert(path.to_owned(), Asset::new(text, path));
         }
         let mut missing = None;

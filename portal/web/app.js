@@ -74,7 +74,7 @@ async function main() {
       $("status").textContent = refused === 0
         ? "Every record was verified and decrypted in this browser."
         : `${refused} events could not be verified or opened and are not shown.`;
-      renderChart(chart);
+      renderChart(context);
     } catch (error) {
       $("status").textContent = "";
       $("error").textContent = `Could not open your chart: ${error?.message ?? error}`;

@@ -1,0 +1,358 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Reading the chart in the patient portal (headless Chromium, 375 px wide): every tab shows
+//! the records `ehr chart show --format bundle` gives the same patient, the tabs follow the
+//! WAI-ARIA tabs pattern by keyboard, the page body never scrolls sideways, the immunization
+//! record prints alone, a patient-reported entry is marked "Reported by you", and the CSP is
+//! never violated. Screenshots (Summary, Medications, Vitals) are left under
+//! `$CARGO_TARGET_DIR/portal-screenshots/`.
+//!
+//! Needs `scripts/build-portal`, Chromium and `npm ci --prefix tests/node`; `scripts/test`
+//! does all three.
+
+mod demo_common;
+
+use std::path::{Path, PathBuf};
+
+use demo_common::{Seeded, count, ehr, start_seeded};
+use serde_json::{Value, json};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn origin(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    format!("{}://{host}", url.split("://").next().unwrap_or_default())
+}
+
+fn resources<'a>(bundle: &'a Value, resource_type: &str) -> Vec<&'a Value> {
+    bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == resource_type)
+        .collect()
+}
+
+fn is_vital(observation: &Value) -> bool {
+    observation["category"]
+        .to_string()
+        .contains("\"vital-signs\"")
+}
+
+fn rows(tab: &Value) -> Vec<Vec<String>> {
+    serde_json::from_value(tab["rows"].clone()).unwrap()
+}
+
+/// Where screenshots stay after the test: `$CARGO_TARGET_DIR/portal-screenshots/`.
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("portal-screenshots")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
+    let wasm = Path::new(ehr_portal::assets::DEFAULT_DIR).join("ehr_portal_wasm_bg.wasm");
+    assert!(
+        wasm.is_file(),
+        "run scripts/build-portal (scripts/test does)"
+    );
+    assert!(Path::new(CHROMIUM).is_file(), "Chromium is missing");
+    let home = tempfile::tempdir().unwrap();
+    let Seeded {
+        mut stack,
+        keys,
+        connection,
+        ..
+    } = start_seeded(home.path()).await;
+    let portal = stack.urls().portal.clone().unwrap();
+    let relay = stack.urls().relay.clone();
+    let maria = &keys.patients[0];
+
+    let maria_home = home.path().join("maria");
+    ehr(&maria_home, maria, &["practice", "connect", &connection]);
+    let cli = ehr(
+        &maria_home,
+        maria,
+        &[
+            "chart",
+            "show",
+            "--patient",
+            &maria.npub(),
+            "--format",
+            "bundle",
+        ],
+    );
+
+    let shots = home.path().join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let input = json!({
+        "portal": portal,
+        "chromium": CHROMIUM,
+        "connection": connection,
+        "nsec": maria.nsec().as_str(),
+        "screenshots": shots,
+    });
+    let results = tokio::task::spawn_blocking(move || {
+        ehr_tests::node::run_json_lines("portal-chart.mjs", "playwright-core", &input)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    stack.stop().await;
+    let page = &results[0];
+    assert_eq!(page["error"], "", "{page}");
+    let tabs = &page["tabs"];
+
+    // The tab list: ten tabs, each controlling a labelled tabpanel; only the first selected
+    // and in the Tab order.
+    let tablist = page["tablist"].as_array().unwrap();
+    let labels: Vec<&str> = tablist
+        .iter()
+        .map(|t| t["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "Summary",
+            "Visits",
+            "Vitals",
+            "Problems",
+            "Medications",
+            "Allergies",
+            "Immunizations",
+            "Orders & results",
+            "Documents",
+            "All records"
+        ]
+    );
+    for (i, tab) in tablist.iter().enumerate() {
+        assert_eq!(tab["selected"], if i == 0 { "true" } else { "false" });
+        assert_eq!(tab["tabIndex"], if i == 0 { 0 } else { -1 });
+        assert_eq!(tab["panelRole"], "tabpanel");
+        assert_eq!(tab["panelLabelledBy"], tab["id"]);
+    }
+
+    // Keyboard: Tab reaches the selected tab; arrows, Home and End move selection and focus,
+    // wrapping at the ends; Tab then enters the panel.
+    assert_eq!(page["focusedAfterLogin"], "chart-heading");
+    let moves: Vec<(&str, &str)> = page["keyboard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["focused"].as_str().unwrap(),
+                m["selected"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        "tab-summary",
+        "tab-visits",
+        "tab-vitals",
+        "tab-visits",
+        "tab-all",
+        "tab-summary",
+        "tab-all",
+        "tab-summary",
+    ];
+    for ((focused, selected), want) in moves.iter().zip(expected) {
+        assert_eq!((*focused, *selected), (want, want), "{moves:?}");
+    }
+    for m in page["keyboard"].as_array().unwrap() {
+        assert_eq!(m["shown"].as_array().unwrap().len(), 1, "one panel shown");
+        assert_eq!(
+            m["shown"][0].as_str().unwrap().replace("panel-", "tab-"),
+            m["selected"].as_str().unwrap()
+        );
+    }
+    assert_eq!(page["tabIntoPanel"], "panel-summary");
+
+    // Summary: who she is and what is current.
+    let summary = &tabs["summary"];
+    let facts = summary["facts"].to_string();
+    assert!(
+        facts.contains("Maria Demo-Alvarez (synthetic demo patient)")
+            && facts.contains("1986-04-12"),
+        "{facts}"
+    );
+    let sections = summary["sections"].to_string();
+    assert!(sections.contains("Hypertension"), "{sections}");
+    assert!(
+        sections.contains("lisinopril 10 MG Oral Tablet"),
+        "{sections}"
+    );
+    let current_meds = summary["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["title"] == "Current medications")
+        .unwrap();
+    assert!(
+        !current_meds.to_string().contains("amoxicillin"),
+        "a stopped course is not current: {current_meds}"
+    );
+
+    // Visits: one per Encounter, newest first, with the vitals measured there.
+    let visits = tabs["visits"]["visits"].as_array().unwrap();
+    assert_eq!(visits.len(), count(&cli, "Encounter"));
+    assert!(visits.len() >= 5);
+    assert!(visits[0]["title"].as_str().unwrap().starts_with("2026-"));
+    assert!(
+        visits.iter().all(|v| v["title"]
+            .as_str()
+            .unwrap()
+            .ends_with("Hypertension follow-up")
+            && v["measured"].as_u64().unwrap() >= 3),
+        "{visits:?}"
+    );
+
+    // Vitals: a row per vital sign, and a line chart per series with a point per visit.
+    let observations = resources(&cli, "Observation");
+    let vitals = observations.iter().filter(|o| is_vital(o)).count();
+    assert_eq!(rows(&tabs["vitals"]).len(), vitals);
+    assert!(vitals > 0);
+    let charts = tabs["vitals"]["charts"].as_array().unwrap();
+    let series: Vec<&str> = charts
+        .iter()
+        .map(|c| c["series"].as_str().unwrap())
+        .collect();
+    assert_eq!(series, ["weight", "blood-pressure", "heart-rate"]);
+    for chart in charts {
+        assert_eq!(chart["role"], "img");
+        assert!(chart["title"].as_str().unwrap().contains(" over time: "));
+        for points in chart["lines"].as_array().unwrap() {
+            assert_eq!(points.as_u64().unwrap() as usize, visits.len(), "{chart}");
+        }
+        // Fits the phone's width.
+        assert!(chart["width"].as_f64().unwrap() <= 375.0, "{chart}");
+    }
+    assert_eq!(
+        charts[1]["lines"].as_array().unwrap().len(),
+        2,
+        "systolic and diastolic"
+    );
+
+    // Problems, medications (current apart from stopped), allergies, immunizations.
+    assert_eq!(rows(&tabs["problems"]).len(), count(&cli, "Condition"));
+    let meds = &tabs["medications"];
+    let (current, stopped) = (
+        meds["current"].as_array().unwrap(),
+        meds["stopped"].as_array().unwrap(),
+    );
+    assert_eq!(
+        current.len() + stopped.len(),
+        count(&cli, "MedicationRequest")
+    );
+    assert!(
+        current
+            .iter()
+            .any(|r| r[0] == "lisinopril 10 MG Oral Tablet")
+    );
+    assert!(
+        stopped
+            .iter()
+            .any(|r| r[0] == "amoxicillin 500 MG Oral Capsule" && r[3] == "stopped"),
+        "{meds}"
+    );
+    assert_eq!(
+        rows(&tabs["allergies"]).len(),
+        count(&cli, "AllergyIntolerance")
+    );
+    assert!(rows(&tabs["allergies"])[0][0].contains("penicillin"));
+    assert_eq!(
+        rows(&tabs["immunizations"]).len(),
+        count(&cli, "Immunization")
+    );
+    // The immunization record prints alone: no tabs, no title, no buttons.
+    let print = &tabs["immunizations"]["print"];
+    assert_eq!(
+        print,
+        &json!({"record": true, "recordRows": count(&cli, "Immunization"), "tabs": false,
+                "title": false, "button": false, "logout": false})
+    );
+    assert_eq!(tabs["immunizations"]["printButton"], true);
+
+    // Orders and results: each result under the order it fulfils.
+    let orders = tabs["orders"]["orders"].as_array().unwrap();
+    assert_eq!(orders.len(), count(&cli, "ServiceRequest"));
+    let reports: usize = orders
+        .iter()
+        .map(|o| o["reports"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(reports, count(&cli, "DiagnosticReport"));
+    assert!(
+        orders[0]["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Hemoglobin A1c")
+    );
+    assert!(
+        orders[0]["reports"][0]
+            .as_str()
+            .unwrap()
+            .contains("Hemoglobin A1c/Hemoglobin.total in Blood: "),
+        "{orders:?}"
+    );
+
+    // Documents, and everything in one table.
+    assert_eq!(
+        rows(&tabs["documents"]).len(),
+        count(&cli, "DocumentReference")
+    );
+    assert!(!rows(&tabs["documents"]).is_empty());
+    assert_eq!(
+        rows(&tabs["all"]).len(),
+        cli["entry"].as_array().unwrap().len()
+    );
+
+    // Nothing the practice wrote is marked as hers; her own entry is, in its tab and in the
+    // table of everything.
+    for (id, tab) in tabs.as_object().unwrap() {
+        assert_eq!(tab["reported"], 0, "{id}");
+        assert_eq!(
+            page["overflow"][id], true,
+            "the page scrolls sideways on {id}"
+        );
+    }
+    assert_eq!(
+        page["reportedMarker"],
+        json!({"rows": ["Vitamin D 1000 IU Reported by you", "lisinopril 10 MG Oral Tablet"],
+               "markers": [1, 0], "allMarkers": 1})
+    );
+
+    // Logging out leaves no record on the page.
+    assert_eq!(
+        page["afterLogout"],
+        json!({"tabs": 0, "panels": 1, "rows": 0, "visible": false})
+    );
+    for url in page["requests"].as_array().unwrap() {
+        assert_eq!(origin(url.as_str().unwrap()), portal, "{url}");
+    }
+    for url in page["websockets"].as_array().unwrap() {
+        assert_eq!(origin(url.as_str().unwrap()), relay, "{url}");
+    }
+    assert_eq!(page["violations"], json!([]), "CSP violated: {page}");
+    assert_eq!(page["errors"], json!([]), "console errors: {page}");
+
+    // Screenshots at 375 px, kept where a person can look at them.
+    let keep = screenshot_dir();
+    std::fs::create_dir_all(&keep).unwrap();
+    for id in ["summary", "medications", "vitals"] {
+        let path = PathBuf::from(tabs[id]["screenshot"].as_str().unwrap());
+        let png = std::fs::read(&path).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+        assert!(png.len() > 10_000, "{id}: {} bytes", png.len());
+        let kept = keep.join(path.file_name().unwrap());
+        std::fs::copy(&path, &kept).unwrap();
+        println!("screenshot: {}", kept.display());
+    }
+}
