@@ -185,6 +185,10 @@ impl Stack {
                 ehr_client::connection::Connection::new(config.practice, urls.relay.clone())
                     .map_err(|e| StackError::Config(format!("[relay]: {e}")))?;
             portal.connection = Some(connection.to_string());
+            // Documents come from this stack's Blossom: the portal's CSP must allow it.
+            if !urls.blossom.is_empty() && !portal.blossom.contains(&urls.blossom) {
+                portal.blossom.push(urls.blossom.clone());
+            }
         }
         let metrics_listener = match config.metrics {
             Some(address) => {

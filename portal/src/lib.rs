@@ -36,6 +36,11 @@ pub struct Config {
     /// [`assets::DEFAULT_DIR`], `portal/assets` of the source tree).
     #[serde(default)]
     pub assets: Option<PathBuf>,
+    /// Origins of the Blossom servers whose documents patients download in the browser
+    /// (`https://blobs.example.org`): the CSP's `connect-src` names exactly these. The launcher
+    /// adds the Blossom of its own stack.
+    #[serde(default)]
+    pub blossom: Vec<String>,
 }
 
 /// Why the portal could not run.
@@ -44,6 +49,9 @@ pub enum PortalError {
     /// The socket failed.
     #[error("portal I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// A `[portal] blossom` entry is not an origin.
+    #[error("[portal] blossom: {0:?} is not an origin (http(s)://host[:port], no path)")]
+    BlossomOrigin(String),
 }
 
 /// Only this origin's files; WebAssembly may be compiled (`'wasm-unsafe-eval'`, nothing
@@ -51,12 +59,41 @@ pub enum PortalError {
 /// may read several practices; no framing; DOM sinks take no strings (trusted types).
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; require-trusted-types-for 'script'";
 
-async fn secure(mut response: Response) -> Response {
+/// `origin` if it is `http(s)://host[:port]` with nothing after it (a trailing `/` is dropped):
+/// anything else could widen or break the policy it is written into.
+pub fn blossom_origin(origin: &str) -> Option<String> {
+    let origin = origin.trim().trim_end_matches('/');
+    let (scheme, authority) = origin.split_once("://")?;
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+    ((scheme == "http" || scheme == "https")
+        && !authority.is_empty()
+        && authority.chars().all(allowed))
+    .then(|| format!("{scheme}://{}", authority.to_ascii_lowercase()))
+}
+
+/// [`CONTENT_SECURITY_POLICY`] with `connect-src` also naming the Blossom `origins` (checked
+/// with [`blossom_origin`]): documents are fetched from there, and from nowhere else.
+pub fn content_security_policy(origins: &[String]) -> Result<String, PortalError> {
+    let mut checked = Vec::with_capacity(origins.len());
+    for origin in origins {
+        let origin =
+            blossom_origin(origin).ok_or_else(|| PortalError::BlossomOrigin(origin.clone()))?;
+        if !checked.contains(&origin) {
+            checked.push(origin);
+        }
+    }
+    if checked.is_empty() {
+        return Ok(CONTENT_SECURITY_POLICY.to_owned());
+    }
+    Ok(CONTENT_SECURITY_POLICY.replace(
+        "connect-src 'self' ws: wss:;",
+        &format!("connect-src 'self' ws: wss: {};", checked.join(" ")),
+    ))
+}
+
+async fn secure(State(csp): State<HeaderValue>, mut response: Response) -> Response {
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, csp);
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -116,6 +153,8 @@ pub async fn serve(
         .assets
         .clone()
         .unwrap_or_else(|| PathBuf::from(assets::DEFAULT_DIR));
+    let csp = HeaderValue::from_str(&content_security_policy(&config.blossom)?)
+        .map_err(|_| PortalError::BlossomOrigin(config.blossom.join(" ")))?;
     let assets = Assets::load(&dir, config.connection.as_deref());
     if let Some(dir) = assets.missing() {
         tracing::warn!(
@@ -127,7 +166,7 @@ pub async fn serve(
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(file)
         .with_state(Arc::new(assets))
-        .layer(axum::middleware::map_response(secure))
+        .layer(axum::middleware::map_response_with_state(csp, secure))
         .layer(axum::middleware::from_fn_with_state(
             "portal",
             ehr_relay::metrics::observe,

@@ -10,6 +10,7 @@ async fn start(dir: &std::path::Path, connection: Option<&str>) -> String {
         listen: listener.local_addr().unwrap(),
         connection: connection.map(str::to_owned),
         assets: Some(dir.to_path_buf()),
+        blossom: Vec::new(),
     };
     tokio::spawn(serve(listener, config, std::future::pending()));
     base
@@ -115,4 +116,33 @@ async fn without_the_webassembly_the_page_says_how_to_build_it() {
         .await
         .unwrap();
     assert_eq!(wasm.status(), 404);
+}
+
+#[test]
+fn the_csp_names_the_blossom_origins_and_refuses_anything_else() {
+    let csp = content_security_policy(&["https://Blobs.example.org/".to_owned()]).unwrap();
+    assert!(
+        csp.contains("connect-src 'self' ws: wss: https://blobs.example.org;"),
+        "{csp}"
+    );
+    assert_eq!(
+        content_security_policy(&[]).unwrap(),
+        CONTENT_SECURITY_POLICY
+    );
+    // An entry that would widen the policy, or that is not an origin, stops the portal.
+    for bad in [
+        "https://evil.example; script-src *",
+        "https://blobs.example.org/path",
+        "ftp://blobs.example.org",
+        "*",
+        "https://",
+    ] {
+        assert!(
+            matches!(
+                content_security_policy(&[bad.to_owned()]),
+                Err(PortalError::BlossomOrigin(_))
+            ),
+            "{bad}"
+        );
+    }
 }

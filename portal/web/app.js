@@ -36,7 +36,12 @@ async function openChart(connection, signer) {
   return { connection, signer, events, chart: JSON.parse(opened) };
 }
 
+// The signer of the open chart: tabs sign with it (documents' BUD-11 tokens) until logout.
+let session = null;
+
 function logout() {
+  session?.close();
+  session = null;
   clearChart();
   $("status").textContent = "Logged out; the decrypted chart was removed from this page.";
   $("login").hidden = false;
@@ -74,12 +79,14 @@ async function main() {
       $("status").textContent = refused === 0
         ? "Every record was verified and decrypted in this browser."
         : `${refused} events could not be verified or opened and are not shown.`;
+      session = signer;
+      signer = null;
       renderChart(context);
     } catch (error) {
       $("status").textContent = "";
       $("error").textContent = `Could not open your chart: ${error?.message ?? error}`;
     } finally {
-      // Until the session work of issue 9: the key is used for one reading and wiped.
+      // A failed login wipes the key at once; an open chart keeps it until logout.
       signer?.close();
       button.disabled = false;
     }

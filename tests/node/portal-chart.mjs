@@ -129,6 +129,17 @@ try {
       await page.emulateMedia({ media: "screen" });
       tab.printButton = await page.getByRole("button", { name: "Print immunization record" }).isVisible();
     }
+    if (id === "documents" && input.download) {
+      // The first document's file: fetched from Blossom and decrypted in the page.
+      const [download] = await Promise.all([
+        page.waitForEvent("download"),
+        page.locator(`${panel} tbody tr`).first().getByRole("button").click(),
+      ]);
+      await download.saveAs(input.download);
+      tab.downloadName = download.suggestedFilename();
+      await page.waitForSelector(`${panel} .document-status:not(:empty)`);
+      tab.downloadStatus = await page.textContent(`${panel} .document-status`);
+    }
     result.overflow[id] = await noHorizontalScroll();
     if (input.screenshots && ["summary", "medications", "vitals"].includes(id)) {
       const path = `${input.screenshots}/chart-${id}-375px.png`;

@@ -58,6 +58,7 @@ fn screenshot_dir() -> PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::print_stdout)]
 async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
     let wasm = Path::new(ehr_portal::assets::DEFAULT_DIR).join("ehr_portal_wasm_bg.wasm");
     assert!(
@@ -91,6 +92,30 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
         ],
     );
 
+    // The document the CLI downloads and decrypts, to compare with the browser's.
+    let documents = resources(&cli, "DocumentReference");
+    let newest = documents
+        .iter()
+        .max_by_key(|d| d["date"].as_str().unwrap_or_default().to_owned())
+        .unwrap();
+    let cli_file = home.path().join("cli-document");
+    ehr(
+        &maria_home,
+        maria,
+        &[
+            "doc",
+            "get",
+            "--patient",
+            &maria.npub(),
+            "--id",
+            newest["id"].as_str().unwrap(),
+            "--out",
+            cli_file.to_str().unwrap(),
+        ],
+    );
+    let browser_file = home.path().join("browser-document");
+    let blossom = stack.urls().blossom.clone();
+
     let shots = home.path().join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let input = json!({
@@ -99,6 +124,7 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
         "connection": connection,
         "nsec": maria.nsec().as_str(),
         "screenshots": shots,
+        "download": browser_file,
     });
     let results = tokio::task::spawn_blocking(move || {
         ehr_tests::node::run_json_lines("portal-chart.mjs", "playwright-core", &input)
@@ -309,6 +335,19 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
         count(&cli, "DocumentReference")
     );
     assert!(!rows(&tabs["documents"]).is_empty());
+    // Downloaded from Blossom with her BUD-11 token and decrypted in the browser: the very
+    // bytes the CLI decrypts.
+    let downloaded = std::fs::read(&browser_file).unwrap();
+    assert_eq!(downloaded, std::fs::read(&cli_file).unwrap());
+    assert!(downloaded.starts_with(b"%PDF"), "not the PDF");
+    let status = tabs["documents"]["downloadStatus"].as_str().unwrap();
+    assert!(status.contains("was decrypted in this browser"), "{status}");
+    assert!(
+        tabs["documents"]["downloadName"]
+            .as_str()
+            .unwrap()
+            .ends_with(".pdf")
+    );
     assert_eq!(
         rows(&tabs["all"]).len(),
         cli["entry"].as_array().unwrap().len()
@@ -334,9 +373,17 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
         page["afterLogout"],
         json!({"tabs": 0, "panels": 1, "rows": 0, "visible": false})
     );
+    // Files from the portal, the document from the practice's Blossom, nothing else.
+    let mut blossom_requests = 0;
     for url in page["requests"].as_array().unwrap() {
-        assert_eq!(origin(url.as_str().unwrap()), portal, "{url}");
+        let from = origin(url.as_str().unwrap());
+        if from == blossom {
+            blossom_requests += 1;
+        } else {
+            assert_eq!(from, portal, "{url}");
+        }
     }
+    assert!(blossom_requests >= 1);
     for url in page["websockets"].as_array().unwrap() {
         assert_eq!(origin(url.as_str().unwrap()), relay, "{url}");
     }

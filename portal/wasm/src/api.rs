@@ -17,6 +17,8 @@ use ehr_client::roster::verify_roster_chain;
 use ehr_client::signer::Nip44Decrypt;
 use serde_json::{Value, json};
 
+pub mod documents;
+
 /// Why a call was refused. Messages name what was wrong with the input, never its content,
 /// so they may be shown and logged without leaking a key or a record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -148,3 +148,25 @@ impl Nip44Decrypt for JsSigner {
             .ok_or_else(|| SignerError::Unavailable("the signer returned no text".to_owned()))
     }
 }
+
+// Documents (api::documents): the BUD-11 token template for the signer, the Authorization
+// header for the signed token, and the decryption of the downloaded blob.
+
+/// How to fetch a DocumentReference's file (JSON): `{"url", "origin", "sha256", "contentType",
+/// "title", "template"}`; `template` is the BUD-11 token for `patient`'s signer.
+#[wasm_bindgen(js_name = documentRequest)]
+pub fn document_request(document: &str, patient: &str, now: f64) -> Result<String, JsError> {
+    Ok(api::documents::document_request(document, patient, now)?)
+}
+
+/// `Nostr <base64>` for a signed BUD-11 token (JSON).
+#[wasm_bindgen(js_name = blossomAuthorization)]
+pub fn blossom_authorization(event: &str) -> Result<String, JsError> {
+    Ok(api::documents::blossom_authorization(event)?)
+}
+
+/// The decrypted file of `document` from the bytes Blossom served.
+#[wasm_bindgen(js_name = openDocument)]
+pub fn open_document(document: &str, blob: &[u8]) -> Result<Vec<u8>, JsError> {
+    Ok(api::documents::open_document(document, blob)?)
+}
