@@ -28,6 +28,7 @@ const WEB: &[(&str, &str)] = &[
     ("/chart-tabs.js", include_str!("../web/chart-tabs.js")),
     ("/vitals.js", include_str!("../web/vitals.js")),
     ("/documents.js", include_str!("../web/documents.js")),
+    ("/access-log.js", include_str!("../web/access-log.js")),
     ("/records.js", include_str!("../web/records.js")),
     ("/style.css", include_str!("../web/style.css")),
     ("/icon.svg", include_str!("../web/icon.svg")),

@@ -6,6 +6,7 @@ import {
 } from "/chart-view.js";
 import { mountVitals } from "/vitals.js";
 import { mountDocuments } from "/documents.js";
+import { mountAccessLog } from "/access-log.js";
 
 const LABELS = {
   Patient: "Patient details",
@@ -298,6 +299,7 @@ export const BUILT_IN_TABS = [
   { id: "immunizations", label: "Immunizations", mount: mountImmunizations },
   { id: "orders", label: "Orders & results", mount: mountOrders },
   { id: "documents", label: "Documents", mount: mountDocuments },
+  { id: "access", label: "Access log", mount: mountAccessLog },
   { id: "all", label: "All records", mount: () => {} },
 ];
 

@@ -10,7 +10,7 @@ for await (const chunk of process.stdin) chunks.push(chunk);
 const input = JSON.parse(Buffer.concat(chunks).toString("utf8"));
 
 const TABS = ["summary", "visits", "vitals", "problems", "medications", "allergies",
-  "immunizations", "orders", "documents", "all"];
+  "immunizations", "orders", "documents", "access", "all"];
 
 // The cells of the rows of the tables matching `selector`.
 const cells = (page, selector) => page.$$eval(selector, (trs) =>
@@ -129,6 +129,7 @@ try {
       await page.emulateMedia({ media: "screen" });
       tab.printButton = await page.getByRole("button", { name: "Print immunization record" }).isVisible();
     }
+    if (id === "access") await page.waitForSelector(`${panel} tbody tr, ${panel} p.empty, ${panel} .tab-error`);
     if (id === "documents" && input.download) {
       // The first document's file: fetched from Blossom and decrypted in the page.
       const [download] = await Promise.all([
@@ -182,8 +183,29 @@ try {
   result.requests = requests;
   result.websockets = websockets;
   result.errors = errors;
-  console.log(JSON.stringify(result));
   await context.close();
+
+  // The patient whose chart a facility read: her access log names it.
+  if (input.accessLog) {
+    const other = await browser.newContext({ viewport: { width: 375, height: 800 } });
+    const second = await other.newPage();
+    second.on("pageerror", (error) => errors.push(String(error)));
+    await second.goto(input.portal);
+    await second.getByLabel("Practice connection string").waitFor({ state: "visible" });
+    await second.getByLabel("Practice connection string").fill(input.connection);
+    await second.getByLabel("Your secret key (nsec)").fill(input.accessLog.nsec);
+    await second.getByLabel("Your secret key (nsec)").press("Enter");
+    await second.waitForSelector("#chart:not([hidden]), #error:not(:empty)");
+    await second.click("#tab-access");
+    await second.waitForSelector("#panel-access tbody tr, #panel-access p.empty, #panel-access .tab-error");
+    result.accessLog = {
+      error: await second.textContent("#error"),
+      rows: await cells(second, "#panel-access tbody tr"),
+      text: await second.textContent("#panel-access"),
+    };
+    await other.close();
+  }
+  console.log(JSON.stringify(result));
 } finally {
   await browser.close();
 }

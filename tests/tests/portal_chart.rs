@@ -18,8 +18,18 @@ mod demo_common;
 
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use demo_common::{Seeded, count, ehr, start_seeded};
+use ehr_client::kinds::AUDIT_EVENT;
+use ehr_client::net::{Followed, RelayClient};
+use nostr::prelude::{Filter, Kind};
 use serde_json::{Value, json};
+
+/// The outside facility of the demo (its FHIR client id).
+fn ehr_tests_facility() -> &'static str {
+    nostr_ehr::demo::DEMO_FACILITY
+}
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -71,6 +81,7 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
         mut stack,
         keys,
         connection,
+        info,
         ..
     } = start_seeded(home.path()).await;
     let portal = stack.urls().portal.clone().unwrap();
@@ -116,6 +127,41 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
     let browser_file = home.path().join("browser-document");
     let blossom = stack.urls().blossom.clone();
 
+    // An outside facility reads the consenting patient's chart through the FHIR gateway; the
+    // gateway's audit event about it reaches the relay (followed as her, no sleeping).
+    let james = &keys.patients[1];
+    let fhir = stack.urls().fhir.clone().unwrap();
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{fhir}/Patient/{}/$everything",
+            info.consenting_patient_fhir_id
+        ))
+        .bearer_auth(&info.fhir_api_key)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let follower = RelayClient::connect(&relay, james, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let mut following = follower
+        .follow(vec![
+            Filter::new()
+                .kind(Kind::Custom(AUDIT_EVENT))
+                .pubkey(james.public_key()),
+        ])
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Followed::Event(_) = following.next().await.unwrap() {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the gateway's audit event reached the relay");
+    drop(following);
+
     let shots = home.path().join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let input = json!({
@@ -125,6 +171,7 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
         "nsec": maria.nsec().as_str(),
         "screenshots": shots,
         "download": browser_file,
+        "accessLog": { "nsec": james.nsec().as_str() },
     });
     let results = tokio::task::spawn_blocking(move || {
         ehr_tests::node::run_json_lines("portal-chart.mjs", "playwright-core", &input)
@@ -156,6 +203,7 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
             "Immunizations",
             "Orders & results",
             "Documents",
+            "Access log",
             "All records"
         ]
     );
@@ -366,6 +414,24 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
         page["reportedMarker"],
         json!({"rows": ["Vitamin D 1000 IU Reported by you", "lisinopril 10 MG Oral Tablet"],
                "markers": [1, 0], "allMarkers": 1})
+    );
+
+    // Maria's chart was read by nobody outside; James's by the demo facility, and he sees it.
+    assert!(
+        tabs["access"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Nobody outside your practice has read your records.")
+    );
+    let log = &page["accessLog"];
+    assert_eq!(log["error"], "", "{log}");
+    let entries = log["rows"].as_array().unwrap();
+    assert!(!entries.is_empty(), "{log}");
+    assert!(
+        entries.iter().any(|r| r[0] == ehr_tests_facility()
+            && r[2].as_str().unwrap().starts_with("retrieved records")
+            && r[3] == "answered"),
+        "{log}"
     );
 
     // Logging out leaves no record on the page.

@@ -17,6 +17,7 @@ use ehr_client::roster::verify_roster_chain;
 use ehr_client::signer::Nip44Decrypt;
 use serde_json::{Value, json};
 
+pub mod access_log;
 pub mod documents;
 
 /// Why a call was refused. Messages name what was wrong with the input, never its content,

@@ -170,3 +170,19 @@ pub fn blossom_authorization(event: &str) -> Result<String, JsError> {
 pub fn open_document(document: &str, blob: &[u8]) -> Result<Vec<u8>, JsError> {
     Ok(api::documents::open_document(document, blob)?)
 }
+
+/// The patient's access log (api::access_log) through her signer's `decrypt(peerHex,
+/// payload)`: `{"entries": [...], "refused": [...]}`.
+#[wasm_bindgen(js_name = openAccessLog)]
+pub async fn open_access_log(
+    practice: String,
+    patient: String,
+    events: String,
+    decrypt: js_sys::Function,
+) -> Result<String, JsError> {
+    let signer = JsSigner {
+        public_key: api::public_key(&patient, "patient")?,
+        decrypt,
+    };
+    Ok(api::access_log::open_access_log(&practice, &signer, &events).await?)
+}
