@@ -1,10 +1,11 @@
 // The patient portal's app (DESIGN.md §11). Verification, decryption and folding are
 // ehr-client's, compiled to WebAssembly; this file wires the login, the relay and the views.
 // DOM text goes through textContent only: the CSP requires trusted types for HTML sinks.
-import init, { openChartWithSigner, parseConnection } from "/assets/ehr_portal_wasm.js";
+import init, { openChartWithSigner } from "/assets/ehr_portal_wasm.js";
 import { connectRelay } from "/relay.js";
 import { keySigner } from "/signers.js";
 import { clearChart, renderChart } from "/chart.js";
+import { rememberPractice, showPractices, verifiedConnection } from "/practices.js";
 
 const ROSTER_KIND = 2102;
 // 2105 Consent and 2110-2121 (DESIGN.md §3).
@@ -57,6 +58,7 @@ async function main() {
   }
   const offered = document.querySelector('meta[name="ehr-connection"]')?.content;
   if (offered) $("connection").value = offered;
+  showPractices();
   $("loading").hidden = true;
   $("login").hidden = false;
   $("logout").addEventListener("click", logout);
@@ -70,7 +72,8 @@ async function main() {
     button.disabled = true;
     let signer;
     try {
-      const connection = JSON.parse(parseConnection($("connection").value));
+      // Only a string signed by the practice it names (phishing is refused here).
+      const connection = verifiedConnection($("connection").value);
       signer = keySigner(secret);
       const context = await openChart(connection, signer);
       const { chart } = context;
@@ -81,10 +84,14 @@ async function main() {
         : `${refused} events could not be verified or opened and are not shown.`;
       session = signer;
       signer = null;
+      rememberPractice(connection);
       renderChart(context);
     } catch (error) {
       $("status").textContent = "";
-      $("error").textContent = `Could not open your chart: ${error?.message ?? error}`;
+      $("error").textContent = error?.phishing
+        ? `Warning: ${error.message}`
+        : `Could not open your chart: ${error?.message ?? error}`;
+      $("error").classList.toggle("phishing", Boolean(error?.phishing));
     } finally {
       // A failed login wipes the key at once; an open chart keeps it until logout.
       signer?.close();

@@ -205,6 +205,62 @@ try {
     };
     await other.close();
   }
+  // Phishing: a string whose relay was changed, or signed by another key, is refused before
+  // any connection is made, with a warning.
+  result.phishing = [];
+  for (const attempt of input.phishing ?? []) {
+    const ctx = await browser.newContext({ viewport: { width: 375, height: 800 } });
+    const p = await ctx.newPage();
+    const sockets = [];
+    p.on("websocket", (socket) => sockets.push(socket.url()));
+    await p.goto(input.portal);
+    await p.getByLabel("Practice connection string").waitFor({ state: "visible" });
+    await p.getByLabel("Practice connection string").fill(attempt.connection);
+    await p.getByLabel("Your secret key (nsec)").fill(input.nsec);
+    await p.getByLabel("Your secret key (nsec)").press("Enter");
+    await p.waitForSelector("#error:not(:empty)");
+    result.phishing.push({
+      name: attempt.name,
+      error: await p.textContent("#error"),
+      warning: await p.$eval("#error", (e) => e.classList.contains("phishing") && e.getAttribute("role")),
+      chartShown: await p.isVisible("#chart"),
+      sockets,
+      remembered: await p.evaluate(() => localStorage.getItem("ehr-portal-practices")),
+    });
+    await ctx.close();
+  }
+
+  // Several practices: each verified string is remembered (public data only) and offered.
+  if (input.practices) {
+    const ctx = await browser.newContext({ viewport: { width: 375, height: 800 } });
+    const p = await ctx.newPage();
+    await p.goto(input.portal);
+    const logins = [];
+    for (const practice of input.practices) {
+      await p.getByLabel("Practice connection string").waitFor({ state: "visible" });
+      await p.getByLabel("Practice connection string").fill(practice.connection);
+      await p.getByLabel("Your secret key (nsec)").fill(practice.nsec);
+      await p.getByLabel("Your secret key (nsec)").press("Enter");
+      await p.waitForSelector("#chart:not([hidden]), #error:not(:empty)");
+      logins.push({ error: await p.textContent("#error"), patient: await p.textContent("#panel-summary dl") });
+      await p.getByRole("button", { name: "Log out" }).click();
+    }
+    // Switch back to the first practice from the list, and log in there again.
+    const options = await p.$$eval("#practice-list option", (os) => os.map((o) => ({ value: o.value, text: o.textContent })));
+    await p.getByLabel("Your practices").selectOption(input.practices[0].connection);
+    const chosen = await p.getByLabel("Practice connection string").inputValue();
+    await p.getByLabel("Your secret key (nsec)").fill(input.practices[0].nsec);
+    await p.getByLabel("Your secret key (nsec)").press("Enter");
+    await p.waitForSelector("#chart:not([hidden]), #error:not(:empty)");
+    result.practices = {
+      logins,
+      options,
+      chosen,
+      again: await p.textContent("#panel-summary dl"),
+      stored: await p.evaluate(() => localStorage.getItem("ehr-portal-practices")),
+    };
+    await ctx.close();
+  }
   console.log(JSON.stringify(result));
 } finally {
   await browser.close();

@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use demo_common::{Seeded, count, ehr, start_seeded};
+use ehr_client::connection::Connection;
+use ehr_client::keys::Identity;
 use ehr_client::kinds::AUDIT_EVENT;
 use ehr_client::net::{Followed, RelayClient};
 use nostr::prelude::{Filter, Kind};
@@ -53,6 +55,16 @@ fn is_vital(observation: &Value) -> bool {
     observation["category"]
         .to_string()
         .contains("\"vital-signs\"")
+}
+
+trait Npub {
+    fn practice_npub(&self) -> String;
+}
+
+impl Npub for Connection {
+    fn practice_npub(&self) -> String {
+        ehr_client::keys::to_npub(&self.practice)
+    }
 }
 
 fn rows(tab: &Value) -> Vec<Vec<String>> {
@@ -162,6 +174,57 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
     .expect("the gateway's audit event reached the relay");
     drop(following);
 
+    // Phishing strings: the demo's signed string with another relay, and one naming the demo
+    // practice but signed by another key.
+    let signed = Connection::parse_signed(&connection).unwrap();
+    assert!(signed.blossom.is_some() && signed.name.is_some());
+    let tampered_relay = connection.replacen("relay=ws://127.0.0.1:", "relay=ws://127.0.0.2:", 1);
+    assert_ne!(tampered_relay, connection);
+    let mallory = Identity::generate();
+    let other_key = Connection::new(mallory.public_key(), "ws://127.0.0.2:7447")
+        .unwrap()
+        .sign(&mallory)
+        .unwrap()
+        .to_string()
+        .replace(&mallory.npub(), &signed.practice_npub());
+
+    // `ehr practice connection` signs with the root key (and refuses any other key).
+    let root_home = home.path().join("root");
+    ehr(
+        &root_home,
+        &keys.root,
+        &["practice", "connect", &connection],
+    );
+    let blossom_url = stack.urls().blossom.clone();
+    let made = ehr(
+        &root_home,
+        &keys.root,
+        &[
+            "practice",
+            "connection",
+            "--blossom",
+            &blossom_url,
+            "--name",
+            "Demo clinic",
+        ],
+    );
+    let made = Connection::parse_signed(made["connection_string"].as_str().unwrap()).unwrap();
+    assert_eq!(made.name.as_deref(), Some("Demo clinic"));
+    assert_eq!(made.blossom.as_deref(), Some(blossom_url.as_str()));
+    assert_eq!(made.relay, signed.relay);
+    let refused = demo_common::ehr_output(&root_home, maria, &["practice", "connection"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("only the practice root key"));
+
+    // A second practice (another demo stack, another root key) and one of its patients.
+    let home2 = tempfile::tempdir().unwrap();
+    let Seeded {
+        stack: mut stack2,
+        keys: keys2,
+        connection: connection2,
+        ..
+    } = start_seeded(home2.path()).await;
+
     let shots = home.path().join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let input = json!({
@@ -172,6 +235,15 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
         "screenshots": shots,
         "download": browser_file,
         "accessLog": { "nsec": james.nsec().as_str() },
+        "phishing": [
+            { "name": "tampered relay", "connection": tampered_relay },
+            { "name": "signed by another key", "connection": other_key },
+            { "name": "unsigned", "connection": format!("nostr-ehr:{}?relay={relay}", signed.practice_npub()) },
+        ],
+        "practices": [
+            { "connection": connection, "nsec": maria.nsec().as_str() },
+            { "connection": connection2, "nsec": keys2.patients[2].nsec().as_str() },
+        ],
     });
     let results = tokio::task::spawn_blocking(move || {
         ehr_tests::node::run_json_lines("portal-chart.mjs", "playwright-core", &input)
@@ -180,6 +252,7 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
     .unwrap()
     .unwrap();
     stack.stop().await;
+    stack2.stop().await;
     let page = &results[0];
     assert_eq!(page["error"], "", "{page}");
     let tabs = &page["tabs"];
@@ -432,6 +505,66 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
             && r[2].as_str().unwrap().starts_with("retrieved records")
             && r[3] == "answered"),
         "{log}"
+    );
+
+    // Phishing strings are refused with a warning, before any socket opens, and not remembered.
+    let attempts = page["phishing"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3);
+    for attempt in attempts {
+        let error = attempt["error"].as_str().unwrap();
+        assert!(error.starts_with("Warning: "), "{attempt}");
+        assert_eq!(attempt["warning"], "alert", "{attempt}");
+        assert_eq!(attempt["chartShown"], false);
+        assert_eq!(attempt["sockets"], json!([]), "{attempt}");
+        assert_eq!(attempt["remembered"], Value::Null);
+    }
+    assert!(attempts[0]["error"].as_str().unwrap().contains("phishing"));
+    assert!(attempts[1]["error"].as_str().unwrap().contains("phishing"));
+    assert!(
+        attempts[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not signed")
+    );
+
+    // Two practices: both opened, both remembered and offered; switching back works.
+    let practices = &page["practices"];
+    let logins = practices["logins"].as_array().unwrap();
+    assert_eq!(logins[0]["error"], "", "{practices}");
+    assert_eq!(logins[1]["error"], "", "{practices}");
+    assert!(
+        logins[0]["patient"]
+            .as_str()
+            .unwrap()
+            .contains("Maria Demo-Alvarez")
+    );
+    assert!(
+        logins[1]["patient"]
+            .as_str()
+            .unwrap()
+            .contains("Aiko Demo-Tanaka")
+    );
+    let options = practices["options"].as_array().unwrap();
+    assert_eq!(options.len(), 3, "two practices and 'another': {options:?}");
+    assert_eq!(options[0]["value"], connection2.as_str(), "newest first");
+    assert_eq!(options[1]["value"], connection.as_str());
+    assert!(
+        options[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Demo practice (synthetic)")
+    );
+    assert_eq!(practices["chosen"], connection.as_str());
+    assert!(
+        practices["again"]
+            .as_str()
+            .unwrap()
+            .contains("Maria Demo-Alvarez")
+    );
+    let stored = practices["stored"].as_str().unwrap();
+    assert!(
+        !stored.contains("nsec") && !stored.contains("Maria"),
+        "public data only: {stored}"
     );
 
     // Logging out leaves no record on the page.

@@ -18,6 +18,7 @@ use ehr_client::signer::Nip44Decrypt;
 use serde_json::{Value, json};
 
 pub mod access_log;
+pub mod connections;
 pub mod documents;
 
 /// Why a call was refused. Messages name what was wrong with the input, never its content,

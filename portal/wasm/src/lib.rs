@@ -186,3 +186,11 @@ pub async fn open_access_log(
     };
     Ok(api::access_log::open_access_log(&practice, &signer, &events).await?)
 }
+
+/// A connection string signed by the practice root key it names (api::connections):
+/// `{"practice", "npub", "relay", "blossom", "name", "connection"}`; a changed relay or
+/// Blossom, another signer, or no signature is an Error saying so.
+#[wasm_bindgen(js_name = verifyConnection)]
+pub fn verify_connection(text: &str) -> Result<String, JsError> {
+    Ok(api::connections::verify_connection(text)?)
+}
