@@ -30,6 +30,7 @@ const WEB: &[(&str, &str)] = &[
     ("/documents.js", include_str!("../web/documents.js")),
     ("/access-log.js", include_str!("../web/access-log.js")),
     ("/practices.js", include_str!("../web/practices.js")),
+    ("/guardians.js", include_str!("../web/guardians.js")),
     ("/records.js", include_str!("../web/records.js")),
     ("/style.css", include_str!("../web/style.css")),
     ("/icon.svg", include_str!("../web/icon.svg")),

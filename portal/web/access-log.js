@@ -18,10 +18,12 @@ const INTERACTIONS = {
 };
 const OUTCOMES = { 0: "answered", 4: "refused", 8: "failed", 12: "failed" };
 
-export async function mountAccessLog(panel, { connection, signer, events }) {
+export async function mountAccessLog(panel, { connection, signer, events, ward }) {
   panel.append(el("h3", { text: "Access log" }),
     el("p", { className: "help", text: "Organisations outside your practice that read your records through its FHIR gateway, newest first." }));
   if (!connection || !signer) return panel.append(empty("Not available in this view."));
+  // Audit copies are sealed to the patient alone: a guardian sees her own log, not a ward's.
+  if (ward) return panel.append(empty("The access log of this chart is shown to the patient only."));
   const status = el("p", { attrs: { role: "status" }, text: "Fetching the access log…" });
   panel.append(status);
   const relay = await connectRelay(connection.relay, signer);

@@ -4,6 +4,7 @@
 // panel and the view context {connection, signer, events, chart}. DOM text goes through
 // textContent only (trusted types).
 import { BUILT_IN_TABS, allRecordsRows } from "/chart-tabs.js";
+import { offerWards, resetWards } from "/guardians.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -124,15 +125,19 @@ export function renderChart(context) {
   panels.replaceChildren(...panelNodes);
   current = { context: ctx, tabs, buttons, panels: panelNodes, mounted: new Set(), selected: 0 };
   allRecordsRows(ctx.chart);
+  // A guardian reading a ward's chart sees whose it is.
+  $("chart-heading").textContent = ctx.ward ? `${ctx.ward.name ?? "Your ward"}: chart` : "Your chart";
   $("chart").hidden = false;
   const first = selectTab(0);
   $("chart-heading").focus();
+  if (!ctx.ward) offerWards(ctx, renderChart);
   return first;
 }
 
 export function clearChart() {
   // Panels hold decrypted records: drop them all, not just hide them.
   current = null;
+  resetWards();
   $("chart-tabs").replaceChildren();
   $("chart-rows").replaceChildren();
   $("chart-caption").textContent = "";

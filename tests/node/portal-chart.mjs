@@ -132,10 +132,13 @@ try {
     if (id === "access") await page.waitForSelector(`${panel} tbody tr, ${panel} p.empty, ${panel} .tab-error`);
     if (id === "documents" && input.download) {
       // The first document's file: fetched from Blossom and decrypted in the page.
-      const [download] = await Promise.all([
-        page.waitForEvent("download"),
-        page.locator(`${panel} tbody tr`).first().getByRole("button").click(),
-      ]);
+      if (await page.locator(`${panel} tbody tr button`).count() === 0) {
+        throw new Error(`no download button: ${await page.innerHTML(panel)} ALL: ${await page.textContent("#chart-rows")} HEAD: ${await page.textContent("#chart-heading")}`);
+      }
+      const downloading = page.waitForEvent("download", { timeout: 15000 }).catch(() => null);
+      await page.locator(`${panel} tbody tr`).first().getByRole("button").click();
+      const download = await downloading;
+      if (!download) throw new Error(`no download: ${await page.textContent(`${panel} .document-status`)}`);
       await download.saveAs(input.download);
       tab.downloadName = download.suggestedFilename();
       await page.waitForSelector(`${panel} .document-status:not(:empty)`);
@@ -148,6 +151,35 @@ try {
       tab.screenshot = path;
     }
     result.tabs[id] = tab;
+  }
+
+  // A guardian switches to each ward's chart, and back to her own.
+  await page.waitForSelector("#chart-switch[data-checked]", { state: "attached" });
+  result.wards = [];
+  const wardOptions = await page.$$eval("#chart-owner option", (os) => os.map((o) => ({ value: o.value, text: o.textContent })));
+  result.wardOptions = wardOptions;
+  for (const option of wardOptions.filter((o) => o.value)) {
+    await page.getByLabel("Whose chart").selectOption(option.value);
+    await page.waitForFunction((name) => document.getElementById("chart-heading").textContent.startsWith(name), option.text);
+    const focused = await page.evaluate(() => document.activeElement?.id ?? null);
+    await page.click("#tab-all");
+    result.wards.push({
+      ward: option.value,
+      name: option.text,
+      heading: await page.textContent("#chart-heading"),
+      focused,
+      rows: await cells(page, "#chart-rows tr"),
+      summary: await page.textContent("#panel-summary"),
+      access: await (async () => {
+        await page.click("#tab-access");
+        return page.textContent("#panel-access");
+      })(),
+    });
+  }
+  if (wardOptions.length > 0) {
+    await page.getByLabel("Whose chart").selectOption("");
+    await page.waitForFunction(() => document.getElementById("chart-heading").textContent === "Your chart");
+    result.backHome = { rows: await page.locator("#chart-rows tr").count(), summary: await page.textContent("#panel-summary") };
   }
 
   // A patient-reported entry carries the visible marker in its tab and in "All records": the
@@ -196,12 +228,20 @@ try {
     await second.getByLabel("Your secret key (nsec)").fill(input.accessLog.nsec);
     await second.getByLabel("Your secret key (nsec)").press("Enter");
     await second.waitForSelector("#chart:not([hidden]), #error:not(:empty)");
+    await second.waitForSelector("#chart-switch[data-checked]", { state: "attached" });
+    const switchVisible = await second.isVisible("#chart-switch");
+    const wardOptions = await second.locator("#chart-owner option").count();
+    await second.click("#tab-all");
+    const allText = await second.textContent("#chart-rows");
     await second.click("#tab-access");
     await second.waitForSelector("#panel-access tbody tr, #panel-access p.empty, #panel-access .tab-error");
     result.accessLog = {
       error: await second.textContent("#error"),
       rows: await cells(second, "#panel-access tbody tr"),
       text: await second.textContent("#panel-access"),
+      switchVisible,
+      wardOptions,
+      allText,
     };
     await other.close();
   }

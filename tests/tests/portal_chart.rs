@@ -174,6 +174,20 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
     .expect("the gateway's audit event reached the relay");
     drop(following);
 
+    // What the CLI shows Maria, guardian of the two children, of each ward's chart.
+    let children: Vec<(String, Value)> = keys.patients[8..]
+        .iter()
+        .map(|child| {
+            let npub = child.npub();
+            let bundle = ehr(
+                &maria_home,
+                maria,
+                &["chart", "show", "--patient", &npub, "--format", "bundle"],
+            );
+            (child.public_key().to_hex(), bundle)
+        })
+        .collect();
+
     // Phishing strings: the demo's signed string with another relay, and one naming the demo
     // practice but signed by another key.
     let signed = Connection::parse_signed(&connection).unwrap();
@@ -506,6 +520,54 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
             && r[3] == "answered"),
         "{log}"
     );
+
+    // The guardian: her own chart, then each child's (as the CLI folds it for her), then hers
+    // again; the access log of a ward's chart is not hers to show.
+    let options = page["wardOptions"].as_array().unwrap();
+    assert_eq!(options.len(), 3, "herself and two children: {options:?}");
+    assert_eq!(options[0]["text"], "My own chart");
+    let wards = page["wards"].as_array().unwrap();
+    assert_eq!(wards.len(), 2);
+    for (ward, (hex, bundle)) in wards.iter().zip(&children) {
+        assert_eq!(ward["ward"], hex.as_str());
+        let name = ward["name"].as_str().unwrap();
+        assert!(
+            name.contains("Demo-Alvarez") && !name.contains("Maria"),
+            "{name}"
+        );
+        assert!(ward["heading"].as_str().unwrap().starts_with(name));
+        assert_eq!(ward["focused"], "chart-heading");
+        assert_eq!(
+            ward["rows"].as_array().unwrap().len(),
+            bundle["entry"].as_array().unwrap().len(),
+            "{ward}"
+        );
+        assert!(count(bundle, "Encounter") >= 3);
+        assert!(ward["summary"].as_str().unwrap().contains(name));
+        assert!(!ward["summary"].as_str().unwrap().contains("Maria"));
+        assert!(
+            ward["access"]
+                .as_str()
+                .unwrap()
+                .contains("shown to the patient only")
+        );
+    }
+    assert_ne!(wards[0]["name"], wards[1]["name"]);
+    assert_eq!(
+        page["backHome"]["rows"].as_u64().unwrap() as usize,
+        cli["entry"].as_array().unwrap().len()
+    );
+    assert!(
+        page["backHome"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Maria Demo-Alvarez")
+    );
+    // James is nobody's guardian: no switch, none of the children's records.
+    assert_eq!(log["switchVisible"], false);
+    assert_eq!(log["wardOptions"], 0);
+    let his = log["allText"].as_str().unwrap();
+    assert!(his.contains("James Demo-Okafor") && !his.contains("Demo-Alvarez"));
 
     // Phishing strings are refused with a warning, before any socket opens, and not remembered.
     let attempts = page["phishing"].as_array().unwrap();

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 pub mod access_log;
 pub mod connections;
 pub mod documents;
+pub mod guardians;
 
 /// Why a call was refused. Messages name what was wrong with the input, never its content,
 /// so they may be shown and logged without leaking a key or a record.

@@ -194,3 +194,28 @@ pub async fn open_access_log(
 pub fn verify_connection(text: &str) -> Result<String, JsError> {
     Ok(api::connections::verify_connection(text)?)
 }
+
+// A guardian's wards (api::guardians), for a key held in WebAssembly.
+#[wasm_bindgen]
+impl PatientKey {
+    /// The wards this key may read as their guardian: `[{"ward": hex, "name"}]`.
+    pub fn wards(&self, practice: &str, events: &str) -> Result<String, JsError> {
+        Ok(api::guardians::wards(practice, &self.identity, events)?)
+    }
+
+    /// A ward's chart, read as their guardian: `{"patient", "bundle", "refused"}`.
+    #[wasm_bindgen(js_name = openWardChart)]
+    pub fn open_ward_chart(
+        &self,
+        practice: &str,
+        ward: &str,
+        events: &str,
+    ) -> Result<String, JsError> {
+        Ok(api::guardians::ward_chart(
+            practice,
+            &self.identity,
+            ward,
+            events,
+        )?)
+    }
+}
