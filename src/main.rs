@@ -181,6 +181,11 @@ fn up(config: Option<PathBuf>, demo: bool, home: PathBuf, only: Vec<String>) -> 
         } else {
             None
         };
+        if let Some(info) = &info {
+            // The demo holds its root key: the portal offers the signed connection string.
+            let connection = info.connection(stack.urls(), &stack.config().practice);
+            stack.set_portal_connection(connection);
+        }
         stack.start_readers().await?;
         let mut out = std::io::stdout().lock();
         match &info {

@@ -184,7 +184,15 @@ impl Stack {
             let connection =
                 ehr_client::connection::Connection::new(config.practice, urls.relay.clone())
                     .map_err(|e| StackError::Config(format!("[relay]: {e}")))?;
-            portal.connection = Some(connection.to_string());
+            // A configured (signed, `ehr practice connection`) string is kept; the portal
+            // refuses unsigned ones, so the generated one only says what to configure.
+            if portal.connection.is_none() {
+                portal.connection = Some(connection.to_string());
+            }
+            // Documents come from this stack's Blossom: the portal's CSP must allow it.
+            if !urls.blossom.is_empty() && !portal.blossom.contains(&urls.blossom) {
+                portal.blossom.push(urls.blossom.clone());
+            }
         }
         let metrics_listener = match config.metrics {
             Some(address) => {
@@ -279,6 +287,14 @@ impl Stack {
             });
         }
         Ok(())
+    }
+
+    /// Offer `connection` (a signed connection string) on the portal's login page; call before
+    /// [`Stack::start_readers`].
+    pub fn set_portal_connection(&mut self, connection: String) {
+        if let Some(portal) = self.config.portal.as_mut() {
+            portal.connection = Some(connection);
+        }
     }
 
     /// Start the services that read the relay: the gateway (after its catch-up, so its URL

@@ -5,27 +5,20 @@ use std::path::Path;
 
 use base64::Engine as _;
 use futures_util::StreamExt;
-use nostr::prelude::{EventBuilder, FinalizeEvent, Kind, Tag, Timestamp};
+use nostr::prelude::{FinalizeEvent, Timestamp};
 use serde::Deserialize;
 
 use crate::blob_file::{FileSource, HashingWriter};
-use crate::document::{FileKey, Layout, Sealed};
+use crate::document::{FileKey, Sealed};
 use crate::fhir::{
     Attachment, DocumentContent, DocumentReference, DocumentReferenceStatus, Extension, Reference,
 };
 use crate::keys::Identity;
 
-/// Extension URL of the file key (hex), inside the encrypted DocumentReference only.
-pub use crate::fhir::FILE_KEY_EXTENSION;
-/// Extension URL of the encryption layout (`aes-256-gcm` or `ehr-aes256gcm-stream-v1`).
-pub const FILE_LAYOUT_EXTENSION: &str = "urn:nostr-ehr:extension:file-layout";
-/// Extension URL of the ciphertext's sha256 (the Blossom address), hex.
-pub const CIPHERTEXT_SHA256_EXTENSION: &str = "urn:nostr-ehr:extension:ciphertext-sha256";
-/// Extension URL of the plaintext's sha256, hex.
-pub const PLAINTEXT_SHA256_EXTENSION: &str = "urn:nostr-ehr:extension:plaintext-sha256";
-
-/// How long a token this client signs stays valid.
-const TOKEN_LIFETIME: u64 = 300;
+pub use crate::attachment::{
+    CIPHERTEXT_SHA256_EXTENSION, EncryptedFile, FILE_KEY_EXTENSION, FILE_LAYOUT_EXTENSION,
+    PLAINTEXT_SHA256_EXTENSION,
+};
 
 /// Why a Blossom call failed. No message carries content or keys.
 #[derive(Debug, thiserror::Error)]
@@ -105,17 +98,7 @@ impl BlossomClient {
         verb: &str,
         sha256: Option<&str>,
     ) -> Result<String, BlossomError> {
-        let expiration = (Timestamp::now().as_secs() + TOKEN_LIFETIME).to_string();
-        let mut tags = vec![
-            Tag::custom("t", [verb]),
-            Tag::custom("expiration", [expiration]),
-            Tag::custom("server", [self.host.as_str()]),
-        ];
-        if let Some(sha) = sha256 {
-            tags.push(Tag::custom("x", [sha]));
-        }
-        let event = EventBuilder::new(Kind::BlossomAuth, format!("{verb} blob"))
-            .tags(tags)
+        let event = crate::attachment::token_builder(verb, &self.host, sha256, Timestamp::now())
             .finalize(identity.keys())
             .map_err(|_| BlossomError::Signing)?;
         let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(event.as_json());
@@ -222,23 +205,6 @@ impl BlossomClient {
     }
 }
 
-/// What a DocumentReference says about its encrypted file.
-#[derive(Debug)]
-pub struct EncryptedFile {
-    /// The blob's URL.
-    pub url: String,
-    /// The Blossom address.
-    pub ciphertext_sha256: String,
-    /// How it is encrypted.
-    pub layout: Layout,
-    /// Its key.
-    pub key: FileKey,
-    /// The original MIME type.
-    pub content_type: Option<String>,
-    /// The file's title.
-    pub title: Option<String>,
-}
-
 fn string_extension(url: &str, value: String) -> Extension {
     Extension {
         url: url.to_owned(),
@@ -319,32 +285,5 @@ pub fn attach_file(
 
 /// Read the encrypted file a DocumentReference points at.
 pub fn encrypted_file(document: &DocumentReference) -> Result<EncryptedFile, BlossomError> {
-    let ext = |url: &str| document.extension.iter().find(|e| e.url == url);
-    let attachment = &document
-        .content
-        .first()
-        .ok_or(BlossomError::NotAFile("no content"))?
-        .attachment;
-    let key = ext(FILE_KEY_EXTENSION)
-        .and_then(|e| e.value_string.as_deref())
-        .and_then(|k| FileKey::from_hex(k).ok())
-        .ok_or(BlossomError::NotAFile("no file key"))?;
-    let layout = ext(FILE_LAYOUT_EXTENSION)
-        .and_then(|e| e.value_code.as_deref())
-        .and_then(Layout::parse)
-        .unwrap_or(Layout::Single);
-    let ciphertext_sha256 = ext(CIPHERTEXT_SHA256_EXTENSION)
-        .and_then(|e| e.value_string.clone())
-        .ok_or(BlossomError::NotAFile("no ciphertext hash"))?;
-    Ok(EncryptedFile {
-        url: attachment
-            .url
-            .clone()
-            .ok_or(BlossomError::NotAFile("no url"))?,
-        ciphertext_sha256,
-        layout,
-        key,
-        content_type: attachment.content_type.clone(),
-        title: attachment.title.clone(),
-    })
+    crate::attachment::encrypted_file(document).map_err(BlossomError::NotAFile)
 }

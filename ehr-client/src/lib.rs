@@ -25,6 +25,7 @@
 //! only the core.
 
 pub mod access;
+pub mod attachment;
 pub mod audit;
 #[cfg(feature = "blob-file")]
 pub mod blob_file;

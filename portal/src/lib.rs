@@ -41,6 +41,11 @@ pub struct Config {
     /// [`DEFAULT_LOCK_AFTER_SECS`]): the decrypted chart leaves the page, the key is wiped.
     #[serde(default)]
     pub lock_after_secs: Option<u64>,
+    /// Origins of the Blossom servers whose documents patients download in the browser
+    /// (`https://blobs.example.org`): the CSP's `connect-src` names exactly these. The launcher
+    /// adds the Blossom of its own stack.
+    #[serde(default)]
+    pub blossom: Vec<String>,
 }
 
 /// Fifteen minutes: the portal's default inactivity lock.
@@ -52,6 +57,9 @@ pub enum PortalError {
     /// The socket failed.
     #[error("portal I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// A `[portal] blossom` entry is not an origin.
+    #[error("[portal] blossom: {0:?} is not an origin (http(s)://host[:port], no path)")]
+    BlossomOrigin(String),
 }
 
 /// Only this origin's files; WebAssembly may be compiled (`'wasm-unsafe-eval'`, nothing
@@ -59,12 +67,41 @@ pub enum PortalError {
 /// may read several practices; no framing; DOM sinks take no strings (trusted types).
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; require-trusted-types-for 'script'";
 
-async fn secure(mut response: Response) -> Response {
+/// `origin` if it is `http(s)://host[:port]` with nothing after it (a trailing `/` is dropped):
+/// anything else could widen or break the policy it is written into.
+pub fn blossom_origin(origin: &str) -> Option<String> {
+    let origin = origin.trim().trim_end_matches('/');
+    let (scheme, authority) = origin.split_once("://")?;
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+    ((scheme == "http" || scheme == "https")
+        && !authority.is_empty()
+        && authority.chars().all(allowed))
+    .then(|| format!("{scheme}://{}", authority.to_ascii_lowercase()))
+}
+
+/// [`CONTENT_SECURITY_POLICY`] with `connect-src` also naming the Blossom `origins` (checked
+/// with [`blossom_origin`]): documents are fetched from there, and from nowhere else.
+pub fn content_security_policy(origins: &[String]) -> Result<String, PortalError> {
+    let mut checked = Vec::with_capacity(origins.len());
+    for origin in origins {
+        let origin =
+            blossom_origin(origin).ok_or_else(|| PortalError::BlossomOrigin(origin.clone()))?;
+        if !checked.contains(&origin) {
+            checked.push(origin);
+        }
+    }
+    if checked.is_empty() {
+        return Ok(CONTENT_SECURITY_POLICY.to_owned());
+    }
+    Ok(CONTENT_SECURITY_POLICY.replace(
+        "connect-src 'self' ws: wss:;",
+        &format!("connect-src 'self' ws: wss: {};", checked.join(" ")),
+    ))
+}
+
+async fn secure(State(csp): State<HeaderValue>, mut response: Response) -> Response {
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, csp);
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -124,6 +161,8 @@ pub async fn serve(
         .assets
         .clone()
         .unwrap_or_else(|| PathBuf::from(assets::DEFAULT_DIR));
+    let csp = HeaderValue::from_str(&content_security_policy(&config.blossom)?)
+        .map_err(|_| PortalError::BlossomOrigin(config.blossom.join(" ")))?;
     let mut assets = Assets::load(&dir, config.connection.as_deref());
     let lock_after = config
         .lock_after_secs
@@ -140,7 +179,7 @@ pub async fn serve(
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(file)
         .with_state(Arc::new(assets))
-        .layer(axum::middleware::map_response(secure))
+        .layer(axum::middleware::map_response_with_state(csp, secure))
         .layer(axum::middleware::from_fn_with_state(
             "portal",
             ehr_relay::metrics::observe,

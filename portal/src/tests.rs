@@ -11,6 +11,7 @@ async fn start(dir: &std::path::Path, connection: Option<&str>) -> String {
         connection: connection.map(str::to_owned),
         assets: Some(dir.to_path_buf()),
         lock_after_secs: None,
+        blossom: Vec::new(),
     };
     tokio::spawn(serve(listener, config, std::future::pending()));
     base
@@ -137,5 +138,34 @@ async fn the_page_carries_the_session_lock_time() {
     for module in ["/login.js", "/nip46.js", "/passkey.js"] {
         let response = reqwest::get(format!("{base}{module}")).await.unwrap();
         assert_eq!(response.status(), 200, "{module}");
+    }
+}
+
+#[test]
+fn the_csp_names_the_blossom_origins_and_refuses_anything_else() {
+    let csp = content_security_policy(&["https://Blobs.example.org/".to_owned()]).unwrap();
+    assert!(
+        csp.contains("connect-src 'self' ws: wss: https://blobs.example.org;"),
+        "{csp}"
+    );
+    assert_eq!(
+        content_security_policy(&[]).unwrap(),
+        CONTENT_SECURITY_POLICY
+    );
+    // An entry that would widen the policy, or that is not an origin, stops the portal.
+    for bad in [
+        "https://evil.example; script-src *",
+        "https://blobs.example.org/path",
+        "ftp://blobs.example.org",
+        "*",
+        "https://",
+    ] {
+        assert!(
+            matches!(
+                content_security_policy(&[bad.to_owned()]),
+                Err(PortalError::BlossomOrigin(_))
+            ),
+            "{bad}"
+        );
     }
 }

@@ -1,12 +1,16 @@
 // The patient portal's app (DESIGN.md §11). Verification, decryption and folding are
 // ehr-client's, compiled to WebAssembly; this file wires the login, the relay and the views.
 // DOM text goes through textContent only: the CSP requires trusted types for HTML sinks.
-import init, { openChartWithSigner, parseConnection } from "/assets/ehr_portal_wasm.js";
+import init, { openChartWithSigner } from "/assets/ehr_portal_wasm.js";
 import { connectRelay } from "/relay.js";
 import { initLogin } from "/login.js";
-import { clearChart, renderChart } from "/chart.js";
-import { clearRecords, mountRecords } from "/records.js";
-import { mountShare } from "/share.js";
+import { clearChart, registerTab, renderChart } from "/chart.js";
+import { registerRecordTabs } from "/records.js";
+import { SHARE_TAB } from "/share.js";
+import { rememberPractice, showPractices, verifiedConnection } from "/practices.js";
+
+registerRecordTabs(registerTab);
+registerTab(SHARE_TAB);
 
 const ROSTER_KIND = 2102;
 // 2105 Consent and 2110-2121 (DESIGN.md §3).
@@ -38,19 +42,18 @@ async function openChart(connection, signer) {
   return { connection, signer, events, chart: JSON.parse(opened) };
 }
 
-// Draw a chart context with the record tabs and sharing; after she writes, they reload it.
+// Draw a chart context with every tab; after she writes, a tab reloads it.
 function show(context) {
-  renderChart(context.chart);
   context.reload = async () => show(await openChart(context.connection, context.signer));
-  mountRecords(context);
-  mountShare($("share-panel"), context);
+  renderChart(context);
 }
 
 // Open and show the chart of `signer` (any login method, signers.js; login.js calls this):
-// the view context. Throws when the chart cannot be opened; the signer stays open for the
+// the view context. Throws when the chart cannot be opened (a connection string the practice
+// did not sign is refused before any relay is contacted); the signer stays open for the
 // session, which login.js ends (lock, logout) by closing it and calling endSession.
 async function showChart(signer) {
-  const connection = JSON.parse(parseConnection($("connection").value));
+  const connection = verifiedConnection($("connection").value);
   const context = await openChart(connection, signer);
   const { chart } = context;
   $("login").hidden = true;
@@ -58,6 +61,7 @@ async function showChart(signer) {
   $("status").textContent = refused === 0
     ? "Every record was verified and decrypted in this browser."
     : `${refused} events could not be verified or opened and are not shown.`;
+  rememberPractice(connection);
   show(context);
   return context;
 }
@@ -65,8 +69,6 @@ async function showChart(signer) {
 // The session ended (login.js): everything decrypted leaves the page, the login comes back.
 function endSession(message) {
   clearChart();
-  clearRecords();
-  $("share-panel").replaceChildren();
   $("status").textContent = message;
   $("login").hidden = false;
 }
@@ -80,6 +82,7 @@ async function main() {
   }
   const offered = document.querySelector('meta[name="ehr-connection"]')?.content;
   if (offered) $("connection").value = offered;
+  showPractices();
   $("loading").hidden = true;
   $("login").hidden = false;
   initLogin({ showChart, endSession });

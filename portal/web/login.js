@@ -2,9 +2,9 @@
 // method ends in one signer (signers.js); app.js's showChart takes it from there. The session
 // locks after inactivity and on logout: the chart leaves the page, the signer is closed (key
 // wiped in WebAssembly, remote signer disconnected), sessionStorage is cleared.
-import { parseConnection } from "/assets/ehr_portal_wasm.js";
 import { LoginError, extensionSigner, keySigner } from "/signers.js";
 import { bunkerSigner, pairSigner } from "/nip46.js";
+import { verifiedConnection } from "/practices.js";
 import { passkeyLogin, passkeyUsable, setUpPasskey, storedPasskey } from "/passkey.js";
 
 const $ = (id) => document.getElementById(id);
@@ -34,6 +34,7 @@ function busy(on) {
 function explain(error) {
   const message = String(error?.message ?? error);
   if (error instanceof LoginError) return message;
+  if (error?.phishing) return `Warning: ${message}`;
   if (message.includes("not a member of the practice")) {
     return "This key is not registered with this practice, so there is no chart to open. "
       + "Use the key your practice registered for you, or check the connection string.";
@@ -43,8 +44,10 @@ function explain(error) {
 
 const sentence = (text) => `${text.charAt(0).toUpperCase()}${text.slice(1)}.`;
 
+// The practice of the connection string, verified: a string its practice did not sign is
+// refused before any relay or signer is contacted.
 function connection() {
-  return JSON.parse(parseConnection($("connection").value));
+  return verifiedConnection($("connection").value);
 }
 
 // Run one login: `makeSigner()` yields a signer; the chart opens with it and the session
@@ -61,6 +64,7 @@ async function login(makeSigner, { offerPasskey = false } = {}) {
     signer?.close();
     $("status").textContent = "";
     $("error").textContent = explain(error);
+    $("error").classList.toggle("phishing", Boolean(error?.phishing));
   } finally {
     busy(false);
   }

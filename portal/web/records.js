@@ -276,25 +276,3 @@ function mountTake(panel, context) {
 export function registerRecordTabs(registerTab) {
   for (const tab of RECORD_TABS) registerTab(tab);
 }
-
-// Until chart.js's registerTab is on this branch: the tabs as sections after the chart, with
-// the ids the tab framework gives its panels (`panel-<id>`).
-export function mountRecords(context) {
-  clearRecords();
-  const container = el("div", { id: "records" });
-  for (const tab of RECORD_TABS) {
-    const panel = el("section", { id: `panel-${tab.id}`, class: "records-panel" });
-    panel.setAttribute("aria-label", tab.label);
-    try {
-      tab.mount(panel, context);
-    } catch (error) {
-      panel.append(el("p", { role: "alert", class: "form-error", text: `This part could not be shown: ${error?.message ?? error}` }));
-    }
-    container.append(panel);
-  }
-  document.getElementById("chart").after(container);
-}
-
-export function clearRecords() {
-  document.getElementById("records")?.remove();
-}

@@ -2,8 +2,9 @@
 // another practice and publishes it on that practice's relay as shared-records parts (kind
 // 2108), which its staff import with `ehr import shared`. Splitting, the new practice's roster
 // check and the event layout are ehr-client's (WebAssembly); the signer encrypts and signs.
-import { parseConnection, sharePlan, shareTemplate } from "/assets/ehr_portal_wasm.js";
+import { sharePlan, shareTemplate } from "/assets/ehr_portal_wasm.js";
 import { connectRelay } from "/relay.js";
+import { verifiedConnection } from "/practices.js";
 
 const ROSTER_KIND = 2102;
 // Two NIP-44 copies of a part fit a relay's usual 128 KiB event limit.
@@ -19,7 +20,8 @@ function element(tag, props = {}, ...children) {
 // Share `context.chart.bundle` with the practice named by `connectionText`; `report(text)`
 // tells the patient how it goes. Resolves to the number of parts published.
 export async function shareWithPractice(context, connectionText, report) {
-  const target = JSON.parse(parseConnection(connectionText));
+  // Only a string the new practice signed: her records never go to a relay a phisher named.
+  const target = verifiedConnection(connectionText);
   const { signer } = context;
   report("Connecting to the new practice…");
   let relay;
@@ -51,8 +53,10 @@ export async function shareWithPractice(context, connectionText, report) {
   }
 }
 
-// The tab: a connection string field and a button.
-export function mountShare(panel, context) {
+// The tab (chart.js's registerTab): a connection string field and a button.
+export const SHARE_TAB = { id: "share", label: "New practice", mount: mountShare };
+
+function mountShare(panel, context) {
   const field = element("input", { id: "share-connection", type: "text", autocomplete: "off", spellcheck: false });
   field.setAttribute("aria-describedby", "share-help");
   const status = element("p", { id: "share-status" });
@@ -77,7 +81,9 @@ export function mountShare(panel, context) {
       status.textContent = `Shared your records with the practice ${done.practice} in ${done.parts} encrypted parts. Its staff can now import them.`;
     } catch (failure) {
       status.textContent = "";
-      error.textContent = `Could not share your records: ${failure?.message ?? failure}`;
+      error.textContent = failure?.phishing
+        ? `Warning: ${failure.message}`
+        : `Could not share your records: ${failure?.message ?? failure}`;
     } finally {
       button.disabled = false;
     }

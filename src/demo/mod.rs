@@ -32,6 +32,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::StackError;
 use crate::stack::Urls;
 
+/// The name the demo practice signs into its connection string.
+pub const DEMO_PRACTICE_NAME: &str = "Demo practice (synthetic)";
 /// The outside facility the demo's consenting patient shares with.
 pub const DEMO_FACILITY: &str = "demo-hospital";
 
@@ -211,14 +213,28 @@ impl DemoInfo {
     }
 
     /// The banner: where everything is and how to try it.
+    /// The practice's connection string, signed by the demo's root key (which a real practice
+    /// keeps offline: there `ehr practice connection` signs it once), naming the relay, the
+    /// Blossom server and the practice; unsigned if the root key cannot be read.
+    pub fn connection(&self, urls: &Urls, practice: &PublicKey) -> String {
+        let plain = ehr_client::connection::Connection::new(*practice, urls.relay.clone());
+        let signed = plain.clone().and_then(|c| {
+            let root = DemoKeys::load(&self.keys_dir)
+                .map_err(|_| ehr_client::connection::ConnectionError::NotTheRoot)?
+                .root;
+            c.with_blossom(urls.blossom.clone())?
+                .with_name(DEMO_PRACTICE_NAME)
+                .sign(&root)
+        });
+        signed.or(plain).map(|c| c.to_string()).unwrap_or_default()
+    }
+
     pub fn banner(&self, urls: &Urls, practice: &PublicKey) -> String {
         let patient = read_key(&self.patient_key_file).ok();
         let nsec = patient
             .as_ref()
             .map_or_else(|| "(key file missing)".to_owned(), |i| i.nsec().to_string());
-        let connection = ehr_client::connection::Connection::new(*practice, urls.relay.clone())
-            .map(|c| c.to_string())
-            .unwrap_or_default();
+        let connection = self.connection(urls, practice);
         let fhir = urls.fhir.clone().unwrap_or_default();
         let mut text = format!(
             "\n\

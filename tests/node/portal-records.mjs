@@ -35,7 +35,7 @@ try {
   await page.getByLabel("Practice connection string").fill(input.connection);
   await page.getByLabel("Your secret key (nsec)").fill(input.nsec);
   await page.getByLabel("Your secret key (nsec)").press("Enter");
-  await page.waitForSelector("#records, #error:not(:empty)");
+  await page.waitForSelector("#chart:not([hidden]), #error:not(:empty)");
   result.loginError = await page.textContent("#error");
 
   const threads = async () => page.$$eval("#panel-messages .thread-card", (cards) => cards.map((card) => ({

@@ -29,6 +29,7 @@ try {
     await page.getByLabel("Your secret key (nsec)").press("Enter");
     await page.waitForSelector("#chart:not([hidden]), #error:not(:empty)");
 
+    await page.click("#tab-share");
     await page.getByLabel("The new practice's connection string").fill(share.target);
     await page.getByRole("button", { name: "Share my records" }).click();
     await page.waitForFunction(() =>

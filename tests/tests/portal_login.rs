@@ -185,6 +185,7 @@ async fn portal(connection: &str, lock_after_secs: Option<u64>) -> String {
         connection: Some(connection.to_owned()),
         assets: None,
         lock_after_secs,
+        blossom: Vec::new(),
     };
     tokio::spawn(ehr_portal::serve(listener, config, std::future::pending()));
     format!("http://localhost:{port}")

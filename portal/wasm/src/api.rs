@@ -17,6 +17,10 @@ use ehr_client::roster::verify_roster_chain;
 use ehr_client::signer::Nip44Decrypt;
 use serde_json::{Value, json};
 
+pub mod access_log;
+pub mod connections;
+pub mod documents;
+pub mod guardians;
 pub mod login;
 
 /// Why a call was refused. Messages name what was wrong with the input, never its content,

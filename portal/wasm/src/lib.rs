@@ -190,3 +190,74 @@ pub fn share_template(
         created_at,
     )?)
 }
+
+// Documents (api::documents): the BUD-11 token template for the signer, the Authorization
+// header for the signed token, and the decryption of the downloaded blob.
+
+/// How to fetch a DocumentReference's file (JSON): `{"url", "origin", "sha256", "contentType",
+/// "title", "template"}`; `template` is the BUD-11 token for `patient`'s signer.
+#[wasm_bindgen(js_name = documentRequest)]
+pub fn document_request(document: &str, patient: &str, now: f64) -> Result<String, JsError> {
+    Ok(api::documents::document_request(document, patient, now)?)
+}
+
+/// `Nostr <base64>` for a signed BUD-11 token (JSON).
+#[wasm_bindgen(js_name = blossomAuthorization)]
+pub fn blossom_authorization(event: &str) -> Result<String, JsError> {
+    Ok(api::documents::blossom_authorization(event)?)
+}
+
+/// The decrypted file of `document` from the bytes Blossom served.
+#[wasm_bindgen(js_name = openDocument)]
+pub fn open_document(document: &str, blob: &[u8]) -> Result<Vec<u8>, JsError> {
+    Ok(api::documents::open_document(document, blob)?)
+}
+
+/// The patient's access log (api::access_log) through her signer's `decrypt(peerHex,
+/// payload)`: `{"entries": [...], "refused": [...]}`.
+#[wasm_bindgen(js_name = openAccessLog)]
+pub async fn open_access_log(
+    practice: String,
+    patient: String,
+    events: String,
+    decrypt: js_sys::Function,
+) -> Result<String, JsError> {
+    let signer = JsSigner {
+        public_key: api::public_key(&patient, "patient")?,
+        decrypt,
+    };
+    Ok(api::access_log::open_access_log(&practice, &signer, &events).await?)
+}
+
+/// A connection string signed by the practice root key it names (api::connections):
+/// `{"practice", "npub", "relay", "blossom", "name", "connection"}`; a changed relay or
+/// Blossom, another signer, or no signature is an Error saying so.
+#[wasm_bindgen(js_name = verifyConnection)]
+pub fn verify_connection(text: &str) -> Result<String, JsError> {
+    Ok(api::connections::verify_connection(text)?)
+}
+
+// A guardian's wards (api::guardians), for a key held in WebAssembly.
+#[wasm_bindgen]
+impl PatientKey {
+    /// The wards this key may read as their guardian: `[{"ward": hex, "name"}]`.
+    pub fn wards(&self, practice: &str, events: &str) -> Result<String, JsError> {
+        Ok(api::guardians::wards(practice, &self.identity, events)?)
+    }
+
+    /// A ward's chart, read as their guardian: `{"patient", "bundle", "refused"}`.
+    #[wasm_bindgen(js_name = openWardChart)]
+    pub fn open_ward_chart(
+        &self,
+        practice: &str,
+        ward: &str,
+        events: &str,
+    ) -> Result<String, JsError> {
+        Ok(api::guardians::ward_chart(
+            practice,
+            &self.identity,
+            ward,
+            events,
+        )?)
+    }
+}

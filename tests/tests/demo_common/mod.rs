@@ -54,13 +54,12 @@ pub async fn start_seeded(home: &Path) -> Seeded {
     let info = demo::seed(stack.urls(), &keys, &keys_dir, &data_dir, Some(&gateway_db))
         .await
         .unwrap();
+    let signed = info.connection(stack.urls(), &stack.config().practice);
+    stack.set_portal_connection(signed.clone());
     stack.start_readers().await.unwrap();
     let banner = info.banner(stack.urls(), &stack.config().practice);
-    let connection = banner
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("connection string "))
-        .unwrap()
-        .to_owned();
+    // The banner signs its own copy (BIP-340 signatures are randomised); the portal's is this.
+    let connection = signed;
     Seeded {
         stack,
         keys,

@@ -149,6 +149,20 @@ enum PracticeCommand {
     },
     /// Print the practice npub and connection string.
     Show,
+    /// Sign the connection string with the practice root key (`--key` is the root key), naming
+    /// this directory's relay and, optionally, the Blossom server and the practice's name: the
+    /// patient portal accepts only signed strings, so a changed relay or Blossom is detected.
+    #[command(
+        after_help = "Example: ehr --home ./clinic --key /secure/root.ncryptsec practice connection --blossom https://blobs.example.org --name 'Example Clinic'"
+    )]
+    Connection {
+        /// The practice's Blossom server (documents), http(s)://.
+        #[arg(long, value_name = "URL")]
+        blossom: Option<String>,
+        /// The practice's name, as patients should see it.
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -365,6 +379,9 @@ fn run(cli: Cli) -> Result<Output> {
             s.set_config(config.clone())?;
             json(json!({ "practice_npub": config.practice, "relay": config.relay }))
         }
+        Command::Practice(PracticeCommand::Connection { blossom, name }) => json(
+            practice::signed_connection(s, &key.identity()?, blossom, name)?,
+        ),
         Command::Practice(PracticeCommand::Show) => {
             let config = s.config()?;
             json(json!({

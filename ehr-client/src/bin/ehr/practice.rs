@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use ehr_client::access::{AccessError, PracticeView, patient_chart};
 use ehr_client::chart::{Chart, FoldOptions};
+use ehr_client::connection::Connection;
 use ehr_client::event::ClinicalEventBuilder;
 use ehr_client::fhir::{Consent, Resource, ResourceType};
 use ehr_client::grants::GuardianshipStatus;
@@ -44,12 +45,42 @@ pub fn init(
     session.set_config(config.clone())?;
     let (events, _) = rotation::genesis(&root, first_admin.map(|pk| (pk, None)), Timestamp::now())?;
     let published = session.commit(&root, events)?;
+    let signed = Connection::new(root.public_key(), relay)?.sign(&root)?;
     Ok(json!({
         "practice_npub": root.npub(),
         "connection_string": config.connection_string()?,
+        "signed_connection_string": signed.to_string(),
         "root_key_file": root_key_out.display().to_string(),
         "note": "Keep the root key file offline. It signs only changes to admins.",
         "publish": report(&published),
+    }))
+}
+
+/// `ehr practice connection`: the connection string signed by the root key.
+pub fn signed_connection(
+    session: &mut Session,
+    root: &Identity,
+    blossom: Option<String>,
+    name: Option<String>,
+) -> Result<Value> {
+    let config = session.config()?.clone();
+    let mut connection = Connection::new(config.root()?, config.relay.clone())?;
+    if root.public_key() != connection.practice {
+        bail!("only the practice root key signs the connection string (--key is not it)");
+    }
+    if let Some(blossom) = blossom {
+        connection = connection.with_blossom(blossom)?;
+    }
+    if let Some(name) = name {
+        connection = connection.with_name(name);
+    }
+    let signed = connection.sign(root)?;
+    Ok(json!({
+        "practice_npub": config.practice,
+        "relay": signed.relay,
+        "blossom": signed.blossom,
+        "name": signed.name,
+        "connection_string": signed.to_string(),
     }))
 }
 

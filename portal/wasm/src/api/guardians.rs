@@ -1,0 +1,65 @@
+//! A guardian's wards (DESIGN.md §11): the charts she reads through kind 2104 guardian grants,
+//! with the access the `ehr` CLI uses for any reader but the patient herself
+//! (`PracticeView::load` for her key, then `PracticeView::chart`). Her own chart stays
+//! `access::patient_chart`.
+
+use ehr_client::access::PracticeView;
+use ehr_client::chart::FoldOptions;
+use ehr_client::keys::Identity;
+use serde_json::{Value, json};
+
+use super::{ApiError, chart_inputs, chart_json, public_key};
+
+/// The name on a chart's Patient resource, if any.
+fn patient_name(bundle: &Value) -> Option<String> {
+    bundle
+        .get("entry")?
+        .as_array()?
+        .iter()
+        .filter_map(|e| e.get("resource"))
+        .find(|r| r.get("resourceType").and_then(Value::as_str) == Some("Patient"))
+        .and_then(|p| p.pointer("/name/0/text").and_then(Value::as_str))
+        .map(str::to_owned)
+}
+
+/// The wards `guardian` may read (an active guardianship, and a chart key wrapped to her):
+/// `[{"ward": hex, "name"}]`. Empty for anyone who is no guardian.
+pub fn wards(practice: &str, guardian: &Identity, json: &str) -> Result<String, ApiError> {
+    let (practice, events, _) = chart_inputs(practice, json)?;
+    let view = PracticeView::load(&practice, &events, guardian);
+    let me = guardian.public_key();
+    let wards: Vec<Value> = view
+        .patients()
+        .into_iter()
+        .filter(|ward| {
+            *ward != me
+                && view.guardians_of(ward).contains(&me)
+                && !view.chart_keys(ward).is_empty()
+        })
+        .map(|ward| {
+            let (chart, _) = view.chart(&ward, &events, FoldOptions::default());
+            json!({ "ward": ward.to_hex(), "name": patient_name(&chart.to_bundle()) })
+        })
+        .collect();
+    Ok(Value::Array(wards).to_string())
+}
+
+/// `ward`'s chart as `guardian` reads it: the same shape as the patient's own
+/// (`{"patient", "bundle", "refused"}`).
+pub fn ward_chart(
+    practice: &str,
+    guardian: &Identity,
+    ward: &str,
+    json: &str,
+) -> Result<String, ApiError> {
+    let ward = public_key(ward, "ward")?;
+    let (practice, events, malformed) = chart_inputs(practice, json)?;
+    let view = PracticeView::load(&practice, &events, guardian);
+    let me = guardian.public_key();
+    if !view.guardians_of(&ward).contains(&me) {
+        // Not her ward (or no longer): nothing is opened, whatever keys the events carry.
+        return Ok(chart_json(&ward, &Default::default(), &[], malformed));
+    }
+    let (chart, refused) = view.chart(&ward, &events, FoldOptions::default());
+    Ok(chart_json(&ward, &chart, &refused, malformed))
+}

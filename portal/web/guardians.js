@@ -1,0 +1,117 @@
+// Guardians (DESIGN.md §11): a guardian switches between her own chart and her wards'. The
+// wards and their charts come from ehr-client's core (WebAssembly): the guardian grants (kind
+// 2104) wrapped to her key and the guardianships (kind 2106) in force, read as the `ehr` CLI
+// reads a chart for anyone but the patient. Needs the key in WebAssembly (nsec, ncryptsec,
+// passkey logins); a NIP-07/NIP-46 signer cannot unwrap grants in this browser.
+import { connectRelay } from "/relay.js";
+
+const ROSTER_KIND = 2102;
+const GUARDIAN_KINDS = [2104, 2106];
+const PATIENT_KIND = 2110;
+// 2105 Consent and 2110-2121 (DESIGN.md §3), as app.js fetches her own.
+const CLINICAL_KINDS = [2105, ...Array.from({ length: 12 }, (_, i) => 2110 + i)];
+
+const $ = (id) => document.getElementById(id);
+
+// The guardian's own chart context, her wards, and the events that authorise them.
+let home = null;
+let wards = [];
+let guardianEvents = [];
+
+export function resetWards() {
+  home = null;
+  wards = [];
+  guardianEvents = [];
+  delete $("chart-switch").dataset.checked;
+  $("chart-owner").replaceChildren();
+  $("chart-switch").hidden = true;
+}
+
+// After her own chart is drawn: look for wards, and offer the switch when there are any.
+// `render(context)` draws a chart (chart.js renderChart).
+export async function offerWards(context, render) {
+  if (context === home) {
+    $("chart-owner").value = "";
+    return;
+  }
+  resetWards();
+  home = context;
+  try {
+    await findWards(context, render);
+  } finally {
+    // Whether or not she is a guardian, the page says the look-up is over (tests wait on it).
+    if (home === context) $("chart-switch").dataset.checked = "true";
+  }
+}
+
+async function findWards(context, render) {
+  if (!context.signer?.key || !context.connection) return;
+  let found;
+  try {
+    const relay = await connectRelay(context.connection.relay, context.signer);
+    try {
+      found = await relay.fetchAll({ kinds: GUARDIAN_KINDS });
+    } finally {
+      relay.close();
+    }
+    const rosters = (context.events ?? []).filter((e) => e.kind === ROSTER_KIND);
+    guardianEvents = [...rosters, ...found];
+    if (home !== context) return;
+    const practice = context.connection.practice;
+    wards = JSON.parse(context.signer.key.wards(practice, JSON.stringify(guardianEvents)));
+    if (wards.length > 0) {
+      // Their names are in their Patient records (kind 2110): fetched to label the choice.
+      const named = await connectRelay(context.connection.relay, context.signer);
+      let patients;
+      try {
+        patients = await named.fetchAll({ kinds: [PATIENT_KIND], "#p": wards.map((w) => w.ward) });
+      } finally {
+        named.close();
+      }
+      wards = JSON.parse(context.signer.key.wards(practice, JSON.stringify([...guardianEvents, ...patients])));
+    }
+  } catch {
+    // No guardian grants readable: she is no guardian here; her own chart is unaffected.
+    return;
+  }
+  if (wards.length === 0 || home !== context) return;
+  const me = document.createElement("option");
+  me.value = "";
+  me.textContent = "My own chart";
+  const options = wards.map((w) => {
+    const option = document.createElement("option");
+    option.value = w.ward;
+    option.textContent = w.name ?? `Ward ${w.ward.slice(0, 8)}…`;
+    return option;
+  });
+  const select = $("chart-owner");
+  select.replaceChildren(me, ...options);
+  select.value = "";
+  select.onchange = () => switchTo(select.value, render);
+  $("chart-switch").hidden = false;
+}
+
+async function switchTo(ward, render) {
+  const context = home;
+  if (!context) return;
+  if (!ward) return render(context);
+  const status = $("status");
+  const chosen = wards.find((w) => w.ward === ward);
+  status.textContent = `Opening ${chosen?.name ?? "your ward"}'s chart…`;
+  try {
+    const relay = await connectRelay(context.connection.relay, context.signer);
+    let records;
+    try {
+      records = await relay.fetchAll({ kinds: CLINICAL_KINDS, "#p": [ward] });
+    } finally {
+      relay.close();
+    }
+    const chart = JSON.parse(context.signer.key.openWardChart(context.connection.practice, ward,
+      JSON.stringify([...guardianEvents, ...records])));
+    status.textContent = `You are reading ${chosen?.name ?? "your ward"}'s chart as their guardian.`;
+    await render({ ...context, events: records, chart, ward: chosen });
+  } catch (error) {
+    status.textContent = "";
+    $("error").textContent = `Could not open the chart: ${error?.message ?? error}`;
+  }
+}
