@@ -193,6 +193,15 @@ impl Stack {
             if !urls.blossom.is_empty() && !portal.blossom.contains(&urls.blossom) {
                 portal.blossom.push(urls.blossom.clone());
             }
+            // And its relay's NIP-11 document (the page size) over HTTP.
+            let info = urls
+                .relay
+                .replacen("wss://", "https://", 1)
+                .replacen("ws://", "http://", 1);
+            let info = info.trim_end_matches('/').to_owned();
+            if info.starts_with("http") && !portal.relays.contains(&info) {
+                portal.relays.push(info);
+            }
         }
         let metrics_listener = match config.metrics {
             Some(address) => {

@@ -505,9 +505,11 @@ pub fn open_as_patient<'a>(
     patient: &Identity,
     events: impl IntoIterator<Item = &'a Event>,
 ) -> Opened {
+    // One conversation key per author, not one derivation per event.
+    let keys = std::cell::RefCell::new(std::collections::HashMap::new());
     open_events(events, Some(&patient.public_key()), |clinical| {
         authorise(roster, clinical)?;
-        Ok(clinical.decrypt_with_patient_key(patient)?)
+        Ok(clinical.decrypt_with_patient_key_cached(patient, &mut keys.borrow_mut())?)
     })
 }
 

@@ -8,7 +8,8 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use nostr::nips::nip44::v2::{self, ConversationKey};
+use nostr::nips::nip44::v2;
+pub use nostr::nips::nip44::v2::ConversationKey;
 use nostr::prelude::{PublicKey, SecretKey};
 
 use crate::keys::ChartKey;

@@ -511,6 +511,29 @@ impl ClinicalEvent {
         self.record(&json)
     }
 
+    /// [`ClinicalEvent::decrypt_with_patient_key`] with the NIP-44 conversation keys of earlier
+    /// authors kept in `conversation_keys`: a chart has a handful of authors and thousands of
+    /// events, and each derivation is an elliptic-curve multiplication (slow in the portal's
+    /// WebAssembly, which has no precomputed tables).
+    pub fn decrypt_with_patient_key_cached(
+        &self,
+        patient: &Identity,
+        conversation_keys: &mut std::collections::HashMap<PublicKey, crypto::ConversationKey>,
+    ) -> Result<ClinicalRecord, EventError> {
+        if patient.public_key() != self.patient {
+            return Err(EventError::NotThisPatient);
+        }
+        let key = match conversation_keys.entry(self.event.pubkey) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => slot.insert(
+                crypto::conversation_key(patient.secret_key(), &self.event.pubkey)?,
+            ),
+        };
+        let bytes = crypto::decrypt_with_conversation_key(key, &self.patient_content)?;
+        let json = String::from_utf8(bytes).map_err(|_| CryptoError::NotUtf8)?;
+        self.record(&json)
+    }
+
     fn record(&self, json: &str) -> Result<ClinicalRecord, EventError> {
         let resource = Resource::from_json(json)?;
         self.kind.check_resource(&resource)?;

@@ -46,6 +46,11 @@ pub struct Config {
     /// adds the Blossom of its own stack.
     #[serde(default)]
     pub blossom: Vec<String>,
+    /// HTTP origins of the relays whose NIP-11 document the app reads (its page size,
+    /// `limitation.max_limit`), `https://relay.example.org` for `wss://relay.example.org`: also
+    /// in `connect-src`. The launcher adds its own relay.
+    #[serde(default)]
+    pub relays: Vec<String>,
 }
 
 /// Fifteen minutes: the portal's default inactivity lock.
@@ -161,7 +166,13 @@ pub async fn serve(
         .assets
         .clone()
         .unwrap_or_else(|| PathBuf::from(assets::DEFAULT_DIR));
-    let csp = HeaderValue::from_str(&content_security_policy(&config.blossom)?)
+    let origins: Vec<String> = config
+        .blossom
+        .iter()
+        .chain(&config.relays)
+        .cloned()
+        .collect();
+    let csp = HeaderValue::from_str(&content_security_policy(&origins)?)
         .map_err(|_| PortalError::BlossomOrigin(config.blossom.join(" ")))?;
     let mut assets = Assets::load(&dir, config.connection.as_deref());
     let lock_after = config

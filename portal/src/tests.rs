@@ -12,6 +12,7 @@ async fn start(dir: &std::path::Path, connection: Option<&str>) -> String {
         assets: Some(dir.to_path_buf()),
         lock_after_secs: None,
         blossom: Vec::new(),
+        relays: Vec::new(),
     };
     tokio::spawn(serve(listener, config, std::future::pending()));
     base

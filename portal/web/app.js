@@ -34,11 +34,13 @@ async function openChart(connection, signer) {
     relay.close();
   }
   $("status").textContent = "Verifying and decrypting in this browser…";
+  performance.mark("ehr:fetched");
   const json = JSON.stringify(events);
   // A key held in WebAssembly opens the chart in one call; a signer answers one decrypt at a time.
   const opened = signer.key
     ? signer.key.openChart(connection.practice, json)
     : await openChartWithSigner(connection.practice, signer.publicKey, json, signer.nip44.decrypt);
+  performance.mark("ehr:opened");
   return { connection, signer, events, chart: JSON.parse(opened) };
 }
 

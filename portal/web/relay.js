@@ -16,9 +16,31 @@ export function authTemplate(relay, challenge) {
   };
 }
 
+// The page size for `url`: its NIP-11 `limitation.max_limit` (fewer round trips for a long
+// chart), or PAGE when the document cannot be read.
+const pageSizes = new Map();
+export async function relayPageSize(url) {
+  if (!pageSizes.has(url)) {
+    let page = PAGE;
+    try {
+      const info = await fetch(url.replace(/^ws/, "http"), {
+        headers: { Accept: "application/nostr+json" },
+        credentials: "omit",
+      }).then((r) => (r.ok ? r.json() : null));
+      const max = info?.limitation?.max_limit;
+      if (Number.isInteger(max) && max >= 10) page = Math.min(max, 5000);
+    } catch {
+      // No NIP-11 (or not allowed by the CSP): the default page still works.
+    }
+    pageSizes.set(url, page);
+  }
+  return pageSizes.get(url);
+}
+
 // Open `url` and log in (NIP-42) as `signer` (signers.js): the Relay, ready for requests.
 export async function connectRelay(url, signer) {
-  const relay = await Relay.open(url);
+  const [relay, page] = await Promise.all([Relay.open(url), relayPageSize(url)]);
+  relay.page = page;
   try {
     await relay.authenticate((challenge) => signer.signEvent(authTemplate(url, challenge)));
     return relay;
@@ -43,6 +65,7 @@ export class Relay {
     this.wake = null;
     this.closed = null;
     this.subscriptions = 0;
+    this.page = PAGE;
     ws.addEventListener("message", (message) => {
       try {
         this.inbox.push(JSON.parse(message.data));
@@ -95,7 +118,7 @@ export class Relay {
     let until;
     for (;;) {
       const id = `q${++this.subscriptions}`;
-      this.send(["REQ", id, { ...filter, limit: PAGE, ...(until === undefined ? {} : { until }) }]);
+      this.send(["REQ", id, { ...filter, limit: this.page, ...(until === undefined ? {} : { until }) }]);
       let count = 0;
       let fresh = 0;
       let oldest = Infinity;
@@ -112,7 +135,7 @@ export class Relay {
         }
       }
       this.send(["CLOSE", id]);
-      if (count < PAGE) return [...events.values()];
+      if (count < this.page) return [...events.values()];
       if (fresh === 0) throw new Error("the relay holds more events in one second than a page");
       until = oldest;
     }

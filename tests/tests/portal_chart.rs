@@ -527,7 +527,9 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
         tabs["access"]["text"]
             .as_str()
             .unwrap()
-            .contains("Nobody outside your practice has read your records.")
+            .contains("Nobody outside your practice has read your records."),
+        "{}",
+        tabs["access"]["text"]
     );
     let log = &page["accessLog"];
     assert_eq!(log["error"], "", "{log}");
@@ -662,17 +664,22 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
         page["afterLogout"],
         json!({"tabs": 0, "panels": 1, "rows": 0, "visible": false})
     );
-    // Files from the portal, the document from the practice's Blossom, nothing else.
-    let mut blossom_requests = 0;
+    // Files from the portal, the document from the practice's Blossom, the page size from the
+    // relay's NIP-11 document, nothing else.
+    let relay_info = relay.replacen("ws://", "http://", 1);
+    let (mut blossom_requests, mut info_requests) = (0, 0);
     for url in page["requests"].as_array().unwrap() {
         let from = origin(url.as_str().unwrap());
         if from == blossom {
             blossom_requests += 1;
+        } else if from == relay_info {
+            info_requests += 1;
         } else {
             assert_eq!(from, portal, "{url}");
         }
     }
     assert!(blossom_requests >= 1);
+    assert_eq!(info_requests, 1, "NIP-11 read once per relay");
     for url in page["websockets"].as_array().unwrap() {
         assert_eq!(origin(url.as_str().unwrap()), relay, "{url}");
     }
