@@ -186,6 +186,7 @@ async fn portal(connection: &str, lock_after_secs: Option<u64>) -> String {
         assets: None,
         lock_after_secs,
         blossom: Vec::new(),
+        relays: Vec::new(),
     };
     tokio::spawn(ehr_portal::serve(listener, config, std::future::pending()));
     format!("http://localhost:{port}")
