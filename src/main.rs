@@ -147,6 +147,9 @@ fn up(config: Option<PathBuf>, demo: bool, home: PathBuf, only: Vec<String>) -> 
     let config = StackConfig::load(&path)?;
     nostr_ehr::logging::init(config.log_format);
     let services = config.services(only.as_ref())?;
+    if let (true, Some(portal)) = (services.contains(&Service::Portal), &config.portal) {
+        nostr_ehr::build_portal_assets_if_missing(portal);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
