@@ -72,9 +72,7 @@ pub fn build_portal_assets_if_missing(portal: &ehr_portal::Config) -> bool {
     let default = Path::new(ehr_portal::assets::DEFAULT_DIR);
     let serves_source_tree = portal.assets.as_deref().is_none_or(|dir| dir == default);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-portal");
-    if !serves_source_tree
-        || default.join("ehr_portal_wasm_bg.wasm").is_file()
-        || !script.is_file()
+    if !serves_source_tree || default.join("ehr_portal_wasm_bg.wasm").is_file() || !script.is_file()
     {
         return false;
     }
