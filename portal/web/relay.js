@@ -38,8 +38,10 @@ export async function relayPageSize(url) {
 }
 
 // Open `url` and log in (NIP-42) as `signer` (signers.js): the Relay, ready for requests.
-export async function connectRelay(url, signer) {
-  const [relay, page] = await Promise.all([Relay.open(url), relayPageSize(url)]);
+// `nip11: false` skips the NIP-11 page size, for a relay the portal's CSP does not name (another
+// practice's, when she shares her records there): the default page serves a few requests.
+export async function connectRelay(url, signer, { nip11 = true } = {}) {
+  const [relay, page] = await Promise.all([Relay.open(url), nip11 ? relayPageSize(url) : PAGE]);
   relay.page = page;
   try {
     await relay.authenticate((challenge) => signer.signEvent(authTemplate(url, challenge)));

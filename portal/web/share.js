@@ -26,7 +26,7 @@ export async function shareWithPractice(context, connectionText, report) {
   report("Connecting to the new practice…");
   let relay;
   try {
-    relay = await connectRelay(target.relay, signer);
+    relay = await connectRelay(target.relay, signer, { nip11: false });
     const rosters = await relay.fetchAll({ kinds: [ROSTER_KIND] });
     const plan = JSON.parse(sharePlan(context.connection.practice, target.practice,
       JSON.stringify(rosters), JSON.stringify(context.chart.bundle), crypto.randomUUID(), PART_BYTES));

@@ -129,7 +129,14 @@ try {
       await page.emulateMedia({ media: "screen" });
       tab.printButton = await page.getByRole("button", { name: "Print immunization record" }).isVisible();
     }
-    if (id === "access") await page.waitForSelector(`${panel} tbody tr, ${panel} p.empty, ${panel} .tab-error`);
+    // The log arrives after its own fetch: wait until it is shown (or its error), not fetching.
+    if (id === "access") {
+      await page.waitForFunction((selector) => {
+        const node = document.querySelector(selector);
+        return node && !node.textContent.includes("Fetching the access log")
+          && node.querySelector("tbody tr, p.empty, .tab-error") !== null;
+      }, panel);
+    }
     if (id === "documents" && input.download) {
       // The first document's file: fetched from Blossom and decrypted in the page.
       if (await page.locator(`${panel} tbody tr button`).count() === 0) {
