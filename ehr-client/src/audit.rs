@@ -13,14 +13,12 @@
 //! The gateway needs no chart key to write one, so a disclosure is logged even in the moment a
 //! patient withdraws consent, and an audit event never widens who can read a chart.
 
-use nostr::prelude::{
-    Event, EventBuilder, EventId, FinalizeEvent, Kind, PublicKey, Tag, Timestamp,
-};
+use nostr::prelude::{Event, EventBuilder, EventId, FinalizeEvent, Kind, PublicKey, Timestamp};
 use serde_json::Value;
 
 use crate::crypto::{self, CryptoError};
-use crate::event::{FORMAT_VERSION, TAG_EPOCH, TAG_FORMAT, TAG_PATIENT, TAG_PATIENT_CONTENT};
-use crate::grants::{EpochKey, Tags};
+use crate::event::{EpochLayout, epoch_layout_tags, read_epoch_layout};
+use crate::grants::EpochKey;
 use crate::keys::Identity;
 use crate::kinds::AUDIT_EVENT;
 use crate::signer::{Nip44Decrypt, SignerError};
@@ -95,12 +93,7 @@ impl AuditRecord {
         let practice_copy = crypto::nip44_encrypt(gateway.secret_key(), &epoch.1, audit_event)?;
         let patient_copy = crypto::nip44_encrypt(gateway.secret_key(), patient, audit_event)?;
         let event = EventBuilder::new(Kind::Custom(AUDIT_EVENT), practice_copy)
-            .tags([
-                Tag::public_key(*patient),
-                Tag::custom(TAG_PATIENT_CONTENT, [patient_copy.clone()]),
-                Tag::custom(TAG_EPOCH, [epoch.0.to_string()]),
-                Tag::custom(TAG_FORMAT, [FORMAT_VERSION]),
-            ])
+            .tags(epoch_layout_tags(patient, patient_copy.clone(), epoch.0))
             .custom_created_at(created_at)
             .finalize(gateway.keys())
             .map_err(|_| AuditError::Signing)?;
@@ -119,20 +112,11 @@ impl AuditRecord {
             return Err(AuditError::WrongKind);
         }
         event.verify().map_err(|_| AuditError::InvalidSignature)?;
-        let tags = Tags::read(&event).map_err(|_| AuditError::BadTags)?;
-        tags.only(&[TAG_PATIENT, TAG_PATIENT_CONTENT, TAG_EPOCH, TAG_FORMAT])
-            .map_err(|_| AuditError::BadTags)?;
-        let patient = tags
-            .public_key(TAG_PATIENT)
-            .map_err(|_| AuditError::BadTags)?;
-        let epoch = tags.number(TAG_EPOCH).map_err(|_| AuditError::BadTags)?;
-        let patient_content = tags
-            .get(TAG_PATIENT_CONTENT)
-            .ok_or(AuditError::BadTags)?
-            .to_owned();
-        if patient_content.is_empty() || event.content.is_empty() {
-            return Err(AuditError::BadTags);
-        }
+        let EpochLayout {
+            patient,
+            epoch,
+            patient_content,
+        } = read_epoch_layout(&event).ok_or(AuditError::BadTags)?;
         Ok(Self {
             event,
             patient,
@@ -195,6 +179,8 @@ impl AuditRecord {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+    use crate::event::TAG_PATIENT_CONTENT;
+    use nostr::prelude::Tag;
 
     #[test]
     fn practice_and_patient_open_it_and_nobody_else() {

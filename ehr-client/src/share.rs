@@ -19,14 +19,15 @@
 //! patient. Nothing here needs the patient's secret: the signer encrypts and signs, so a NIP-07
 //! extension or a NIP-46 signer can share too.
 
-use nostr::prelude::{Event, Kind, PublicKey, Tag, Timestamp, UnsignedEvent};
+use nostr::prelude::{Event, Kind, PublicKey, Timestamp};
 use serde_json::{Value, json};
 
 use crate::crypto::{self, CryptoError};
-use crate::event::{FORMAT_VERSION, TAG_EPOCH, TAG_FORMAT, TAG_PATIENT, TAG_PATIENT_CONTENT};
-use crate::grants::{EpochKey, Tags};
+use crate::event::{EventError, read_epoch_layout, seal_with};
+use crate::grants::EpochKey;
 use crate::keys;
 use crate::kinds::SHARED_RECORDS;
+use crate::signer::PatientSigner;
 
 /// `Bundle.identifier.system` of a shared batch.
 pub const BATCH_SYSTEM: &str = "urn:nostr-ehr:shared-records";
@@ -77,6 +78,9 @@ pub enum ShareError {
     /// Decryption failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// The patient's signer refused, failed, or returned another event than the one asked for.
+    #[error(transparent)]
+    Sealing(#[from] EventError),
 }
 
 /// The plaintexts of the parts that carry `bundle`'s shareable records from `source` (the
@@ -143,27 +147,24 @@ fn part(entries: &[&Value], source: &PublicKey, batch: &str, index: usize, parts
     .to_string()
 }
 
-/// The unsigned kind 2108 event for one part, from the two encrypted copies (made by the
-/// patient's signer: `practice_copy` to the epoch public key, `patient_copy` to herself).
-pub fn template(
-    patient: &PublicKey,
-    epoch: u64,
-    practice_copy: String,
-    patient_copy: String,
+/// Seal one part (a plaintext of [`split`]) as a kind 2108 event through the patient's
+/// `signer`: the practice copy to the new practice's epoch `epoch` (number and public key), the
+/// patient copy to herself. What the signer returns is checked before it is handed out.
+pub async fn seal_part<S: PatientSigner>(
+    signer: &S,
+    epoch: (u64, &PublicKey),
+    part: &str,
     created_at: Timestamp,
-) -> UnsignedEvent {
-    UnsignedEvent::new(
-        *patient,
-        created_at,
+) -> Result<Event, ShareError> {
+    let sealed = seal_with(
+        signer,
         Kind::Custom(SHARED_RECORDS),
-        [
-            Tag::public_key(*patient),
-            Tag::custom(TAG_PATIENT_CONTENT, [patient_copy]),
-            Tag::custom(TAG_EPOCH, [epoch.to_string()]),
-            Tag::custom(TAG_FORMAT, [FORMAT_VERSION]),
-        ],
-        practice_copy,
+        epoch,
+        part,
+        created_at,
     )
+    .await?;
+    Ok(sealed.into_event())
 }
 
 /// A verified shared-records event, still encrypted.
@@ -198,17 +199,14 @@ impl SharedRecords {
             return Err(ShareError::WrongKind);
         }
         event.verify().map_err(|_| ShareError::InvalidSignature)?;
-        let tags = Tags::read(&event).map_err(|_| ShareError::BadTags)?;
-        tags.only(&[TAG_PATIENT, TAG_PATIENT_CONTENT, TAG_EPOCH, TAG_FORMAT])
-            .map_err(|_| ShareError::BadTags)?;
-        let patient = tags
-            .public_key(TAG_PATIENT)
-            .map_err(|_| ShareError::BadTags)?;
-        let epoch = tags.number(TAG_EPOCH).map_err(|_| ShareError::BadTags)?;
-        if patient != event.pubkey || event.content.is_empty() {
+        let layout = read_epoch_layout(&event).ok_or(ShareError::BadTags)?;
+        if layout.patient != event.pubkey {
             return Err(ShareError::BadTags);
         }
-        Ok(Self { event, epoch })
+        Ok(Self {
+            event,
+            epoch: layout.epoch,
+        })
     }
 
     /// The signed event.

@@ -1,8 +1,9 @@
 // "Share with a new practice" (DESIGN.md §11): the patient re-encrypts her folded chart for
 // another practice and publishes it on that practice's relay as shared-records parts (kind
 // 2108), which its staff import with `ehr import shared`. Splitting, the new practice's roster
-// check and the event layout are ehr-client's (WebAssembly); the signer encrypts and signs.
-import { sharePlan, shareTemplate } from "/assets/ehr_portal_wasm.js";
+// check, the event layout and the check of what the signer returns are ehr-client's
+// (WebAssembly); the signer encrypts and signs.
+import { sealSharedPart, sharePlan } from "/assets/ehr_portal_wasm.js";
 import { connectRelay } from "/relay.js";
 import { verifiedConnection } from "/practices.js";
 
@@ -33,11 +34,8 @@ export async function shareWithPractice(context, connectionText, report) {
     let published = 0;
     for (const part of plan.parts) {
       report(`Encrypting and sending part ${published + 1} of ${plan.parts.length}…`);
-      const practiceCopy = await signer.nip44.encrypt(plan.epoch_pubkey, part);
-      const patientCopy = await signer.nip44.encrypt(signer.publicKey, part);
-      const template = JSON.parse(shareTemplate(signer.publicKey, plan.epoch, practiceCopy, patientCopy,
+      const event = JSON.parse(await sealSharedPart(signer, plan.epoch, plan.epoch_pubkey, part,
         Math.floor(Date.now() / 1000)));
-      const event = await signer.signEvent(template);
       await relay.publish(event);
       published += 1;
     }

@@ -20,10 +20,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use demo_common::{Seeded, count, ehr, ehr_output, start_seeded};
+use ehr_client::event::{FORMAT_VERSION, TAG_EPOCH, TAG_FORMAT, TAG_PATIENT_CONTENT};
 use ehr_client::keys;
+use ehr_client::kinds::SHARED_RECORDS;
 use ehr_client::net::{PublishOutcome, RelayClient};
-use ehr_client::share;
-use nostr::prelude::{EventBuilder, FinalizeEvent, Timestamp};
+use nostr::prelude::{EventBuilder, FinalizeEvent, Kind, Tag};
 use serde_json::{Value, json};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -163,15 +164,13 @@ async fn a_patient_takes_her_records_to_a_new_practice_that_imports_them_as_hers
     assert!(png.len() > 10_000, "screenshot of {} bytes", png.len());
 
     // Nobody shares records in her name: James signs a part about her at the new practice.
-    let layout = share::template(
-        &maria.public_key(),
-        1,
-        "AAAA".to_owned(),
-        "AAAA".to_owned(),
-        Timestamp::now(),
-    );
-    let forged = EventBuilder::new(layout.kind, layout.content)
-        .tags(layout.tags)
+    let forged = EventBuilder::new(Kind::Custom(SHARED_RECORDS), "AAAA")
+        .tags([
+            Tag::public_key(maria.public_key()),
+            Tag::custom(TAG_PATIENT_CONTENT, ["AAAA"]),
+            Tag::custom(TAG_EPOCH, ["1"]),
+            Tag::custom(TAG_FORMAT, [FORMAT_VERSION]),
+        ])
         .finalize(james.keys())
         .unwrap();
     ehr(

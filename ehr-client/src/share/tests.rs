@@ -17,20 +17,14 @@ fn chart() -> Value {
     json!({ "resourceType": "Bundle", "type": "collection", "entry": entries })
 }
 
-/// Encrypt and sign one part as the patient's signer would.
+/// One part sealed by the patient's own key as her signer.
 fn publish(patient: &Identity, epoch: &EpochKey, plaintext: &str) -> Event {
-    let practice_copy =
-        crypto::nip44_encrypt(patient.secret_key(), &epoch.public_key(), plaintext).unwrap();
-    let patient_copy =
-        crypto::nip44_encrypt(patient.secret_key(), &patient.public_key(), plaintext).unwrap();
-    template(
-        &patient.public_key(),
-        epoch.number,
-        practice_copy,
-        patient_copy,
+    pollster::block_on(seal_part(
+        patient,
+        (epoch.number, &epoch.public_key()),
+        plaintext,
         Timestamp::from_secs(1_700_000_000),
-    )
-    .finalize(patient.keys())
+    ))
     .unwrap()
 }
 
@@ -110,15 +104,12 @@ fn only_the_patient_writes_her_shares_and_only_the_epoch_opens_them() {
 
     // Someone else sharing "her" records: the author must be the patient named.
     let mallory = Identity::generate();
-    let forged = template(
-        &patient.public_key(),
-        1,
-        "AAAA".to_owned(),
-        "AAAA".to_owned(),
-        Timestamp::from_secs(1),
-    );
-    let forged = EventBuilder::new(forged.kind, forged.content)
-        .tags(forged.tags)
+    let forged = EventBuilder::new(Kind::Custom(SHARED_RECORDS), "AAAA")
+        .tags(crate::event::epoch_layout_tags(
+            &patient.public_key(),
+            "AAAA".to_owned(),
+            1,
+        ))
         .finalize(mallory.keys())
         .unwrap();
     assert_eq!(SharedRecords::parse(forged), Err(ShareError::BadTags));

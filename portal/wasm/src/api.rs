@@ -263,17 +263,22 @@ pub fn sign_auth(
     created_at: f64,
 ) -> Result<String, ApiError> {
     let relay = RelayUrl::parse(relay).map_err(|_| ApiError::RelayUrl)?;
-    if !(created_at.is_finite() && created_at >= 0.0) {
-        return Err(ApiError::CreatedAt);
-    }
-    // Finite, non-negative: the cast keeps the whole seconds.
-    let created_at = Timestamp::from_secs(created_at as u64);
+    let created_at = seconds(created_at)?;
     let event = ClientAuthentication::new(challenge, relay)
         .into_event_builder()
         .custom_created_at(created_at)
         .finalize(identity.keys())
         .map_err(|_| ApiError::Signing)?;
     serde_json::to_string(&event).map_err(|_| ApiError::Signing)
+}
+
+/// A time from the browser's clock (seconds; the core reads no clock of its own).
+pub(crate) fn seconds(created_at: f64) -> Result<Timestamp, ApiError> {
+    if !(created_at.is_finite() && created_at >= 0.0) {
+        return Err(ApiError::CreatedAt);
+    }
+    // Finite, non-negative: the cast keeps the whole seconds.
+    Ok(Timestamp::from_secs(created_at as u64))
 }
 
 /// Sign a NIP-07-shaped template `{kind, created_at, tags, content}` with `identity`: the

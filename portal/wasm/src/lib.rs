@@ -172,23 +172,22 @@ pub fn share_plan(
     )?)
 }
 
-/// The template `{kind, created_at, tags, content}` of one shared part (kind 2108) from its
-/// two encrypted copies, for the signer's `signEvent`.
-#[wasm_bindgen(js_name = shareTemplate)]
-pub fn share_template(
-    patient: &str,
+/// One shared part sealed through the portal's signer object (any login) as a kind 2108 event
+/// for the new practice's epoch (`epoch`, `epochPubkey` from the plan): the signed event
+/// (JSON), checked before it is returned.
+#[wasm_bindgen(js_name = sealSharedPart)]
+pub async fn seal_shared_part(
+    signer: JsValue,
     epoch: u32,
-    practice_copy: &str,
-    patient_copy: &str,
+    epoch_pubkey: String,
+    part: String,
     created_at: f64,
 ) -> Result<String, JsError> {
-    Ok(api::share::share_template(
-        patient,
-        u64::from(epoch),
-        practice_copy,
-        patient_copy,
-        created_at,
-    )?)
+    let signer = records::JsPatientSigner::new(signer)?;
+    Ok(
+        api::share::seal_shared_part(&signer, u64::from(epoch), &epoch_pubkey, &part, created_at)
+            .await?,
+    )
 }
 
 // Documents (api::documents): the BUD-11 token template for the signer, the Authorization

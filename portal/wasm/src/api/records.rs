@@ -10,12 +10,11 @@ use ehr_client::fhir::{
     MedicationRequest, MedicationRequestStatus, Meta, Reference, RequestIntent, Resource,
 };
 use ehr_client::kinds::ClinicalKind;
-use ehr_client::nostr::prelude::Timestamp;
 use ehr_client::roster::verify_roster_chain;
 use ehr_client::signer::PatientSigner;
 use serde_json::{Value, json};
 
-use super::{ApiError, parse_events, public_key};
+use super::{ApiError, parse_events, public_key, seconds};
 
 /// Longest free text a form takes (a name, a dose, a message), in characters.
 pub const MAX_TEXT: usize = 10_000;
@@ -73,14 +72,6 @@ fn resource_of(json: &str) -> Result<Resource, ApiError> {
 /// The value at a JSON pointer, or null (clippy's rule against indexing, kept without loss).
 fn at<'a>(value: &'a Value, pointer: &str) -> &'a Value {
     value.pointer(pointer).unwrap_or(&Value::Null)
-}
-
-fn seconds(created_at: f64) -> Result<Timestamp, ApiError> {
-    if !(created_at.is_finite() && created_at >= 0.0) {
-        return Err(ApiError::CreatedAt);
-    }
-    // Finite, non-negative: the cast keeps the whole seconds.
-    Ok(Timestamp::from_secs(created_at as u64))
 }
 
 /// A form's text: trimmed, required unless `optional`, at most [`MAX_TEXT`] characters.

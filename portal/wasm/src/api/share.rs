@@ -1,12 +1,12 @@
 //! Sharing her records with a new practice (kind 2108, `ehr_client::share`): the plan from the
-//! new practice's verified roster, and the template of each part for the patient's signer.
+//! new practice's verified roster, and each part sealed through the patient's signer.
 
-use ehr_client::nostr::prelude::{PublicKey, Timestamp};
 use ehr_client::roster::verify_roster_chain;
 use ehr_client::share::{self, ShareError};
+use ehr_client::signer::PatientSigner;
 use serde_json::{Value, json};
 
-use super::{ApiError, parse_events, public_key};
+use super::{ApiError, parse_events, public_key, seconds};
 
 /// The parts that carry `bundle` (the folded chart read at `source`) to the practice `target`,
 /// whose rosters are among `target_events`: `{"epoch", "epoch_pubkey", "parts": [plaintext]}`.
@@ -38,42 +38,25 @@ pub fn share_plan(
     .to_string())
 }
 
-/// The unsigned kind 2108 event of one part, as a NIP-07 template `{kind, created_at, tags,
-/// content}` for the signer's `signEvent`.
-pub fn share_template(
-    patient: &str,
+/// One part (a plaintext of the plan) sealed through the patient's `signer` as a kind 2108
+/// event for epoch `epoch` of the new practice (`epoch_pubkey` from the plan): the signed event
+/// (JSON), checked before it is returned.
+pub async fn seal_shared_part<S: PatientSigner>(
+    signer: &S,
     epoch: u64,
-    practice_copy: &str,
-    patient_copy: &str,
+    epoch_pubkey: &str,
+    part: &str,
     created_at: f64,
 ) -> Result<String, ApiError> {
-    let patient: PublicKey = public_key(patient, "patient")?;
-    if !(created_at.is_finite() && created_at >= 0.0) {
-        return Err(ApiError::CreatedAt);
-    }
-    // Finite, non-negative: the cast keeps the whole seconds.
-    let created_at = Timestamp::from_secs(created_at as u64);
-    let unsigned = share::template(
-        &patient,
-        epoch,
-        practice_copy.to_owned(),
-        patient_copy.to_owned(),
-        created_at,
-    );
-    Ok(json!({
-        "kind": unsigned.kind.as_u16(),
-        "created_at": unsigned.created_at.as_secs(),
-        "tags": unsigned.tags.iter().map(|t| t.as_slice().to_vec()).collect::<Vec<_>>(),
-        "content": unsigned.content,
-    })
-    .to_string())
+    let epoch_key = public_key(epoch_pubkey, "epoch")?;
+    let event = share::seal_part(signer, (epoch, &epoch_key), part, seconds(created_at)?).await?;
+    serde_json::to_string(&event).map_err(|_| ApiError::Signing)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
     use super::*;
-    use crate::api;
     use ehr_client::keys::Identity;
     use ehr_client::share::SharedRecords;
 
@@ -96,10 +79,9 @@ mod tests {
             Err(ApiError::SamePractice)
         );
 
-        let template =
-            share_template(&patient.public_key().to_hex(), 4, "practice", "mine", 1e9).unwrap();
-        let signed = api::sign_event(&patient, &template).unwrap();
-        let event = serde_json::from_str(&signed).unwrap();
+        let epoch = Identity::generate().public_key().to_hex();
+        let signed = pollster::block_on(seal_shared_part(&patient, 4, &epoch, "a part", 1e9));
+        let event = serde_json::from_str(&signed.unwrap()).unwrap();
         let shared = SharedRecords::parse(event).unwrap();
         assert_eq!(shared.patient(), patient.public_key());
         assert_eq!(shared.epoch(), 4);
