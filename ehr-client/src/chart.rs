@@ -133,7 +133,7 @@ impl Chart {
             .filter_map(|entry| {
                 let mut resource = serde_json::to_value(&entry.resource).ok()?;
                 if entry.patient_reported {
-                    mark_patient_reported(&mut resource);
+                    add_meta_tag(&mut resource, patient_reported_tag());
                 }
                 Some(resource)
             })
@@ -152,32 +152,57 @@ impl Chart {
 pub const ORIGIN_SYSTEM: &str = "urn:nostr-ehr:origin";
 /// Its code for an entry the patient wrote.
 pub const PATIENT_REPORTED: &str = "patient-reported";
+/// Its code for a record the patient brought from another practice ([`crate::share`]).
+pub const SHARED_BY_PATIENT: &str = "shared-by-patient";
 
 /// The `meta.tag` Coding of a patient-reported entry in [`Chart::to_bundle`].
 pub fn patient_reported_tag() -> serde_json::Value {
-    serde_json::json!({
-        "system": ORIGIN_SYSTEM,
-        "code": PATIENT_REPORTED,
-        "display": "Reported by the patient",
-    })
+    origin_tag(PATIENT_REPORTED, "Reported by the patient")
 }
 
-/// Add [`patient_reported_tag`] to a resource's `meta.tag` (creating `meta` and `tag`).
-fn mark_patient_reported(resource: &mut serde_json::Value) {
-    let Some(object) = resource.as_object_mut() else {
-        return;
-    };
-    let meta = object
+/// An [`ORIGIN_SYSTEM`] Coding.
+pub fn origin_tag(code: &str, display: &str) -> serde_json::Value {
+    serde_json::json!({ "system": ORIGIN_SYSTEM, "code": code, "display": display })
+}
+
+/// Whether a resource (FHIR JSON) carries the [`ORIGIN_SYSTEM`] tag `code`.
+pub fn has_origin(resource: &serde_json::Value, code: &str) -> bool {
+    resource
+        .pointer("/meta/tag")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|tags| {
+            tags.iter().any(|t| {
+                t.get("system").and_then(serde_json::Value::as_str) == Some(ORIGIN_SYSTEM)
+                    && t.get("code").and_then(serde_json::Value::as_str) == Some(code)
+            })
+        })
+}
+
+/// The resource's `meta` object (FHIR JSON), created when missing; `None` when the value is not
+/// a JSON object.
+pub(crate) fn meta_of(
+    resource: &mut serde_json::Value,
+) -> Option<&mut serde_json::Map<String, serde_json::Value>> {
+    let meta = resource
+        .as_object_mut()?
         .entry("meta")
         .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
-    let Some(meta) = meta.as_object_mut() else {
+    if !meta.is_object() {
+        *meta = serde_json::Value::Object(serde_json::Map::new());
+    }
+    meta.as_object_mut()
+}
+
+/// Add `tag` to a resource's `meta.tag` (creating `meta` and `tag`).
+pub(crate) fn add_meta_tag(resource: &mut serde_json::Value, tag: serde_json::Value) {
+    let Some(meta) = meta_of(resource) else {
         return;
     };
     let tags = meta
         .entry("tag")
         .or_insert_with(|| serde_json::Value::Array(Vec::new()));
     if let Some(tags) = tags.as_array_mut() {
-        tags.push(patient_reported_tag());
+        tags.push(tag);
     }
 }
 

@@ -22,6 +22,7 @@
 use nostr::prelude::{Event, Kind, PublicKey, Timestamp};
 use serde_json::{Value, json};
 
+use crate::chart;
 use crate::crypto::{self, CryptoError};
 use crate::event::{EventError, read_epoch_layout, seal_with};
 use crate::grants::EpochKey;
@@ -287,6 +288,37 @@ pub struct SharedBatch {
     pub source: String,
     /// The records.
     pub resources: Vec<Value>,
+}
+
+/// A shared record (FHIR JSON) as the new practice keeps it: `meta.tag`
+/// [`chart::SHARED_BY_PATIENT`], `meta.source` the practice it came from (`source`,
+/// `nostr:<npub>`), and references to her Patient record at that practice (`there`) pointing at
+/// hers here (`here`), when both are known.
+pub fn as_shared_record(
+    resource: &Value,
+    source: &str,
+    there: Option<&str>,
+    here: Option<&str>,
+) -> String {
+    let mut resource = resource.clone();
+    chart::add_meta_tag(
+        &mut resource,
+        chart::origin_tag(
+            chart::SHARED_BY_PATIENT,
+            "Shared by the patient from another practice",
+        ),
+    );
+    if let Some(meta) = chart::meta_of(&mut resource) {
+        meta.insert("source".to_owned(), json!(source));
+    }
+    let json = resource.to_string();
+    match (there, here) {
+        (Some(there), Some(here)) => json.replace(
+            &format!("\"Patient/{there}\""),
+            &format!("\"Patient/{here}\""),
+        ),
+        _ => json,
+    }
 }
 
 /// Group parts into batches: the complete ones (oldest first), and the ids of batches still

@@ -1,11 +1,11 @@
 //! `ehr-portal`: the patient web portal's server. It serves the browser app, which does all
 //! decryption in the browser; the server never sees a secret key or a plaintext record.
 //!
-//! What the app does so far (issue 9 is under way, DESIGN.md §11): it loads `ehr-client`'s
-//! core as WebAssembly, logs the patient in (nsec, ncryptsec, NIP-07 extension, NIP-46 remote
-//! signer or passkey; the session locks after `lock_after_secs`), takes the practice's
-//! connection string, authenticates to the relay (NIP-42), fetches the patient's events, and
-//! shows the chart that core verified, opened and folded. The server only hands out files ([`assets`]).
+//! The app (DESIGN.md §11) loads `ehr-client`'s core as WebAssembly, logs the patient in (nsec,
+//! ncryptsec, NIP-07 extension, NIP-46 remote signer or passkey; the session locks after
+//! `lock_after_secs`), verifies the practice's signed connection string, authenticates to the
+//! relay (NIP-42), and shows the chart that core verified, opened and folded, with what she
+//! writes and takes with her. The server only hands out files ([`assets`]).
 
 pub mod assets;
 
@@ -62,8 +62,8 @@ pub enum PortalError {
     /// The socket failed.
     #[error("portal I/O: {0}")]
     Io(#[from] std::io::Error),
-    /// A `[portal] blossom` entry is not an origin.
-    #[error("[portal] blossom: {0:?} is not an origin (http(s)://host[:port], no path)")]
+    /// A `[portal] blossom` or `relays` entry is not an origin.
+    #[error("[portal] blossom or relays: {0:?} is not an origin (http(s)://host[:port], no path)")]
     BlossomOrigin(String),
 }
 
@@ -173,7 +173,7 @@ pub async fn serve(
         .cloned()
         .collect();
     let csp = HeaderValue::from_str(&content_security_policy(&origins)?)
-        .map_err(|_| PortalError::BlossomOrigin(config.blossom.join(" ")))?;
+        .map_err(|_| PortalError::BlossomOrigin(origins.join(" ")))?;
     let mut assets = Assets::load(&dir, config.connection.as_deref());
     let lock_after = config
         .lock_after_secs

@@ -138,3 +138,32 @@ fn a_record_larger_than_a_part_is_refused_by_name() {
         Err(ShareError::NotABundle)
     );
 }
+
+#[test]
+fn a_shared_record_is_marked_names_its_source_and_points_at_her_record_here() {
+    let record = json!({
+        "resourceType": "Observation", "id": "o1",
+        "meta": { "tag": [{ "system": "urn:example", "code": "kept" }] },
+        "subject": { "reference": "Patient/old-id" },
+    });
+    let kept: Value = serde_json::from_str(&as_shared_record(
+        &record,
+        "nostr:npub1x",
+        Some("old-id"),
+        Some("new-id"),
+    ))
+    .unwrap();
+    assert!(chart::has_origin(&kept, chart::SHARED_BY_PATIENT));
+    assert_eq!(kept["meta"]["tag"][0]["code"], "kept");
+    assert_eq!(kept["meta"]["source"], "nostr:npub1x");
+    assert_eq!(kept["subject"]["reference"], "Patient/new-id");
+    // Without her record here, the reference is left as it was.
+    let unlinked: Value = serde_json::from_str(&as_shared_record(
+        &record,
+        "nostr:npub1x",
+        Some("old-id"),
+        None,
+    ))
+    .unwrap();
+    assert_eq!(unlinked["subject"]["reference"], "Patient/old-id");
+}

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use ehr_client::legacy::import::{self, ImportConfig};
 use serde_json::Value;
 
@@ -19,27 +19,7 @@ pub enum ImportCommand {
     #[command(
         after_help = "Example: ehr --key old-practice.nsec import nostrehr --relay wss://old-relay.example.org --blossom https://blobs.clinic.example --dry-run"
     )]
-    Nostrehr {
-        /// The old practice's relay.
-        #[arg(long, value_name = "URL")]
-        relay: String,
-        /// This practice's Blossom server, where documents are re-encrypted to.
-        #[arg(long, env = "EHR_BLOSSOM_URL", value_name = "URL")]
-        blossom: Option<String>,
-        /// The old Blossom server (default: the server each attachment URL names).
-        #[arg(long, value_name = "URL")]
-        legacy_blossom: Option<String>,
-        /// The key that opens the legacy events, if not --key: the old practice key, or a legacy
-        /// staff member's key (then name the old practice with --legacy-practice).
-        #[arg(long, value_name = "FILE")]
-        legacy_key: Option<PathBuf>,
-        /// The old practice's npub, when --legacy-key is a staff member's key.
-        #[arg(long, value_name = "NPUB")]
-        legacy_practice: Option<String>,
-        /// Print what would be done (counts per kind, unreadable events and why); change nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    Nostrehr(NostrehrArgs),
     /// Import the records a patient shared with this practice from another one (her portal's
     /// "Share with a new practice"); they are marked as shared by the patient.
     #[command(after_help = "Example: ehr --key doctor.ncryptsec import shared --patient npub1...")]
@@ -53,32 +33,48 @@ pub enum ImportCommand {
     },
 }
 
+/// `ehr import nostrehr`'s arguments.
+#[derive(Debug, Args)]
+pub struct NostrehrArgs {
+    /// The old practice's relay.
+    #[arg(long, value_name = "URL")]
+    relay: String,
+    /// This practice's Blossom server, where documents are re-encrypted to.
+    #[arg(long, env = "EHR_BLOSSOM_URL", value_name = "URL")]
+    blossom: Option<String>,
+    /// The old Blossom server (default: the server each attachment URL names).
+    #[arg(long, value_name = "URL")]
+    legacy_blossom: Option<String>,
+    /// The key that opens the legacy events, if not --key: the old practice key, or a legacy
+    /// staff member's key (then name the old practice with --legacy-practice).
+    #[arg(long, value_name = "FILE")]
+    legacy_key: Option<PathBuf>,
+    /// The old practice's npub, when --legacy-key is a staff member's key.
+    #[arg(long, value_name = "NPUB")]
+    legacy_practice: Option<String>,
+    /// Print what would be done (counts per kind, unreadable events and why); change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
 pub fn run(s: &mut Session, key: &KeyArgs, command: ImportCommand) -> Result<Value> {
-    let (relay, blossom, legacy_blossom, legacy_key, legacy_practice, dry_run) = match command {
-        ImportCommand::Nostrehr {
-            relay,
-            blossom,
-            legacy_blossom,
-            legacy_key,
-            legacy_practice,
-            dry_run,
-        } => (
-            relay,
-            blossom,
-            legacy_blossom,
-            legacy_key,
-            legacy_practice,
-            dry_run,
-        ),
+    match command {
+        ImportCommand::Nostrehr(args) => nostrehr(s, key, args),
         ImportCommand::Shared { patient, dry_run } => {
-            return crate::shared_cmd::import_shared(
-                s,
-                &key.identity()?,
-                &crate::npub(&patient)?,
-                dry_run,
-            );
+            crate::shared_cmd::import_shared(s, &key.identity()?, &crate::npub(&patient)?, dry_run)
         }
-    };
+    }
+}
+
+fn nostrehr(s: &mut Session, key: &KeyArgs, args: NostrehrArgs) -> Result<Value> {
+    let NostrehrArgs {
+        relay,
+        blossom,
+        legacy_blossom,
+        legacy_key,
+        legacy_practice,
+        dry_run,
+    } = args;
     if s.is_offline() {
         bail!("an import reads the old relay: drop --offline");
     }

@@ -1,6 +1,6 @@
 //! How `ehr chart show` prints a chart for people (programs get `Chart::to_bundle`).
 
-use ehr_client::chart::{Chart, ChartEntry};
+use ehr_client::chart::{self, Chart, ChartEntry};
 use ehr_client::keys;
 use serde_json::Value;
 
@@ -37,13 +37,7 @@ fn row(entry: &ChartEntry) -> [String; 6] {
     if entry.corrected {
         flags.push("corrected".to_owned());
     }
-    let shared = resource
-        .pointer("/meta/tag")
-        .and_then(Value::as_array)
-        .is_some_and(|tags| {
-            tags.iter()
-                .any(|t| t.get("code") == Some(&"shared-by-patient".into()))
-        });
+    let shared = chart::has_origin(&resource, chart::SHARED_BY_PATIENT);
     if shared {
         flags.push("shared-by-patient".to_owned());
     }

@@ -17,10 +17,6 @@ use serde_json::{Value, json};
 use crate::practice::{practice_chart, report, write};
 use crate::session::Session;
 
-/// `meta.tag` marking a record the patient brought from another practice.
-const ORIGIN_SYSTEM: &str = "urn:nostr-ehr:origin";
-const SHARED_BY_PATIENT: &str = "shared-by-patient";
-
 pub fn import_shared(
     session: &mut Session,
     actor: &Identity,
@@ -100,7 +96,7 @@ pub fn import_shared(
                 already += 1;
                 continue;
             }
-            let marked = mark(
+            let marked = share::as_shared_record(
                 resource,
                 &batch.source,
                 there_patient_id,
@@ -137,38 +133,4 @@ pub fn import_shared(
         "unreadable": unreadable,
         "publish": publish,
     }))
-}
-
-/// The record as this practice keeps it: marked as shared by the patient, with where it came
-/// from, and pointing at the patient's record here.
-fn mark(resource: &Value, source: &str, there: Option<&str>, here: Option<&str>) -> String {
-    let mut resource = resource.clone();
-    let tag = json!({
-        "system": ORIGIN_SYSTEM,
-        "code": SHARED_BY_PATIENT,
-        "display": "Shared by the patient from another practice",
-    });
-    if let Some(object) = resource.as_object_mut() {
-        let meta = object.entry("meta").or_insert_with(|| json!({}));
-        if !meta.is_object() {
-            *meta = json!({});
-        }
-        if let Some(meta) = meta.as_object_mut() {
-            meta.insert("source".to_owned(), json!(source));
-            match meta.get_mut("tag").and_then(Value::as_array_mut) {
-                Some(tags) => tags.push(tag),
-                None => {
-                    meta.insert("tag".to_owned(), json!([tag]));
-                }
-            }
-        }
-    }
-    let json = resource.to_string();
-    match (there, here) {
-        (Some(there), Some(here)) => json.replace(
-            &format!("\"Patient/{there}\""),
-            &format!("\"Patient/{here}\""),
-        ),
-        _ => json,
-    }
 }
