@@ -375,7 +375,11 @@ listen = "127.0.0.1:7447"
 # public_url = "wss://relay.example-practice.org"
 description = "Private relay of the practice. Members only."
 # [relay.database]  url = "postgres://..." to scale out; SQLite under data_dir by default.
-# [relay.limits]    max_event_bytes, max_subscriptions, messages_per_minute, ...
+# [relay.limits]    max_event_bytes, max_subscriptions, messages_per_minute, connections_per_ip,
+#                   idle_timeout_seconds, author_quota_bytes, ...
+# Behind a reverse proxy, per-address limits apply per client only if the proxy is trusted:
+# trusted_proxies = ["127.0.0.1"]
+# client_ip_header = "x-forwarded-for"
 
 [blossom]
 listen = "127.0.0.1:7448"

@@ -93,10 +93,16 @@ pub struct Bitcoin {
     pub min_confirmations: u32,
 }
 
-/// Delivery retries.
+/// Delivery retries, and which inbox relays a recipient may name.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Delivery {
+    /// Whether a recipient's kind 10050 list may send the bot to `ws://` relays and to
+    /// loopback, private, link-local or other non-public addresses. Off by default: a list is
+    /// anyone's to write, and must not turn the bot into a probe of the practice's network
+    /// ([`crate::relay_policy`]). Tests running relays on 127.0.0.1 turn it on.
+    #[serde(default)]
+    pub allow_private_dm_relays: bool,
     /// Attempts before a message is given up as failed.
     #[serde(default = "eight")]
     pub max_attempts: i64,
@@ -111,6 +117,7 @@ pub struct Delivery {
 impl Default for Delivery {
     fn default() -> Self {
         Self {
+            allow_private_dm_relays: false,
             max_attempts: eight(),
             backoff_seconds: thirty(),
             max_backoff_seconds: hour(),
@@ -277,6 +284,7 @@ impl Config {
             toml::from_str(text).map_err(|e| BillingError::Config(e.message().to_owned()))?;
         let practice = parse_public_key(&file.practice)
             .map_err(|_| config_error("practice is not an npub or hex public key"))?;
+        check_key_file_mode(&base.join(&file.key_file)).map_err(BillingError::Config)?;
         let key = ehr_relay::config::read_agent_key(base, &file.key_file)
             .map_err(BillingError::Config)?;
         let network: Network = file.bitcoin.network.parse().map_err(|_| {
@@ -431,21 +439,81 @@ impl Config {
     }
 }
 
+/// Refuse an agent key file that group or others may read or write: the secret is the bot's
+/// whole identity. A file that cannot be read at all is left to `read_agent_key` to name.
+#[cfg(unix)]
+pub fn check_key_file_mode(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "key_file {} is accessible to group or others (mode {mode:o}); run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Permission bits are a Unix matter.
+#[cfg(not(unix))]
+pub fn check_key_file_mode(_path: &Path) -> Result<(), String> {
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
 
+    /// A fresh agent key in `dir/billing.nsec` with permission bits `mode`.
+    fn write_key(dir: &Path, mode: u32) -> Identity {
+        let key = Identity::generate();
+        let path = dir.join("billing.nsec");
+        std::fs::write(&path, ehr_client::keys::to_nsec(key.secret_key()).as_str()).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        key
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_may_read_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("webhook.secret"),
+            "a-long-webhook-secret-0123456789\n",
+        )
+        .unwrap();
+        let example = include_str!("../ehr-billing-bot.example.toml");
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            write_key(dir.path(), mode);
+            let error = Config::from_toml(example, dir.path())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("billing.nsec") && error.contains("chmod 600"),
+                "{mode:o}: {error}"
+            );
+        }
+        let key = write_key(dir.path(), 0o600);
+        let config = Config::from_toml(example, dir.path()).unwrap();
+        assert_eq!(config.key.public_key(), key.public_key());
+    }
+
     #[test]
     fn the_example_config_parses_and_bad_ones_name_the_key() {
         let dir = tempfile::tempdir().unwrap();
-        let key = Identity::generate();
-        std::fs::write(
-            dir.path().join("billing.nsec"),
-            ehr_client::keys::to_nsec(key.secret_key()).as_str(),
-        )
-        .unwrap();
+        let key = write_key(dir.path(), 0o600);
         std::fs::write(
             dir.path().join("webhook.secret"),
             "a-long-webhook-secret-0123456789\n",

@@ -1,6 +1,9 @@
 //! Delivering queued gift wraps (NIP-17): to the recipient's kind 10050 inbox relays when it
 //! published a list, otherwise to the practice relay; the bot's own copy to the practice relay.
 //!
+//! Relays from a recipient's list that the bot will not contact ([`crate::relay_policy`]) are
+//! recorded as refused and skipped; when none is left, the practice relay is the target.
+//!
 //! One round per due message: every target relay is tried once and every answer recorded.
 //! Accepted by one relay: `sent`. Refused by every relay with `OK false` (other than
 //! `rate-limited:` or `error:`): `rejected`, recorded and never retried. Otherwise the message
@@ -15,6 +18,7 @@ use serde::Serialize;
 
 use crate::Bot;
 use crate::error::BillingError;
+use crate::relay_policy;
 use crate::store::outbox::{Attempt, Queued};
 
 /// Most messages one round handles.
@@ -55,13 +59,19 @@ impl Bot {
             .collect();
         let inboxes = self.relays().inbox_relays(config, &recipients).await;
         let practice = vec![config.relay_url.clone()];
+        let mut verdicts = HashMap::new();
         for message in due {
             let listed = match PublicKey::from_hex(&message.recipient) {
                 Ok(key) if !message.copy => inboxes.get(&key),
                 _ => None,
             };
-            let targets = listed.unwrap_or(&practice);
-            let status = self.one_round(&message, targets, &mut others).await?;
+            let (targets, refused) = match listed {
+                Some(urls) => self.usable_relays(urls, &mut verdicts).await,
+                None => (practice.clone(), Vec::new()),
+            };
+            let status = self
+                .one_round(&message, &targets, &refused, &mut others)
+                .await?;
             match status {
                 "sent" => report.sent += 1,
                 "rejected" => report.rejected += 1,
@@ -75,16 +85,62 @@ impl Bot {
         Ok(report)
     }
 
-    /// Try every target once, record the answers and the message's new state.
+    /// Split a recipient's inbox relays into those the bot may contact and those it refuses
+    /// ([`relay_policy::refusal`], decided once per relay and round, before any connection).
+    /// When every listed relay is refused, the practice relay is the target, as for a
+    /// recipient without a list.
+    async fn usable_relays(
+        &self,
+        urls: &[String],
+        verdicts: &mut HashMap<String, Option<&'static str>>,
+    ) -> (Vec<String>, Vec<(String, &'static str)>) {
+        let config = self.config();
+        let (mut usable, mut refused) = (Vec::new(), Vec::new());
+        for url in urls {
+            let verdict = match verdicts.get(url) {
+                Some(verdict) => *verdict,
+                None => {
+                    let verdict = relay_policy::refusal(config, url).await;
+                    if let Some(reason) = verdict {
+                        tracing::warn!(relay = %url, reason, "an inbox relay was refused");
+                    }
+                    verdicts.insert(url.clone(), verdict);
+                    verdict
+                }
+            };
+            match verdict {
+                None => usable.push(url.clone()),
+                Some(reason) => refused.push((url.clone(), reason)),
+            }
+        }
+        if usable.is_empty() {
+            usable.push(config.relay_url.clone());
+        }
+        (usable, refused)
+    }
+
+    /// Try every target once, record the answers (and the refused relays, never contacted)
+    /// and the message's new state.
     async fn one_round(
         &self,
         message: &Queued,
         targets: &[String],
+        refused_relays: &[(String, &'static str)],
         others: &mut HashMap<String, ehr_client::net::RelayClient>,
     ) -> Result<&'static str, BillingError> {
         let config = self.config();
         let now = self.now();
-        let mut attempts = Vec::new();
+        // A relay the bot would not contact is recorded as `rejected`, with the rule as its
+        // `blocked:` message.
+        let mut attempts: Vec<Attempt> = refused_relays
+            .iter()
+            .map(|(relay, reason)| Attempt {
+                relay: relay.clone(),
+                at: now,
+                outcome: "rejected".to_owned(),
+                message: (*reason).to_owned(),
+            })
+            .collect();
         let (mut accepted, mut refused) = (false, 0usize);
         for url in targets {
             let outcome = self

@@ -21,6 +21,7 @@ pub mod error;
 pub mod messages;
 pub mod money;
 pub mod payments;
+pub mod relay_policy;
 pub mod relays;
 pub mod store;
 

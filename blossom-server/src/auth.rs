@@ -77,13 +77,47 @@ fn server_host(tag: &str) -> &str {
     rest.split(['/', ':']).next().unwrap_or_default()
 }
 
-/// Read and check the token of `headers` for `verb` on the server whose host is `host`.
+/// What every token is checked against.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// The host `server` tags must name (lower case).
+    pub host: String,
+    /// Allowed clock skew for `created_at` and `expiration`, seconds.
+    pub skew: u64,
+    /// Latest `expiration` accepted, seconds after now.
+    pub max_lifetime: u64,
+}
+
+/// Check the token's times: signed not in the future, not expired, and not valid for longer
+/// than the server allows (a long-lived token that leaks would open blobs for days).
+fn check_times(event: &Event, rules: &Rules) -> Result<(), BlossomError> {
+    let now = Timestamp::now().as_secs();
+    if event.created_at.as_secs() > now + rules.skew {
+        return Err(BlossomError::Unauthorized(
+            "the token's created_at is in the future",
+        ));
+    }
+    let expiration = tag_values(event, "expiration")
+        .next()
+        .and_then(|e| e.parse::<u64>().ok())
+        .ok_or(BlossomError::Unauthorized("the token has no expiration"))?;
+    if expiration <= now {
+        return Err(BlossomError::Unauthorized("the token has expired"));
+    }
+    if expiration > now + rules.max_lifetime + rules.skew {
+        return Err(BlossomError::Unauthorized(
+            "the token's expiration is further ahead than this server allows",
+        ));
+    }
+    Ok(())
+}
+
+/// Read and check the token of `headers` for `verb` under `rules`.
 /// `Ok(None)` when there is no `Authorization` header at all.
 pub fn token(
     headers: &HeaderMap,
     verb: Verb,
-    host: &str,
-    skew: u64,
+    rules: &Rules,
 ) -> Result<Option<Token>, BlossomError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
@@ -106,26 +140,21 @@ pub fn token(
     event
         .verify()
         .map_err(|_| BlossomError::Unauthorized("bad token id or signature"))?;
-    let now = Timestamp::now().as_secs();
-    if event.created_at.as_secs() > now + skew {
-        return Err(BlossomError::Unauthorized(
-            "the token's created_at is in the future",
-        ));
-    }
-    let expiration = tag_values(&event, "expiration")
-        .next()
-        .and_then(|e| e.parse::<u64>().ok())
-        .ok_or(BlossomError::Unauthorized("the token has no expiration"))?;
-    if expiration <= now {
-        return Err(BlossomError::Unauthorized("the token has expired"));
-    }
+    check_times(&event, rules)?;
     if !tag_values(&event, "t").any(|t| t == verb.as_str()) {
         return Err(BlossomError::Unauthorized(
             "the token's t tag is for another action",
         ));
     }
+    // A token without a server tag would be good on any Blossom server the signer uses, so
+    // one leaked by (or replayed from) another server must not open this one.
     let mut servers = tag_values(&event, "server").peekable();
-    if servers.peek().is_some() && !servers.any(|s| server_host(s).eq_ignore_ascii_case(host)) {
+    if servers.peek().is_none() {
+        return Err(BlossomError::Unauthorized(
+            "the token must name this server in a server tag",
+        ));
+    }
+    if !servers.any(|s| server_host(s).eq_ignore_ascii_case(&rules.host)) {
         return Err(BlossomError::Unauthorized(
             "the token's server tags name other servers",
         ));
@@ -140,13 +169,8 @@ pub fn token(
 }
 
 /// Like [`token`], but a missing token is an error.
-pub fn required(
-    headers: &HeaderMap,
-    verb: Verb,
-    host: &str,
-    skew: u64,
-) -> Result<Token, BlossomError> {
-    token(headers, verb, host, skew)?.ok_or(BlossomError::Unauthorized(
+pub fn required(headers: &HeaderMap, verb: Verb, rules: &Rules) -> Result<Token, BlossomError> {
+    token(headers, verb, rules)?.ok_or(BlossomError::Unauthorized(
         "authorization required (BUD-11)",
     ))
 }

@@ -34,6 +34,8 @@ pub struct Config {
     pub reads_need_auth: bool,
     /// Allowed clock skew for `created_at`, seconds.
     pub clock_skew_seconds: u64,
+    /// Latest BUD-11 `expiration` accepted, seconds after now: a leaked token is useless soon.
+    pub max_token_lifetime_seconds: u64,
     /// Store blobs in this S3-compatible bucket instead of `blob_dir` (which then holds only
     /// temporary files).
     pub s3: Option<S3Config>,
@@ -90,6 +92,10 @@ impl fmt::Debug for Config {
             .field("max_blob_bytes", &self.max_blob_bytes)
             .field("quota_bytes", &self.quota_bytes)
             .field("reads_need_auth", &self.reads_need_auth)
+            .field(
+                "max_token_lifetime_seconds",
+                &self.max_token_lifetime_seconds,
+            )
             .field("s3", &self.s3)
             .finish()
     }
@@ -111,6 +117,8 @@ struct File {
     quota_bytes: u64,
     #[serde(default = "default_true")]
     reads_need_auth: bool,
+    #[serde(default = "default_token_lifetime")]
+    max_token_lifetime_seconds: u64,
     #[serde(default)]
     s3: Option<S3Config>,
 }
@@ -124,6 +132,12 @@ fn default_quota() -> u64 {
 fn default_true() -> bool {
     true
 }
+fn default_token_lifetime() -> u64 {
+    3600
+}
+
+/// Longest `max_token_lifetime_seconds` accepted: a day.
+const MAX_TOKEN_LIFETIME: u64 = 86_400;
 
 impl Config {
     /// Defaults for tests and tools.
@@ -144,6 +158,7 @@ impl Config {
             quota_bytes: default_quota(),
             reads_need_auth: true,
             clock_skew_seconds: 60,
+            max_token_lifetime_seconds: default_token_lifetime(),
             s3: None,
         }
     }
@@ -166,6 +181,7 @@ impl Config {
             quota_bytes: file.quota_bytes,
             reads_need_auth: file.reads_need_auth,
             clock_skew_seconds: 60,
+            max_token_lifetime_seconds: file.max_token_lifetime_seconds,
             s3: file.s3,
         };
         config.validate()?;
@@ -206,6 +222,9 @@ impl Config {
         if self.max_blob_bytes == 0 || self.quota_bytes == 0 {
             return bad("max_blob_bytes and quota_bytes must be at least 1");
         }
+        if !(1..=MAX_TOKEN_LIFETIME).contains(&self.max_token_lifetime_seconds) {
+            return bad("max_token_lifetime_seconds must be between 1 and 86400");
+        }
         Ok(())
     }
 }
@@ -220,6 +239,16 @@ mod tests {
         let text = include_str!("../ehr-blossom.example.toml");
         let config = Config::from_toml(text).unwrap();
         assert!(config.reads_need_auth);
+        assert_eq!(config.max_token_lifetime_seconds, 3600);
+        let err = Config::from_toml(&text.replace(
+            "max_token_lifetime_seconds = 3600",
+            "max_token_lifetime_seconds = 2592000",
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("max_token_lifetime_seconds"),
+            "{err}"
+        );
         let err =
             Config::from_toml(&text.replace("sqlite://data/blobs.db", "mysql://x")).unwrap_err();
         assert!(err.to_string().contains("database_url"), "{err}");

@@ -38,8 +38,8 @@ pub struct BlossomState {
     members: Membership,
     /// Descriptor URLs start here (no trailing slash).
     base_url: String,
-    /// The host BUD-11 `server` tags must name.
-    host: String,
+    /// What BUD-11 tokens are checked against.
+    rules: auth::Rules,
 }
 
 /// CORS on every response (BUD-01).
@@ -101,6 +101,11 @@ pub async fn serve(
         .next()
         .unwrap_or_default()
         .to_ascii_lowercase();
+    let rules = auth::Rules {
+        host,
+        skew: config.clock_skew_seconds,
+        max_lifetime: config.max_token_lifetime_seconds,
+    };
     let store = Store::open(&config.database_url).await?;
     let bytes = BlobBytes::open(&config.blob_dir, config.s3.as_ref()).await?;
     let members = Membership::open(&config.relay_database_url, config.practice).await?;
@@ -110,7 +115,7 @@ pub async fn serve(
         bytes,
         members,
         base_url,
-        host,
+        rules,
     });
     let app = Router::new()
         .route(

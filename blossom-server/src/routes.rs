@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::BlossomState;
 use crate::auth::{self, Verb};
 use crate::error::BlossomError;
-use crate::store::{BlobMeta, is_sha256};
+use crate::store::{Added, BlobMeta, is_sha256};
 
 /// A path segment `<sha256>[.ext]`, checked: nothing else ever becomes a file path.
 fn sha_of(name: &str) -> Result<String, BlossomError> {
@@ -94,12 +94,7 @@ pub async fn get_blob(
 ) -> Result<Response, BlossomError> {
     let sha = sha_of(&name)?;
     if state.config.reads_need_auth {
-        let token = auth::required(
-            &headers,
-            Verb::Get,
-            &state.host,
-            state.config.clock_skew_seconds,
-        )?;
+        let token = auth::required(&headers, Verb::Get, &state.rules)?;
         token.covers(&sha, false)?;
         if !state.members.standing(&token.pubkey).await?.may_read {
             return Err(BlossomError::Forbidden(
@@ -129,9 +124,14 @@ pub async fn get_blob(
     set(h, header::CONTENT_LENGTH, length.to_string());
     set(h, header::ETAG, format!("\"{sha}\""));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // A blob read with a token is for that reader only: no shared cache may keep it.
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
+        HeaderValue::from_static(if state.config.reads_need_auth {
+            "private, max-age=31536000, immutable"
+        } else {
+            "public, max-age=31536000, immutable"
+        }),
     );
     if let Some((first, last)) = part {
         set(
@@ -148,12 +148,7 @@ async fn upload_allowance(
     state: &BlossomState,
     headers: &HeaderMap,
 ) -> Result<(auth::Token, u64), BlossomError> {
-    let token = auth::required(
-        headers,
-        Verb::Upload,
-        &state.host,
-        state.config.clock_skew_seconds,
-    )?;
+    let token = auth::required(headers, Verb::Upload, &state.rules)?;
     if !state.members.standing(&token.pubkey).await?.may_upload {
         return Err(BlossomError::Forbidden(
             "only staff and patients of the practice may upload",
@@ -237,21 +232,43 @@ pub async fn upload(
         let _ = tokio::fs::remove_file(&temp).await;
         return Err(error);
     }
-    let owner = token.pubkey.to_hex();
-    if let Some(existing) = state.store.get(&sha).await? {
-        let _ = tokio::fs::remove_file(&temp).await;
-        state.store.add(&existing, &owner).await?;
-        return Ok((StatusCode::OK, axum::Json(descriptor(&state, &existing))).into_response());
-    }
-    state.bytes.keep(&temp, &sha).await?;
     let meta = BlobMeta {
         sha256: sha,
         size,
         mime,
         uploaded: Timestamp::now().as_secs(),
     };
-    state.store.add(&meta, &owner).await?;
-    Ok((StatusCode::CREATED, axum::Json(descriptor(&state, &meta))).into_response())
+    let (status, meta) = record(&state, &temp, meta, &token.pubkey.to_hex()).await?;
+    Ok((status, axum::Json(descriptor(&state, &meta))).into_response())
+}
+
+/// Keep the verified upload `temp` and record `owner` as an owner of it, within the quota:
+/// 201 and `meta` for a new blob, 200 and the stored metadata for a known one.
+async fn record(
+    state: &BlossomState,
+    temp: &std::path::Path,
+    meta: BlobMeta,
+    owner: &str,
+) -> Result<(StatusCode, BlobMeta), BlossomError> {
+    const OVER: BlossomError = BlossomError::TooLarge("over the size limit or the quota");
+    let quota = state.config.quota_bytes;
+    if let Some(existing) = state.store.get(&meta.sha256).await? {
+        let _ = tokio::fs::remove_file(temp).await;
+        if state.store.add(&existing, owner, quota).await? == Added::OverQuota {
+            return Err(OVER);
+        }
+        return Ok((StatusCode::OK, existing));
+    }
+    state.bytes.keep(temp, &meta.sha256).await?;
+    if state.store.add(&meta, owner, quota).await? == Added::OverQuota {
+        // Concurrent uploads passed the first check together; this one lost. Its bytes go
+        // unless another owner recorded the same blob meanwhile.
+        if state.store.get(&meta.sha256).await?.is_none() {
+            state.bytes.remove(&meta.sha256).await?;
+        }
+        return Err(OVER);
+    }
+    Ok((StatusCode::CREATED, meta))
 }
 
 /// Write the body to `temp`, hashing it and stopping past `room` bytes; `(sha256, size)`.
@@ -284,12 +301,7 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<StatusCode, BlossomError> {
     let sha = sha_of(&name)?;
-    let token = auth::required(
-        &headers,
-        Verb::Delete,
-        &state.host,
-        state.config.clock_skew_seconds,
-    )?;
+    let token = auth::required(&headers, Verb::Delete, &state.rules)?;
     token.covers(&sha, true)?;
     // A key the practice removed or banned keeps nothing here, not even the power to delete.
     if !state.members.standing(&token.pubkey).await?.may_read {
@@ -331,12 +343,7 @@ pub async fn list(
     if query.cursor.as_deref().is_some_and(|c| !is_sha256(c)) {
         return Err(BlossomError::BadRequest("cursor must be a sha256"));
     }
-    let token = auth::required(
-        &headers,
-        Verb::List,
-        &state.host,
-        state.config.clock_skew_seconds,
-    )?;
+    let token = auth::required(&headers, Verb::List, &state.rules)?;
     let standing = state.members.standing(&token.pubkey).await?;
     if !standing.may_read || (token.pubkey.to_hex() != pubkey && !standing.is_admin) {
         return Err(BlossomError::Forbidden("a key may list only its own blobs"));

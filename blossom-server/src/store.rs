@@ -35,6 +35,28 @@ pub fn is_sha256(text: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// What [`Store::add`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    /// The owner holds the blob now.
+    New,
+    /// The owner held it already (nothing counted twice).
+    Already,
+    /// Nothing recorded: the owner would exceed the quota.
+    OverQuota,
+}
+
+/// Bytes one owner holds.
+const USAGE: &str = "SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM owners o JOIN blobs b ON b.sha256 = o.sha256 WHERE o.pubkey = ?";
+
+/// The PostgreSQL advisory lock of an owner: the first 8 bytes of its hex key.
+fn lock_key(pubkey: &str) -> i64 {
+    let mut bytes = [0u8; 8];
+    // Any value serves (a key that does not parse only shares its lock with others).
+    let _ = hex::decode_to_slice(pubkey.get(..16).unwrap_or_default(), &mut bytes);
+    i64::from_be_bytes(bytes)
+}
+
 fn secs(t: u64) -> i64 {
     i64::try_from(t).unwrap_or(i64::MAX)
 }
@@ -71,9 +93,7 @@ impl Store {
 
     /// Bytes `pubkey` owns.
     pub async fn usage(&self, pubkey: &str) -> Result<u64, BlossomError> {
-        let sql = self.sql(
-            "SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM owners o JOIN blobs b ON b.sha256 = o.sha256 WHERE o.pubkey = ?",
-        );
+        let sql = self.sql(USAGE);
         let total: i64 = sqlx::query(&sql)
             .bind(pubkey)
             .fetch_one(&self.database.pool)
@@ -82,9 +102,23 @@ impl Store {
         Ok(u64::try_from(total).unwrap_or_default())
     }
 
-    /// Record a stored blob and its owner; false when the owner already had it.
-    pub async fn add(&self, meta: &BlobMeta, pubkey: &str) -> Result<bool, BlossomError> {
+    /// Record a blob and its owner, unless the owner would then hold more than `quota`
+    /// bytes. The check and the write are one transaction, serialised per owner (SQLite: the
+    /// first statement writes, so the transaction holds the write lock before it reads;
+    /// PostgreSQL: an advisory lock on the owner), so concurrent uploads cannot all pass.
+    pub async fn add(
+        &self,
+        meta: &BlobMeta,
+        pubkey: &str,
+        quota: u64,
+    ) -> Result<Added, BlossomError> {
         let mut tx = self.database.pool.begin().await?;
+        if self.database.postgres {
+            sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+                .bind(lock_key(pubkey))
+                .execute(&mut *tx)
+                .await?;
+        }
         let sql = self.sql("INSERT INTO blobs (sha256, size, type, uploaded) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
         sqlx::query(&sql)
             .bind(&meta.sha256)
@@ -104,8 +138,22 @@ impl Store {
             .await?
             .rows_affected()
             > 0;
+        if !added {
+            tx.commit().await?;
+            return Ok(Added::Already);
+        }
+        let sql = self.sql(USAGE);
+        let total: i64 = sqlx::query(&sql)
+            .bind(pubkey)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if u64::try_from(total).unwrap_or(u64::MAX) > quota {
+            tx.rollback().await?;
+            return Ok(Added::OverQuota);
+        }
         tx.commit().await?;
-        Ok(added)
+        Ok(Added::New)
     }
 
     /// Whether `pubkey` owns `sha256`.

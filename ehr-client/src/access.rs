@@ -19,6 +19,9 @@ use crate::kinds::{self, ClinicalKind};
 use crate::roster::{Role, RosterChain, verify_roster_chain};
 use crate::signer::Nip44Decrypt;
 
+/// How far ahead of the reader's clock a guardianship may be dated and still count now.
+pub const CLOCK_SKEW_SECS: u64 = 120;
+
 /// Why an event was not used. No variant carries PHI or key material.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum AccessError {
@@ -96,7 +99,7 @@ pub struct PracticeView {
     chart_keys: BTreeMap<PublicKey, BTreeMap<u32, Vec<ChartKey>>>,
     wraps: Vec<ChartKeyWrap>,
     granted: BTreeSet<(PublicKey, u64)>,
-    guardianships: BTreeMap<(PublicKey, PublicKey), Guardianship>,
+    guardianships: BTreeMap<(PublicKey, PublicKey), Vec<Guardianship>>,
     refused: Vec<(EventId, AccessError)>,
 }
 
@@ -198,7 +201,16 @@ impl PracticeView {
         if !self.authorised(&wrap.author, wrap.created_at, Role::may_wrap_chart_keys) {
             return self.refused.push((event.id, AccessError::NotAuthorised));
         }
+        // A staff or agent key holds keys by its role, which a revocation takes back; a guardian
+        // grant would outlive that. Such a grant is never opened, but stays listed as a holding,
+        // so maintenance sees it and rotates the key away from it.
+        let staff_guardian = matches!(wrap.recipient,
+            WrapRecipient::Guardian(guardian) if self.is_practice_key(&guardian));
+        if staff_guardian {
+            self.refused.push((event.id, AccessError::NotAuthorised));
+        }
         let opened = match wrap.recipient {
+            _ if staff_guardian => None,
             WrapRecipient::Epoch(number) => self
                 .epochs
                 .get(&number)
@@ -232,14 +244,48 @@ impl PracticeView {
         if !self.authorised(&record.author, record.created_at, Role::may_wrap_chart_keys) {
             return self.refused.push((event.id, AccessError::NotAuthorised));
         }
-        let pair = (record.ward, record.guardian);
-        let newer = self
+        let records = self
             .guardianships
-            .get(&pair)
-            .is_none_or(|old| (old.created_at, old.id) < (record.created_at, record.id));
-        if newer {
-            self.guardianships.insert(pair, record);
+            .entry((record.ward, record.guardian))
+            .or_default();
+        if !records.iter().any(|r| r.id == record.id) {
+            records.push(record);
         }
+    }
+
+    /// Whether `key` is the root or was ever named in the roster chain (staff or agent, current,
+    /// past or future): such a key is never a guardian.
+    pub fn is_practice_key(&self, key: &PublicKey) -> bool {
+        *key == self.root || self.roster.ever_named(key)
+    }
+
+    /// The guardianship record of `guardian` over `ward` in force at `now`: the newest created
+    /// at or before it (a record dated more than [`CLOCK_SKEW_SECS`] ahead counts only once
+    /// its time comes), ties broken by id. As recorded: a practice key is not filtered out.
+    pub fn guardianship_at(
+        &self,
+        ward: &PublicKey,
+        guardian: &PublicKey,
+        now: Timestamp,
+    ) -> Option<&Guardianship> {
+        let horizon = now.as_secs().saturating_add(CLOCK_SKEW_SECS);
+        self.guardianships
+            .get(&(*ward, *guardian))?
+            .iter()
+            .filter(|r| r.created_at.as_secs() <= horizon)
+            .max_by_key(|r| (r.created_at, r.id))
+    }
+
+    /// The wards whose recorded guardianship by `guardian` is active at `now`, whether or not
+    /// `guardian` is a practice key (what a staff revocation must end).
+    pub fn recorded_wards_of(&self, guardian: &PublicKey, now: Timestamp) -> BTreeSet<PublicKey> {
+        self.guardianships
+            .keys()
+            .filter(|(_, g)| g == guardian)
+            .filter_map(|(ward, g)| self.guardianship_at(ward, g, now))
+            .filter(|r| r.status == GuardianshipStatus::Active)
+            .map(|r| r.ward)
+            .collect()
     }
 
     /// The practice root key.
@@ -321,12 +367,15 @@ impl PracticeView {
         Ok(key)
     }
 
-    /// Guardians whose guardianship of `ward` is in force.
-    pub fn guardians_of(&self, ward: &PublicKey) -> BTreeSet<PublicKey> {
+    /// Guardians whose guardianship of `ward` is in force at `now` ([`Self::guardianship_at`]),
+    /// never a practice key ([`Self::is_practice_key`]).
+    pub fn guardians_of(&self, ward: &PublicKey, now: Timestamp) -> BTreeSet<PublicKey> {
         self.guardianships
-            .values()
-            .filter(|g| &g.ward == ward && g.status == GuardianshipStatus::Active)
-            .map(|g| g.guardian)
+            .keys()
+            .filter(|(w, guardian)| w == ward && !self.is_practice_key(guardian))
+            .filter_map(|(w, guardian)| self.guardianship_at(w, guardian, now))
+            .filter(|r| r.status == GuardianshipStatus::Active)
+            .map(|r| r.guardian)
             .collect()
     }
 
@@ -403,11 +452,13 @@ impl PracticeView {
         (chart::fold(&opened.records, options), opened.refused)
     }
 
-    /// The patients whose newest Consent permits sharing through the FHIR gateway, from one
-    /// pass over the consent events at hand.
+    /// The patients whose newest Consent permits sharing through the FHIR gateway at `now`
+    /// ([`crate::fhir::Consent::permits_fhir_sharing`]), from one pass over the consent events
+    /// at hand.
     pub fn fhir_sharing_patients<'a>(
         &self,
         events: impl IntoIterator<Item = &'a Event>,
+        now: Timestamp,
     ) -> BTreeSet<PublicKey> {
         let consents = events
             .into_iter()
@@ -428,7 +479,7 @@ impl PracticeView {
                         ))
                     })
                     .max_by_key(|(order, _)| *order)
-                    .is_some_and(|(_, consent)| consent.permits_fhir_sharing())
+                    .is_some_and(|(_, consent)| consent.permits_fhir_sharing(now))
             })
             .map(|(patient, _)| patient)
             .collect()

@@ -294,6 +294,13 @@ impl RosterChain {
             .unwrap_or_default()
     }
 
+    /// Whether any roster of the chain names `pubkey`, in any role and at any time.
+    pub fn ever_named(&self, pubkey: &PublicKey) -> bool {
+        self.rosters
+            .iter()
+            .any(|r| r.content.member(pubkey).is_some())
+    }
+
     /// The epoch public key of epoch `number`, as the chain announced it.
     pub fn epoch_public_key(&self, number: u64) -> Option<PublicKey> {
         self.rosters

@@ -96,7 +96,8 @@ pub fn genesis(
 
 /// Plan a roster change signed by `actor` (the root, or an admin for non-admin members).
 /// Returns nothing when the roster already says so. Revoking a staff member starts epoch
-/// `n+1` and grants it, with every earlier epoch, to each remaining staff member.
+/// `n+1` and grants it, with every earlier epoch, to each remaining staff member; revoking any
+/// member also ends the guardianships it holds ([`end_guardianships_of`]).
 pub fn change_roster(
     view: &PracticeView,
     actor: &Identity,
@@ -150,7 +151,8 @@ pub fn change_roster(
                 .find(|m| &m.pubkey == pubkey)
                 .ok_or(PlanError::Refused("this key is not on the roster"))?;
             if member.valid_until.is_some_and(|until| until <= now) {
-                return Ok(Vec::new());
+                // Already revoked; finish what an interrupted revocation left.
+                return end_guardianships_of(view, actor, pubkey, now);
             }
             member.valid_until = Some(now);
             if member.role.receives_epoch_key() {
@@ -179,6 +181,9 @@ pub fn change_roster(
         }
     }
     events.push(roster);
+    if let RosterChange::Revoke { pubkey } = change {
+        events.extend(end_guardianships_of(view, actor, pubkey, now)?);
+    }
     Ok(events)
 }
 
@@ -252,7 +257,7 @@ pub fn maintain_chart_keys(
             wanted.extend(gateways.iter().map(|g| WrapRecipient::Gateway(*g)));
         }
         wanted.extend(
-            view.guardians_of(patient)
+            view.guardians_of(patient, now)
                 .into_iter()
                 .map(WrapRecipient::Guardian),
         );
@@ -324,14 +329,53 @@ pub fn set_guardianship(
     status: GuardianshipStatus,
     now: Timestamp,
 ) -> Result<Vec<Event>, PlanError> {
-    let active = view.guardians_of(ward).contains(guardian);
     let wanted = status == GuardianshipStatus::Active;
+    if wanted && view.is_practice_key(guardian) {
+        return Err(PlanError::Refused(
+            "a staff or agent key cannot be a guardian; use the person's own key",
+        ));
+    }
+    let current = view.guardianship_at(ward, guardian, now);
+    let active = current.is_some_and(|g| g.status == GuardianshipStatus::Active);
     if active == wanted {
         return Ok(Vec::new());
     }
     Ok(vec![Guardianship::sign(
-        actor, ward, guardian, status, now,
+        actor,
+        ward,
+        guardian,
+        status,
+        after(current, now),
     )?])
+}
+
+/// End every guardianship `guardian` holds as recorded (a member being revoked: one who was a
+/// guardian before joining the staff loses it with the staff role).
+pub fn end_guardianships_of(
+    view: &PracticeView,
+    actor: &Identity,
+    guardian: &PublicKey,
+    now: Timestamp,
+) -> Result<Vec<Event>, PlanError> {
+    let mut events = Vec::new();
+    for ward in view.recorded_wards_of(guardian, now) {
+        let current = view.guardianship_at(&ward, guardian, now);
+        events.push(Guardianship::sign(
+            actor,
+            &ward,
+            guardian,
+            GuardianshipStatus::Ended,
+            after(current, now),
+        )?);
+    }
+    Ok(events)
+}
+
+/// `now`, or one second after `current` if that is later: a new guardianship record must be
+/// the newest, and records of the same second are ordered by id alone.
+fn after(current: Option<&Guardianship>, now: Timestamp) -> Timestamp {
+    let floor = current.map_or(0, |g| g.created_at.as_secs().saturating_add(1));
+    Timestamp::from_secs(now.as_secs().max(floor))
 }
 
 /// The practice's record of each patient's own newest Consent (DESIGN.md §6, "Who is served").

@@ -305,8 +305,11 @@ fn malformed_consents_are_refused() {
 #[test]
 fn sharing_is_permitted_only_by_an_active_permit_naming_a_facility() {
     let granted = consent(&["fac-a", "fac-b", "fac-a"]);
-    assert!(granted.permits_fhir_sharing());
-    assert_eq!(granted.fhir_recipients(), ["fac-a", "fac-b"]);
+    assert!(granted.permits_fhir_sharing(Timestamp::now()));
+    assert_eq!(
+        granted.fhir_recipients(Timestamp::now()),
+        ["fac-a", "fac-b"]
+    );
 
     // Withdrawn: a new version, inactive, tagged as a status update.
     let withdrawn = granted.withdrawal();
@@ -316,8 +319,8 @@ fn sharing_is_permitted_only_by_an_active_permit_naming_a_facility() {
     withdrawn.validate().unwrap();
     let withdrawn = withdrawn.as_consent().unwrap();
     assert_eq!(withdrawn.status, ConsentState::Inactive);
-    assert!(!withdrawn.permits_fhir_sharing());
-    assert!(withdrawn.fhir_recipients().is_empty());
+    assert!(!withdrawn.permits_fhir_sharing(Timestamp::now()));
+    assert!(withdrawn.fhir_recipients(Timestamp::now()).is_empty());
 
     // Any status but active.
     for status in [
@@ -329,46 +332,50 @@ fn sharing_is_permitted_only_by_an_active_permit_naming_a_facility() {
     ] {
         let mut c = granted.clone();
         c.status = status;
-        assert!(!c.permits_fhir_sharing(), "{}", status.code());
-        assert!(c.fhir_recipients().is_empty());
+        assert!(
+            !c.permits_fhir_sharing(Timestamp::now()),
+            "{}",
+            status.code()
+        );
+        assert!(c.fhir_recipients(Timestamp::now()).is_empty());
     }
 
     // A deny rule, an untyped root rule, no rule at all.
     let mut deny = granted.clone();
     deny.provision.as_mut().unwrap().type_ = Some(ConsentProvisionType::Deny);
-    assert!(!deny.permits_fhir_sharing());
-    assert!(deny.fhir_recipients().is_empty());
+    assert!(!deny.permits_fhir_sharing(Timestamp::now()));
+    assert!(deny.fhir_recipients(Timestamp::now()).is_empty());
     let mut untyped = granted.clone();
     untyped.provision.as_mut().unwrap().type_ = None;
-    assert!(!untyped.permits_fhir_sharing());
+    assert!(!untyped.permits_fhir_sharing(Timestamp::now()));
     let mut no_provision = granted.clone();
     no_provision.provision = None;
-    assert!(!no_provision.permits_fhir_sharing());
+    assert!(!no_provision.permits_fhir_sharing(Timestamp::now()));
 
     // No facility named, or named in another role or another identifier system.
-    assert!(!consent(&[]).permits_fhir_sharing());
+    assert!(!consent(&[]).permits_fhir_sharing(Timestamp::now()));
     let mut consenter = granted.clone();
     for actor in &mut consenter.provision.as_mut().unwrap().actor {
         actor.role = CodeableConcept::coded(PARTICIPATION_TYPE_SYSTEM, "CST", "custodian");
     }
-    assert!(!consenter.permits_fhir_sharing());
+    assert!(!consenter.permits_fhir_sharing(Timestamp::now()));
     let mut ircp_elsewhere = granted.clone();
     for actor in &mut ircp_elsewhere.provision.as_mut().unwrap().actor {
         actor.role = CodeableConcept::coded("urn:other", INFORMATION_RECIPIENT, "recipient");
     }
-    assert!(!ircp_elsewhere.permits_fhir_sharing());
+    assert!(!ircp_elsewhere.permits_fhir_sharing(Timestamp::now()));
     let mut other_system = granted.clone();
     for actor in &mut other_system.provision.as_mut().unwrap().actor {
         actor.reference.identifier.as_mut().unwrap().system = Some("urn:other".into());
     }
-    assert!(!other_system.permits_fhir_sharing());
+    assert!(!other_system.permits_fhir_sharing(Timestamp::now()));
     let mut literal_only = granted.clone();
     for actor in &mut literal_only.provision.as_mut().unwrap().actor {
         actor.reference = Reference::to("Organization", "fac-a");
     }
-    assert!(!literal_only.permits_fhir_sharing());
+    assert!(!literal_only.permits_fhir_sharing(Timestamp::now()));
     let mut empty_value = consent(&[""]);
-    assert!(!empty_value.permits_fhir_sharing());
+    assert!(!empty_value.permits_fhir_sharing(Timestamp::now()));
     // Only one of two actors qualifies.
     empty_value
         .provision
@@ -376,7 +383,7 @@ fn sharing_is_permitted_only_by_an_active_permit_naming_a_facility() {
         .unwrap()
         .actor
         .extend(consent(&["fac-c"]).provision.unwrap().actor);
-    assert_eq!(empty_value.fhir_recipients(), ["fac-c"]);
+    assert_eq!(empty_value.fhir_recipients(Timestamp::now()), ["fac-c"]);
 
     // A nested deny removes the facilities it names, or all of them if it names none.
     let mut exception = granted.clone();
@@ -391,7 +398,7 @@ fn sharing_is_permitted_only_by_an_active_permit_naming_a_facility() {
         ..ConsentProvision::default()
     }];
     Resource::from(exception.clone()).validate().unwrap();
-    assert_eq!(exception.fhir_recipients(), ["fac-a"]);
+    assert_eq!(exception.fhir_recipients(Timestamp::now()), ["fac-a"]);
     let mut deny_all = granted.clone();
     deny_all.provision.as_mut().unwrap().provision = vec![ConsentProvision {
         type_: Some(ConsentProvisionType::Deny),
@@ -402,7 +409,7 @@ fn sharing_is_permitted_only_by_an_active_permit_naming_a_facility() {
         )],
         ..ConsentProvision::default()
     }];
-    assert!(!deny_all.permits_fhir_sharing());
+    assert!(!deny_all.permits_fhir_sharing(Timestamp::now()));
 }
 
 #[test]
@@ -444,7 +451,7 @@ fn a_consent_event_round_trips_through_both_copies() {
             .resource
             .as_consent()
             .unwrap()
-            .permits_fhir_sharing()
+            .permits_fhir_sharing(Timestamp::now())
     );
 
     // The patient records a consent themselves: practice copy to the epoch key.
@@ -570,7 +577,7 @@ fn a_withdrawal_is_what_the_chart_shows() {
         assert!(!entry.corrected);
         let current = entry.resource.as_consent().unwrap();
         assert_eq!(current.status, ConsentState::Inactive);
-        assert!(!current.permits_fhir_sharing());
+        assert!(!current.permits_fhir_sharing(Timestamp::now()));
         assert_eq!(chart.of_type(ResourceType::Consent).count(), 1);
     }
     // Before the withdrawal arrives, the consent is in force.
@@ -582,7 +589,7 @@ fn a_withdrawal_is_what_the_chart_shows() {
             .resource
             .as_consent()
             .unwrap()
-            .permits_fhir_sharing()
+            .permits_fhir_sharing(Timestamp::now())
     );
 }
 
@@ -596,7 +603,7 @@ fn the_demo_set_has_one_consent() {
         .collect();
     assert_eq!(consents.len(), 1);
     let consent = consents[0].as_consent().unwrap();
-    assert!(consent.permits_fhir_sharing());
+    assert!(consent.permits_fhir_sharing(Timestamp::now()));
     assert_eq!(consent.patient, Reference::to("Patient", "pt-1"));
     // Every clinical kind appears, and every sample fits its kind.
     for kind in ClinicalKind::ALL {
@@ -617,7 +624,10 @@ fn the_production_constructor_is_the_demo_without_the_test_label() {
     assert_eq!(resource.action(), RecordAction::Create);
     let consent = resource.as_consent().unwrap();
     assert_eq!(consent.date_time.as_deref(), Some("2026-05-01"));
-    assert_eq!(consent.fhir_recipients(), ["fac-a", "fac-b"]);
+    assert_eq!(
+        consent.fhir_recipients(Timestamp::now()),
+        ["fac-a", "fac-b"]
+    );
     assert!(resource.meta().unwrap().security.is_empty());
 
     let demo = demo::fhir_sharing_consent("pt-1", &["fac-a", "fac-b"]);
@@ -630,4 +640,141 @@ fn the_production_constructor_is_the_demo_without_the_test_label() {
     same.meta = consent.meta.clone();
     same.date_time = consent.date_time.clone();
     assert_eq!(&same, consent);
+}
+
+/// The demo consent (active, permit, `fac-a`) with its root provision changed by `change`.
+fn restricted(change: impl FnOnce(&mut ConsentProvision)) -> Consent {
+    let mut c = consent(&["fac-a"]);
+    change(c.provision.as_mut().unwrap());
+    c
+}
+
+#[test]
+fn each_root_restriction_the_gateway_cannot_honour_alone_shares_nothing() {
+    let now = Timestamp::now();
+    let concept = || CodeableConcept::coded("http://snomed.info/sct", "1", "something");
+    let coding = || Coding::new("http://hl7.org/fhir/resource-types", "Observation", "obs");
+    let cases: Vec<(&str, Consent)> = vec![
+        ("class", restricted(|p| p.class = vec![coding()])),
+        ("code", restricted(|p| p.code = vec![concept()])),
+        (
+            "data",
+            restricted(|p| {
+                p.data = vec![ConsentData {
+                    meaning: ConsentDataMeaning::Instance,
+                    reference: Reference::to("Observation", "o-1"),
+                }]
+            }),
+        ),
+        (
+            "dataPeriod",
+            restricted(|p| {
+                p.data_period = Some(Period {
+                    start: Some("2020".into()),
+                    end: None,
+                })
+            }),
+        ),
+        (
+            "securityLabel",
+            restricted(|p| {
+                p.security_label = vec![Coding::new(
+                    "http://terminology.hl7.org/CodeSystem/v3-Confidentiality",
+                    "R",
+                    "restricted",
+                )]
+            }),
+        ),
+        (
+            "purpose",
+            restricted(|p| p.purpose = vec![Coding::new(ACT_REASON_SYSTEM, "HMARKT", "marketing")]),
+        ),
+        (
+            "action",
+            restricted(|p| {
+                p.action = vec![CodeableConcept::coded(
+                    CONSENT_ACTION_SYSTEM,
+                    "access",
+                    "Access",
+                )]
+            }),
+        ),
+        (
+            "nested permit narrowing",
+            restricted(|p| {
+                p.provision = vec![ConsentProvision {
+                    type_: Some(ConsentProvisionType::Permit),
+                    class: vec![coding()],
+                    ..ConsentProvision::default()
+                }]
+            }),
+        ),
+        (
+            "nested deny of someone without a client id",
+            restricted(|p| {
+                p.provision = vec![ConsentProvision {
+                    type_: Some(ConsentProvisionType::Deny),
+                    actor: vec![ConsentActor {
+                        role: concept(),
+                        reference: Reference::to("Practitioner", "pr-1"),
+                    }],
+                    ..ConsentProvision::default()
+                }]
+            }),
+        ),
+    ];
+    for (field, c) in cases {
+        Resource::from(c.clone()).validate().unwrap();
+        assert!(c.fhir_recipients(now).is_empty(), "{field} alone shared");
+        assert!(!c.permits_fhir_sharing(now), "{field} alone shared");
+    }
+}
+
+#[test]
+fn a_consent_whose_period_has_ended_shares_nothing() {
+    let now = Timestamp::from_secs(1_800_000_000); // 2027-01-15T08:00:00Z
+    for end in ["2027-01-15T07:59:59Z", "2027-01-14", "2026-12", "2026"] {
+        let c = restricted(|p| {
+            p.period = Some(Period {
+                start: Some("2026-01-01".into()),
+                end: Some(end.into()),
+            })
+        });
+        assert!(!c.permits_fhir_sharing(now), "ended {end}");
+    }
+}
+
+#[test]
+fn a_consent_whose_period_starts_later_shares_nothing_yet() {
+    let now = Timestamp::from_secs(1_800_000_000); // 2027-01-15T08:00:00Z
+    for start in ["2027-01-15T08:00:01Z", "2027-01-16", "2027-02", "2028"] {
+        let c = restricted(|p| {
+            p.period = Some(Period {
+                start: Some(start.into()),
+                end: None,
+            })
+        });
+        assert!(!c.permits_fhir_sharing(now), "starts {start}");
+    }
+}
+
+#[test]
+fn a_plain_current_permit_shares() {
+    let now = Timestamp::from_secs(1_800_000_000); // 2027-01-15T08:00:00Z
+    // As the practice and the portal write it: disclosure, for treatment.
+    assert_eq!(consent(&["fac-a"]).fhir_recipients(now), ["fac-a"]);
+    // Within its period, the ends inclusive at their precision.
+    for (start, end) in [
+        ("2027-01-15T08:00:00Z", "2027-01-15T08:00:00Z"),
+        ("2027-01-15T03:00:00-05:00", "2027-01-15"),
+        ("2027", "2027-01"),
+    ] {
+        let c = restricted(|p| {
+            p.period = Some(Period {
+                start: Some(start.into()),
+                end: Some(end.into()),
+            })
+        });
+        assert_eq!(c.fhir_recipients(now), ["fac-a"], "{start} to {end}");
+    }
 }

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use ehr_client::access::{AccessError, PracticeView, open_as_patient};
+use ehr_client::access::{AccessError, open_as_patient};
 use ehr_client::chart::FoldOptions;
 use ehr_client::crypto;
 use ehr_client::demo;
@@ -18,172 +18,13 @@ use ehr_client::fhir::{Resource, ResourceType};
 use ehr_client::grants::{self, EpochKey, GuardianshipStatus, WrapRecipient};
 use ehr_client::keys::{ChartKey, Identity};
 use ehr_client::kinds::ClinicalKind;
-use ehr_client::nostr::prelude::{Event, PublicKey, Timestamp};
+use ehr_client::nostr::prelude::Timestamp;
 use ehr_client::roster::{Role, RosterError, verify_roster_chain};
-use ehr_client::rotation::{self, PatientPolicy, RosterChange};
+use ehr_client::rotation::{self, RosterChange};
 
-/// A practice and a copy of everything its relay holds.
-struct Practice {
-    root: Identity,
-    admin: Identity,
-    doctor: Identity,
-    nurse: Identity,
-    frontdesk: Identity,
-    gateway: Identity,
-    billing: Identity,
-    store: Vec<Event>,
-    clock: u64,
-}
-
-impl Practice {
-    fn new() -> Self {
-        let mut p = Self {
-            root: Identity::generate(),
-            admin: Identity::generate(),
-            doctor: Identity::generate(),
-            nurse: Identity::generate(),
-            frontdesk: Identity::generate(),
-            gateway: Identity::generate(),
-            billing: Identity::generate(),
-            store: Vec::new(),
-            clock: 1_700_000_000,
-        };
-        let now = p.tick();
-        let (events, _) = rotation::genesis(
-            &p.root,
-            Some((p.admin.public_key(), Some("Admin".into()))),
-            now,
-        )
-        .unwrap();
-        p.store.extend(events);
-        let admin = p.admin.clone();
-        for (who, role) in [
-            (p.doctor.public_key(), Role::Doctor),
-            (p.nurse.public_key(), Role::Nurse),
-            (p.frontdesk.public_key(), Role::Frontdesk),
-            (p.gateway.public_key(), Role::FhirGateway),
-            (p.billing.public_key(), Role::BillingBot),
-        ] {
-            p.change(
-                &admin,
-                RosterChange::Add {
-                    pubkey: who,
-                    role,
-                    name: None,
-                },
-            );
-        }
-        p
-    }
-
-    fn tick(&mut self) -> Timestamp {
-        self.clock += 60;
-        Timestamp::from_secs(self.clock)
-    }
-
-    fn view(&self, reader: &Identity) -> PracticeView {
-        PracticeView::load(&self.root.public_key(), &self.store, reader)
-    }
-
-    /// A roster change, then the grants it leaves missing.
-    fn change(&mut self, actor: &Identity, change: RosterChange) {
-        let now = self.tick();
-        let events = rotation::change_roster(&self.view(actor), actor, &change, now).unwrap();
-        self.store.extend(events);
-        let grants = rotation::missing_epoch_grants(&self.view(actor), actor, now).unwrap();
-        self.store.extend(grants);
-    }
-
-    fn policy(&self) -> PatientPolicy {
-        PatientPolicy {
-            consenting: self.view(&self.admin).fhir_sharing_patients(&self.store),
-        }
-    }
-
-    /// Run chart-key maintenance as the admin; returns how many events it published.
-    fn maintain(&mut self) -> usize {
-        let now = self.tick();
-        let policy = self.policy();
-        let events =
-            rotation::maintain_chart_keys(&self.view(&self.admin), &self.admin, &policy, None, now)
-                .unwrap();
-        let count = events.len();
-        self.store.extend(events);
-        count
-    }
-
-    fn enrol(&mut self) -> Identity {
-        let patient = Identity::generate();
-        let now = self.tick();
-        let events = rotation::enrol_patient(
-            &self.view(&self.doctor),
-            &self.doctor,
-            &patient.public_key(),
-            now,
-        )
-        .unwrap();
-        self.store.extend(events);
-        patient
-    }
-
-    /// `author` writes `resource` of `kind` into `patient`'s chart with its current write key.
-    fn write(
-        &mut self,
-        author: &Identity,
-        patient: &PublicKey,
-        kind: ClinicalKind,
-        resource: Resource,
-    ) -> Event {
-        let now = self.tick();
-        let view = self.view(author);
-        let key = view.write_key(patient).unwrap().clone();
-        let event = ClinicalEventBuilder::new(kind, resource, *patient)
-            .unwrap()
-            .created_at(now)
-            .sign(author, &key)
-            .unwrap();
-        self.store.push(event.event().clone());
-        event.event().clone()
-    }
-
-    fn encounter(&mut self, author: &Identity, patient: &PublicKey) -> Event {
-        let author = author.clone();
-        self.write(
-            &author,
-            patient,
-            ClinicalKind::Encounter,
-            demo::encounter("pt"),
-        )
-    }
-
-    fn consent(&mut self, patient: &PublicKey) -> Resource {
-        let consent = demo::fhir_sharing_consent("pt", &["st-marys"]);
-        let doctor = self.doctor.clone();
-        self.write(&doctor, patient, ClinicalKind::Consent, consent.clone());
-        consent
-    }
-}
-
-fn can_open(view: &PracticeView, event: &Event) -> bool {
-    let opened = view.open([event], None);
-    opened.records.len() == 1
-}
-
-/// Every 32-byte key the reader could ever obtain from the store, tried as a NIP-44 key against
-/// `event`'s practice copy: chart keys and epoch keys alike.
-fn any_key_opens(view: &PracticeView, event: &Event) -> bool {
-    let mut chart_keys: Vec<ChartKey> = Vec::new();
-    for patient in view.patients() {
-        chart_keys.extend(view.chart_keys(&patient));
-    }
-    let by_chart = chart_keys
-        .iter()
-        .any(|k| crypto::chart_decrypt(k, &event.content).is_ok());
-    let by_epoch = view
-        .epoch_keys()
-        .any(|e| crypto::nip44_decrypt(&e.secret, &event.pubkey, &event.content).is_ok());
-    by_chart || by_epoch
-}
+#[path = "common/practice.rs"]
+mod practice;
+use practice::{Practice, any_key_opens, can_open};
 
 #[test]
 fn roster_chain_answers_who_was_authorised_when() {

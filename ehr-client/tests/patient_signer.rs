@@ -300,7 +300,7 @@ fn practice_with_gateway() -> (Practice, Identity) {
 fn maintain(p: &mut Practice, now: Timestamp) -> Vec<Event> {
     let view = PracticeView::load(&p.root.public_key(), &p.events, &p.doctor);
     let policy = rotation::PatientPolicy {
-        consenting: view.fhir_sharing_patients(&p.events),
+        consenting: view.fhir_sharing_patients(&p.events, Timestamp::now()),
     };
     let mut plan = rotation::maintain_chart_keys(&view, &p.doctor, &policy, None, now).unwrap();
     let after: Vec<Event> = p.events.iter().chain(&plan).cloned().collect();
@@ -336,7 +336,7 @@ fn gateway_reads(p: &Practice, gateway: &Identity) -> Option<Vec<String>> {
         .entries()
         .filter_map(|e| Some(((e.updated_at, e.event_id), e.resource.as_consent()?)))
         .max_by_key(|(order, _)| *order)
-        .map(|(_, consent)| consent.fhir_recipients())
+        .map(|(_, consent)| consent.fhir_recipients(Timestamp::now()))
 }
 
 #[test]
@@ -373,6 +373,9 @@ fn staff_maintenance_records_the_patients_own_consent_for_the_gateway() {
         "the gateway lost the newest key"
     );
     let view = PracticeView::load(&p.root.public_key(), &p.events, &p.doctor);
-    assert!(view.fhir_sharing_patients(&p.events).is_empty());
+    assert!(
+        view.fhir_sharing_patients(&p.events, Timestamp::now())
+            .is_empty()
+    );
     assert!(maintain(&mut p, Timestamp::from_secs(start + 30)).is_empty());
 }

@@ -2,8 +2,8 @@
 //! rotate and revoke SMART clients, issue and revoke static API keys, read the access log.
 //!
 //! Every request carries `Authorization: Nostr <base64 kind 27235 event>` naming this URL, the
-//! method and the body's sha256, signed by the practice root or a staff member of the current
-//! roster (agents and patients are refused), used once.
+//! method and the body's sha256, signed by the practice root or an admin of the current roster
+//! (other staff, agents and patients are refused: least privilege), used once.
 
 use std::sync::Arc;
 
@@ -31,7 +31,8 @@ fn service_root(base: &str) -> &str {
     base.strip_suffix("/fhir").unwrap_or(base)
 }
 
-/// Check the NIP-98 header of this request and who signed it: the staff member's key.
+/// Check the NIP-98 header of this request and who signed it: the root's or a current admin's
+/// key.
 async fn staff_member(
     state: &GatewayState,
     method: &Method,
@@ -49,9 +50,9 @@ async fn staff_member(
         .map_err(GatewayError::AdminAuth)?;
     let is_root = event.pubkey == state.config.practice;
     let role = state.snapshot.borrow().roster.role_at(&event.pubkey, now);
-    if !is_root && role.is_none_or(|r| r.is_agent()) {
+    if !is_root && !role.is_some_and(|r| r.is_admin()) {
         return Err(GatewayError::Forbidden(
-            "only the practice root and current staff may administer the gateway",
+            "only the practice root and current admins may administer the gateway",
         ));
     }
     let seconds = |t: Timestamp| i64::try_from(t.as_secs()).unwrap_or(i64::MAX);
@@ -70,7 +71,7 @@ async fn staff_member(
 }
 
 /// An admin request whose NIP-98 header was checked before the handler runs: who signed it
-/// (the root or a current staff member) and the body it signed.
+/// (the root or a current admin) and the body it signed.
 #[derive(Debug)]
 pub struct Staff {
     by: PublicKey,
@@ -112,7 +113,9 @@ fn answer(status: StatusCode, body: &Value) -> Response {
 #[serde(deny_unknown_fields)]
 struct Registration {
     client_id: String,
-    jwks: Value,
+    /// Absent: a facility that reads with API keys only (it can never get a token).
+    #[serde(default)]
+    jwks: Option<Value>,
     scopes: Vec<String>,
 }
 
@@ -150,18 +153,25 @@ pub async fn list(
     ))
 }
 
-/// `POST /admin/clients`: register a SMART client with its JWKS and scopes.
+/// `POST /admin/clients`: register a facility: a SMART client with its JWKS, or (no `jwks`) a
+/// client that reads with API keys only.
 pub async fn register(
     State(state): State<Arc<GatewayState>>,
     Staff { by, body }: Staff,
 ) -> Result<Response, GatewayError> {
     let registration: Registration = json_body(&body)?;
-    check_jwks(&registration.jwks)?;
+    let jwks = match registration.jwks {
+        Some(jwks) => {
+            check_jwks(&jwks)?;
+            jwks
+        }
+        None => crate::smart::no_keys(),
+    };
     let client = state
         .store
         .register_client(
             &registration.client_id,
-            &registration.jwks,
+            &jwks,
             &registration.scopes,
             &by.to_hex(),
             now(),
@@ -210,7 +220,8 @@ pub async fn revoke(
     Ok(answer(StatusCode::OK, &json!({"revoked": client_id})))
 }
 
-/// `POST /admin/api-keys`: issue a static API key; it is shown once.
+/// `POST /admin/api-keys`: issue a static API key for a registered, live client; it is shown
+/// once.
 pub async fn add_key(
     State(state): State<Arc<GatewayState>>,
     Staff { by, body }: Staff,

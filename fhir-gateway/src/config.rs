@@ -29,6 +29,9 @@ pub struct Config {
     pub database_url: String,
     /// Bound on each relay round trip.
     pub relay_timeout: Duration,
+    /// How long the gateway keeps serving after it lost (or was refused by) the relay: past
+    /// it, data requests get 503 until it has caught up again (`link`). Zero: stop at once.
+    pub relay_outage_bound: Duration,
     /// Page size without `_count`.
     pub default_count: usize,
     /// Largest `_count` honoured.
@@ -48,6 +51,7 @@ impl fmt::Debug for Config {
                 &ehr_relay::config::redact_url(&self.database_url),
             )
             .field("relay_timeout", &self.relay_timeout)
+            .field("relay_outage_bound", &self.relay_outage_bound)
             .field("default_count", &self.default_count)
             .field("max_count", &self.max_count)
             .finish()
@@ -66,6 +70,8 @@ struct File {
     database_url: String,
     #[serde(default = "default_timeout")]
     relay_timeout_seconds: u64,
+    #[serde(default = "default_outage")]
+    relay_outage_seconds: u64,
     #[serde(default = "default_count")]
     default_count: usize,
     #[serde(default = "default_max_count")]
@@ -74,6 +80,9 @@ struct File {
 
 fn default_timeout() -> u64 {
     30
+}
+fn default_outage() -> u64 {
+    60
 }
 fn default_count() -> usize {
     50
@@ -98,6 +107,7 @@ impl Config {
             key,
             database_url: database_url.into(),
             relay_timeout: Duration::from_secs(default_timeout()),
+            relay_outage_bound: Duration::from_secs(default_outage()),
             default_count: default_count(),
             max_count: default_max_count(),
         }
@@ -110,6 +120,7 @@ impl Config {
         let practice = parse_public_key(&file.practice).map_err(|_| {
             GatewayError::Config("practice is not an npub or hex public key".into())
         })?;
+        check_key_file_mode(&base.join(&file.key_file)).map_err(GatewayError::Config)?;
         let key = ehr_relay::config::read_agent_key(base, &file.key_file)
             .map_err(GatewayError::Config)?;
         let config = Self {
@@ -122,6 +133,7 @@ impl Config {
             key,
             database_url: file.database_url,
             relay_timeout: Duration::from_secs(file.relay_timeout_seconds),
+            relay_outage_bound: Duration::from_secs(file.relay_outage_seconds),
             default_count: file.default_count,
             max_count: file.max_count,
         };
@@ -165,21 +177,77 @@ impl Config {
     }
 }
 
+/// Refuse an agent key file that group or others may read or write: the secret is the agent's
+/// whole identity. A file that cannot be read at all is left to [`ehr_relay::config::read_agent_key`]
+/// to name.
+#[cfg(unix)]
+pub fn check_key_file_mode(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return Ok(());
+    };
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "key_file {} is accessible to group or others (mode {mode:o}); run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Permission bits are a Unix matter.
+#[cfg(not(unix))]
+pub fn check_key_file_mode(_path: &Path) -> Result<(), String> {
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
 
+    /// A fresh agent key in `dir/gateway.nsec` with permission bits `mode`.
+    fn write_key(dir: &Path, mode: u32) -> Identity {
+        let key = Identity::generate();
+        let path = dir.join("gateway.nsec");
+        std::fs::write(&path, ehr_client::keys::to_nsec(key.secret_key()).as_str()).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        key
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_may_read_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let example = include_str!("../ehr-fhir-gateway.example.toml");
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            write_key(dir.path(), mode);
+            let error = Config::from_toml(example, dir.path())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("gateway.nsec") && error.contains("chmod 600"),
+                "{mode:o}: {error}"
+            );
+        }
+        let key = write_key(dir.path(), 0o600);
+        let config = Config::from_toml(example, dir.path()).unwrap();
+        assert_eq!(config.key.public_key(), key.public_key());
+    }
+
     #[test]
     fn the_example_config_parses_and_bad_ones_name_the_key() {
         let dir = tempfile::tempdir().unwrap();
-        let key = Identity::generate();
-        std::fs::write(
-            dir.path().join("gateway.nsec"),
-            ehr_client::keys::to_nsec(key.secret_key()).as_str(),
-        )
-        .unwrap();
+        let key = write_key(dir.path(), 0o600);
         let example = include_str!("../ehr-fhir-gateway.example.toml");
         let config = Config::from_toml(example, dir.path()).unwrap();
         assert_eq!(config.key.public_key(), key.public_key());

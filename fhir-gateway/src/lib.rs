@@ -12,6 +12,7 @@ pub mod capability;
 pub mod config;
 pub mod error;
 pub mod export;
+pub mod link;
 pub mod routes;
 pub mod scopes;
 pub mod search;
@@ -51,6 +52,8 @@ pub struct GatewayState {
     pub outbox: Arc<Notify>,
     /// Bulk exports.
     pub exports: export::Exports,
+    /// Whether the follower still follows the relay ([`link`]).
+    pub link: watch::Receiver<link::Link>,
 }
 
 /// A gateway that has caught up with the relay and follows it.
@@ -60,6 +63,7 @@ pub struct Gateway {
     store: store::Store,
     snapshot: watch::Receiver<Arc<sync::Snapshot>>,
     outbox: Arc<Notify>,
+    link: watch::Receiver<link::Link>,
     follower: tokio::task::JoinHandle<()>,
 }
 
@@ -71,11 +75,13 @@ impl Gateway {
         let store = store::Store::open(&config.database_url).await?;
         let (sender, snapshot) = watch::channel(Arc::new(sync::Snapshot::default()));
         let outbox = Arc::new(Notify::new());
+        let (link_sender, link) = link::LinkSender::new();
         let mut follower = sync::Follower::new(
             Arc::clone(&config),
             sender,
             store.clone(),
             Arc::clone(&outbox),
+            link_sender,
         );
         let (client, since) = follower.catch_up().await?;
         let follower = tokio::spawn(tracing::Instrument::in_current_span(sync::run(
@@ -86,6 +92,7 @@ impl Gateway {
             store,
             snapshot,
             outbox,
+            link,
             follower,
         })
     }
@@ -98,6 +105,11 @@ impl Gateway {
     /// The served patients, as they change (tests wait on this instead of sleeping).
     pub fn snapshots(&self) -> watch::Receiver<Arc<sync::Snapshot>> {
         self.snapshot.clone()
+    }
+
+    /// The follower's link to the relay, as it changes (tests wait on this).
+    pub fn links(&self) -> watch::Receiver<link::Link> {
+        self.link.clone()
     }
 
     /// Serve HTTP on `listener` until `shutdown` resolves.
@@ -117,7 +129,25 @@ impl Gateway {
             base,
             outbox: Arc::clone(&self.outbox),
             exports: export::Exports::default(),
+            link: self.link.clone(),
         });
+        // Everything that discloses patient data stops when the relay is lost for too long.
+        let data = Router::new()
+            .route(
+                "/fhir/bulkstatus/{job}",
+                get(export::status).delete(export::cancel),
+            )
+            .route("/fhir/bulkfiles/{job}/{file}", get(export::file))
+            .route("/fhir/{kind}", get(routes::search_get))
+            .route(
+                "/fhir/{kind}/{id}",
+                get(routes::read).post(routes::search_post),
+            )
+            .route("/fhir/{kind}/{id}/{operation}", get(routes::operation))
+            .route_layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&state),
+                link::require_link,
+            ));
         let app = Router::new()
             .route("/healthz", get(routes::health))
             .route("/fhir/metadata", get(routes::metadata))
@@ -126,11 +156,6 @@ impl Gateway {
                 get(smart::configuration),
             )
             .route("/fhir/auth/token", post(smart::token))
-            .route(
-                "/fhir/bulkstatus/{job}",
-                get(export::status).delete(export::cancel),
-            )
-            .route("/fhir/bulkfiles/{job}/{file}", get(export::file))
             .route("/admin/clients", get(admin::list).post(admin::register))
             .route(
                 "/admin/clients/{client_id}",
@@ -139,12 +164,7 @@ impl Gateway {
             .route("/admin/api-keys", post(admin::add_key))
             .route("/admin/api-keys/{key_id}", delete(admin::revoke_key))
             .route("/admin/access-log", get(admin::access_log))
-            .route("/fhir/{kind}", get(routes::search_get))
-            .route(
-                "/fhir/{kind}/{id}",
-                get(routes::read).post(routes::search_post),
-            )
-            .route("/fhir/{kind}/{id}/{operation}", get(routes::operation))
+            .merge(data)
             .fallback(|| async { GatewayError::NotFound("no such endpoint") })
             .method_not_allowed_fallback(routes::method_not_allowed)
             .with_state(state)

@@ -35,7 +35,8 @@ enum Command {
     CheckConfig,
     /// Issue an API key for a facility; it is printed once and stored only as a hash.
     AddKey {
-        /// The facility's FHIR client id (the one consents name).
+        /// The facility's FHIR client id (the one consents name); a registered, live client
+        /// (`add-client` first).
         #[arg(long)]
         client: String,
         /// SMART system scopes.
@@ -52,14 +53,15 @@ enum Command {
     },
     /// List API keys (never the secrets).
     ListKeys,
-    /// Register a SMART Backend Services client with its public keys (a JWKS file).
+    /// Register a facility: a SMART Backend Services client with its public keys (a JWKS
+    /// file), or without `--jwks` a client that reads with API keys only.
     AddClient {
         /// The facility's FHIR client id (the one consents name).
         #[arg(long)]
         client: String,
         /// JWKS file with the facility's public RS384 or ES384 keys.
         #[arg(long)]
-        jwks: PathBuf,
+        jwks: Option<PathBuf>,
         /// SMART system scopes it may be granted.
         #[arg(long, default_value = "system/*.read")]
         scope: Vec<String>,
@@ -116,11 +118,17 @@ fn main() -> anyhow::Result<()> {
             jwks,
             scope,
         } => {
-            let text = std::fs::read_to_string(&jwks)
-                .with_context(|| format!("cannot read {}", jwks.display()))?;
-            let jwks: serde_json::Value =
-                serde_json::from_str(&text).context("the JWKS file is not JSON")?;
-            ehr_fhir_gateway::smart::check_jwks(&jwks)?;
+            let jwks = match jwks {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    let jwks: serde_json::Value =
+                        serde_json::from_str(&text).context("the JWKS file is not JSON")?;
+                    ehr_fhir_gateway::smart::check_jwks(&jwks)?;
+                    jwks
+                }
+                None => ehr_fhir_gateway::smart::no_keys(),
+            };
             runtime.block_on(async {
                 Store::open(&config.database_url)
                     .await?

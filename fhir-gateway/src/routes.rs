@@ -465,12 +465,19 @@ async fn search(
                 page.len(),
                 total,
             );
-            let mut seen = patients_in(&page);
-            seen.extend(patients_in(&included));
-            if search.summary_count {
-                // A count says something about every patient it counted.
-                seen.extend(matches.iter().map(|r| patient_of(&r.id).to_owned()));
-            }
+            let seen = if search.summary_count {
+                // A count discloses no record: the request gets one AuditEvent, naming the
+                // patient only when the search named her (the number is then about her), never
+                // one per patient counted (DESIGN.md §6, Audit).
+                match &search.patient {
+                    Some(_) => patients.iter().map(|p| p.id.clone()).collect(),
+                    None => BTreeSet::new(),
+                }
+            } else {
+                let mut seen = patients_in(&page);
+                seen.extend(patients_in(&included));
+                seen
+            };
             Ok((
                 fhir(
                     StatusCode::OK,

@@ -414,7 +414,8 @@ impl Search {
                     w,
                     Range {
                         start: resource.last_updated,
-                        end: resource.last_updated + 1,
+                        // A created_at past i64 is served as i64::MAX (served.rs).
+                        end: resource.last_updated.saturating_add(1),
                     },
                 )
             }),
@@ -608,5 +609,15 @@ mod tests {
         assert_eq!(s.count, 100);
         assert_eq!(s.patient.as_deref(), Some("abc"));
         assert!(search(&[("patient", "a"), ("subject", "b")]).is_err());
+    }
+
+    /// Found by fuzzing (fuzz/fuzz_targets/fhir_search.rs): `_lastUpdated` overflowed on a
+    /// resource whose event time is past i64 (served as i64::MAX).
+    #[test]
+    fn last_updated_at_the_end_of_time_matches_without_overflow() {
+        let mut obs = observation(serde_json::json!({}));
+        obs.last_updated = i64::MAX;
+        assert!(search(&[("_lastUpdated", "gt2020")]).unwrap().matches(&obs));
+        assert!(!search(&[("_lastUpdated", "lt2020")]).unwrap().matches(&obs));
     }
 }

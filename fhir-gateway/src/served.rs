@@ -256,7 +256,9 @@ fn sharing_of(chart: &Chart) -> Sharing {
     let Some((_, consent)) = newest else {
         return Sharing::Nobody;
     };
-    let recipients = consent.fhir_recipients();
+    // Evaluated when the chart is folded (each sync): a consent period that ends between
+    // folds ends sharing at the next one, or when maintenance rotates the key away.
+    let recipients = consent.fhir_recipients(nostr::prelude::Timestamp::now());
     if recipients.iter().any(|r| r == ANY_FACILITY) {
         Sharing::Anyone
     } else if recipients.is_empty() {

@@ -79,6 +79,12 @@ fn algorithm_of(jwk: &Jwk) -> Option<Algorithm> {
 
 /// Check a JWKS offered at registration: public RSA (2048 bits or more) or P-384 keys only,
 /// each with a unique `kid`, and no private members.
+/// The key set of a client registered for API keys only: no key, so no assertion it signs can
+/// ever verify at the token endpoint.
+pub fn no_keys() -> Value {
+    serde_json::json!({ "keys": [] })
+}
+
 pub fn check_jwks(jwks: &Value) -> Result<(), GatewayError> {
     let bad = |why: &str| GatewayError::Unprocessable(format!("jwks: {why}"));
     let keys = jwks

@@ -15,12 +15,13 @@ use ehr_client::access::PracticeView;
 use ehr_client::event::{ClinicalRecord, TAG_CHART_KEY, TAG_PATIENT, VerifiedEvent};
 use ehr_client::kinds::{self, ClinicalKind};
 use ehr_client::net::{Followed, PublishOutcome, RelayClient};
-use ehr_client::roster::RosterChain;
+use ehr_client::roster::{Role, RosterChain};
 use nostr::prelude::{Event, EventId, Filter, Kind, PublicKey, Timestamp};
 use tokio::sync::{Notify, watch};
 
 use crate::config::Config;
 use crate::error::GatewayError;
+use crate::link::LinkSender;
 use crate::served::{PatientIndex, Sharing};
 use crate::store::Store;
 
@@ -62,6 +63,7 @@ pub struct Follower {
     snapshot: watch::Sender<Arc<Snapshot>>,
     store: Store,
     outbox: Arc<Notify>,
+    link: LinkSender,
 }
 
 impl std::fmt::Debug for Follower {
@@ -106,6 +108,7 @@ impl Follower {
         snapshot: watch::Sender<Arc<Snapshot>>,
         store: Store,
         outbox: Arc<Notify>,
+        link: LinkSender,
     ) -> Self {
         let view = Arc::new(PracticeView::load(
             &config.practice,
@@ -124,6 +127,7 @@ impl Follower {
             snapshot,
             store,
             outbox,
+            link,
         }
     }
 
@@ -173,6 +177,11 @@ impl Follower {
         }
         self.indexes.clear();
         self.build_all().await?;
+        if self.named_in_roster() {
+            self.link.following();
+        } else {
+            self.link.refused();
+        }
         tracing::info!(
             events,
             served = self.snapshot.borrow().patients.len(),
@@ -298,6 +307,13 @@ impl Follower {
             self.organisation.insert(event.id, event);
             if !added {
                 self.reload_view();
+                if !self.named_in_roster() {
+                    // Whatever it still holds may no longer be disclosed: stop at once.
+                    self.link.refused();
+                    return Err(GatewayError::Unavailable(
+                        "the practice's roster no longer names this gateway",
+                    ));
+                }
             }
             let touched: BTreeSet<PublicKey> = concerned
                 .iter()
@@ -317,6 +333,13 @@ impl Follower {
             self.regate(&all, &touched);
         }
         Ok(())
+    }
+
+    /// Does the verified roster name this gateway's key as the practice's FHIR gateway now?
+    fn named_in_roster(&self) -> bool {
+        self.roster
+            .role_at(&self.config.key.public_key(), Timestamp::now())
+            == Some(Role::FhirGateway)
     }
 
     fn reload_view(&mut self) {
@@ -509,8 +532,16 @@ pub async fn run(mut follower: Follower, client: RelayClient, since: Timestamp) 
     let mut delay = Duration::from_secs(1);
     loop {
         if let Some((client, since)) = connection.take() {
-            if let Err(error) = follower.follow(&client, since).await {
-                tracing::warn!(%error, "lost the relay subscription; reconnecting");
+            match follower.follow(&client, since).await {
+                Err(error) if crate::link::is_refusal(&error) => {
+                    tracing::warn!(%error, "the relay refuses the gateway; serving nothing");
+                    follower.link.refused();
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "lost the relay subscription; reconnecting");
+                    follower.link.lost();
+                }
+                Ok(()) => follower.link.lost(),
             }
             client.disconnect().await;
         }
@@ -521,6 +552,11 @@ pub async fn run(mut follower: Follower, client: RelayClient, since: Timestamp) 
                 connection = Some(next);
             }
             Err(error) => {
+                if crate::link::is_refusal(&error) {
+                    follower.link.refused();
+                } else {
+                    follower.link.lost();
+                }
                 tracing::warn!(%error, "cannot catch up with the relay");
                 delay = (delay * 2).min(Duration::from_secs(60));
             }

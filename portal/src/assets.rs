@@ -22,6 +22,9 @@ const INDEX_HTML: &str = include_str!("../web/index.html");
 const WEB: &[(&str, &str)] = &[
     ("/app.js", include_str!("../web/app.js")),
     ("/relay.js", include_str!("../web/relay.js")),
+    ("/dom.js", include_str!("../web/dom.js")),
+    ("/session.js", include_str!("../web/session.js")),
+    ("/protocol.js", include_str!("../web/protocol.js")),
     ("/signers.js", include_str!("../web/signers.js")),
     ("/chart.js", include_str!("../web/chart.js")),
     ("/chart-view.js", include_str!("../web/chart-view.js")),

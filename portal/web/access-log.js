@@ -3,11 +3,10 @@
 // core (WebAssembly) verifies each one, checks it was written by the practice's gateway, and
 // opens it through her signer. Fetched when the tab is first opened.
 import { openAccessLog } from "/assets/ehr_portal_wasm.js";
-import { connectRelay } from "/relay.js";
-import { el, empty, table } from "/chart-view.js";
+import { empty, table } from "/chart-view.js";
+import { el } from "/dom.js";
+import { filter, rostersOf } from "/protocol.js";
 
-const AUDIT_KIND = 2107;
-const ROSTER_KIND = 2102;
 const INTERACTIONS = {
   read: "read a record",
   vread: "read a version of a record",
@@ -18,24 +17,17 @@ const INTERACTIONS = {
 };
 const OUTCOMES = { 0: "answered", 4: "refused", 8: "failed", 12: "failed" };
 
-export async function mountAccessLog(panel, { connection, signer, events, ward }) {
+export async function mountAccessLog(panel, { connection, signer, relay, events, ward }) {
   panel.append(el("h3", { text: "Access log" }),
     el("p", { className: "help", text: "Organisations outside your practice that read your records through its FHIR gateway, newest first." }));
-  if (!connection || !signer) return panel.append(empty("Not available in this view."));
+  if (!connection || !signer || !relay) return panel.append(empty("Not available in this view."));
   // Audit copies are sealed to the patient alone: a guardian sees her own log, not a ward's.
   if (ward) return panel.append(empty("The access log of this chart is shown to the patient only."));
   const status = el("p", { attrs: { role: "status" }, text: "Fetching the access log…" });
   panel.append(status);
-  const relay = await connectRelay(connection.relay, signer);
-  let audits;
-  try {
-    audits = await relay.fetchAll({ kinds: [AUDIT_KIND], "#p": [signer.publicKey] });
-  } finally {
-    relay.close();
-  }
-  const rosters = (events ?? []).filter((e) => e.kind === ROSTER_KIND);
-  const log = JSON.parse(await openAccessLog(connection.practice, signer.publicKey,
-    JSON.stringify([...rosters, ...audits]), signer.nip44.decrypt));
+  const audits = await (await relay()).fetchAll(filter("audit", [signer.publicKey]));
+  const log = JSON.parse(await openAccessLog(connection.practice, signer,
+    JSON.stringify([...rostersOf(events), ...audits])));
   status.textContent = log.refused.length === 0
     ? ""
     : `${log.refused.length} access log entries could not be verified and are not shown.`;

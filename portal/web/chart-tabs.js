@@ -303,4 +303,3 @@ export const BUILT_IN_TABS = [
   { id: "all", label: "All records", mount: () => {} },
 ];
 
-export { describe };

@@ -2,17 +2,11 @@
 // Bundle was verified, decrypted and folded by ehr-client's core; nothing here decides what
 // the chart is. DOM text goes through textContent only (trusted types).
 
-export const REPORTED = { system: "urn:nostr-ehr:origin", code: "patient-reported" };
+import { el } from "/dom.js";
 
-// An element with a class and text; children appended.
-export function el(tag, { className, text, attrs } = {}, ...children) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  for (const [name, value] of Object.entries(attrs ?? {})) node.setAttribute(name, value);
-  node.append(...children.filter((c) => c !== null && c !== undefined));
-  return node;
-}
+export { el };
+
+const REPORTED = { system: "urn:nostr-ehr:origin", code: "patient-reported" };
 
 // The text of a CodeableConcept (or the first of a list).
 export function conceptText(concept) {
@@ -51,7 +45,7 @@ export function pointsAt(reference, target) {
   return typeof value === "string" && (value === target || value.endsWith(`/${target}`));
 }
 
-export function quantityText(q) {
+function quantityText(q) {
   if (!q || q.value === undefined) return "";
   const value = Number.isInteger(q.value) ? String(q.value) : String(Math.round(q.value * 10) / 10);
   return q.unit ? `${value} ${q.unit}` : value;

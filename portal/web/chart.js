@@ -1,12 +1,11 @@
 // The chart view (DESIGN.md §11): the folded FHIR Bundle that ehr-client's core (WebAssembly)
 // produced, drawn as ARIA tabs (WAI-ARIA Authoring Practices "tabs with automatic
 // activation"). Other parts of the app add tabs with registerTab; every tab's mount gets its
-// panel and the view context {connection, signer, events, chart}. DOM text goes through
+// panel and the view context {connection, signer, relay, events, chart, ward?}. DOM text goes through
 // textContent only (trusted types).
 import { BUILT_IN_TABS, allRecordsRows } from "/chart-tabs.js";
+import { $ } from "/dom.js";
 import { offerWards, resetWards } from "/guardians.js";
-
-const $ = (id) => document.getElementById(id);
 
 // Tabs other modules registered: {id, label, mount(panel, context)}, in registration order.
 const registered = [];
@@ -27,13 +26,10 @@ export function registerTab({ id, label, mount }) {
 let current = null;
 
 function tabsOf() {
-  // Built-in tabs keep their place; a registered tab with a built-in id replaces it there.
-  const byId = new Map(registered.map((tab) => [tab.id, tab]));
-  const tabs = BUILT_IN_TABS.filter((tab) => tab.id !== "all").map((tab) => byId.get(tab.id) ?? tab);
-  for (const tab of registered) if (!BUILT_IN_TABS.some((b) => b.id === tab.id)) tabs.push(tab);
-  // "All records" stays last: the one table of everything, for search and comparison.
-  tabs.push(byId.get("all") ?? BUILT_IN_TABS.find((tab) => tab.id === "all"));
-  return tabs;
+  // The built-in tabs, then the registered ones; "All records" stays last: the one table of
+  // everything, for search and comparison.
+  const all = BUILT_IN_TABS.filter((tab) => tab.id === "all");
+  return [...BUILT_IN_TABS.filter((tab) => tab.id !== "all"), ...registered, ...all];
 }
 
 async function mountPanel(state, index) {
@@ -54,7 +50,7 @@ async function mountPanel(state, index) {
 }
 
 // Show tab `index`; `focus` moves the keyboard to it (arrow keys, Home, End).
-export function selectTab(index, { focus = false } = {}) {
+function selectTab(index, { focus = false } = {}) {
   const state = current;
   if (!state) return;
   const count = state.tabs.length;
@@ -68,12 +64,6 @@ export function selectTab(index, { focus = false } = {}) {
   state.selected = target;
   if (focus) state.buttons[target].focus();
   return mountPanel(state, target);
-}
-
-// Select the tab with `id` (e.g. from a link in the summary).
-export function showTab(id, options) {
-  const index = current?.tabs.findIndex((tab) => tab.id === id) ?? -1;
-  if (index >= 0) return selectTab(index, options);
 }
 
 function onKey(event) {
@@ -93,10 +83,9 @@ function onKey(event) {
   selectTab(moves[event.key], { focus: true });
 }
 
-// Draw the chart of `context` (app.js openChart's view context; a bare {patient, bundle,
-// refused} chart is accepted too): the tab list, one panel per tab, the first tab shown.
+// Draw the chart of `context` (app.js openChart's view context): the tab list, one panel per
+// tab, the first tab shown.
 export function renderChart(context) {
-  const ctx = context?.bundle ? { chart: context } : context;
   const tabs = tabsOf();
   const list = $("chart-tabs");
   const panels = $("chart-panels");
@@ -123,14 +112,14 @@ export function renderChart(context) {
   list.replaceChildren(...buttons);
   list.onkeydown = onKey;
   panels.replaceChildren(...panelNodes);
-  current = { context: ctx, tabs, buttons, panels: panelNodes, mounted: new Set(), selected: 0 };
-  allRecordsRows(ctx.chart);
+  current = { context, tabs, buttons, panels: panelNodes, mounted: new Set(), selected: 0 };
+  allRecordsRows(context.chart);
   // A guardian reading a ward's chart sees whose it is.
-  $("chart-heading").textContent = ctx.ward ? `${ctx.ward.name ?? "Your ward"}: chart` : "Your chart";
+  $("chart-heading").textContent = context.ward ? `${context.ward.name ?? "Your ward"}: chart` : "Your chart";
   $("chart").hidden = false;
   const first = selectTab(0);
   $("chart-heading").focus();
-  if (!ctx.ward) offerWards(ctx, renderChart);
+  if (!context.ward) offerWards(context, renderChart);
   return first;
 }
 

@@ -2,7 +2,8 @@
 // the practice's Blossom server is fetched with a BUD-11 token the patient's signer signs and
 // decrypted in this browser by ehr-client's core (WebAssembly); the server sees ciphertext only.
 import { blossomAuthorization, documentRequest, openDocument } from "/assets/ehr_portal_wasm.js";
-import { conceptText, day, el, empty, newestFirst, resources, table } from "/chart-view.js";
+import { conceptText, day, empty, newestFirst, resources, table } from "/chart-view.js";
+import { download, el } from "/dom.js";
 
 function title(d) {
   return d.content?.[0]?.attachment?.title ?? d.description ?? conceptText(d.type) ?? "Document";
@@ -14,7 +15,7 @@ function size(bytes) {
 }
 
 // Fetch, check and decrypt the file of `document`: a Blob of its plaintext.
-export async function downloadDocument(document, signer) {
+async function downloadDocument(document, signer) {
   const json = JSON.stringify(document);
   const request = JSON.parse(documentRequest(json, signer.publicKey, Math.floor(Date.now() / 1000)));
   const token = await signer.signEvent(request.template);
@@ -48,11 +49,8 @@ function downloadButton(document, signer, status) {
     status.textContent = `Downloading and decrypting ${title(document)}…`;
     try {
       const { blob } = await downloadDocument(document, signer);
-      const url = URL.createObjectURL(blob);
-      const link = el("a", { attrs: { href: url, download: fileName(title(document), blob.type) } });
-      link.click();
       // The decrypted file stays in this browser only as long as the download needs it.
-      setTimeout(() => URL.revokeObjectURL(url), 60000);
+      download(blob, fileName(title(document), blob.type));
       status.textContent = `${title(document)} was decrypted in this browser (${size(blob.size)}).`;
     } catch (error) {
       status.textContent = `Could not download ${title(document)}: ${error?.message ?? error}`;

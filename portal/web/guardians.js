@@ -3,15 +3,9 @@
 // 2104) wrapped to her key and the guardianships (kind 2106) in force, read as the `ehr` CLI
 // reads a chart for anyone but the patient. Needs the key in WebAssembly (nsec, ncryptsec,
 // passkey logins); a NIP-07/NIP-46 signer cannot unwrap grants in this browser.
-import { connectRelay } from "/relay.js";
-
-const ROSTER_KIND = 2102;
-const GUARDIAN_KINDS = [2104, 2106];
-const PATIENT_KIND = 2110;
-// 2105 Consent and 2110-2121 (DESIGN.md §3), as app.js fetches her own.
-const CLINICAL_KINDS = [2105, ...Array.from({ length: 12 }, (_, i) => 2110 + i)];
-
-const $ = (id) => document.getElementById(id);
+import { $ } from "/dom.js";
+import { filter, rostersOf } from "/protocol.js";
+import { sessionLive, sessionToken } from "/session.js";
 
 // The guardian's own chart context, her wards, and the events that authorise them.
 let home = null;
@@ -46,28 +40,17 @@ export async function offerWards(context, render) {
 
 async function findWards(context, render) {
   if (!context.signer?.key || !context.connection) return;
-  let found;
   try {
-    const relay = await connectRelay(context.connection.relay, context.signer);
-    try {
-      found = await relay.fetchAll({ kinds: GUARDIAN_KINDS });
-    } finally {
-      relay.close();
-    }
-    const rosters = (context.events ?? []).filter((e) => e.kind === ROSTER_KIND);
-    guardianEvents = [...rosters, ...found];
+    const relay = await context.relay();
+    const found = await relay.fetchAll(filter("guardianship"));
+    guardianEvents = [...rostersOf(context.events), ...found];
     if (home !== context) return;
     const practice = context.connection.practice;
-    wards = JSON.parse(context.signer.key.wards(practice, JSON.stringify(guardianEvents)));
-    if (wards.length > 0) {
-      // Their names are in their Patient records (kind 2110): fetched to label the choice.
-      const named = await connectRelay(context.connection.relay, context.signer);
-      let patients;
-      try {
-        patients = await named.fetchAll({ kinds: [PATIENT_KIND], "#p": wards.map((w) => w.ward) });
-      } finally {
-        named.close();
-      }
+    const grants = JSON.parse(context.signer.key.wards(practice, JSON.stringify(guardianEvents)));
+    if (grants.length > 0) {
+      // Their names are in their Patient records: fetched to label the choice, and the wards
+      // read once with them.
+      const patients = await relay.fetchAll(filter("patient", grants.map((w) => w.ward)));
       wards = JSON.parse(context.signer.key.wards(practice, JSON.stringify([...guardianEvents, ...patients])));
     }
   } catch {
@@ -98,18 +81,16 @@ async function switchTo(ward, render) {
   const status = $("status");
   const chosen = wards.find((w) => w.ward === ward);
   status.textContent = `Opening ${chosen?.name ?? "your ward"}'s chart…`;
+  const token = sessionToken();
   try {
-    const relay = await connectRelay(context.connection.relay, context.signer);
-    let records;
-    try {
-      records = await relay.fetchAll({ kinds: CLINICAL_KINDS, "#p": [ward] });
-    } finally {
-      relay.close();
-    }
+    const relay = await context.relay();
+    const records = await relay.fetchAll(filter("chart", [ward]));
+    // A lock while this was fetched: nothing of the ward's chart is drawn.
+    if (!sessionLive(token)) return;
     const chart = JSON.parse(context.signer.key.openWardChart(context.connection.practice, ward,
       JSON.stringify([...guardianEvents, ...records])));
     status.textContent = `You are reading ${chosen?.name ?? "your ward"}'s chart as their guardian.`;
-    await render({ ...context, events: records, chart, ward: chosen });
+    await render({ ...context, events: [...rostersOf(guardianEvents), ...records], chart, ward: chosen });
   } catch (error) {
     status.textContent = "";
     $("error").textContent = `Could not open the chart: ${error?.message ?? error}`;

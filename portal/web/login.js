@@ -6,8 +6,8 @@ import { LoginError, extensionSigner, keySigner } from "/signers.js";
 import { bunkerSigner, pairSigner } from "/nip46.js";
 import { verifiedConnection } from "/practices.js";
 import { passkeyLogin, passkeyUsable, setUpPasskey, storedPasskey } from "/passkey.js";
+import { $ } from "/dom.js";
 
-const $ = (id) => document.getElementById(id);
 const DEFAULT_LOCK_SECS = 15 * 60;
 const ACTIVITY = ["pointerdown", "keydown", "wheel", "touchstart"];
 

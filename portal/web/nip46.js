@@ -3,10 +3,10 @@
 // (Nip46Client), which also builds, encrypts, opens and checks every message; this file only
 // carries kind 24133 events over the practice relay. The patient's key stays in the signer.
 import { Nip46Client } from "/assets/ehr_portal_wasm.js";
+import { filter } from "/protocol.js";
 import { connectRelay } from "/relay.js";
 import { LoginError } from "/signers.js";
 
-const KIND = 24133;
 const SUBSCRIPTION = "nip46";
 // A person may have to approve in the signer app: connecting waits longer than a decrypt.
 const CONNECT_TIMEOUT_MS = 120000;
@@ -18,11 +18,14 @@ const now = () => Math.floor(Date.now() / 1000);
 class Channel {
   static async open(url, client) {
     const auth = {
+      publicKey: client.publicKey(),
       signEvent: async (template) => JSON.parse(client.signEvent(JSON.stringify(template))),
     };
-    const relay = await connectRelay(url, auth);
+    // Only signer messages go over this channel: no page size to learn (and a bunker's relay
+    // need not be one the portal's CSP names).
+    const relay = await connectRelay(url, auth, { nip11: false });
     const channel = new Channel(relay, client);
-    relay.send(["REQ", SUBSCRIPTION, { kinds: [KIND], "#p": [client.publicKey()], since: now() - 10 }]);
+    relay.send(["REQ", SUBSCRIPTION, { ...filter("signer", [client.publicKey()]), since: now() - 10 }]);
     channel.pump();
     await channel.ready;
     return channel;

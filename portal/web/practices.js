@@ -3,9 +3,9 @@
 // patient used — public data only (practice key, relay, Blossom, name, the signed string) —
 // in localStorage, so she can switch between her practices.
 import { verifyConnection } from "/assets/ehr_portal_wasm.js";
+import { $ } from "/dom.js";
 
 const KEY = "ehr-portal-practices";
-const $ = (id) => document.getElementById(id);
 
 // A verified connection {practice, npub, relay, blossom, name, connection}, or an Error whose
 // `phishing` is true when the string was not signed by the practice it names.
@@ -21,7 +21,7 @@ export function verifiedConnection(text) {
 }
 
 // The remembered practices, each re-verified (storage is not trusted to hold only what we wrote).
-export function rememberedPractices() {
+function rememberedPractices() {
   let stored;
   try {
     stored = JSON.parse(localStorage.getItem(KEY) ?? "[]");

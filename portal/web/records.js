@@ -7,26 +7,25 @@ import {
   consentGrant, consentWithdrawal, exportEvents, messageThreads, patientMessage,
   reportedMedication, sharingState, signPatientEvent,
 } from "/assets/ehr_portal_wasm.js";
-import { Relay, authTemplate, connectRelay } from "/relay.js";
+import { empty, isReported } from "/chart-view.js";
+import { download, el } from "/dom.js";
+import { Relay, signAuth } from "/relay.js";
+
+// What only the patient herself does: in a ward's chart (a guardian reading it) the tab says
+// so instead, so nothing is written, exported or shared under the guardian's key for the ward.
+export function patientOnly(mount) {
+  return (panel, context) => (context.ward
+    ? panel.append(empty("This part is for the patient herself: it is not shown for a ward's chart."))
+    : mount(panel, context));
+}
 
 // Each tab: {id, label, mount(panel, context)}; chart.js's registerTab takes the same shape.
-export const RECORD_TABS = [
-  { id: "reported", label: "Things I take", mount: mountReported },
-  { id: "messages", label: "Messages", mount: mountMessages },
-  { id: "consent", label: "Sharing", mount: mountConsent },
-  { id: "take", label: "Take my records", mount: mountTake },
+const RECORD_TABS = [
+  { id: "reported", label: "Things I take", mount: patientOnly(mountReported) },
+  { id: "messages", label: "Messages", mount: patientOnly(mountMessages) },
+  { id: "consent", label: "Sharing", mount: patientOnly(mountConsent) },
+  { id: "take", label: "Take my records", mount: patientOnly(mountTake) },
 ];
-
-const el = (tag, props = {}, ...children) => {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "text") node.textContent = value;
-    else if (key === "class") node.className = value;
-    else node[key] = value;
-  }
-  node.append(...children.filter(Boolean));
-  return node;
-};
 
 let fieldIds = 0;
 // A labelled input (or textarea): [wrapper, input].
@@ -41,16 +40,11 @@ const now = () => Math.floor(Date.now() / 1000);
 
 // Sign `resource` (FHIR JSON from the core) as hers and publish it to her practice's relay.
 // Returns the signed event. Throws with a message she can read.
-export async function publishResource(context, resource) {
-  const { connection, signer, events } = context;
+async function publishResource(context, resource) {
+  const { connection, signer, events, relay } = context;
   const signed = await signPatientEvent(signer, connection.practice, JSON.stringify(events), resource, now());
   const event = JSON.parse(signed);
-  const relay = await connectRelay(connection.relay, signer);
-  try {
-    await relay.publish(event);
-  } finally {
-    relay.close();
-  }
+  await (await relay()).publish(event);
   return event;
 }
 
@@ -67,19 +61,26 @@ function recordForm(context, { label, fields, build, done }) {
     button.disabled = true;
     try {
       await publishResource(context, build());
-      status.textContent = done;
-      form.reset();
-      // app.js sets reload: the chart is fetched and drawn again, these panels with it.
-      await context.reload?.();
-      // A count of completed writes, for tests and assistive scripts to wait on.
-      const root = document.documentElement;
-      root.dataset.recordsWritten = String(Number(root.dataset.recordsWritten ?? 0) + 1);
     } catch (error) {
       status.textContent = "";
       alert.textContent = `Not sent: ${error?.message ?? error}`;
+      button.disabled = false;
+      return;
+    }
+    status.textContent = done;
+    form.reset();
+    try {
+      // app.js sets reload: the chart is fetched and drawn again, these panels with it.
+      await context.reload?.();
+    } catch (error) {
+      // It was sent: say so, and only that the chart could not be shown again.
+      alert.textContent = `Sent, but your chart could not be reloaded: ${error?.message ?? error}`;
     } finally {
       button.disabled = false;
     }
+    // A count of completed writes, for tests and assistive scripts to wait on.
+    const root = document.documentElement;
+    root.dataset.recordsWritten = String(Number(root.dataset.recordsWritten ?? 0) + 1);
   });
   return form;
 }
@@ -93,7 +94,7 @@ function mountReported(panel, context) {
   const [doseField, dose] = field("How you take it (optional)", { name: "reported-dose", autocomplete: "off" });
   const mine = context.chart.bundle.entry
     .map(({ resource }) => resource)
-    .filter((r) => r.resourceType === "MedicationRequest" && r.meta?.tag?.some((t) => t.code === "patient-reported"));
+    .filter((r) => r.resourceType === "MedicationRequest" && isReported(r));
   const list = el("ul", { class: "reported-list" }, ...mine.map((r) =>
     el("li", { text: [r.medicationCodeableConcept?.text, r.dosageInstruction?.[0]?.text].filter(Boolean).join(" — ") })));
   panel.append(
@@ -176,16 +177,6 @@ function mountConsent(panel, context) {
   }
 }
 
-// Offer `text` as a file download (a blob URL on a link: same origin, nothing leaves the page).
-function download(name, type, text) {
-  const url = URL.createObjectURL(new Blob([text], { type }));
-  const link = el("a", { href: url, download: name });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 0);
-}
-
 // Her verified events (rosters first), one signed event per line.
 function rawEvents(context) {
   return exportEvents(context.connection.practice, context.signer.publicKey, JSON.stringify(context.events));
@@ -193,7 +184,7 @@ function rawEvents(context) {
 
 // Publish `events` to `url` (a NIP-01 relay of hers): {accepted, refused, reasons}. A relay
 // that asks for NIP-42 gets her AUTH once, and the refused event is sent again.
-export async function mirror(url, events, signer) {
+async function mirror(url, events, signer) {
   const relay = await Relay.open(url);
   const counts = { accepted: 0, refused: 0, reasons: [] };
   let authenticated = false;
@@ -206,7 +197,7 @@ export async function mirror(url, events, signer) {
         } catch (error) {
           const reason = String(error?.message ?? error);
           if (!authenticated && attempt === 0 && reason.includes("auth-required")) {
-            await relay.authenticate((challenge) => signer.signEvent(authTemplate(url, challenge)));
+            await relay.authenticate((challenge) => signAuth(signer, url, challenge));
             authenticated = true;
             continue;
           }
@@ -229,13 +220,14 @@ function mountTake(panel, context) {
   const stamp = today();
   const bundleButton = el("button", { type: "button", text: "Download my chart (FHIR R4 Bundle)" });
   bundleButton.addEventListener("click", () =>
-    download(`chart-${stamp}.fhir.json`, "application/fhir+json", JSON.stringify(context.chart.bundle, null, 2)));
+    download(new Blob([JSON.stringify(context.chart.bundle, null, 2)], { type: "application/fhir+json" }),
+      `chart-${stamp}.fhir.json`));
   const eventsButton = el("button", { type: "button", text: "Download my raw events (JSONL)" });
   const alert = el("p", { role: "alert", class: "form-error" });
   eventsButton.addEventListener("click", () => {
     alert.textContent = "";
     try {
-      download(`events-${stamp}.jsonl`, "application/jsonl", rawEvents(context));
+      download(new Blob([rawEvents(context)], { type: "application/jsonl" }), `events-${stamp}.jsonl`);
     } catch (error) {
       alert.textContent = `Not exported: ${error?.message ?? error}`;
     }

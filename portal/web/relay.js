@@ -1,25 +1,23 @@
 // A NIP-01 relay connection for the portal: NIP-42 login, paged fetches, publishing.
 // Shared by every part of the app (DESIGN.md §11).
 
+import { authTemplate } from "/assets/ehr_portal_wasm.js";
+
 // Below any relay's usual max_limit (ours is 5,000), so a short page means the end.
 const PAGE = 500;
 // A relay that stops answering gets a clear error rather than a page that spins forever.
 const ANSWER_TIMEOUT_MS = 20000;
 
-// NIP-42: the AUTH event template for `relay`'s `challenge`, for any signer.
-export function authTemplate(relay, challenge) {
-  return {
-    kind: 22242,
-    created_at: Math.floor(Date.now() / 1000),
-    tags: [["relay", relay], ["challenge", challenge]],
-    content: "",
-  };
+// NIP-42: `signer`'s AUTH event for `relay`'s `challenge` (the template is the core's).
+export function signAuth(signer, relay, challenge) {
+  const now = Math.floor(Date.now() / 1000);
+  return signer.signEvent(JSON.parse(authTemplate(signer.publicKey, relay, challenge, now)));
 }
 
 // The page size for `url`: its NIP-11 `limitation.max_limit` (fewer round trips for a long
 // chart), or PAGE when the document cannot be read.
 const pageSizes = new Map();
-export async function relayPageSize(url) {
+async function relayPageSize(url) {
   if (!pageSizes.has(url)) {
     let page = PAGE;
     try {
@@ -44,7 +42,7 @@ export async function connectRelay(url, signer, { nip11 = true } = {}) {
   const [relay, page] = await Promise.all([Relay.open(url), nip11 ? relayPageSize(url) : PAGE]);
   relay.page = page;
   try {
-    await relay.authenticate((challenge) => signer.signEvent(authTemplate(url, challenge)));
+    await relay.authenticate((challenge) => signAuth(signer, url, challenge));
     return relay;
   } catch (error) {
     relay.close();
@@ -56,15 +54,24 @@ export class Relay {
   static open(url) {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url);
-      ws.addEventListener("open", () => resolve(new Relay(ws)), { once: true });
-      ws.addEventListener("error", () => reject(new Error("the relay could not be reached")), { once: true });
+      // A relay that never answers the handshake gets the same clear error as one that refuses.
+      const timer = setTimeout(() => {
+        ws.close();
+        reject(new Error("the relay could not be reached"));
+      }, ANSWER_TIMEOUT_MS);
+      ws.addEventListener("open", () => { clearTimeout(timer); resolve(new Relay(ws)); }, { once: true });
+      ws.addEventListener("error", () => {
+        clearTimeout(timer);
+        reject(new Error("the relay could not be reached"));
+      }, { once: true });
     });
   }
 
   constructor(ws) {
     this.ws = ws;
     this.inbox = [];
-    this.wake = null;
+    // Everyone waiting for a message: several requests may share one connection.
+    this.waiters = new Set();
     this.closed = null;
     this.subscriptions = 0;
     this.page = PAGE;
@@ -74,12 +81,16 @@ export class Relay {
       } catch {
         return;
       }
-      this.wake?.();
+      this.wakeAll();
     });
     ws.addEventListener("close", () => {
       this.closed = new Error("the relay closed the connection");
-      this.wake?.();
+      this.wakeAll();
     });
+  }
+
+  wakeAll() {
+    for (const wake of [...this.waiters]) wake();
   }
 
   send(message) {
@@ -96,10 +107,14 @@ export class Relay {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error("the relay did not answer in time");
       await new Promise((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.wake = () => { clearTimeout(timer); resolve(); };
+        const wake = () => {
+          clearTimeout(timer);
+          this.waiters.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, left);
+        this.waiters.add(wake);
       });
-      this.wake = null;
     }
   }
 

@@ -4,23 +4,18 @@
 // check, the event layout and the check of what the signer returns are ehr-client's
 // (WebAssembly); the signer encrypts and signs.
 import { sealSharedPart, sharePlan } from "/assets/ehr_portal_wasm.js";
+import { el } from "/dom.js";
+import { filter } from "/protocol.js";
 import { connectRelay } from "/relay.js";
 import { verifiedConnection } from "/practices.js";
+import { patientOnly } from "/records.js";
 
-const ROSTER_KIND = 2102;
 // Two NIP-44 copies of a part fit a relay's usual 128 KiB event limit.
 const PART_BYTES = 40000;
 
-function element(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  Object.assign(node, props);
-  node.append(...children);
-  return node;
-}
-
 // Share `context.chart.bundle` with the practice named by `connectionText`; `report(text)`
 // tells the patient how it goes. Resolves to the number of parts published.
-export async function shareWithPractice(context, connectionText, report) {
+async function shareWithPractice(context, connectionText, report) {
   // Only a string the new practice signed: her records never go to a relay a phisher named.
   const target = verifiedConnection(connectionText);
   const { signer } = context;
@@ -28,7 +23,7 @@ export async function shareWithPractice(context, connectionText, report) {
   let relay;
   try {
     relay = await connectRelay(target.relay, signer, { nip11: false });
-    const rosters = await relay.fetchAll({ kinds: [ROSTER_KIND] });
+    const rosters = await relay.fetchAll(filter("rosters"));
     const plan = JSON.parse(sharePlan(context.connection.practice, target.practice,
       JSON.stringify(rosters), JSON.stringify(context.chart.bundle), crypto.randomUUID(), PART_BYTES));
     let published = 0;
@@ -52,23 +47,23 @@ export async function shareWithPractice(context, connectionText, report) {
 }
 
 // The tab (chart.js's registerTab): a connection string field and a button.
-export const SHARE_TAB = { id: "share", label: "New practice", mount: mountShare };
+export const SHARE_TAB = { id: "share", label: "New practice", mount: patientOnly(mountShare) };
 
 function mountShare(panel, context) {
-  const field = element("input", { id: "share-connection", type: "text", autocomplete: "off", spellcheck: false });
+  const field = el("input", { id: "share-connection", type: "text", autocomplete: "off", spellcheck: false });
   field.setAttribute("aria-describedby", "share-help");
-  const status = element("p", { id: "share-status" });
+  const status = el("p", { id: "share-status" });
   status.setAttribute("role", "status");
   status.setAttribute("aria-live", "polite");
-  const error = element("p", { id: "share-error", className: "error" });
+  const error = el("p", { id: "share-error", className: "error" });
   error.setAttribute("role", "alert");
-  const button = element("button", { type: "submit", textContent: "Share my records" });
-  const form = element("form", { id: "share-form" },
-    element("p", { textContent: "Send a copy of your records to another practice. They are encrypted in this browser so that only that practice's staff and you can read them; messages and consents stay here." }),
-    element("div", { className: "field" },
-      element("label", { htmlFor: "share-connection", textContent: "The new practice's connection string" }),
+  const button = el("button", { type: "submit", textContent: "Share my records" });
+  const form = el("form", { id: "share-form" },
+    el("p", { textContent: "Send a copy of your records to another practice. They are encrypted in this browser so that only that practice's staff and you can read them; messages and consents stay here." }),
+    el("div", { className: "field" },
+      el("label", { htmlFor: "share-connection", textContent: "The new practice's connection string" }),
       field,
-      element("p", { id: "share-help", className: "help", textContent: "Ask the new practice for it, and to enrol your public key first." })),
+      el("p", { id: "share-help", className: "help", textContent: "Ask the new practice for it, and to enrol your public key first." })),
     button);
   form.addEventListener("submit", async (submit) => {
     submit.preventDefault();
@@ -86,5 +81,5 @@ function mountShare(panel, context) {
       button.disabled = false;
     }
   });
-  panel.replaceChildren(element("h3", { textContent: "Share with a new practice" }), form, status, error);
+  panel.replaceChildren(el("h3", { textContent: "Share with a new practice" }), form, status, error);
 }

@@ -21,7 +21,7 @@ export function keySigner(secret, method = "nsec", password = undefined) {
 }
 
 // The signer over a PatientKey already made; close() frees (zeroes) it.
-export function wasmKeySigner(key, method) {
+function wasmKeySigner(key, method) {
   let open = true;
   const live = () => {
     if (!open) throw new Error("the session is locked");

@@ -253,6 +253,18 @@ impl Access {
         }
     }
 
+    /// Whether `pubkey` is the root or is, or ever was, in a roster of the chain (staff or
+    /// agent): such a key is never also a patient or guardian, so a revoked staff key cannot
+    /// come back through NIP-86 or a guardianship.
+    pub fn ever_staff(&self, pubkey: &PublicKey) -> bool {
+        *pubkey == self.practice
+            || self
+                .chain
+                .rosters()
+                .iter()
+                .any(|roster| roster.content.member(pubkey).is_some())
+    }
+
     /// Whether `pubkey` may receive gift wraps here: any current member.
     pub fn is_member(&self, pubkey: &PublicKey, now: Timestamp) -> bool {
         self.roles(pubkey, now).is_member()
@@ -357,7 +369,7 @@ impl Access {
             ));
         }
         if roles.root {
-            return Ok(());
+            return self.check_guardianship(event);
         }
         let kind = event.kind.as_u16();
         if roles.staff == Some(Role::BillingBot) && kind != GIFT_WRAP {
@@ -394,12 +406,28 @@ impl Access {
             },
         };
         if allowed {
-            Ok(())
+            self.check_guardianship(event)
         } else {
             Err(Reject::restricted(
                 "the author's role may not write this kind",
             ))
         }
+    }
+
+    /// A guardianship that makes a current or past staff or agent key a guardian is refused
+    /// (ending one is not: that only takes access away).
+    fn check_guardianship(&self, event: &Event) -> Result<(), Reject> {
+        if event.kind.as_u16() != kinds::GUARDIANSHIP {
+            return Ok(());
+        }
+        let record = Guardianship::parse(event)
+            .map_err(|_| Reject::invalid("malformed guardianship record"))?;
+        if record.status == GuardianshipStatus::Active && self.ever_staff(&record.guardian) {
+            return Err(Reject::restricted(
+                "a current or past staff or agent key cannot be a guardian",
+            ));
+        }
+        Ok(())
     }
 
     /// A patient's or guardian's entry names exactly one patient: the author, or (for a

@@ -1,10 +1,11 @@
 //! Typed relay configuration, validated once at start (README "Relay configuration").
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use ehr_client::keys::{Identity, parse_public_key, parse_secret_key};
+use ipnet::IpNet;
 use nostr::prelude::PublicKey;
 use serde::Deserialize;
 
@@ -26,6 +27,48 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Size and rate limits.
     pub limits: Limits,
+    /// Reverse proxies whose client-address header is believed.
+    pub proxies: TrustedProxies,
+}
+
+/// Which reverse proxies name the client, and in which header. Every per-address limit applies
+/// to the address they name; from any other peer such a header is ignored, since anyone can
+/// send one.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies {
+    /// Addresses and ranges of the proxies (`relay.trusted_proxies`).
+    pub nets: Vec<IpNet>,
+    /// The header they set (`relay.client_ip_header`).
+    pub header: ClientIpHeader,
+}
+
+impl TrustedProxies {
+    /// Whether the TCP peer `ip` is one of the trusted proxies.
+    pub fn trusts(&self, ip: IpAddr) -> bool {
+        self.nets.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// The header a trusted proxy names the client in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientIpHeader {
+    /// `X-Forwarded-For`: the rightmost address is the one the proxy saw.
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded`: the rightmost `for=`.
+    Forwarded,
+}
+
+/// A proxy address (`10.0.0.7`) or range (`10.0.0.0/8`, `fd00::/8`).
+fn parse_net(text: &str) -> Result<IpNet, RelayError> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| {
+            RelayError::Config(format!(
+                "relay.trusted_proxies: {text:?} is not an IP address or CIDR range"
+            ))
+        })
 }
 
 /// NIP-11 fields a practice sets.
@@ -160,6 +203,17 @@ pub struct Limits {
     pub signer_messages_per_ip_per_minute: u32,
     /// How far in the future `created_at` may be, in seconds.
     pub max_future_seconds: u64,
+    /// Concurrent WebSocket connections per client address; the upgrade beyond it gets `429`.
+    pub connections_per_ip: usize,
+    /// Seconds without any frame from the client (pongs count) before the relay closes the
+    /// connection; it pings every half of this, so a healthy client never reaches it.
+    pub idle_timeout_seconds: u64,
+    /// Bytes each author may keep stored in kinds other than the practice's own (2100-2199):
+    /// gift wraps, relay lists, metadata. Replacing a replaceable event counts the net size.
+    pub author_quota_bytes: u64,
+    /// Bytes one connection may have queued for its socket. A REQ answer waits for room (sent
+    /// as the rows come); a live event that finds none ends the subscriptions (`CLOSED error:`).
+    pub max_outbound_bytes: usize,
 }
 
 impl Default for Limits {
@@ -175,6 +229,10 @@ impl Default for Limits {
             max_giftwrap_bytes: 64 * 1024,
             signer_messages_per_ip_per_minute: 6_000,
             max_future_seconds: 15 * 60,
+            connections_per_ip: 64,
+            idle_timeout_seconds: 300,
+            author_quota_bytes: 1024 * 1024,
+            max_outbound_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -195,6 +253,10 @@ struct RelaySection {
     #[serde(default)]
     public_url: Option<String>,
     practice: String,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
+    #[serde(default)]
+    client_ip_header: ClientIpHeader,
     #[serde(flatten)]
     info: RelayInfo,
 }
@@ -235,6 +297,7 @@ impl Config {
                 max_connections: default_connections(),
             },
             limits: Limits::default(),
+            proxies: TrustedProxies::default(),
         }
     }
 
@@ -245,7 +308,14 @@ impl Config {
         let practice = parse_public_key(&file.relay.practice).map_err(|_| {
             RelayError::Config("relay.practice is not an npub or hex public key".into())
         })?;
+        let proxies = TrustedProxies {
+            nets: (file.relay.trusted_proxies.iter())
+                .map(|net| parse_net(net))
+                .collect::<Result<_, _>>()?,
+            header: file.relay.client_ip_header,
+        };
         let config = Self {
+            proxies,
             listen: file.relay.listen,
             public_url: file.relay.public_url,
             practice,
@@ -306,6 +376,21 @@ impl Config {
                 "limits.messages_per_minute, giftwraps_per_ip_per_minute and signer_messages_per_ip_per_minute must be at least 1",
             );
         }
+        if l.connections_per_ip == 0 {
+            return bad("limits.connections_per_ip must be at least 1");
+        }
+        // Pings go out every half of it, in whole milliseconds; a day is plenty.
+        if !(1..=86_400).contains(&l.idle_timeout_seconds) {
+            return bad("limits.idle_timeout_seconds must be between 1 and 86400");
+        }
+        // Semaphore permits are u32; a frame over it still goes out alone.
+        if !(64 * 1024..=1 << 30).contains(&l.max_outbound_bytes) {
+            return bad("limits.max_outbound_bytes must be between 65536 and 1073741824");
+        }
+        // Room for at least one largest event, or a member could not publish a relay list.
+        if l.author_quota_bytes < l.max_event_bytes as u64 {
+            return bad("limits.author_quota_bytes must be at least limits.max_event_bytes");
+        }
         Ok(())
     }
 }
@@ -337,11 +422,51 @@ mod tests {
                 base.replace("[relay]", "[relay]\nlisten_typo = 1"),
                 "listen_typo",
             ),
+            (
+                base.replace("idle_timeout_seconds = 300", "idle_timeout_seconds = 0"),
+                "idle_timeout_seconds",
+            ),
+            (
+                base.replace("connections_per_ip = 64", "connections_per_ip = 0"),
+                "connections_per_ip",
+            ),
+            (
+                base.replace("author_quota_bytes = 1048576", "author_quota_bytes = 1000"),
+                "author_quota_bytes",
+            ),
+            (
+                base.replace("[relay]", "[relay]\ntrusted_proxies = [\"10.0.0.0/33\"]"),
+                "trusted_proxies",
+            ),
+            (
+                base.replace("[relay]", "[relay]\nclient_ip_header = \"x-real-ip\""),
+                "x-real-ip",
+            ),
         ];
         for (text, key) in cases {
             let err = Config::from_toml(&text).unwrap_err().to_string();
             assert!(err.contains(key), "{err} should name {key}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_ranges() {
+        let base = include_str!("../ehr-relay.example.toml");
+        let text = base.replace(
+            "[relay]",
+            "[relay]\ntrusted_proxies = [\"10.0.0.7\", \"fd00::/8\"]\nclient_ip_header = \"forwarded\"",
+        );
+        let config = Config::from_toml(&text).unwrap();
+        let proxies = &config.proxies;
+        assert_eq!(proxies.header, ClientIpHeader::Forwarded);
+        assert!(proxies.trusts("10.0.0.7".parse().unwrap()));
+        assert!(!proxies.trusts("10.0.0.8".parse().unwrap()));
+        assert!(proxies.trusts("fd00::1".parse().unwrap()));
+        let default = Config::from_toml(base).unwrap().proxies;
+        assert!(
+            !default.trusts("127.0.0.1".parse().unwrap()),
+            "no proxy is trusted by default"
+        );
     }
 
     #[test]

@@ -8,23 +8,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket};
+use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use futures_util::{SinkExt, StreamExt};
 use nostr::prelude::{ClientMessage, Event, EventId, Filter, PublicKey, SubscriptionId, Timestamp};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use serde_json::json;
+use tokio::sync::{broadcast, oneshot};
 
 use crate::RelayState;
 use crate::access::ReadScope;
-use crate::admission;
+use crate::admission::{self, Admitted};
 use crate::error::Reject;
 use crate::hub::LiveEvent;
+use crate::keepalive::{self, Beat, Keepalive};
 use crate::negentropy::NegSessions;
-use crate::store::{WriteOutcome, row_visible};
+use crate::outbox::{self, Batch, Outbox};
+use crate::store::WriteOutcome;
 
 /// Writes one connection may have waiting for their commit before it stops reading.
 const MAX_IN_FLIGHT: usize = 512;
-/// Messages queued for the socket before a slow reader is dropped.
-const OUTBOX: usize = 1024;
 /// How long a cached read scope is trusted without a change of members (roster validity
 /// intervals end with time, not with an event).
 const SCOPE_TTL: Duration = Duration::from_secs(5);
@@ -44,7 +45,7 @@ type Ack = Pin<
 struct Conn {
     relay: Arc<RelayState>,
     ip: IpAddr,
-    out: mpsc::Sender<Vec<Message>>,
+    out: Outbox,
     challenge: String,
     authed: Option<PublicKey>,
     subs: HashMap<String, Vec<Filter>>,
@@ -58,29 +59,28 @@ struct Conn {
 /// Serve one WebSocket until it closes or the relay shuts down.
 pub async fn run(socket: WebSocket, relay: Arc<RelayState>, ip: IpAddr) {
     let _counted = crate::metrics::connection_opened();
-    let (mut sink, mut stream) = socket.split();
-    // Items are batches: a REQ answer of 1,000 events is one item, written with one flush.
-    let (out, mut outbox) = mpsc::channel::<Vec<Message>>(OUTBOX);
-    let sender = tokio::spawn(async move {
-        while let Some(batch) = outbox.recv().await {
-            for message in batch
-                .into_iter()
-                .chain(std::iter::from_fn(|| outbox.try_recv().ok()).flatten())
-            {
-                if sink.feed(message).await.is_err() {
-                    return;
-                }
-            }
-            if sink.flush().await.is_err() {
-                return;
-            }
+    let (sink, mut stream) = socket.split();
+    let stall = Duration::from_secs(relay.config.limits.idle_timeout_seconds);
+    let (out, pipe) = Outbox::new(relay.config.limits.max_outbound_bytes, stall);
+    let mut sender = tokio::spawn(outbox::drain(sink, pipe));
+    let challenge = match admission::new_challenge(getrandom::fill) {
+        Ok(challenge) => challenge,
+        Err(error) => {
+            // A predictable challenge would let a captured AUTH event be replayed: no AUTH,
+            // no connection.
+            tracing::error!(%error, "the OS RNG failed; closing the connection");
+            let notice = Reject::error("the relay cannot authenticate connections now");
+            let notice = json!(["NOTICE", notice.wire()]).to_string();
+            let _ = out.send(vec![Message::Text(notice.into())]).await;
+            drop(out);
+            let _ = sender.await;
+            return;
         }
-        let _ = sink.close().await;
-    });
+    };
     let mut live = relay.hub.subscribe();
     let mut shutdown = relay.shutdown.clone();
     let mut conn = Conn {
-        challenge: random_challenge(),
+        challenge,
         relay,
         ip,
         out,
@@ -91,12 +91,14 @@ pub async fn run(socket: WebSocket, relay: Arc<RelayState>, ip: IpAddr) {
         window: (Instant::now(), 0),
         hang_up: false,
     };
-    let challenge = serde_json::json!(["AUTH", conn.challenge]).to_string();
+    let challenge = json!(["AUTH", conn.challenge]).to_string();
     conn.send(challenge).await;
     let mut acks: FuturesUnordered<Ack> = FuturesUnordered::new();
+    let idle_after = Duration::from_secs(conn.relay.config.limits.idle_timeout_seconds);
+    let mut keepalive = Keepalive::new(idle_after);
     loop {
         tokio::select! {
-            message = stream.next(), if acks.len() < MAX_IN_FLIGHT => match message {
+            message = stream.next(), if acks.len() < MAX_IN_FLIGHT => match keepalive.heard(message) {
                 Some(Ok(Message::Text(text))) => conn.on_text(text.as_str(), &mut acks).await,
                 Some(Ok(Message::Binary(_))) => {
                     conn.notice(&Reject::invalid("binary messages are not part of NIP-01")).await;
@@ -113,6 +115,16 @@ pub async fn run(socket: WebSocket, relay: Arc<RelayState>, ip: IpAddr) {
                 Err(broadcast::error::RecvError::Lagged(_)) => conn.drop_subscriptions("error: live delivery fell behind; subscribe again"),
                 Err(broadcast::error::RecvError::Closed) => break,
             },
+            _ = tokio::time::sleep_until(keepalive.next_beat()) => match keepalive.beat() {
+                // Best effort: a client whose outbox is full is not idle, it reads slowly.
+                Beat::Ping => { let _ = conn.out.try_send(vec![keepalive::ping()]); }
+                // Writes still committing: the client may be waiting on the relay, not gone.
+                Beat::Idle if !acks.is_empty() => {}
+                Beat::Idle => {
+                    conn.notice(&keepalive::IDLE).await;
+                    break;
+                }
+            },
             _ = shutdown.changed() => {
                 // Every subscription learns it ended, rather than waiting on a silent socket.
                 conn.drop_subscriptions("error: the relay is shutting down");
@@ -128,15 +140,16 @@ pub async fn run(socket: WebSocket, relay: Arc<RelayState>, ip: IpAddr) {
         let outcome = outcome.unwrap_or_else(|_| Err(Reject::error("the relay is shutting down")));
         conn.ack(id, outcome).await;
     }
+    // A client that stopped reading is cut off; any other gets a moment to take what is queued.
+    let grace = if conn.out.is_closed() {
+        Duration::ZERO
+    } else {
+        stall
+    };
     drop(conn);
-    let _ = sender.await;
-}
-
-fn random_challenge() -> String {
-    let mut bytes = [0u8; 16];
-    // The OS RNG failing leaves the zero challenge: still unique per AUTH event id check.
-    let _ = getrandom::fill(&mut bytes);
-    hex::encode(bytes)
+    if tokio::time::timeout(grace, &mut sender).await.is_err() {
+        sender.abort();
+    }
 }
 
 impl Conn {
@@ -145,17 +158,17 @@ impl Conn {
     }
 
     async fn notice(&self, reject: &Reject) {
-        self.send(serde_json::json!(["NOTICE", reject.wire()]).to_string())
+        self.send(json!(["NOTICE", reject.wire()]).to_string())
             .await;
     }
 
     async fn ok(&self, id: EventId, accepted: bool, message: &str) {
-        self.send(serde_json::json!(["OK", id.to_hex(), accepted, message]).to_string())
+        self.send(json!(["OK", id.to_hex(), accepted, message]).to_string())
             .await;
     }
 
     async fn closed(&self, sub: &str, reject: &Reject) {
-        self.send(serde_json::json!(["CLOSED", sub, reject.wire()]).to_string())
+        self.send(json!(["CLOSED", sub, reject.wire()]).to_string())
             .await;
     }
 
@@ -330,10 +343,13 @@ impl Conn {
         let id = event.id;
         let raw = event.as_json();
         let now = Timestamp::now();
-        if let Err(reject) =
-            admission::check_event(&self.relay, self.authed, self.ip, &event, &raw, now)
-        {
-            return self.ok(id, false, &reject.wire()).await;
+        let admitted =
+            match admission::check_event(&self.relay, self.authed, self.ip, &event, &raw, now) {
+                Ok(admitted) => admitted,
+                Err(reject) => return self.ok(id, false, &reject.wire()).await,
+            };
+        if admitted == Admitted::Drop {
+            return self.ok(id, true, "").await;
         }
         if event.kind.is_ephemeral() {
             return match self.relay.publish_ephemeral(event, raw, now).await {
@@ -351,6 +367,11 @@ impl Conn {
                     .unwrap_or_else(|_| Err(Reject::error("the relay is shutting down")));
                 self.ack(id, outcome).await;
             }
+            Ok(done) if admitted == Admitted::Quietly => acks.push(Box::pin(async move {
+                // Stored, already stored or refused: one answer, so it tells nothing.
+                let outcome = done.await.map(|o| o.map(|_| WriteOutcome::Stored));
+                (id, outcome)
+            })),
             Ok(done) => acks.push(Box::pin(async move { (id, done.await) })),
             Err(error) => self.ok(id, false, &Reject::from(&error).wire()).await,
         }
@@ -387,45 +408,31 @@ impl Conn {
         // Subscribe before querying: what commits meanwhile arrives live, after EOSE.
         self.subs.insert(sub_id.clone(), filters.clone());
         let prefix = format!("[\"EVENT\",{},", serde_json::Value::String(sub_id.clone()));
-        let now = Timestamp::now();
         let max_limit = limits.max_limit;
         // Signer messages are never stored: nothing to query.
         let Some(scope) = scope else {
-            return self
-                .send(serde_json::json!(["EOSE", sub_id]).to_string())
-                .await;
+            return self.send(json!(["EOSE", sub_id]).to_string()).await;
         };
+        let mut batch = Batch::default();
         for filter in &filters {
             let limit = filter.limit.map_or(max_limit, |l| l.min(max_limit));
             if limit == 0 {
                 continue;
             }
-            match self
-                .relay
-                .hub
-                .store()
-                .query(filter, &scope, limit, now)
-                .await
-            {
-                Ok(rows) => {
-                    let batch: Vec<Message> = rows
-                        .iter()
-                        .filter(|row| row_visible(&scope, row))
-                        .map(|row| Message::Text(format!("{prefix}{}]", row.raw).into()))
-                        .collect();
-                    if !batch.is_empty() {
-                        let _ = self.out.send(batch).await;
-                    }
-                }
-                Err(error) => {
+            let store = self.relay.hub.store();
+            let sent =
+                outbox::send_stored(&self.out, store, filter, &scope, limit, &prefix, &mut batch);
+            if let Err(error) = sent.await {
+                if let Some(error) = error {
                     tracing::error!(%error, "query failed");
                     self.subs.remove(&sub_id);
-                    return self.closed(&sub_id, &Reject::from(&error)).await;
+                    self.closed(&sub_id, &Reject::from(&error)).await;
                 }
+                return;
             }
         }
-        self.send(serde_json::json!(["EOSE", sub_id]).to_string())
-            .await;
+        batch.push(json!(["EOSE", sub_id]).to_string());
+        let _ = self.out.send(batch.into_messages()).await;
     }
 
     async fn on_count(&mut self, sub: SubscriptionId, filter: Filter) {
@@ -442,7 +449,7 @@ impl Conn {
             .await
         {
             Ok(count) => {
-                self.send(serde_json::json!(["COUNT", sub_id, {"count": count}]).to_string())
+                self.send(json!(["COUNT", sub_id, {"count": count}]).to_string())
                     .await
             }
             Err(error) => self.closed(sub_id, &Reject::from(&error)).await,
@@ -500,9 +507,9 @@ impl Conn {
             return;
         }
         let Ok(scope) = self.scope() else {
-            // Access ended (revoked, banned): live delivery stops with it.
-            return self
-                .drop_subscriptions("restricted: this key may no longer read from this relay");
+            // Access ended (revoked, banned): live delivery stops with it. A key that is not a
+            // member (a portal's client, a signer) keeps waiting for its signer messages.
+            return self.drop_readable_subscriptions();
         };
         if !scope.allows(&live.event) {
             return;
@@ -519,12 +526,16 @@ impl Conn {
         }
         let mut overflow = false;
         for (sub, filters) in &self.subs {
-            if filters.iter().any(|f| f.match_event(&live.event, options)) {
+            if filters
+                .iter()
+                .any(|f| matches_live(f, &live.event, options))
+            {
                 let message = format!(
                     "[\"EVENT\",{},{}]",
                     serde_json::Value::String(sub.clone()),
                     live.raw
                 );
+                // Live events never wait: no budget left ends the subscriptions below.
                 overflow |= self
                     .out
                     .try_send(vec![Message::Text(message.into())])
@@ -536,17 +547,29 @@ impl Conn {
         }
     }
 
-    /// End every subscription with a CLOSED (best effort: the outbox may be full).
+    /// End the subscriptions of a key that may not read: all of them when it is banned, else
+    /// those that ask for more than signer messages.
+    fn drop_readable_subscriptions(&mut self) {
+        let banned = self.banned();
+        let ended: Vec<String> = (self.subs.iter())
+            .filter(|(_, f)| banned || !crate::signer_messages::only_signer_messages(f))
+            .map(|(sub, _)| sub.clone())
+            .collect();
+        let reason = "restricted: this key may no longer read from this relay";
+        self.close_subscriptions(ended, reason);
+    }
+
+    /// End every subscription with a CLOSED.
     fn drop_subscriptions(&mut self, reason: &str) {
-        let closing: Vec<Message> = std::mem::take(&mut self.subs)
-            .into_keys()
-            .map(|sub| {
-                Message::Text(
-                    serde_json::json!(["CLOSED", sub, reason])
-                        .to_string()
-                        .into(),
-                )
-            })
+        let all: Vec<String> = self.subs.keys().cloned().collect();
+        self.close_subscriptions(all, reason);
+    }
+
+    /// End `subs` with a CLOSED each (best effort: the outbox may be full).
+    fn close_subscriptions(&mut self, subs: Vec<String>, reason: &str) {
+        let closing: Vec<Message> = (subs.into_iter())
+            .filter_map(|sub| self.subs.remove_entry(&sub))
+            .map(|(sub, _)| Message::Text(json!(["CLOSED", sub, reason]).to_string().into()))
             .collect();
         if !closing.is_empty() && self.out.try_send(closing).is_err() {
             // The client would never learn its subscriptions ended: end the connection instead.
@@ -565,4 +588,44 @@ fn event_id_in(text: &str) -> Option<EventId> {
         .trim_start()
         .strip_prefix('"')?;
     EventId::from_hex(rest.get(..64)?).ok()
+}
+
+/// Whether a live event matches `filter` as the stored query would: an empty `ids`, `authors`
+/// or `kinds` list matches nothing there (it becomes `IN ()`), so it matches nothing live
+/// either, where `Filter::match_event` would take it as no condition at all.
+fn matches_live(filter: &Filter, event: &Event, options: nostr::filter::MatchEventOptions) -> bool {
+    let empty = |set: Option<usize>| set == Some(0);
+    if empty(filter.ids.as_ref().map(|s| s.len()))
+        || empty(filter.authors.as_ref().map(|s| s.len()))
+        || empty(filter.kinds.as_ref().map(|s| s.len()))
+    {
+        return false;
+    }
+    filter.match_event(event, options)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use nostr::prelude::{EventBuilder, FinalizeEvent, Keys, Kind};
+
+    use super::*;
+
+    fn note() -> Event {
+        EventBuilder::new(Kind::TextNote, "hello")
+            .finalize(&Keys::generate())
+            .unwrap()
+    }
+
+    #[test]
+    fn an_empty_kinds_list_matches_no_live_event_as_it_matches_no_stored_one() {
+        let options = nostr::filter::MatchEventOptions::new();
+        let event = note();
+        let empty: Filter = serde_json::from_str(r#"{"kinds":[]}"#).unwrap();
+        assert!(!matches_live(&empty, &event, options));
+        let no_authors: Filter = serde_json::from_str(r#"{"authors":[]}"#).unwrap();
+        assert!(!matches_live(&no_authors, &event, options));
+        assert!(matches_live(&Filter::new(), &event, options));
+    }
 }

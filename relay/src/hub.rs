@@ -118,10 +118,12 @@ impl Hub {
     }
 
     /// The group-commit writer: runs until every sender is gone, then returns.
+    /// `quota` is `limits.author_quota_bytes`.
     pub async fn run_writer(
         self: Arc<Self>,
         mut queue: mpsc::Receiver<Pending>,
         fan_out_locally: bool,
+        quota: u64,
     ) {
         let mut carried: Option<Pending> = None;
         loop {
@@ -146,11 +148,11 @@ impl Hub {
                     }
                 }
             }
-            self.commit(batch, fan_out_locally).await;
+            self.commit(batch, fan_out_locally, quota).await;
         }
     }
 
-    async fn commit(&self, batch: Vec<Pending>, fan_out_locally: bool) {
+    async fn commit(&self, batch: Vec<Pending>, fan_out_locally: bool, quota: u64) {
         let mut jobs = Vec::with_capacity(batch.len());
         let mut replies = Vec::with_capacity(batch.len());
         for pending in batch {
@@ -166,7 +168,7 @@ impl Hub {
         if jobs.is_empty() {
             return;
         }
-        match self.store.write_batch(&jobs).await {
+        match self.store.write_batch_within(&jobs, quota).await {
             Ok(outcomes) => {
                 let stored = outcomes
                     .iter()

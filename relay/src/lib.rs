@@ -10,13 +10,16 @@
 
 pub mod access;
 mod admission;
+mod client_addr;
 pub mod config;
 mod conn;
 pub mod error;
 pub mod hub;
+mod keepalive;
 pub mod metrics;
 pub mod negentropy;
 pub mod nip86;
+mod outbox;
 pub mod service;
 pub mod signer_messages;
 pub mod store;
@@ -43,6 +46,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::access::Access;
+use crate::client_addr::ConnectionSlots;
 use crate::config::{Backend, Config};
 use crate::hub::{Hub, Writer};
 use crate::store::Store;
@@ -64,6 +68,8 @@ pub struct RelayState {
     giftwraps: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     /// NIP-46 signer messages from non-members, per IP, this minute.
     signer_messages: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    /// Open WebSocket connections per client address.
+    connections: Arc<ConnectionSlots>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -171,7 +177,11 @@ pub async fn serve(
     let (writer, queue) = Writer::channel();
     let writer_task = tokio::spawn(
         hub.clone()
-            .run_writer(queue, backend == Backend::Sqlite)
+            .run_writer(
+                queue,
+                backend == Backend::Sqlite,
+                config.limits.author_quota_bytes,
+            )
             .in_current_span(),
     );
     let (stop, stopped) = watch::channel(false);
@@ -182,6 +192,7 @@ pub async fn serve(
         writer,
         giftwraps: Mutex::new(HashMap::new()),
         signer_messages: Mutex::new(HashMap::new()),
+        connections: Arc::default(),
         shutdown: stopped.clone(),
     });
     let mut background = vec![tokio::spawn(purge_loop(hub.clone()).in_current_span())];
@@ -235,6 +246,15 @@ async fn root(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     if let Ok(upgrade) = upgrade {
+        let admitted =
+            client_addr::client_ip(&state.config.proxies, peer.ip(), &headers).and_then(|ip| {
+                let max = state.config.limits.connections_per_ip;
+                Ok((ip, state.connections.take(ip, max)?))
+            });
+        let (ip, slot) = match admitted {
+            Ok(admitted) => admitted,
+            Err(refusal) => return refusal.into_response(),
+        };
         // Room above the event limit, so an oversized event gets an `OK false` rather than a
         // dropped connection.
         let max = state.config.limits.max_event_bytes.saturating_mul(4);
@@ -242,8 +262,13 @@ async fn root(
             .max_message_size(max)
             .max_frame_size(max)
             // The connection outlives this request; it keeps the service's span for its logs.
+            // The slot lives as long as the connection (or this closure, if it never runs).
             .on_upgrade(move |socket| {
-                conn::run(socket, state, peer.ip()).instrument(tracing::Span::current())
+                async move {
+                    let _slot = slot;
+                    conn::run(socket, state, ip).await;
+                }
+                .instrument(tracing::Span::current())
             });
     }
     let wants_info = headers

@@ -1,9 +1,11 @@
 //! The NIP-86 management API over NIP-98 HTTP auth: staff add and remove patients and
-//! guardians; admins ban keys. Staff and agents themselves come only from the roster.
+//! guardians; admins ban keys (an admin's ban is the root's). Staff and agents themselves come
+//! only from the roster, and never double as patients or guardians.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ehr_client::http_auth::{self, HttpAuthError};
+use ehr_client::roster::Role;
 use nostr::prelude::{PublicKey, Timestamp};
 use serde_json::{Value, json};
 
@@ -168,6 +170,7 @@ async fn call(
         "relayinfo" => relay.info_document(),
         "allowpubkey" => {
             let pubkey = pubkey_param(params, 0)?;
+            refuse_ever_staff(relay, &pubkey)?;
             store
                 .assign_role(&pubkey, AssignedRole::Patient, &caller, now)
                 .await?;
@@ -176,6 +179,7 @@ async fn call(
         "assignrole" => {
             let pubkey = pubkey_param(params, 0)?;
             let role = role_param(params)?;
+            refuse_ever_staff(relay, &pubkey)?;
             store.assign_role(&pubkey, role, &caller, now).await?;
             Value::Bool(true)
         }
@@ -201,6 +205,12 @@ async fn call(
             if pubkey == relay.hub.access().practice() {
                 return Err(ManagementError::BadRequest(
                     "the practice key cannot be banned",
+                ));
+            }
+            // One admin must not lock out (or let back in) another: that is the root's call.
+            if !roles.root && is_admin_now(relay, &pubkey, now) {
+                return Err(ManagementError::Forbidden(
+                    "only the practice root may ban or unban an admin",
                 ));
             }
             if method == "banpubkey" {
@@ -252,6 +262,27 @@ fn refuse_staff(
     if relay.hub.access().roles(pubkey, now).staff.is_some() {
         return Err(ManagementError::BadRequest(
             "staff and agents come from the roster; revoke them with a roster change",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `pubkey` is an admin in the roster now (banned or not).
+fn is_admin_now(relay: &RelayState, pubkey: &PublicKey, now: Timestamp) -> bool {
+    relay
+        .hub
+        .access()
+        .roles(pubkey, now)
+        .staff
+        .is_some_and(Role::is_admin)
+}
+
+/// Patients and guardians use keys of their own: a key that is or was staff or an agent (or
+/// the root) never gets one of those roles, so a revoked staff key cannot come back as one.
+fn refuse_ever_staff(relay: &RelayState, pubkey: &PublicKey) -> Result<(), ManagementError> {
+    if relay.hub.access().ever_staff(pubkey) {
+        return Err(ManagementError::BadRequest(
+            "a current or past staff or agent key cannot be a patient or guardian",
         ));
     }
     Ok(())

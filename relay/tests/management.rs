@@ -10,8 +10,10 @@
 mod common;
 
 use base64::Engine as _;
-use common::{Db, Practice, TestRelay, clinical, nip86, nip98_header};
+use common::{Db, Practice, TestRelay, clinical, member, nip86, nip98_header};
 use ehr_client::http_auth;
+use ehr_client::keys::Identity;
+use ehr_client::roster::Role;
 use nostr::prelude::*;
 use serde_json::{Value, json};
 
@@ -349,7 +351,105 @@ async fn the_ehr_management_client_adds_patients(db: Db) {
     relay.stop().await;
 }
 
+/// Store the next roster link, built from the genesis by `change`, signed by `signer`.
+async fn next_roster(
+    practice: &Practice,
+    relay: &TestRelay,
+    signer: &Keys,
+    change: impl FnOnce(&mut ehr_client::roster::RosterContent),
+) {
+    let mut content = practice.genesis_content();
+    content.sequence = 1;
+    content.previous = Some(practice.genesis.id);
+    change(&mut content);
+    let identity = Identity::from_secret_key(signer.secret_key().clone());
+    let roster = content.sign(&identity, Timestamp::now()).unwrap();
+    relay.client(signer).await.publish_ok(&roster).await;
+}
+
+async fn only_the_root_bans_an_admin(db: Db) {
+    let practice = Practice::new();
+    let relay = practice.relay(db).await;
+    let second = Keys::generate();
+    let since = Timestamp::from_secs(Timestamp::now().as_secs() - 60);
+    next_roster(&practice, &relay, &practice.root_keys(), |content| {
+        content.members.push(member(&second, Role::Admin, since));
+    })
+    .await;
+    let target = second.public_key().to_hex();
+
+    // One admin tries to lock another out: refused, and nothing changes.
+    let (status, body) = nip86(
+        &relay,
+        &practice.admin,
+        "banpubkey",
+        json!([target, "takeover"]),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("root"), "{body}");
+    let (_, banned) = nip86(&relay, &practice.admin, "listbannedpubkeys", json!([])).await;
+    assert!(!banned["result"].to_string().contains(&target), "{banned}");
+    let mut victim = relay.client(&second).await;
+    victim.req("still", &[json!({})]).await.unwrap();
+
+    // The root may.
+    let (status, body) = nip86(
+        &relay,
+        &practice.root_keys(),
+        "banpubkey",
+        json!([target, "lost device"]),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let closed = victim.req("banned", &[json!({})]).await.unwrap_err();
+    assert!(closed.starts_with("blocked:"), "{closed}");
+    // And only the root lets a banned admin back in.
+    let (status, body) = nip86(&relay, &practice.admin, "unbanpubkey", json!([target])).await;
+    assert_eq!(status, 403, "{body}");
+    let closed = victim.req("still banned", &[json!({})]).await.unwrap_err();
+    assert!(closed.starts_with("blocked:"), "{closed}");
+    relay.stop().await;
+}
+
+async fn staff_keys_current_or_revoked_never_become_patients_or_guardians(db: Db) {
+    let practice = Practice::new();
+    let relay = practice.relay(db).await;
+    // The nurse is revoked; the doctor is current staff, the gateway a current agent.
+    next_roster(&practice, &relay, &practice.admin, |content| {
+        content.epoch = 1;
+        content.epoch_public_key = Keys::generate().public_key();
+        for m in &mut content.members {
+            if m.pubkey == practice.nurse.public_key() {
+                m.valid_until = Some(Timestamp::now());
+            }
+        }
+    })
+    .await;
+    for key in [&practice.doctor, &practice.nurse, &practice.gateway] {
+        let hex = key.public_key().to_hex();
+        for (method, params) in [
+            ("allowpubkey", json!([hex])),
+            ("assignrole", json!([hex, "patient"])),
+            ("assignrole", json!([hex, "guardian"])),
+        ] {
+            let (status, body) = nip86(&relay, &practice.admin, method, params).await;
+            assert_eq!(status, 400, "{method} {body}");
+        }
+    }
+    let (_, listed) = nip86(&relay, &practice.admin, "listallowedpubkeys", json!([])).await;
+    let nurse = practice.nurse.public_key().to_hex();
+    assert!(!listed["result"].to_string().contains(&nurse), "{listed}");
+    // The revoked key still reads nothing.
+    let mut revoked = relay.client(&practice.nurse).await;
+    let closed = revoked.req("back", &[json!({})]).await.unwrap_err();
+    assert!(closed.starts_with("restricted:"), "{closed}");
+    relay.stop().await;
+}
+
 on_both_backends!(
+    only_the_root_bans_an_admin,
+    staff_keys_current_or_revoked_never_become_patients_or_guardians,
     the_ehr_management_client_adds_patients,
     every_nip98_check_is_enforced_with_401,
     only_staff_manage_and_only_admins_ban,

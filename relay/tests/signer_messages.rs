@@ -13,7 +13,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, Db, Practice, TestRelay, fresh_database, nip86};
+use common::{Client, Db, Practice, TestRelay, clinical, fresh_database, nip86};
 use ehr_relay::RelayConfig;
 use nostr::prelude::*;
 use serde_json::json;
@@ -198,4 +198,38 @@ async fn signer_messages_reach_their_recipient_only(db: Db) {
     relay.stop().await;
 }
 
-on_both_backends!(signer_messages_reach_their_recipient_only);
+async fn a_non_member_waiting_for_signer_messages_outlives_unrelated_events(db: Db) {
+    let practice = Practice::new();
+    let relay = practice.relay(db).await;
+    let (client, signer, someone) = (Keys::generate(), Keys::generate(), Keys::generate());
+    let mut portal = relay.client(&client).await;
+    let sub = json!({"kinds": [24133], "#p": [client.public_key().to_hex()]});
+    assert!(portal.req("n", &[sub]).await.unwrap().is_empty());
+
+    // Events the portal may not read pass through the relay: a clinical event and a signer
+    // message for another key.
+    let mut doctor = relay.client(&practice.doctor).await;
+    doctor
+        .publish_ok(&clinical(&practice.doctor, 2113, &signer.public_key()))
+        .await;
+    let mut remote = relay.client(&signer).await;
+    remote
+        .publish_ok(&signer_message(&signer, &[someone.public_key()]))
+        .await;
+    let answer = signer_message(&signer, &[client.public_key()]);
+    remote.publish_ok(&answer).await;
+
+    // The next thing the portal hears is its answer, not a CLOSED.
+    let next = portal.recv().await;
+    assert_eq!(next[0], "EVENT", "the subscription ended: {next}");
+    assert_eq!(
+        (&next[1], &next[2]["id"]),
+        (&json!("n"), &json!(answer.id.to_hex()))
+    );
+    relay.stop().await;
+}
+
+on_both_backends!(
+    signer_messages_reach_their_recipient_only,
+    a_non_member_waiting_for_signer_messages_outlives_unrelated_events,
+);

@@ -540,7 +540,7 @@ pub async fn seed(
         .await?;
     let (view, events) = doctor.view(&root_pk).await?;
     let policy = PatientPolicy {
-        consenting: view.fhir_sharing_patients(events.iter()),
+        consenting: view.fhir_sharing_patients(events.iter(), Timestamp::now()),
     };
     let all: BTreeSet<PublicKey> = view.patients();
     let keys_plan =
@@ -604,16 +604,29 @@ async fn upload_document(
     Ok(Resource::DocumentReference(reference))
 }
 
-/// An API key for the demo facility, written straight into the gateway's database.
+/// An API key for the demo facility, written straight into the gateway's database. API keys
+/// are issued to registered clients only, so the facility is registered first, with no
+/// backend-services keys (an empty JWKS: it can never get a token from the token endpoint).
 async fn demo_api_key(database_url: &str) -> Result<String, StackError> {
     let store = ehr_fhir_gateway::store::Store::open(database_url).await?;
     let now = i64::try_from(Timestamp::now().as_secs()).unwrap_or(i64::MAX);
+    let scopes = ["system/*.read".to_owned()];
+    let live = store
+        .smart_client(DEMO_FACILITY)
+        .await?
+        .is_some_and(|client| client.revoked_at.is_none());
+    if !live {
+        store
+            .register_client(
+                DEMO_FACILITY,
+                &ehr_fhir_gateway::smart::no_keys(),
+                &scopes,
+                "nostr-ehr demo",
+                now,
+            )
+            .await?;
+    }
     Ok(store
-        .add_api_key(
-            DEMO_FACILITY,
-            &["system/*.read".to_owned()],
-            now,
-            now + 365 * 86_400,
-        )
+        .add_api_key(DEMO_FACILITY, &scopes, now, now + 365 * 86_400)
         .await?)
 }

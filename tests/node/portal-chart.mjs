@@ -75,6 +75,14 @@ try {
     await page.click(`#tab-${id}`);
     await page.waitForSelector(`#panel-${id}:not([hidden])`);
     const panel = `#panel-${id}`;
+    // The log arrives after its own fetch: wait until it is shown (or its error), not fetching.
+    if (id === "access") {
+      await page.waitForFunction((selector) => {
+        const node = document.querySelector(selector);
+        return node && !node.textContent.includes("Fetching the access log")
+          && node.querySelector("tbody tr, p.empty, .tab-error") !== null;
+      }, panel);
+    }
     const tab = {
       text: await page.textContent(panel),
       rows: await cells(page, `${panel} tbody tr`),
@@ -128,14 +136,6 @@ try {
       };
       await page.emulateMedia({ media: "screen" });
       tab.printButton = await page.getByRole("button", { name: "Print immunization record" }).isVisible();
-    }
-    // The log arrives after its own fetch: wait until it is shown (or its error), not fetching.
-    if (id === "access") {
-      await page.waitForFunction((selector) => {
-        const node = document.querySelector(selector);
-        return node && !node.textContent.includes("Fetching the access log")
-          && node.querySelector("tbody tr, p.empty, .tab-error") !== null;
-      }, panel);
     }
     if (id === "documents" && input.download) {
       // The first document's file: fetched from Blossom and decrypted in the page.

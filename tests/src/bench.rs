@@ -80,7 +80,12 @@ pub fn reset_peak_rss() -> bool {
 /// User and system CPU time of this process so far, in seconds (`/proc/self/stat`, taking the
 /// usual `USER_HZ` of 100).
 pub fn cpu_seconds() -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    process_cpu_seconds("self")
+}
+
+/// The same for process `pid` (`self` for this one), all its threads included.
+pub fn process_cpu_seconds(pid: &str) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The fields after the command name (which is in parentheses and may hold spaces).
     let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
     let fields: Vec<&str> = rest.split_whitespace().collect();

@@ -212,7 +212,7 @@ impl TestPractice {
     pub async fn maintain_keys(&self) -> anyhow::Result<()> {
         let (view, events) = self.doctor_view().await?;
         let policy = PatientPolicy {
-            consenting: view.fhir_sharing_patients(events.iter()),
+            consenting: view.fhir_sharing_patients(events.iter(), Timestamp::now()),
         };
         let all: BTreeSet<PublicKey> = view.patients();
         let plan = rotation::maintain_chart_keys(

@@ -243,6 +243,63 @@ async fn messages_go_to_the_inbox_relays_the_recipient_published() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_relays_on_plain_ws_or_non_public_addresses_are_refused_before_connecting() {
+    let billing = Billing::quiet(MID_MARCH, |c| c.delivery.allow_private_dm_relays = false).await;
+    // A socket standing in for a relay on the loopback: a connection attempt would wait in
+    // its accept queue.
+    let trap = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    trap.set_nonblocking(true).unwrap();
+    let port = trap.local_addr().unwrap().port();
+    let listed = [
+        format!("ws://127.0.0.1:{port}"),
+        format!("wss://127.0.0.1:{port}"),
+        format!("wss://localhost:{port}"),
+        format!("wss://[::1]:{port}"),
+        // Never contacted: the check refuses before any connection.
+        "wss://10.0.0.1".to_owned(),
+    ];
+    let plan = billing.plan("monthly", 10000).await;
+    let patient = billing.patient().await;
+    let names: Vec<&str> = listed.iter().map(String::as_str).collect();
+    billing.publish_inbox_list(&patient, &names).await;
+    billing.member(&patient, Some(plan), "2025-03-01").await;
+    billing
+        .bot
+        .run_billing("2025-03".parse().unwrap())
+        .await
+        .unwrap();
+
+    let report = billing.bot.deliver_due().await.unwrap();
+    assert_eq!(report.sent, 2, "{report:?}");
+    assert_eq!(
+        trap.accept().unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "the bot connected to a loopback relay"
+    );
+    // Each listed relay is recorded as refused by rule; the invoice went to the practice relay.
+    let deliveries = billing.bot.store().deliveries(Some(1)).await.unwrap();
+    let to_patient = deliveries.iter().find(|d| !d.copy).unwrap();
+    let attempts = billing.bot.store().attempts(to_patient.id).await.unwrap();
+    for relay in &listed {
+        assert!(
+            attempts.iter().any(|a| a.relay.starts_with(relay.as_str())
+                && a.outcome == "rejected"
+                && a.message.starts_with("blocked:")),
+            "{relay}: {attempts:?}"
+        );
+    }
+    let accepted: Vec<&str> = attempts
+        .iter()
+        .filter(|a| a.outcome == "accepted")
+        .map(|a| a.relay.as_str())
+        .collect();
+    assert_eq!(accepted, [billing.practice.relay_url.as_str()]);
+    let there = messages_for(&billing.practice.relay_url, &patient, 1).await;
+    assert_eq!(there[0].1.subject.as_deref(), Some("Invoice 1 for 2025-03"));
+    billing.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_is_recorded_and_never_retried() {
     let billing = Billing::quiet(MID_MARCH, |_| {}).await;
     let plan = billing.plan("monthly", 10000).await;

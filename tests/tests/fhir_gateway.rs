@@ -73,8 +73,8 @@ async fn facilities_read_consented_charts_and_nothing_else() {
         .add_api_key(
             "hospital-a",
             &["system/*.read".to_owned()],
-            now() - 7200,
-            now() - 3600,
+            now(),
+            now() - 1,
         )
         .await
         .unwrap();
@@ -565,6 +565,7 @@ async fn scopes_deletions_late_consent_and_refusals_are_enforced_and_logged() {
 
     // A token for Observations only: Patient is refused, $everything holds Observations only.
     let now = now();
+    gateway.register("lab-d").await;
     let observations_only = gateway
         .store
         .add_api_key(

@@ -162,7 +162,7 @@ async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assert
         audience.as_str()
     );
 
-    // Registration is for staff, signed with NIP-98, once per auth event.
+    // Registration is for the root and admins, signed with NIP-98, once per auth event.
     let key = ClientKey::generate("hie-east-2026");
     let registration =
         json!({"client_id": "hie-east", "jwks": key.jwks(), "scopes": ["system/*.read"]});
@@ -180,14 +180,13 @@ async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assert
             .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{who}: {body}");
     }
-    let other_body =
-        http_auth::authorization(&practice.doctor, &clients_url, "POST", b"{}").unwrap();
+    let other_body = http_auth::authorization(&practice.root, &clients_url, "POST", b"{}").unwrap();
     let (status, _) = gateway
         .send_admin(post.clone(), &clients_url, &other_body, body.clone())
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "signed for another body");
     let other_url = http_auth::authorization(
-        &practice.doctor,
+        &practice.root,
         "https://evil.example/admin/clients",
         "POST",
         body.as_bytes(),
@@ -223,13 +222,13 @@ async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assert
     ] {
         let bad = json!({"client_id": "hie-east", "jwks": jwks, "scopes": ["system/*.read"]});
         let (status, body) = gateway
-            .admin(&practice.doctor, post.clone(), "/admin/clients", Some(&bad))
+            .admin(&practice.root, post.clone(), "/admin/clients", Some(&bad))
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert_eq!(body["resourceType"], "OperationOutcome");
     }
     let auth =
-        http_auth::authorization(&practice.doctor, &clients_url, "POST", body.as_bytes()).unwrap();
+        http_auth::authorization(&practice.root, &clients_url, "POST", body.as_bytes()).unwrap();
     let (status, created) = gateway
         .send_admin(post.clone(), &clients_url, &auth, body.clone())
         .await;
@@ -244,12 +243,7 @@ async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assert
     let again =
         json!({"client_id": "hie-east", "jwks": key.jwks(), "scopes": ["system/Patient.rs"]});
     let (status, _) = gateway
-        .admin(
-            &practice.doctor,
-            post.clone(),
-            "/admin/clients",
-            Some(&again),
-        )
+        .admin(&practice.root, post.clone(), "/admin/clients", Some(&again))
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "registered twice");
 
@@ -385,7 +379,7 @@ async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assert
     let rotated = ClientKey::generate("hie-east-2027");
     let (status, _) = gateway
         .admin(
-            &practice.doctor,
+            &practice.root,
             reqwest::Method::PUT,
             "/admin/clients/hie-east",
             Some(&json!({"jwks": rotated.jwks()})),
@@ -405,7 +399,7 @@ async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assert
     // Revocation ends live tokens at once, and no new one is issued.
     let (status, _) = gateway
         .admin(
-            &practice.doctor,
+            &practice.root,
             reqwest::Method::DELETE,
             "/admin/clients/hie-east",
             None,
@@ -426,7 +420,7 @@ async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assert
     );
     let (status, _) = gateway
         .admin(
-            &practice.doctor,
+            &practice.root,
             reqwest::Method::DELETE,
             "/admin/clients/hie-west",
             None,
@@ -457,7 +451,7 @@ async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assert
                 nostr::prelude::Tag::custom("method", ["GET"]),
             ])
             .custom_created_at(at)
-            .finalize(practice.doctor.keys())
+            .finalize(practice.root.keys())
             .unwrap();
         let (status, _) = gateway
             .send_admin(
@@ -471,7 +465,7 @@ async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assert
     }
 
     // Static API keys through the same admin API; the access log lists the facility's reads.
-    let (status, issued) = gateway.admin( &practice.doctor, post.clone(), "/admin/api-keys", Some(&json!({"client_id": "hie-east", "scopes": ["system/Patient.rs"], "expires_in_days": 30}))).await;
+    let (status, issued) = gateway.admin( &practice.root, post.clone(), "/admin/api-keys", Some(&json!({"client_id": "hie-east", "scopes": ["system/Patient.rs"], "expires_in_days": 30}))).await;
     assert_eq!(status, StatusCode::CREATED);
     let api_key = issued["api_key"].as_str().unwrap();
     assert_eq!(
@@ -497,12 +491,7 @@ async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assert
     assert_eq!(export.status(), StatusCode::FORBIDDEN);
     // Listed without its secret; revoked through the API.
     let (status, listed) = gateway
-        .admin(
-            &practice.doctor,
-            reqwest::Method::GET,
-            "/admin/clients",
-            None,
-        )
+        .admin(&practice.root, reqwest::Method::GET, "/admin/clients", None)
         .await;
     assert_eq!(status, StatusCode::OK);
     let key_id = api_key.split('_').nth(1).unwrap();
@@ -527,7 +516,7 @@ async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assert
     );
     let (status, log) = gateway
         .admin(
-            &practice.doctor,
+            &practice.root,
             reqwest::Method::GET,
             "/admin/access-log?client=hie-east&_count=50",
             None,
@@ -549,7 +538,7 @@ async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assert
     assert_eq!(refused, 3, "Bob's 404, the 403 and the refused export");
     let (status, revoked) = gateway
         .admin(
-            &practice.doctor,
+            &practice.root,
             reqwest::Method::DELETE,
             &format!("/admin/api-keys/{key_id}"),
             None,
@@ -570,7 +559,7 @@ async fn backend_services_clients_are_registered_over_nip98_and_every_bad_assert
     );
     let (status, body) = gateway
         .admin(
-            &practice.doctor,
+            &practice.root,
             reqwest::Method::GET,
             "/admin/access-log?patient_name=x",
             None,
@@ -938,42 +927,42 @@ async fn bulk_export_gives_an_hie_its_consented_patients_as_ndjson_behind_its_to
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_former_staff_member_cannot_administer_the_gateway() {
+async fn a_former_admin_cannot_administer_the_gateway() {
     let practice = TestPractice::start().await.unwrap();
-    let nurse = Identity::generate();
+    let admin = Identity::generate();
     practice
-        .add_member(&nurse.public_key(), Role::Nurse)
+        .add_member(&admin.public_key(), Role::Admin)
         .await
         .unwrap();
     let mut gateway = Running::start(&practice).await;
     let get = reqwest::Method::GET;
     let (status, body) = gateway
-        .admin(&nurse, get.clone(), "/admin/clients", None)
+        .admin(&admin, get.clone(), "/admin/clients", None)
         .await;
-    assert_eq!(status, StatusCode::OK, "a current nurse may: {body}");
+    assert_eq!(status, StatusCode::OK, "a current admin may: {body}");
 
-    practice.revoke_member(&nurse.public_key()).await.unwrap();
-    let who = nurse.public_key();
+    practice.revoke_member(&admin.public_key()).await.unwrap();
+    let who = admin.public_key();
     gateway
         .until(|s| s.roster.role_at(&who, Timestamp::now()).is_none())
         .await;
     for path in ["/admin/clients", "/admin/access-log"] {
-        let (status, body) = gateway.admin(&nurse, get.clone(), path, None).await;
+        let (status, body) = gateway.admin(&admin, get.clone(), path, None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
     }
     let (status, body) = gateway
         .admin(
-            &nurse,
+            &admin,
             reqwest::Method::POST,
             "/admin/api-keys",
             Some(&json!({"client_id": "lab-x", "scopes": ["system/*.read"]})),
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    // The same request twice in a second is two requests, and the doctor still may.
+    // The same request twice in a second is two requests, and the root still may.
     for _ in 0..2 {
         let (status, body) = gateway
-            .admin(&practice.doctor, get.clone(), "/admin/clients", None)
+            .admin(&practice.root, get.clone(), "/admin/clients", None)
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }

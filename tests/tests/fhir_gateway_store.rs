@@ -10,6 +10,7 @@
 use ehr_client::audit::AuditRecord;
 use ehr_client::grants::EpochKey;
 use ehr_client::keys::Identity;
+use ehr_fhir_gateway::GatewayError;
 use ehr_fhir_gateway::store::Store;
 use ehr_fhir_gateway::store::audit::{Access, LogFilter};
 use ehr_tests::database::fresh_database;
@@ -33,6 +34,17 @@ async fn every_query_works(engine: &str) {
     assert!(issue(now).await.unwrap().is_none());
     store
         .register_client("hie", &jwks, &scopes, "doctor", now)
+        .await
+        .unwrap();
+
+    // No API key for a client that is not registered: refused, nothing written.
+    assert!(matches!(
+        store.add_api_key("lab", &scopes, now, now + 60).await,
+        Err(GatewayError::NotFound(_))
+    ));
+    assert!(store.api_keys().await.unwrap().is_empty());
+    store
+        .register_client("lab", &jwks, &scopes, "admin", now)
         .await
         .unwrap();
 
@@ -138,7 +150,7 @@ async fn every_query_works(engine: &str) {
         "re-registering revives no token"
     );
     assert!(issue(now + 5).await.unwrap().is_some());
-    assert_eq!(store.smart_clients().await.unwrap().len(), 1);
+    assert_eq!(store.smart_clients().await.unwrap().len(), 2);
 
     // Replay guards: once each, until they expire.
     assert!(
@@ -283,6 +295,71 @@ async fn every_query_works(engine: &str) {
     assert_eq!(pending[0].id, sealed.id());
     store.outbox_done(&pending[0]).await.unwrap();
     assert!(store.outbox(10).await.unwrap().is_empty());
+}
+
+/// A bearer credential reads only while its client is registered and live, and was when the
+/// credential was issued.
+async fn credentials_need_a_registered_live_client(engine: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = fresh_database(engine, dir.path(), "gateway").await.unwrap() else {
+        return;
+    };
+    let store = Store::open(&url).await.unwrap();
+    let now = 1_900_000_000;
+    let scopes = vec!["system/*.read".to_owned()];
+    // A key row for a client never registered, as older databases allowed: it reads nothing.
+    let database = ehr_relay::store::AnyDatabase::connect(&url).await.unwrap();
+    let insert = database.sql(
+        "INSERT INTO api_keys (key_id, client_id, secret_sha256, scopes, created_at, expires_at, kind) VALUES (?, ?, ?, ?, ?, ?, 'api-key')",
+    );
+    sqlx::query(&insert)
+        .bind("00112233aabbccdd")
+        .bind("ghost")
+        .bind(ehr_client::document::sha256_hex(b"s3cret"))
+        .bind("system/*.read")
+        .bind(now)
+        .bind(now + 600)
+        .execute(&database.pool)
+        .await
+        .unwrap();
+    let ghost = "ehrfhir_00112233aabbccdd_s3cret";
+    assert!(store.check_api_key(ghost, now).await.unwrap().is_none());
+    // Registering the client later does not bring the older row to life.
+    store
+        .register_client("ghost", &json!({"keys": []}), &scopes, "admin", now + 1)
+        .await
+        .unwrap();
+    assert!(store.check_api_key(ghost, now + 2).await.unwrap().is_none());
+    // A key issued to the live client reads; revoking the client ends it, and registering the
+    // client again does not revive it.
+    let key = store
+        .add_api_key("ghost", &scopes, now + 2, now + 600)
+        .await
+        .unwrap();
+    assert!(store.check_api_key(&key, now + 2).await.unwrap().is_some());
+    assert!(store.revoke_client("ghost", now + 3).await.unwrap());
+    assert!(store.check_api_key(&key, now + 4).await.unwrap().is_none());
+    assert!(matches!(
+        store
+            .add_api_key("ghost", &scopes, now + 4, now + 600)
+            .await,
+        Err(GatewayError::NotFound(_))
+    ));
+    store
+        .register_client("ghost", &json!({"keys": []}), &scopes, "admin", now + 5)
+        .await
+        .unwrap();
+    assert!(store.check_api_key(&key, now + 6).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_need_a_registered_live_client_on_sqlite() {
+    credentials_need_a_registered_live_client("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_need_a_registered_live_client_on_postgres() {
+    credentials_need_a_registered_live_client("postgres").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -219,7 +219,7 @@ async fn tour(gateway: &Running, practice: &TestPractice, token: &str, out: &Pat
     // The access log's AuditEvents (as the practice reads them).
     let (status, log) = gateway
         .admin(
-            &practice.doctor,
+            &practice.root,
             reqwest::Method::GET,
             "/admin/access-log?_count=20",
             None,
@@ -261,7 +261,7 @@ async fn fhirclient_runs_backend_services_and_every_answer_validates_independent
         json!({"client_id": "python-hie", "jwks": jwks, "scopes": ["system/*.read"]});
     let (status, _) = gateway
         .admin(
-            &practice.doctor,
+            &practice.root,
             reqwest::Method::POST,
             "/admin/clients",
             Some(&registration),

@@ -30,7 +30,7 @@ use ehr_client::legacy::plan::{self, Fate, OutputKey};
 use ehr_client::legacy::{LegacyKeyring, source};
 use ehr_client::net::RelayClient;
 use ehr_client::nostr::prelude::{
-    Event, EventBuilder, Filter, FinalizeEvent, Kind, PublicKey, Tag,
+    Event, EventBuilder, Filter, FinalizeEvent, Kind, PublicKey, Tag, Timestamp,
 };
 use ehr_client::roster::{Role, verify_roster_chain};
 use ehr_tests::practice::TestPractice;
@@ -282,7 +282,11 @@ async fn a_nostr_ehr_practice_comes_over_whole_and_a_second_run_publishes_nothin
         let ward = PublicKey::from_hex(guardianship["child_pubkey"].as_str().unwrap()).unwrap();
         let guardian =
             PublicKey::from_hex(guardianship["guardian_pubkey"].as_str().unwrap()).unwrap();
-        assert!(doctor_view.guardians_of(&ward).contains(&guardian));
+        assert!(
+            doctor_view
+                .guardians_of(&ward, Timestamp::now())
+                .contains(&guardian)
+        );
     }
     for (patient, want) in expected_patients() {
         let mine: Vec<_> = records

@@ -400,8 +400,9 @@ async fn every_login_opens_the_same_chart_and_the_session_locks() {
         &bunker_result["before"]["rows"], reference,
         "{bunker_result}"
     );
-    // The signer's channel stayed open for the session and closed with the logout.
-    assert_eq!(bunker_result["socketsOpenAtChart"], 1, "{bunker_result}");
+    // The signer's channel and the session's relay connection stayed open for the session,
+    // and both closed with the logout.
+    assert_eq!(bunker_result["socketsOpenAtChart"], 2, "{bunker_result}");
     assert_eq!(bunker_result["socketsOpenAfterLogout"], 0);
     assert_eq!(bunker_result["rows"], json!([]));
     assert_eq!(bunker_result["bunkerLeft"], "");

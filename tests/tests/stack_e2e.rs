@@ -556,6 +556,17 @@ async fn a_practice_runs_its_life_on_the_whole_stack() {
         .await
         .unwrap();
     let now = i64::try_from(nostr::prelude::Timestamp::now().as_secs()).unwrap();
+    // API keys are issued to registered clients only (this one uses no token endpoint).
+    store
+        .register_client(
+            "e2e-hospital",
+            &serde_json::json!({"keys": []}),
+            &["system/*.read".to_owned()],
+            "e2e",
+            now,
+        )
+        .await
+        .unwrap();
     let facility = Facility {
         http: http.clone(),
         base: urls.fhir.clone().unwrap(),

@@ -7,6 +7,7 @@
 //! new version of the same Consent with status `inactive`, tagged as a status update
 //! ([`Consent::withdrawal`]); the chart fold then shows the inactive version.
 
+use nostr::prelude::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
@@ -173,32 +174,37 @@ impl ConsentActor {
 }
 
 impl Consent {
-    /// Whether this consent lets the FHIR gateway share the chart: status `active`, a root
-    /// provision of type `permit`, and at least one facility in [`Consent::fhir_recipients`].
-    ///
-    /// The periods, actions, purposes and data classes of the root provision are not evaluated
-    /// here; a reader that enforces them reads [`Consent::provision`].
-    pub fn permits_fhir_sharing(&self) -> bool {
-        !self.fhir_recipients().is_empty()
+    /// Whether this consent lets the FHIR gateway share the chart at `now`: at least one
+    /// facility in [`Consent::fhir_recipients`].
+    pub fn permits_fhir_sharing(&self, now: Timestamp) -> bool {
+        !self.fhir_recipients(now).is_empty()
     }
 
-    /// The FHIR client ids of the facilities this consent lets receive the chart, in order of
-    /// appearance without repeats; empty unless the consent is active with a `permit` root
-    /// provision.
+    /// The FHIR client ids of the facilities this consent lets receive the chart at `now`, in
+    /// order of appearance without repeats. Empty unless the consent is active, its root
+    /// provision is a `permit` in force at `now` (`provision.period`), and the gateway can
+    /// honour every rule as written.
     ///
-    /// Recipients are the root provision's `IRCP` actors with a [`FHIR_CLIENT_SYSTEM`]
-    /// identifier. A nested `deny` provision (at any depth) removes the facilities it names, and
-    /// one naming no actor at all removes every facility: the gateway shares whole charts, so a
-    /// partial restriction can only be honoured by not sharing.
-    pub fn fhir_recipients(&self) -> Vec<String> {
+    /// The gateway shares whole charts, by disclosure, for treatment (what
+    /// [`Consent::fhir_sharing`] writes), so it fails closed: a root provision that limits the
+    /// data (`class`, `code`, `data`, `dataPeriod`, `securityLabel`) or names another action or
+    /// purpose shares nothing. Recipients are the root provision's `IRCP` actors with a
+    /// [`FHIR_CLIENT_SYSTEM`] identifier. A nested `deny` removes the facilities it names, and
+    /// every facility if it names none or one without a client id; it is applied whole, so what
+    /// narrows it only denies more. Any other nested rule shares nothing.
+    pub fn fhir_recipients(&self, now: Timestamp) -> Vec<String> {
         let Some(root) = self.provision.as_ref() else {
             return Vec::new();
         };
-        if self.status != ConsentState::Active || root.type_ != Some(ConsentProvisionType::Permit) {
+        if self.status != ConsentState::Active
+            || root.type_ != Some(ConsentProvisionType::Permit)
+            || !in_force(root.period.as_ref(), now)
+            || !root.gateway_honours()
+        {
             return Vec::new();
         }
         let mut denied: Vec<&str> = Vec::new();
-        if collect_denied(&root.provision, &mut denied) {
+        if !collect_denied(&root.provision, &mut denied) {
             return Vec::new();
         }
         let mut recipients: Vec<String> = Vec::new();
@@ -261,20 +267,113 @@ impl Consent {
     }
 }
 
-/// Collect the facilities named by `deny` provisions among `provisions` and their descendants;
-/// true if one of them names no actor (and so denies everyone).
-fn collect_denied<'a>(provisions: &'a [ConsentProvision], denied: &mut Vec<&'a str>) -> bool {
-    let mut everyone = false;
-    for provision in provisions {
-        if provision.type_ == Some(ConsentProvisionType::Deny) {
-            if provision.actor.is_empty() {
-                everyone = true;
-            }
-            denied.extend(provision.actor.iter().filter_map(ConsentActor::fhir_client));
-        }
-        everyone |= collect_denied(&provision.provision, denied);
+/// consentaction code system (`Consent.provision.action`).
+pub const CONSENT_ACTION_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/consentaction";
+
+/// consentaction `disclose`: what the FHIR gateway does with a chart.
+pub const DISCLOSE: &str = "disclose";
+
+/// HL7 v3 ActReason code system (`Consent.provision.purpose`).
+pub const ACT_REASON_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-ActReason";
+
+/// v3-ActReason `TREAT`: the purpose the gateway shares for.
+pub const TREATMENT: &str = "TREAT";
+
+impl ConsentProvision {
+    /// Whether the gateway, which discloses whole charts for treatment, can honour this root
+    /// rule as written: nothing limits the data, and any action or purpose named is its own.
+    fn gateway_honours(&self) -> bool {
+        self.class.is_empty()
+            && self.code.is_empty()
+            && self.data.is_empty()
+            && self.data_period.is_none()
+            && self.security_label.is_empty()
+            && self
+                .action
+                .iter()
+                .all(|a| a.has_code(Some(CONSENT_ACTION_SYSTEM), DISCLOSE))
+            && self.purpose.iter().all(|p| {
+                p.system.as_deref() == Some(ACT_REASON_SYSTEM)
+                    && p.code.as_deref() == Some(TREATMENT)
+            })
     }
-    everyone
+}
+
+impl ConsentProvision {
+    /// Whether this rule holds nothing but its type and nested rules.
+    fn only_groups(&self) -> bool {
+        // Every field named, so a field added later is considered here.
+        let Self {
+            type_: _,
+            period,
+            actor,
+            action,
+            security_label,
+            purpose,
+            class,
+            code,
+            data_period,
+            data,
+            provision: _,
+        } = self;
+        period.is_none()
+            && data_period.is_none()
+            && actor.is_empty()
+            && action.is_empty()
+            && security_label.is_empty()
+            && purpose.is_empty()
+            && class.is_empty()
+            && code.is_empty()
+            && data.is_empty()
+    }
+}
+
+/// Whether `now` falls within `period` (no period: always). A start or end that is not a valid
+/// date means never: the consent cannot be read as written.
+fn in_force(period: Option<&Period>, now: Timestamp) -> bool {
+    let Some(period) = period else {
+        return true;
+    };
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    let started = period
+        .start
+        .as_deref()
+        .is_none_or(|start| super::date_time_range(start).is_some_and(|(first, _)| first <= now));
+    let not_ended = period
+        .end
+        .as_deref()
+        .is_none_or(|end| super::date_time_range(end).is_some_and(|(_, after)| now < after));
+    started && not_ended
+}
+
+/// Collect the facilities that nested `provisions` deny; false if one of them cannot be honoured
+/// by removing facilities (then nothing is shared). A `deny` counts whole, whatever narrows it;
+/// it must name facilities by client id and carry no exceptions of its own. A nested `permit`
+/// may only group further rules: anything else in it could narrow the root in ways the gateway
+/// cannot apply.
+fn collect_denied<'a>(provisions: &'a [ConsentProvision], denied: &mut Vec<&'a str>) -> bool {
+    for provision in provisions {
+        match provision.type_ {
+            Some(ConsentProvisionType::Deny) => {
+                if provision.actor.is_empty() || !provision.provision.is_empty() {
+                    return false;
+                }
+                for actor in &provision.actor {
+                    match actor.fhir_client() {
+                        Some(id) => denied.push(id),
+                        None => return false,
+                    }
+                }
+            }
+            Some(ConsentProvisionType::Permit) => {
+                if !provision.only_groups() || !collect_denied(&provision.provision, denied) {
+                    return false;
+                }
+            }
+            None => return false,
+        }
+    }
+    true
 }
 
 fn check_provision<'a>(
@@ -357,15 +456,11 @@ impl Consent {
                 type_: Some(ConsentProvisionType::Permit),
                 actor: facilities.iter().map(recipient).collect(),
                 action: vec![CodeableConcept::coded(
-                    "http://terminology.hl7.org/CodeSystem/consentaction",
-                    "disclose",
+                    CONSENT_ACTION_SYSTEM,
+                    DISCLOSE,
                     "Disclose",
                 )],
-                purpose: vec![Coding::new(
-                    "http://terminology.hl7.org/CodeSystem/v3-ActReason",
-                    "TREAT",
-                    "treatment",
-                )],
+                purpose: vec![Coding::new(ACT_REASON_SYSTEM, TREATMENT, "treatment")],
                 ..ConsentProvision::default()
             }),
             ..Consent::default()

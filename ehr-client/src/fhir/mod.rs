@@ -410,6 +410,40 @@ pub fn is_fhir_date_time(value: &str) -> bool {
     zone_ok && clock_ok && fraction_ok
 }
 
+/// The Unix seconds a FHIR `date` / `dateTime` / `instant` covers, as `[first, after)`: a
+/// date without a time is the whole year, month or day in UTC; a time is its one second.
+/// `None` when the value is not a valid date (a reader that enforces it then fails closed).
+pub fn date_time_range(value: &str) -> Option<(i64, i64)> {
+    use time::{Date, Month, OffsetDateTime, format_description::well_known::Rfc3339};
+    if !is_fhir_date_time(value) {
+        return None;
+    }
+    if value.contains('T') {
+        let at = OffsetDateTime::parse(value, &Rfc3339)
+            .ok()?
+            .unix_timestamp();
+        return Some((at, at.checked_add(1)?));
+    }
+    let start = |year: i32, month: u8, day: u8| {
+        Date::from_calendar_date(year, Month::try_from(month).ok()?, day)
+            .ok()
+            .map(|d| d.midnight().assume_utc().unix_timestamp())
+    };
+    let mut parts = value.split('-');
+    let year: i32 = parts.next()?.parse().ok()?;
+    let month: Option<u8> = parts.next().map(str::parse).transpose().ok()?;
+    let day: Option<u8> = parts.next().map(str::parse).transpose().ok()?;
+    match (month, day) {
+        (None, _) => Some((start(year, 1, 1)?, start(year.checked_add(1)?, 1, 1)?)),
+        (Some(12), None) => Some((start(year, 12, 1)?, start(year.checked_add(1)?, 1, 1)?)),
+        (Some(month), None) => Some((start(year, month, 1)?, start(year, month + 1, 1)?)),
+        (Some(month), Some(day)) => {
+            let first = start(year, month, day)?;
+            Some((first, first.checked_add(86_400)?))
+        }
+    }
+}
+
 fn check_dates<'a>(
     dates: impl IntoIterator<Item = Option<&'a String>>,
 ) -> Result<(), &'static str> {

@@ -107,7 +107,8 @@ impl Store {
         self.database.sql(sql)
     }
 
-    /// Issue an API key for `client_id`; the key itself is returned once and never stored.
+    /// Issue an API key for `client_id`, a registered, live SMART client (else `NotFound`, and
+    /// nothing is written); the key itself is returned once and never stored.
     pub async fn add_api_key(
         &self,
         client_id: &str,
@@ -117,13 +118,15 @@ impl Store {
     ) -> Result<String, GatewayError> {
         self.add_credential(CredentialKind::ApiKey, client_id, scopes, now, expires_at)
             .await?
-            .ok_or(GatewayError::Database(sqlx::Error::RowNotFound))
+            .ok_or(GatewayError::NotFound(
+                "no registered, live client with this id; register it first",
+            ))
     }
 
     /// Store a bearer credential of `kind`; the credential is returned once and never stored.
-    /// An access token is stored only while its SMART client is live, in the same statement,
-    /// so a revocation can never be overtaken by a token issued from an earlier look
-    /// (`Ok(None)`).
+    /// It is stored only while its SMART client is registered and live, in the same statement,
+    /// so a revocation can never be overtaken by a credential issued from an earlier look, and
+    /// no credential names a facility the practice never registered (`Ok(None)`).
     async fn add_credential(
         &self,
         kind: CredentialKind,
@@ -136,32 +139,28 @@ impl Store {
         crate::scopes::check_scopes(scopes)?;
         let key_id = random_hex(8)?;
         let secret = random_hex(32)?;
-        let guard = match kind {
-            CredentialKind::ApiKey => "",
-            CredentialKind::AccessToken => {
-                " WHERE EXISTS (SELECT 1 FROM smart_clients WHERE client_id = ? AND revoked_at IS NULL)"
-            }
-        };
-        let sql = format!(
-            "INSERT INTO api_keys (key_id, client_id, secret_sha256, scopes, created_at, expires_at, kind) SELECT ?, ?, ?, ?, ?, ?, ?{guard}"
+        let sql = self.sql(
+            "INSERT INTO api_keys (key_id, client_id, secret_sha256, scopes, created_at, expires_at, kind) SELECT ?, ?, ?, ?, ?, ?, ? \
+             WHERE EXISTS (SELECT 1 FROM smart_clients WHERE client_id = ? AND revoked_at IS NULL)",
         );
-        let sql = self.sql(&sql);
-        let mut query = sqlx::query(&sql)
+        let done = sqlx::query(&sql)
             .bind(&key_id)
             .bind(client_id)
             .bind(hash(&secret))
             .bind(scopes.join(" "))
             .bind(now)
             .bind(expires_at)
-            .bind(kind.as_str());
-        if kind == CredentialKind::AccessToken {
-            query = query.bind(client_id);
-        }
-        let done = query.execute(&self.database.pool).await?;
+            .bind(kind.as_str())
+            .bind(client_id)
+            .execute(&self.database.pool)
+            .await?;
         Ok((done.rows_affected() > 0).then(|| format!("{KEY_PREFIX}_{key_id}_{secret}")))
     }
 
-    /// The facility an API key belongs to, if the key is valid at `now`.
+    /// The facility a credential belongs to, if the credential is valid at `now` and its client
+    /// is registered and live, and was so when the credential was issued: a row naming a client
+    /// never registered (older databases allowed that), revoked, or registered again since,
+    /// reads nothing, so a consent to any facility reaches registered, live clients only.
     pub async fn check_api_key(&self, key: &str, now: i64) -> Result<Option<Client>, GatewayError> {
         let mut parts = key.split('_');
         let (Some(KEY_PREFIX), Some(key_id), Some(secret), None) =
@@ -170,7 +169,9 @@ impl Store {
             return Ok(None);
         };
         let sql = self.sql(
-            "SELECT client_id, secret_sha256, scopes, expires_at, revoked_at FROM api_keys WHERE key_id = ?",
+            "SELECT k.client_id, k.secret_sha256, k.scopes, k.expires_at, k.revoked_at FROM api_keys k \
+             JOIN smart_clients c ON c.client_id = k.client_id AND c.revoked_at IS NULL AND c.created_at <= k.created_at \
+             WHERE k.key_id = ?",
         );
         let Some(row) = sqlx::query(&sql)
             .bind(key_id)

@@ -132,8 +132,8 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Revoke a client and every access token issued to it, at once. `false` when there is no
-    /// live client with this id.
+    /// Revoke a client and every credential issued to it (access tokens and API keys), at once.
+    /// `false` when there is no live client with this id.
     pub async fn revoke_client(&self, client_id: &str, now: i64) -> Result<bool, GatewayError> {
         let mut transaction = self.database.pool.begin().await?;
         let sql = self.sql(
@@ -145,9 +145,8 @@ impl Store {
             .bind(client_id)
             .execute(&mut *transaction)
             .await?;
-        let sql = self.sql(
-            "UPDATE api_keys SET revoked_at = ? WHERE client_id = ? AND kind = 'access-token' AND revoked_at IS NULL",
-        );
+        let sql = self
+            .sql("UPDATE api_keys SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL");
         sqlx::query(&sql)
             .bind(now)
             .bind(client_id)

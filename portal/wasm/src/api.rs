@@ -4,14 +4,14 @@
 
 use ehr_client::access::{self, AccessError};
 use ehr_client::chart::{Chart, FoldOptions};
-use ehr_client::connection::{Connection, ConnectionError};
+use ehr_client::connection::ConnectionError;
 use ehr_client::crypto;
-use ehr_client::event::VerifiedEvent;
 use ehr_client::keys::{self, Identity};
+use ehr_client::kinds::{self, ClinicalKind};
 use ehr_client::nostr::nips::nip42::ClientAuthentication;
 use ehr_client::nostr::prelude::{
-    Event, EventBuilder, EventId, FinalizeEvent, IntoEventBuilder, Kind, PublicKey, RelayUrl, Tag,
-    Timestamp,
+    Event, EventBuilder, EventId, FinalizeEvent, FinalizeUnsignedEvent, IntoEventBuilder, Kind,
+    PublicKey, RelayUrl, Tag, Timestamp, UnsignedEvent,
 };
 use ehr_client::roster::verify_roster_chain;
 use ehr_client::signer::Nip44Decrypt;
@@ -33,9 +33,6 @@ pub enum ApiError {
     /// A public key argument is not a public key.
     #[error("the {0} key is not a valid public key (npub or 64 hex digits)")]
     PublicKey(&'static str),
-    /// The secret key is not an nsec or 64 hex digits.
-    #[error("the secret key is not a valid nsec (or 64 hex digits)")]
-    SecretKey,
     /// The connection string was refused.
     #[error(transparent)]
     Connection(#[from] ConnectionError),
@@ -78,23 +75,6 @@ pub enum ApiError {
 
 pub mod records;
 
-/// Parse `nostr-ehr:<npub>?relay=<url>`: `{"practice": hex, "npub", "relay"}`.
-pub fn parse_connection(text: &str) -> Result<String, ApiError> {
-    let connection = Connection::parse(text)?;
-    Ok(json!({
-        "practice": connection.practice.to_hex(),
-        "npub": keys::to_npub(&connection.practice),
-        "relay": connection.relay,
-    })
-    .to_string())
-}
-
-/// A secret key as the portal's login form takes it (nsec or hex; NIP-49 needs its password
-/// and comes with the passphrase form).
-pub fn identity(secret: &str) -> Result<Identity, ApiError> {
-    Identity::parse(secret.trim(), None).map_err(|_| ApiError::SecretKey)
-}
-
 /// A public key argument named `what` in errors.
 pub fn public_key(text: &str, what: &'static str) -> Result<PublicKey, ApiError> {
     keys::parse_public_key(text.trim()).map_err(|_| ApiError::PublicKey(what))
@@ -115,58 +95,6 @@ pub fn parse_events(json: &str) -> Result<(Vec<Event>, Vec<Value>), ApiError> {
         }
     }
     Ok((events, malformed))
-}
-
-/// Check each event's id and signature: `{"events": [verified events], "invalid": [{"id",
-/// "reason"}]}`.
-pub fn verify_events(json: &str) -> Result<String, ApiError> {
-    let (events, mut invalid) = parse_events(json)?;
-    let mut verified = Vec::with_capacity(events.len());
-    for event in events {
-        let id = event.id;
-        match VerifiedEvent::verify(event) {
-            Ok(event) => verified.push(serde_json::to_value(event.event()).unwrap_or(Value::Null)),
-            Err(error) => invalid.push(refusal(Some(id), &error)),
-        }
-    }
-    Ok(json!({ "events": verified, "invalid": invalid }).to_string())
-}
-
-/// Follow the roster chain of `practice` through `events`: the current roster (`null` when
-/// none verified) and the rosters refused on the way.
-pub fn verify_roster(practice: &str, json: &str) -> Result<String, ApiError> {
-    let practice = public_key(practice, "practice")?;
-    let (events, _) = parse_events(json)?;
-    let chain = verify_roster_chain(&practice, &events);
-    let current = chain.current().map(|roster| {
-        let members: Vec<Value> = roster
-            .content
-            .members
-            .iter()
-            .map(|m| {
-                json!({
-                    "pubkey": m.pubkey.to_hex(),
-                    "role": m.role.as_str(),
-                    "name": m.name,
-                    "valid_from": m.valid_from.as_secs(),
-                    "valid_until": m.valid_until.map(|t| t.as_secs()),
-                })
-            })
-            .collect();
-        json!({
-            "id": roster.id.to_hex(),
-            "sequence": roster.content.sequence,
-            "epoch": roster.content.epoch,
-            "epoch_pubkey": roster.content.epoch_public_key.to_hex(),
-            "members": members,
-        })
-    });
-    let rejected: Vec<Value> = chain
-        .rejected()
-        .iter()
-        .map(|(id, error)| refusal(Some(*id), error))
-        .collect();
-    Ok(json!({ "current": current, "rejected": rejected }).to_string())
 }
 
 /// The patient's chart, opened with the patient's own secret key.
@@ -254,22 +182,49 @@ fn refusal(id: Option<EventId>, error: &impl std::fmt::Display) -> Value {
     json!({ "id": id.map(|id| id.to_hex()), "reason": error.to_string() })
 }
 
-/// A NIP-42 AUTH event (kind 22242) for `relay`'s `challenge`, signed by `identity` at
-/// `created_at` (seconds; the browser's clock, passed in because the core reads no clock).
-pub fn sign_auth(
-    identity: &Identity,
+/// The NIP-42 AUTH template (kind 22242) for `relay`'s `challenge` at `created_at` (seconds;
+/// the browser's clock, passed in because the core reads no clock), for any signer's
+/// `signEvent` (`author` is that signer's key): `{kind, created_at, tags, content}`.
+pub fn auth_template(
+    author: &str,
     relay: &str,
     challenge: &str,
     created_at: f64,
 ) -> Result<String, ApiError> {
+    let author = public_key(author, "signer")?;
     let relay = RelayUrl::parse(relay).map_err(|_| ApiError::RelayUrl)?;
     let created_at = seconds(created_at)?;
-    let event = ClientAuthentication::new(challenge, relay)
+    let unsigned = ClientAuthentication::new(challenge, relay)
         .into_event_builder()
         .custom_created_at(created_at)
-        .finalize(identity.keys())
-        .map_err(|_| ApiError::Signing)?;
-    serde_json::to_string(&event).map_err(|_| ApiError::Signing)
+        .finalize_unsigned(author);
+    Ok(template_of(&unsigned).to_string())
+}
+
+/// An unsigned event as a NIP-07 template `{kind, created_at, tags, content}`.
+pub(crate) fn template_of(unsigned: &UnsignedEvent) -> Value {
+    json!({
+        "kind": unsigned.kind.as_u16(),
+        "created_at": unsigned.created_at.as_secs(),
+        "tags": unsigned.tags.iter().map(|t| t.as_slice().to_vec()).collect::<Vec<_>>(),
+        "content": unsigned.content,
+    })
+}
+
+/// The filters the app fetches with (`{"rosters", "chart", "audit", "guardianship",
+/// "patient", "signer"}`, each `{"kinds": [...]}`; the app adds `#p`), so the kind numbers live
+/// in `ehr_client::kinds` only.
+pub fn filters() -> String {
+    let chart: Vec<u16> = ClinicalKind::ALL.iter().map(|k| k.as_u16()).collect();
+    json!({
+        "rosters": { "kinds": [kinds::ROSTER] },
+        "chart": { "kinds": chart },
+        "audit": { "kinds": [kinds::AUDIT_EVENT] },
+        "guardianship": { "kinds": [kinds::GUARDIAN_GRANT, kinds::GUARDIANSHIP] },
+        "patient": { "kinds": [ClinicalKind::Patient.as_u16()] },
+        "signer": { "kinds": [Kind::NostrConnect.as_u16()] },
+    })
+    .to_string()
 }
 
 /// A time from the browser's clock (seconds; the core reads no clock of its own).

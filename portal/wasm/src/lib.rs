@@ -3,17 +3,18 @@
 //! JavaScript `Error` whose message names the problem and never quotes a key or a record.
 //!
 //! The secret key never leaves WebAssembly memory once given: [`PatientKey`] holds it (wiped
-//! when JavaScript calls `free()`), and signer logins (NIP-07) pass a decrypt callback instead.
+//! when JavaScript calls `free()`); the other logins pass the portal's signer object, which
+//! `signer.rs` adapts to `ehr-client`'s signer traits.
 
 pub mod api;
 mod login;
 pub mod records;
+mod signer;
 
 use ehr_client::keys::Identity;
-use ehr_client::nostr::prelude::PublicKey;
-use ehr_client::signer::{Nip44Decrypt, SignerError};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
+
+use crate::signer::JsPatientSigner;
 
 /// A patient's secret key, held inside WebAssembly.
 #[wasm_bindgen]
@@ -24,34 +25,10 @@ pub struct PatientKey {
 
 #[wasm_bindgen]
 impl PatientKey {
-    /// Take an `nsec` (or 64 hex digits).
-    #[wasm_bindgen(constructor)]
-    pub fn new(secret: &str) -> Result<PatientKey, JsError> {
-        Ok(Self {
-            identity: api::identity(secret)?,
-        })
-    }
-
     /// The patient's public key, hex.
     #[wasm_bindgen(js_name = publicKey)]
     pub fn public_key(&self) -> String {
         self.identity.public_key().to_hex()
-    }
-
-    /// A signed NIP-42 AUTH event (JSON) answering `challenge` from `relay`.
-    #[wasm_bindgen(js_name = signAuth)]
-    pub fn sign_auth(
-        &self,
-        relay: &str,
-        challenge: &str,
-        created_at: f64,
-    ) -> Result<String, JsError> {
-        Ok(api::sign_auth(
-            &self.identity,
-            relay,
-            challenge,
-            created_at,
-        )?)
     }
 
     /// Sign a template `{kind, created_at, tags, content}` (JSON, NIP-07's shape): the signed
@@ -81,74 +58,34 @@ impl PatientKey {
     }
 }
 
-/// Parse a connection string: `{"practice": hex, "npub", "relay"}`.
-#[wasm_bindgen(js_name = parseConnection)]
-pub fn parse_connection(text: &str) -> Result<String, JsError> {
-    Ok(api::parse_connection(text)?)
-}
-
-/// Check every event's id and signature: `{"events": [...], "invalid": [{"id", "reason"}]}`.
-#[wasm_bindgen(js_name = verifyEvents)]
-pub fn verify_events(events: &str) -> Result<String, JsError> {
-    Ok(api::verify_events(events)?)
-}
-
-/// Follow the practice's roster chain: `{"current": roster or null, "rejected": [...]}`.
-#[wasm_bindgen(js_name = verifyRoster)]
-pub fn verify_roster(practice: &str, events: &str) -> Result<String, JsError> {
-    Ok(api::verify_roster(practice, events)?)
-}
-
-/// [`PatientKey::open_chart`] through a NIP-44 signer: `decrypt(peerPubkeyHex, ciphertext)`
-/// returns a promise of the plaintext, as `window.nostr.nip44.decrypt` (NIP-07) does.
+/// [`PatientKey::open_chart`] through the portal's signer object (`signer.nip44.decrypt`
+/// returns a promise of the plaintext, as `window.nostr.nip44.decrypt` does).
 #[wasm_bindgen(js_name = openChartWithSigner)]
 pub async fn open_chart_with_signer(
     practice: String,
-    patient: String,
+    signer: JsValue,
     events: String,
-    decrypt: js_sys::Function,
 ) -> Result<String, JsError> {
-    let signer = JsSigner {
-        public_key: api::public_key(&patient, "patient")?,
-        decrypt,
-    };
+    let signer = JsPatientSigner::new(signer)?;
     Ok(api::open_chart_with_signer(&practice, &signer, &events).await?)
 }
 
-/// A JavaScript NIP-44 decrypt function standing in for the patient's key.
-#[derive(Debug)]
-struct JsSigner {
-    public_key: PublicKey,
-    decrypt: js_sys::Function,
+/// The NIP-42 AUTH template for `relay`'s `challenge`, for the signer whose key is `author`.
+#[wasm_bindgen(js_name = authTemplate)]
+pub fn auth_template(
+    author: &str,
+    relay: &str,
+    challenge: &str,
+    created_at: f64,
+) -> Result<String, JsError> {
+    Ok(api::auth_template(author, relay, challenge, created_at)?)
 }
 
-impl Nip44Decrypt for JsSigner {
-    fn public_key(&self) -> PublicKey {
-        self.public_key
-    }
-
-    async fn nip44_decrypt(
-        &self,
-        counterparty: &PublicKey,
-        payload: &str,
-    ) -> Result<String, SignerError> {
-        // A throw or a rejected promise is the signer (or the user) saying no; its message
-        // could quote anything, so it is not passed on.
-        let returned = self
-            .decrypt
-            .call2(
-                &JsValue::NULL,
-                &JsValue::from_str(&counterparty.to_hex()),
-                &JsValue::from_str(payload),
-            )
-            .map_err(|_| SignerError::Rejected)?;
-        let plaintext = JsFuture::from(js_sys::Promise::resolve(&returned))
-            .await
-            .map_err(|_| SignerError::Rejected)?;
-        plaintext
-            .as_string()
-            .ok_or_else(|| SignerError::Unavailable("the signer returned no text".to_owned()))
-    }
+/// The filters the app fetches with, by name (`{"rosters", "chart", "audit", "guardianship",
+/// "patient", "signer"}`), from `ehr_client::kinds`.
+#[wasm_bindgen]
+pub fn filters() -> String {
+    api::filters()
 }
 
 /// Plan sharing the folded chart `bundle` (read at practice `source`) with practice `target`,
@@ -183,7 +120,7 @@ pub async fn seal_shared_part(
     part: String,
     created_at: f64,
 ) -> Result<String, JsError> {
-    let signer = records::JsPatientSigner::new(signer)?;
+    let signer = JsPatientSigner::new(signer)?;
     Ok(
         api::share::seal_shared_part(&signer, u64::from(epoch), &epoch_pubkey, &part, created_at)
             .await?,
@@ -217,14 +154,10 @@ pub fn open_document(document: &str, blob: &[u8]) -> Result<Vec<u8>, JsError> {
 #[wasm_bindgen(js_name = openAccessLog)]
 pub async fn open_access_log(
     practice: String,
-    patient: String,
+    signer: JsValue,
     events: String,
-    decrypt: js_sys::Function,
 ) -> Result<String, JsError> {
-    let signer = JsSigner {
-        public_key: api::public_key(&patient, "patient")?,
-        decrypt,
-    };
+    let signer = JsPatientSigner::new(signer)?;
     Ok(api::access_log::open_access_log(&practice, &signer, &events).await?)
 }
 

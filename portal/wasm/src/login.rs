@@ -61,11 +61,6 @@ impl Nip46Client {
         Ok(self.session.nostrconnect_uri(relay, app)?)
     }
 
-    /// The remote signer's key, hex, once known.
-    pub fn signer(&self) -> Option<String> {
-        self.session.signer()
-    }
-
     /// A request event: `{"id", "event"}`.
     pub fn request(&self, method: &str, params: &str, created_at: f64) -> Result<String, JsError> {
         Ok(self.session.request(method, params, created_at)?)

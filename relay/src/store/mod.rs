@@ -6,6 +6,7 @@
 
 mod any;
 mod postgres;
+mod quota;
 mod select;
 mod sqlite;
 mod statements;
@@ -14,6 +15,7 @@ mod write;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use futures_util::stream::BoxStream;
 use nostr::prelude::{Event, EventId, Filter, PublicKey, Timestamp};
 
 use crate::access::{AssignedRole, ReadScope};
@@ -38,6 +40,10 @@ pub struct StoredRow {
     /// The signed event JSON.
     pub raw: String,
 }
+
+/// A REQ filter's statement, spelled for its backend ([`Store::events_query`]).
+#[derive(Debug)]
+pub struct EventQuery(select::Select);
 
 /// The event store.
 #[derive(Debug, Clone)]
@@ -73,36 +79,50 @@ impl Store {
     }
 
     /// Store a batch in one transaction; every job gets its own outcome. Nothing of a refused
-    /// job is written, and nothing at all is written when the transaction fails.
+    /// job is written, and nothing at all is written when the transaction fails. No quota: for
+    /// imports, restores and tools.
     pub async fn write_batch(&self, jobs: &[WriteJob]) -> Result<Vec<WriteOutcome>, RelayError> {
-        both!(self, s => s.write_batch(jobs).await)
+        both!(self, s => s.write_batch(jobs, None).await)
     }
 
-    /// Events matching `filter` that `scope` may read, newest first, at most `limit`.
-    pub async fn query(
+    /// [`Store::write_batch`], keeping each author's events outside the practice's kinds within
+    /// `quota` bytes (`limits.author_quota_bytes`); an event that would exceed it is
+    /// [`WriteOutcome::Refused`] with `blocked:`.
+    pub async fn write_batch_within(
+        &self,
+        jobs: &[WriteJob],
+        quota: u64,
+    ) -> Result<Vec<WriteOutcome>, RelayError> {
+        both!(self, s => s.write_batch(jobs, Some(quota)).await)
+    }
+
+    /// The query for events matching `filter` that `scope` may read, newest first (NIP-01:
+    /// then the lower id), at most `limit`; run it with [`Store::stream_events`].
+    pub fn events_query(
         &self,
         filter: &Filter,
         scope: &ReadScope,
         limit: usize,
         now: Timestamp,
-    ) -> Result<Vec<StoredRow>, RelayError> {
-        let mut rows = match self {
-            Self::Sqlite(s) => {
-                s.query_packed(&select::Select::events_packed(filter, scope, limit, now))
-                    .await?
+    ) -> EventQuery {
+        EventQuery(match self {
+            Self::Sqlite(_) => select::Select::events_index_packed(filter, scope, limit, now),
+            Self::Postgres(_) => {
+                let mut select = select::Select::events(filter, scope, limit, now);
+                select.sql = numbered(&select.sql).into_owned();
+                select
             }
-            Self::Postgres(s) => {
-                s.query(&select::Select::events(filter, scope, limit, now))
-                    .await?
-            }
-        };
-        // NIP-01: newest first, then the lower id.
-        rows.sort_unstable_by(|a, b| {
-            b.created_at
-                .cmp(&a.created_at)
-                .then_with(|| a.id.cmp(&b.id))
-        });
-        Ok(rows)
+        })
+    }
+
+    /// The rows of `query` in its order, as the database yields them: nothing is held beyond
+    /// the driver's small row buffer, and the caller may stop early. The stream holds a reader
+    /// connection until it is dropped.
+    pub fn stream_events<'a>(
+        &'a self,
+        query: &'a EventQuery,
+    ) -> BoxStream<'a, Result<StoredRow, RelayError>> {
+        both!(self, s => s.stream_events(&query.0))
     }
 
     /// How many events match `filter` within `scope` (NIP-45).

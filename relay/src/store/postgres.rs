@@ -2,6 +2,8 @@
 //! `NOTIFY ehr_events` inside its transaction, so other processes hear of it exactly when it
 //! commits; role changes are announced on `ehr_roles`.
 
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use nostr::prelude::{Event, EventId, PublicKey, Timestamp};
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row};
@@ -67,13 +69,15 @@ impl PgStore {
         Ok(())
     }
 
-    pub(super) async fn query(&self, select: &Select) -> Result<Vec<StoredRow>, RelayError> {
-        let sql = numbered(&select.sql);
-        let rows = bind_all(sqlx::query(&sql), &select.binds)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
+    /// The rows of [`Select::events`] (numbered), in its order, as the server sends them.
+    pub(super) fn stream_events<'a>(
+        &'a self,
+        select: &'a Select,
+    ) -> BoxStream<'a, Result<StoredRow, RelayError>> {
+        bind_all(sqlx::query(&select.sql), &select.binds)
+            .fetch(&self.pool)
             .map(|row| {
+                let row = row?;
                 let kind: i64 = row.try_get(2)?;
                 Ok(StoredRow {
                     created_at: row.try_get(0)?,
@@ -82,7 +86,7 @@ impl PgStore {
                     raw: row.try_get(3)?,
                 })
             })
-            .collect()
+            .boxed()
     }
 
     pub(super) async fn announce_roles_changed(&self) -> Result<(), RelayError> {
@@ -107,6 +111,17 @@ backend_statements! {
         sqlx::query("SELECT pg_notify($1, x) FROM unnest($2::text[]) AS x")
             .bind(EVENTS_CHANNEL)
             .bind(ids)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn lock_author(&mut self, pubkey: &[u8]) -> Result<(), sqlx::Error> {
+        // The key's first 8 bytes: two authors sharing them only wait for each other.
+        let mut key = [0u8; 8];
+        key.iter_mut().zip(pubkey).for_each(|(k, b)| *k = *b);
+        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+            .bind(i64::from_be_bytes(key))
             .execute(&mut *self.0)
             .await?;
         Ok(())

@@ -29,48 +29,71 @@ pub struct Select {
 }
 
 impl Select {
-    /// `created_at, id, kind, raw` of the newest matching events, in no particular order (the
-    /// caller sorts). The inner query picks and orders row numbers only: sorting the wide rows
-    /// in SQL costs more than the whole lookup.
+    /// `created_at, id, kind, raw` of the newest matching events, newest first, then the lower
+    /// id (NIP-01), for PostgreSQL, which streams them. The inner query picks and orders row
+    /// numbers only; the wide rows are joined after, in that order.
     pub fn events(filter: &Filter, scope: &ReadScope, limit: usize, now: Timestamp) -> Self {
-        Self::newest(
-            "x.created_at, x.id, x.kind, x.raw",
+        let mut s = Self::newest(
+            "SELECT e.seq AS s, e.created_at AS c, e.id AS i FROM events e",
             filter,
             scope,
             limit,
             now,
-        )
+        );
+        s.sql = format!(
+            "SELECT x.created_at, x.id, x.kind, x.raw FROM ({}) AS q JOIN events x ON x.seq = q.s ORDER BY q.c DESC, q.i ASC",
+            s.sql
+        );
+        s
     }
 
-    /// The rows of [`Select::events`] packed into one text value, for SQLite, whose driver
-    /// costs more per row than the query itself: records `kind US created_at US hex(id) US raw`
-    /// joined by RS. JSON never holds a raw control character, so the separators are safe.
-    pub fn events_packed(filter: &Filter, scope: &ReadScope, limit: usize, now: Timestamp) -> Self {
-        Self::newest(
-            "group_concat(x.kind || char(31) || x.created_at || char(31) || hex(x.id) || char(31) || x.raw, char(30))",
-            filter,
-            scope,
-            limit,
-            now,
-        )
-    }
-
-    fn newest(
-        columns: &str,
+    /// For SQLite, whose driver costs more per row than the query itself: the index of a REQ
+    /// answer packed into one text value, records `seq US created_at US hex(id) US size` joined
+    /// by RS, in no particular order (the caller sorts). `octet_length` reads the size from the
+    /// record header, not the event. JSON never holds a raw control character, so the
+    /// separators are safe.
+    pub fn events_index_packed(
         filter: &Filter,
         scope: &ReadScope,
         limit: usize,
         now: Timestamp,
     ) -> Self {
-        let mut s = Self::from_where("SELECT e.seq AS s FROM events e", filter, scope, now);
+        let mut s = Self::newest(
+            "SELECT e.seq AS s, e.created_at AS c, e.id AS i, octet_length(e.raw) AS b FROM events e",
+            filter,
+            scope,
+            limit,
+            now,
+        );
+        s.sql = format!(
+            "SELECT group_concat(q.s || char(31) || q.c || char(31) || hex(q.i) || char(31) || q.b, char(30)) FROM ({}) AS q",
+            s.sql
+        );
+        s
+    }
+
+    /// For SQLite: `seq US kind US raw` of the events whose `seq` is in the JSON array `seqs`,
+    /// packed like [`Select::events_index_packed`].
+    pub fn events_by_seq_packed(seqs: String) -> Self {
+        Self {
+            sql: "SELECT group_concat(x.seq || char(31) || x.kind || char(31) || x.raw, char(30)) FROM events x WHERE x.seq IN (SELECT value FROM json_each(?))".into(),
+            binds: vec![Bind::Text(seqs)],
+        }
+    }
+
+    /// `head` with the filter and scope, newest first, at most `limit`.
+    fn newest(
+        head: &str,
+        filter: &Filter,
+        scope: &ReadScope,
+        limit: usize,
+        now: Timestamp,
+    ) -> Self {
+        let mut s = Self::from_where(head, filter, scope, now);
         s.sql
             .push_str(" ORDER BY e.created_at DESC, e.id ASC LIMIT ?");
         s.binds
             .push(Bind::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
-        s.sql = format!(
-            "SELECT {columns} FROM ({}) AS q JOIN events x ON x.seq = q.s",
-            s.sql
-        );
         s
     }
 
@@ -81,17 +104,13 @@ impl Select {
 
     /// `created_at, id` of matching events, at most `cap`.
     pub fn fingerprints(filter: &Filter, scope: &ReadScope, cap: usize, now: Timestamp) -> Self {
-        let mut s = Self::from_where(
+        Self::newest(
             "SELECT e.created_at, e.id FROM events e",
             filter,
             scope,
+            cap,
             now,
-        );
-        s.sql
-            .push_str(" ORDER BY e.created_at DESC, e.id ASC LIMIT ?");
-        s.binds
-            .push(Bind::Int(i64::try_from(cap).unwrap_or(i64::MAX)));
-        s
+        )
     }
 
     fn from_where(head: &str, filter: &Filter, scope: &ReadScope, now: Timestamp) -> Self {

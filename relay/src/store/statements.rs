@@ -27,9 +27,9 @@ macro_rules! backend_statements {
         }
 
         impl $store {
-            pub(super) async fn write_batch(&self, jobs: &[WriteJob]) -> Result<Vec<WriteOutcome>, RelayError> {
+            pub(super) async fn write_batch(&self, jobs: &[WriteJob], quota: Option<u64>) -> Result<Vec<WriteOutcome>, RelayError> {
                 let mut tx = self.$write.begin().await?;
-                let outcomes = write_all(&mut $tx(&mut tx), jobs).await?;
+                let outcomes = write_all(&mut $tx(&mut tx), jobs, quota).await?;
                 tx.commit().await?;
                 Ok(outcomes)
             }
@@ -309,6 +309,16 @@ macro_rules! backend_statements {
                      WHEN excluded.until > deleted_addresses.until THEN excluded.until ELSE deleted_addresses.until END",
                 );
                 sqlx::query(&sql).bind(pubkey).bind(kind).bind(d_tag).bind(until).execute(&mut *self.0).await?;
+                Ok(())
+            }
+
+            async fn author_bytes(&mut self, pubkey: &[u8]) -> Result<i64, sqlx::Error> {
+                let sql = $sql(super::quota::USAGE_SQL);
+                sqlx::query_scalar(&sql).bind(pubkey).fetch_one(&mut *self.0).await
+            }
+
+            async fn savepoint(&mut self, step: super::quota::Savepoint) -> Result<(), sqlx::Error> {
+                sqlx::query(step.sql()).execute(&mut *self.0).await?;
                 Ok(())
             }
 

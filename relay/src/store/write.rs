@@ -1,6 +1,7 @@
 //! What storing one event means, for both backends: duplicates, NIP-09 deletions (refused for
 //! the practice's kinds), replaceable and addressable kinds, and the tag index. Every refusal is
-//! decided before the job writes anything, so a refused job leaves no trace in the batch.
+//! decided before the job writes anything (or, for the storage quota, undone to a savepoint), so a
+//! refused job leaves no trace in the batch.
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
@@ -8,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use nostr::prelude::{Event, EventId, Kind, PublicKey, Timestamp};
 
 use super::DELETED_BEFORE;
+use super::quota::{Savepoint, Usage};
 use super::select::secs;
 use crate::access::{is_practice_kind, tag_values};
 use crate::error::Reject;
@@ -93,6 +95,13 @@ pub(crate) trait Tx {
     async fn mark_deleted(&mut self, id: &[u8], pubkey: &[u8]) -> Result<(), sqlx::Error>;
     /// Called after events are stored (PostgreSQL announces them to the other processes).
     async fn stored(&mut self, ids: &[&[u8]]) -> Result<(), sqlx::Error>;
+    /// Bytes `pubkey` holds in kinds the quota counts ([`super::quota`]).
+    async fn author_bytes(&mut self, pubkey: &[u8]) -> Result<i64, sqlx::Error>;
+    /// Keep other processes' writes for `pubkey` out until this transaction ends (PostgreSQL;
+    /// SQLite's single writer needs nothing).
+    async fn lock_author(&mut self, pubkey: &[u8]) -> Result<(), sqlx::Error>;
+    /// Open, undo or close the savepoint around one quota-checked job.
+    async fn savepoint(&mut self, step: Savepoint) -> Result<(), sqlx::Error>;
 }
 
 /// One single-letter tag of a stored event.
@@ -151,11 +160,15 @@ fn is_plain(event: &Event) -> bool {
 
 /// Store a batch inside the caller's transaction. Plain events go in a few multi-row
 /// statements; the others one by one, after them, in arrival order. A batch holding a deletion
-/// goes one by one throughout, so a deletion never lands before what it names arrived.
+/// goes one by one throughout, so a deletion never lands before what it names arrived. With a
+/// `quota`, each author's events outside the practice's kinds stay within it ([`super::quota`]).
 pub(crate) async fn write_all<T: Tx>(
     tx: &mut T,
     jobs: &[WriteJob],
+    quota: Option<u64>,
 ) -> Result<Vec<WriteOutcome>, sqlx::Error> {
+    let mut usage = Usage::new(quota);
+    usage.lock_authors(tx, jobs).await?;
     let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; jobs.len()];
     let ids: Vec<[u8; 32]> = jobs.iter().map(|j| j.event.id.to_bytes()).collect();
     let authors: Vec<[u8; 32]> = jobs.iter().map(|j| j.event.pubkey.to_bytes()).collect();
@@ -183,6 +196,8 @@ pub(crate) async fn write_all<T: Tx>(
                 *slot = Some(WriteOutcome::Refused(DELETED_BEFORE));
             } else if first_of.contains_key(id.as_slice()) {
                 *slot = Some(WriteOutcome::Duplicate("already have this event"));
+            } else if let Some(refused) = usage.admit_plain(tx, job).await? {
+                *slot = Some(refused);
             } else {
                 first_of.insert(id.as_slice(), i);
                 rows.push(row_of(job, id, author, None));
@@ -216,7 +231,7 @@ pub(crate) async fn write_all<T: Tx>(
     }
     for (job, slot) in jobs.iter().zip(outcomes.iter_mut()) {
         if slot.is_none() {
-            *slot = Some(write_one(tx, job).await?);
+            *slot = Some(usage.write_one(tx, job).await?);
         }
     }
     Ok(outcomes
@@ -320,7 +335,10 @@ async fn deletion_targets<T: Tx>(
 }
 
 /// Store one job inside the caller's transaction.
-async fn write_one<T: Tx>(tx: &mut T, job: &WriteJob) -> Result<WriteOutcome, sqlx::Error> {
+pub(super) async fn write_one<T: Tx>(
+    tx: &mut T,
+    job: &WriteJob,
+) -> Result<WriteOutcome, sqlx::Error> {
     let event = &job.event;
     let id = event.id.to_bytes();
     let author = event.pubkey.to_bytes();

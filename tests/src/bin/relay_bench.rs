@@ -1,9 +1,10 @@
 //! `relay-bench`: load generator for the practice relay, and a side-by-side run against
 //! nostr-rs-relay on the same machine (`scripts/bench-relay` installs it and calls `compare`).
 //!
-//! It authenticates as a whitelisted key, publishes N signed events over C connections with a
-//! window of events in flight per connection, then times REQ by `#p` for patients holding
-//! about 1,000 events each, and prints events/s and REQ p50/p99.
+//! It authenticates as a whitelisted key, publishes N signed events (about `--event-bytes` of JSON
+//! each) over C connections with a window of events in flight per connection, then times REQ by
+//! `#p` for patients holding about 1,000 events each, and prints events/s, REQ p50/p99 and, for
+//! a relay it started, the relay's CPU time per event served (`/proc/<pid>/stat`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream as StdTcpStream;
@@ -43,6 +44,9 @@ struct Load {
     /// Events in flight per connection while publishing.
     #[arg(long, default_value_t = 64)]
     window: usize,
+    /// Size of each event's JSON, roughly (the content is padded to it).
+    #[arg(long, default_value_t = 1024)]
+    event_bytes: usize,
 }
 
 #[derive(Subcommand)]
@@ -63,9 +67,9 @@ enum Cmd {
         /// The ehr-relay binary.
         #[arg(long)]
         ours: PathBuf,
-        /// The nostr-rs-relay binary.
+        /// The nostr-rs-relay binary (without it, ehr-relay alone is measured).
         #[arg(long)]
-        peer: PathBuf,
+        peer: Option<PathBuf>,
         #[command(flatten)]
         load: Load,
     },
@@ -87,18 +91,35 @@ struct Latency {
     p99_ms: f64,
     events_per_req: usize,
     missing_eose: usize,
+    /// The relay's CPU time (user + system, all threads) per event served, when its pid is known.
+    cpu_us_per_event: Option<f64>,
+}
+
+/// What a batch of REQs returned.
+struct Served {
+    times: Vec<f64>,
+    missing_eose: usize,
+    events_per_req: usize,
+    events: usize,
 }
 
 impl Latency {
-    fn of(times: Vec<f64>, events_per_req: usize, missing_eose: usize) -> Self {
-        let p = Percentiles::of(times);
+    fn of(served: Served, cpu_seconds: Option<f64>) -> Self {
+        let p = Percentiles::of(served.times);
         Self {
             p50_ms: p.p50,
             p99_ms: p.p99,
-            events_per_req,
-            missing_eose,
+            events_per_req: served.events_per_req,
+            missing_eose: served.missing_eose,
+            cpu_us_per_event: cpu_seconds.map(|s| s * 1e6 / served.events.max(1) as f64),
         }
     }
+}
+
+/// CPU seconds process `pid` has used so far, when measuring one.
+fn cpu_of(pid: Option<u32>) -> anyhow::Result<Option<f64>> {
+    pid.map(|pid| ehr_tests::bench::process_cpu_seconds(&pid.to_string()))
+        .transpose()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -111,10 +132,12 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Cmd::Run { url, secret, load } => {
                 let keys = Keys::parse(&secret)?;
-                let figures = run(&url, &keys, true, load).await?;
+                let figures = run(&url, &keys, true, load, None).await?;
                 report(&mut out, "relay", &figures)?;
             }
-            Cmd::Compare { ours, peer, load } => compare(&mut out, &ours, &peer, load).await?,
+            Cmd::Compare { ours, peer, load } => {
+                compare(&mut out, &ours, peer.as_deref(), load).await?
+            }
         }
         anyhow::Ok(())
     })
@@ -127,23 +150,32 @@ fn report(out: &mut impl Write, name: &str, f: &Figures) -> anyhow::Result<()> {
         f.ingest_per_sec, f.accepted
     )?;
     for (label, l) in [("1 client", &f.alone), ("all connections", &f.loaded)] {
+        let cpu = l
+            .cpu_us_per_event
+            .map(|us| format!("  relay CPU {us:.1} µs/event"))
+            .unwrap_or_default();
         writeln!(
             out,
-            "{name:<16} REQ #p, {label:<15} ({} events): p50 {:>6.2} ms  p99 {:>6.2} ms  missing EOSE {}",
+            "{name:<16} REQ #p, {label:<15} ({} events): p50 {:>6.2} ms  p99 {:>6.2} ms  missing EOSE {}{cpu}",
             l.events_per_req, l.p50_ms, l.p99_ms, l.missing_eose
         )?;
     }
     Ok(())
 }
 
-async fn compare(out: &mut impl Write, ours: &Path, peer: &Path, load: Load) -> anyhow::Result<()> {
+async fn compare(
+    out: &mut impl Write,
+    ours: &Path,
+    peer: Option<&Path>,
+    load: Load,
+) -> anyhow::Result<()> {
     let keys = Keys::generate();
     let dir = std::env::temp_dir().join(format!("relay-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     writeln!(
         out,
-        "relay-bench: {} events over {} connections, {} per patient, {} REQs; signatures verified by both relays",
-        load.events, load.connections, load.per_patient, load.reqs
+        "relay-bench: {} events of ~{} bytes over {} connections, {} per patient, {} REQs; signatures verified by the relays",
+        load.events, load.event_bytes, load.connections, load.per_patient, load.reqs
     )?;
 
     let ours_dir = dir.join("ehr-relay");
@@ -170,10 +202,14 @@ async fn compare(out: &mut impl Write, ours: &Path, peer: &Path, load: Load) -> 
         .strip_prefix("ehr-relay listening on ")
         .context("ehr-relay did not start")?
         .to_owned();
-    let ours_figures = run(&url, &keys, true, load).await;
+    let ours_figures = run(&url, &keys, true, load, Some(child.id())).await;
     stop(&mut child);
     let ours_figures = ours_figures?;
     report(out, "ehr-relay", &ours_figures)?;
+    let Some(peer) = peer else {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(());
+    };
 
     let peer_dir = dir.join("nostr-rs-relay");
     std::fs::create_dir_all(&peer_dir)?;
@@ -199,7 +235,7 @@ async fn compare(out: &mut impl Write, ours: &Path, peer: &Path, load: Load) -> 
         .context("cannot start nostr-rs-relay")?;
     let ready = wait_for_port(port);
     let peer_figures = match ready {
-        Ok(()) => run(&format!("ws://127.0.0.1:{port}/"), &keys, false, load).await,
+        Ok(()) => run(&format!("ws://127.0.0.1:{port}/"), &keys, false, load, None).await,
         Err(e) => Err(e),
     };
     stop(&mut peer_child);
@@ -291,13 +327,19 @@ async fn next_text(ws: &mut Ws) -> anyhow::Result<String> {
     }
 }
 
-async fn run(url: &str, keys: &Keys, auth: bool, load: Load) -> anyhow::Result<Figures> {
+async fn run(
+    url: &str,
+    keys: &Keys,
+    auth: bool,
+    load: Load,
+    pid: Option<u32>,
+) -> anyhow::Result<Figures> {
     let patients: Vec<PublicKey> = (0..load.events.div_ceil(load.per_patient))
         .map(|_| Keys::generate().public_key())
         .collect();
     // Sign everything first: the benchmark times the relay, not the client.
     let base = Timestamp::now().as_secs() - 86_400;
-    let payload = "A".repeat(600);
+    let payload = "A".repeat(padding(keys, load.event_bytes)?);
     let events: Vec<String> = (0..load.events)
         .map(|i| {
             let patient = patients
@@ -338,9 +380,11 @@ async fn run(url: &str, keys: &Keys, auth: bool, load: Load) -> anyhow::Result<F
     // One client alone, then every connection at once.
     let mut connections = connections.into_iter();
     let first = connections.next().context("no connection")?;
-    let (first, times, missing, seen) =
-        query(first, patients.clone(), 0, load.reqs, load.per_patient).await?;
-    let alone = Latency::of(times, seen, missing);
+    let cpu = cpu_of(pid)?;
+    let (first, served) = query(first, patients.clone(), 0, load.reqs, load.per_patient).await?;
+    let cpu = cpu_of(pid)?.zip(cpu).map(|(after, before)| after - before);
+    let alone = Latency::of(served, cpu);
+    let cpu = cpu_of(pid)?;
     let per_connection = load.reqs.div_ceil(load.connections);
     let mut tasks = Vec::new();
     for (c, ws) in std::iter::once(first).chain(connections).enumerate() {
@@ -352,19 +396,37 @@ async fn run(url: &str, keys: &Keys, auth: bool, load: Load) -> anyhow::Result<F
             load.per_patient,
         )));
     }
-    let (mut all, mut missing_eose, mut events_per_req) = (Vec::new(), 0, 0);
+    let mut all = Served {
+        times: Vec::new(),
+        missing_eose: 0,
+        events_per_req: 0,
+        events: 0,
+    };
     for task in tasks {
-        let (_, times, missing, seen) = task.await??;
-        all.extend(times);
-        missing_eose += missing;
-        events_per_req = events_per_req.max(seen);
+        let (_, served) = task.await??;
+        all.times.extend(served.times);
+        all.missing_eose += served.missing_eose;
+        all.events_per_req = all.events_per_req.max(served.events_per_req);
+        all.events += served.events;
     }
+    let cpu = cpu_of(pid)?.zip(cpu).map(|(after, before)| after - before);
     Ok(Figures {
         ingest_per_sec: accepted as f64 / elapsed,
         accepted,
         alone,
-        loaded: Latency::of(all, events_per_req, missing_eose),
+        loaded: Latency::of(all, cpu),
     })
+}
+
+/// Content padding that makes an event of this benchmark about `event_bytes` of JSON.
+fn padding(keys: &Keys, event_bytes: usize) -> anyhow::Result<usize> {
+    let bare = EventBuilder::new(Kind::from(2113), "0")
+        .tags([Tag::public_key(keys.public_key()), Tag::custom("v", ["1"])])
+        .finalize(keys)?
+        .as_json()
+        .len();
+    // The index appended to the content adds a few digits.
+    Ok(event_bytes.saturating_sub(bare + 4))
 }
 
 async fn publish(mut ws: Ws, events: Vec<String>, window: usize) -> anyhow::Result<(Ws, usize)> {
@@ -391,9 +453,9 @@ async fn query(
     c: usize,
     reqs: usize,
     limit: usize,
-) -> anyhow::Result<(Ws, Vec<f64>, usize, usize)> {
+) -> anyhow::Result<(Ws, Served)> {
     let mut times = Vec::with_capacity(reqs);
-    let (mut missing, mut most) = (0, 0);
+    let (mut missing, mut most, mut events) = (0, 0, 0);
     for i in 0..reqs {
         let patient = patients
             .get((c * reqs + i) % patients.len())
@@ -426,8 +488,15 @@ async fn query(
             }
         }
         most = most.max(seen);
+        events += seen;
         ws.send(Message::Text(json!(["CLOSE", sub]).to_string().into()))
             .await?;
     }
-    Ok((ws, times, missing, most))
+    let served = Served {
+        times,
+        missing_eose: missing,
+        events_per_req: most,
+        events,
+    };
+    Ok((ws, served))
 }

@@ -64,6 +64,8 @@ pub fn config(practice: &TestPractice, key: &Identity, database_url: &str) -> Co
     ));
     config.invoices.pay_link = Some("https://pay.example/{invoice}?amount={amount_minor}".into());
     config.relay_timeout = Duration::from_secs(10);
+    // The tests' inbox relays run on 127.0.0.1 (`ws://`), which the bot refuses by default.
+    config.delivery.allow_private_dm_relays = true;
     config
 }
 

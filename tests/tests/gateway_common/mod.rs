@@ -25,6 +25,7 @@ pub struct Running {
     pub http: reqwest::Client,
     pub snapshots: tokio::sync::watch::Receiver<std::sync::Arc<ehr_fhir_gateway::sync::Snapshot>>,
     pub store: ehr_fhir_gateway::store::Store,
+    pub links: tokio::sync::watch::Receiver<ehr_fhir_gateway::link::Link>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), ehr_fhir_gateway::GatewayError>>,
     _data: tempfile::TempDir,
@@ -32,15 +33,26 @@ pub struct Running {
 
 impl Running {
     pub async fn start(practice: &TestPractice) -> Self {
+        Self::start_with(practice, &practice.relay_url, |_| {}).await
+    }
+
+    /// [`Running::start`] through `relay_url`, with the configuration changed by `configure`.
+    pub async fn start_with(
+        practice: &TestPractice,
+        relay_url: &str,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let data = tempfile::tempdir().unwrap();
-        let config = Config::new(
+        let mut config = Config::new(
             practice.root.public_key(),
-            practice.relay_url.clone(),
+            relay_url,
             practice.gateway.clone(),
             format!("sqlite://{}", data.path().join("gateway.db").display()),
         );
+        configure(&mut config);
         let gateway = Gateway::start(config).await.unwrap();
         let snapshots = gateway.snapshots();
+        let links = gateway.links();
         let store = gateway.store().clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/fhir", listener.local_addr().unwrap());
@@ -53,13 +65,40 @@ impl Running {
             http: reqwest::Client::new(),
             snapshots,
             store,
+            links,
             stop: Some(stop),
             task,
             _data: data,
         }
     }
 
+    /// Register `client` in the store if no live client has its id: API keys are issued to
+    /// registered clients only. An empty JWKS: the client uses API keys, never the token
+    /// endpoint.
+    pub async fn register(&self, client: &str) {
+        let live = self
+            .store
+            .smart_client(client)
+            .await
+            .unwrap()
+            .is_some_and(|c| c.revoked_at.is_none());
+        if !live {
+            self.store
+                .register_client(
+                    client,
+                    &ehr_fhir_gateway::smart::no_keys(),
+                    &["system/*.read".to_owned()],
+                    "test harness",
+                    now(),
+                )
+                .await
+                .unwrap();
+        }
+    }
+
+    /// An API key for `client`, registered first if need be.
     pub async fn key(&self, client: &str) -> String {
+        self.register(client).await;
         let now = now();
         self.store
             .add_api_key(client, &["system/*.read".to_owned()], now, now + 3600)
@@ -137,6 +176,20 @@ impl Running {
         })
         .await
         .expect("the gateway did not see the change within 10 s");
+    }
+
+    /// Wait (bounded) until the follower's link to the relay satisfies `done`.
+    pub async fn until_link(&mut self, done: impl Fn(ehr_fhir_gateway::link::Link) -> bool) {
+        tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                if done(*self.links.borrow_and_update()) {
+                    return;
+                }
+                self.links.changed().await.unwrap();
+            }
+        })
+        .await
+        .expect("the gateway's link did not change within 60 s");
     }
 
     pub async fn stop(mut self) {

@@ -13,6 +13,7 @@ mod render;
 mod secrets;
 mod session;
 mod shared_cmd;
+mod terminal;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -317,11 +318,9 @@ fn main() -> Result<()> {
     let output = run(cli)?;
     let mut stdout = std::io::stdout().lock();
     match output {
-        Output::Json(value) => {
-            serde_json::to_writer_pretty(&mut stdout, &value)?;
-            writeln!(stdout)?;
-        }
-        Output::Text(text) => stdout.write_all(text.as_bytes())?,
+        // Records and names are other people's text: nothing in them reaches the terminal raw.
+        Output::Json(value) => writeln!(stdout, "{}", terminal::json(&value)?)?,
+        Output::Text(text) => stdout.write_all(terminal::clean(&text, true).as_bytes())?,
     }
     Ok(())
 }

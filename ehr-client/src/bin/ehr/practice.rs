@@ -116,7 +116,7 @@ fn maintain_and_commit(
         plan.extend(grants);
         session.view_with(actor, &plan)?
     };
-    let policy = consent_policy(session, &view, &plan);
+    let policy = consent_policy(session, &view, &plan, now);
     plan.extend(rotation::maintain_chart_keys(
         &view, actor, &policy, patients, now,
     )?);
@@ -294,7 +294,8 @@ pub fn show_chart(
     };
     let (chart, unreadable) = read_chart(session, reader, patient, options)?;
     if bundle {
-        Ok(serde_json::to_string_pretty(&chart.to_bundle())? + "\n")
+        // Escaped rather than cleaned: a program reading the Bundle gets the records as written.
+        Ok(crate::terminal::json(&serde_json::to_value(chart.to_bundle())?)? + "\n")
     } else {
         let mut out = render::table(&chart);
         if unreadable > 0 {
@@ -377,13 +378,13 @@ fn consent_then_maintain(
     patient: &PublicKey,
     consent: Resource,
 ) -> Result<Value> {
+    let now = Timestamp::now();
     let mut plan = vec![write(view, actor, patient, consent)?];
-    let policy = consent_policy(session, view, &plan);
+    let policy = consent_policy(session, view, &plan, now);
     let one: BTreeSet<PublicKey> = [*patient].into();
     // The new chart key goes out before the consent event, so that a client which sees the
     // withdrawal already finds the key to write under.
-    let mut keys =
-        rotation::maintain_chart_keys(view, actor, &policy, Some(&one), Timestamp::now())?;
+    let mut keys = rotation::maintain_chart_keys(view, actor, &policy, Some(&one), now)?;
     keys.append(&mut plan);
     let consents = policy.consenting.contains(patient);
     let planned = keys.len();
@@ -430,10 +431,17 @@ pub(crate) fn practice_chart(session: &Session, view: &PracticeView, patient: &P
     view.chart(patient, session.events(), options).0
 }
 
-/// Which patients consent to FHIR sharing, as far as `view`'s reader can see.
-fn consent_policy(session: &Session, view: &PracticeView, planned: &[Event]) -> PatientPolicy {
+/// Which patients consent to FHIR sharing at `now`, as far as `view`'s reader can see (a
+/// consent whose period has ended no longer counts, so the next maintenance rotates the chart
+/// key away from the gateway).
+fn consent_policy(
+    session: &Session,
+    view: &PracticeView,
+    planned: &[Event],
+    now: Timestamp,
+) -> PatientPolicy {
     PatientPolicy {
-        consenting: view.fhir_sharing_patients(session.events().iter().chain(planned)),
+        consenting: view.fhir_sharing_patients(session.events().iter().chain(planned), now),
     }
 }
 

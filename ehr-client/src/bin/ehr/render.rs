@@ -4,9 +4,16 @@ use ehr_client::chart::{self, Chart, ChartEntry};
 use ehr_client::keys;
 use serde_json::Value;
 
+use crate::terminal;
+
 /// A plain-text table, one line per visible entry.
 pub fn table(chart: &Chart) -> String {
-    let rows: Vec<[String; 6]> = chart.entries().map(row).collect();
+    // Cells are cleaned one by one: the widths count what is printed, and nothing in one cell
+    // can reach into the next.
+    let rows: Vec<[String; 6]> = chart
+        .entries()
+        .map(|entry| row(entry).map(|cell| terminal::clean(&cell, false)))
+        .collect();
     let headers = ["TYPE", "ID", "V", "UPDATED", "SUMMARY", "FLAGS"].map(str::to_owned);
     let mut widths = headers.clone().map(|h| h.len());
     for row in &rows {

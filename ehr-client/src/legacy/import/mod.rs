@@ -256,6 +256,10 @@ async fn run_plan(
     let mut plan = Vec::new();
     let mut wards = BTreeSet::new();
     for (ward, guardian) in &analysis.guardianships {
+        if state.view.is_practice_key(guardian) {
+            // A staff or agent key is never a guardian here (it stays pending in the report).
+            continue;
+        }
         let events = rotation::set_guardianship(
             &state.view,
             actor,
@@ -276,7 +280,9 @@ async fn run_plan(
     }
     if !wards.is_empty() {
         let policy = PatientPolicy {
-            consenting: state.view.fhir_sharing_patients(state.events.iter()),
+            consenting: state
+                .view
+                .fhir_sharing_patients(state.events.iter(), Timestamp::now()),
         };
         let wraps = rotation::maintain_chart_keys(
             &state.view,

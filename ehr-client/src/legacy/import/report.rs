@@ -80,7 +80,12 @@ pub(super) fn dry_run(analysis: &Analysis, state: &State, report: &mut ImportRep
     report.guardianships_recorded = analysis
         .guardianships
         .iter()
-        .filter(|(ward, guardian)| !state.view.guardians_of(ward).contains(guardian))
+        .filter(|(ward, guardian)| {
+            !state
+                .view
+                .guardians_of(ward, Timestamp::now())
+                .contains(guardian)
+        })
         .count();
     for record in analysis.missing(&state.present) {
         *report.published.entry(record.kind.as_u16()).or_insert(0) += 1;
@@ -116,7 +121,9 @@ pub(super) fn finish(analysis: &Analysis, state: &State, report: &mut ImportRepo
             }
             Fate::Records(keys) => keys.iter().all(|k| state.present.contains(k)),
             Fate::Members(keys) => keys.iter().all(|k| on_roster(&state.view, k, now)),
-            Fate::Guardianship(ward, guardian) => state.view.guardians_of(ward).contains(guardian),
+            Fate::Guardianship(ward, guardian) => {
+                state.view.guardians_of(ward, now).contains(guardian)
+            }
         };
         if done {
             tally.imported += 1;

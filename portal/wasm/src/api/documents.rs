@@ -72,12 +72,7 @@ pub fn document_request(
         "sha256": file.ciphertext_sha256,
         "contentType": file.content_type,
         "title": file.title,
-        "template": {
-            "kind": unsigned.kind.as_u16(),
-            "created_at": unsigned.created_at.as_secs(),
-            "tags": unsigned.tags.iter().map(|t| t.as_slice().to_vec()).collect::<Vec<_>>(),
-            "content": unsigned.content,
-        },
+        "template": super::template_of(&unsigned),
     })
     .to_string())
 }

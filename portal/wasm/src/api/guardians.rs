@@ -6,6 +6,7 @@
 use ehr_client::access::PracticeView;
 use ehr_client::chart::FoldOptions;
 use ehr_client::keys::Identity;
+use nostr::prelude::Timestamp;
 use serde_json::{Value, json};
 
 use super::{ApiError, chart_inputs, chart_json, public_key};
@@ -33,7 +34,7 @@ pub fn wards(practice: &str, guardian: &Identity, json: &str) -> Result<String, 
         .into_iter()
         .filter(|ward| {
             *ward != me
-                && view.guardians_of(ward).contains(&me)
+                && view.guardians_of(ward, now()).contains(&me)
                 && !view.chart_keys(ward).is_empty()
         })
         .map(|ward| {
@@ -56,10 +57,23 @@ pub fn ward_chart(
     let (practice, events, malformed) = chart_inputs(practice, json)?;
     let view = PracticeView::load(&practice, &events, guardian);
     let me = guardian.public_key();
-    if !view.guardians_of(&ward).contains(&me) {
+    if !view.guardians_of(&ward, now()).contains(&me) {
         // Not her ward (or no longer): nothing is opened, whatever keys the events carry.
         return Ok(chart_json(&ward, &Default::default(), &[], malformed));
     }
     let (chart, refused) = view.chart(&ward, &events, FoldOptions::default());
     Ok(chart_json(&ward, &chart, &refused, malformed))
+}
+
+/// The browser's clock (the core reads none): guardianships and consents are judged at it.
+pub(crate) fn now() -> Timestamp {
+    #[cfg(target_arch = "wasm32")]
+    {
+        // Milliseconds since the epoch, finite and non-negative in any browser.
+        Timestamp::from_secs((js_sys::Date::now() / 1000.0) as u64)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        Timestamp::now()
+    }
 }

@@ -237,7 +237,7 @@ pub fn sharing_state(chart: &str) -> Result<String, ApiError> {
     };
     let facilities = resource_of(&newest.to_string())?
         .as_consent()
-        .map(Consent::fhir_recipients)
+        .map(|consent| consent.fhir_recipients(super::guardians::now()))
         .unwrap_or_default();
     Ok(json!({
         "sharing": !facilities.is_empty(),
@@ -385,6 +385,7 @@ fn threads(messages: Vec<Value>) -> Vec<Value> {
         .into_iter()
         .map(|(root, mut list)| {
             list.sort_by_key(order);
+            let list = replies_after_parents(list);
             let topic = list
                 .iter()
                 .find(|m| at(m, "/id") == root.as_str())
@@ -400,6 +401,36 @@ fn threads(messages: Vec<Value>) -> Vec<Value> {
         .collect();
     threads.sort_by(|a, b| a.1.cmp(&b.1));
     threads.into_iter().map(|(thread, _)| thread).collect()
+}
+
+/// `list` (in time order) with every reply after the message it answers: event times have
+/// one-second resolution and `sent` is only what an author wrote, so a reply written in the
+/// same second as its question must not come first.
+fn replies_after_parents(mut list: Vec<Value>) -> Vec<Value> {
+    let ids: std::collections::BTreeSet<String> = list
+        .iter()
+        .filter_map(|m| at(m, "/id").as_str().map(str::to_owned))
+        .collect();
+    let mut placed = std::collections::BTreeSet::new();
+    let mut ordered = Vec::with_capacity(list.len());
+    while !list.is_empty() {
+        // The first message whose parent is shown already (or not in this thread); a cycle
+        // takes the first message left.
+        let next = list
+            .iter()
+            .position(|m| {
+                at(m, "/parent")
+                    .as_str()
+                    .is_none_or(|parent| placed.contains(parent) || !ids.contains(parent))
+            })
+            .unwrap_or(0);
+        let message = list.remove(next);
+        if let Some(id) = at(&message, "/id").as_str() {
+            placed.insert(id.to_owned());
+        }
+        ordered.push(message);
+    }
+    ordered
 }
 
 #[cfg(test)]

@@ -272,6 +272,16 @@ async fn measure(
     // Warm serving.
     let store = gateway.store().clone();
     let now = i64::try_from(Timestamp::now().as_secs())?;
+    // API keys are issued to registered clients only (this one uses no token endpoint).
+    store
+        .register_client(
+            CLIENT_ID,
+            &ehr_fhir_gateway::smart::no_keys(),
+            &["system/*.read".to_owned()],
+            "gateway-bench",
+            now,
+        )
+        .await?;
     let token = store
         .add_api_key(CLIENT_ID, &["system/*.read".to_owned()], now, now + 86_400)
         .await?;

@@ -85,6 +85,17 @@ fn a_reported_supplement_is_the_patients_in_both_views() {
 }
 
 #[test]
+fn a_reply_in_the_same_second_follows_its_question_whatever_its_sent_says() {
+    let question = json!({"id": "q", "parent": null, "at": 100, "sent": "2026-12-07T10:00:00Z"});
+    // Written in the same second, with an older `sent`: still shown after the question.
+    let answer = json!({"id": "a", "parent": "q", "at": 100, "sent": "2026-11-21T12:00:00Z"});
+    let threads = threads(vec![question, answer]);
+    let messages = threads[0]["messages"].as_array().unwrap();
+    let order: Vec<&str> = messages.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(order, ["q", "a"]);
+}
+
+#[test]
 fn messages_thread_by_reply_with_senders_named() {
     let mut p = practice();
     let chart = chart_of(&p);
@@ -145,7 +156,7 @@ fn consent_is_given_and_withdrawn_by_the_patient() {
     write(&mut p, &grant);
     let view = PracticeView::load(&p.root.public_key(), &p.events, &p.doctor);
     assert!(
-        view.fhir_sharing_patients(&p.events)
+        view.fhir_sharing_patients(&p.events, Timestamp::now())
             .contains(&p.patient.public_key())
     );
     let chart: Value = serde_json::from_str(&chart_of(&p)).unwrap();
@@ -167,7 +178,10 @@ fn consent_is_given_and_withdrawn_by_the_patient() {
     .unwrap();
     later.push(serde_json::from_str(&json).unwrap());
     let view = PracticeView::load(&p.root.public_key(), &later, &p.doctor);
-    assert!(view.fhir_sharing_patients(&later).is_empty());
+    assert!(
+        view.fhir_sharing_patients(&later, Timestamp::now())
+            .is_empty()
+    );
 }
 
 #[test]
