@@ -42,7 +42,7 @@ pub async fn backup(config: &StackConfig, out: &Path) -> Result<Vec<String>, Sta
     }
     for (name, url) in databases {
         let file = out.join(format!("{name}.db"));
-        let database = ehr_relay::store::AnyDatabase::connect(&url)
+        let database = ehr_service::database::AnyDatabase::connect(&url)
             .await
             .map_err(|e| StackError::Config(format!("{name} database: {e}")))?;
         let written = database

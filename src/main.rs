@@ -201,9 +201,7 @@ fn up(config: Option<PathBuf>, demo: bool, home: PathBuf, only: Vec<String>) -> 
         }
         out.flush()?;
         drop(out);
-        stack
-            .run_until(ehr_relay::service::shutdown_signal())
-            .await?;
+        stack.run_until(ehr_service::shutdown_signal()).await?;
         anyhow::Ok(())
     })
 }

@@ -284,9 +284,11 @@ impl Stack {
             });
         }
         if let Some(listener) = self.metrics_listener.take() {
-            ehr_relay::metrics::enable();
-            let app = axum::Router::new()
-                .route("/metrics", axum::routing::get(ehr_relay::metrics::handler));
+            ehr_service::metrics::enable();
+            let app = axum::Router::new().route(
+                "/metrics",
+                axum::routing::get(ehr_service::metrics::handler),
+            );
             let stop = stopped(self.stop_storage.subscribe());
             self.spawn("metrics", true, async move {
                 axum::serve(listener, app)

@@ -158,7 +158,7 @@ impl fmt::Debug for Config {
             .field("key", &self.key)
             .field(
                 "database_url",
-                &ehr_relay::config::redact_url(&self.database_url),
+                &ehr_service::config::redact_url(&self.database_url),
             )
             .field("relay_timeout", &self.relay_timeout)
             .field("tick", &self.tick)
@@ -284,8 +284,7 @@ impl Config {
             toml::from_str(text).map_err(|e| BillingError::Config(e.message().to_owned()))?;
         let practice = parse_public_key(&file.practice)
             .map_err(|_| config_error("practice is not an npub or hex public key"))?;
-        check_key_file_mode(&base.join(&file.key_file)).map_err(BillingError::Config)?;
-        let key = ehr_relay::config::read_agent_key(base, &file.key_file)
+        let key = ehr_service::config::read_agent_key(base, &file.key_file)
             .map_err(BillingError::Config)?;
         let network: Network = file.bitcoin.network.parse().map_err(|_| {
             config_error("bitcoin.network must be bitcoin, testnet, signet or regtest")
@@ -303,7 +302,7 @@ impl Config {
         };
         let (webhook_secret, webhook_tolerance) = match file.webhook {
             Some(webhook) => {
-                let secret = ehr_relay::config::read_config_file(
+                let secret = ehr_service::config::read_config_file(
                     base,
                     &webhook.secret_file,
                     "webhook.secret_file",
@@ -370,7 +369,7 @@ impl Config {
                 "inbox_lookup_relays must be ws:// or wss:// URLs",
             ),
             (
-                ehr_relay::config::is_database_url(&self.database_url),
+                ehr_service::config::is_database_url(&self.database_url),
                 "database_url must start with sqlite: or postgres://",
             ),
             (
@@ -437,31 +436,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// Refuse an agent key file that group or others may read or write: the secret is the bot's
-/// whole identity. A file that cannot be read at all is left to `read_agent_key` to name.
-#[cfg(unix)]
-pub fn check_key_file_mode(path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let Ok(metadata) = std::fs::metadata(path) else {
-        return Ok(());
-    };
-    let mode = metadata.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(format!(
-            "key_file {} is accessible to group or others (mode {mode:o}); run `chmod 600 {}`",
-            path.display(),
-            path.display()
-        ));
-    }
-    Ok(())
-}
-
-/// Permission bits are a Unix matter.
-#[cfg(not(unix))]
-pub fn check_key_file_mode(_path: &Path) -> Result<(), String> {
-    Ok(())
 }
 
 #[cfg(test)]

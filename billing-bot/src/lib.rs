@@ -172,7 +172,7 @@ impl Bot {
             .layer(tower_http::trace::TraceLayer::new_for_http())
             .layer(axum::middleware::from_fn_with_state(
                 "billing-bot",
-                ehr_relay::metrics::observe,
+                ehr_service::metrics::observe,
             ))
             .with_state(Arc::clone(self))
     }

@@ -17,7 +17,7 @@ use crate::config::Config;
 /// The reason is recorded with the delivery attempt; it names the rule, not the address.
 pub async fn refusal(config: &Config, url: &str) -> Option<&'static str> {
     if config.delivery.allow_private_dm_relays
-        || ehr_relay::config::same_relay_url(url, &config.relay_url)
+        || ehr_service::config::same_relay_url(url, &config.relay_url)
     {
         return None;
     }

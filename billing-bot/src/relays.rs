@@ -174,7 +174,7 @@ impl Relays {
         let one = |outcomes: Vec<PublishOutcome>| {
             outcomes.into_iter().next().ok_or(NetError::Disconnected)
         };
-        if ehr_relay::config::same_relay_url(url, &config.relay_url) {
+        if ehr_service::config::same_relay_url(url, &config.relay_url) {
             let wraps = std::slice::from_ref(wrap);
             return one(self
                 .on_practice(config, async |client| client.publish(wraps).await)

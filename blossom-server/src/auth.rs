@@ -3,7 +3,7 @@
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use ehr_relay::access::tag_values;
+use ehr_client::event::tag_values;
 use nostr::prelude::{Event, Kind, PublicKey, Timestamp};
 
 use crate::error::BlossomError;

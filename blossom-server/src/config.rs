@@ -82,11 +82,11 @@ impl fmt::Debug for Config {
             .field("practice", &self.practice)
             .field(
                 "relay_database_url",
-                &ehr_relay::config::redact_url(&self.relay_database_url),
+                &ehr_service::config::redact_url(&self.relay_database_url),
             )
             .field(
                 "database_url",
-                &ehr_relay::config::redact_url(&self.database_url),
+                &ehr_service::config::redact_url(&self.database_url),
             )
             .field("blob_dir", &self.blob_dir)
             .field("max_blob_bytes", &self.max_blob_bytes)
@@ -207,7 +207,7 @@ impl Config {
             ("database_url", &self.database_url),
             ("relay_database_url", &self.relay_database_url),
         ] {
-            if !ehr_relay::config::is_database_url(url) {
+            if !ehr_service::config::is_database_url(url) {
                 return Err(BlossomError::Config(format!(
                     "{key} must start with sqlite: or postgres://"
                 )));

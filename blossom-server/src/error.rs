@@ -42,7 +42,7 @@ pub enum BlossomError {
     Io(#[from] std::io::Error),
     /// The relay's membership could not be read.
     #[error("membership: {0}")]
-    Membership(#[from] ehr_relay::RelayError),
+    Membership(#[from] ehr_service::membership::MembershipError),
 }
 
 impl IntoResponse for BlossomError {

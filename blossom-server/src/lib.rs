@@ -137,7 +137,7 @@ pub async fn serve(
         .layer(axum::middleware::map_response(cors))
         .layer(axum::middleware::from_fn_with_state(
             "blossom",
-            ehr_relay::metrics::observe,
+            ehr_service::metrics::observe,
         ));
     tracing::info!(%local, "blossom listening");
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {

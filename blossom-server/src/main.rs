@@ -27,7 +27,7 @@ struct Cli {
 }
 
 fn main() -> anyhow::Result<()> {
-    ehr_relay::service::init_tracing();
+    ehr_service::init_tracing();
     let cli = Cli::parse();
     let config = Config::load(&cli.config)?;
     if cli.check {
@@ -41,8 +41,8 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let listener = ehr_relay::service::listen("ehr-blossom", "http", config.listen).await?;
-        serve(listener, config, ehr_relay::service::shutdown_signal()).await?;
+        let listener = ehr_service::listen("ehr-blossom", "http", config.listen).await?;
+        serve(listener, config, ehr_service::shutdown_signal()).await?;
         anyhow::Ok(())
     })
 }

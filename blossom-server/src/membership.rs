@@ -1,11 +1,10 @@
-//! Who may use the Blossom server: exactly the relay's members, read from the relay's own
-//! database (roster chain, NIP-86 roles, bans) with `ehr_relay::hub::load_access`. There is no
-//! second list to keep. Each request first asks the relay's database for its access generation
-//! (one small query) and reloads the view only when it changed, so a member added or revoked a
-//! moment ago counts at once.
+//! Who may use the Blossom server: exactly the relay's members, read-only from the relay's own
+//! database (roster chain, NIP-86 roles, bans) through `ehr_service::membership`, which names the
+//! few tables and columns it reads. There is no second list to keep. Each request first asks the
+//! relay's database for its access generation (one small query) and reloads the view only when
+//! it changed, so a member added or revoked a moment ago counts at once.
 
-use ehr_relay::access::Access;
-use ehr_relay::store::Store as RelayStore;
+use ehr_service::membership::{Generation, Members, MembershipSource};
 use nostr::prelude::{PublicKey, Timestamp};
 use tokio::sync::RwLock;
 
@@ -14,9 +13,9 @@ use crate::error::BlossomError;
 /// The relay's members, cached with the database's access generation they were read at.
 #[derive(Debug)]
 pub struct Membership {
-    relay: RelayStore,
+    relay: MembershipSource,
     practice: PublicKey,
-    view: RwLock<(Access, [i64; 5])>,
+    view: RwLock<(Members, Generation)>,
     /// One reload at a time: the requests that find the view stale wait for it, not repeat it.
     reloading: tokio::sync::Mutex<()>,
 }
@@ -33,16 +32,15 @@ pub struct Standing {
 }
 
 impl Membership {
-    /// Open the relay's database and load its members.
+    /// Open the relay's database (which the relay has created) and load its members.
     pub async fn open(relay_database_url: &str, practice: PublicKey) -> Result<Self, BlossomError> {
-        let config = ehr_relay::RelayConfig::new(practice, relay_database_url);
-        let relay = RelayStore::open(&config.database).await?;
+        let relay = MembershipSource::open(relay_database_url).await?;
         let generation = relay.access_generation().await?;
-        let access = ehr_relay::hub::load_access(&relay, practice).await?;
+        let members = relay.members(practice).await?;
         Ok(Self {
             relay,
             practice,
-            view: RwLock::new((access, generation)),
+            view: RwLock::new((members, generation)),
             reloading: tokio::sync::Mutex::new(()),
         })
     }
@@ -59,8 +57,8 @@ impl Membership {
         if self.view.read().await.1 == now {
             return Ok(());
         }
-        let access = ehr_relay::hub::load_access(&self.relay, self.practice).await?;
-        *self.view.write().await = (access, now);
+        let members = self.relay.members(self.practice).await?;
+        *self.view.write().await = (members, now);
         Ok(())
     }
 

@@ -1,6 +1,6 @@
 //! Blob metadata (sqlx's `Any` driver over `migrations/blossom/{sqlite,postgres}`).
 
-use ehr_relay::store::AnyDatabase;
+use ehr_service::database::AnyDatabase;
 use nostr::prelude::Timestamp;
 use serde::Serialize;
 use sqlx::Row;

@@ -335,6 +335,34 @@ async fn metadata_works_on_postgres_too() {
     }
 }
 
+/// Blossom reads the relay's members through `ehr_service::membership` on PostgreSQL as on
+/// SQLite: the relay's staff and patients have their standing, a stranger none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn membership_is_read_from_a_postgres_relay_database() {
+    let Some(url) = postgres_database().await else {
+        return;
+    };
+    let (people, url, practice) = practice_db_at(url).await;
+    let membership = ehr_blossom_server::membership::Membership::open(&url, practice)
+        .await
+        .unwrap();
+    let doctor = membership
+        .standing(&people.doctor.public_key())
+        .await
+        .unwrap();
+    assert!(doctor.may_upload && doctor.may_read && !doctor.is_admin);
+    let patient = membership
+        .standing(&people.patient.public_key())
+        .await
+        .unwrap();
+    assert!(patient.may_upload && patient.may_read);
+    let stranger = membership
+        .standing(&people.stranger.public_key())
+        .await
+        .unwrap();
+    assert!(!stranger.may_read && !stranger.may_upload);
+}
+
 async fn owners_share_blobs(metadata_url: Option<String>) {
     let (server, people) = start(|c| {
         if let Some(url) = metadata_url {

@@ -625,3 +625,14 @@ fn sanitise_tag_name(name: &str) -> String {
         .take(32)
         .collect()
 }
+
+/// The values of an event's tags named `name` (the second field of each), in order.
+pub fn tag_values<'a>(event: &'a Event, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    event.tags.iter().filter_map(move |tag| {
+        let fields = tag.as_slice();
+        match (fields.first(), fields.get(1)) {
+            (Some(n), Some(v)) if n == name => Some(v.as_str()),
+            _ => None,
+        }
+    })
+}

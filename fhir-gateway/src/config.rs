@@ -48,7 +48,7 @@ impl fmt::Debug for Config {
             .field("key", &self.key)
             .field(
                 "database_url",
-                &ehr_relay::config::redact_url(&self.database_url),
+                &ehr_service::config::redact_url(&self.database_url),
             )
             .field("relay_timeout", &self.relay_timeout)
             .field("relay_outage_bound", &self.relay_outage_bound)
@@ -120,8 +120,7 @@ impl Config {
         let practice = parse_public_key(&file.practice).map_err(|_| {
             GatewayError::Config("practice is not an npub or hex public key".into())
         })?;
-        check_key_file_mode(&base.join(&file.key_file)).map_err(GatewayError::Config)?;
-        let key = ehr_relay::config::read_agent_key(base, &file.key_file)
+        let key = ehr_service::config::read_agent_key(base, &file.key_file)
             .map_err(GatewayError::Config)?;
         let config = Self {
             listen: file.listen,
@@ -159,7 +158,7 @@ impl Config {
         if !(self.relay_url.starts_with("ws://") || self.relay_url.starts_with("wss://")) {
             return bad("relay_url must start with ws:// or wss://");
         }
-        if !ehr_relay::config::is_database_url(&self.database_url) {
+        if !ehr_service::config::is_database_url(&self.database_url) {
             return bad("database_url must start with sqlite: or postgres://");
         }
         if self.relay_timeout.is_zero() {
@@ -175,32 +174,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// Refuse an agent key file that group or others may read or write: the secret is the agent's
-/// whole identity. A file that cannot be read at all is left to [`ehr_relay::config::read_agent_key`]
-/// to name.
-#[cfg(unix)]
-pub fn check_key_file_mode(path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let Ok(metadata) = std::fs::metadata(path) else {
-        return Ok(());
-    };
-    let mode = metadata.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(format!(
-            "key_file {} is accessible to group or others (mode {mode:o}); run `chmod 600 {}`",
-            path.display(),
-            path.display()
-        ));
-    }
-    Ok(())
-}
-
-/// Permission bits are a Unix matter.
-#[cfg(not(unix))]
-pub fn check_key_file_mode(_path: &Path) -> Result<(), String> {
-    Ok(())
 }
 
 #[cfg(test)]

@@ -170,7 +170,7 @@ impl Gateway {
             .with_state(state)
             .layer(axum::middleware::from_fn_with_state(
                 "fhir-gateway",
-                ehr_relay::metrics::observe,
+                ehr_service::metrics::observe,
             ));
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             let _ = tcp.set_nodelay(true);

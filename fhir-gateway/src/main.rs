@@ -76,7 +76,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    ehr_relay::service::init_tracing();
+    ehr_service::init_tracing();
     let cli = Cli::parse();
     let config = Config::load(&cli.config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -158,9 +158,8 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Serve => runtime.block_on(async {
             drop(out);
-            let listener =
-                ehr_relay::service::listen("ehr-fhir-gateway", "http", config.listen).await?;
-            serve(listener, config, ehr_relay::service::shutdown_signal())
+            let listener = ehr_service::listen("ehr-fhir-gateway", "http", config.listen).await?;
+            serve(listener, config, ehr_service::shutdown_signal())
                 .await
                 .context("the gateway stopped")
         })?,

@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::assets::Assets;
 
@@ -104,24 +105,6 @@ pub fn content_security_policy(origins: &[String]) -> Result<String, PortalError
     ))
 }
 
-async fn secure(State(csp): State<HeaderValue>, mut response: Response) -> Response {
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, csp);
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
-    response
-}
-
 /// A file by path, revalidated on every use (`no-cache` with a strong `ETag`): the names do not
 /// change between builds, so a browser must never run a stale app against new WebAssembly.
 async fn file(State(assets): State<Arc<Assets>>, request: Request) -> Response {
@@ -190,10 +173,25 @@ pub async fn serve(
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(file)
         .with_state(Arc::new(assets))
-        .layer(axum::middleware::map_response_with_state(csp, secure))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            csp,
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
         .layer(axum::middleware::from_fn_with_state(
             "portal",
-            ehr_relay::metrics::observe,
+            ehr_service::metrics::observe,
         ));
     tracing::info!(local = %listener.local_addr()?, assets = %dir.display(), "portal listening");
     axum::serve(listener, app)

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ehr_client::access::patient_may_write;
+use ehr_client::event::tag_values;
 use ehr_client::grants::{Guardianship, GuardianshipStatus};
 use ehr_client::kinds::{self, ClinicalKind};
 use ehr_client::roster::{Role, Roster, RosterChain, verify_roster_chain};
@@ -29,68 +30,7 @@ pub fn changes_access(kind: u16) -> bool {
     matches!(kind, kinds::ROSTER | kinds::GUARDIANSHIP)
 }
 
-/// A role given through the NIP-86 management API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum AssignedRole {
-    /// Reads and writes about themselves.
-    Patient,
-    /// Reads and writes about their wards (kind 2106) and themselves.
-    Guardian,
-}
-
-impl AssignedRole {
-    /// The role's name in NIP-86 calls and the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Patient => "patient",
-            Self::Guardian => "guardian",
-        }
-    }
-
-    /// Parse a NIP-86 role name.
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "patient" => Some(Self::Patient),
-            "guardian" => Some(Self::Guardian),
-            _ => None,
-        }
-    }
-}
-
-/// Everything a key is, right now.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Roles {
-    /// The practice root key.
-    pub root: bool,
-    /// Its role in the current roster, if it is a member valid now.
-    pub staff: Option<Role>,
-    /// Roles given over NIP-86.
-    pub assigned: BTreeSet<AssignedRole>,
-    /// Banned over NIP-86: no access at all, whatever else it is.
-    pub banned: bool,
-}
-
-impl Roles {
-    /// Whether the key may use the relay at all.
-    pub fn is_member(&self) -> bool {
-        !self.banned && (self.root || self.staff.is_some() || !self.assigned.is_empty())
-    }
-
-    /// Root, admin, doctor, nurse or MA: may manage patients over NIP-86 and read everything.
-    pub fn is_clinical_staff(&self) -> bool {
-        !self.banned && (self.root || self.staff.is_some_and(Role::may_wrap_chart_keys))
-    }
-
-    /// Any staff role, or root: may add patients and guardians over NIP-86.
-    pub fn is_staff(&self) -> bool {
-        !self.banned && (self.root || self.staff.is_some_and(|r| !r.is_agent()))
-    }
-
-    /// Root or admin.
-    pub fn is_admin(&self) -> bool {
-        !self.banned && (self.root || self.staff.is_some_and(Role::is_admin))
-    }
-}
+pub use ehr_service::membership::{AssignedRole, Roles};
 
 /// What a connection may read, the same rule in SQL ([`crate::store`]) and per event
 /// ([`ReadScope::allows`]). Kind 1059 is always served only to its one `p` recipient.
@@ -127,17 +67,6 @@ impl ReadScope {
         self.practice_profile
             .is_some_and(|practice| kind == 0 && event.pubkey == practice)
     }
-}
-
-/// The values of an event's tags named `name`.
-pub fn tag_values<'a>(event: &'a Event, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-    event.tags.iter().filter_map(move |tag| {
-        let fields = tag.as_slice();
-        match (fields.first(), fields.get(1)) {
-            (Some(n), Some(v)) if n == name => Some(v.as_str()),
-            _ => None,
-        }
-    })
 }
 
 /// The values of an event's `p` tags.
@@ -245,12 +174,14 @@ impl Access {
 
     /// What `pubkey` is at `now`.
     pub fn roles(&self, pubkey: &PublicKey, now: Timestamp) -> Roles {
-        Roles {
-            root: *pubkey == self.practice,
-            staff: self.chain.role_at(pubkey, now),
-            assigned: self.assigned.get(pubkey).cloned().unwrap_or_default(),
-            banned: self.bans.contains(pubkey),
-        }
+        Roles::resolve(
+            &self.practice,
+            &self.chain,
+            &self.assigned,
+            &self.bans,
+            pubkey,
+            now,
+        )
     }
 
     /// Whether `pubkey` is the root or is, or ever was, in a roster of the chain (staff or

@@ -47,14 +47,14 @@ pub(crate) fn check_auth(event: &Event, challenge: &str, relay_url: &str) -> Res
             "the AUTH event's created_at is too far from now",
         ));
     }
-    let tag = |name| crate::access::tag_values(event, name).next();
+    let tag = |name| ehr_client::event::tag_values(event, name).next();
     if tag("challenge") != Some(challenge) {
         return Err(Reject::invalid(
             "the AUTH event does not answer this connection's challenge",
         ));
     }
     let relay = tag("relay").unwrap_or_default();
-    if !crate::config::same_relay_url(relay, relay_url) {
+    if !ehr_service::config::same_relay_url(relay, relay_url) {
         return Err(Reject::invalid("the AUTH event names another relay"));
     }
     Ok(())

@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
-use ehr_client::keys::{Identity, parse_public_key, parse_secret_key};
+use ehr_client::keys::parse_public_key;
 use ipnet::IpNet;
 use nostr::prelude::PublicKey;
 use serde::Deserialize;
@@ -123,40 +123,7 @@ impl fmt::Debug for DatabaseConfig {
     }
 }
 
-/// A database URL with any password replaced, for logs and `Debug`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_owned();
-    };
-    let user = userinfo.split(':').next().unwrap_or_default();
-    format!("{scheme}://{user}:[redacted]@{host}")
-}
-
-/// Whether `url` names a database the services open: `sqlite:...` or `postgres(ql)://...`.
-pub fn is_database_url(url: &str) -> bool {
-    url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")
-}
-
-pub use ehr_client::connection::same_relay_url;
-
-/// Read a file a service's configuration names (`key` is its setting), relative to the
-/// configuration file's folder `base`; the error names the setting and the path, never the
-/// content.
-pub fn read_config_file(base: &Path, path: &Path, key: &str) -> Result<String, String> {
-    let full = base.join(path);
-    std::fs::read_to_string(&full).map_err(|e| format!("{key} {}: {}", full.display(), e.kind()))
-}
-
-/// A service agent's own key from its `key_file` (nsec or hex, relative to `base`).
-pub fn read_agent_key(base: &Path, key_file: &Path) -> Result<Identity, String> {
-    let secret = read_config_file(base, key_file, "key_file")?;
-    let secret = parse_secret_key(secret.trim(), None)
-        .map_err(|_| "key_file does not hold an nsec or hex secret key".to_owned())?;
-    Ok(Identity::from_secret_key(secret))
-}
+use ehr_service::config::{is_database_url, redact_url};
 
 /// The two storage backends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -58,7 +58,7 @@ struct Conn {
 
 /// Serve one WebSocket until it closes or the relay shuts down.
 pub async fn run(socket: WebSocket, relay: Arc<RelayState>, ip: IpAddr) {
-    let _counted = crate::metrics::connection_opened();
+    let _counted = ehr_service::metrics::connection_opened();
     let (sink, mut stream) = socket.split();
     let stall = Duration::from_secs(relay.config.limits.idle_timeout_seconds);
     let (out, pipe) = Outbox::new(relay.config.limits.max_outbound_bytes, stall);

@@ -174,7 +174,7 @@ impl Hub {
                     .iter()
                     .filter(|o| **o == WriteOutcome::Stored)
                     .count();
-                crate::metrics::events_stored(stored as u64);
+                ehr_service::metrics::events_stored(stored as u64);
                 for ((job, reply), outcome) in jobs.into_iter().zip(replies).zip(outcomes) {
                     if outcome == WriteOutcome::Stored {
                         if fan_out_locally {
@@ -239,16 +239,4 @@ impl Writer {
             .map_err(|_| RelayError::ShuttingDown)?;
         Ok(done)
     }
-}
-
-/// The practice's members as a relay store holds them: roster chain, guardianships, NIP-86
-/// roles and bans. Other services (the Blossom server) load it to admit the same keys as the
-/// relay, with no second list to keep.
-pub async fn load_access(
-    store: &Store,
-    practice: nostr::prelude::PublicKey,
-) -> Result<Access, RelayError> {
-    let hub = Hub::load(store.clone(), Access::new(practice)).await?;
-    let access = hub.access().clone();
-    Ok(access)
 }

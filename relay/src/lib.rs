@@ -16,11 +16,9 @@ mod conn;
 pub mod error;
 pub mod hub;
 mod keepalive;
-pub mod metrics;
 pub mod negentropy;
 pub mod nip86;
 mod outbox;
-pub mod service;
 pub mod signer_messages;
 pub mod store;
 pub mod tools;
@@ -209,7 +207,7 @@ pub async fn serve(
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .layer(axum::middleware::from_fn_with_state(
             "relay",
-            crate::metrics::observe,
+            ehr_service::metrics::observe,
         ));
     let listener = listener.tap_io(|tcp| {
         // Small REQ answers must not wait for Nagle and delayed ACKs.

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use ehr_relay::{RelayConfig, serve, service, tools};
+use ehr_relay::{RelayConfig, serve, tools};
+use ehr_service as service;
 
 #[derive(Parser)]
 #[command(name = "ehr-relay", version, about = "The nostr-ehr practice relay")]

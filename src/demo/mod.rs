@@ -82,7 +82,7 @@ pub fn write_key(path: &Path, identity: &Identity) -> Result<(), StackError> {
 
 /// Read an nsec file (as the services read their agent keys).
 pub fn read_key(path: &Path) -> Result<Identity, StackError> {
-    ehr_relay::config::read_agent_key(Path::new(""), path).map_err(StackError::Demo)
+    ehr_service::config::read_agent_key(Path::new(""), path).map_err(StackError::Demo)
 }
 
 fn patient_file(index: usize) -> String {

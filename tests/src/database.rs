@@ -27,7 +27,7 @@ pub async fn fresh_database(
     };
     let suffix = Identity::generate().public_key().to_hex();
     let name = format!("ehr_{service}_{}", suffix.get(..16).unwrap_or_default());
-    let database = ehr_relay::store::AnyDatabase::connect(&admin)
+    let database = ehr_service::database::AnyDatabase::connect(&admin)
         .await
         .context("cannot reach the test PostgreSQL server")?;
     database

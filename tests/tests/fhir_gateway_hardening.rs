@@ -312,7 +312,7 @@ async fn a_key_for_an_unregistered_client_reads_nothing_even_under_a_consent_to_
     assert_eq!(entries(&found).len(), 1);
 
     // A key row for a client never registered (the API no longer makes one): nothing.
-    let database = ehr_relay::store::AnyDatabase::connect(&database_url)
+    let database = ehr_service::database::AnyDatabase::connect(&database_url)
         .await
         .unwrap();
     let now = now();

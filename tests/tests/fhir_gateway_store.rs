@@ -308,7 +308,9 @@ async fn credentials_need_a_registered_live_client(engine: &str) {
     let now = 1_900_000_000;
     let scopes = vec!["system/*.read".to_owned()];
     // A key row for a client never registered, as older databases allowed: it reads nothing.
-    let database = ehr_relay::store::AnyDatabase::connect(&url).await.unwrap();
+    let database = ehr_service::database::AnyDatabase::connect(&url)
+        .await
+        .unwrap();
     let insert = database.sql(
         "INSERT INTO api_keys (key_id, client_id, secret_sha256, scopes, created_at, expires_at, kind) VALUES (?, ?, ?, ?, ?, ?, 'api-key')",
     );

@@ -807,7 +807,7 @@ async fn a_practice_runs_its_life_on_the_whole_stack() {
             .is_err(),
         "a backup overwrote another"
     );
-    let snapshot = ehr_relay::store::AnyDatabase::connect(&format!(
+    let snapshot = ehr_service::database::AnyDatabase::connect(&format!(
         "sqlite://{}",
         backup_dir.join("relay.db").display()
     ))

@@ -11,7 +11,7 @@ pub mod outbox;
 
 use std::borrow::Cow;
 
-use ehr_relay::store::AnyDatabase;
+use ehr_service::database::AnyDatabase;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, Row, Transaction};
 

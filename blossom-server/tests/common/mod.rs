@@ -34,6 +34,11 @@ pub struct Practice {
 
 /// A relay database holding a roster (doctor, nurse, gateway) and one NIP-86 patient.
 pub async fn practice_db(dir: &std::path::Path) -> (Practice, String, PublicKey) {
+    practice_db_at(format!("sqlite://{}", dir.join("relay.db").display())).await
+}
+
+/// The same, in the relay database at `url` (SQLite or PostgreSQL), written by the relay's store.
+pub async fn practice_db_at(url: String) -> (Practice, String, PublicKey) {
     let root = Identity::generate();
     let people = Practice {
         doctor: Keys::generate(),
@@ -64,7 +69,6 @@ pub async fn practice_db(dir: &std::path::Path) -> (Practice, String, PublicKey)
     }
     .sign(&root, start)
     .unwrap();
-    let url = format!("sqlite://{}", dir.join("relay.db").display());
     let config = ehr_relay::RelayConfig::new(root.public_key(), url.clone());
     let store = RelayStore::open(&config.database).await.unwrap();
     store

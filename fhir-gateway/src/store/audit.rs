@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use ehr_relay::store::AnyDatabase;
+use ehr_service::database::AnyDatabase;
 use nostr::prelude::Event;
 use serde_json::Value;
 use sqlx::Row;

@@ -5,7 +5,7 @@
 pub mod audit;
 pub mod smart;
 
-use ehr_relay::store::AnyDatabase;
+use ehr_service::database::AnyDatabase;
 use sqlx::Row;
 
 use crate::error::GatewayError;

@@ -4,7 +4,6 @@
 //! Both backends share the SQL of filters and read rules (module `select`) and the logic of a write
 //! (module `write`); each backend only binds values and runs statements.
 
-mod any;
 mod postgres;
 mod quota;
 mod select;
@@ -12,7 +11,7 @@ mod sqlite;
 mod statements;
 mod write;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use futures_util::stream::BoxStream;
@@ -22,9 +21,7 @@ use crate::access::{AssignedRole, ReadScope};
 use crate::config::{Backend, DatabaseConfig};
 use crate::error::{Reject, RelayError};
 
-pub use any::AnyDatabase;
 pub use postgres::{EVENTS_CHANNEL, PgStore, ROLES_CHANNEL};
-pub use select::numbered;
 pub use sqlite::SqliteStore;
 pub use write::{WriteJob, WriteOutcome};
 
@@ -55,10 +52,7 @@ pub enum Store {
 }
 
 /// Patients, guardians and bans as stored.
-pub type AssignedRoles = (
-    BTreeMap<PublicKey, BTreeSet<AssignedRole>>,
-    BTreeSet<PublicKey>,
-);
+pub type AssignedRoles = (ehr_service::membership::Assigned, BTreeSet<PublicKey>);
 
 macro_rules! both {
     ($self:ident, $store:ident => $body:expr) => {
@@ -109,7 +103,7 @@ impl Store {
             Self::Sqlite(_) => select::Select::events_index_packed(filter, scope, limit, now),
             Self::Postgres(_) => {
                 let mut select = select::Select::events(filter, scope, limit, now);
-                select.sql = numbered(&select.sql).into_owned();
+                select.sql = ehr_service::database::numbered(&select.sql).into_owned();
                 select
             }
         })
@@ -163,8 +157,8 @@ impl Store {
     }
 
     /// A value that changes whenever who may do what could have changed: the newest roster or
-    /// guardianship stored, and the NIP-86 roles and bans. One cheap query, so a reader of this
-    /// database (the Blossom server) can tell whether its view of the members is stale.
+    /// guardianship stored, and the NIP-86 roles and bans (the statement other services run
+    /// through `ehr_service::membership`).
     pub async fn access_generation(&self) -> Result<[i64; 5], RelayError> {
         both!(self, s => s.access_generation().await)
     }
@@ -172,19 +166,7 @@ impl Store {
     /// Patients, guardians and bans.
     pub async fn assigned_roles(&self) -> Result<AssignedRoles, RelayError> {
         let (roles, bans) = both!(self, s => s.assigned_roles().await)?;
-        let mut assigned: BTreeMap<PublicKey, BTreeSet<AssignedRole>> = BTreeMap::new();
-        for (pubkey, role) in roles {
-            if let (Ok(pubkey), Some(role)) =
-                (PublicKey::from_slice(&pubkey), AssignedRole::parse(&role))
-            {
-                assigned.entry(pubkey).or_default().insert(role);
-            }
-        }
-        let bans = bans
-            .iter()
-            .filter_map(|p| PublicKey::from_slice(p).ok())
-            .collect();
-        Ok((assigned, bans))
+        Ok(ehr_service::membership::decode_assigned(roles, &bans))
     }
 
     /// Give `pubkey` a role; false when it already had it.

@@ -9,13 +9,14 @@ use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row};
 
 use super::StoredRow;
-use super::select::{Bind, Select, numbered, secs};
+use super::select::{Bind, Select, secs};
 use super::statements::backend_statements;
 use super::write::{
     EVENT_ROWS_PER_INSERT, EventRow, TagRow, Tx, WriteJob, WriteOutcome, write_all,
 };
 use crate::config::DatabaseConfig;
 use crate::error::RelayError;
+use ehr_service::database::numbered;
 
 /// NOTIFY channel for stored and ephemeral events (payload: hex id).
 pub const EVENTS_CHANNEL: &str = "ehr_events";

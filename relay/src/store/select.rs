@@ -1,7 +1,6 @@
 //! The SQL of a NIP-01 filter and of a [`ReadScope`], shared by both backends. Statements use
-//! `?` placeholders; PostgreSQL gets them numbered by [`numbered`].
+//! `?` placeholders; PostgreSQL gets them numbered by [`ehr_service::database::numbered`].
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use nostr::prelude::{Filter, Timestamp};
@@ -223,34 +222,4 @@ impl Select {
 /// Seconds as SQL integers.
 pub fn secs(t: Timestamp) -> i64 {
     i64::try_from(t.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// `?` placeholders numbered `$1, $2, ...` for PostgreSQL. The statements here hold no `?`
-/// inside string literals.
-pub fn numbered(sql: &str) -> Cow<'_, str> {
-    if !sql.contains('?') {
-        return Cow::Borrowed(sql);
-    }
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' {
-            n += 1;
-            let _ = write!(out, "${n}");
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn placeholders_are_numbered_in_order() {
-        assert_eq!(numbered("a = ? AND b IN (?,?)"), "a = $1 AND b IN ($2,$3)");
-    }
 }

@@ -62,7 +62,7 @@ macro_rules! backend_statements {
             }
 
             pub(super) async fn raw_of_kinds(&self, kinds: &[u16]) -> Result<Vec<String>, RelayError> {
-                let sql = $sql("SELECT raw FROM events WHERE kind = ? ORDER BY created_at, id");
+                let sql = $sql(ehr_service::membership::sql::EVENTS_OF_KIND);
                 let mut out = Vec::new();
                 for kind in kinds {
                     let mut raws: Vec<String> = sqlx::query_scalar(&sql)
@@ -75,11 +75,7 @@ macro_rules! backend_statements {
             }
 
             pub(super) async fn access_generation(&self) -> Result<[i64; 5], RelayError> {
-                let sql = $sql(concat!(
-                    "SELECT (SELECT COALESCE(MAX(seq), 0) FROM events WHERE kind = ? OR kind = ?),",
-                    " (SELECT COUNT(*) FROM assigned_roles), (SELECT COALESCE(MAX(assigned_at), 0) FROM assigned_roles),",
-                    " (SELECT COUNT(*) FROM bans), (SELECT COALESCE(MAX(banned_at), 0) FROM bans)"
-                ));
+                let sql = $sql(ehr_service::membership::sql::ACCESS_GENERATION);
                 let row = sqlx::query(&sql)
                     .bind(i64::from(ehr_client::kinds::ROSTER))
                     .bind(i64::from(ehr_client::kinds::GUARDIANSHIP))
@@ -89,8 +85,8 @@ macro_rules! backend_statements {
             }
 
             pub(super) async fn assigned_roles(&self) -> Result<(Vec<(Vec<u8>, String)>, Vec<Vec<u8>>), RelayError> {
-                let roles = sqlx::query_as("SELECT pubkey, role FROM assigned_roles").fetch_all(&self.$read).await?;
-                let bans = sqlx::query_scalar("SELECT pubkey FROM bans").fetch_all(&self.$read).await?;
+                let roles = sqlx::query_as(ehr_service::membership::sql::ASSIGNED_ROLES).fetch_all(&self.$read).await?;
+                let bans = sqlx::query_scalar(ehr_service::membership::sql::BANS).fetch_all(&self.$read).await?;
                 Ok((roles, bans))
             }
 

@@ -11,8 +11,9 @@ use nostr::prelude::{Event, EventId, Kind, PublicKey, Timestamp};
 use super::DELETED_BEFORE;
 use super::quota::{Savepoint, Usage};
 use super::select::secs;
-use crate::access::{is_practice_kind, tag_values};
+use crate::access::is_practice_kind;
 use crate::error::Reject;
+use ehr_client::event::tag_values;
 
 /// One event to store.
 #[derive(Debug, Clone)]

@@ -142,7 +142,7 @@ pub fn events_stored(count: u64) {
 
 /// Middleware for every service's router: runs the request inside the service's span (so its
 /// logs name the service) and, when metrics are on, records its latency.
-/// Use as `axum::middleware::from_fn_with_state("relay", ehr_relay::metrics::observe)`.
+/// Use as `axum::middleware::from_fn_with_state("relay", ehr_service::metrics::observe)`.
 pub async fn observe(
     State(service): State<&'static str>,
     request: Request,

@@ -3,6 +3,7 @@
 //! `?` placeholders, numbered for PostgreSQL. Each service runs its own migrations on it.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use sqlx::AnyPool;
 
@@ -63,7 +64,7 @@ impl AnyDatabase {
     /// A statement with `?` placeholders, numbered when the database is PostgreSQL.
     pub fn sql<'a>(&self, sql: &'a str) -> Cow<'a, str> {
         if self.postgres {
-            super::numbered(sql)
+            numbered(sql)
         } else {
             Cow::Borrowed(sql)
         }
@@ -92,5 +93,35 @@ impl AnyDatabase {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+}
+
+/// `?` placeholders numbered `$1, $2, ...` for PostgreSQL. The statements given hold no `?`
+/// inside string literals.
+pub fn numbered(sql: &str) -> Cow<'_, str> {
+    if !sql.contains('?') {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            let _ = write!(out, "${n}");
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_in_order() {
+        assert_eq!(numbered("a = ? AND b IN (?,?)"), "a = $1 AND b IN ($2,$3)");
     }
 }
