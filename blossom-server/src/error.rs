@@ -83,3 +83,9 @@ impl IntoResponse for BlossomError {
         response
     }
 }
+
+impl From<ehr_client::bud11::Refused> for BlossomError {
+    fn from(refused: ehr_client::bud11::Refused) -> Self {
+        Self::Unauthorized(refused.0)
+    }
+}

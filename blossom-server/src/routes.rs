@@ -226,7 +226,7 @@ pub async fn upload(
         Some(expected) if *expected != sha => Err(BlossomError::HashMismatch(
             "the body's sha256 is not X-SHA-256",
         )),
-        _ => token.covers(&sha, true),
+        _ => token.covers(&sha, true).map_err(BlossomError::from),
     };
     if let Err(error) = verdict {
         let _ = tokio::fs::remove_file(&temp).await;

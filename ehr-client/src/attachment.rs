@@ -1,8 +1,6 @@
-//! What a DocumentReference says about its encrypted file, and the BUD-11 token template that
-//! authorises reading it: the I/O-free half of [`crate::blossom`] (DESIGN.md §4), shared by the
-//! `ehr` CLI and the portal's WebAssembly, which cannot carry the HTTP client.
-
-use nostr::prelude::{EventBuilder, Kind, Tag, Timestamp};
+//! What a DocumentReference says about its encrypted file, and the host its BUD-11 token
+//! ([`crate::bud11`]) is scoped to: the I/O-free half of [`crate::blossom`] (DESIGN.md §4),
+//! shared by the `ehr` CLI and the portal's WebAssembly, which cannot carry the HTTP client.
 
 use crate::document::{FileKey, Layout};
 use crate::fhir::DocumentReference;
@@ -14,9 +12,6 @@ pub const FILE_LAYOUT_EXTENSION: &str = "urn:nostr-ehr:extension:file-layout";
 pub const CIPHERTEXT_SHA256_EXTENSION: &str = "urn:nostr-ehr:extension:ciphertext-sha256";
 /// Extension URL of the plaintext's sha256, hex.
 pub const PLAINTEXT_SHA256_EXTENSION: &str = "urn:nostr-ehr:extension:plaintext-sha256";
-
-/// How long a BUD-11 token stays valid, in seconds.
-pub const TOKEN_LIFETIME: u64 = 300;
 
 /// What a DocumentReference says about its encrypted file.
 #[derive(Debug)]
@@ -71,21 +66,4 @@ pub fn server_host(url: &str) -> Option<String> {
         .or_else(|| url.strip_prefix("http://"))?;
     let host = rest.split(['/', ':', '?', '#']).next().unwrap_or_default();
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
-}
-
-/// The unsigned BUD-11 token (kind 24242) for `verb` on the server `host`, scoped to `sha256`
-/// when given, valid from `now` for [`TOKEN_LIFETIME`] seconds.
-pub fn token_builder(verb: &str, host: &str, sha256: Option<&str>, now: Timestamp) -> EventBuilder {
-    let expiration = (now.as_secs() + TOKEN_LIFETIME).to_string();
-    let mut tags = vec![
-        Tag::custom("t", [verb]),
-        Tag::custom("expiration", [expiration]),
-        Tag::custom("server", [host]),
-    ];
-    if let Some(sha) = sha256 {
-        tags.push(Tag::custom("x", [sha]));
-    }
-    EventBuilder::new(Kind::BlossomAuth, format!("{verb} blob"))
-        .tags(tags)
-        .custom_created_at(now)
 }

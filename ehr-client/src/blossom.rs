@@ -9,6 +9,7 @@ use nostr::prelude::{FinalizeEvent, Timestamp};
 use serde::Deserialize;
 
 use crate::blob_file::{FileSource, HashingWriter};
+use crate::bud11::Verb;
 use crate::document::{FileKey, Sealed};
 use crate::fhir::{
     Attachment, DocumentContent, DocumentReference, DocumentReferenceStatus, Extension, Reference,
@@ -95,10 +96,10 @@ impl BlossomClient {
     fn token(
         &self,
         identity: &Identity,
-        verb: &str,
+        verb: Verb,
         sha256: Option<&str>,
     ) -> Result<String, BlossomError> {
-        let event = crate::attachment::token_builder(verb, &self.host, sha256, Timestamp::now())
+        let event = crate::bud11::token_builder(verb, &self.host, sha256, Timestamp::now())
             .finalize(identity.keys())
             .map_err(|_| BlossomError::Signing)?;
         let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(event.as_json());
@@ -136,7 +137,7 @@ impl BlossomClient {
             .put(format!("{}/upload", self.base))
             .header(
                 "authorization",
-                self.token(identity, "upload", Some(sha256))?,
+                self.token(identity, Verb::Upload, Some(sha256))?,
             )
             .header("x-sha-256", sha256)
             .header("content-type", "application/octet-stream")
@@ -160,7 +161,7 @@ impl BlossomClient {
             .delete(format!("{}/{sha256}", self.base))
             .header(
                 "authorization",
-                self.token(identity, "delete", Some(sha256))?,
+                self.token(identity, Verb::Delete, Some(sha256))?,
             )
             .send()
             .await
@@ -180,7 +181,10 @@ impl BlossomClient {
         let response = self
             .http
             .get(format!("{}/{sha256}", self.base))
-            .header("authorization", self.token(identity, "get", Some(sha256))?)
+            .header(
+                "authorization",
+                self.token(identity, Verb::Get, Some(sha256))?,
+            )
             .send()
             .await
             .map_err(|e| BlossomError::Http(e.without_url().to_string()))?;

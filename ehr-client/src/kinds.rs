@@ -24,13 +24,23 @@ pub const AUDIT_EVENT: u16 = 2107;
 /// ([`crate::share`]).
 pub const SHARED_RECORDS: u16 = 2108;
 
-/// The kinds a practice client mirrors: every organisational and clinical kind, from the
-/// chart-key wrap to the last clinical kind.
+/// The range reserved for the practice's own kinds (2100–2199): every kind this module
+/// defines is in it, and new ones are numbered in it. The relay never charges them against a
+/// storage quota.
+pub const PRACTICE_RANGE: std::ops::RangeInclusive<u16> = 2100..=2199;
+
+/// The practice's kinds in use: every organisational and clinical kind, from the chart-key
+/// wrap to the last clinical kind (2100–2121). Append-only and role-gated on the relay.
+pub const PRACTICE_KINDS: std::ops::RangeInclusive<u16> = CHART_KEY_WRAP..=2121;
+
+/// Whether `kind` is one of [`PRACTICE_KINDS`].
+pub fn is_practice_kind(kind: u16) -> bool {
+    PRACTICE_KINDS.contains(&kind)
+}
+
+/// The kinds a practice client mirrors: [`PRACTICE_KINDS`].
 pub fn practice_kinds() -> Vec<nostr::prelude::Kind> {
-    let last_clinical = ClinicalKind::ALL.iter().map(|k| k.as_u16()).max();
-    (CHART_KEY_WRAP..=last_clinical.unwrap_or(CHART_KEY_WRAP))
-        .map(nostr::prelude::Kind::from)
-        .collect()
+    PRACTICE_KINDS.map(nostr::prelude::Kind::from).collect()
 }
 
 /// The thirteen clinical kinds, 2105 and 2110–2121, and the FHIR resource each carries.
@@ -173,5 +183,32 @@ fn is_prescription(m: &crate::fhir::MedicationRequest) -> bool {
 impl fmt::Display for ClinicalKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.as_u16(), self.resource_type())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_practice_kinds_run_from_the_first_organisational_to_the_last_clinical_kind() {
+        let clinical = ClinicalKind::ALL.iter().map(|k| k.as_u16());
+        let organisational = [
+            CHART_KEY_WRAP,
+            EPOCH_GRANT,
+            ROSTER,
+            SERVICE_AGENT,
+            GUARDIAN_GRANT,
+            CONSENT,
+            GUARDIANSHIP,
+            AUDIT_EVENT,
+            SHARED_RECORDS,
+        ];
+        let all: Vec<u16> = organisational.into_iter().chain(clinical).collect();
+        assert!(all.iter().all(|kind| is_practice_kind(*kind)));
+        assert_eq!(all.iter().min(), Some(PRACTICE_KINDS.start()));
+        assert_eq!(all.iter().max(), Some(PRACTICE_KINDS.end()));
+        assert!(PRACTICE_RANGE.contains(PRACTICE_KINDS.start()));
+        assert!(PRACTICE_RANGE.contains(PRACTICE_KINDS.end()));
     }
 }

@@ -13,6 +13,7 @@
 //! - [`grants`]: epoch grants, chart-key wraps and guardianships.
 //! - [`access`]: what one reader can verify and open; authorisation before folding.
 //! - [`rotation`]: plans for roster changes, grants and chart-key rotation.
+//! - [`practice`]: the practice's operations, each a whole plan ending in key maintenance.
 //! - [`legacy`]: the Nostr EHR legacy cipher (decrypt only) and the import of such a practice
 //!   (its `import` runner needs the feature `relay-client`).
 //! - `net` (feature `relay-client`): the relay client, with NIP-42 AUTH, on `nostr-sdk` 0.44.
@@ -31,6 +32,7 @@ pub mod audit;
 pub mod blob_file;
 #[cfg(feature = "relay-client")]
 pub mod blossom;
+pub mod bud11;
 pub mod chart;
 pub mod connection;
 pub mod crypto;
@@ -49,6 +51,7 @@ pub mod legacy;
 pub mod management;
 #[cfg(feature = "relay-client")]
 pub mod net;
+pub mod practice;
 pub mod roster;
 pub mod rotation;
 pub mod share;

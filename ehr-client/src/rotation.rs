@@ -399,11 +399,12 @@ pub fn record_patient_consents<'a>(
     use crate::event::ClinicalEventBuilder;
     use crate::kinds::ClinicalKind;
 
-    let may_write = actor.public_key() == *view.root()
-        || view
-            .roster()
-            .role_at(&actor.public_key(), now)
-            .is_some_and(|role| role.may_write(ClinicalKind::Consent));
+    // Readers authorise clinical events by roster role only, so the root's copy would be
+    // ignored (and planned again at every run).
+    let may_write = view
+        .roster()
+        .role_at(&actor.public_key(), now)
+        .is_some_and(|role| role.may_write(ClinicalKind::Consent));
     if !may_write {
         return Ok(Vec::new());
     }

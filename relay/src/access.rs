@@ -19,10 +19,9 @@ use crate::error::Reject;
 /// Kind 1059, the NIP-59 gift wrap (as a number, for SQL and matches).
 pub const GIFT_WRAP: u16 = Kind::GiftWrap.as_u16();
 
-/// Whether `kind` is one of the practice's own kinds, 2100–2121: append-only, role-gated.
-pub fn is_practice_kind(kind: u16) -> bool {
-    (kinds::CHART_KEY_WRAP..=ClinicalKind::Document.as_u16()).contains(&kind)
-}
+/// Whether `kind` is one of the practice's own kinds (append-only, role-gated): defined once,
+/// in `ehr_client::kinds`.
+pub use ehr_client::kinds::is_practice_kind;
 
 /// Whether an event of `kind` changes who may do what (rosters and guardianships): it commits
 /// alone, and is applied to [`Access`].

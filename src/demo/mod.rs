@@ -10,7 +10,6 @@
 
 pub mod charts;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,8 +23,9 @@ use ehr_client::keys::{self, Identity};
 use ehr_client::kinds::ClinicalKind;
 use ehr_client::management::ManagementClient;
 use ehr_client::net::{PublishOutcome, RelayClient};
+use ehr_client::practice;
 use ehr_client::roster::Role;
-use ehr_client::rotation::{self, PatientPolicy, RosterChange};
+use ehr_client::rotation::{self, PlanError, RosterChange};
 use nostr::prelude::{Event, Filter, PublicKey, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -281,7 +281,7 @@ fn net(what: &'static str) -> impl Fn(ehr_client::net::NetError) -> StackError {
     move |e| StackError::Demo(format!("{what}: {e}"))
 }
 
-fn plan(what: &'static str) -> impl Fn(ehr_client::rotation::PlanError) -> StackError {
+fn plan(what: &'static str) -> impl Fn(PlanError) -> StackError {
     move |e| StackError::Demo(format!("{what}: {e}"))
 }
 
@@ -346,6 +346,25 @@ impl<'a> Actor<'a> {
     }
 }
 
+/// Plan one practice operation as `actor` from what the relay holds now, and publish it.
+async fn operate(
+    actor: &Actor<'_>,
+    root: &PublicKey,
+    now: Timestamp,
+    what: &'static str,
+    operation: impl FnOnce(&practice::State<'_>) -> Result<practice::Plan, PlanError>,
+) -> Result<(), StackError> {
+    let (_, events) = actor.view(root).await?;
+    let state = practice::State {
+        root: *root,
+        events: &events,
+        actor: actor.identity,
+        now,
+    };
+    let plan = operation(&state).map_err(plan(what))?;
+    actor.publish(plan.events()).await
+}
+
 /// Put a member on the roster as the admin (with the epoch grants that follow).
 async fn add_member(
     admin: &Actor<'_>,
@@ -355,19 +374,15 @@ async fn add_member(
     name: &str,
     at: Timestamp,
 ) -> Result<(), StackError> {
-    let (view, _) = admin.view(root).await?;
     let change = RosterChange::Add {
         pubkey: who.public_key(),
         role,
         name: Some(name.to_owned()),
     };
-    let events = rotation::change_roster(&view, admin.identity, &change, at)
-        .map_err(plan("changing the roster"))?;
-    admin.publish(&events).await?;
-    let (view, _) = admin.view(root).await?;
-    let grants =
-        rotation::missing_epoch_grants(&view, admin.identity, at).map_err(plan("epoch grants"))?;
-    admin.publish(&grants).await
+    operate(admin, root, at, "changing the roster", |state| {
+        practice::change_roster(state, &change)
+    })
+    .await
 }
 
 /// Seed the demo practice on the running relay and Blossom; returns what the banner shows.
@@ -404,16 +419,12 @@ pub async fn seed(
 
     // Enrol and admit every patient; the guardian (patient 0) also as guardian.
     let doctor = Actor::connect(&urls.relay, &keys.doctor).await?;
-    let (view, _) = doctor.view(&root_pk).await?;
     let now = Timestamp::now();
-    let mut enrolments = Vec::new();
-    for patient in &keys.patients {
-        enrolments.extend(
-            rotation::enrol_patient(&view, &keys.doctor, &patient.public_key(), now)
-                .map_err(plan("enrolling a patient"))?,
-        );
-    }
-    doctor.publish(&enrolments).await?;
+    let patients: Vec<PublicKey> = keys.patients.iter().map(Identity::public_key).collect();
+    operate(&doctor, &root_pk, now, "enrolling the patients", |state| {
+        practice::enrol_patients(state, &patients)
+    })
+    .await?;
     let management = ManagementClient::for_relay(&urls.relay)
         .map_err(|e| StackError::Demo(format!("the relay's management URL: {e}")))?;
     let guardian = keys
@@ -510,43 +521,30 @@ pub async fn seed(
         .await?;
 
     // Guardianship of the two children, then consent of patient 1 to FHIR sharing.
-    let mut guardianships = Vec::new();
-    for ward in keys.patients.iter().skip(8) {
-        guardianships.extend(
-            rotation::set_guardianship(
-                &view,
-                &keys.doctor,
-                &ward.public_key(),
-                &guardian_pk,
-                GuardianshipStatus::Active,
-                now,
-            )
-            .map_err(plan("a guardianship"))?,
-        );
-    }
-    doctor.publish(&guardianships).await?;
+    let wards: Vec<PublicKey> = keys
+        .patients
+        .iter()
+        .skip(8)
+        .map(Identity::public_key)
+        .collect();
+    operate(&doctor, &root_pk, now, "a guardianship", |state| {
+        practice::set_guardianships(
+            state,
+            wards.iter().map(|ward| (ward, &guardian_pk)),
+            GuardianshipStatus::Active,
+        )
+    })
+    .await?;
     let consenting = keys
         .patients
         .get(1)
         .ok_or_else(|| StackError::Demo("no patient 1".into()))?;
     let consent_id = consenting.public_key().to_hex();
     let consent = ehr_client::demo::fhir_sharing_consent(&consent_id, &[DEMO_FACILITY]);
-    doctor
-        .publish(&doctor.sign(
-            &view,
-            &consenting.public_key(),
-            vec![(ClinicalKind::Consent, consent)],
-        )?)
-        .await?;
-    let (view, events) = doctor.view(&root_pk).await?;
-    let policy = PatientPolicy {
-        consenting: view.fhir_sharing_patients(events.iter(), Timestamp::now()),
-    };
-    let all: BTreeSet<PublicKey> = view.patients();
-    let keys_plan =
-        rotation::maintain_chart_keys(&view, &keys.doctor, &policy, Some(&all), Timestamp::now())
-            .map_err(plan("chart-key maintenance"))?;
-    doctor.publish(&keys_plan).await?;
+    operate(&doctor, &root_pk, Timestamp::now(), "a consent", |state| {
+        practice::consent(state, &consenting.public_key(), consent)
+    })
+    .await?;
 
     let fhir_api_key = match gateway_database_url {
         Some(url) => demo_api_key(url).await?,

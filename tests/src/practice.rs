@@ -2,7 +2,6 @@
 //! the FHIR gateway agent, and patients whose charts the doctor writes. For the end-to-end
 //! tests and benchmarks of the services that read the relay.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -12,8 +11,9 @@ use ehr_client::fhir::Resource;
 use ehr_client::keys::Identity;
 use ehr_client::kinds::ClinicalKind;
 use ehr_client::net::{PublishOutcome, RelayClient};
+use ehr_client::practice;
 use ehr_client::roster::Role;
-use ehr_client::rotation::{self, PatientPolicy, RosterChange};
+use ehr_client::rotation::{self, PlanError, RosterChange};
 use nostr::prelude::{Event, Filter, PublicKey, Timestamp};
 
 /// A relay serving a practice, in this process, on 127.0.0.1.
@@ -84,18 +84,17 @@ impl TestPractice {
             (practice.doctor.public_key(), Role::Doctor),
             (practice.gateway.public_key(), Role::FhirGateway),
         ] {
-            let view = practice.view_as_root().await?;
             let change = RosterChange::Add {
                 pubkey: who,
                 role,
                 name: None,
             };
-            let events = rotation::change_roster(&view, &practice.root, &change, now)?;
-            practice.publish(&events).await?;
+            practice
+                .operate(&practice.root, now, |state| {
+                    practice::change_roster(state, &change)
+                })
+                .await?;
         }
-        let view = practice.view_as_root().await?;
-        let grants = rotation::missing_epoch_grants(&view, &practice.root, now)?;
-        practice.publish(&grants).await?;
         Ok(practice)
     }
 
@@ -124,13 +123,21 @@ impl TestPractice {
         Ok(self.connection.fetch_all(Filter::new(), 5000).await?)
     }
 
-    async fn view_as_root(&self) -> anyhow::Result<PracticeView> {
+    /// Plan one practice operation as `actor` from everything on the relay, and publish it.
+    async fn operate(
+        &self,
+        actor: &Identity,
+        now: Timestamp,
+        operation: impl FnOnce(&practice::State<'_>) -> Result<practice::Plan, PlanError>,
+    ) -> anyhow::Result<()> {
         let events = self.events().await?;
-        Ok(PracticeView::load(
-            &self.root.public_key(),
-            events.iter(),
-            &self.root,
-        ))
+        let state = practice::State {
+            root: self.root.public_key(),
+            events: &events,
+            actor,
+            now,
+        };
+        self.publish(operation(&state)?.events()).await
     }
 
     /// The doctor's view, and the events it was built from.
@@ -142,39 +149,34 @@ impl TestPractice {
 
     /// Put a service agent (or staff member) on the roster, signed by the root.
     pub async fn add_member(&self, who: &PublicKey, role: Role) -> anyhow::Result<()> {
-        let view = self.view_as_root().await?;
         let change = RosterChange::Add {
             pubkey: *who,
             role,
             name: None,
         };
         let now = Timestamp::from_secs(Timestamp::now().as_secs().saturating_sub(60));
-        let events = rotation::change_roster(&view, &self.root, &change, now)?;
-        self.publish(&events).await?;
-        let view = self.view_as_root().await?;
-        let grants = rotation::missing_epoch_grants(&view, &self.root, now)?;
-        self.publish(&grants).await
+        self.operate(&self.root, now, |state| {
+            practice::change_roster(state, &change)
+        })
+        .await
     }
 
     /// End a member's authority now, signed by the root (a staff revocation starts a new epoch,
-    /// whose grants follow).
+    /// whose grants follow, and every chart key rotates).
     pub async fn revoke_member(&self, who: &PublicKey) -> anyhow::Result<()> {
-        let view = self.view_as_root().await?;
-        let now = Timestamp::now();
         let change = RosterChange::Revoke { pubkey: *who };
-        let events = rotation::change_roster(&view, &self.root, &change, now)?;
-        self.publish(&events).await?;
-        let view = self.view_as_root().await?;
-        let grants = rotation::missing_epoch_grants(&view, &self.root, now)?;
-        self.publish(&grants).await
+        self.operate(&self.root, Timestamp::now(), |state| {
+            practice::change_roster(state, &change)
+        })
+        .await
     }
 
     /// Enrol a new patient (a first chart key under the current epoch).
     pub async fn enrol(&self, patient: &PublicKey) -> anyhow::Result<()> {
-        let (view, _) = self.doctor_view().await?;
-        let now = Timestamp::now();
-        let events = rotation::enrol_patient(&view, &self.doctor, patient, now)?;
-        self.publish(&events).await
+        self.operate(&self.doctor, Timestamp::now(), |state| {
+            practice::enrol_patient(state, patient)
+        })
+        .await
     }
 
     /// Admit a patient to the relay (NIP-86 `allowpubkey`, by the doctor), so she can read her
@@ -210,19 +212,8 @@ impl TestPractice {
     /// Bring every chart key in line with the consents on record (wraps to the gateway for
     /// consenting patients, a rotation away from it after a withdrawal).
     pub async fn maintain_keys(&self) -> anyhow::Result<()> {
-        let (view, events) = self.doctor_view().await?;
-        let policy = PatientPolicy {
-            consenting: view.fhir_sharing_patients(events.iter(), Timestamp::now()),
-        };
-        let all: BTreeSet<PublicKey> = view.patients();
-        let plan = rotation::maintain_chart_keys(
-            &view,
-            &self.doctor,
-            &policy,
-            Some(&all),
-            Timestamp::now(),
-        )?;
-        self.publish(&plan).await
+        self.operate(&self.doctor, Timestamp::now(), practice::maintain)
+            .await
     }
 
     /// Stop the relay.

@@ -17,6 +17,7 @@
     clippy::indexing_slicing
 )]
 
+#[path = "../../fhir-gateway/tests/common/mod.rs"]
 mod gateway_common;
 
 use std::io::Write;

@@ -16,8 +16,8 @@ use crate::access::is_practice_kind;
 use crate::error::Reject;
 
 /// Kinds that never count: the practice's range. `USAGE_SQL` and the index of migration
-/// `0002_author_quota` spell the same range.
-const EXEMPT: RangeInclusive<u16> = 2100..=2199;
+/// `0002_author_quota` spell the same range (a test checks the SQL).
+const EXEMPT: RangeInclusive<u16> = ehr_client::kinds::PRACTICE_RANGE;
 
 /// Bytes an author holds in counted kinds.
 pub(crate) const USAGE_SQL: &str = "SELECT CAST(COALESCE(SUM(OCTET_LENGTH(raw)), 0) AS BIGINT) FROM events WHERE pubkey = ? AND kind NOT BETWEEN 2100 AND 2199";
@@ -160,6 +160,24 @@ impl Savepoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_usage_query_spells_the_practice_range() {
+        let range = format!("NOT BETWEEN {} AND {}", EXEMPT.start(), EXEMPT.end());
+        assert!(USAGE_SQL.contains(&range), "{USAGE_SQL}");
+        for (name, migration) in [
+            (
+                "sqlite",
+                include_str!("../../../migrations/relay/sqlite/0002_author_quota.sql"),
+            ),
+            (
+                "postgres",
+                include_str!("../../../migrations/relay/postgres/0002_author_quota.sql"),
+            ),
+        ] {
+            assert!(migration.contains(&range), "{name}: {migration}");
+        }
+    }
 
     #[test]
     fn the_practice_kinds_never_count() {

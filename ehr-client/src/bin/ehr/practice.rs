@@ -2,7 +2,6 @@
 //! guardians, rotation. Each command plans from a verified view, stores the whole plan, then
 //! publishes it (see `session`).
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -10,13 +9,14 @@ use ehr_client::access::{AccessError, PracticeView, patient_chart};
 use ehr_client::chart::{Chart, FoldOptions};
 use ehr_client::connection::Connection;
 use ehr_client::event::ClinicalEventBuilder;
-use ehr_client::fhir::{Consent, Resource, ResourceType};
+use ehr_client::fhir::Resource;
 use ehr_client::grants::GuardianshipStatus;
 use ehr_client::keys::{self, Identity};
 use ehr_client::kinds::ClinicalKind;
 use ehr_client::nostr::prelude::{Event, PublicKey, Timestamp};
+use ehr_client::practice::{self, Plan};
 use ehr_client::roster::Role;
-use ehr_client::rotation::{self, PatientPolicy, RosterChange};
+use ehr_client::rotation::{self, RosterChange};
 use serde_json::{Value, json};
 
 use crate::render;
@@ -91,63 +91,25 @@ pub fn change_roster(
     change: RosterChange,
 ) -> Result<Value> {
     session.sync(actor)?;
-    let now = Timestamp::now();
-    let view = session.view(actor)?;
-    let plan = rotation::change_roster(&view, actor, &change, now)?;
-    let view = view_after(session, actor, view, &plan)?;
-    maintain_and_commit(session, actor, view, plan, None, now)
+    let plan = practice::change_roster(&state(session, actor)?, &change)?;
+    commit_plan(session, actor, plan)
 }
 
-/// Add to `plan` the epoch grants and chart-key maintenance it leaves pending (for `patients`,
-/// or every patient), then store and publish the whole plan. `view` already counts `plan`; it is
-/// loaded again only when the grants change what the actor holds.
-fn maintain_and_commit(
-    session: &mut Session,
-    actor: &Identity,
-    view: PracticeView,
-    mut plan: Vec<Event>,
-    patients: Option<&BTreeSet<PublicKey>>,
-    now: Timestamp,
-) -> Result<Value> {
-    let grants = rotation::missing_epoch_grants(&view, actor, now)?;
-    let view = if grants.is_empty() {
-        view
-    } else {
-        plan.extend(grants);
-        session.view_with(actor, &plan)?
-    };
-    let policy = consent_policy(session, &view, &plan, now);
-    plan.extend(rotation::maintain_chart_keys(
-        &view, actor, &policy, patients, now,
-    )?);
-    // Consents patients signed themselves are recorded by the practice, under the key the
-    // plan leaves writable, so the FHIR gateway (which cannot open hers) acts on them.
-    let view = view_after(session, actor, view, &plan)?;
-    let recorded = rotation::record_patient_consents(
-        &view,
+/// The verified state an operation plans from: what the session holds, at this moment.
+fn state<'a>(session: &'a Session, actor: &'a Identity) -> Result<practice::State<'a>> {
+    Ok(practice::State {
+        root: session.root()?,
+        events: session.events(),
         actor,
-        session.events().iter().chain(&plan),
-        patients,
-        now,
-    )?;
-    plan.extend(recorded);
-    let planned = plan.len();
-    let published = session.commit(actor, plan)?;
-    Ok(json!({ "planned_events": planned, "publish": report(&published) }))
+        now: Timestamp::now(),
+    })
 }
 
-/// The view after `plan`: `view` itself when the plan is empty.
-fn view_after(
-    session: &Session,
-    actor: &Identity,
-    view: PracticeView,
-    plan: &[Event],
-) -> Result<PracticeView> {
-    if plan.is_empty() {
-        Ok(view)
-    } else {
-        session.view_with(actor, plan)
-    }
+/// Store and publish a whole plan.
+fn commit_plan(session: &mut Session, actor: &Identity, plan: Plan) -> Result<Value> {
+    let planned = plan.len();
+    let published = session.commit(actor, plan.into_events())?;
+    Ok(json!({ "planned_events": planned, "publish": report(&published) }))
 }
 
 /// `ehr staff list`.
@@ -227,9 +189,8 @@ pub fn import_patient(
 
 fn enrol(session: &mut Session, actor: &Identity, patient: &PublicKey) -> Result<Published> {
     session.sync(actor)?;
-    let view = session.view(actor)?;
-    let plan = rotation::enrol_patient(&view, actor, patient, Timestamp::now())?;
-    session.commit(actor, plan)
+    let plan = practice::enrol_patient(&state(session, actor)?, patient)?;
+    session.commit(actor, plan.into_events())
 }
 
 /// `ehr record add`: validate a FHIR resource and publish it into a patient's chart.
@@ -339,16 +300,10 @@ pub fn grant_consent(
         bail!("name at least one facility (--facility CLIENT_ID)");
     }
     session.sync(actor)?;
-    let view = session.view(actor)?;
-    let chart = practice_chart(session, &view, patient);
-    let patient_id = chart
-        .of_type(ResourceType::Patient)
-        .next()
-        .map(|e| e.key.id.clone())
-        .unwrap_or_else(ehr_client::demo::new_id);
     let facilities: Vec<&str> = facilities.iter().map(String::as_str).collect();
-    let consent = Consent::fhir_sharing(&patient_id, &facilities, &today());
-    consent_then_maintain(session, &view, actor, patient, consent)
+    let state = state(session, actor)?;
+    let plan = practice::grant_consent(&state, patient, &facilities, &today())?;
+    commit_consent(session, actor, patient, plan)
 }
 
 /// `ehr consent withdraw`: a new version of the consent, inactive; the chart key rotates away
@@ -359,36 +314,19 @@ pub fn withdraw_consent(
     patient: &PublicKey,
 ) -> Result<Value> {
     session.sync(actor)?;
-    let view = session.view(actor)?;
-    let consent = practice_chart(session, &view, patient)
-        .of_type(ResourceType::Consent)
-        .filter_map(|e| Some((e.updated_at, e.resource.as_consent()?)))
-        .max_by_key(|(at, _)| *at)
-        .map(|(_, consent)| consent.withdrawal())
-        .context("this patient has no consent on record")?;
-    consent_then_maintain(session, &view, actor, patient, consent)
+    let plan = practice::withdraw_consent(&state(session, actor)?, patient)?;
+    commit_consent(session, actor, patient, plan)
 }
 
-/// Write `consent`, then bring the patient's chart key in line with it. A consent event holds
-/// no key, so `view` (without it) still describes the keys; only the policy reads the consent.
-fn consent_then_maintain(
+fn commit_consent(
     session: &mut Session,
-    view: &PracticeView,
     actor: &Identity,
     patient: &PublicKey,
-    consent: Resource,
+    plan: Plan,
 ) -> Result<Value> {
-    let now = Timestamp::now();
-    let mut plan = vec![write(view, actor, patient, consent)?];
-    let policy = consent_policy(session, view, &plan, now);
-    let one: BTreeSet<PublicKey> = [*patient].into();
-    // The new chart key goes out before the consent event, so that a client which sees the
-    // withdrawal already finds the key to write under.
-    let mut keys = rotation::maintain_chart_keys(view, actor, &policy, Some(&one), now)?;
-    keys.append(&mut plan);
-    let consents = policy.consenting.contains(patient);
-    let planned = keys.len();
-    let published = session.commit(actor, keys)?;
+    let consents = practice::shares_with_gateway(&state(session, actor)?, &plan, patient);
+    let planned = plan.len();
+    let published = session.commit(actor, plan.into_events())?;
     Ok(
         json!({ "fhir_sharing": consents, "planned_events": planned, "publish": report(&published) }),
     )
@@ -403,25 +341,21 @@ pub fn set_guardian(
     active: bool,
 ) -> Result<Value> {
     session.sync(actor)?;
-    let now = Timestamp::now();
     let status = if active {
         GuardianshipStatus::Active
     } else {
         GuardianshipStatus::Ended
     };
-    let view = session.view(actor)?;
-    let plan = rotation::set_guardianship(&view, actor, ward, guardian, status, now)?;
-    let view = view_after(session, actor, view, &plan)?;
-    let one: BTreeSet<PublicKey> = [*ward].into();
-    maintain_and_commit(session, actor, view, plan, Some(&one), now)
+    let plan = practice::set_guardianship(&state(session, actor)?, ward, guardian, status)?;
+    commit_plan(session, actor, plan)
 }
 
 /// `ehr rotate`: finish whatever key maintenance is pending (after an interruption, or after a
 /// change made elsewhere). Publishes nothing when all is in place.
 pub fn rotate(session: &mut Session, actor: &Identity) -> Result<Value> {
     session.sync(actor)?;
-    let view = session.view(actor)?;
-    maintain_and_commit(session, actor, view, Vec::new(), None, Timestamp::now())
+    let plan = practice::maintain(&state(session, actor)?)?;
+    commit_plan(session, actor, plan)
 }
 
 pub(crate) fn practice_chart(session: &Session, view: &PracticeView, patient: &PublicKey) -> Chart {
@@ -429,20 +363,6 @@ pub(crate) fn practice_chart(session: &Session, view: &PracticeView, patient: &P
         include_patient_reported: true,
     };
     view.chart(patient, session.events(), options).0
-}
-
-/// Which patients consent to FHIR sharing at `now`, as far as `view`'s reader can see (a
-/// consent whose period has ended no longer counts, so the next maintenance rotates the chart
-/// key away from the gateway).
-fn consent_policy(
-    session: &Session,
-    view: &PracticeView,
-    planned: &[Event],
-    now: Timestamp,
-) -> PatientPolicy {
-    PatientPolicy {
-        consenting: view.fhir_sharing_patients(session.events().iter().chain(planned), now),
-    }
 }
 
 /// A role given on the command line for staff or agents.

@@ -159,15 +159,6 @@ impl Session {
         ))
     }
 
-    /// A view that also counts `planned` events, for planning in several steps.
-    pub fn view_with(&self, reader: &Identity, planned: &[Event]) -> Result<PracticeView> {
-        Ok(PracticeView::load(
-            &self.root()?,
-            self.store.events().iter().chain(planned),
-            reader,
-        ))
-    }
-
     /// The run's one relay connection, opened (and authenticated) on first use, with the
     /// runtime to drive it.
     fn connection(

@@ -29,7 +29,8 @@ use crate::fhir::Resource;
 use crate::keys::Identity;
 use crate::management::{ManagementClient, ManagementError};
 use crate::net::{NetError, PublishOutcome, RelayClient};
-use crate::rotation::{self, PatientPolicy, PlanError, RosterChange};
+use crate::practice::{self, Plan};
+use crate::rotation::{PlanError, RosterChange};
 
 mod report;
 
@@ -137,6 +138,39 @@ async fn state(
     })
 }
 
+impl State {
+    /// What a practice operation plans from.
+    fn planning<'a>(
+        &'a self,
+        actor: &'a Identity,
+        root: PublicKey,
+        now: Timestamp,
+    ) -> practice::State<'a> {
+        practice::State {
+            root,
+            events: &self.events,
+            actor,
+            now,
+        }
+    }
+}
+
+/// Publish `plan`, and return the state after it (`state` itself when there was nothing).
+async fn publish_plan(
+    client: &RelayClient,
+    plan: Plan,
+    report: &mut ImportReport,
+    state: State,
+    config: &ImportConfig,
+    actor: &Identity,
+) -> Result<State, ImportError> {
+    if plan.is_empty() {
+        return Ok(state);
+    }
+    publish(client, plan.events(), report).await?;
+    self::state(client, &config.root, actor).await
+}
+
 async fn publish(
     client: &RelayClient,
     events: &[Event],
@@ -207,95 +241,14 @@ async fn run_plan(
         dry_run: config.dry_run,
         ..ImportReport::default()
     };
-    let mut state = state(client, &config.root, actor).await?;
+    let state = state(client, &config.root, actor).await?;
     if config.dry_run {
         dry_run(analysis, &state, &mut report);
         finish(analysis, &state, &mut report);
         return Ok(report);
     }
 
-    // 1. Members, one roster change each, then the epoch grants of the new staff.
-    for member in &analysis.members {
-        let now = Timestamp::now();
-        let change = RosterChange::Add {
-            pubkey: member.pubkey,
-            role: member.role,
-            name: member.name.clone(),
-        };
-        if on_roster(&state.view, &member.pubkey, now) {
-            continue;
-        }
-        let events = rotation::change_roster(&state.view, actor, &change, now)?;
-        publish(client, &events, &mut report).await?;
-        report
-            .members_added
-            .push((member.pubkey.to_hex(), member.role.as_str().to_owned()));
-        state = self::state(client, &config.root, actor).await?;
-    }
-    let grants = rotation::missing_epoch_grants(&state.view, actor, Timestamp::now())?;
-    if !grants.is_empty() {
-        publish(client, &grants, &mut report).await?;
-        state = self::state(client, &config.root, actor).await?;
-    }
-
-    // 2. Patients: a first chart key each.
-    let mut plan = Vec::new();
-    for patient in analysis.patients.keys() {
-        let events = rotation::enrol_patient(&state.view, actor, patient, Timestamp::now())?;
-        if !events.is_empty() {
-            report.patients_enrolled += 1;
-        }
-        plan.extend(events);
-    }
-    if !plan.is_empty() {
-        publish(client, &plan, &mut report).await?;
-        state = self::state(client, &config.root, actor).await?;
-    }
-
-    // 3. Guardianships, then the wards' keys wrapped to their guardians.
-    let mut plan = Vec::new();
-    let mut wards = BTreeSet::new();
-    for (ward, guardian) in &analysis.guardianships {
-        if state.view.is_practice_key(guardian) {
-            // A staff or agent key is never a guardian here (it stays pending in the report).
-            continue;
-        }
-        let events = rotation::set_guardianship(
-            &state.view,
-            actor,
-            ward,
-            guardian,
-            crate::grants::GuardianshipStatus::Active,
-            Timestamp::now(),
-        )?;
-        if !events.is_empty() {
-            report.guardianships_recorded += 1;
-        }
-        plan.extend(events);
-        wards.insert(*ward);
-    }
-    if !plan.is_empty() {
-        publish(client, &plan, &mut report).await?;
-        state = self::state(client, &config.root, actor).await?;
-    }
-    if !wards.is_empty() {
-        let policy = PatientPolicy {
-            consenting: state
-                .view
-                .fhir_sharing_patients(state.events.iter(), Timestamp::now()),
-        };
-        let wraps = rotation::maintain_chart_keys(
-            &state.view,
-            actor,
-            &policy,
-            Some(&wards),
-            Timestamp::now(),
-        )?;
-        if !wraps.is_empty() {
-            publish(client, &wraps, &mut report).await?;
-            state = self::state(client, &config.root, actor).await?;
-        }
-    }
+    let state = organise(config, analysis, actor, client, state, &mut report).await?;
 
     // 4. Patients and guardians may use the new relay.
     admit(config, analysis, actor).await?;
@@ -334,6 +287,70 @@ async fn run_plan(
     let state = self::state(client, &config.root, actor).await?;
     finish(analysis, &state, &mut report);
     Ok(report)
+}
+
+/// Stages 1 to 3: members, patients' first chart keys, guardianships. Each is one practice
+/// operation, so each ends with the full key maintenance.
+async fn organise(
+    config: &ImportConfig,
+    analysis: &Analysis,
+    actor: &Identity,
+    client: &RelayClient,
+    mut state: State,
+    report: &mut ImportReport,
+) -> Result<State, ImportError> {
+    // 1. Members, one roster change each (with the epoch grants and maintenance that follow).
+    for member in &analysis.members {
+        let now = Timestamp::now();
+        if on_roster(&state.view, &member.pubkey, now) {
+            continue;
+        }
+        let change = RosterChange::Add {
+            pubkey: member.pubkey,
+            role: member.role,
+            name: member.name.clone(),
+        };
+        let plan = practice::change_roster(&state.planning(actor, config.root, now), &change)?;
+        publish(client, plan.events(), report).await?;
+        report
+            .members_added
+            .push((member.pubkey.to_hex(), member.role.as_str().to_owned()));
+        state = self::state(client, &config.root, actor).await?;
+    }
+    // Whatever an interrupted run left pending.
+    let plan = practice::maintain(&state.planning(actor, config.root, Timestamp::now()))?;
+    state = publish_plan(client, plan, report, state, config, actor).await?;
+
+    // 2. Patients: a first chart key each.
+    report.patients_enrolled += analysis
+        .patients
+        .keys()
+        .filter(|patient| state.view.newest_version(patient).is_none())
+        .count();
+    let plan = practice::enrol_patients(
+        &state.planning(actor, config.root, Timestamp::now()),
+        analysis.patients.keys(),
+    )?;
+    state = publish_plan(client, plan, report, state, config, actor).await?;
+
+    // 3. Guardianships, and the wards' keys wrapped to their guardians. A staff or agent key
+    // is never a guardian here (it stays pending in the report).
+    let pairs = analysis
+        .guardianships
+        .iter()
+        .filter(|(_, guardian)| !state.view.is_practice_key(guardian));
+    let plan = practice::set_guardianships(
+        &state.planning(actor, config.root, Timestamp::now()),
+        pairs.map(|(ward, guardian)| (ward, guardian)),
+        crate::grants::GuardianshipStatus::Active,
+    )?;
+    report.guardianships_recorded += plan
+        .events()
+        .iter()
+        .filter(|e| e.kind.as_u16() == crate::kinds::GUARDIANSHIP)
+        .count();
+    state = publish_plan(client, plan, report, state, config, actor).await?;
+    Ok(state)
 }
 
 pub(super) fn on_roster(view: &PracticeView, pubkey: &PublicKey, at: Timestamp) -> bool {

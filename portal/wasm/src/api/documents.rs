@@ -63,8 +63,13 @@ pub fn document_request(
     }
     // Finite and non-negative: the cast keeps the whole seconds.
     let now = Timestamp::from_secs(now as u64);
-    let unsigned = attachment::token_builder("get", &host, Some(&file.ciphertext_sha256), now)
-        .finalize_unsigned(patient);
+    let unsigned = ehr_client::bud11::token_builder(
+        ehr_client::bud11::Verb::Get,
+        &host,
+        Some(&file.ciphertext_sha256),
+        now,
+    )
+    .finalize_unsigned(patient);
     let origin = origin_of(&file.url).ok_or(DocumentApiError::Url)?;
     Ok(json!({
         "url": file.url,

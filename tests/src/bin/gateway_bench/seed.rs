@@ -15,6 +15,7 @@ use ehr_client::grants::{self, WrapRecipient};
 use ehr_client::keys::{ChartKey, Identity};
 use ehr_client::kinds::ClinicalKind;
 use ehr_client::net::{PublishOutcome, RelayClient};
+use ehr_client::practice;
 use ehr_client::roster::Role;
 use ehr_client::rotation::{self, RosterChange};
 use ehr_fhir_gateway::served;
@@ -50,16 +51,20 @@ pub async fn seed(cli: &Cli, relay_db: &Path) -> anyhow::Result<Seeded> {
         (doctor.public_key(), Role::Doctor),
         (gateway.public_key(), Role::FhirGateway),
     ] {
-        let view = PracticeView::load(&root.public_key(), organisation.iter(), &root);
         let change = RosterChange::Add {
             pubkey: who,
             role,
             name: None,
         };
-        organisation.extend(rotation::change_roster(&view, &root, &change, at)?);
+        let state = practice::State {
+            root: root.public_key(),
+            events: &organisation,
+            actor: &root,
+            now: at,
+        };
+        let plan = practice::change_roster(&state, &change)?;
+        organisation.extend(plan.into_events());
     }
-    let view = PracticeView::load(&root.public_key(), organisation.iter(), &root);
-    organisation.extend(rotation::missing_epoch_grants(&view, &root, at)?);
     let doctor_view = PracticeView::load(&root.public_key(), organisation.iter(), &doctor);
     let (epoch, epoch_key) = doctor_view
         .roster()

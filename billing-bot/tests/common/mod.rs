@@ -1,6 +1,7 @@
 //! What the billing bot's tests share: a practice relay with the bot on its roster, the bot on
 //! 127.0.0.1:0 with a settable clock, NIP-98 admin calls, patients reading their gift wraps,
-//! and an Esplora stand-in.
+//! and an Esplora stand-in. (Also `tests/tests/billing_e2e.rs` in `ehr-tests`, through
+//! `#[path]`.)
 #![allow(
     dead_code,
     clippy::unwrap_used,

@@ -7,11 +7,11 @@
 //! The billing database on both engines (SQLite, and PostgreSQL from `scripts/test`): every
 //! statement of the catalog, the run, the ledger, the outbox and the replay guards.
 
-mod billing_common;
+mod common;
 
 use std::sync::Arc;
 
-use billing_common::{MID_MARCH, config};
+use common::{MID_MARCH, config};
 use ehr_billing_bot::billing::Billed;
 use ehr_billing_bot::money::parse_date;
 use ehr_billing_bot::store::catalog::{HouseholdRole, NewPlan, PlanKind};

@@ -8,11 +8,11 @@
 //! invoice per month and every invoice exactly one message (and the bot's copy); no invoice of
 //! zero; family plans, per-visit charges billed the next month; reminders on their schedule.
 
-mod billing_common;
+mod common;
 
 use std::sync::Arc;
 
-use billing_common::{Billing, MID_MARCH, config};
+use common::{Billing, MID_MARCH, config};
 use ehr_billing_bot::billing::Billed;
 use ehr_billing_bot::store::ledger::InvoiceFilter;
 use ehr_billing_bot::{Bot, ManualClock};

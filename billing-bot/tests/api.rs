@@ -9,9 +9,9 @@
 //! households and invoices, malformed amounts, and webhooks unsigned, badly signed, stale or
 //! replayed. Every refusal has a status and `X-Reason`, and changes nothing.
 
-mod billing_common;
+mod common;
 
-use billing_common::{Billing, MID_MARCH, WEBHOOK_SECRET};
+use common::{Billing, MID_MARCH, WEBHOOK_SECRET};
 use ehr_billing_bot::payments::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use ehr_client::keys::Identity;
 use ehr_client::roster::Role;

@@ -1,5 +1,6 @@
 //! What the gateway's end-to-end tests share: a running gateway on 127.0.0.1:0 in front of a
-//! test practice, and charts, consents and withdrawals written as the practice would.
+//! test practice, and charts, consents and withdrawals written as the practice would. (Also
+//! `tests/tests/fhir_third_party.rs` in `ehr-tests`, through `#[path]`.)
 #![allow(
     dead_code,
     clippy::unwrap_used,

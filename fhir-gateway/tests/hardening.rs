@@ -9,13 +9,14 @@
     clippy::indexing_slicing
 )]
 
-mod gateway_common;
+mod common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::*;
 use ehr_client::keys::Identity;
 use ehr_client::kinds::AUDIT_EVENT;
 use ehr_client::net::RelayClient;
@@ -23,7 +24,6 @@ use ehr_client::roster::Role;
 use ehr_fhir_gateway::served::patient_id;
 use ehr_fhir_gateway::store::audit::LogFilter;
 use ehr_tests::practice::TestPractice;
-use gateway_common::*;
 use nostr::prelude::{Filter, Kind};
 use reqwest::{Method, StatusCode};
 use ring::signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair};

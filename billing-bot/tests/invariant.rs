@@ -8,11 +8,11 @@
 //! record, even with a full copy of the relay's database, and the relay takes nothing from it
 //! but gift wraps.
 
-mod billing_common;
+mod common;
 
 use std::time::Duration;
 
-use billing_common::{Billing, MID_MARCH};
+use common::{Billing, MID_MARCH};
 use ehr_client::access::{AccessError, PracticeView};
 use ehr_client::crypto::nip44_decrypt;
 use ehr_client::demo;

@@ -15,9 +15,9 @@ use ehr_fhir_gateway::link::Link;
 use ehr_tests::practice::TestPractice;
 use reqwest::StatusCode;
 
-mod gateway_common;
+mod common;
 
-use gateway_common::*;
+use common::*;
 
 /// The id of the one patient the gateway serves.
 async fn served_patient(gateway: &Running, token: &str) -> String {
