@@ -45,22 +45,8 @@ pub enum AccessError {
     NoRoster,
 }
 
-/// The kinds a patient may author about themselves (practice copy under the epoch key):
-/// messages, consent, documents, and patient-reported observations, problems, allergies and
-/// medications she takes (2112, the medication list, as US Core records a reported medication:
-/// a MedicationRequest with `reportedBoolean`; never 2120, a prescription).
-pub fn patient_may_write(kind: ClinicalKind) -> bool {
-    matches!(
-        kind,
-        ClinicalKind::Message
-            | ClinicalKind::Medication
-            | ClinicalKind::Observation
-            | ClinicalKind::Condition
-            | ClinicalKind::AllergyIntolerance
-            | ClinicalKind::Document
-            | ClinicalKind::Consent
-    )
-}
+// The write rule lives with the kinds; re-exported here for older paths.
+pub use crate::kinds::patient_may_write;
 
 /// Whether `event`'s signer was authorised by `roster` to write it at its `created_at`:
 /// the patient for the kinds of [`patient_may_write`], a member whose role may write the kind.

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use nostr::prelude::{Event, EventBuilder, Kind, PublicKey, Tag, Timestamp};
 
-use crate::event::tag_values;
+use crate::tags::tag_values;
 
 /// How long a token this library builds stays valid, in seconds.
 pub const TOKEN_LIFETIME: u64 = 300;

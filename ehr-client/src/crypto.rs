@@ -12,8 +12,6 @@ use nostr::nips::nip44::v2;
 pub use nostr::nips::nip44::v2::ConversationKey;
 use nostr::prelude::{PublicKey, SecretKey};
 
-use crate::keys::ChartKey;
-
 /// The only NIP-44 version this project reads or writes.
 pub const NIP44_VERSION: u8 = 2;
 
@@ -156,17 +154,6 @@ pub fn nip44_decrypt(
     payload: &str,
 ) -> Result<String, CryptoError> {
     let bytes = decrypt_with_conversation_key(&conversation_key(secret_key, public_key)?, payload)?;
-    String::from_utf8(bytes).map_err(|_| CryptoError::NotUtf8)
-}
-
-/// Encrypt the practice copy of an event under a chart key (the key's NIP-44 self-conversation).
-pub fn chart_encrypt(chart_key: &ChartKey, plaintext: &str) -> Result<String, CryptoError> {
-    encrypt_with_conversation_key(&chart_key.conversation_key()?, plaintext.as_bytes())
-}
-
-/// Decrypt a practice copy with a chart key.
-pub fn chart_decrypt(chart_key: &ChartKey, payload: &str) -> Result<String, CryptoError> {
-    let bytes = decrypt_with_conversation_key(&chart_key.conversation_key()?, payload)?;
     String::from_utf8(bytes).map_err(|_| CryptoError::NotUtf8)
 }
 

@@ -22,18 +22,12 @@ use crate::keys::{ChartKey, Identity};
 use crate::kinds::ClinicalKind;
 use crate::signer::{Nip44Decrypt, PatientSigner, SignerError};
 
-/// Tag holding the patient's pubkey.
-pub const TAG_PATIENT: &str = "p";
-/// Tag holding the patient copy.
-pub const TAG_PATIENT_CONTENT: &str = "patient-content";
-/// Tag holding the chart-key version of the practice copy.
-pub const TAG_CHART_KEY: &str = "chart-key";
-/// Tag holding the epoch number of a patient-authored practice copy.
-pub const TAG_EPOCH: &str = "epoch";
-/// Tag holding the wire-format version.
-pub const TAG_FORMAT: &str = "ehr";
-/// The wire-format version this library writes and reads.
-pub const FORMAT_VERSION: &str = "1";
+// The tag names and readers live in the lowest module; re-exported here for older paths.
+pub use crate::tags::{
+    FORMAT_VERSION, TAG_CHART_KEY, TAG_EPOCH, TAG_FORMAT, TAG_PATIENT, TAG_PATIENT_CONTENT,
+    tag_values,
+};
+use crate::tags::{Tags, parse_number};
 
 /// Largest serialised event this library parses (the relay enforces its own limit too).
 pub const MAX_EVENT_JSON: usize = 8 * 1024 * 1024;
@@ -215,7 +209,7 @@ impl ClinicalEventBuilder {
         chart_key: &ChartKey,
     ) -> Result<ClinicalEvent, EventError> {
         let json = self.resource.to_json();
-        let practice_copy = crypto::chart_encrypt(chart_key, &json)?;
+        let practice_copy = chart_key.encrypt(&json)?;
         self.finish(
             author,
             practice_copy,
@@ -256,7 +250,7 @@ impl ClinicalEventBuilder {
         if signer.public_key() != self.patient {
             return Err(EventError::AuthorIsNotPatient);
         }
-        if !crate::access::patient_may_write(self.kind) {
+        if !crate::kinds::patient_may_write(self.kind) {
             return Err(EventError::NotPatientWritable(self.kind.as_u16()));
         }
         let json = self.resource.to_json();
@@ -332,7 +326,7 @@ pub(crate) struct EpochLayout {
 /// Read an event's tags as the epoch layout: exactly its four tags, once each, and neither
 /// copy empty. `None` for anything else (the caller names its own error).
 pub(crate) fn read_epoch_layout(event: &Event) -> Option<EpochLayout> {
-    let tags = crate::grants::Tags::read(event).ok()?;
+    let tags = Tags::read(event).ok()?;
     tags.only(&[TAG_PATIENT, TAG_PATIENT_CONTENT, TAG_EPOCH, TAG_FORMAT])
         .ok()?;
     let patient_content = tags.get(TAG_PATIENT_CONTENT)?.to_owned();
@@ -523,7 +517,7 @@ impl ClinicalEvent {
             }
             PracticeKeyRef::Epoch(_) => return Err(EventError::WrongPracticeKey),
         }
-        let json = crypto::chart_decrypt(chart_key, &self.event.content)?;
+        let json = chart_key.decrypt(&self.event.content)?;
         self.record(&json)
     }
 
@@ -598,15 +592,6 @@ impl ClinicalEvent {
     }
 }
 
-/// A tag's number in canonical decimal, as this format writes it.
-pub(crate) fn parse_number<T: std::str::FromStr>(value: &str) -> Option<T> {
-    // Canonical decimal only: no sign, no leading zeros.
-    let canonical = !value.is_empty()
-        && value.bytes().all(|b| b.is_ascii_digit())
-        && (value == "0" || !value.starts_with('0'));
-    canonical.then(|| value.parse().ok()).flatten()
-}
-
 fn malformed_or_unexpected(name: &str) -> EventError {
     match name {
         TAG_PATIENT => EventError::MalformedTag(TAG_PATIENT),
@@ -624,15 +609,4 @@ fn sanitise_tag_name(name: &str) -> String {
         .filter(|c| c.is_ascii_graphic())
         .take(32)
         .collect()
-}
-
-/// The values of an event's tags named `name` (the second field of each), in order.
-pub fn tag_values<'a>(event: &'a Event, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-    event.tags.iter().filter_map(move |tag| {
-        let fields = tag.as_slice();
-        match (fields.first(), fields.get(1)) {
-            (Some(n), Some(v)) if n == name => Some(v.as_str()),
-            _ => None,
-        }
-    })
 }

@@ -6,8 +6,6 @@
 //! payload also carries the earlier keys of the same line (`previous`): whoever holds the newest
 //! key reads the whole history, and a revoked holder, who never gets the newest, reads nothing new.
 
-use std::collections::BTreeMap;
-
 use nostr::prelude::{
     Event, EventBuilder, EventId, FinalizeEvent, Kind, PublicKey, SecretKey, Tag, Timestamp,
 };
@@ -15,14 +13,14 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::crypto::{self, CryptoError};
-use crate::event::{FORMAT_VERSION, TAG_CHART_KEY, TAG_EPOCH, TAG_FORMAT, TAG_PATIENT};
-use crate::keys::{ChartKey, Identity, parse_hex_public_key};
+use crate::keys::{ChartKey, Identity};
 use crate::kinds;
 
-/// Tag naming the grantee of a direct wrap (FHIR gateway, guardian).
-pub const TAG_GRANTEE: &str = "P";
-/// Tag holding a guardianship's status.
-pub const TAG_STATUS: &str = "status";
+// The tag names live in the lowest module; re-exported here for older paths.
+use crate::tags::{
+    FORMAT_VERSION, TAG_CHART_KEY, TAG_EPOCH, TAG_FORMAT, TAG_PATIENT, TagError, Tags,
+};
+pub use crate::tags::{TAG_GRANTEE, TAG_STATUS};
 
 /// Why a grant or wrap was refused.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -51,6 +49,12 @@ pub enum GrantError {
     /// Signing failed.
     #[error("signing failed")]
     Signing,
+}
+
+impl From<TagError> for GrantError {
+    fn from(error: TagError) -> Self {
+        Self::Malformed(error.as_str())
+    }
 }
 
 /// An epoch secret and its number.
@@ -212,7 +216,7 @@ impl ChartKeyWrap {
         let tags = Tags::read(event)?;
         let patient = tags.public_key(TAG_PATIENT)?;
         let version = tags.number(TAG_CHART_KEY)?;
-        let version = u32::try_from(version).map_err(|_| GrantError::Malformed("chart-key"))?;
+        let version = u32::try_from(version).map_err(|_| GrantError::Malformed(TAG_CHART_KEY))?;
         let recipient = match (kind, tags.get(TAG_EPOCH), tags.get(TAG_GRANTEE)) {
             (kinds::CHART_KEY_WRAP, Some(_), None) => WrapRecipient::Epoch(tags.number(TAG_EPOCH)?),
             (kinds::CHART_KEY_WRAP, None, Some(_)) => {
@@ -445,7 +449,7 @@ impl Guardianship {
         let status = match tags.get(TAG_STATUS) {
             Some("active") => GuardianshipStatus::Active,
             Some("ended") => GuardianshipStatus::Ended,
-            _ => return Err(GrantError::Malformed("status")),
+            _ => return Err(GrantError::Malformed(TAG_STATUS)),
         };
         Ok(Self {
             id: event.id,
@@ -471,54 +475,4 @@ fn chart_key(version: u64, hex: &str) -> Result<ChartKey, GrantError> {
 fn epoch_key(number: u64, hex: &str) -> Result<EpochKey, GrantError> {
     let secret = SecretKey::from_hex(hex).map_err(|_| GrantError::PayloadMismatch)?;
     Ok(EpochKey { number, secret })
-}
-
-/// The single-valued tags of an organisational (or audit) event, each at most once, with the
-/// project's format version.
-pub(crate) struct Tags<'a> {
-    values: BTreeMap<&'a str, &'a str>,
-}
-
-impl<'a> Tags<'a> {
-    pub(crate) fn read(event: &'a Event) -> Result<Self, GrantError> {
-        let mut values = BTreeMap::new();
-        for tag in event.tags.iter() {
-            match tag.as_slice() {
-                [name, value] => {
-                    if values.insert(name.as_str(), value.as_str()).is_some() {
-                        return Err(GrantError::Malformed("repeated tag"));
-                    }
-                }
-                _ => return Err(GrantError::Malformed("tag shape")),
-            }
-        }
-        if values.get(TAG_FORMAT) != Some(&FORMAT_VERSION) {
-            return Err(GrantError::Malformed("format version"));
-        }
-        Ok(Self { values })
-    }
-
-    pub(crate) fn get(&self, name: &str) -> Option<&'a str> {
-        self.values.get(name).copied()
-    }
-
-    pub(crate) fn only(&self, allowed: &[&str]) -> Result<(), GrantError> {
-        if self.values.keys().all(|name| allowed.contains(name)) {
-            Ok(())
-        } else {
-            Err(GrantError::Malformed("unexpected tag"))
-        }
-    }
-
-    pub(crate) fn public_key(&self, name: &'static str) -> Result<PublicKey, GrantError> {
-        self.get(name)
-            .and_then(|hex| parse_hex_public_key(hex).ok())
-            .ok_or(GrantError::Malformed(name))
-    }
-
-    pub(crate) fn number(&self, name: &'static str) -> Result<u64, GrantError> {
-        self.get(name)
-            .and_then(crate::event::parse_number)
-            .ok_or(GrantError::Malformed(name))
-    }
 }

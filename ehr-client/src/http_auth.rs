@@ -9,6 +9,7 @@ use nostr::prelude::{Event, EventBuilder, FinalizeEvent, Kind, Tag, Timestamp};
 
 use crate::document::sha256_hex;
 use crate::keys::Identity;
+use crate::tags::first_value;
 
 /// How far an auth event's `created_at` may be from now, in seconds.
 pub const AUTH_WINDOW: u64 = 60;
@@ -57,15 +58,6 @@ pub fn replay_expiry(event: &Event) -> Timestamp {
     Timestamp::from(event.created_at.as_secs() + AUTH_WINDOW + 1)
 }
 
-fn first_tag<'a>(event: &'a Event, name: &str) -> Option<&'a str> {
-    event.tags.iter().find_map(|tag| {
-        let values = tag.as_slice();
-        (values.first().map(String::as_str) == Some(name))
-            .then(|| values.get(1).map(String::as_str))
-            .flatten()
-    })
-}
-
 /// Check `header` (the whole `Authorization` value) against a request: kind 27235, a valid id
 /// and signature, `created_at` within [`AUTH_WINDOW`] of `now`, `u` one of `urls`, `method`
 /// equal, and, when the request has a body, a `payload` tag with its sha256. The caller still
@@ -95,14 +87,14 @@ pub fn verify(
     if event.created_at.as_secs().abs_diff(now.as_secs()) > AUTH_WINDOW {
         return Err(HttpAuthError::Stale);
     }
-    let url = first_tag(&event, "u").ok_or(HttpAuthError::WrongUrl)?;
+    let url = first_value(&event, "u").ok_or(HttpAuthError::WrongUrl)?;
     if !urls.contains(&url) {
         return Err(HttpAuthError::WrongUrl);
     }
-    if first_tag(&event, "method").is_none_or(|m| !m.eq_ignore_ascii_case(method)) {
+    if first_value(&event, "method").is_none_or(|m| !m.eq_ignore_ascii_case(method)) {
         return Err(HttpAuthError::WrongMethod);
     }
-    let payload = first_tag(&event, "payload");
+    let payload = first_value(&event, "payload");
     if !body.is_empty() || payload.is_some() {
         let digest = sha256_hex(body);
         if payload != Some(digest.as_str()) {

@@ -67,9 +67,7 @@ pub fn parse_public_key(input: &str) -> Result<PublicKey, KeyError> {
 
 /// Parse a public key as events carry it (hex) and check that it is a curve point.
 pub fn parse_hex_public_key(hex: &str) -> Result<PublicKey, KeyError> {
-    let key = PublicKey::from_hex(hex).map_err(|_| KeyError::InvalidKey { what: "public key" })?;
-    validate_public_key(&key)?;
-    Ok(key)
+    crate::tags::parse_public_key(hex).ok_or(KeyError::InvalidKey { what: "public key" })
 }
 
 /// Check that 32 bytes are the x-coordinate of a secp256k1 point. `nostr` parses public keys
@@ -289,6 +287,17 @@ impl ChartKey {
         // Another thread may have won the race; both derived the same key.
         let _ = self.conversation.set(bytes);
         Ok(derived)
+    }
+
+    /// Encrypt the practice copy of an event under this chart key (its NIP-44 self-conversation).
+    pub fn encrypt(&self, plaintext: &str) -> Result<String, CryptoError> {
+        crypto::encrypt_with_conversation_key(&self.conversation_key()?, plaintext.as_bytes())
+    }
+
+    /// Decrypt a practice copy with this chart key.
+    pub fn decrypt(&self, payload: &str) -> Result<String, CryptoError> {
+        let bytes = crypto::decrypt_with_conversation_key(&self.conversation_key()?, payload)?;
+        String::from_utf8(bytes).map_err(|_| CryptoError::NotUtf8)
     }
 }
 

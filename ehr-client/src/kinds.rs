@@ -186,6 +186,23 @@ impl fmt::Display for ClinicalKind {
     }
 }
 
+/// The kinds a patient may author about themselves (practice copy under the epoch key):
+/// messages, consent, documents, and patient-reported observations, problems, allergies and
+/// medications she takes (2112, the medication list, as US Core records a reported medication:
+/// a MedicationRequest with `reportedBoolean`; never 2120, a prescription).
+pub fn patient_may_write(kind: ClinicalKind) -> bool {
+    matches!(
+        kind,
+        ClinicalKind::Message
+            | ClinicalKind::Medication
+            | ClinicalKind::Observation
+            | ClinicalKind::Condition
+            | ClinicalKind::AllergyIntolerance
+            | ClinicalKind::Document
+            | ClinicalKind::Consent
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,7 @@
 //! `ehr-client`: the protocol core of nostr-ehr.
 //!
+//! - [`tags`]: the protocol's tag names, the strict reader of its own events and the lenient one
+//!   for NIP-standard events; the lowest module, on `nostr` only.
 //! - [`connection`]: the connection string `nostr-ehr:<npub>?relay=<url>`.
 //! - [`keys`]: hex, `npub`/`nsec`, NIP-49 `ncryptsec`; [`keys::Identity`] and [`keys::ChartKey`].
 //! - [`crypto`]: NIP-44 v2 through the `nostr` crate, with version, size and encoding checks.
@@ -58,6 +60,7 @@ pub mod share;
 pub mod signer;
 #[cfg(feature = "local-store")]
 pub mod store;
+pub mod tags;
 
 pub use error::Error;
 /// The `nostr` crate this library is built on, so dependants use the same version.

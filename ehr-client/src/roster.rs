@@ -16,9 +16,9 @@ use nostr::prelude::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::event::{FORMAT_VERSION, TAG_FORMAT};
 use crate::keys::{Identity, parse_hex_public_key};
 use crate::kinds::{self, ClinicalKind};
+use crate::tags::{FORMAT_VERSION, TAG_FORMAT};
 
 /// Largest roster content this library reads (a practice has hundreds of members, not millions).
 pub const MAX_ROSTER_JSON: usize = 1024 * 1024;

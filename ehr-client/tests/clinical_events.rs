@@ -338,7 +338,7 @@ fn structurally_malformed_events_get_typed_errors() {
 
 /// An event whose signature and tags are fine but whose ciphertext holds the wrong thing.
 fn event_with_payload(p: &Practice, kind: u16, payload: &str) -> ClinicalEvent {
-    let content = ehr_client::crypto::chart_encrypt(&p.chart_key, payload).unwrap();
+    let content = p.chart_key.encrypt(payload).unwrap();
     let patient_copy =
         ehr_client::crypto::nip44_encrypt(p.doctor.secret_key(), &p.patient.public_key(), payload)
             .unwrap();

@@ -483,7 +483,7 @@ fn event_with_payload(
     kind: u16,
     payload: &str,
 ) -> ClinicalEvent {
-    let content = ehr_client::crypto::chart_encrypt(chart_key, payload).unwrap();
+    let content = chart_key.encrypt(payload).unwrap();
     let patient_copy =
         ehr_client::crypto::nip44_encrypt(doctor.secret_key(), &patient.public_key(), payload)
             .unwrap();

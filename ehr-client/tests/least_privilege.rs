@@ -9,7 +9,6 @@
 //! store and plants what an authorised but misbehaving member could sign.
 
 use ehr_client::access::AccessError;
-use ehr_client::crypto;
 use ehr_client::demo;
 use ehr_client::fhir::{Period, Resource};
 use ehr_client::grants::{self, ChartKeyWrap, Guardianship, GuardianshipStatus, WrapRecipient};
@@ -145,7 +144,7 @@ fn a_guardian_grant_to_a_past_staff_key_is_never_opened_and_is_rotated_away() {
     assert!(
         planted_keys
             .iter()
-            .all(|k| crypto::chart_decrypt(k, &after.content).is_err())
+            .all(|k| k.decrypt(&after.content).is_err())
     );
     assert!(!any_key_opens(&p.view(&nurse), &after));
 }

@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ehr_client::access::PracticeView;
-use ehr_client::event::{ClinicalRecord, TAG_CHART_KEY, TAG_PATIENT, VerifiedEvent};
+use ehr_client::event::{ClinicalRecord, VerifiedEvent};
 use ehr_client::kinds::{self, ClinicalKind};
 use ehr_client::net::{Followed, PublishOutcome, RelayClient};
 use ehr_client::roster::{Role, RosterChain};
+use ehr_client::tags::{TAG_CHART_KEY, TAG_PATIENT, first_value, parse_number, parse_public_key};
 use nostr::prelude::{Event, EventId, Filter, Kind, PublicKey, Timestamp};
 use tokio::sync::{Notify, watch};
 
@@ -509,20 +510,13 @@ async fn opened_records(
 
 /// The patient an event names (`p`), unverified: used to route it, never to trust it.
 fn patient_of(event: &Event) -> Option<PublicKey> {
-    tag_value(event, TAG_PATIENT).and_then(|p| PublicKey::from_hex(p).ok())
+    first_value(event, TAG_PATIENT).and_then(parse_public_key)
 }
 
 /// The chart-key version a clinical event names, unverified: used only to notice that a newer
 /// version exists, which can only take a patient out.
 fn chart_key_version(event: &Event) -> Option<u32> {
-    tag_value(event, TAG_CHART_KEY).and_then(|v| v.parse().ok())
-}
-
-fn tag_value<'a>(event: &'a Event, name: &str) -> Option<&'a str> {
-    event.tags.iter().find_map(|tag| match tag.as_slice() {
-        [tag_name, value, ..] if tag_name == name => Some(value.as_str()),
-        _ => None,
-    })
+    first_value(event, TAG_CHART_KEY).and_then(parse_number)
 }
 
 /// Follow the relay for as long as the gateway runs: reconnect and catch up again after any

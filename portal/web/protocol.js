@@ -1,15 +1,11 @@
-// What the app asks relays for, by name (DESIGN.md §11). The kind numbers come from
-// ehr-client's core (WebAssembly `filters()`), so none is written down in JavaScript.
-import { filters } from "/assets/ehr_portal_wasm.js";
-
-let named = null;
+// What the app asks relays for, by name (DESIGN.md §11). The kind numbers and the tag names
+// come from ehr-client's core (WebAssembly `filter()`), so none is written down in JavaScript.
+import { filter as coreFilter } from "/assets/ehr_portal_wasm.js";
 
 // The filter `name` (rosters, chart, audit, guardianship, patient, signer), about `patients`
-// (their hex keys, `#p`) when given.
+// (their keys) when given.
 export function filter(name, patients) {
-  named ??= JSON.parse(filters());
-  const base = { ...named[name] };
-  return patients ? { ...base, "#p": patients } : base;
+  return JSON.parse(coreFilter(name, patients ? JSON.stringify(patients) : undefined));
 }
 
 // The rosters among `events`.

@@ -8,10 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ehr_client::access::patient_may_write;
-use ehr_client::event::tag_values;
 use ehr_client::grants::{Guardianship, GuardianshipStatus};
 use ehr_client::kinds::{self, ClinicalKind};
 use ehr_client::roster::{Role, Roster, RosterChain, verify_roster_chain};
+use ehr_client::tags::{TAG_PATIENT, tag_values};
 use nostr::prelude::{Event, EventId, Kind, PublicKey, Timestamp};
 
 use crate::error::Reject;
@@ -68,9 +68,9 @@ impl ReadScope {
     }
 }
 
-/// The values of an event's `p` tags.
+/// The values of an event's patient (`p`) tags.
 pub fn p_tags(event: &Event) -> impl Iterator<Item = &str> + '_ {
-    tag_values(event, "p")
+    tag_values(event, TAG_PATIENT)
 }
 
 /// The relay's view of the practice's members.

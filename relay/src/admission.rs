@@ -47,7 +47,7 @@ pub(crate) fn check_auth(event: &Event, challenge: &str, relay_url: &str) -> Res
             "the AUTH event's created_at is too far from now",
         ));
     }
-    let tag = |name| ehr_client::event::tag_values(event, name).next();
+    let tag = |name| ehr_client::tags::first_value(event, name);
     if tag("challenge") != Some(challenge) {
         return Err(Reject::invalid(
             "the AUTH event does not answer this connection's challenge",

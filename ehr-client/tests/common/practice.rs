@@ -169,9 +169,7 @@ pub fn any_key_opens(view: &PracticeView, event: &Event) -> bool {
     for patient in view.patients() {
         chart_keys.extend(view.chart_keys(&patient));
     }
-    let by_chart = chart_keys
-        .iter()
-        .any(|k| crypto::chart_decrypt(k, &event.content).is_ok());
+    let by_chart = chart_keys.iter().any(|k| k.decrypt(&event.content).is_ok());
     let by_epoch = view
         .epoch_keys()
         .any(|e| crypto::nip44_decrypt(&e.secret, &event.pubkey, &event.content).is_ok());

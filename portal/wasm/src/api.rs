@@ -15,6 +15,7 @@ use ehr_client::nostr::prelude::{
 };
 use ehr_client::roster::verify_roster_chain;
 use ehr_client::signer::Nip44Decrypt;
+use ehr_client::tags::TAG_PATIENT;
 use serde_json::{Value, json};
 
 pub mod access_log;
@@ -45,6 +46,9 @@ pub enum ApiError {
     /// Signing failed.
     #[error("the event could not be signed")]
     Signing,
+    /// A filter name the app does not fetch with.
+    #[error("no such filter")]
+    UnknownFilter,
     /// An event template is not `{kind, created_at, tags, content}` (NIP-07's shape).
     #[error("the event template must be {{kind, created_at, tags, content}}")]
     Template,
@@ -212,9 +216,34 @@ pub(crate) fn template_of(unsigned: &UnsignedEvent) -> Value {
 }
 
 /// The filters the app fetches with (`{"rosters", "chart", "audit", "guardianship",
-/// "patient", "signer"}`, each `{"kinds": [...]}`; the app adds `#p`), so the kind numbers live
-/// in `ehr_client::kinds` only.
+/// "patient", "signer"}`, each `{"kinds": [...]}`; [`filter`] adds the patients), so the kind
+/// numbers live in `ehr_client::kinds` only.
 pub fn filters() -> String {
+    named_filters().to_string()
+}
+
+/// The filter `name` of [`filters`], about `patients` (a JSON array of keys, npub or hex) when
+/// given: their hex keys in the patient tag (`#p`), so the tag name lives in `ehr_client::tags`.
+pub fn filter(name: &str, patients: Option<&str>) -> Result<String, ApiError> {
+    let mut filter = named_filters()
+        .get_mut(name)
+        .map(Value::take)
+        .ok_or(ApiError::UnknownFilter)?;
+    if let Some(patients) = patients {
+        let keys: Vec<String> =
+            serde_json::from_str(patients).map_err(|_| ApiError::PublicKey("patient"))?;
+        let hex = keys
+            .iter()
+            .map(|key| public_key(key, "patient").map(|k| k.to_hex()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(fields) = filter.as_object_mut() {
+            fields.insert(format!("#{TAG_PATIENT}"), json!(hex));
+        }
+    }
+    Ok(filter.to_string())
+}
+
+fn named_filters() -> Value {
     let chart: Vec<u16> = ClinicalKind::ALL.iter().map(|k| k.as_u16()).collect();
     json!({
         "rosters": { "kinds": [kinds::ROSTER] },
@@ -224,7 +253,6 @@ pub fn filters() -> String {
         "patient": { "kinds": [ClinicalKind::Patient.as_u16()] },
         "signer": { "kinds": [Kind::NostrConnect.as_u16()] },
     })
-    .to_string()
 }
 
 /// A time from the browser's clock (seconds; the core reads no clock of its own).

@@ -88,6 +88,12 @@ pub fn filters() -> String {
     api::filters()
 }
 
+/// The filter `name` of [`filters`], about `patients` (a JSON array of their keys) when given.
+#[wasm_bindgen]
+pub fn filter(name: &str, patients: Option<String>) -> Result<String, JsError> {
+    Ok(api::filter(name, patients.as_deref())?)
+}
+
 /// Plan sharing the folded chart `bundle` (read at practice `source`) with practice `target`,
 /// whose rosters are among `targetEvents`: `{"epoch", "epoch_pubkey", "parts": [plaintext]}`.
 #[wasm_bindgen(js_name = sharePlan)]

@@ -13,7 +13,7 @@ use super::quota::{Savepoint, Usage};
 use super::select::secs;
 use crate::access::is_practice_kind;
 use crate::error::Reject;
-use ehr_client::event::tag_values;
+use ehr_client::tags::tag_values;
 
 /// One event to store.
 #[derive(Debug, Clone)]

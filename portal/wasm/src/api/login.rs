@@ -188,11 +188,9 @@ impl Nip46Session {
     pub fn open(&mut self, event: &str) -> Result<String, LoginError> {
         let event: Event = serde_json::from_str(event).map_err(|_| LoginError::NotForUs)?;
         event.verify().map_err(|_| LoginError::NotForUs)?;
-        let me = self.client.public_key().to_hex();
-        let to_me = event.tags.iter().any(|t| {
-            let f = t.as_slice();
-            f.first().map(String::as_str) == Some("p") && f.get(1) == Some(&me)
-        });
+        let me = self.client.public_key();
+        // NIP-46 addresses a message with the standard `p` tag.
+        let to_me = event.tags.public_keys().any(|p| p == me);
         if event.kind != Kind::NostrConnect || !to_me {
             return Err(LoginError::NotForUs);
         }

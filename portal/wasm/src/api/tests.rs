@@ -210,3 +210,29 @@ fn the_app_fetches_with_the_kinds_ehr_client_defines() {
     assert_eq!(filters["audit"]["kinds"], json!([kinds::AUDIT_EVENT]));
     assert_eq!(filters["signer"]["kinds"], json!([24133]));
 }
+
+#[test]
+fn a_filter_about_patients_names_their_hex_keys_in_the_patient_tag() {
+    let maria = Identity::generate();
+    let patients = json!([maria.npub()]).to_string();
+    let chart = parse(&filter("chart", Some(&patients)).unwrap());
+    assert_eq!(chart["#p"], json!([maria.public_key().to_hex()]));
+    assert_eq!(chart["kinds"], parse(&filters())["chart"]["kinds"]);
+}
+
+#[test]
+fn a_filter_without_patients_is_the_named_filter() {
+    assert_eq!(
+        parse(&filter("rosters", None).unwrap()),
+        parse(&filters())["rosters"]
+    );
+}
+
+#[test]
+fn a_filter_refuses_an_unknown_name_and_a_key_that_is_not_one() {
+    assert_eq!(filter("everything", None), Err(ApiError::UnknownFilter));
+    assert_eq!(
+        filter("chart", Some(r#"["not a key"]"#)),
+        Err(ApiError::PublicKey("patient"))
+    );
+}
