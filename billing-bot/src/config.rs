@@ -469,16 +469,15 @@ mod tests {
         )
         .unwrap();
         let example = include_str!("../ehr-billing-bot.example.toml");
-        for mode in [0o644, 0o640, 0o604, 0o660] {
-            write_key(dir.path(), mode);
-            let error = Config::from_toml(example, dir.path())
-                .unwrap_err()
-                .to_string();
-            assert!(
-                error.contains("billing.nsec") && error.contains("chmod 600"),
-                "{mode:o}: {error}"
-            );
-        }
+        // The modes themselves are ehr-service's test; here, that this config goes through it.
+        write_key(dir.path(), 0o644);
+        let error = Config::from_toml(example, dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("billing.nsec") && error.contains("chmod 600"),
+            "{error}"
+        );
         let key = write_key(dir.path(), 0o600);
         let config = Config::from_toml(example, dir.path()).unwrap();
         assert_eq!(config.key.public_key(), key.public_key());

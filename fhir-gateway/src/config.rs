@@ -202,16 +202,15 @@ mod tests {
     fn a_key_file_others_may_read_is_refused_with_the_fix() {
         let dir = tempfile::tempdir().unwrap();
         let example = include_str!("../ehr-fhir-gateway.example.toml");
-        for mode in [0o644, 0o640, 0o604, 0o660] {
-            write_key(dir.path(), mode);
-            let error = Config::from_toml(example, dir.path())
-                .unwrap_err()
-                .to_string();
-            assert!(
-                error.contains("gateway.nsec") && error.contains("chmod 600"),
-                "{mode:o}: {error}"
-            );
-        }
+        // The modes themselves are ehr-service's test; here, that this config goes through it.
+        write_key(dir.path(), 0o644);
+        let error = Config::from_toml(example, dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("gateway.nsec") && error.contains("chmod 600"),
+            "{error}"
+        );
         let key = write_key(dir.path(), 0o600);
         let config = Config::from_toml(example, dir.path()).unwrap();
         assert_eq!(config.key.public_key(), key.public_key());

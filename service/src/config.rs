@@ -67,3 +67,38 @@ fn check_key_file_mode(path: &Path) -> Result<(), String> {
 fn check_key_file_mode(_path: &Path) -> Result<(), String> {
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A fresh agent key in `dir/agent.nsec` with permission bits `mode`.
+    #[cfg(unix)]
+    fn write_key(dir: &Path, mode: u32) -> Identity {
+        use std::os::unix::fs::PermissionsExt as _;
+        let key = Identity::generate();
+        let path = dir.join("agent.nsec");
+        std::fs::write(&path, ehr_client::keys::to_nsec(key.secret_key()).as_str()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        key
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_agent_key_file_group_or_others_may_open_is_refused_naming_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o660, 0o602] {
+            write_key(dir.path(), mode);
+            let error = read_agent_key(dir.path(), Path::new("agent.nsec")).unwrap_err();
+            assert!(
+                error.contains("agent.nsec") && error.contains("chmod 600"),
+                "{mode:o}: {error}"
+            );
+        }
+        let key = write_key(dir.path(), 0o600);
+        let read = read_agent_key(dir.path(), Path::new("agent.nsec")).unwrap();
+        assert_eq!(read.public_key(), key.public_key());
+    }
+}
