@@ -1,4 +1,4 @@
-//! The admin API, for the practice's staff only, over NIP-98 HTTP auth (no passwords): register,
+//! The admin API, for the practice root and its admins only, over NIP-98 HTTP auth (no passwords): register,
 //! rotate and revoke SMART clients, issue and revoke static API keys, read the access log.
 //!
 //! Every request carries `Authorization: Nostr <base64 kind 27235 event>` naming this URL, the
@@ -33,7 +33,7 @@ fn service_root(base: &str) -> &str {
 
 /// Check the NIP-98 header of this request and who signed it: the root's or a current admin's
 /// key.
-async fn staff_member(
+async fn administrator(
     state: &GatewayState,
     method: &Method,
     uri: &Uri,
@@ -73,12 +73,12 @@ async fn staff_member(
 /// An admin request whose NIP-98 header was checked before the handler runs: who signed it
 /// (the root or a current admin) and the body it signed.
 #[derive(Debug)]
-pub struct Staff {
+pub struct Administrator {
     by: PublicKey,
     body: Bytes,
 }
 
-impl FromRequest<Arc<GatewayState>> for Staff {
+impl FromRequest<Arc<GatewayState>> for Administrator {
     type Rejection = GatewayError;
 
     async fn from_request(
@@ -87,7 +87,7 @@ impl FromRequest<Arc<GatewayState>> for Staff {
     ) -> Result<Self, Self::Rejection> {
         let (parts, body) = request.into_parts();
         let body = Bytes::from_request(Request::from_parts(parts.clone(), body), state).await?;
-        let by = staff_member(state, &parts.method, &parts.uri, &parts.headers, &body).await?;
+        let by = administrator(state, &parts.method, &parts.uri, &parts.headers, &body).await?;
         Ok(Self { by, body })
     }
 }
@@ -143,7 +143,7 @@ fn default_key_days() -> u32 {
 /// `GET /admin/clients`: SMART clients and API keys (never a secret).
 pub async fn list(
     State(state): State<Arc<GatewayState>>,
-    _staff: Staff,
+    _admin: Administrator,
 ) -> Result<Response, GatewayError> {
     let clients = state.store.smart_clients().await?;
     let keys = state.store.api_keys().await?;
@@ -157,7 +157,7 @@ pub async fn list(
 /// client that reads with API keys only.
 pub async fn register(
     State(state): State<Arc<GatewayState>>,
-    Staff { by, body }: Staff,
+    Administrator { by, body }: Administrator,
 ) -> Result<Response, GatewayError> {
     let registration: Registration = json_body(&body)?;
     let jwks = match registration.jwks {
@@ -185,7 +185,7 @@ pub async fn register(
 pub async fn rotate(
     State(state): State<Arc<GatewayState>>,
     PathOf(client_id): PathOf<String>,
-    Staff { by, body }: Staff,
+    Administrator { by, body }: Administrator,
 ) -> Result<Response, GatewayError> {
     let rotation: Rotation = json_body(&body)?;
     check_jwks(&rotation.jwks)?;
@@ -211,7 +211,7 @@ pub async fn rotate(
 pub async fn revoke(
     State(state): State<Arc<GatewayState>>,
     PathOf(client_id): PathOf<String>,
-    Staff { by, .. }: Staff,
+    Administrator { by, .. }: Administrator,
 ) -> Result<Response, GatewayError> {
     if !state.store.revoke_client(&client_id, now()).await? {
         return Err(GatewayError::NotFound("no live client with this id"));
@@ -224,7 +224,7 @@ pub async fn revoke(
 /// once.
 pub async fn add_key(
     State(state): State<Arc<GatewayState>>,
-    Staff { by, body }: Staff,
+    Administrator { by, body }: Administrator,
 ) -> Result<Response, GatewayError> {
     let request: NewApiKey = json_body(&body)?;
     let now = now();
@@ -244,7 +244,7 @@ pub async fn add_key(
 pub async fn revoke_key(
     State(state): State<Arc<GatewayState>>,
     PathOf(key_id): PathOf<String>,
-    Staff { by, .. }: Staff,
+    Administrator { by, .. }: Administrator,
 ) -> Result<Response, GatewayError> {
     if !state.store.revoke_api_key(&key_id, now()).await? {
         return Err(GatewayError::NotFound("no live API key with this id"));
@@ -258,7 +258,7 @@ pub async fn revoke_key(
 pub async fn access_log(
     State(state): State<Arc<GatewayState>>,
     RawQuery(query): RawQuery,
-    _staff: Staff,
+    _admin: Administrator,
 ) -> Result<Response, GatewayError> {
     let mut filter = LogFilter::default();
     let mut limit = 100;

@@ -1,7 +1,7 @@
 //! A gateway cut off from the relay stops serving (DESIGN.md §6, "Following the relay"): it
 //! cannot know of a withdrawal, a rotation or its own revocation while it does not follow, so
 //! past `relay_outage_bound` every data request gets 503 with an OperationOutcome, and a
-//! removal from the roster stops it at once.
+//! refusal by the relay (revoked, banned) stops it at once.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use ehr_fhir_gateway::link::Link;
 use ehr_tests::practice::TestPractice;
+use nostr::prelude::PublicKey;
 use reqwest::StatusCode;
 
 mod common;
@@ -48,19 +49,39 @@ async fn patient_read(
     (status, has_reason, kind)
 }
 
-#[tokio::test]
-async fn a_gateway_removed_from_the_roster_stops_serving_tokens_it_issued_at_once() {
-    let practice = TestPractice::start().await.unwrap();
-    let (patient, chart_id) = patient_with_chart(&practice).await;
-    consent(&practice, &patient.public_key(), &chart_id, &["hospital-a"]).await;
-    // The default bound (60 s) applies to outages; a removal does not wait for it.
-    let mut gateway = Running::start(&practice).await;
+/// A practice with one consenting patient, and a gateway serving her to `hospital-a` with the
+/// outage bound `bound`: the gateway, the facility's token, the patient's id (read once) and
+/// her key.
+async fn serving(practice: &TestPractice, bound: Duration) -> (Running, String, String, PublicKey) {
+    let (patient, chart_id) = patient_with_chart(practice).await;
+    consent(practice, &patient.public_key(), &chart_id, &["hospital-a"]).await;
+    let relay_url = practice.relay_url.clone();
+    let gateway = Running::start_with(practice, &relay_url, |config| {
+        config.relay_outage_bound = bound;
+    })
+    .await;
     let token = gateway.key("hospital-a").await;
     let patient_id = served_patient(&gateway, &token).await;
     assert_eq!(
         patient_read(&gateway, &token, &patient_id).await.0,
         StatusCode::OK
     );
+    (gateway, token, patient_id, patient.public_key())
+}
+
+/// The read of the patient answers 503 with `X-Reason` and an OperationOutcome.
+async fn assert_unavailable(gateway: &Running, token: &str, patient_id: &str) {
+    let (status, has_reason, body) = patient_read(gateway, token, patient_id).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(has_reason);
+    assert_eq!(body, "OperationOutcome");
+}
+
+#[tokio::test]
+async fn a_gateway_removed_from_the_roster_stops_serving_tokens_it_issued_at_once() {
+    let practice = TestPractice::start().await.unwrap();
+    // The default bound (60 s) applies to outages; a refusal does not wait for it.
+    let (mut gateway, token, patient_id, _) = serving(&practice, Duration::from_secs(60)).await;
 
     practice
         .revoke_member(&practice.gateway.public_key())
@@ -68,10 +89,7 @@ async fn a_gateway_removed_from_the_roster_stops_serving_tokens_it_issued_at_onc
         .unwrap();
     gateway.until_link(|link| link == Link::Refused).await;
 
-    let (status, has_reason, body) = patient_read(&gateway, &token, &patient_id).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(has_reason);
-    assert_eq!(body, "OperationOutcome");
+    assert_unavailable(&gateway, &token, &patient_id).await;
     let (status, search) = gateway.get(Some(&token), "Observation").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(outcome(&search), "transient");
@@ -85,57 +103,27 @@ async fn a_gateway_removed_from_the_roster_stops_serving_tokens_it_issued_at_onc
 #[tokio::test]
 async fn a_gateway_whose_relay_stopped_serves_nothing_past_the_bound() {
     let practice = TestPractice::start().await.unwrap();
-    let (patient, chart_id) = patient_with_chart(&practice).await;
-    consent(&practice, &patient.public_key(), &chart_id, &["hospital-a"]).await;
-    let relay_url = practice.relay_url.clone();
-    let mut gateway = Running::start_with(&practice, &relay_url, |config| {
-        config.relay_outage_bound = Duration::ZERO;
-    })
-    .await;
-    let token = gateway.key("hospital-a").await;
-    let patient_id = served_patient(&gateway, &token).await;
-    assert_eq!(
-        patient_read(&gateway, &token, &patient_id).await.0,
-        StatusCode::OK
-    );
+    let (mut gateway, token, patient_id, _) = serving(&practice, Duration::ZERO).await;
 
     practice.stop().await.unwrap();
     gateway
         .until_link(|link| matches!(link, Link::Lost(_)))
         .await;
 
-    let (status, has_reason, body) = patient_read(&gateway, &token, &patient_id).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(has_reason);
-    assert_eq!(body, "OperationOutcome");
+    assert_unavailable(&gateway, &token, &patient_id).await;
     gateway.stop().await;
 }
 
 #[tokio::test]
 async fn a_consent_withdrawn_while_the_relay_refused_the_gateway_is_never_served() {
     let practice = TestPractice::start().await.unwrap();
-    let (patient, chart_id) = patient_with_chart(&practice).await;
-    consent(&practice, &patient.public_key(), &chart_id, &["hospital-a"]).await;
-    let relay_url = practice.relay_url.clone();
-    let mut gateway = Running::start_with(&practice, &relay_url, |config| {
-        config.relay_outage_bound = Duration::ZERO;
-    })
-    .await;
-    let token = gateway.key("hospital-a").await;
-    let patient_id = served_patient(&gateway, &token).await;
-    assert_eq!(
-        patient_read(&gateway, &token, &patient_id).await.0,
-        StatusCode::OK
-    );
+    let (mut gateway, token, patient_id, patient) = serving(&practice, Duration::ZERO).await;
 
     // The relay refuses the gateway (banned), so it does not see the withdrawal.
     manage(&practice, "banpubkey").await;
-    withdraw(&practice, &patient.public_key()).await;
+    withdraw(&practice, &patient).await;
     gateway.until_link(|link| link == Link::Refused).await;
-    let (status, has_reason, body) = patient_read(&gateway, &token, &patient_id).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(has_reason);
-    assert_eq!(body, "OperationOutcome");
+    assert_unavailable(&gateway, &token, &patient_id).await;
 
     // Let back in, it serves again only after a catch-up, which includes the withdrawal.
     manage(&practice, "unbanpubkey").await;

@@ -51,26 +51,7 @@ async fn call(
     path: &str,
     body: Option<&Value>,
 ) -> (StatusCode, Option<String>, Value) {
-    let url = format!("{}{path}", gateway.service_root());
-    let bytes = body.map(Value::to_string).unwrap_or_default();
-    let auth =
-        ehr_client::http_auth::authorization(signer, &url, method.as_str(), bytes.as_bytes())
-            .unwrap();
-    let response = gateway
-        .http
-        .request(method, &url)
-        .header("authorization", auth)
-        .header("content-type", "application/json")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let reason = response
-        .headers()
-        .get("x-reason")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, reason, response.json().await.unwrap_or(Value::Null))
+    gateway.admin_answer(signer, method, path, body).await
 }
 
 /// Every admin route, with a body where it takes one, in an order an admin can run them.

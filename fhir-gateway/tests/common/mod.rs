@@ -120,12 +120,24 @@ impl Running {
         path: &str,
         body: Option<&Value>,
     ) -> (StatusCode, Value) {
+        let (status, _, body) = self.admin_answer(signer, method, path, body).await;
+        (status, body)
+    }
+
+    /// [`Running::admin`], with the answer's `X-Reason` header.
+    pub async fn admin_answer(
+        &self,
+        signer: &Identity,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Option<String>, Value) {
         let url = format!("{}{path}", self.service_root());
         let bytes = body.map(Value::to_string).unwrap_or_default();
         let auth =
             ehr_client::http_auth::authorization(signer, &url, method.as_str(), bytes.as_bytes())
                 .unwrap();
-        self.send_admin(method, &url, &auth, bytes).await
+        self.send_admin_answer(method, &url, &auth, bytes).await
     }
 
     /// Send an admin request with a ready `Authorization` value.
@@ -136,6 +148,18 @@ impl Running {
         auth: &str,
         body: String,
     ) -> (StatusCode, Value) {
+        let (status, _, body) = self.send_admin_answer(method, url, auth, body).await;
+        (status, body)
+    }
+
+    /// [`Running::send_admin`], with the answer's `X-Reason` header.
+    pub async fn send_admin_answer(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        auth: &str,
+        body: String,
+    ) -> (StatusCode, Option<String>, Value) {
         let response = self
             .http
             .request(method, url)
@@ -146,7 +170,12 @@ impl Running {
             .await
             .unwrap();
         let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let reason = response
+            .headers()
+            .get("x-reason")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (status, reason, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn get(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
