@@ -82,6 +82,8 @@ export function table(caption, headers, rows, { className = "" } = {}) {
     row.cells.forEach((cell, i) => {
       const td = el(i === 0 ? "th" : "td");
       if (i === 0) td.scope = "row";
+      // A date reads as one word: "2026-03-07" never breaks at its hyphens.
+      if (typeof cell === "string" && /^\d{4}-\d{2}(-\d{2})?/.test(cell)) td.className = "date";
       td.append(cell ?? "");
       if (i === 0 && row.resource) {
         const marker = reportedMarker(row.resource);
