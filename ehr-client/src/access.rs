@@ -9,15 +9,20 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use nostr::prelude::{Event, EventId, PublicKey, Timestamp};
 
-use crate::chart::{self, Chart, FoldOptions};
-use crate::event::{ClinicalEvent, ClinicalRecord, EventError, PracticeKeyRef, VerifiedEvent};
+use crate::chart::{self, FoldOptions};
+use crate::event::{ClinicalEvent, ClinicalEventBuilder, ClinicalRecord, EventError};
 use crate::grants::{
     ChartKeyWrap, EpochGrant, EpochKey, GrantError, Guardianship, GuardianshipStatus, WrapRecipient,
 };
 use crate::keys::{ChartKey, Identity};
-use crate::kinds::{self, ClinicalKind};
+use crate::kinds::{self, ClinicalKind, Domain};
 use crate::roster::{Role, RosterChain, verify_roster_chain};
-use crate::signer::Nip44Decrypt;
+
+mod opening;
+mod patient;
+
+use opening::{open_events, select_events};
+pub use patient::{open_as_patient, open_as_patient_with, patient_chart, patient_chart_with};
 
 /// How far ahead of the reader's clock a guardianship may be dated and still count now.
 pub const CLOCK_SKEW_SECS: u64 = 120;
@@ -66,6 +71,30 @@ pub fn authorise(roster: &RosterChain, event: &ClinicalEvent) -> Result<(), Acce
     }
 }
 
+/// For an office copy, whether the original it names was written by a key authorised for it at
+/// its own time (the copier was checked by [`authorise`]): a copy cannot put words in another
+/// author's mouth that she was never allowed to write.
+pub fn authorise_original(
+    roster: &RosterChain,
+    record: &ClinicalRecord,
+) -> Result<(), AccessError> {
+    if record.copied_by.is_none() {
+        return Ok(());
+    }
+    let allowed = if record.author == record.patient {
+        patient_may_write(record.kind)
+    } else {
+        roster
+            .role_at(&record.author, record.created_at)
+            .is_some_and(|role| role.may_write(record.kind))
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(AccessError::NotAuthorised)
+    }
+}
+
 /// Records opened from a set of events, and the events refused with a reason.
 #[derive(Debug, Clone, Default)]
 pub struct Opened {
@@ -81,10 +110,10 @@ pub struct PracticeView {
     root: PublicKey,
     reader: PublicKey,
     roster: RosterChain,
-    epochs: BTreeMap<u64, EpochKey>,
-    chart_keys: BTreeMap<PublicKey, BTreeMap<u32, Vec<ChartKey>>>,
+    epochs: BTreeMap<(Domain, u64), EpochKey>,
+    chart_keys: BTreeMap<(PublicKey, Domain), BTreeMap<u32, Vec<ChartKey>>>,
     wraps: Vec<ChartKeyWrap>,
-    granted: BTreeSet<(PublicKey, u64)>,
+    granted: BTreeSet<(PublicKey, Domain, u64)>,
     guardianships: BTreeMap<(PublicKey, PublicKey), Vec<Guardianship>>,
     refused: Vec<(EventId, AccessError)>,
 }
@@ -160,15 +189,17 @@ impl PracticeView {
         if !self.authorised(&grant.granter, grant.created_at, Role::is_admin) {
             return self.refused.push((event.id, AccessError::NotAuthorised));
         }
-        self.granted.insert((grant.member, grant.epoch));
+        self.granted
+            .insert((grant.member, grant.domain, grant.epoch));
         if grant.member != reader.public_key() {
             return;
         }
         match grant.open(reader) {
             Ok(keys) => {
                 for key in keys {
-                    if self.roster.epoch_public_key(key.number) == Some(key.public_key()) {
-                        self.epochs.insert(key.number, key);
+                    let announced = self.roster.epoch_public_key_of(grant.domain, key.number);
+                    if announced == Some(key.public_key()) {
+                        self.epochs.insert((grant.domain, key.number), key);
                     } else {
                         self.refused
                             .push((event.id, GrantError::WrongEpochKey.into()));
@@ -199,7 +230,7 @@ impl PracticeView {
             _ if staff_guardian => None,
             WrapRecipient::Epoch(number) => self
                 .epochs
-                .get(&number)
+                .get(&(wrap.domain, number))
                 .map(|epoch| wrap.open_with_epoch(epoch)),
             WrapRecipient::Gateway(to) | WrapRecipient::Guardian(to) if to == self.reader => {
                 Some(wrap.open_as_grantee(reader))
@@ -208,7 +239,10 @@ impl PracticeView {
         };
         match opened {
             Some(Ok(keys)) => {
-                let line = self.chart_keys.entry(wrap.patient).or_default();
+                let line = self
+                    .chart_keys
+                    .entry((wrap.patient, wrap.domain))
+                    .or_default();
                 for key in keys {
                     let same_version = line.entry(key.version()).or_default();
                     if !same_version.iter().any(|k| k.to_bytes() == key.to_bytes()) {
@@ -289,42 +323,86 @@ impl PracticeView {
         &self.refused
     }
 
-    /// The epoch keys the reader holds.
+    /// The clinical epoch keys the reader holds.
     pub fn epoch_keys(&self) -> impl Iterator<Item = &EpochKey> {
-        self.epochs.values()
+        self.epoch_keys_in(Domain::Clinical)
     }
 
-    /// The reader's key for the roster's current epoch.
+    /// The epoch keys of `domain` the reader holds, oldest first.
+    pub fn epoch_keys_in(&self, domain: Domain) -> impl Iterator<Item = &EpochKey> {
+        self.epochs
+            .iter()
+            .filter(move |((d, _), _)| *d == domain)
+            .map(|(_, key)| key)
+    }
+
+    /// The reader's key for the roster's current clinical epoch.
     pub fn current_epoch_key(&self) -> Option<&EpochKey> {
-        let (number, _) = self.roster.current_epoch()?;
-        self.epochs.get(&number)
+        self.current_epoch_key_in(Domain::Clinical)
     }
 
-    /// Whether an authorised epoch grant for epoch `number` to `member` exists.
+    /// The reader's key for the roster's current epoch of `domain`.
+    pub fn current_epoch_key_in(&self, domain: Domain) -> Option<&EpochKey> {
+        let (number, _) = self.roster.current_epoch_of(domain)?;
+        self.epochs.get(&(domain, number))
+    }
+
+    /// Whether an authorised grant of clinical epoch `number` to `member` exists.
     pub fn has_epoch_grant(&self, member: &PublicKey, number: u64) -> bool {
-        self.granted.contains(&(*member, number))
+        self.has_epoch_grant_in(member, Domain::Clinical, number)
     }
 
-    /// Every patient with an authorised chart-key wrap.
+    /// Whether an authorised grant of `domain`'s epoch `number` to `member` exists.
+    pub fn has_epoch_grant_in(&self, member: &PublicKey, domain: Domain, number: u64) -> bool {
+        self.granted.contains(&(*member, domain, number))
+    }
+
+    /// Every patient with an authorised wrap of either domain.
     pub fn patients(&self) -> BTreeSet<PublicKey> {
         self.wraps.iter().map(|w| w.patient).collect()
     }
 
-    /// The authorised wraps of `patient`'s chart keys.
+    /// Whether `patient` has an authorised wrap of either domain.
+    pub fn is_enrolled(&self, patient: &PublicKey) -> bool {
+        self.wraps.iter().any(|w| w.patient == *patient)
+    }
+
+    /// The authorised wraps of `patient`'s chart keys (the clinical domain).
     pub fn wraps_of(&self, patient: &PublicKey) -> impl Iterator<Item = &ChartKeyWrap> {
+        self.wraps_in(patient, Domain::Clinical)
+    }
+
+    /// The authorised wraps of `patient`'s keys of `domain`.
+    pub fn wraps_in(
+        &self,
+        patient: &PublicKey,
+        domain: Domain,
+    ) -> impl Iterator<Item = &ChartKeyWrap> {
         let patient = *patient;
-        self.wraps.iter().filter(move |w| w.patient == patient)
+        self.wraps
+            .iter()
+            .filter(move |w| w.patient == patient && w.domain == domain)
     }
 
     /// The highest chart-key version any authorised wrap announces for `patient`.
     pub fn newest_version(&self, patient: &PublicKey) -> Option<u32> {
-        self.wraps_of(patient).map(|w| w.version).max()
+        self.newest_version_in(patient, Domain::Clinical)
+    }
+
+    /// The highest version of `patient`'s key of `domain` that any authorised wrap announces.
+    pub fn newest_version_in(&self, patient: &PublicKey, domain: Domain) -> Option<u32> {
+        self.wraps_in(patient, domain).map(|w| w.version).max()
     }
 
     /// The chart keys the reader holds for `patient`, one per version (oldest first).
     pub fn chart_keys(&self, patient: &PublicKey) -> Vec<ChartKey> {
+        self.keys_in(patient, Domain::Clinical)
+    }
+
+    /// The keys of `domain` the reader holds for `patient`, one per version (oldest first).
+    pub fn keys_in(&self, patient: &PublicKey, domain: Domain) -> Vec<ChartKey> {
         self.chart_keys
-            .get(patient)
+            .get(&(*patient, domain))
             .map(|line| {
                 line.values()
                     .filter_map(|keys| keys.first().cloned())
@@ -335,22 +413,69 @@ impl PracticeView {
 
     /// The newest chart key the reader holds for `patient`.
     pub fn latest_chart_key(&self, patient: &PublicKey) -> Option<&ChartKey> {
-        self.chart_keys.get(patient)?.values().next_back()?.first()
+        self.latest_key_in(patient, Domain::Clinical)
     }
 
-    /// The key a member writes `patient`'s new events under: the newest version, which must be
-    /// wrapped under the current epoch. Otherwise a revoked member could still read new events.
+    /// The newest key of `domain` the reader holds for `patient`.
+    pub fn latest_key_in(&self, patient: &PublicKey, domain: Domain) -> Option<&ChartKey> {
+        self.chart_keys
+            .get(&(*patient, domain))?
+            .values()
+            .next_back()?
+            .first()
+    }
+
+    /// The key a member writes `patient`'s new clinical events under: the newest version,
+    /// which must be wrapped under the current epoch. Otherwise a revoked member could still
+    /// read new events.
     pub fn write_key(&self, patient: &PublicKey) -> Result<&ChartKey, AccessError> {
-        let key = self.latest_chart_key(patient).ok_or(AccessError::NoKey)?;
-        let (epoch, _) = self.roster.current_epoch().ok_or(AccessError::NoRoster)?;
-        let newest = self.newest_version(patient);
+        self.write_key_in(patient, Domain::Clinical)
+    }
+
+    /// [`Self::write_key`] for `domain`: the newest key of that line, wrapped under the current
+    /// epoch of that domain.
+    pub fn write_key_in(
+        &self,
+        patient: &PublicKey,
+        domain: Domain,
+    ) -> Result<&ChartKey, AccessError> {
+        let key = self
+            .latest_key_in(patient, domain)
+            .ok_or(AccessError::NoKey)?;
+        let (epoch, _) = self
+            .roster
+            .current_epoch_of(domain)
+            .ok_or(AccessError::NoRoster)?;
+        let newest = self.newest_version_in(patient, domain);
         let under_current_epoch = self
-            .wraps_of(patient)
+            .wraps_in(patient, domain)
             .any(|w| w.version == key.version() && w.recipient == WrapRecipient::Epoch(epoch));
         if newest != Some(key.version()) || !under_current_epoch {
             return Err(AccessError::RotationPending);
         }
         Ok(key)
+    }
+
+    /// The domain a new record of `kind` is written in: its own once the practice is split,
+    /// clinical before (there is no office key yet).
+    pub fn write_domain(&self, kind: ClinicalKind) -> Domain {
+        if self.roster.is_split() {
+            kind.domain()
+        } else {
+            Domain::Clinical
+        }
+    }
+
+    /// Sign a new record about `patient` as `author` under the right key: the office key for
+    /// demographics and messages in a split practice, the chart key for everything else.
+    pub fn sign_record(
+        &self,
+        author: &Identity,
+        builder: ClinicalEventBuilder,
+    ) -> Result<ClinicalEvent, AccessError> {
+        let domain = self.write_domain(builder.kind());
+        let key = self.write_key_in(&builder.patient(), domain)?;
+        Ok(builder.sign_in(author, domain, key)?)
     }
 
     /// Guardians whose guardianship of `ward` is in force at `now` ([`Self::guardianship_at`]),
@@ -368,74 +493,6 @@ impl PracticeView {
     /// Whether `event`'s signer was authorised to write it at its `created_at` (invariant 7).
     pub fn authorise(&self, event: &ClinicalEvent) -> Result<(), AccessError> {
         authorise(&self.roster, event)
-    }
-
-    /// Verify, authorise and decrypt the practice copies of the clinical events about
-    /// `patient` (or about every patient, with `None`).
-    pub fn open<'a>(
-        &self,
-        events: impl IntoIterator<Item = &'a Event>,
-        patient: Option<&PublicKey>,
-    ) -> Opened {
-        open_events(events, patient, |clinical| {
-            self.authorise(clinical)?;
-            self.decrypt(clinical)
-        })
-    }
-
-    /// [`PracticeView::open`] for events whose signatures were already checked (by the relay
-    /// transport): the same authorisation and decryption, without a second signature check, and
-    /// without copying the events it is given.
-    pub fn open_verified(
-        &self,
-        events: impl IntoIterator<Item = VerifiedEvent>,
-        patient: Option<&PublicKey>,
-    ) -> Opened {
-        open_events_with(
-            events,
-            VerifiedEvent::event,
-            ClinicalEvent::from_verified,
-            patient,
-            |clinical| {
-                self.authorise(clinical)?;
-                self.decrypt(clinical)
-            },
-        )
-    }
-
-    fn decrypt(&self, clinical: &ClinicalEvent) -> Result<ClinicalRecord, AccessError> {
-        match clinical.practice_key() {
-            PracticeKeyRef::Chart(version) => {
-                let keys = self
-                    .chart_keys
-                    .get(&clinical.patient())
-                    .and_then(|line| line.get(&version))
-                    .ok_or(AccessError::NoKey)?;
-                let mut last = AccessError::NoKey;
-                for key in keys {
-                    match clinical.decrypt_with_chart_key(key) {
-                        Ok(record) => return Ok(record),
-                        Err(error) => last = error.into(),
-                    }
-                }
-                Err(last)
-            }
-            PracticeKeyRef::Epoch(number) => {
-                let epoch = self.epochs.get(&number).ok_or(AccessError::NoKey)?;
-                Ok(clinical.decrypt_with_epoch_key(&epoch.secret)?)
-            }
-        }
-    }
-
-    /// The folded chart of `patient` from the events at hand, and what was refused.
-    pub fn chart<'a>(
-        &self,
-        patient: &PublicKey,
-        events: impl IntoIterator<Item = &'a Event>,
-        options: FoldOptions,
-    ) -> (Chart, Vec<(EventId, AccessError)>) {
-        let opened = self.open(events, Some(patient));
-        (chart::fold(&opened.records, options), opened.refused)
     }
 
     /// The patients whose newest Consent permits sharing through the FHIR gateway at `now`
@@ -470,138 +527,4 @@ impl PracticeView {
             .map(|(patient, _)| patient)
             .collect()
     }
-}
-
-/// Verify, filter and open clinical events one by one with `open`. With a `patient`, events
-/// whose `p` tag names someone else are skipped before their signature is checked.
-fn open_events<'a>(
-    events: impl IntoIterator<Item = &'a Event>,
-    patient: Option<&PublicKey>,
-    open: impl Fn(&ClinicalEvent) -> Result<ClinicalRecord, AccessError>,
-) -> Opened {
-    open_events_with(
-        events,
-        |event| *event,
-        |event| ClinicalEvent::parse(event.clone()),
-        patient,
-        open,
-    )
-}
-
-/// Parse (`parse`), authorise and open (`open`) the clinical events among `items` that may be
-/// about `patient`, each once.
-fn open_events_with<T>(
-    items: impl IntoIterator<Item = T>,
-    event_of: impl Fn(&T) -> &Event,
-    parse: impl Fn(T) -> Result<ClinicalEvent, EventError>,
-    patient: Option<&PublicKey>,
-    open: impl Fn(&ClinicalEvent) -> Result<ClinicalRecord, AccessError>,
-) -> Opened {
-    let mut opened = Opened::default();
-    for (id, clinical) in select_events(items, event_of, parse, patient) {
-        match clinical.and_then(|clinical| open(&clinical)) {
-            Ok(record) => opened.records.push(record),
-            Err(error) => opened.refused.push((id, error)),
-        }
-    }
-    opened
-}
-
-/// The clinical events among `items` that may be about `patient`, each once and in order,
-/// parsed by `parse` (a parse failure is kept with its id, to be reported as refused).
-fn select_events<T>(
-    items: impl IntoIterator<Item = T>,
-    event_of: impl Fn(&T) -> &Event,
-    parse: impl Fn(T) -> Result<ClinicalEvent, EventError>,
-    patient: Option<&PublicKey>,
-) -> Vec<(EventId, Result<ClinicalEvent, AccessError>)> {
-    let mut selected = Vec::new();
-    let mut seen = BTreeSet::new();
-    for item in items {
-        let event = event_of(&item);
-        let id = event.id;
-        let clinical_kind = ClinicalKind::from_u16(event.kind.as_u16()).is_some();
-        let maybe_about =
-            patient.is_none_or(|p| event.tags.public_keys().any(|tagged| tagged == *p));
-        if !clinical_kind || !maybe_about || !seen.insert(id) {
-            continue;
-        }
-        match parse(item) {
-            // The `p` tag named the patient, but the event is about someone else.
-            Ok(clinical) if patient.is_some_and(|p| p != &clinical.patient()) => {}
-            parsed => selected.push((id, parsed.map_err(AccessError::from))),
-        }
-    }
-    selected
-}
-
-/// Open the patient copies of the events about `patient`, through the patient's own key, with
-/// the same authorisation check as the practice view (invariants 5 and 7).
-pub fn open_as_patient<'a>(
-    roster: &RosterChain,
-    patient: &Identity,
-    events: impl IntoIterator<Item = &'a Event>,
-) -> Opened {
-    // One conversation key per author, not one derivation per event.
-    let keys = std::cell::RefCell::new(std::collections::HashMap::new());
-    open_events(events, Some(&patient.public_key()), |clinical| {
-        authorise(roster, clinical)?;
-        Ok(clinical.decrypt_with_patient_key_cached(patient, &mut keys.borrow_mut())?)
-    })
-}
-
-/// [`open_as_patient`] through any [`Nip44Decrypt`] signer holding the patient's key (a NIP-07
-/// extension or a NIP-46 bunker in the portal): the same selection and authorisation, each
-/// patient copy decrypted by the signer.
-pub async fn open_as_patient_with<'a, S: Nip44Decrypt>(
-    roster: &RosterChain,
-    signer: &S,
-    events: impl IntoIterator<Item = &'a Event>,
-) -> Opened {
-    let patient = signer.public_key();
-    let mut opened = Opened::default();
-    let parse = |event: &Event| ClinicalEvent::parse(event.clone());
-    for (id, clinical) in select_events(events, |event| *event, parse, Some(&patient)) {
-        let result = match clinical.and_then(|clinical| {
-            authorise(roster, &clinical)?;
-            Ok(clinical)
-        }) {
-            Ok(clinical) => clinical
-                .decrypt_as_patient(signer)
-                .await
-                .map_err(AccessError::from),
-            Err(error) => Err(error),
-        };
-        match result {
-            Ok(record) => opened.records.push(record),
-            Err(error) => opened.refused.push((id, error)),
-        }
-    }
-    opened
-}
-
-/// The patient's own chart, as every patient-side reader (the `ehr` CLI, the portal) reads it:
-/// the roster chain followed from the practice `root`, the patient copies opened with the
-/// patient's key and authorised by that chain, then folded. Also what was refused.
-pub fn patient_chart<'a>(
-    root: &PublicKey,
-    patient: &Identity,
-    events: impl IntoIterator<Item = &'a Event> + Clone,
-    options: FoldOptions,
-) -> (Chart, Vec<(EventId, AccessError)>) {
-    let roster = verify_roster_chain(root, events.clone());
-    let opened = open_as_patient(&roster, patient, events);
-    (chart::fold(&opened.records, options), opened.refused)
-}
-
-/// [`patient_chart`] through a [`Nip44Decrypt`] signer instead of the secret key.
-pub async fn patient_chart_with<'a, S: Nip44Decrypt>(
-    root: &PublicKey,
-    signer: &S,
-    events: impl IntoIterator<Item = &'a Event> + Clone,
-    options: FoldOptions,
-) -> (Chart, Vec<(EventId, AccessError)>) {
-    let roster = verify_roster_chain(root, events.clone());
-    let opened = open_as_patient_with(&roster, signer, events).await;
-    (chart::fold(&opened.records, options), opened.refused)
 }

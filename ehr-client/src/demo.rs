@@ -55,6 +55,27 @@ pub fn encounter(patient_id: &str) -> Resource {
     .into()
 }
 
+/// A synthetic message (Communication) to `patient_id` saying `text`.
+pub fn message(patient_id: &str, text: &str) -> Resource {
+    Communication {
+        id: Some(new_id()),
+        meta: synthetic_meta(),
+        status: EventStatus::Completed,
+        subject: Some(Reference::to("Patient", patient_id)),
+        topic: Some(CodeableConcept {
+            text: Some("Blood pressure follow-up".to_owned()),
+            ..CodeableConcept::default()
+        }),
+        sent: Some("2026-03-03T14:00:00Z".to_owned()),
+        payload: vec![CommunicationPayload {
+            content_string: Some(text.to_owned()),
+            ..CommunicationPayload::default()
+        }],
+        ..Communication::default()
+    }
+    .into()
+}
+
 /// A synthetic active Consent of `patient_id` to share the chart through the FHIR gateway with
 /// the facilities whose FHIR client ids are `facilities` (each an `IRCP` actor identified in
 /// [`FHIR_CLIENT_SYSTEM`]), for treatment: [`Consent::fhir_sharing`] labelled as test data.
@@ -195,22 +216,7 @@ pub fn one_of_each_kind(patient_id: &str) -> Vec<(ClinicalKind, Resource)> {
         primary_source: Some(true),
         ..Immunization::default()
     };
-    let message = Communication {
-        id: Some(new_id()),
-        meta: synthetic_meta(),
-        status: EventStatus::Completed,
-        subject: Some(patient_ref()),
-        topic: Some(CodeableConcept {
-            text: Some("Blood pressure follow-up".to_owned()),
-            ..CodeableConcept::default()
-        }),
-        sent: Some("2026-03-03T14:00:00Z".to_owned()),
-        payload: vec![CommunicationPayload {
-            content_string: Some("Please log your blood pressure twice a week.".to_owned()),
-            ..CommunicationPayload::default()
-        }],
-        ..Communication::default()
-    };
+    let message = message(patient_id, "Please log your blood pressure twice a week.");
     let order = ServiceRequest {
         id: Some(order_id.clone()),
         meta: synthetic_meta(),
@@ -288,7 +294,7 @@ pub fn one_of_each_kind(patient_id: &str) -> Vec<(ClinicalKind, Resource)> {
         (ClinicalKind::Condition, condition.into()),
         (ClinicalKind::AllergyIntolerance, allergy.into()),
         (ClinicalKind::Immunization, immunization.into()),
-        (ClinicalKind::Message, message.into()),
+        (ClinicalKind::Message, message),
         (ClinicalKind::ServiceRequest, order.into()),
         (ClinicalKind::DiagnosticReport, report.into()),
         (ClinicalKind::Prescription, prescription.into()),

@@ -6,28 +6,45 @@
 //!          patient-authored event, NIP-44 from the patient to the epoch public key
 //! tags     ["p", <patient pubkey>]
 //!          ["patient-content", <NIP-44 v2 from author to patient>]
-//!          ["chart-key", <v>]  or, patient-authored, ["epoch", <n>]
+//!          ["chart-key", <v>]  or, for an office record, ["office-key", <v>],
+//!                              or, patient-authored, ["epoch", <n>] (["domain","office"] for F_n)
 //!          ["ehr", "1"]        format version
 //! ```
 //! Nothing else is in plaintext: subjects, names, statuses and links live in the ciphertext.
+//!
+//! An office record written before the practice had its two key domains is carried into the
+//! office domain by an *office copy* ([`ClinicalEvent::office_copy`]): a new event under the
+//! office key whose plaintext holds the original resource with the original event's id, author
+//! and time, so readers fold the two as one record.
 
 use nostr::prelude::{
     Event, EventBuilder, EventId, FinalizeEvent, PublicKey, SecretKey, Tag, Timestamp,
-    UnsignedEvent,
 };
 
 use crate::crypto::{self, CryptoError};
 use crate::fhir::{FhirError, Resource};
 use crate::keys::{ChartKey, Identity};
-use crate::kinds::ClinicalKind;
+use crate::kinds::{ClinicalKind, Domain};
+use crate::roster::SealTarget;
 use crate::signer::{Nip44Decrypt, PatientSigner, SignerError};
+
+mod epoch_layout;
+mod office_copy;
+mod practice_key;
+
+pub(crate) use epoch_layout::{EpochLayout, epoch_layout_tags, read_epoch_layout, seal_with};
+pub use office_copy::CopyOf;
+pub use practice_key::PracticeKeyRef;
+use practice_key::{
+    check_domain, epoch_ref, malformed_or_unexpected, practice_key_tags, read_practice_key,
+    sanitise_tag_name,
+};
 
 // The tag names and readers live in the lowest module; re-exported here for older paths.
 pub use crate::tags::{
-    FORMAT_VERSION, TAG_CHART_KEY, TAG_EPOCH, TAG_FORMAT, TAG_PATIENT, TAG_PATIENT_CONTENT,
-    tag_values,
+    FORMAT_VERSION, TAG_CHART_KEY, TAG_DOMAIN, TAG_EPOCH, TAG_FORMAT, TAG_OFFICE_KEY, TAG_PATIENT,
+    TAG_PATIENT_CONTENT, tag_values,
 };
-use crate::tags::{Tags, parse_number};
 
 /// Largest serialised event this library parses (the relay enforces its own limit too).
 pub const MAX_EVENT_JSON: usize = 8 * 1024 * 1024;
@@ -62,9 +79,15 @@ pub enum EventError {
     /// A format version this library does not read.
     #[error("unsupported event format version")]
     UnsupportedFormat,
-    /// Both or neither of `chart-key` and `epoch`.
-    #[error("exactly one of `chart-key` and `epoch` is required")]
+    /// Not exactly one of `chart-key`, `office-key` and `epoch`.
+    #[error("exactly one of `chart-key`, `office-key` and `epoch` is required")]
     AmbiguousPracticeKey,
+    /// A clinical kind under an office key or the office epoch: the front desk holds those.
+    #[error("kind {0} is clinical and may not be written in the office key domain")]
+    WrongDomain(u16),
+    /// An office copy whose original is malformed or of another kind or patient.
+    #[error("malformed office copy")]
+    MalformedCopy,
     /// The practice copy was written under another chart-key version.
     #[error("chart key version {given} given, event uses version {expected}")]
     ChartKeyVersionMismatch {
@@ -135,15 +158,6 @@ impl VerifiedEvent {
     }
 }
 
-/// Which key encrypts the practice copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PracticeKeyRef {
-    /// Chart key `K_{p,v}`, version `v`.
-    Chart(u32),
-    /// Epoch key `E_n` (patient-authored events).
-    Epoch(u64),
-}
-
 /// A decrypted clinical record: the event's facts plus its typed FHIR payload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClinicalRecord {
@@ -159,6 +173,9 @@ pub struct ClinicalRecord {
     pub patient: PublicKey,
     /// The FHIR resource.
     pub resource: Resource,
+    /// For an office copy: who copied it into the office domain. The fields above are then the
+    /// original event's, so the copy and the original fold as one record.
+    pub copied_by: Option<PublicKey>,
 }
 
 impl ClinicalRecord {
@@ -195,6 +212,16 @@ impl ClinicalEventBuilder {
         })
     }
 
+    /// The kind being built.
+    pub fn kind(&self) -> ClinicalKind {
+        self.kind
+    }
+
+    /// The patient the event is about.
+    pub fn patient(&self) -> PublicKey {
+        self.patient
+    }
+
     /// Set `created_at` (default: now).
     pub fn created_at(mut self, created_at: Timestamp) -> Self {
         self.created_at = Some(created_at);
@@ -208,14 +235,25 @@ impl ClinicalEventBuilder {
         author: &Identity,
         chart_key: &ChartKey,
     ) -> Result<ClinicalEvent, EventError> {
+        self.sign_in(author, Domain::Clinical, chart_key)
+    }
+
+    /// Sign as a member with the patient's key of `domain`: the chart key, or (for an office
+    /// kind only) the office key.
+    pub fn sign_in(
+        self,
+        author: &Identity,
+        domain: Domain,
+        key: &ChartKey,
+    ) -> Result<ClinicalEvent, EventError> {
+        let practice_key = match domain {
+            Domain::Clinical => PracticeKeyRef::Chart(key.version()),
+            Domain::Office => PracticeKeyRef::Office(key.version()),
+        };
+        check_domain(self.kind, practice_key)?;
         let json = self.resource.to_json();
-        let practice_copy = chart_key.encrypt(&json)?;
-        self.finish(
-            author,
-            practice_copy,
-            &json,
-            PracticeKeyRef::Chart(chart_key.version()),
-        )
+        let practice_copy = key.encrypt(&json)?;
+        self.finish(author, practice_copy, &json, practice_key)
     }
 
     /// Sign as the patient: practice copy to the epoch public key `E_n`, patient copy to the
@@ -226,25 +264,42 @@ impl ClinicalEventBuilder {
         epoch: u64,
         epoch_public_key: &PublicKey,
     ) -> Result<ClinicalEvent, EventError> {
+        let target = SealTarget {
+            domain: Domain::Clinical,
+            number: epoch,
+            public_key: *epoch_public_key,
+        };
+        self.sign_as_patient_to(patient, &target)
+    }
+
+    /// Sign as the patient, the practice copy sealed to `target` (the roster's
+    /// [`crate::roster::RosterChain::patient_seal_target`] for the kind: `F_n` for a message in a
+    /// split practice, `E_n` otherwise).
+    pub fn sign_as_patient_to(
+        self,
+        patient: &Identity,
+        target: &SealTarget,
+    ) -> Result<ClinicalEvent, EventError> {
         if patient.public_key() != self.patient {
             return Err(EventError::AuthorIsNotPatient);
         }
+        let practice_key = epoch_ref(target);
+        check_domain(self.kind, practice_key)?;
         let json = self.resource.to_json();
-        let practice_copy = crypto::nip44_encrypt(patient.secret_key(), epoch_public_key, &json)?;
-        self.finish(patient, practice_copy, &json, PracticeKeyRef::Epoch(epoch))
+        let practice_copy = crypto::nip44_encrypt(patient.secret_key(), &target.public_key, &json)?;
+        self.finish(patient, practice_copy, &json, practice_key)
     }
 
     /// Sign as the patient through any [`PatientSigner`] (a NIP-07 extension, a NIP-46
-    /// bunker, a key): the same event as [`ClinicalEventBuilder::sign_as_patient`], the practice
-    /// copy encrypted to the epoch public key `E_n` and the patient copy to the patient, both by
-    /// the signer. `created_at` is required: the core reads no clock in the browser. The event
-    /// the signer returns is checked (same id, valid signature, a clinical event the practice
-    /// will accept) before it is handed out.
+    /// bunker, a key): the same event as [`ClinicalEventBuilder::sign_as_patient_to`], the
+    /// practice copy encrypted to `target`'s epoch public key and the patient copy to the
+    /// patient, both by the signer. `created_at` is required: the core reads no clock in the
+    /// browser. The event the signer returns is checked (same id, valid signature, a clinical
+    /// event the practice will accept) before it is handed out.
     pub async fn sign_as_patient_with<S: PatientSigner>(
         self,
         signer: &S,
-        epoch: u64,
-        epoch_public_key: &PublicKey,
+        target: &SealTarget,
         created_at: Timestamp,
     ) -> Result<ClinicalEvent, EventError> {
         if signer.public_key() != self.patient {
@@ -253,15 +308,9 @@ impl ClinicalEventBuilder {
         if !crate::kinds::patient_may_write(self.kind) {
             return Err(EventError::NotPatientWritable(self.kind.as_u16()));
         }
+        check_domain(self.kind, epoch_ref(target))?;
         let json = self.resource.to_json();
-        let event = seal_with(
-            signer,
-            self.kind.to_nostr(),
-            (epoch, epoch_public_key),
-            &json,
-            created_at,
-        )
-        .await?;
+        let event = seal_with(signer, self.kind.to_nostr(), target, &json, created_at).await?;
         ClinicalEvent::from_verified(event).map_err(|_| EventError::SignerAltered)
     }
 
@@ -272,17 +321,40 @@ impl ClinicalEventBuilder {
         json: &str,
         practice_key: PracticeKeyRef,
     ) -> Result<ClinicalEvent, EventError> {
-        let key_tag = match practice_key {
-            PracticeKeyRef::Chart(version) => Tag::custom(TAG_CHART_KEY, [version.to_string()]),
-            PracticeKeyRef::Epoch(number) => Tag::custom(TAG_EPOCH, [number.to_string()]),
+        let parts = SignedParts {
+            kind: self.kind,
+            patient: self.patient,
+            practice_key,
+            created_at: self.created_at,
         };
-        let patient_copy = crypto::nip44_encrypt(author.secret_key(), &self.patient, json)?;
-        let mut builder = EventBuilder::new(self.kind.to_nostr(), practice_copy).tags([
+        parts.sign(author, practice_copy, json)
+    }
+}
+
+/// What a member's event is made of, before the patient copy and the signature.
+struct SignedParts {
+    kind: ClinicalKind,
+    patient: PublicKey,
+    practice_key: PracticeKeyRef,
+    created_at: Option<Timestamp>,
+}
+
+impl SignedParts {
+    fn sign(
+        self,
+        author: &Identity,
+        practice_copy: String,
+        patient_plaintext: &str,
+    ) -> Result<ClinicalEvent, EventError> {
+        let patient_copy =
+            crypto::nip44_encrypt(author.secret_key(), &self.patient, patient_plaintext)?;
+        let mut tags = vec![
             Tag::public_key(self.patient),
             Tag::custom(TAG_PATIENT_CONTENT, [patient_copy.clone()]),
-            key_tag,
-            Tag::custom(TAG_FORMAT, [FORMAT_VERSION]),
-        ]);
+        ];
+        tags.extend(practice_key_tags(self.practice_key));
+        tags.push(Tag::custom(TAG_FORMAT, [FORMAT_VERSION]));
+        let mut builder = EventBuilder::new(self.kind.to_nostr(), practice_copy).tags(tags);
         if let Some(created_at) = self.created_at {
             builder = builder.custom_created_at(created_at);
         }
@@ -294,79 +366,10 @@ impl ClinicalEventBuilder {
             event,
             kind: self.kind,
             patient: self.patient,
-            practice_key,
+            practice_key: self.practice_key,
             patient_content: patient_copy,
         })
     }
-}
-
-/// The tags of the *epoch layout*, shared by a patient-authored entry, the gateway's audit
-/// event and a shared-records part: the patient, the patient's copy, the epoch whose key
-/// `E_n` the practice copy (the content) is encrypted to, and the format version.
-pub(crate) fn epoch_layout_tags(patient: &PublicKey, patient_copy: String, epoch: u64) -> [Tag; 4] {
-    [
-        Tag::public_key(*patient),
-        Tag::custom(TAG_PATIENT_CONTENT, [patient_copy]),
-        Tag::custom(TAG_EPOCH, [epoch.to_string()]),
-        Tag::custom(TAG_FORMAT, [FORMAT_VERSION]),
-    ]
-}
-
-/// What the tags of an event in the epoch layout say.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct EpochLayout {
-    /// The patient it is about.
-    pub(crate) patient: PublicKey,
-    /// The epoch of the practice copy.
-    pub(crate) epoch: u64,
-    /// The patient's copy.
-    pub(crate) patient_content: String,
-}
-
-/// Read an event's tags as the epoch layout: exactly its four tags, once each, and neither
-/// copy empty. `None` for anything else (the caller names its own error).
-pub(crate) fn read_epoch_layout(event: &Event) -> Option<EpochLayout> {
-    let tags = Tags::read(event).ok()?;
-    tags.only(&[TAG_PATIENT, TAG_PATIENT_CONTENT, TAG_EPOCH, TAG_FORMAT])
-        .ok()?;
-    let patient_content = tags.get(TAG_PATIENT_CONTENT)?.to_owned();
-    if patient_content.is_empty() || event.content.is_empty() {
-        return None;
-    }
-    Some(EpochLayout {
-        patient: tags.public_key(TAG_PATIENT).ok()?,
-        epoch: tags.number(TAG_EPOCH).ok()?,
-        patient_content,
-    })
-}
-
-/// Seal `plaintext` as an event of `kind` in the epoch layout through the patient's `signer`:
-/// the practice copy encrypted to `epoch`'s public key and the patient copy to herself, both by
-/// the signer, then signed by it. What the signer returns is checked: the event asked for (same
-/// id, her key) with a valid signature, else [`EventError::SignerAltered`].
-pub(crate) async fn seal_with<S: PatientSigner>(
-    signer: &S,
-    kind: nostr::prelude::Kind,
-    epoch: (u64, &PublicKey),
-    plaintext: &str,
-    created_at: Timestamp,
-) -> Result<VerifiedEvent, EventError> {
-    let patient = signer.public_key();
-    let practice_copy = signer.nip44_encrypt(epoch.1, plaintext).await?;
-    let patient_copy = signer.nip44_encrypt(&patient, plaintext).await?;
-    let mut unsigned = UnsignedEvent::new(
-        patient,
-        created_at,
-        kind,
-        epoch_layout_tags(&patient, patient_copy, epoch.0),
-        practice_copy,
-    );
-    let expected = unsigned.id();
-    let event = signer.sign_event(unsigned).await?;
-    if event.id != expected || event.pubkey != patient {
-        return Err(EventError::SignerAltered);
-    }
-    VerifiedEvent::verify(event).map_err(|_| EventError::SignerAltered)
 }
 
 /// A verified clinical event, still encrypted.
@@ -403,7 +406,9 @@ impl ClinicalEvent {
         let mut patient = None;
         let mut patient_content = None;
         let mut chart = None;
+        let mut office = None;
         let mut epoch = None;
+        let mut domain = None;
         let mut format = None;
         for tag in event.tags.iter() {
             let values = tag.as_slice();
@@ -416,7 +421,9 @@ impl ClinicalEvent {
                 TAG_PATIENT => (TAG_PATIENT, &mut patient),
                 TAG_PATIENT_CONTENT => (TAG_PATIENT_CONTENT, &mut patient_content),
                 TAG_CHART_KEY => (TAG_CHART_KEY, &mut chart),
+                TAG_OFFICE_KEY => (TAG_OFFICE_KEY, &mut office),
                 TAG_EPOCH => (TAG_EPOCH, &mut epoch),
+                TAG_DOMAIN => (TAG_DOMAIN, &mut domain),
                 TAG_FORMAT => (TAG_FORMAT, &mut format),
                 other => return Err(EventError::UnexpectedTag(sanitise_tag_name(other))),
             };
@@ -438,16 +445,9 @@ impl ClinicalEvent {
         let patient_content = patient_content
             .filter(|c| !c.is_empty())
             .ok_or(EventError::MissingTag(TAG_PATIENT_CONTENT))?;
-        let practice_key = match (chart, epoch) {
-            (Some(v), None) => PracticeKeyRef::Chart(
-                parse_number(&v).ok_or(EventError::MalformedTag(TAG_CHART_KEY))?,
-            ),
-            (None, Some(n)) => {
-                PracticeKeyRef::Epoch(parse_number(&n).ok_or(EventError::MalformedTag(TAG_EPOCH))?)
-            }
-            _ => return Err(EventError::AmbiguousPracticeKey),
-        };
-        if matches!(practice_key, PracticeKeyRef::Epoch(_)) && event.pubkey != patient {
+        let practice_key = read_practice_key(chart, office, epoch, domain)?;
+        check_domain(kind, practice_key)?;
+        if practice_key.is_epoch() && event.pubkey != patient {
             return Err(EventError::AuthorIsNotPatient);
         }
         if event.content.is_empty() {
@@ -502,31 +502,36 @@ impl ClinicalEvent {
         &self.patient_content
     }
 
-    /// Open the practice copy with the chart key it was written under.
+    /// Open the practice copy with the chart key (or, for an office record, the office key)
+    /// it was written under.
     pub fn decrypt_with_chart_key(
         &self,
         chart_key: &ChartKey,
     ) -> Result<ClinicalRecord, EventError> {
         match self.practice_key {
-            PracticeKeyRef::Chart(expected) if expected == chart_key.version() => {}
-            PracticeKeyRef::Chart(expected) => {
+            PracticeKeyRef::Chart(expected) | PracticeKeyRef::Office(expected)
+                if expected == chart_key.version() => {}
+            PracticeKeyRef::Chart(expected) | PracticeKeyRef::Office(expected) => {
                 return Err(EventError::ChartKeyVersionMismatch {
                     expected,
                     given: chart_key.version(),
                 });
             }
-            PracticeKeyRef::Epoch(_) => return Err(EventError::WrongPracticeKey),
+            PracticeKeyRef::Epoch(_) | PracticeKeyRef::OfficeEpoch(_) => {
+                return Err(EventError::WrongPracticeKey);
+            }
         }
         let json = chart_key.decrypt(&self.event.content)?;
         self.record(&json)
     }
 
-    /// Open the practice copy of a patient-authored event with the epoch secret `E_n`.
+    /// Open the practice copy of a patient-authored event with the epoch secret (`E_n`, or
+    /// `F_n` for one sealed to the office epoch).
     pub fn decrypt_with_epoch_key(
         &self,
         epoch_secret: &SecretKey,
     ) -> Result<ClinicalRecord, EventError> {
-        if !matches!(self.practice_key, PracticeKeyRef::Epoch(_)) {
+        if !self.practice_key.is_epoch() {
             return Err(EventError::WrongPracticeKey);
         }
         let json = crypto::nip44_decrypt(epoch_secret, &self.event.pubkey, &self.event.content)?;
@@ -579,6 +584,12 @@ impl ClinicalEvent {
     }
 
     fn record(&self, json: &str) -> Result<ClinicalRecord, EventError> {
+        // Only a member's office record may be an office copy.
+        if matches!(self.practice_key, PracticeKeyRef::Office(_))
+            && let Some(record) = office_copy::copied_record(self, json)?
+        {
+            return Ok(record);
+        }
         let resource = Resource::from_json(json)?;
         self.kind.check_resource(&resource)?;
         Ok(ClinicalRecord {
@@ -588,25 +599,7 @@ impl ClinicalEvent {
             kind: self.kind,
             patient: self.patient,
             resource,
+            copied_by: None,
         })
     }
-}
-
-fn malformed_or_unexpected(name: &str) -> EventError {
-    match name {
-        TAG_PATIENT => EventError::MalformedTag(TAG_PATIENT),
-        TAG_PATIENT_CONTENT => EventError::MalformedTag(TAG_PATIENT_CONTENT),
-        TAG_CHART_KEY => EventError::MalformedTag(TAG_CHART_KEY),
-        TAG_EPOCH => EventError::MalformedTag(TAG_EPOCH),
-        TAG_FORMAT => EventError::MalformedTag(TAG_FORMAT),
-        other => EventError::UnexpectedTag(sanitise_tag_name(other)),
-    }
-}
-
-/// Tag names go into error messages; keep only a short printable name.
-fn sanitise_tag_name(name: &str) -> String {
-    name.chars()
-        .filter(|c| c.is_ascii_graphic())
-        .take(32)
-        .collect()
 }

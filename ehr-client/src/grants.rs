@@ -14,11 +14,11 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{self, CryptoError};
 use crate::keys::{ChartKey, Identity};
-use crate::kinds;
+use crate::kinds::{self, Domain};
 
 // The tag names live in the lowest module; re-exported here for older paths.
 use crate::tags::{
-    FORMAT_VERSION, TAG_CHART_KEY, TAG_EPOCH, TAG_FORMAT, TAG_PATIENT, TagError, Tags,
+    FORMAT_VERSION, TAG_CHART_KEY, TAG_DOMAIN, TAG_EPOCH, TAG_FORMAT, TAG_PATIENT, TagError, Tags,
 };
 pub use crate::tags::{TAG_GRANTEE, TAG_STATUS};
 
@@ -112,9 +112,11 @@ pub struct ChartKeyWrap {
     pub created_at: Timestamp,
     /// The patient whose chart key this is.
     pub patient: PublicKey,
-    /// The chart-key version.
+    /// The key's version.
     pub version: u32,
-    /// Who can open it.
+    /// Which line of keys: the chart key `K_{p,v}` (clinical) or the office key `O_{p,v}`.
+    pub domain: Domain,
+    /// Who can open it (for [`WrapRecipient::Epoch`], the epoch of `domain`).
     pub recipient: WrapRecipient,
     content: String,
 }
@@ -123,6 +125,8 @@ pub struct ChartKeyWrap {
 #[serde(deny_unknown_fields)]
 struct WireChartKeys {
     patient: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    domain: Option<String>,
     version: u32,
     key: String,
     #[serde(default)]
@@ -139,6 +143,8 @@ struct WireVersionedKey {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WireEpochKeys {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    domain: Option<String>,
     epoch: u64,
     secret: String,
     #[serde(default)]
@@ -156,8 +162,47 @@ pub fn wrap_chart_key(
     epoch_public_key: Option<&PublicKey>,
     created_at: Timestamp,
 ) -> Result<Event, GrantError> {
+    let keys = KeyLine {
+        patient,
+        domain: Domain::Clinical,
+        current,
+        previous,
+    };
+    wrap_key(author, &keys, recipient, epoch_public_key, created_at)
+}
+
+/// One patient's key of one domain, with the earlier versions a wrap carries along.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyLine<'a> {
+    /// The patient.
+    pub patient: &'a PublicKey,
+    /// Chart key (clinical) or office key.
+    pub domain: Domain,
+    /// The version wrapped.
+    pub current: &'a ChartKey,
+    /// Earlier versions (only those below `current` are carried).
+    pub previous: &'a [ChartKey],
+}
+
+/// Wrap a patient's key of either domain for `recipient` ([`wrap_chart_key`] for both
+/// domains). For [`WrapRecipient::Epoch`], `epoch_public_key` is the roster's key of that
+/// domain's epoch (`E_n` or `F_n`).
+pub fn wrap_key(
+    author: &Identity,
+    keys: &KeyLine<'_>,
+    recipient: WrapRecipient,
+    epoch_public_key: Option<&PublicKey>,
+    created_at: Timestamp,
+) -> Result<Event, GrantError> {
+    let KeyLine {
+        patient,
+        domain,
+        current,
+        previous,
+    } = *keys;
     let wire = WireChartKeys {
         patient: patient.to_hex(),
+        domain: domain.tag_value().map(str::to_owned),
         version: current.version(),
         key: hex_secret(current.secret_key()).to_string(),
         previous: previous
@@ -193,13 +238,15 @@ pub fn wrap_chart_key(
         ),
     };
     let content = crypto::nip44_encrypt(author.secret_key(), &to, &plaintext)?;
+    let mut tags = vec![
+        Tag::public_key(*patient),
+        recipient_tag,
+        Tag::custom(TAG_CHART_KEY, [current.version().to_string()]),
+        Tag::custom(TAG_FORMAT, [FORMAT_VERSION]),
+    ];
+    tags.extend(domain_tag(domain));
     EventBuilder::new(Kind::from(kind), content)
-        .tags([
-            Tag::public_key(*patient),
-            recipient_tag,
-            Tag::custom(TAG_CHART_KEY, [current.version().to_string()]),
-            Tag::custom(TAG_FORMAT, [FORMAT_VERSION]),
-        ])
+        .tags(tags)
         .custom_created_at(created_at)
         .finalize(author.keys())
         .map_err(|_| GrantError::Signing)
@@ -233,13 +280,16 @@ impl ChartKeyWrap {
             TAG_EPOCH,
             TAG_GRANTEE,
             TAG_FORMAT,
+            TAG_DOMAIN,
         ])?;
+        let domain = read_domain(&tags)?;
         Ok(Self {
             id: event.id,
             author: event.pubkey,
             created_at: event.created_at,
             patient,
             version,
+            domain,
             recipient,
             content: event.content.clone(),
         })
@@ -270,7 +320,10 @@ impl ChartKeyWrap {
         let plaintext = Zeroizing::new(crypto::nip44_decrypt(secret, &self.author, &self.content)?);
         let wire: WireChartKeys =
             serde_json::from_str(&plaintext).map_err(|_| GrantError::PayloadMismatch)?;
-        if wire.patient != self.patient.to_hex() || wire.version != self.version {
+        if wire.patient != self.patient.to_hex()
+            || wire.version != self.version
+            || Domain::from_tag(wire.domain.as_deref()) != Some(self.domain)
+        {
             return Err(GrantError::PayloadMismatch);
         }
         let mut keys = vec![chart_key(u64::from(wire.version), &wire.key)?];
@@ -284,7 +337,7 @@ impl ChartKeyWrap {
     }
 }
 
-/// Seal epoch `current` (and the earlier epochs in `previous`) to `member` (kind 2101).
+/// Seal clinical epoch `current` (and the earlier epochs in `previous`) to `member` (kind 2101).
 pub fn grant_epoch(
     granter: &Identity,
     member: &PublicKey,
@@ -292,7 +345,28 @@ pub fn grant_epoch(
     previous: &[EpochKey],
     created_at: Timestamp,
 ) -> Result<Event, GrantError> {
+    grant_epoch_in(
+        Domain::Clinical,
+        granter,
+        member,
+        current,
+        previous,
+        created_at,
+    )
+}
+
+/// Seal epoch `current` of `domain` (and the earlier epochs of that domain in `previous`) to
+/// `member` (kind 2101, tagged `["domain","office"]` for the office epoch).
+pub fn grant_epoch_in(
+    domain: Domain,
+    granter: &Identity,
+    member: &PublicKey,
+    current: &EpochKey,
+    previous: &[EpochKey],
+    created_at: Timestamp,
+) -> Result<Event, GrantError> {
     let wire = WireEpochKeys {
+        domain: domain.tag_value().map(str::to_owned),
         epoch: current.number,
         secret: hex_secret(&current.secret).to_string(),
         previous: previous
@@ -308,12 +382,14 @@ pub fn grant_epoch(
         serde_json::to_string(&wire).map_err(|_| GrantError::Malformed("unserialisable"))?,
     );
     let content = crypto::nip44_encrypt(granter.secret_key(), member, &plaintext)?;
+    let mut tags = vec![
+        Tag::public_key(*member),
+        Tag::custom(TAG_EPOCH, [current.number.to_string()]),
+        Tag::custom(TAG_FORMAT, [FORMAT_VERSION]),
+    ];
+    tags.extend(domain_tag(domain));
     EventBuilder::new(Kind::from(kinds::EPOCH_GRANT), content)
-        .tags([
-            Tag::public_key(*member),
-            Tag::custom(TAG_EPOCH, [current.number.to_string()]),
-            Tag::custom(TAG_FORMAT, [FORMAT_VERSION]),
-        ])
+        .tags(tags)
         .custom_created_at(created_at)
         .finalize(granter.keys())
         .map_err(|_| GrantError::Signing)
@@ -330,6 +406,8 @@ pub struct EpochGrant {
     pub created_at: Timestamp,
     /// The member it is sealed to.
     pub member: PublicKey,
+    /// The domain of the epoch it grants.
+    pub domain: Domain,
     /// The epoch it grants.
     pub epoch: u64,
     content: String,
@@ -343,11 +421,12 @@ impl EpochGrant {
         }
         event.verify().map_err(|_| GrantError::InvalidSignature)?;
         let tags = Tags::read(event)?;
-        tags.only(&[TAG_PATIENT, TAG_EPOCH, TAG_FORMAT])?;
+        tags.only(&[TAG_PATIENT, TAG_EPOCH, TAG_FORMAT, TAG_DOMAIN])?;
         Ok(Self {
             id: event.id,
             granter: event.pubkey,
             created_at: event.created_at,
+            domain: read_domain(&tags)?,
             member: tags.public_key(TAG_PATIENT)?,
             epoch: tags.number(TAG_EPOCH)?,
             content: event.content.clone(),
@@ -367,7 +446,8 @@ impl EpochGrant {
         )?);
         let wire: WireEpochKeys =
             serde_json::from_str(&plaintext).map_err(|_| GrantError::PayloadMismatch)?;
-        if wire.epoch != self.epoch {
+        if wire.epoch != self.epoch || Domain::from_tag(wire.domain.as_deref()) != Some(self.domain)
+        {
             return Err(GrantError::PayloadMismatch);
         }
         let mut keys = vec![epoch_key(self.epoch, &wire.secret)?];
@@ -460,6 +540,17 @@ impl Guardianship {
             status,
         })
     }
+}
+
+/// The `["domain","office"]` tag of an office grant or wrap; none for clinical.
+fn domain_tag(domain: Domain) -> Option<Tag> {
+    domain
+        .tag_value()
+        .map(|value| Tag::custom(TAG_DOMAIN, [value]))
+}
+
+fn read_domain(tags: &Tags<'_>) -> Result<Domain, GrantError> {
+    Domain::from_tag(tags.get(TAG_DOMAIN)).ok_or(GrantError::Malformed(TAG_DOMAIN))
 }
 
 fn hex_secret(secret: &SecretKey) -> Zeroizing<String> {

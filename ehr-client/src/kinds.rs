@@ -43,6 +43,55 @@ pub fn practice_kinds() -> Vec<nostr::prelude::Kind> {
     PRACTICE_KINDS.map(nostr::prelude::Kind::from).collect()
 }
 
+/// The two key domains (shared DESIGN §2): what a role may decrypt is decided by which
+/// domain's keys it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Domain {
+    /// Every clinical record: the clinical epoch `E_n` and the chart keys `K_{p,v}`. Held by
+    /// admin, doctor, nurse and ma.
+    Clinical,
+    /// Demographics, messages and scheduling: the office epoch `F_n` and the office keys
+    /// `O_{p,v}`. Held by every staff role, the front desk included.
+    Office,
+}
+
+impl Domain {
+    /// Both domains.
+    pub const ALL: [Self; 2] = [Self::Clinical, Self::Office];
+
+    /// The name in logs and in the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Clinical => "clinical",
+            Self::Office => "office",
+        }
+    }
+
+    /// The `["domain", …]` tag value, `None` for clinical (no tag).
+    pub fn tag_value(self) -> Option<&'static str> {
+        match self {
+            Self::Clinical => None,
+            Self::Office => Some(crate::tags::DOMAIN_OFFICE),
+        }
+    }
+
+    /// The domain a `["domain", …]` tag names (`None`: no tag, clinical); `None` for any
+    /// other value.
+    pub fn from_tag(value: Option<&str>) -> Option<Self> {
+        match value {
+            None => Some(Self::Clinical),
+            Some(crate::tags::DOMAIN_OFFICE) => Some(Self::Office),
+            Some(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The thirteen clinical kinds, 2105 and 2110–2121, and the FHIR resource each carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ClinicalKind {
@@ -119,6 +168,15 @@ impl ClinicalKind {
     /// As a `nostr` kind.
     pub fn to_nostr(self) -> nostr::prelude::Kind {
         nostr::prelude::Kind::from_u16(self.as_u16())
+    }
+
+    /// The key domain of this kind: office for demographics (2110) and messages (2117),
+    /// clinical for everything else.
+    pub fn domain(self) -> Domain {
+        match self {
+            Self::Patient | Self::Message => Domain::Office,
+            _ => Domain::Clinical,
+        }
     }
 
     /// The FHIR resource type this kind carries.

@@ -9,17 +9,23 @@
 //! earlier one is computed from the events plus the plan so far, so everything stays pure: no
 //! I/O, no clock (the caller passes `now`). Applying a plan and planning [`maintain`] again
 //! yields an empty plan.
+//!
+//! [`maintain`] also migrates a practice created before the two key domains (shared DESIGN
+//! §2): the split of its epochs ([`rotation::split_domains`]), an office key per patient, and an
+//! office copy of every demographics and message record written before, so the front desk keeps
+//! reading them with the office keys alone.
 
 use nostr::prelude::{Event, PublicKey, Timestamp};
 
 use crate::access::{AccessError, PracticeView};
 use crate::chart::FoldOptions;
-use crate::event::ClinicalEventBuilder;
+use crate::event::{ClinicalEvent, ClinicalEventBuilder};
 use crate::fhir::{Consent, Resource, ResourceType};
 use crate::grants::GuardianshipStatus;
 use crate::keys::Identity;
-use crate::kinds::{self, ClinicalKind};
+use crate::kinds::{self, ClinicalKind, Domain};
 use crate::rotation::{self, PatientPolicy, PlanError, RosterChange};
+use crate::tags;
 
 /// The verified state an operation plans from.
 #[derive(Debug, Clone, Copy)]
@@ -95,9 +101,72 @@ fn publication_rank(kind: u16) -> u8 {
 }
 
 /// Rotate or resume: the missing epoch grants, chart-key maintenance with the consent policy
-/// at `now`, and the patients' own consents recorded. Empty when all is in place.
+/// at `now`, and the patients' own consents recorded. In a practice created before the two key
+/// domains, run by the root or an admin, it first splits them (see the module), and it adds the
+/// office copies still missing. Empty when all is in place.
 pub fn maintain(state: &State<'_>) -> Result<Plan, PlanError> {
-    finish(state, Vec::new())
+    let view = state.view(&[]);
+    let mut plan = Vec::new();
+    if !view.roster().is_split() && may_grant_epochs(state, &view) {
+        plan = rotation::split_domains(&view, state.actor, state.now)?;
+    }
+    let mut plan = finish(state, plan)?.into_events();
+    plan.extend(office_copies(state, &plan)?);
+    Ok(Plan::ordered(plan))
+}
+
+/// The office copies still missing, once `plan` is applied: for each demographics or message
+/// record written before the split (under a chart key, or a patient's under the clinical
+/// epoch), a copy under the patient's office key by the actor ([`ClinicalEvent::office_copy`]).
+/// Only a member whose role may write the kind signs them (readers authorise by roster role);
+/// a patient whose office key is not writable yet is left for the next run.
+fn office_copies(state: &State<'_>, plan: &[Event]) -> Result<Vec<Event>, PlanError> {
+    let view = state.view(plan);
+    if !view.roster().is_split() {
+        return Ok(Vec::new());
+    }
+    let Some(role) = view.roster().role_at(&state.actor.public_key(), state.now) else {
+        return Ok(Vec::new());
+    };
+    let office_events: Vec<&Event> = state
+        .events
+        .iter()
+        .filter(|event| {
+            ClinicalKind::from_u16(event.kind.as_u16())
+                .is_some_and(|kind| kind.domain() == Domain::Office)
+        })
+        .collect();
+    // Events already in the office domain (an office key, or the office epoch) need no copy.
+    let in_office: std::collections::BTreeSet<_> = office_events
+        .iter()
+        .filter(|event| {
+            tags::first_value(event, tags::TAG_OFFICE_KEY).is_some()
+                || tags::first_value(event, tags::TAG_DOMAIN).is_some()
+        })
+        .map(|event| event.id)
+        .collect();
+    let records = view.open(office_events.iter().copied(), None).records;
+    let copied: std::collections::BTreeSet<_> = records
+        .iter()
+        .filter(|record| record.copied_by.is_some())
+        .map(|record| record.event_id)
+        .collect();
+    let originals = records
+        .iter()
+        .filter(|record| record.copied_by.is_none() && !in_office.contains(&record.event_id));
+    let mut copies = Vec::new();
+    for record in originals {
+        if copied.contains(&record.event_id) || !role.may_write(record.kind) {
+            continue;
+        }
+        let Ok(key) = view.write_key_in(&record.patient, Domain::Office) else {
+            continue;
+        };
+        let copy = ClinicalEvent::office_copy(state.actor, record, key, state.now)
+            .map_err(|_| PlanError::Refused("an office copy could not be signed"))?;
+        copies.push(copy.event().clone());
+    }
+    Ok(copies)
 }
 
 /// Record the consents patients signed themselves (from the portal) under the chart key, so

@@ -17,7 +17,7 @@ use nostr::prelude::{
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{Identity, parse_hex_public_key};
-use crate::kinds::{self, ClinicalKind};
+use crate::kinds::{self, ClinicalKind, Domain};
 use crate::tags::{FORMAT_VERSION, TAG_FORMAT};
 
 /// Largest roster content this library reads (a practice has hundreds of members, not millions).
@@ -106,14 +106,19 @@ impl Role {
         }
     }
 
-    /// Service agents never receive the epoch key.
+    /// Service agents never receive an epoch key.
     pub fn is_agent(self) -> bool {
         matches!(self, Self::FhirGateway | Self::BillingBot)
     }
 
-    /// Staff receive every epoch key in an epoch grant.
-    pub fn receives_epoch_key(self) -> bool {
-        !self.is_agent()
+    /// Whether this role receives the epoch keys of `domain` in a practice with two key domains:
+    /// every staff role the office epoch, the clinical roles (not the front desk) the clinical
+    /// one. Before the split ([`RosterContent::is_split`]) every staff role holds the one epoch.
+    pub fn holds(self, domain: Domain) -> bool {
+        match domain {
+            Domain::Clinical => self.may_wrap_chart_keys(),
+            Domain::Office => !self.is_agent(),
+        }
     }
 
     /// Whether this role may sign a clinical event of `kind`.
@@ -188,11 +193,37 @@ pub struct RosterContent {
     pub epoch: u64,
     /// The epoch public key `E_n`.
     pub epoch_public_key: PublicKey,
+    /// The office epoch number and public key `F_n`; `None` in a practice created before the
+    /// two key domains, until `ehr rotate` migrates it.
+    pub office_epoch: Option<(u64, PublicKey)>,
     /// Members, each pubkey once.
     pub members: Vec<Member>,
 }
 
 impl RosterContent {
+    /// Whether the practice has its two key domains (an office epoch).
+    pub fn is_split(&self) -> bool {
+        self.office_epoch.is_some()
+    }
+
+    /// The epoch number and public key of `domain`, if the roster announces one.
+    pub fn epoch_of(&self, domain: Domain) -> Option<(u64, PublicKey)> {
+        match domain {
+            Domain::Clinical => Some((self.epoch, self.epoch_public_key)),
+            Domain::Office => self.office_epoch,
+        }
+    }
+
+    /// Whether `role` receives `domain`'s epoch keys under this roster: by [`Role::holds`] once
+    /// the practice is split; before, every staff role holds the clinical epoch.
+    pub fn role_holds(&self, role: Role, domain: Domain) -> bool {
+        if self.is_split() {
+            role.holds(domain)
+        } else {
+            domain == Domain::Clinical && !role.is_agent()
+        }
+    }
+
     /// The entry for `pubkey`, if any.
     pub fn member(&self, pubkey: &PublicKey) -> Option<&Member> {
         self.members.iter().find(|m| &m.pubkey == pubkey)
@@ -301,19 +332,61 @@ impl RosterChain {
             .any(|r| r.content.member(pubkey).is_some())
     }
 
-    /// The epoch public key of epoch `number`, as the chain announced it.
+    /// The clinical epoch public key of epoch `number`, as the chain announced it.
     pub fn epoch_public_key(&self, number: u64) -> Option<PublicKey> {
-        self.rosters
-            .iter()
-            .find(|r| r.content.epoch == number)
-            .map(|r| r.content.epoch_public_key)
+        self.epoch_public_key_of(Domain::Clinical, number)
     }
 
-    /// The current epoch number and public key.
-    pub fn current_epoch(&self) -> Option<(u64, PublicKey)> {
-        self.current()
-            .map(|r| (r.content.epoch, r.content.epoch_public_key))
+    /// The public key of `domain`'s epoch `number`, as the chain announced it.
+    pub fn epoch_public_key_of(&self, domain: Domain, number: u64) -> Option<PublicKey> {
+        self.rosters
+            .iter()
+            .filter_map(|r| r.content.epoch_of(domain))
+            .find(|(n, _)| *n == number)
+            .map(|(_, key)| key)
     }
+
+    /// The current clinical epoch number and public key.
+    pub fn current_epoch(&self) -> Option<(u64, PublicKey)> {
+        self.current_epoch_of(Domain::Clinical)
+    }
+
+    /// The current epoch number and public key of `domain`.
+    pub fn current_epoch_of(&self, domain: Domain) -> Option<(u64, PublicKey)> {
+        self.current()?.content.epoch_of(domain)
+    }
+
+    /// Whether the current roster has the two key domains.
+    pub fn is_split(&self) -> bool {
+        self.current().is_some_and(|r| r.content.is_split())
+    }
+
+    /// The domain and epoch a patient seals a new entry of `kind` to: the office epoch `F_n`
+    /// for an office kind once the practice is split, the clinical epoch `E_n` otherwise.
+    pub fn patient_seal_target(&self, kind: ClinicalKind) -> Option<SealTarget> {
+        let current = &self.current()?.content;
+        let domain = match current.office_epoch {
+            Some(_) => kind.domain(),
+            None => Domain::Clinical,
+        };
+        let (number, public_key) = current.epoch_of(domain)?;
+        Some(SealTarget {
+            domain,
+            number,
+            public_key,
+        })
+    }
+}
+
+/// The epoch a patient-authored entry's practice copy is sealed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealTarget {
+    /// The epoch's domain.
+    pub domain: Domain,
+    /// The epoch number.
+    pub number: u64,
+    /// The epoch public key (`E_n` or `F_n`).
+    pub public_key: PublicKey,
 }
 
 /// Follow the roster chain of the practice whose root key is `root`.
@@ -401,9 +474,21 @@ fn check_successor(
         return Err(RosterError::OutOfChain);
     }
     let (old, new) = (&previous.content, &candidate.content);
-    let same_epoch = new.epoch == old.epoch && new.epoch_public_key == old.epoch_public_key;
-    let next_epoch = new.epoch == old.epoch + 1 && new.epoch_public_key != old.epoch_public_key;
-    if !same_epoch && !next_epoch {
+    let follows = |old: (u64, PublicKey), new: (u64, PublicKey)| {
+        new == old || (new.0 == old.0 + 1 && new.1 != old.1)
+    };
+    // Each domain alone: the office epoch first appears as 0 (the migration), then never goes.
+    let office_follows = match (old.office_epoch, new.office_epoch) {
+        (None, None) => true,
+        (None, Some((number, _))) => number == 0,
+        (Some(_), None) => false,
+        (Some(old), Some(new)) => follows(old, new),
+    };
+    let clinical_follows = follows(
+        (old.epoch, old.epoch_public_key),
+        (new.epoch, new.epoch_public_key),
+    );
+    if !clinical_follows || !office_follows {
         return Err(RosterError::BadEpoch);
     }
     if candidate.signer == *root {
@@ -440,6 +525,10 @@ struct WireRoster {
     previous: Option<String>,
     epoch: u64,
     epoch_pubkey: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    office_epoch: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    office_epoch_pubkey: Option<String>,
     members: Vec<WireMember>,
 }
 
@@ -463,6 +552,8 @@ impl From<&RosterContent> for WireRoster {
             previous: content.previous.map(|id| id.to_hex()),
             epoch: content.epoch,
             epoch_pubkey: content.epoch_public_key.to_hex(),
+            office_epoch: content.office_epoch.map(|(number, _)| number),
+            office_epoch_pubkey: content.office_epoch.map(|(_, key)| key.to_hex()),
             members: content
                 .members
                 .iter()
@@ -518,12 +609,22 @@ impl WireRoster {
                 valid_until: wire.valid_until.map(Timestamp::from_secs),
             });
         }
+        let office_epoch = match (self.office_epoch, self.office_epoch_pubkey) {
+            (None, None) => None,
+            (Some(number), Some(hex)) => Some((number, key(&hex, "office epoch pubkey")?)),
+            _ => return Err(RosterError::Malformed("office epoch without its key")),
+        };
+        let epoch_public_key = key(&self.epoch_pubkey, "epoch pubkey")?;
+        if office_epoch.is_some_and(|(_, office)| office == epoch_public_key) {
+            return Err(RosterError::Malformed("one key for both epochs"));
+        }
         Ok(RosterContent {
             practice: key(&self.practice, "practice pubkey")?,
             sequence: self.sequence,
             previous,
             epoch: self.epoch,
-            epoch_public_key: key(&self.epoch_pubkey, "epoch pubkey")?,
+            epoch_public_key,
+            office_epoch,
             members,
         })
     }

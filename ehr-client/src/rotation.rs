@@ -12,8 +12,11 @@ use std::collections::BTreeSet;
 use nostr::prelude::{Event, PublicKey, Timestamp};
 
 use crate::access::{AccessError, PracticeView};
-use crate::grants::{self, EpochKey, GrantError, Guardianship, GuardianshipStatus, WrapRecipient};
+use crate::grants::{
+    self, EpochKey, GrantError, Guardianship, GuardianshipStatus, KeyLine, WrapRecipient,
+};
 use crate::keys::{ChartKey, Identity};
+use crate::kinds::Domain;
 use crate::roster::{Member, Role, RosterContent, RosterError};
 
 /// Why a plan could not be made.
@@ -59,20 +62,42 @@ pub enum RosterChange {
     },
 }
 
-/// The genesis roster of a practice, signed by the root: epoch 0, and the first admin if one is
-/// named. Returns the events (epoch grants first, then the roster) and the epoch key.
+/// The genesis roster of a practice, signed by the root: clinical epoch 0 and office epoch 0
+/// (shared DESIGN §2), and the first admin if one is named. Returns the events (epoch grants
+/// first, then the roster) and the clinical epoch key.
 pub fn genesis(
     root: &Identity,
     first_admin: Option<(PublicKey, Option<String>)>,
     now: Timestamp,
 ) -> Result<(Vec<Event>, EpochKey), PlanError> {
+    genesis_of(root, first_admin, true, now)
+}
+
+/// The genesis roster as practices were created before the two key domains: one epoch, held
+/// by every staff role. For tests and tools that exercise the migration ([`split_domains`]).
+pub fn genesis_before_split(
+    root: &Identity,
+    first_admin: Option<(PublicKey, Option<String>)>,
+    now: Timestamp,
+) -> Result<(Vec<Event>, EpochKey), PlanError> {
+    genesis_of(root, first_admin, false, now)
+}
+
+fn genesis_of(
+    root: &Identity,
+    first_admin: Option<(PublicKey, Option<String>)>,
+    split: bool,
+    now: Timestamp,
+) -> Result<(Vec<Event>, EpochKey), PlanError> {
     let epoch = EpochKey::generate(0);
+    let office = split.then(|| EpochKey::generate(0));
     let content = RosterContent {
         practice: root.public_key(),
         sequence: 0,
         previous: None,
         epoch: 0,
         epoch_public_key: epoch.public_key(),
+        office_epoch: office.as_ref().map(|key| (0, key.public_key())),
         members: first_admin
             .into_iter()
             .map(|(pubkey, name)| Member {
@@ -85,13 +110,112 @@ pub fn genesis(
             .collect(),
     };
     let roster = content.sign(root, now)?;
-    // The grants go first: whoever sees the roster must be able to find its epoch key.
+    // The grants go first: whoever sees the roster must be able to find its epoch keys.
     let mut events = Vec::new();
-    for recipient in epoch_recipients(&content, now) {
-        events.push(grants::grant_epoch(root, &recipient, &epoch, &[], now)?);
+    let keys = [
+        (Domain::Clinical, Some(&epoch)),
+        (Domain::Office, office.as_ref()),
+    ];
+    for (domain, key) in keys {
+        let Some(key) = key else { continue };
+        for recipient in epoch_recipients(&content, domain, now) {
+            events.push(grants::grant_epoch_in(
+                domain,
+                root,
+                &recipient,
+                key,
+                &[],
+                now,
+            )?);
+        }
     }
     events.push(roster);
     Ok((events, epoch))
+}
+
+/// Bring a practice created before the two key domains to the new layout (shared DESIGN §2),
+/// signed by the root or an admin: a roster that adds office epoch 0 and starts a new clinical
+/// epoch, which the front desk does not receive (so nothing clinical written afterwards opens
+/// with a key it held), and the grants of both. Chart-key maintenance then rotates every chart
+/// key under the new clinical epoch and gives each patient an office key; the practice module
+/// adds the office copies of what was written before ([`crate::practice::maintain`]). Nothing
+/// when the practice is already split.
+pub fn split_domains(
+    view: &PracticeView,
+    actor: &Identity,
+    now: Timestamp,
+) -> Result<Vec<Event>, PlanError> {
+    let current = view.roster().current().ok_or(AccessError::NoRoster)?;
+    if current.content.is_split() {
+        return Ok(Vec::new());
+    }
+    let is_root = actor.public_key() == current.content.practice;
+    if !is_root && view.roster().role_at(&actor.public_key(), now) != Some(Role::Admin) {
+        return Err(PlanError::Refused(
+            "only an admin or the root key may split the practice's keys",
+        ));
+    }
+    let mut content = current.content.clone();
+    let office = EpochKey::generate(0);
+    content.office_epoch = Some((0, office.public_key()));
+    let clinical = advance_epoch(&mut content, Domain::Clinical);
+    content.sequence += 1;
+    content.previous = Some(current.id);
+    let roster = content.sign(actor, now)?;
+    let mut events = epoch_grants(view, actor, &content, Domain::Clinical, &clinical, now)?;
+    events.extend(epoch_grants(
+        view,
+        actor,
+        &content,
+        Domain::Office,
+        &office,
+        now,
+    )?);
+    events.push(roster);
+    Ok(events)
+}
+
+/// Start the next epoch of `domain` in `content`; returns its key.
+fn advance_epoch(content: &mut RosterContent, domain: Domain) -> EpochKey {
+    let number = content.epoch_of(domain).map_or(0, |(n, _)| n + 1);
+    let key = EpochKey::generate(number);
+    match domain {
+        Domain::Clinical => {
+            content.epoch = number;
+            content.epoch_public_key = key.public_key();
+        }
+        Domain::Office => content.office_epoch = Some((number, key.public_key())),
+    }
+    key
+}
+
+/// Grants of a new epoch `key` of `domain`, with every earlier epoch of that domain the actor
+/// holds, to each member of `content` who holds that domain. The actor must hold them all.
+fn epoch_grants(
+    view: &PracticeView,
+    actor: &Identity,
+    content: &RosterContent,
+    domain: Domain,
+    key: &EpochKey,
+    now: Timestamp,
+) -> Result<Vec<Event>, PlanError> {
+    let previous: Vec<EpochKey> = view
+        .epoch_keys_in(domain)
+        .filter(|k| k.number < key.number)
+        .cloned()
+        .collect();
+    if previous.len() as u64 != key.number {
+        return Err(PlanError::Refused(
+            "the actor does not hold every earlier epoch key; an admin who does must revoke",
+        ));
+    }
+    epoch_recipients(content, domain, now)
+        .into_iter()
+        .map(|recipient| {
+            grants::grant_epoch_in(domain, actor, &recipient, key, &previous, now)
+                .map_err(PlanError::from)
+        })
+        .collect()
 }
 
 /// Plan a roster change signed by `actor` (the root, or an admin for non-admin members).
@@ -106,7 +230,7 @@ pub fn change_roster(
 ) -> Result<Vec<Event>, PlanError> {
     let current = view.roster().current().ok_or(AccessError::NoRoster)?;
     let mut content = current.content.clone();
-    let mut new_epoch = None;
+    let mut new_epochs = Vec::new();
     // Refuse here what the chain rule would reject, rather than publish a roster nobody follows.
     if actor.public_key() != content.practice {
         if view.roster().role_at(&actor.public_key(), now) != Some(Role::Admin) {
@@ -155,11 +279,13 @@ pub fn change_roster(
                 return end_guardianships_of(view, actor, pubkey, now);
             }
             member.valid_until = Some(now);
-            if member.role.receives_epoch_key() {
-                let epoch = EpochKey::generate(content.epoch + 1);
-                content.epoch = epoch.number;
-                content.epoch_public_key = epoch.public_key();
-                new_epoch = Some(epoch);
+            let role = member.role;
+            // A new epoch of each domain the member held, and only those: revoking the front
+            // desk rotates the office line alone.
+            for domain in Domain::ALL {
+                if content.role_holds(role, domain) && content.epoch_of(domain).is_some() {
+                    new_epochs.push((domain, advance_epoch(&mut content, domain)));
+                }
             }
         }
     }
@@ -167,18 +293,8 @@ pub fn change_roster(
     content.previous = Some(current.id);
     let roster = content.sign(actor, now)?;
     let mut events = Vec::new();
-    if let Some(epoch) = new_epoch {
-        let previous: Vec<EpochKey> = view.epoch_keys().cloned().collect();
-        if previous.len() as u64 != epoch.number {
-            return Err(PlanError::Refused(
-                "the actor does not hold every earlier epoch key; an admin who does must revoke",
-            ));
-        }
-        for recipient in epoch_recipients(&content, now) {
-            events.push(grants::grant_epoch(
-                actor, &recipient, &epoch, &previous, now,
-            )?);
-        }
+    for (domain, epoch) in &new_epochs {
+        events.extend(epoch_grants(view, actor, &content, *domain, epoch, now)?);
     }
     events.push(roster);
     if let RosterChange::Revoke { pubkey } = change {
@@ -187,52 +303,65 @@ pub fn change_roster(
     Ok(events)
 }
 
-/// Grants of the current epoch (with every earlier one) to each current staff member who has
-/// none yet: a new member, or one whose grant never arrived.
+/// Grants of the current epoch of each domain (with every earlier one of that domain) to each
+/// current member who holds that domain and has none yet: a new member, or one whose grant
+/// never arrived.
 pub fn missing_epoch_grants(
     view: &PracticeView,
     actor: &Identity,
     now: Timestamp,
 ) -> Result<Vec<Event>, PlanError> {
-    let Some(current) = view.current_epoch_key() else {
-        return Err(AccessError::NoKey.into());
-    };
-    let previous: Vec<EpochKey> = view
-        .epoch_keys()
-        .filter(|k| k.number < current.number)
-        .cloned()
-        .collect();
     let roster = view.roster().current().ok_or(AccessError::NoRoster)?;
     let mut events = Vec::new();
-    for recipient in epoch_recipients(&roster.content, now) {
-        if !view.has_epoch_grant(&recipient, current.number) {
-            events.push(grants::grant_epoch(
-                actor, &recipient, current, &previous, now,
-            )?);
+    for domain in Domain::ALL {
+        if roster.content.epoch_of(domain).is_none() {
+            continue;
+        }
+        let Some(current) = view.current_epoch_key_in(domain) else {
+            return Err(AccessError::NoKey.into());
+        };
+        let previous: Vec<EpochKey> = view
+            .epoch_keys_in(domain)
+            .filter(|k| k.number < current.number)
+            .cloned()
+            .collect();
+        for recipient in epoch_recipients(&roster.content, domain, now) {
+            if !view.has_epoch_grant_in(&recipient, domain, current.number) {
+                events.push(grants::grant_epoch_in(
+                    domain, actor, &recipient, current, &previous, now,
+                )?);
+            }
         }
     }
     Ok(events)
 }
 
-/// Who holds an epoch key: the staff members in force, and the root (which may read
-/// everything, DESIGN.md §5, and must be able to hand every epoch on after it revokes an admin).
-fn epoch_recipients(content: &RosterContent, now: Timestamp) -> BTreeSet<PublicKey> {
+/// Who holds `domain`'s epoch keys: the staff members in force whose role holds the domain
+/// ([`RosterContent::role_holds`]), and the root (which may read everything, DESIGN.md §5, and
+/// must be able to hand every epoch on after it revokes an admin).
+fn epoch_recipients(
+    content: &RosterContent,
+    domain: Domain,
+    now: Timestamp,
+) -> BTreeSet<PublicKey> {
     content
         .members
         .iter()
-        .filter(|m| m.role.receives_epoch_key() && m.is_valid_at(now))
+        .filter(|m| content.role_holds(m.role, domain) && m.is_valid_at(now))
         .map(|m| m.pubkey)
         .chain([content.practice])
         .collect()
 }
 
-/// Bring every chart key in line with the roster, guardianships and consents:
-/// - a patient whose newest key is not under the current epoch, or is held by a gateway or
-///   guardian that should no longer hold it, gets a new version (carrying the earlier ones),
-///   wrapped under the current epoch and to whoever should hold it;
+/// Bring every patient key in line with the roster, guardianships and consents, in each
+/// domain the roster has (the chart keys, and the office keys once the practice is split):
+/// - a patient whose newest key is not under the current epoch of its domain, or is held by a
+///   gateway or guardian that should no longer hold it, gets a new version (carrying the
+///   earlier ones), wrapped under the current epoch and to whoever should hold it;
 /// - otherwise, whoever should hold the newest key and has no wrap of it gets one.
 ///
-/// `patients` lists the charts to maintain; `None` means every patient the view knows.
+/// The gateway and guardians receive both keys of a patient they may read. `patients` lists
+/// the charts to maintain; `None` means every patient the view knows.
 pub fn maintain_chart_keys(
     view: &PracticeView,
     actor: &Identity,
@@ -240,7 +369,6 @@ pub fn maintain_chart_keys(
     patients: Option<&BTreeSet<PublicKey>>,
     now: Timestamp,
 ) -> Result<Vec<Event>, PlanError> {
-    let (epoch, epoch_public_key) = view.roster().current_epoch().ok_or(AccessError::NoRoster)?;
     let gateways: BTreeSet<PublicKey> = view
         .roster()
         .members_at(now)
@@ -250,58 +378,93 @@ pub fn maintain_chart_keys(
         .collect();
     let all = view.patients();
     let mut events = Vec::new();
-    for patient in patients.unwrap_or(&all) {
-        let mut wanted: BTreeSet<WrapRecipient> = BTreeSet::new();
-        wanted.insert(WrapRecipient::Epoch(epoch));
-        if policy.consenting.contains(patient) {
-            wanted.extend(gateways.iter().map(|g| WrapRecipient::Gateway(*g)));
+    for domain in Domain::ALL {
+        let Some(epoch) = view.roster().current_epoch_of(domain) else {
+            continue;
+        };
+        for patient in patients.unwrap_or(&all) {
+            let mut wanted: BTreeSet<WrapRecipient> = BTreeSet::new();
+            wanted.insert(WrapRecipient::Epoch(epoch.0));
+            if policy.consenting.contains(patient) {
+                wanted.extend(gateways.iter().map(|g| WrapRecipient::Gateway(*g)));
+            }
+            wanted.extend(
+                view.guardians_of(patient, now)
+                    .into_iter()
+                    .map(WrapRecipient::Guardian),
+            );
+            let line = PatientLine {
+                view,
+                patient,
+                domain,
+                epoch,
+            };
+            events.extend(line.maintain(actor, &wanted, now)?);
         }
-        wanted.extend(
-            view.guardians_of(patient, now)
-                .into_iter()
-                .map(WrapRecipient::Guardian),
-        );
+    }
+    Ok(events)
+}
 
-        let newest = view.newest_version(patient);
-        let held = view.latest_chart_key(patient);
+/// One patient's keys of one domain, as the actor's view sees them.
+struct PatientLine<'a> {
+    view: &'a PracticeView,
+    patient: &'a PublicKey,
+    domain: Domain,
+    epoch: (u64, PublicKey),
+}
+
+impl PatientLine<'_> {
+    /// The wraps that bring this line to `wanted`: a new version for all of them when the
+    /// newest is missing, stale or held by someone unwanted; otherwise the missing wraps.
+    fn maintain(
+        &self,
+        actor: &Identity,
+        wanted: &BTreeSet<WrapRecipient>,
+        now: Timestamp,
+    ) -> Result<Vec<Event>, PlanError> {
+        let (view, patient, domain) = (self.view, self.patient, self.domain);
+        let newest = view.newest_version_in(patient, domain);
+        let held = view.latest_key_in(patient, domain);
         if newest.is_some() && held.map(ChartKey::version) != newest {
             return Err(AccessError::RotationPending.into());
         }
         let holders: BTreeSet<WrapRecipient> = match held {
             Some(key) => view
-                .wraps_of(patient)
+                .wraps_in(patient, domain)
                 .filter(|w| w.version == key.version())
                 .map(|w| w.recipient)
                 .collect(),
             None => BTreeSet::new(),
         };
+        let epoch = WrapRecipient::Epoch(self.epoch.0);
         let stale = holders.iter().any(|h| match h {
-            WrapRecipient::Epoch(n) => *n != epoch,
+            WrapRecipient::Epoch(_) => *h != epoch,
             other => !wanted.contains(other),
         });
-        let rotate = held.is_none() || stale || !holders.contains(&WrapRecipient::Epoch(epoch));
-        let earlier = view.chart_keys(patient);
+        let rotate = held.is_none() || stale || !holders.contains(&epoch);
+        let earlier = view.keys_in(patient, domain);
         let (key, missing) = if rotate {
             let version = newest.map_or(1, |v| v + 1);
-            (ChartKey::generate(version), wanted)
+            (ChartKey::generate(version), wanted.clone())
         } else {
             let key = held.cloned().ok_or(AccessError::NoKey)?;
             let missing = wanted.difference(&holders).copied().collect();
             (key, missing)
         };
-        for recipient in missing {
-            events.push(grants::wrap_chart_key(
-                actor,
-                patient,
-                &key,
-                &earlier,
-                recipient,
-                Some(&epoch_public_key),
-                now,
-            )?);
-        }
+        let line = KeyLine {
+            patient,
+            domain,
+            current: &key,
+            previous: &earlier,
+        };
+        missing
+            .into_iter()
+            .map(|recipient| {
+                grants::wrap_key(actor, &line, recipient, Some(&self.epoch.1), now)
+                    .map_err(PlanError::from)
+            })
+            .collect()
     }
-    Ok(events)
 }
 
 /// The first chart key of a newly enrolled patient, wrapped under the current epoch.
@@ -311,7 +474,7 @@ pub fn enrol_patient(
     patient: &PublicKey,
     now: Timestamp,
 ) -> Result<Vec<Event>, PlanError> {
-    if view.newest_version(patient).is_some() {
+    if view.is_enrolled(patient) {
         // Already enrolled: enrolment never rotates (that would drop the gateway's wrap).
         return Ok(Vec::new());
     }

@@ -157,10 +157,16 @@ pub async fn seal_part<S: PatientSigner>(
     part: &str,
     created_at: Timestamp,
 ) -> Result<Event, ShareError> {
+    // Shared records are clinical: sealed to the clinical epoch `E_n`.
+    let target = crate::roster::SealTarget {
+        domain: crate::kinds::Domain::Clinical,
+        number: epoch.0,
+        public_key: *epoch.1,
+    };
     let sealed = seal_with(
         signer,
         Kind::Custom(SHARED_RECORDS),
-        epoch,
+        &target,
         part,
         created_at,
     )

@@ -23,6 +23,13 @@ pub const TAG_PATIENT_CONTENT: &str = "patient-content";
 pub const TAG_CHART_KEY: &str = "chart-key";
 /// Tag holding an epoch number.
 pub const TAG_EPOCH: &str = "epoch";
+/// Tag holding the office-key version of an office record's practice copy (DESIGN.md §2).
+pub const TAG_OFFICE_KEY: &str = "office-key";
+/// Tag naming the key domain of an epoch grant, a wrap or a patient-authored event; absent
+/// means clinical, so everything written before the split keeps its meaning.
+pub const TAG_DOMAIN: &str = "domain";
+/// The only value [`TAG_DOMAIN`] takes.
+pub const DOMAIN_OFFICE: &str = "office";
 /// Tag holding the wire-format version.
 pub const TAG_FORMAT: &str = "ehr";
 /// The wire-format version this library writes and reads.

@@ -109,6 +109,7 @@ fn record(op: &Op) -> ClinicalRecord {
         kind: ClinicalKind::for_resource(&resource),
         patient: patient(),
         resource,
+        copied_by: None,
     }
 }
 

@@ -428,7 +428,11 @@ fn a_guardian_reads_her_wards_chart_and_loses_new_entries_after_revocation() {
     )
     .unwrap();
     p.store.extend(link);
-    assert_eq!(p.maintain(), 1, "one wrap to the guardian, no rotation");
+    assert_eq!(
+        p.maintain(),
+        2,
+        "one wrap of each key (chart and office) to the guardian, no rotation"
+    );
     let before = p.encounter(&doctor, &ward.public_key());
     assert!(can_open(&p.view(&guardian), &before));
     // Her wrap carries the history: an entry from before she was linked is readable too.
@@ -473,7 +477,11 @@ fn withdrawing_consent_or_removing_the_gateway_rotates_only_the_affected_charts(
     let doctor = p.doctor.clone();
     let withdrawal = consent_a.as_consent().unwrap().withdrawal();
     p.write(&doctor, &a.public_key(), ClinicalKind::Consent, withdrawal);
-    assert_eq!(p.maintain(), 1, "one new epoch wrap, for A only");
+    assert_eq!(
+        p.maintain(),
+        2,
+        "one new epoch wrap of each of A's keys, for A only"
+    );
     assert_eq!(
         (version(&p, &a), version(&p, &b), version(&p, &c)),
         (2, 1, 1)
@@ -499,7 +507,7 @@ fn withdrawing_consent_or_removing_the_gateway_rotates_only_the_affected_charts(
             .0,
         0
     );
-    assert_eq!(p.maintain(), 1);
+    assert_eq!(p.maintain(), 2, "B's chart key and office key");
     assert_eq!(
         (version(&p, &a), version(&p, &b), version(&p, &c)),
         (2, 2, 1)
@@ -526,12 +534,16 @@ fn rotation_resumes_after_an_interruption_and_never_publishes_twice() {
     let now = p.tick();
     let policy = p.policy();
     let plan = rotation::maintain_chart_keys(&p.view(&admin), &admin, &policy, None, now).unwrap();
-    assert_eq!(plan.len(), 7, "six epoch wraps and one gateway wrap");
+    assert_eq!(
+        plan.len(),
+        14,
+        "in each domain, six epoch wraps and one gateway wrap"
+    );
     p.store.extend(plan[..3].iter().cloned());
 
     // Planning again from what arrived completes the rest, and only the rest.
     let rest = rotation::maintain_chart_keys(&p.view(&admin), &admin, &policy, None, now).unwrap();
-    assert_eq!(rest.len(), 4);
+    assert_eq!(rest.len(), 11);
     p.store.extend(rest);
     assert_eq!(p.maintain(), 0, "a re-run publishes nothing");
     assert!(

@@ -113,7 +113,7 @@ fn sign_with(
     resource: ehr_client::fhir::Resource,
 ) -> Result<ehr_client::event::ClinicalEvent, EventError> {
     let view = PracticeView::load(&p.root.public_key(), &p.events, &p.doctor);
-    let epoch = view.current_epoch_key().unwrap();
+    let target = view.roster().patient_seal_target(kind).unwrap();
     let signer = Mock {
         key: Identity::from_secret_key(p.patient.secret_key().clone()),
         behaviour,
@@ -121,12 +121,7 @@ fn sign_with(
     pollster::block_on(
         ClinicalEventBuilder::new(kind, resource, p.patient.public_key())
             .unwrap()
-            .sign_as_patient_with(
-                &signer,
-                epoch.number,
-                &epoch.public_key(),
-                Timestamp::from_secs(1_800_000_000),
-            ),
+            .sign_as_patient_with(&signer, &target, Timestamp::from_secs(1_800_000_000)),
     )
 }
 
@@ -257,7 +252,10 @@ fn a_patient_writes_only_her_kinds_and_only_about_herself() {
     );
     // Another patient's signer cannot write into her chart.
     let view = PracticeView::load(&p.root.public_key(), &p.events, &p.doctor);
-    let epoch = view.current_epoch_key().unwrap();
+    let target = view
+        .roster()
+        .patient_seal_target(ClinicalKind::Medication)
+        .unwrap();
     let stranger = Mock {
         key: Identity::generate(),
         behaviour: Behaviour::Honest,
@@ -269,12 +267,7 @@ fn a_patient_writes_only_her_kinds_and_only_about_herself() {
             p.patient.public_key(),
         )
         .unwrap()
-        .sign_as_patient_with(
-            &stranger,
-            epoch.number,
-            &epoch.public_key(),
-            Timestamp::now(),
-        ),
+        .sign_as_patient_with(&stranger, &target, Timestamp::now()),
     );
     assert_eq!(written.unwrap_err(), EventError::AuthorIsNotPatient);
 }

@@ -1,7 +1,8 @@
 #![allow(clippy::expect_used, clippy::indexing_slicing)]
 //! `ehr_client::practice` under random sequences of operations (DESIGN.md §2): whatever the
 //! order of roster changes, enrolments, consents, withdrawals and records, a revoked key reads
-//! nothing written after its revocation, every current staff member reads every record, and
+//! nothing written after its revocation, every current staff member reads every record of the
+//! key domains its role holds and the front desk no clinical record (shared DESIGN §2), and
 //! maintenance planned again after a plan is empty.
 
 use std::collections::BTreeSet;
@@ -9,7 +10,7 @@ use std::collections::BTreeSet;
 use ehr_client::access::PracticeView;
 use ehr_client::event::ClinicalEventBuilder;
 use ehr_client::keys::Identity;
-use ehr_client::kinds::ClinicalKind;
+use ehr_client::kinds::{ClinicalKind, Domain};
 use ehr_client::practice::{self, Plan, State};
 use ehr_client::roster::Role;
 use ehr_client::rotation::{self, PlanError, RosterChange};
@@ -17,7 +18,13 @@ use nostr::prelude::{Event, EventId, Timestamp};
 use proptest::prelude::*;
 
 /// The staff and agents of the cast, by index.
-const ROLES: [Role; 4] = [Role::Admin, Role::Doctor, Role::Nurse, Role::FhirGateway];
+const ROLES: [Role; 5] = [
+    Role::Admin,
+    Role::Doctor,
+    Role::Nurse,
+    Role::FhirGateway,
+    Role::Frontdesk,
+];
 const PATIENTS: usize = 2;
 
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +35,7 @@ enum Op {
     Consent(usize),
     Withdraw(usize),
     Write(usize),
+    Message(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -39,14 +47,14 @@ fn op() -> impl Strategy<Value = Op> {
         2 => patient.clone().prop_map(Op::Enrol),
         2 => patient.clone().prop_map(Op::Consent),
         1 => patient.clone().prop_map(Op::Withdraw),
-        3 => patient.prop_map(Op::Write),
+        3 => patient.clone().prop_map(Op::Write),
+        2 => patient.prop_map(Op::Message),
     ]
 }
 
-/// Whether a role must read every clinical record. Today every staff role holds the epoch key;
-/// when the front desk loses it, this is the one place to say so.
-fn reads_clinical(role: Role) -> bool {
-    role.receives_epoch_key()
+/// Whether a role reads the records of `domain` (agents read by consent, not by role).
+fn reads(role: Role, domain: Domain) -> bool {
+    !role.is_agent() && role.holds(domain)
 }
 
 struct World {
@@ -144,7 +152,11 @@ impl World {
                 practice::withdraw_consent(&self.state(&self.members[clinician]), &patient)?
             }
             Op::Write(p) if self.enrolled[p] => {
-                self.write(p);
+                self.write(p, ClinicalKind::Encounter);
+                return Ok(());
+            }
+            Op::Message(p) if self.enrolled[p] => {
+                self.write(p, ClinicalKind::Message);
                 return Ok(());
             }
             _ => return Ok(()),
@@ -175,26 +187,26 @@ impl World {
         (0..ROLES.len()).find(|&i| self.current(i) && ROLES[i].may_write(ClinicalKind::Consent))
     }
 
-    /// A record by the first current clinical member, if any.
-    fn write(&mut self, patient: usize) {
-        let Some(writer) = self.clinician() else {
+    /// A record of `kind` by the last current member who may write it (the front desk, when
+    /// there is one, writes the messages), if any.
+    fn write(&mut self, patient: usize, kind: ClinicalKind) {
+        let Some(writer) = (0..ROLES.len()).rfind(|&i| self.current(i) && ROLES[i].may_write(kind))
+        else {
             return;
         };
         let author = &self.members[writer];
         let patient = self.patients[patient].public_key();
         let view = PracticeView::load(&self.root.public_key(), &self.events, author);
-        let key = view
-            .write_key(&patient)
+        let resource = match kind {
+            ClinicalKind::Message => ehr_client::demo::message(&patient.to_hex(), "hello"),
+            _ => ehr_client::demo::encounter(&patient.to_hex()),
+        };
+        let builder = ClinicalEventBuilder::new(kind, resource, patient)
+            .expect("a record")
+            .created_at(Timestamp::from_secs(self.now));
+        let event = view
+            .sign_record(author, builder)
             .expect("a current member can write");
-        let event = ClinicalEventBuilder::new(
-            ClinicalKind::Encounter,
-            ehr_client::demo::encounter(&patient.to_hex()),
-            patient,
-        )
-        .expect("an encounter")
-        .created_at(Timestamp::from_secs(self.now))
-        .sign(author, key)
-        .expect("signed");
         self.events.push(event.event().clone());
     }
 
@@ -224,10 +236,19 @@ fn check(world: &World) -> Result<(), TestCaseError> {
                 .filter(|e| e.created_at > revoked && read.contains(&e.id))
                 .count();
             prop_assert_eq!(late, 0, "a revoked {:?} reads later records", ROLES[i]);
-        } else if world.current(i) && reads_clinical(ROLES[i]) {
+        } else if world.current(i) && !ROLES[i].is_agent() {
             let read = world.read_by(member);
-            let unread = world.clinical().filter(|e| !read.contains(&e.id)).count();
-            prop_assert_eq!(unread, 0, "a current {:?} misses records", ROLES[i]);
+            for event in world.clinical() {
+                let domain = ClinicalKind::from_u16(event.kind.as_u16())
+                    .map_or(Domain::Clinical, ClinicalKind::domain);
+                prop_assert_eq!(
+                    read.contains(&event.id),
+                    reads(ROLES[i], domain),
+                    "a current {:?} and a {} record",
+                    ROLES[i],
+                    domain
+                );
+            }
         }
     }
     for actor in [world.operator(), &world.root] {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use ehr_client::access::PracticeView;
 use ehr_client::event::{ClinicalRecord, VerifiedEvent};
-use ehr_client::kinds::{self, ClinicalKind};
+use ehr_client::kinds::{self, ClinicalKind, Domain};
 use ehr_client::net::{Followed, PublishOutcome, RelayClient};
 use ehr_client::roster::{Role, RosterChain};
 use ehr_client::tags::{TAG_CHART_KEY, TAG_PATIENT, first_value, parse_number, parse_public_key};
@@ -293,8 +293,9 @@ impl Follower {
             if self.organisation.contains_key(&event.id) {
                 return Ok(());
             }
+            // Both of a patient's keys (chart and office): either, newly held, opens events.
             let held = |view: &PracticeView, patient: &PublicKey| {
-                view.latest_chart_key(patient).map(|k| k.version())
+                Domain::ALL.map(|domain| view.latest_key_in(patient, domain).map(|k| k.version()))
             };
             // A wrap concerns one patient and is added as it comes; a roster reloads the view.
             let concerned: Vec<PublicKey> = if kind == kinds::ROSTER {
@@ -302,7 +303,7 @@ impl Follower {
             } else {
                 patient_of(&event).into_iter().collect()
             };
-            let before: Vec<Option<u32>> = concerned.iter().map(|p| held(&self.view, p)).collect();
+            let before: Vec<_> = concerned.iter().map(|p| held(&self.view, p)).collect();
             // `add` takes wraps; a roster (or anything it cannot add) reloads the view.
             let added = Arc::make_mut(&mut self.view).add(&event, &self.config.key);
             self.organisation.insert(event.id, event);

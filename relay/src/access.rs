@@ -9,9 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ehr_client::access::patient_may_write;
 use ehr_client::grants::{Guardianship, GuardianshipStatus};
-use ehr_client::kinds::{self, ClinicalKind};
+use ehr_client::kinds::{self, ClinicalKind, Domain};
 use ehr_client::roster::{Role, Roster, RosterChain, verify_roster_chain};
-use ehr_client::tags::{TAG_PATIENT, tag_values};
+use ehr_client::tags::{
+    DOMAIN_OFFICE, TAG_DOMAIN, TAG_OFFICE_KEY, TAG_PATIENT, first_value, tag_values,
+};
 use nostr::prelude::{Event, EventId, Kind, PublicKey, Timestamp};
 
 use crate::error::Reject;
@@ -336,10 +338,32 @@ impl Access {
             },
         };
         if allowed {
-            self.check_guardianship(event)
+            self.check_guardianship(event)?;
+            self.check_domain(event)
         } else {
             Err(Reject::restricted(
                 "the author's role may not write this kind",
+            ))
+        }
+    }
+
+    /// Once the practice has its two key domains (shared DESIGN §2), demographics and messages
+    /// must be written in the office domain (an office key, or the office epoch for a
+    /// patient's message): one under a chart key or the clinical epoch would be closed to the
+    /// front desk. Whether a clinical kind sits under an office key is the parser's refusal.
+    fn check_domain(&self, event: &Event) -> Result<(), Reject> {
+        let office_kind = ClinicalKind::from_u16(event.kind.as_u16())
+            .is_some_and(|kind| kind.domain() == Domain::Office);
+        if !office_kind || !self.chain.is_split() {
+            return Ok(());
+        }
+        let in_office = first_value(event, TAG_OFFICE_KEY).is_some()
+            || first_value(event, TAG_DOMAIN) == Some(DOMAIN_OFFICE);
+        if in_office {
+            Ok(())
+        } else {
+            Err(Reject::invalid(
+                "demographics and messages are written in the office key domain",
             ))
         }
     }

@@ -1,5 +1,6 @@
 //! Least-privilege attacks (DESIGN.md §5): the relay's answers must not tell who is a member,
-//! and a staff key, current or revoked, must not come back as a guardian.
+//! a staff key, current or revoked, must not come back as a guardian, and in a practice with
+//! two key domains no message or demographics record is written outside the office domain.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,11 +10,109 @@
 
 mod common;
 
-use common::{Client, Db, Practice, nip86};
+use common::{Client, Db, Practice, allow};
 use ehr_client::grants::{Guardianship, GuardianshipStatus};
 use ehr_client::keys::Identity;
 use nostr::prelude::*;
 use serde_json::json;
+
+/// A stand-in office record (the relay never decrypts) whose practice key is named by `key_tags`.
+fn office_record(
+    author: &Keys,
+    kind: u16,
+    patient: &PublicKey,
+    key_tags: &[(&str, &str)],
+) -> Event {
+    let mut tags = vec![
+        Tag::public_key(*patient),
+        Tag::custom("patient-content", ["AgIC-patient"]),
+        Tag::custom("ehr", ["1"]),
+    ];
+    tags.extend(
+        key_tags
+            .iter()
+            .map(|(name, value)| Tag::custom(*name, [*value])),
+    );
+    EventBuilder::new(
+        Kind::from(kind),
+        format!("AgIC-{}", Keys::generate().public_key()),
+    )
+    .tags(tags)
+    .finalize(author)
+    .unwrap()
+}
+
+async fn in_a_split_practice_messages_and_demographics_outside_the_office_domain_are_refused(
+    db: Db,
+) {
+    let practice = Practice::new();
+    let relay = practice.relay(db).await;
+    let patient = Keys::generate();
+    allow(&relay, &practice.doctor, &patient.public_key()).await;
+    let pk = patient.public_key();
+    // Before the split, a message under a chart key is how every practice wrote one.
+    let mut frontdesk = relay.client(&practice.frontdesk).await;
+    frontdesk
+        .publish_ok(&office_record(
+            &practice.frontdesk,
+            2117,
+            &pk,
+            &[("chart-key", "1")],
+        ))
+        .await;
+    let mut root = relay.client(&practice.root_keys()).await;
+    root.publish_ok(&practice.split_roster()).await;
+
+    let mut doctor = relay.client(&practice.doctor).await;
+    let mut her = relay.client(&patient).await;
+    let refused = [
+        (
+            &mut frontdesk,
+            &practice.frontdesk,
+            2117,
+            vec![("chart-key", "1")],
+        ),
+        (
+            &mut doctor,
+            &practice.doctor,
+            2110,
+            vec![("chart-key", "2")],
+        ),
+        (&mut her, &patient, 2117, vec![("epoch", "0")]),
+    ];
+    for (client, author, kind, tags) in refused {
+        let (ok, message) = client
+            .publish(&office_record(author, kind, &pk, &tags))
+            .await;
+        assert!(
+            !ok && message.starts_with("invalid:"),
+            "kind {kind}: {message}"
+        );
+    }
+    frontdesk
+        .publish_ok(&office_record(
+            &practice.frontdesk,
+            2117,
+            &pk,
+            &[("office-key", "1")],
+        ))
+        .await;
+    let office_epoch = [("epoch", "0"), ("domain", "office")];
+    her.publish_ok(&office_record(&patient, 2117, &pk, &office_epoch))
+        .await;
+    // Clinical kinds keep the chart key and the clinical epoch.
+    doctor
+        .publish_ok(&office_record(
+            &practice.doctor,
+            2113,
+            &pk,
+            &[("chart-key", "2")],
+        ))
+        .await;
+    her.publish_ok(&office_record(&patient, 2113, &pk, &[("epoch", "0")]))
+        .await;
+    relay.stop().await;
+}
 
 fn gift_wrap(to: &PublicKey) -> Event {
     EventBuilder::new(Kind::GiftWrap, "AgIC-sealed")
@@ -26,13 +125,7 @@ async fn a_gift_wrap_answer_does_not_tell_whether_the_recipient_is_a_member(db: 
     let practice = Practice::new();
     let relay = practice.relay(db).await;
     let (patient, stranger) = (Keys::generate(), Keys::generate());
-    nip86(
-        &relay,
-        &practice.doctor,
-        "allowpubkey",
-        json!([patient.public_key().to_hex()]),
-    )
-    .await;
+    allow(&relay, &practice.doctor, &patient.public_key()).await;
     let mut anonymous = Client::connect(&relay.url).await;
     let to_member = gift_wrap(&patient.public_key());
     let to_stranger = gift_wrap(&stranger.public_key());
@@ -54,13 +147,7 @@ async fn a_gift_wrap_answer_does_not_tell_whether_the_recipient_is_a_member(db: 
     }
 
     // The stranger's wrap was dropped: once a member, she is served nothing.
-    nip86(
-        &relay,
-        &practice.doctor,
-        "allowpubkey",
-        json!([stranger.public_key().to_hex()]),
-    )
-    .await;
+    allow(&relay, &practice.doctor, &stranger.public_key()).await;
     let mut late = relay.client(&stranger).await;
     let served = late.req("w", &[json!({"kinds": [1059]})]).await.unwrap();
     assert!(served.is_empty(), "a wrap for a non-member was stored");
@@ -127,4 +214,5 @@ async fn a_guardianship_cannot_make_a_current_or_revoked_staff_key_a_guardian(db
 on_both_backends!(
     a_gift_wrap_answer_does_not_tell_whether_the_recipient_is_a_member,
     a_guardianship_cannot_make_a_current_or_revoked_staff_key_a_guardian,
+    in_a_split_practice_messages_and_demographics_outside_the_office_domain_are_refused,
 );

@@ -330,14 +330,13 @@ impl<'a> Actor<'a> {
         patient: &PublicKey,
         records: Vec<(ClinicalKind, Resource)>,
     ) -> Result<Vec<Event>, StackError> {
-        let key = view
-            .write_key(patient)
-            .map_err(|e| StackError::Demo(format!("no chart key: {e}")))?;
         records
             .into_iter()
             .map(|(kind, resource)| {
-                Ok(ClinicalEventBuilder::new(kind, resource, *patient)
-                    .and_then(|b| b.sign(self.identity, key))
+                let builder = ClinicalEventBuilder::new(kind, resource, *patient)
+                    .map_err(|e| StackError::Demo(format!("building a record: {e}")))?;
+                Ok(view
+                    .sign_record(self.identity, builder)
                     .map_err(|e| StackError::Demo(format!("signing a record: {e}")))?
                     .event()
                     .clone())
@@ -494,11 +493,13 @@ pub async fn seed(
     doctor
         .publish(&doctor.sign(&view, &guardian_pk, vec![(ClinicalKind::Message, first)])?)
         .await?;
-    let epoch = view
-        .current_epoch_key()
+    // Her message goes to the office epoch, which the front desk holds too.
+    let target = view
+        .roster()
+        .patient_seal_target(ClinicalKind::Message)
         .ok_or_else(|| StackError::Demo("no epoch key".into()))?;
     let patient_reply = ClinicalEventBuilder::new(ClinicalKind::Message, reply, guardian_pk)
-        .and_then(|b| b.sign_as_patient(guardian, epoch.number, &epoch.public_key()))
+        .and_then(|b| b.sign_as_patient_to(guardian, &target))
         .map_err(|e| StackError::Demo(format!("the patient's reply: {e}")))?
         .event()
         .clone();

@@ -200,9 +200,10 @@ impl TestPractice {
         resource: Resource,
     ) -> anyhow::Result<Event> {
         let (view, _) = self.doctor_view().await?;
-        let key = view.write_key(patient).context("no write key")?;
-        let event = ClinicalEventBuilder::new(kind, resource, *patient)?
-            .sign(&self.doctor, key)?
+        let builder = ClinicalEventBuilder::new(kind, resource, *patient)?;
+        let event = view
+            .sign_record(&self.doctor, builder)
+            .context("no write key")?
             .event()
             .clone();
         self.publish(std::slice::from_ref(&event)).await?;

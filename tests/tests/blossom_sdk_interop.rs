@@ -29,6 +29,7 @@ async fn blossom_client_sdk_uploads_checks_downloads_lists_and_deletes() {
         previous: None,
         epoch: 0,
         epoch_public_key: Keys::generate().public_key(),
+        office_epoch: None,
         members: vec![Member {
             pubkey: doctor.public_key(),
             role: Role::Doctor,

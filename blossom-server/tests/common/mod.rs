@@ -61,6 +61,7 @@ pub async fn practice_db_at(url: String) -> (Practice, String, PublicKey) {
         previous: None,
         epoch: 0,
         epoch_public_key: Keys::generate().public_key(),
+        office_epoch: None,
         members: vec![
             member(&people.doctor, Role::Doctor),
             member(&people.nurse, Role::Nurse),

@@ -8,10 +8,16 @@ use ehr_client::demo;
 use ehr_client::event::ClinicalEventBuilder;
 use ehr_client::fhir::Resource;
 use ehr_client::keys::{ChartKey, Identity};
-use ehr_client::kinds::ClinicalKind;
+use ehr_client::kinds::{ClinicalKind, Domain};
 use ehr_client::nostr::prelude::{Event, PublicKey, Timestamp};
 use ehr_client::roster::Role;
 use ehr_client::rotation::{self, PatientPolicy, RosterChange};
+
+type Genesis = fn(
+    &Identity,
+    Option<(PublicKey, Option<String>)>,
+    Timestamp,
+) -> Result<(Vec<Event>, ehr_client::grants::EpochKey), rotation::PlanError>;
 
 /// A practice and a copy of everything its relay holds.
 pub struct Practice {
@@ -27,7 +33,17 @@ pub struct Practice {
 }
 
 impl Practice {
+    /// A practice with the two key domains, as `ehr init` creates one today.
     pub fn new() -> Self {
+        Self::with_genesis(rotation::genesis)
+    }
+
+    /// A practice created before the two key domains: one epoch, the front desk holding it.
+    pub fn before_split() -> Self {
+        Self::with_genesis(rotation::genesis_before_split)
+    }
+
+    fn with_genesis(genesis: Genesis) -> Self {
         let mut p = Self {
             root: Identity::generate(),
             admin: Identity::generate(),
@@ -40,7 +56,7 @@ impl Practice {
             clock: 1_700_000_000,
         };
         let now = p.tick();
-        let (events, _) = rotation::genesis(
+        let (events, _) = genesis(
             &p.root,
             Some((p.admin.public_key(), Some("Admin".into()))),
             now,
@@ -129,12 +145,10 @@ impl Practice {
     ) -> Event {
         let now = self.tick();
         let view = self.view(author);
-        let key = view.write_key(patient).unwrap().clone();
-        let event = ClinicalEventBuilder::new(kind, resource, *patient)
+        let builder = ClinicalEventBuilder::new(kind, resource, *patient)
             .unwrap()
-            .created_at(now)
-            .sign(author, &key)
-            .unwrap();
+            .created_at(now);
+        let event = view.sign_record(author, builder).unwrap();
         self.store.push(event.event().clone());
         event.event().clone()
     }
@@ -163,15 +177,18 @@ pub fn can_open(view: &PracticeView, event: &Event) -> bool {
 }
 
 /// Every 32-byte key the reader could ever obtain from the store, tried as a NIP-44 key against
-/// `event`'s practice copy: chart keys and epoch keys alike.
+/// `event`'s practice copy: chart keys, office keys and the epoch keys of both domains alike.
 pub fn any_key_opens(view: &PracticeView, event: &Event) -> bool {
     let mut chart_keys: Vec<ChartKey> = Vec::new();
     for patient in view.patients() {
-        chart_keys.extend(view.chart_keys(&patient));
+        for domain in Domain::ALL {
+            chart_keys.extend(view.keys_in(&patient, domain));
+        }
     }
     let by_chart = chart_keys.iter().any(|k| k.decrypt(&event.content).is_ok());
-    let by_epoch = view
-        .epoch_keys()
-        .any(|e| crypto::nip44_decrypt(&e.secret, &event.pubkey, &event.content).is_ok());
+    let by_epoch = Domain::ALL.into_iter().any(|domain| {
+        view.epoch_keys_in(domain)
+            .any(|e| crypto::nip44_decrypt(&e.secret, &event.pubkey, &event.content).is_ok())
+    });
     by_chart || by_epoch
 }

@@ -23,6 +23,7 @@ pub mod connections;
 pub mod documents;
 pub mod guardians;
 pub mod login;
+pub mod practice;
 
 /// Why a call was refused. Messages name what was wrong with the input, never its content,
 /// so they may be shown and logged without leaking a key or a record.
@@ -75,6 +76,13 @@ pub enum ApiError {
     /// The chart argument is not the chart this API returned.
     #[error("the chart must be the JSON the chart was opened as")]
     Chart,
+    /// A practice operation is not one of `practice::Operation`'s shapes.
+    #[error("the operation must be {{\"op\": ...}} with its fields: {0}")]
+    Operation(&'static str),
+    /// The practice refused the operation (`ehr_client::rotation::PlanError`: a rule, never a
+    /// key or a record).
+    #[error("the operation was refused: {0}")]
+    Plan(String),
 }
 
 pub mod records;

@@ -50,6 +50,28 @@ impl PatientKey {
         Ok(api::nip44_decrypt(&self.identity, peer, payload)?)
     }
 
+    /// Plan one of the practice's operations (`{"op": "enrol" | "add-member" |
+    /// "revoke-member" | "grant-consent" | "withdraw-consent" | "guardianship" | "maintain",
+    /// …}`) as this key, a staff member's, from `events` of the practice `practice` at `now`:
+    /// the signed events to publish, in order (`ehr_client::practice`; the browser composes
+    /// no step itself).
+    #[wasm_bindgen(js_name = planPractice)]
+    pub fn plan_practice(
+        &self,
+        practice: &str,
+        events: &str,
+        operation: &str,
+        now: f64,
+    ) -> Result<String, JsError> {
+        Ok(api::practice::plan(
+            &self.identity,
+            practice,
+            events,
+            operation,
+            now,
+        )?)
+    }
+
     /// Verify, open and fold the patient's chart from `events` (a JSON array of the events
     /// the relay served): `{"patient", "bundle", "refused"}`.
     #[wasm_bindgen(js_name = openChart)]

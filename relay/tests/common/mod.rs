@@ -190,6 +190,7 @@ impl Practice {
             previous: None,
             epoch: 0,
             epoch_public_key: Keys::generate().public_key(),
+            office_epoch: None,
             members: vec![
                 member(&admin, Role::Admin, start),
                 member(&doctor, Role::Doctor, start),
@@ -221,6 +222,16 @@ impl Practice {
         ehr_client::roster::Roster::parse(&self.genesis)
             .unwrap()
             .content
+    }
+
+    /// The root's next roster after genesis: the same members, with an office epoch, so the
+    /// practice has its two key domains (shared DESIGN §2).
+    pub fn split_roster(&self) -> Event {
+        let mut content = self.genesis_content();
+        content.sequence = 1;
+        content.previous = Some(self.genesis.id);
+        content.office_epoch = Some((0, Keys::generate().public_key()));
+        content.sign(&self.root, Timestamp::now()).unwrap()
     }
 
     /// A relay with the genesis roster stored (published by the root).
@@ -414,6 +425,12 @@ pub fn nip98_header(keys: &Keys, url: &str, body: &[u8]) -> String {
 }
 
 /// Call a NIP-86 method; returns (status, JSON body).
+/// `staff` allows `patient` on the relay (NIP-86 `allowpubkey`), which must succeed.
+pub async fn allow(relay: &TestRelay, staff: &Keys, patient: &PublicKey) {
+    let (status, body) = nip86(relay, staff, "allowpubkey", json!([patient.to_hex()])).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 pub async fn nip86(relay: &TestRelay, keys: &Keys, method: &str, params: Value) -> (u16, Value) {
     let body = json!({ "method": method, "params": params }).to_string();
     let url = relay.http_url();

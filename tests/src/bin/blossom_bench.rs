@@ -100,6 +100,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         previous: None,
         epoch: 0,
         epoch_public_key: Keys::generate().public_key(),
+        office_epoch: None,
         members: vec![Member {
             pubkey: uploader.public_key(),
             role: Role::Doctor,

@@ -229,17 +229,18 @@ pub(crate) fn write(
     resource: Resource,
 ) -> Result<Event> {
     let kind = ClinicalKind::for_resource(&resource);
-    let key = view.write_key(patient).map_err(|error| match error {
-        AccessError::RotationPending => anyhow!("{error}: run `ehr rotate` first"),
-        AccessError::NoKey => {
-            anyhow!("no chart key for this patient: enrol them with `ehr patient create|import`")
-        }
-        other => anyhow!(other),
-    })?;
-    Ok(ClinicalEventBuilder::new(kind, resource, *patient)?
-        .sign(actor, key)?
-        .event()
-        .clone())
+    let builder = ClinicalEventBuilder::new(kind, resource, *patient)?;
+    // The office key for demographics and messages, the chart key for the rest.
+    let event = view
+        .sign_record(actor, builder)
+        .map_err(|error| match error {
+            AccessError::RotationPending => anyhow!("{error}: run `ehr rotate` first"),
+            AccessError::NoKey => {
+                anyhow!("no key for this patient: enrol them with `ehr patient create|import`")
+            }
+            other => anyhow!(other),
+        })?;
+    Ok(event.event().clone())
 }
 
 /// `ehr chart show`: the folded chart, as the reader may see it.

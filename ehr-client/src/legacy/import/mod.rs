@@ -270,11 +270,8 @@ async fn run_plan(
             move_document(config, record, file, &mut resource, legacy, actor, target).await?;
             report.documents_moved += 1;
         }
-        let key = state.view.write_key(&record.patient)?;
-        let event = ClinicalEventBuilder::new(record.kind, resource, record.patient)?
-            .sign(actor, key)?
-            .event()
-            .clone();
+        let builder = ClinicalEventBuilder::new(record.kind, resource, record.patient)?;
+        let event = state.view.sign_record(actor, builder)?.event().clone();
         events.push(event);
         if events.len() >= BATCH {
             publish(client, &events, &mut report).await?;

@@ -31,15 +31,15 @@ pub async fn sign_patient_event<S: PatientSigner>(
 ) -> Result<String, ApiError> {
     let practice = public_key(practice, "practice")?;
     let (events, _) = parse_events(events)?;
-    let (epoch, epoch_key) = verify_roster_chain(&practice, &events)
-        .current_epoch()
-        .ok_or(ApiError::NoRoster)?;
+    let roster = verify_roster_chain(&practice, &events);
     let resource = resource_of(resource)?;
     let created_at = seconds(created_at)?;
     let kind = ClinicalKind::for_resource(&resource);
+    // A message to the office epoch (the front desk reads it), anything else to the clinical.
+    let target = roster.patient_seal_target(kind).ok_or(ApiError::NoRoster)?;
     let event = ClinicalEventBuilder::new(kind, resource, signer.public_key())
         .map_err(|e| ApiError::Record(e.to_string()))?
-        .sign_as_patient_with(signer, epoch, &epoch_key, created_at)
+        .sign_as_patient_with(signer, &target, created_at)
         .await
         .map_err(|e| ApiError::Record(e.to_string()))?;
     Ok(event.to_json())
