@@ -30,16 +30,19 @@ pub enum Service {
     BillingBot,
     /// The patient portal.
     Portal,
+    /// The clinic app (staff).
+    Clinic,
 }
 
 impl Service {
     /// Every service.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Relay,
         Self::Blossom,
         Self::FhirGateway,
         Self::BillingBot,
         Self::Portal,
+        Self::Clinic,
     ];
 
     /// The name used in logs, `--only` and the config's table.
@@ -50,6 +53,7 @@ impl Service {
             Self::FhirGateway => "fhir-gateway",
             Self::BillingBot => "billing-bot",
             Self::Portal => "portal",
+            Self::Clinic => "clinic",
         }
     }
 
@@ -61,6 +65,7 @@ impl Service {
             Self::FhirGateway => "fhir_gateway",
             Self::BillingBot => "billing_bot",
             Self::Portal => "portal",
+            Self::Clinic => "clinic",
         }
     }
 
@@ -136,6 +141,8 @@ pub struct StackConfig {
     pub billing_bot: Option<ehr_billing_bot::Config>,
     /// The portal, unless `enabled = false`.
     pub portal: Option<ehr_portal::Config>,
+    /// The clinic app, if `[clinic]` is configured and not `enabled = false`.
+    pub clinic: Option<ehr_clinic::Config>,
     /// The agents whose `relay_url` is not set while the relay has no `public_url`: theirs
     /// follows the address the relay is bound to.
     pub(crate) follow_relay_listener: BTreeSet<Service>,
@@ -291,9 +298,21 @@ impl StackConfig {
         } else {
             None
         };
+        // A configuration written before the clinic app has no `[clinic]`: it stays off.
+        let clinic = match root.contains_key("clinic") {
+            false => None,
+            true => {
+                let mut clinic = take_table(&mut root, "clinic")?;
+                if take_enabled(&mut clinic, "clinic")? {
+                    Some(deserialize::<ehr_clinic::Config>(clinic, "clinic")?)
+                } else {
+                    None
+                }
+            }
+        };
         if let Some(unknown) = root.keys().next() {
             return Err(StackError::Config(format!(
-                "unknown table or key `{unknown}` (known: practice, stack, metrics, relay, blossom, fhir_gateway, billing_bot, portal)"
+                "unknown table or key `{unknown}` (known: practice, stack, metrics, relay, blossom, fhir_gateway, billing_bot, portal, clinic)"
             )));
         }
         Ok(Self {
@@ -306,6 +325,7 @@ impl StackConfig {
             fhir_gateway,
             billing_bot,
             portal,
+            clinic,
             follow_relay_listener,
         })
     }
@@ -318,6 +338,7 @@ impl StackConfig {
             Service::FhirGateway => self.fhir_gateway.as_ref().map(|c| c.listen),
             Service::BillingBot => self.billing_bot.as_ref().map(|c| c.listen),
             Service::Portal => self.portal.as_ref().map(|c| c.listen),
+            Service::Clinic => self.clinic.as_ref().map(|c| c.listen),
         }
     }
 
@@ -415,6 +436,10 @@ minor_units_per_btc = 6500000
 
 [portal]
 listen = "127.0.0.1:8080"
+
+# The clinic app for staff, on its own origin (its own port), apart from the portal.
+[clinic]
+listen = "127.0.0.1:8081"
 "#;
 
 #[cfg(test)]
@@ -452,7 +477,7 @@ mod tests {
         assert!(config.relay.database.url.starts_with("sqlite://"));
         assert!(config.relay.database.url.ends_with("data/relay.db"));
         assert_eq!(config.metrics, None);
-        assert_eq!(config.services(None).unwrap().len(), 5);
+        assert_eq!(config.services(None).unwrap().len(), 6);
         assert_eq!(
             config.follow_relay_listener,
             BTreeSet::from([Service::FhirGateway, Service::BillingBot])
@@ -477,18 +502,33 @@ mod tests {
     }
 
     #[test]
-    fn the_example_as_written_runs_relay_blossom_and_portal_only() {
+    fn the_example_as_written_runs_relay_blossom_portal_and_clinic_app_only() {
         let dir = tempfile::tempdir().unwrap();
         let text = example_toml(&Identity::generate().npub());
         let config = StackConfig::from_toml(&text, dir.path()).unwrap();
         let services = config.services(None).unwrap();
         assert_eq!(
             services.into_iter().collect::<Vec<_>>(),
-            [Service::Relay, Service::Blossom, Service::Portal]
+            [
+                Service::Relay,
+                Service::Blossom,
+                Service::Portal,
+                Service::Clinic
+            ]
         );
         let only = BTreeSet::from([Service::FhirGateway]);
         let error = config.services(Some(&only)).unwrap_err().to_string();
         assert!(error.contains("fhir-gateway"), "{error}");
+    }
+
+    #[test]
+    fn a_configuration_written_before_the_clinic_app_runs_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let example = example_toml(&Identity::generate().npub());
+        let (before, _) = example.split_once("\n# The clinic app").unwrap();
+        let config = StackConfig::from_toml(before, dir.path()).unwrap();
+        assert!(config.clinic.is_none());
+        assert!(!config.services(None).unwrap().contains(&Service::Clinic));
     }
 
     #[test]

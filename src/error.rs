@@ -29,6 +29,9 @@ pub enum StackError {
     /// The portal failed.
     #[error("portal: {0}")]
     Portal(#[from] ehr_portal::PortalError),
+    /// The clinic app's server failed.
+    #[error("clinic app: {0}")]
+    Clinic(#[from] ehr_clinic::ClinicError),
     /// Seeding the demo practice failed.
     #[error("demo: {0}")]
     Demo(String),

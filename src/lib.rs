@@ -64,27 +64,28 @@ pub async fn backup(config: &StackConfig, out: &Path) -> Result<Vec<String>, Sta
     Ok(report)
 }
 
-/// Build the portal's WebAssembly with `scripts/build-portal` when the portal serves the
+/// Build the browser apps' WebAssembly with `scripts/build-web` when an app serves the
 /// assets of this source tree and they are missing, so that `cargo run --release -- up --demo`
 /// on a fresh clone gives a working portal. Returns whether a build ran. A failed build is
 /// reported and the portal then answers with a page that says how to build it.
-pub fn build_portal_assets_if_missing(portal: &ehr_portal::Config) -> bool {
-    let default = Path::new(ehr_portal::assets::DEFAULT_DIR);
-    let serves_source_tree = portal.assets.as_deref().is_none_or(|dir| dir == default);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-portal");
-    if !serves_source_tree || default.join("ehr_portal_wasm_bg.wasm").is_file() || !script.is_file()
-    {
+pub fn build_web_assets_if_missing(app: &ehr_web::AppConfig) -> bool {
+    let default = Path::new(ehr_web::DEFAULT_ASSETS_DIR);
+    let serves_source_tree = app.assets.as_deref().is_none_or(|dir| dir == default);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-web");
+    if !serves_source_tree || default.join("ehr_web_wasm_bg.wasm").is_file() || !script.is_file() {
         return false;
     }
-    tracing::info!("building the portal's WebAssembly once (scripts/build-portal; a few minutes)");
+    tracing::info!(
+        "building the browser apps' WebAssembly once (scripts/build-web; a few minutes)"
+    );
     match std::process::Command::new(&script).status() {
         Ok(status) if status.success() => true,
         Ok(status) => {
-            tracing::warn!(%status, "scripts/build-portal failed: the portal page will say so");
+            tracing::warn!(%status, "scripts/build-web failed: the app pages will say so");
             false
         }
         Err(error) => {
-            tracing::warn!(%error, "scripts/build-portal could not run: the portal page will say so");
+            tracing::warn!(%error, "scripts/build-web could not run: the app pages will say so");
             false
         }
     }

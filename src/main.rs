@@ -105,7 +105,7 @@ fn up(config: Option<PathBuf>, demo: bool, home: PathBuf, only: Vec<String>) -> 
             only.iter()
                 .map(|name| {
                     Service::parse(name).with_context(|| {
-                        format!("--only: unknown service {name} (relay, blossom, fhir-gateway, billing-bot, portal)")
+                        format!("--only: unknown service {name} (relay, blossom, fhir-gateway, billing-bot, portal, clinic)")
                     })
                 })
                 .collect::<anyhow::Result<_>>()?,
@@ -147,8 +147,15 @@ fn up(config: Option<PathBuf>, demo: bool, home: PathBuf, only: Vec<String>) -> 
     let config = StackConfig::load(&path)?;
     nostr_ehr::logging::init(config.log_format);
     let services = config.services(only.as_ref())?;
-    if let (true, Some(portal)) = (services.contains(&Service::Portal), &config.portal) {
-        nostr_ehr::build_portal_assets_if_missing(portal);
+    let apps = [
+        (Service::Portal, config.portal.as_ref()),
+        (Service::Clinic, config.clinic.as_ref()),
+    ];
+    if let Some((_, Some(app))) = apps
+        .into_iter()
+        .find(|(service, app)| services.contains(service) && app.is_some())
+    {
+        nostr_ehr::build_web_assets_if_missing(app);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -185,9 +192,9 @@ fn up(config: Option<PathBuf>, demo: bool, home: PathBuf, only: Vec<String>) -> 
             None
         };
         if let Some(info) = &info {
-            // The demo holds its root key: the portal offers the signed connection string.
+            // The demo holds its root key: the apps offer the signed connection string.
             let connection = info.connection(stack.urls(), &stack.config().practice);
-            stack.set_portal_connection(connection);
+            stack.set_app_connection(connection);
         }
         stack.start_readers().await?;
         let mut out = std::io::stdout().lock();

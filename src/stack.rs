@@ -30,6 +30,8 @@ pub struct Urls {
     pub billing: Option<String>,
     /// The portal, if it runs.
     pub portal: Option<String>,
+    /// The clinic app, if it runs.
+    pub clinic: Option<String>,
     /// `/metrics`, if switched on.
     pub metrics: Option<String>,
 }
@@ -45,6 +47,7 @@ impl Urls {
             ("fhir gateway    ", &self.fhir),
             ("billing bot     ", &self.billing),
             ("portal          ", &self.portal),
+            ("clinic app      ", &self.clinic),
             ("metrics         ", &self.metrics),
         ] {
             if let Some(url) = url {
@@ -52,6 +55,27 @@ impl Urls {
             }
         }
         lines.join("\n")
+    }
+}
+
+/// What a browser app (portal, clinic app) needs of this stack: the connection string to offer
+/// (a configured, signed one is kept; the apps refuse unsigned ones, so the generated one only
+/// says what to configure), and its Blossom and relay origins in the CSP (documents come from
+/// that Blossom; the relay's NIP-11 document, its page size, over HTTP).
+fn offer_stack(app: &mut ehr_web::AppConfig, connection: &str, urls: &Urls) {
+    if app.connection.is_none() {
+        app.connection = Some(connection.to_owned());
+    }
+    if !urls.blossom.is_empty() && !app.blossom.contains(&urls.blossom) {
+        app.blossom.push(urls.blossom.clone());
+    }
+    let info = urls
+        .relay
+        .replacen("wss://", "https://", 1)
+        .replacen("ws://", "http://", 1);
+    let info = info.trim_end_matches('/').to_owned();
+    if info.starts_with("http") && !app.relays.contains(&info) {
+        app.relays.push(info);
     }
 }
 
@@ -158,6 +182,7 @@ impl Stack {
                         .or_else(|| Some(format!("http://{bound}")));
                 }
                 Service::Portal => urls.portal = Some(format!("http://{bound}")),
+                Service::Clinic => urls.clinic = Some(format!("http://{bound}")),
             }
             listeners.push((*service, listener));
         }
@@ -180,28 +205,14 @@ impl Stack {
         {
             c.relay_url.clone_from(&urls.relay);
         }
-        if let Some(portal) = config.portal.as_mut() {
+        for app in [config.portal.as_mut(), config.clinic.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             let connection =
                 ehr_client::connection::Connection::new(config.practice, urls.relay.clone())
                     .map_err(|e| StackError::Config(format!("[relay]: {e}")))?;
-            // A configured (signed, `ehr practice connection`) string is kept; the portal
-            // refuses unsigned ones, so the generated one only says what to configure.
-            if portal.connection.is_none() {
-                portal.connection = Some(connection.to_string());
-            }
-            // Documents come from this stack's Blossom: the portal's CSP must allow it.
-            if !urls.blossom.is_empty() && !portal.blossom.contains(&urls.blossom) {
-                portal.blossom.push(urls.blossom.clone());
-            }
-            // And its relay's NIP-11 document (the page size) over HTTP.
-            let info = urls
-                .relay
-                .replacen("wss://", "https://", 1)
-                .replacen("ws://", "http://", 1);
-            let info = info.trim_end_matches('/').to_owned();
-            if info.starts_with("http") && !portal.relays.contains(&info) {
-                portal.relays.push(info);
-            }
+            offer_stack(app, &connection.to_string(), &urls);
         }
         let metrics_listener = match config.metrics {
             Some(address) => {
@@ -300,16 +311,17 @@ impl Stack {
         Ok(())
     }
 
-    /// Offer `connection` (a signed connection string) on the portal's login page; call before
-    /// [`Stack::start_readers`].
-    pub fn set_portal_connection(&mut self, connection: String) {
-        if let Some(portal) = self.config.portal.as_mut() {
-            portal.connection = Some(connection);
+    /// Offer `connection` (a signed connection string) on the login pages of the portal and the
+    /// clinic app; call before [`Stack::start_readers`].
+    pub fn set_app_connection(&mut self, connection: String) {
+        let apps = [self.config.portal.as_mut(), self.config.clinic.as_mut()];
+        for app in apps.into_iter().flatten() {
+            app.connection = Some(connection.clone());
         }
     }
 
     /// Start the services that read the relay: the gateway (after its catch-up, so its URL
-    /// answers at once), the billing bot and the portal.
+    /// answers at once), the billing bot, the portal and the clinic app.
     pub async fn start_readers(&mut self) -> Result<(), StackError> {
         if let (Some(listener), Some(config)) = (
             self.take_listener(Service::FhirGateway),
@@ -345,6 +357,15 @@ impl Stack {
             let stop = stopped(self.stop_readers.subscribe());
             self.spawn(Service::Portal.name(), false, async move {
                 Ok(ehr_portal::serve(listener, config, stop).await?)
+            });
+        }
+        if let (Some(listener), Some(config)) = (
+            self.take_listener(Service::Clinic),
+            self.config.clinic.clone(),
+        ) {
+            let stop = stopped(self.stop_readers.subscribe());
+            self.spawn(Service::Clinic.name(), false, async move {
+                Ok(ehr_clinic::serve(listener, config, stop).await?)
             });
         }
         Ok(())

@@ -28,6 +28,7 @@
 //! only the core.
 
 pub mod access;
+pub mod allergy;
 pub mod attachment;
 pub mod audit;
 #[cfg(feature = "blob-file")]
@@ -45,7 +46,9 @@ pub mod error;
 pub mod event;
 pub mod fhir;
 pub mod grants;
+pub mod growth;
 pub mod http_auth;
+pub mod immunization;
 pub mod keys;
 pub mod kinds;
 pub mod legacy;
@@ -53,6 +56,7 @@ pub mod legacy;
 pub mod management;
 #[cfg(feature = "relay-client")]
 pub mod net;
+pub mod patients;
 pub mod practice;
 pub mod roster;
 pub mod rotation;

@@ -1,37 +1,20 @@
 // The patient portal's app (DESIGN.md §11). Verification, decryption and folding are
 // ehr-client's, compiled to WebAssembly; this file wires the login, the relay and the views.
 // DOM text goes through textContent only: the CSP requires trusted types for HTML sinks.
-import init, { openChartWithSigner } from "/assets/ehr_portal_wasm.js";
+import init, { openChartWithSigner } from "/assets/ehr_web_wasm.js";
 import { $ } from "/dom.js";
 import { filter } from "/protocol.js";
-import { connectRelay } from "/relay.js";
+import { sessionRelay } from "/relay.js";
 import { sessionLive, sessionToken } from "/session.js";
 import { initLogin } from "/login.js";
 import { clearChart, registerTab, renderChart } from "/chart.js";
 import { registerRecordTabs } from "/records.js";
 import { SHARE_TAB } from "/share.js";
 import { rememberPractice, showPractices, verifiedConnection } from "/practices.js";
+import { offerWards, resetWards } from "/guardians.js";
 
 registerRecordTabs(registerTab);
 registerTab(SHARE_TAB);
-
-// One authenticated connection to the practice relay for the whole session, shared by the chart
-// and every tab; opened again (with a new NIP-42 login) only if it dropped. `relay.close()` ends it.
-function sessionRelay(connection, signer) {
-  let opening = null;
-  const relay = async () => {
-    const open = opening && await opening.catch(() => null);
-    if (open && !open.closed) return open;
-    opening = connectRelay(connection.relay, signer);
-    return opening;
-  };
-  relay.close = () => {
-    const closing = opening;
-    opening = null;
-    closing?.then((open) => open.close(), () => {});
-  };
-  return relay;
-}
 
 // The relay of the open session, closed when it ends.
 let currentRelay = null;
@@ -67,7 +50,16 @@ function show(context) {
     const reloaded = await openChart(context.connection, context.signer, context.relay);
     if (sessionLive(token)) show(reloaded);
   };
-  renderChart(context);
+  drawChart(context);
+}
+
+// Draw a chart: hers, or (for a guardian) a ward's, saying whose; on her own, the wards she
+// may switch to are offered.
+function drawChart(context) {
+  const heading = context.ward ? `${context.ward.name ?? "Your ward"}: chart` : "Your chart";
+  const drawn = renderChart(context, { heading });
+  if (!context.ward) offerWards(context, drawChart);
+  return drawn;
 }
 
 // Open and show the chart of `signer` (any login method, signers.js; login.js calls this):
@@ -101,6 +93,7 @@ function endSession(message) {
   currentRelay?.close();
   currentRelay = null;
   clearChart();
+  resetWards();
   $("status").textContent = message;
   $("login").hidden = false;
 }

@@ -22,7 +22,7 @@ export function resetWards() {
 }
 
 // After her own chart is drawn: look for wards, and offer the switch when there are any.
-// `render(context)` draws a chart (chart.js renderChart).
+// `render(context)` draws a chart (app.js drawChart).
 export async function offerWards(context, render) {
   if (context === home) {
     $("chart-owner").value = "";

@@ -6,7 +6,7 @@
 import {
   consentGrant, consentWithdrawal, exportEvents, messageThreads, patientMessage,
   reportedMedication, sharingState, signPatientEvent,
-} from "/assets/ehr_portal_wasm.js";
+} from "/assets/ehr_web_wasm.js";
 import { empty, isReported } from "/chart-view.js";
 import { download, el } from "/dom.js";
 import { Relay, signAuth } from "/relay.js";

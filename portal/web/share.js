@@ -3,7 +3,7 @@
 // 2108), which its staff import with `ehr import shared`. Splitting, the new practice's roster
 // check, the event layout and the check of what the signer returns are ehr-client's
 // (WebAssembly); the signer encrypts and signs.
-import { sealSharedPart, sharePlan } from "/assets/ehr_portal_wasm.js";
+import { sealSharedPart, sharePlan } from "/assets/ehr_web_wasm.js";
 import { el } from "/dom.js";
 import { filter } from "/protocol.js";
 import { connectRelay } from "/relay.js";

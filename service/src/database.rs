@@ -48,6 +48,18 @@ impl AnyDatabase {
         Ok(Self { pool, postgres })
     }
 
+    /// Begin a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes while another
+    /// connection commits fails with `database is locked` at once, since WAL cannot wait for a
+    /// lock upgrade from a stale snapshot; an immediate one waits its turn (busy timeout).
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        if self.postgres {
+            self.pool.begin().await
+        } else {
+            self.pool.begin_with("BEGIN IMMEDIATE").await
+        }
+    }
+
     /// Write an online, consistent snapshot of a SQLite database to the new file `path`
     /// (`VACUUM INTO`); `false` for PostgreSQL, whose backups are `pg_dump`'s.
     pub async fn snapshot(&self, path: &std::path::Path) -> Result<bool, sqlx::Error> {

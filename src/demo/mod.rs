@@ -38,11 +38,12 @@ pub const DEMO_PRACTICE_NAME: &str = "Demo practice (synthetic)";
 pub const DEMO_FACILITY: &str = "demo-hospital";
 
 /// Who the demo practice's keys belong to, in `keys/<name>.nsec`.
-const STAFF: [&str; 6] = [
+const STAFF: [&str; 7] = [
     "root",
     "admin",
     "doctor",
     "nurse",
+    "frontdesk",
     "fhir-gateway",
     "billing-bot",
 ];
@@ -58,6 +59,8 @@ pub struct DemoKeys {
     pub doctor: Identity,
     /// The nurse.
     pub nurse: Identity,
+    /// The front desk.
+    pub frontdesk: Identity,
     /// The FHIR gateway's agent key.
     pub gateway: Identity,
     /// The billing bot's agent key.
@@ -96,6 +99,7 @@ impl DemoKeys {
             admin: Identity::generate(),
             doctor: Identity::generate(),
             nurse: Identity::generate(),
+            frontdesk: Identity::generate(),
             gateway: Identity::generate(),
             billing: Identity::generate(),
             patients: charts::PATIENTS
@@ -105,12 +109,13 @@ impl DemoKeys {
         }
     }
 
-    fn staff(&self) -> [&Identity; 6] {
+    fn staff(&self) -> [&Identity; 7] {
         [
             &self.root,
             &self.admin,
             &self.doctor,
             &self.nurse,
+            &self.frontdesk,
             &self.gateway,
             &self.billing,
         ]
@@ -141,6 +146,7 @@ impl DemoKeys {
             admin: key("admin")?,
             doctor: key("doctor")?,
             nurse: key("nurse")?,
+            frontdesk: key("frontdesk")?,
             gateway: key("fhir-gateway")?,
             billing: key("billing-bot")?,
             patients: (0..charts::PATIENTS.len())
@@ -249,6 +255,9 @@ impl DemoInfo {
         if let Some(portal) = &urls.portal {
             text.push_str(&format!("  portal           {portal}\n"));
         }
+        if let Some(clinic) = &urls.clinic {
+            text.push_str(&format!("  clinic app       {clinic}\n"));
+        }
         if let Some(metrics) = &urls.metrics {
             text.push_str(&format!("  metrics          {metrics}\n"));
         }
@@ -265,7 +274,26 @@ impl DemoInfo {
             fhir_id = self.consenting_patient_fhir_id,
             keys = self.keys_dir.display(),
         ));
+        if let Some(clinic) = &urls.clinic {
+            text.push_str(&self.clinic_logins(clinic));
+        }
         text
+    }
+
+    /// The clinic app's demo logins: the doctor's and the front desk's keys (synthetic), each
+    /// pasted into the app's key field.
+    fn clinic_logins(&self, clinic: &str) -> String {
+        let nsec = |name: &str| {
+            read_key(&self.keys_dir.join(format!("{name}.nsec"))).map_or_else(
+                |_| "(key file missing)".to_owned(),
+                |i| i.nsec().to_string(),
+            )
+        };
+        format!(
+            "\nThe clinic app for staff ({clinic}); log in with a key:\n  doctor            {doctor}\n  front desk        {frontdesk}\n",
+            doctor = nsec("doctor"),
+            frontdesk = nsec("frontdesk"),
+        )
     }
 }
 
@@ -410,6 +438,11 @@ pub async fn seed(
     for (who, role, name) in [
         (&keys.doctor, Role::Doctor, "Dr. Demo Rivera (synthetic)"),
         (&keys.nurse, Role::Nurse, "Nurse Demo Lee (synthetic)"),
+        (
+            &keys.frontdesk,
+            Role::Frontdesk,
+            "Front desk Demo Kim (synthetic)",
+        ),
         (&keys.gateway, Role::FhirGateway, "FHIR gateway"),
         (&keys.billing, Role::BillingBot, "Billing bot"),
     ] {

@@ -10,8 +10,8 @@ import { finalizeEvent, getPublicKey } from "nostr-tools/pure";
 import * as nip44 from "nostr-tools/nip44";
 
 const input = JSON.parse(readFileSync(0, "utf8"));
-const wasm = await import(join(input.assets, "ehr_portal_wasm.js"));
-wasm.initSync({ module: readFileSync(join(input.assets, "ehr_portal_wasm_bg.wasm")) });
+const wasm = await import(join(input.assets, "ehr_web_wasm.js"));
+wasm.initSync({ module: readFileSync(join(input.assets, "ehr_web_wasm_bg.wasm")) });
 
 const secret = decode(input.nsec).data;
 const events = JSON.stringify(input.events);

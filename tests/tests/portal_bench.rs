@@ -165,11 +165,14 @@ async fn portal_bench() {
     // What a browser downloads: the app's JS, the glue and the wasm.
     let assets = Path::new(ehr_portal::assets::DEFAULT_DIR);
     let mut all = Vec::new();
-    for name in ["ehr_portal_wasm.js", "ehr_portal_wasm_bg.wasm"] {
+    for name in ["ehr_web_wasm.js", "ehr_web_wasm_bg.wasm"] {
         all.extend(std::fs::read(assets.join(name)).unwrap());
     }
-    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../portal/web");
-    for entry in std::fs::read_dir(&web).unwrap() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let entries = ["portal/web", "web/shared"]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(root.join(dir)).unwrap());
+    for entry in entries {
         let path = entry.unwrap().path();
         if path
             .extension()

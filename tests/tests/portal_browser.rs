@@ -11,7 +11,7 @@
 //! `ehr chart show --format bundle`. Nothing is fetched from another origin, the CSP is never
 //! violated, and another patient's nsec shows none of her records.
 //!
-//! Needs `scripts/build-portal` (the WebAssembly), Chromium and `npm ci --prefix tests/node`;
+//! Needs `scripts/build-web` (the WebAssembly), Chromium and `npm ci --prefix tests/node`;
 //! `scripts/test` does all three.
 
 mod demo_common;
@@ -42,10 +42,10 @@ fn origin(url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_patient_reads_her_chart_in_the_browser_and_nobody_elses() {
-    let wasm = Path::new(ehr_portal::assets::DEFAULT_DIR).join("ehr_portal_wasm_bg.wasm");
+    let wasm = Path::new(ehr_portal::assets::DEFAULT_DIR).join("ehr_web_wasm_bg.wasm");
     assert!(
         wasm.is_file(),
-        "the portal's WebAssembly is not built: run scripts/build-portal (scripts/test does)"
+        "the portal's WebAssembly is not built: run scripts/build-web (scripts/test does)"
     );
     assert!(
         Path::new(CHROMIUM).is_file(),
@@ -181,7 +181,7 @@ async fn a_patient_reads_her_chart_in_the_browser_and_nobody_elses() {
         assert_eq!(result["errors"], json!([]), "console errors: {result}");
     }
     let requested = her["requests"].to_string();
-    assert!(requested.contains("/assets/ehr_portal_wasm_bg.wasm"));
+    assert!(requested.contains("/assets/ehr_web_wasm_bg.wasm"));
 
     // Signer and key fold exactly the CLI's Bundle from the same events; a refusing signer
     // opens nothing, and says so per event; a bad key is a JavaScript Error without the key.

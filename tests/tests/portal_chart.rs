@@ -11,7 +11,7 @@
 //! never violated. Screenshots (Summary, Medications, Vitals) are left under
 //! `$CARGO_TARGET_DIR/portal-screenshots/`.
 //!
-//! Needs `scripts/build-portal`, Chromium and `npm ci --prefix tests/node`; `scripts/test`
+//! Needs `scripts/build-web`, Chromium and `npm ci --prefix tests/node`; `scripts/test`
 //! does all three.
 
 mod demo_common;
@@ -82,11 +82,8 @@ fn screenshot_dir() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(clippy::print_stdout)]
 async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
-    let wasm = Path::new(ehr_portal::assets::DEFAULT_DIR).join("ehr_portal_wasm_bg.wasm");
-    assert!(
-        wasm.is_file(),
-        "run scripts/build-portal (scripts/test does)"
-    );
+    let wasm = Path::new(ehr_portal::assets::DEFAULT_DIR).join("ehr_web_wasm_bg.wasm");
+    assert!(wasm.is_file(), "run scripts/build-web (scripts/test does)");
     assert!(Path::new(CHROMIUM).is_file(), "Chromium is missing");
     let home = tempfile::tempdir().unwrap();
     let Seeded {

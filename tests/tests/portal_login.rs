@@ -12,7 +12,7 @@
 //! nostrconnect pairing; a passkey (CDP virtual authenticator, with and without PRF); and the
 //! inactivity lock. Each login must show the same chart as the nsec, and nothing else.
 //!
-//! Needs `scripts/build-portal`, Chromium and `npm ci --prefix tests/node` (`scripts/test`).
+//! Needs `scripts/build-web`, Chromium and `npm ci --prefix tests/node` (`scripts/test`).
 
 mod demo_common;
 
@@ -208,8 +208,8 @@ fn origin(url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_login_opens_the_same_chart_and_the_session_locks() {
-    let wasm = Path::new(ehr_portal::assets::DEFAULT_DIR).join("ehr_portal_wasm_bg.wasm");
-    assert!(wasm.is_file(), "run scripts/build-portal first");
+    let wasm = Path::new(ehr_portal::assets::DEFAULT_DIR).join("ehr_web_wasm_bg.wasm");
+    assert!(wasm.is_file(), "run scripts/build-web first");
     assert!(Path::new(CHROMIUM).is_file(), "Chromium is missing");
     let home = tempfile::tempdir().unwrap();
     let Seeded {

@@ -15,7 +15,7 @@
 //!   her `$everything`); her withdrawal stops the gateway at once, before staff act, and the
 //!   next `ehr rotate` rotates her chart key away from the gateway.
 //!
-//! Needs `scripts/build-portal`, Chromium and `npm ci --prefix tests/node` (`scripts/test`).
+//! Needs `scripts/build-web`, Chromium and `npm ci --prefix tests/node` (`scripts/test`).
 
 mod demo_common;
 
@@ -189,8 +189,8 @@ async fn her_relay() -> (String, std::sync::Arc<Mutex<Vec<String>>>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_patient_writes_messages_and_consent_in_the_browser_and_the_practice_sees_them() {
-    let wasm = Path::new(ehr_portal::assets::DEFAULT_DIR).join("ehr_portal_wasm_bg.wasm");
-    assert!(wasm.is_file(), "run scripts/build-portal first");
+    let wasm = Path::new(ehr_portal::assets::DEFAULT_DIR).join("ehr_web_wasm_bg.wasm");
+    assert!(wasm.is_file(), "run scripts/build-web first");
     assert!(Path::new(CHROMIUM).is_file(), "Chromium is missing");
     let home = tempfile::tempdir().unwrap();
     let Seeded {

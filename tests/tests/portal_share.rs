@@ -12,7 +12,7 @@
 //! nothing. A patient the new practice never enrolled cannot share there, and nobody can
 //! share records in another patient's name.
 //!
-//! Needs `scripts/build-portal`, Chromium and `npm ci --prefix tests/node` (`scripts/test`).
+//! Needs `scripts/build-web`, Chromium and `npm ci --prefix tests/node` (`scripts/test`).
 
 mod demo_common;
 
@@ -39,9 +39,9 @@ fn shared_tag(resource: &Value) -> bool {
 async fn a_patient_takes_her_records_to_a_new_practice_that_imports_them_as_hers() {
     assert!(
         Path::new(ehr_portal::assets::DEFAULT_DIR)
-            .join("ehr_portal_wasm_bg.wasm")
+            .join("ehr_web_wasm_bg.wasm")
             .is_file(),
-        "the portal's WebAssembly is not built: run scripts/build-portal (scripts/test does)"
+        "the portal's WebAssembly is not built: run scripts/build-web (scripts/test does)"
     );
     let home = tempfile::tempdir().unwrap();
     let Seeded {

@@ -54,9 +54,10 @@ impl Store {
         self.database.sql(sql)
     }
 
-    /// Start a transaction.
+    /// Start a transaction; every one here writes, so it takes SQLite's write lock at once
+    /// (`AnyDatabase::begin_write`).
     pub(crate) async fn begin(&self) -> Result<Tx, BillingError> {
-        Ok(self.database.pool.begin().await?)
+        Ok(self.database.begin_write().await?)
     }
 
     /// Rows of a read-only statement with `i64` and text parameters.

@@ -22,7 +22,7 @@ pub const NSEC_ENV: &str = "EHR_DEMO_NSEC";
 pub fn prepare(home: &Path) -> StackConfig {
     let path = demo::prepare(home).unwrap();
     let mut text = std::fs::read_to_string(&path).unwrap();
-    for port in ["7447", "7448", "8090", "8095", "8080", "9464"] {
+    for port in ["7447", "7448", "8090", "8095", "8080", "8081", "9464"] {
         text = text.replace(&format!("127.0.0.1:{port}"), "127.0.0.1:0");
     }
     std::fs::write(&path, text).unwrap();
@@ -55,7 +55,7 @@ pub async fn start_seeded(home: &Path) -> Seeded {
         .await
         .unwrap();
     let signed = info.connection(stack.urls(), &stack.config().practice);
-    stack.set_portal_connection(signed.clone());
+    stack.set_app_connection(signed.clone());
     stack.start_readers().await.unwrap();
     let banner = info.banner(stack.urls(), &stack.config().practice);
     // The banner signs its own copy (BIP-340 signatures are randomised); the portal's is this.

@@ -1,0 +1,159 @@
+// The clinic app (DESIGN.md §12). Staff log in with their own key (login.js, shared with the
+// portal); ehr-client's core, compiled to WebAssembly, verifies the roster, says what the
+// member's role may do, lists the patients its keys reach and opens their charts. The relay
+// and the key domains decide what can be read; the app shows a role only its tabs.
+// DOM text goes through textContent only: the CSP requires trusted types for HTML sinks.
+import init from "/assets/ehr_web_wasm.js";
+import { $ } from "/dom.js";
+import { filter } from "/protocol.js";
+import { sessionRelay } from "/relay.js";
+import { sessionLive, sessionToken } from "/session.js";
+import { initLogin } from "/login.js";
+import { LoginError } from "/signers.js";
+import { clearChart, extendTab, registerTab, renderChart, selectedTab } from "/chart.js";
+import { setReportedLabel } from "/chart-view.js";
+import { verifiedConnection } from "/practices.js";
+import { clearPatients, initPatients, showPatients } from "/patients.js";
+import { CLINIC_TABS, tabShown } from "/clinic-tabs.js";
+import * as notes from "/notes.js";
+import * as vitalsEntry from "/vitals-entry.js";
+import * as ordersEntry from "/orders-entry.js";
+
+for (const tab of CLINIC_TABS) registerTab(tab);
+for (const feature of [notes, vitalsEntry, ordersEntry]) feature.register({ registerTab, extendTab });
+setReportedLabel("Reported by the patient");
+
+// The open practice: { connection, signer, relay, member, keys (the key events), patients }.
+let practice = null;
+
+const TEXTS = {
+  notRegistered: "This key is not on the practice's staff roster (or it was revoked). "
+    + "Ask an administrator to add it, or log in with the key the practice registered for you.",
+  failed: "Could not log in",
+  locked: "Your session was locked after a time without activity; every chart was removed from this page. Log in again to continue.",
+  loggedOut: "Logged out; every chart was removed from this page.",
+};
+
+// Fetch what the member's keys come from and the patient list, and ask the core who the key
+// is. A key the roster does not name is refused by the relay (not a member) or by the core.
+async function openPractice(signer) {
+  if (!signer.key) {
+    throw new LoginError("The clinic app opens charts with a key held in this browser: log in "
+      + "with your ncryptsec key or a passkey. Browser extensions and remote signers are not "
+      + "supported by the clinic app yet.");
+  }
+  const connection = verifiedConnection($("connection").value);
+  const relay = sessionRelay(connection, signer);
+  try {
+    $("status").textContent = "Connecting to the practice…";
+    const open = await relay();
+    $("status").textContent = "Fetching the patient list…";
+    performance.mark("clinic:login");
+    const [keys, list] = await Promise.all([
+      open.fetchAll(filter("keys")),
+      open.fetchAll(filter("patient-list")),
+    ]);
+    performance.mark("clinic:fetched");
+    $("status").textContent = "Verifying and decrypting in this browser…";
+    const json = JSON.stringify([...keys, ...list]);
+    const member = JSON.parse(signer.key.member(connection.practice, json));
+    const patients = JSON.parse(signer.key.patientList(connection.practice, json));
+    return { connection, signer, relay, member, keys, patients };
+  } catch (error) {
+    relay.close();
+    throw error;
+  }
+}
+
+function showMember(member) {
+  const who = member.name ? `${member.name} · ${member.role}` : member.role;
+  $("member").textContent = who;
+  $("member").hidden = false;
+}
+
+// Open `patient`'s chart: her events, with the key events, opened by the core as the member;
+// on tab `tab` (after a write, the tab it was made on).
+async function openPatient(patient, tab) {
+  const token = sessionToken();
+  const { connection, signer, relay, member, keys } = practice;
+  $("status").textContent = "Opening the chart…";
+  $("error").textContent = "";
+  try {
+    const open = await relay();
+    const records = await open.fetchAll(filter("chart", [patient.patient]));
+    if (!sessionLive(token)) return;
+    const events = [...keys, ...records];
+    const chart = JSON.parse(signer.key.openMemberChart(connection.practice, patient.patient, JSON.stringify(events)));
+    if (!sessionLive(token)) return;
+    const context = { connection, signer, relay, member, events, chart, patient };
+    context.reload = () => openPatient(patient, selectedTab());
+    $("patients").hidden = true;
+    $("chart-patient").textContent = [patient.birthDate && `Born ${patient.birthDate}`,
+      ...(patient.identifiers ?? [])].filter(Boolean).join(" · ");
+    const refused = chart.refused.length;
+    $("status").textContent = refused === 0 ? "" : `${refused} events could not be verified or opened and are not shown.`;
+    renderChart(context, {
+      heading: patient.name ?? "Unnamed patient",
+      shown: (candidate) => tabShown(candidate, member),
+      tab,
+    });
+    performance.mark("clinic:chart");
+  } catch (error) {
+    $("status").textContent = "";
+    $("error").textContent = `Could not open the chart: ${error?.message ?? error}`;
+  }
+}
+
+function backToList() {
+  clearChart();
+  $("patients").hidden = false;
+  $("patient-search").focus();
+}
+
+// login.js's showChart: open the practice and show the patient list.
+async function showPractice(signer) {
+  const opened = await openPractice(signer);
+  practice = opened;
+  $("login").hidden = true;
+  showMember(opened.member);
+  showPatients(opened.patients, openPatient);
+  $("workspace").hidden = false;
+  $("status").textContent = opened.member.reads.includes("clinical")
+    ? ""
+    : "Front desk: demographics and messages. Clinical records are not shown to this role.";
+  performance.mark("clinic:list");
+  $("patient-search").focus();
+  return opened;
+}
+
+// The session ended (login.js): everything decrypted leaves the page, the login comes back.
+function endSession(message) {
+  practice?.relay.close();
+  practice = null;
+  clearChart();
+  clearPatients();
+  $("workspace").hidden = true;
+  $("member").hidden = true;
+  $("member").textContent = "";
+  $("status").textContent = message;
+  $("login").hidden = false;
+}
+
+async function main() {
+  try {
+    await init();
+  } catch {
+    $("loading").textContent = "The clinic app could not start its decryption module in this browser.";
+    return;
+  }
+  const offered = document.querySelector('meta[name="ehr-connection"]')?.content;
+  if (offered) $("connection").value = offered;
+  $("back-to-list").addEventListener("click", backToList);
+  $("passkey-later").addEventListener("click", () => { $("passkey-offer").hidden = true; });
+  initPatients();
+  $("loading").hidden = true;
+  $("login").hidden = false;
+  initLogin({ showChart: showPractice, endSession, texts: TEXTS });
+}
+
+main();

@@ -1,0 +1,101 @@
+// The clinic app's own chart tabs (DESIGN.md §12): the patient's details and her messages
+// (read and answered by any staff role), and which tabs a role sees. The relay and the key
+// domains (shared DESIGN §2) enforce what a role may read; this only follows the role the
+// verified roster gave. DOM text through textContent only (trusted types).
+import { messageThreads, patientMessage } from "/assets/ehr_web_wasm.js";
+import { conceptText, el, empty, resources } from "/chart-view.js";
+import { publishRecord } from "/writing.js";
+
+// The tabs of the office key domain: all a front-desk member sees.
+const OFFICE_TABS = new Set(["details", "messages", "all"]);
+// Built-in tabs the clinic app does not show: the patient's own access log reads her copies.
+const PATIENT_ONLY_TABS = new Set(["access"]);
+
+// Whether `member` (the core's member()) sees `tab`.
+export function tabShown(tab, member) {
+  if (PATIENT_ONLY_TABS.has(tab.id)) return false;
+  return member.reads.includes("clinical") || OFFICE_TABS.has(tab.id);
+}
+
+function facts(pairs) {
+  const list = el("dl", { className: "facts" });
+  for (const [term, value] of pairs) {
+    if (!value) continue;
+    list.append(el("dt", { text: term }), el("dd", { text: value }));
+  }
+  return list;
+}
+
+function mountDetails(panel, context) {
+  const [patient] = resources(context.chart, "Patient");
+  panel.append(el("h3", { text: "Patient details" }));
+  if (!patient) {
+    panel.append(empty("No demographics recorded yet."));
+    return;
+  }
+  const name = patient.name?.[0];
+  panel.append(facts([
+    ["Name", name?.text ?? [...(name?.given ?? []), name?.family].filter(Boolean).join(" ")],
+    ["Date of birth", patient.birthDate],
+    ["Sex (administrative)", patient.gender],
+    ["Identifiers", (patient.identifier ?? []).map((i) => i.value).filter(Boolean).join(", ")],
+    ["Phone and email", (patient.telecom ?? []).map((t) => t.value).filter(Boolean).join(", ")],
+    ["Address", (patient.address ?? []).map((a) => a.text ?? [...(a.line ?? []), a.city, a.postalCode].filter(Boolean).join(", ")).join("; ")],
+    ["Marital status", conceptText(patient.maritalStatus)],
+  ]));
+}
+
+function replyForm(context, last) {
+  const id = `reply-${last.id}`;
+  const text = el("textarea", { id, name: "reply", required: true, rows: 3 });
+  const status = el("p", { role: "status", className: "form-status" });
+  const alert = el("p", { role: "alert", className: "form-error" });
+  const button = el("button", { type: "submit", text: "Send reply" });
+  const form = el("form", {}, el("label", { htmlFor: id, text: "Reply" }), text, button, status, alert);
+  form.addEventListener("submit", async (submit) => {
+    submit.preventDefault();
+    alert.textContent = "";
+    status.textContent = "Signing and sending…";
+    button.disabled = true;
+    try {
+      const resource = patientMessage(JSON.stringify(context.chart), "", text.value, last.id, new Date().toISOString());
+      await publishRecord(context, resource);
+    } catch (error) {
+      status.textContent = "";
+      alert.textContent = `Not sent: ${error?.message ?? error}`;
+      button.disabled = false;
+      return;
+    }
+    status.textContent = "Reply sent.";
+    await context.reload?.();
+  });
+  return form;
+}
+
+function mountMessages(panel, context) {
+  const label = context.patient.name ?? "Patient";
+  const { threads } = JSON.parse(messageThreads(context.connection.practice,
+    JSON.stringify(context.events), JSON.stringify(context.chart), label));
+  panel.append(el("h3", { text: "Messages" }));
+  if (threads.length === 0) panel.append(empty("No messages yet."));
+  // Newest thread first: what a patient wrote last is what staff answer first.
+  for (const thread of [...threads].reverse()) {
+    const messages = el("ol", { className: "thread" }, ...thread.messages.map((m) =>
+      el("li", { className: m.mine ? "message mine" : "message" },
+        el("p", { className: "message-meta" },
+          el("strong", { className: "message-from", text: m.from }),
+          el("span", { text: ` · ${(m.sent ?? "").replace("T", " ").slice(0, 16)}` })),
+        el("p", { className: "message-text", text: m.text ?? "" }))));
+    const last = thread.messages[thread.messages.length - 1];
+    const card = el("article", { className: "thread-card" },
+      el("h4", { text: thread.topic ?? "(no subject)" }), messages);
+    if (context.member.writes.includes(2117)) card.append(replyForm(context, last));
+    card.dataset.thread = thread.id;
+    panel.append(card);
+  }
+}
+
+export const CLINIC_TABS = [
+  { id: "details", label: "Details", mount: mountDetails },
+  { id: "messages", label: "Messages", mount: mountMessages },
+];

@@ -1,0 +1,70 @@
+// How the clinic app writes (DESIGN.md §12): a FHIR resource (built and validated by the core
+// in WebAssembly) is signed by the member's own key under the key its kind takes
+// (signMemberRecord), published to the practice relay, and the chart is drawn again from what
+// the relay holds. Forms report in words, never silently. DOM text through textContent only.
+import { el } from "/dom.js";
+
+// Sign `resource` (FHIR JSON text) about the open patient as the member and publish it; throws
+// with a readable message when the core or the relay refuses. Returns the signed event.
+export async function publishRecord(context, resource) {
+  const { connection, signer, events, relay, patient } = context;
+  const signed = signer.key.signMemberRecord(connection.practice, JSON.stringify(events),
+    patient.patient, resource, Date.now() / 1000);
+  const event = JSON.parse(signed);
+  await (await relay()).publish(event);
+  // For scripts/bench-clinic: the relay said OK.
+  performance.mark("clinic:saved");
+  return event;
+}
+
+// A labelled field: [wrapper, control]. `tag` is input, textarea or select.
+export function field(label, props = {}, tag = "input") {
+  const id = props.id ?? `f-${Math.random().toString(36).slice(2)}`;
+  const control = el(tag, { ...props, id });
+  return [el("div", { className: "field" }, el("label", { htmlFor: id, text: label }), control), control];
+}
+
+// A form whose submit builds resources (`build()` returns one FHIR JSON text or a list, or
+// throws a readable Error), publishes each in order and reloads the chart on the same tab.
+// `confirm(resources)` may return a question to ask first (an implausible value, an allergy
+// alert); the member must press the button again to go ahead.
+export function recordForm(context, { label, fields, build, done, confirm }) {
+  const status = el("p", { role: "status", className: "form-status" });
+  const alert = el("p", { role: "alert", className: "form-error" });
+  const button = el("button", { type: "submit", text: label });
+  const form = el("form", { className: "record-form" }, ...fields, button, status, alert);
+  let confirmed = null;
+  form.addEventListener("input", () => { confirmed = null; button.textContent = label; });
+  form.addEventListener("submit", async (submit) => {
+    submit.preventDefault();
+    alert.textContent = "";
+    let resources;
+    try {
+      const built = build();
+      resources = Array.isArray(built) ? built : [built];
+      const question = confirm?.(resources);
+      if (question && confirmed !== question) {
+        confirmed = question;
+        alert.textContent = question;
+        button.textContent = `${label} anyway`;
+        return;
+      }
+    } catch (error) {
+      alert.textContent = String(error?.message ?? error);
+      return;
+    }
+    status.textContent = "Signing and sending…";
+    button.disabled = true;
+    try {
+      for (const resource of resources) await publishRecord(context, resource);
+    } catch (error) {
+      status.textContent = "";
+      alert.textContent = `Not saved: ${error?.message ?? error}`;
+      button.disabled = false;
+      return;
+    }
+    status.textContent = done;
+    await context.reload?.();
+  });
+  return form;
+}

@@ -1,0 +1,1 @@
+//! Encounter notes (SOAP, templates, dot-phrases, addenda).

@@ -1,0 +1,1 @@
+//! Problems, medications, allergies, immunizations, orders and results.

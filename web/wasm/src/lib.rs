@@ -1,0 +1,280 @@
+//! `ehr-web-wasm`: `ehr-client`'s I/O-free core for the browser apps, the patient portal and
+//! the clinic app (DESIGN.md §11, §12). A thin export layer over [`api`]: JSON text in and out, every refusal a
+//! JavaScript `Error` whose message names the problem and never quotes a key or a record.
+//!
+//! The secret key never leaves WebAssembly memory once given: [`HeldKey`] holds it (wiped
+//! when JavaScript calls `free()`); the other logins pass the portal's signer object, which
+//! `signer.rs` adapts to `ehr-client`'s signer traits.
+
+pub mod api;
+mod clinic;
+mod login;
+pub mod records;
+mod signer;
+
+use ehr_client::keys::Identity;
+use wasm_bindgen::prelude::*;
+
+use crate::signer::JsPatientSigner;
+
+/// A secret key held inside WebAssembly: a patient's in the portal, a staff member's in the
+/// clinic app (nsec, ncryptsec or passkey logins).
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct HeldKey {
+    identity: Identity,
+}
+
+#[wasm_bindgen]
+impl HeldKey {
+    /// The patient's public key, hex.
+    #[wasm_bindgen(js_name = publicKey)]
+    pub fn public_key(&self) -> String {
+        self.identity.public_key().to_hex()
+    }
+
+    /// Sign a template `{kind, created_at, tags, content}` (JSON, NIP-07's shape): the signed
+    /// event (JSON).
+    #[wasm_bindgen(js_name = signEvent)]
+    pub fn sign_event(&self, template: &str) -> Result<String, JsError> {
+        Ok(api::sign_event(&self.identity, template)?)
+    }
+
+    /// NIP-44 v2: encrypt `plaintext` to `peer` (hex or npub).
+    #[wasm_bindgen(js_name = nip44Encrypt)]
+    pub fn nip44_encrypt(&self, peer: &str, plaintext: &str) -> Result<String, JsError> {
+        Ok(api::nip44_encrypt(&self.identity, peer, plaintext)?)
+    }
+
+    /// NIP-44 v2: decrypt `payload` from `peer` (hex or npub).
+    #[wasm_bindgen(js_name = nip44Decrypt)]
+    pub fn nip44_decrypt(&self, peer: &str, payload: &str) -> Result<String, JsError> {
+        Ok(api::nip44_decrypt(&self.identity, peer, payload)?)
+    }
+
+    /// Plan one of the practice's operations (`{"op": "enrol" | "add-member" |
+    /// "revoke-member" | "grant-consent" | "withdraw-consent" | "guardianship" | "maintain",
+    /// …}`) as this key, a staff member's, from `events` of the practice `practice` at `now`:
+    /// the signed events to publish, in order (`ehr_client::practice`; the browser composes
+    /// no step itself).
+    #[wasm_bindgen(js_name = planPractice)]
+    pub fn plan_practice(
+        &self,
+        practice: &str,
+        events: &str,
+        operation: &str,
+        now: f64,
+    ) -> Result<String, JsError> {
+        Ok(api::practice::plan(
+            &self.identity,
+            practice,
+            events,
+            operation,
+            now,
+        )?)
+    }
+
+    /// Verify, open and fold the patient's chart from `events` (a JSON array of the events
+    /// the relay served): `{"patient", "bundle", "refused"}`.
+    #[wasm_bindgen(js_name = openChart)]
+    pub fn open_chart(&self, practice: &str, events: &str) -> Result<String, JsError> {
+        Ok(api::open_chart_with_key(practice, &self.identity, events)?)
+    }
+}
+
+/// [`HeldKey::open_chart`] through the portal's signer object (`signer.nip44.decrypt`
+/// returns a promise of the plaintext, as `window.nostr.nip44.decrypt` does).
+#[wasm_bindgen(js_name = openChartWithSigner)]
+pub async fn open_chart_with_signer(
+    practice: String,
+    signer: JsValue,
+    events: String,
+) -> Result<String, JsError> {
+    let signer = JsPatientSigner::new(signer)?;
+    Ok(api::open_chart_with_signer(&practice, &signer, &events).await?)
+}
+
+/// The NIP-42 AUTH template for `relay`'s `challenge`, for the signer whose key is `author`.
+#[wasm_bindgen(js_name = authTemplate)]
+pub fn auth_template(
+    author: &str,
+    relay: &str,
+    challenge: &str,
+    created_at: f64,
+) -> Result<String, JsError> {
+    Ok(api::auth_template(author, relay, challenge, created_at)?)
+}
+
+/// The filters the app fetches with, by name (`{"rosters", "chart", "audit", "guardianship",
+/// "patient", "signer"}`), from `ehr_client::kinds`.
+#[wasm_bindgen]
+pub fn filters() -> String {
+    api::filters()
+}
+
+/// The filter `name` of [`filters`], about `patients` (a JSON array of their keys) when given.
+#[wasm_bindgen]
+pub fn filter(name: &str, patients: Option<String>) -> Result<String, JsError> {
+    Ok(api::filter(name, patients.as_deref())?)
+}
+
+/// Plan sharing the folded chart `bundle` (read at practice `source`) with practice `target`,
+/// whose rosters are among `targetEvents`: `{"epoch", "epoch_pubkey", "parts": [plaintext]}`.
+#[wasm_bindgen(js_name = sharePlan)]
+pub fn share_plan(
+    source: &str,
+    target: &str,
+    target_events: &str,
+    bundle: &str,
+    batch: &str,
+    max_bytes: usize,
+) -> Result<String, JsError> {
+    Ok(api::share::share_plan(
+        source,
+        target,
+        target_events,
+        bundle,
+        batch,
+        max_bytes,
+    )?)
+}
+
+/// One shared part sealed through the portal's signer object (any login) as a kind 2108 event
+/// for the new practice's epoch (`epoch`, `epochPubkey` from the plan): the signed event
+/// (JSON), checked before it is returned.
+#[wasm_bindgen(js_name = sealSharedPart)]
+pub async fn seal_shared_part(
+    signer: JsValue,
+    epoch: u32,
+    epoch_pubkey: String,
+    part: String,
+    created_at: f64,
+) -> Result<String, JsError> {
+    let signer = JsPatientSigner::new(signer)?;
+    Ok(
+        api::share::seal_shared_part(&signer, u64::from(epoch), &epoch_pubkey, &part, created_at)
+            .await?,
+    )
+}
+
+// Documents (api::documents): the BUD-11 token template for the signer, the Authorization
+// header for the signed token, and the decryption of the downloaded blob.
+
+/// How to fetch a DocumentReference's file (JSON): `{"url", "origin", "sha256", "contentType",
+/// "title", "template"}`; `template` is the BUD-11 token for `patient`'s signer.
+#[wasm_bindgen(js_name = documentRequest)]
+pub fn document_request(document: &str, patient: &str, now: f64) -> Result<String, JsError> {
+    Ok(api::documents::document_request(document, patient, now)?)
+}
+
+/// `Nostr <base64>` for a signed BUD-11 token (JSON).
+#[wasm_bindgen(js_name = blossomAuthorization)]
+pub fn blossom_authorization(event: &str) -> Result<String, JsError> {
+    Ok(api::documents::blossom_authorization(event)?)
+}
+
+/// The decrypted file of `document` from the bytes Blossom served.
+#[wasm_bindgen(js_name = openDocument)]
+pub fn open_document(document: &str, blob: &[u8]) -> Result<Vec<u8>, JsError> {
+    Ok(api::documents::open_document(document, blob)?)
+}
+
+/// The patient's access log (api::access_log) through her signer's `decrypt(peerHex,
+/// payload)`: `{"entries": [...], "refused": [...]}`.
+#[wasm_bindgen(js_name = openAccessLog)]
+pub async fn open_access_log(
+    practice: String,
+    signer: JsValue,
+    events: String,
+) -> Result<String, JsError> {
+    let signer = JsPatientSigner::new(signer)?;
+    Ok(api::access_log::open_access_log(&practice, &signer, &events).await?)
+}
+
+/// A connection string signed by the practice root key it names (api::connections):
+/// `{"practice", "npub", "relay", "blossom", "name", "connection"}`; a changed relay or
+/// Blossom, another signer, or no signature is an Error saying so.
+#[wasm_bindgen(js_name = verifyConnection)]
+pub fn verify_connection(text: &str) -> Result<String, JsError> {
+    Ok(api::connections::verify_connection(text)?)
+}
+
+// A staff member's side (api::member), for the clinic app: the key is a member's.
+#[wasm_bindgen]
+impl HeldKey {
+    /// Who this key is on the verified roster now: `{"pubkey", "role", "name", "reads":
+    /// ["clinical", "office"], "writes": [kinds]}`; an Error if the roster does not name it.
+    pub fn member(&self, practice: &str, events: &str) -> Result<String, JsError> {
+        Ok(api::member::member(practice, &self.identity, events)?)
+    }
+
+    /// Every patient this member's keys reach: `[{"patient", "name", "birthDate", "gender",
+    /// "identifiers", "lastVisit"}]`, sorted by name.
+    #[wasm_bindgen(js_name = patientList)]
+    pub fn patient_list(&self, practice: &str, events: &str) -> Result<String, JsError> {
+        Ok(api::member::patient_list(practice, &self.identity, events)?)
+    }
+
+    /// `patient`'s chart as this member reads it: `{"patient", "bundle", "entries",
+    /// "refused"}`, patient-reported entries included and marked.
+    #[wasm_bindgen(js_name = openMemberChart)]
+    pub fn open_member_chart(
+        &self,
+        practice: &str,
+        patient: &str,
+        events: &str,
+    ) -> Result<String, JsError> {
+        Ok(api::member::chart(
+            practice,
+            &self.identity,
+            patient,
+            events,
+        )?)
+    }
+
+    /// A new record (FHIR JSON) about `patient`, signed by this member under the key its kind
+    /// takes: the event (JSON) to publish.
+    #[wasm_bindgen(js_name = signMemberRecord)]
+    pub fn sign_member_record(
+        &self,
+        practice: &str,
+        events: &str,
+        patient: &str,
+        resource: &str,
+        created_at: f64,
+    ) -> Result<String, JsError> {
+        Ok(api::member::sign_record(
+            practice,
+            &self.identity,
+            events,
+            patient,
+            resource,
+            created_at,
+        )?)
+    }
+}
+
+// A guardian's wards (api::guardians), for a key held in WebAssembly.
+#[wasm_bindgen]
+impl HeldKey {
+    /// The wards this key may read as their guardian: `[{"ward": hex, "name"}]`.
+    pub fn wards(&self, practice: &str, events: &str) -> Result<String, JsError> {
+        Ok(api::guardians::wards(practice, &self.identity, events)?)
+    }
+
+    /// A ward's chart, read as their guardian: `{"patient", "bundle", "refused"}`.
+    #[wasm_bindgen(js_name = openWardChart)]
+    pub fn open_ward_chart(
+        &self,
+        practice: &str,
+        ward: &str,
+        events: &str,
+    ) -> Result<String, JsError> {
+        Ok(api::guardians::ward_chart(
+            practice,
+            &self.identity,
+            ward,
+            events,
+        )?)
+    }
+}
