@@ -22,8 +22,26 @@ const OWN: &[(&str, &str)] = &[
     ("/clinic.css", include_str!("../web/clinic.css")),
     ("/writing.js", include_str!("../web/writing.js")),
     ("/notes.js", include_str!("../web/notes.js")),
+    (
+        "/documents-entry.js",
+        include_str!("../web/documents-entry.js"),
+    ),
     ("/vitals-entry.js", include_str!("../web/vitals-entry.js")),
     ("/orders-entry.js", include_str!("../web/orders-entry.js")),
+    ("/orders-common.js", include_str!("../web/orders-common.js")),
+    (
+        "/orders-problems.js",
+        include_str!("../web/orders-problems.js"),
+    ),
+    (
+        "/orders-medications.js",
+        include_str!("../web/orders-medications.js"),
+    ),
+    (
+        "/orders-immunizations.js",
+        include_str!("../web/orders-immunizations.js"),
+    ),
+    ("/orders-labs.js", include_str!("../web/orders-labs.js")),
     // Public reference data (clinic/data/SOURCES.md), loaded by the app when a form needs it.
     ("/data/growth.json", include_str!("../data/growth.json")),
     (

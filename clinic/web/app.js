@@ -18,9 +18,12 @@ import { CLINIC_TABS, tabShown } from "/clinic-tabs.js";
 import * as notes from "/notes.js";
 import * as vitalsEntry from "/vitals-entry.js";
 import * as ordersEntry from "/orders-entry.js";
+import * as documentsEntry from "/documents-entry.js";
 
 for (const tab of CLINIC_TABS) registerTab(tab);
-for (const feature of [notes, vitalsEntry, ordersEntry]) feature.register({ registerTab, extendTab });
+for (const feature of [notes, vitalsEntry, ordersEntry, documentsEntry]) {
+  feature.register({ registerTab, extendTab });
+}
 setReportedLabel("Reported by the patient");
 
 // The open practice: { connection, signer, relay, member, keys (the key events), patients }.

@@ -2,9 +2,11 @@
 // (read and answered by any staff role), and which tabs a role sees. The relay and the key
 // domains (shared DESIGN §2) enforce what a role may read; this only follows the role the
 // verified roster gave. DOM text through textContent only (trusted types).
-import { messageThreads, patientMessage } from "/assets/ehr_web_wasm.js";
+import { messageThreads, patientDetails, patientMessage } from "/assets/ehr_web_wasm.js";
 import { conceptText, el, empty, resources } from "/chart-view.js";
-import { publishRecord } from "/writing.js";
+import { field, publishRecord, recordForm } from "/writing.js";
+
+const DEMOGRAPHICS = 2110;
 
 // The tabs of the office key domain: all a front-desk member sees.
 const OFFICE_TABS = new Set(["details", "messages", "all"]);
@@ -26,11 +28,47 @@ function facts(pairs) {
   return list;
 }
 
+// The details form: the current record's values, saved as its next version.
+function detailsForm(context, patient) {
+  const name = patient?.name?.[0] ?? {};
+  const telecom = (system) => (patient?.telecom ?? []).find((t) => t.system === system)?.value ?? "";
+  const input = (label, name, value, props = {}) => {
+    const [wrapper, control] = field(label, { name, value, autocomplete: "off", ...props });
+    return [wrapper, control];
+  };
+  const fields = {
+    given: input("Given names", "given", (name.given ?? []).join(" "), { required: true }),
+    family: input("Family name", "family", name.family ?? "", { required: true }),
+    birthDate: input("Date of birth", "birth-date", patient?.birthDate ?? "", { type: "date" }),
+    phone: input("Phone", "phone", telecom("phone"), { type: "tel" }),
+    email: input("Email", "email", telecom("email"), { type: "email" }),
+    address: input("Address", "address", (patient?.address ?? [])[0]?.text ?? ""),
+    identifier: input("Identifier (MRN)", "identifier", (patient?.identifier ?? [])[0]?.value ?? ""),
+  };
+  const [sexField, sex] = field("Sex (administrative)", { name: "gender" }, "select");
+  sex.append(...[["", "(not recorded)"], ["female", "female"], ["male", "male"], ["other", "other"], ["unknown", "unknown"]]
+    .map(([value, text]) => el("option", { value, text })));
+  sex.value = patient?.gender ?? "";
+  const form = recordForm(context, {
+    label: patient ? "Save details" : "Register details",
+    fields: [...Object.values(fields).map(([wrapper]) => wrapper), sexField],
+    build: () => patientDetails(JSON.stringify(context.chart), JSON.stringify({
+      ...Object.fromEntries(Object.entries(fields).map(([key, [, control]]) => [key, control.value])),
+      gender: sex.value,
+    })),
+    done: "Details saved.",
+  });
+  return el("details", { className: "details-entry", open: !patient },
+    el("summary", { text: patient ? "Edit details" : "Register details" }), form);
+}
+
 function mountDetails(panel, context) {
   const [patient] = resources(context.chart, "Patient");
   panel.append(el("h3", { text: "Patient details" }));
+  const writes = context.member.writes.includes(DEMOGRAPHICS) && context.signer.key;
   if (!patient) {
     panel.append(empty("No demographics recorded yet."));
+    if (writes) panel.append(detailsForm(context, null));
     return;
   }
   const name = patient.name?.[0];
@@ -43,6 +81,7 @@ function mountDetails(panel, context) {
     ["Address", (patient.address ?? []).map((a) => a.text ?? [...(a.line ?? []), a.city, a.postalCode].filter(Boolean).join(", ")).join("; ")],
     ["Marital status", conceptText(patient.maritalStatus)],
   ]));
+  if (writes) panel.append(detailsForm(context, patient));
 }
 
 function replyForm(context, last) {

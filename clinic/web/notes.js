@@ -1,4 +1,176 @@
-// The clinic app's Encounter notes: SOAP sections, templates and dot-phrases, drafts, signing, addenda, nursing notes.
-// `register({ registerTab, extendTab })` adds this module's tabs and the forms it puts under
-// the chart's read views (chart.js).
-export function register() {}
+// The clinic app's encounter notes (DESIGN.md §12): SOAP sections from a template, dot-phrases
+// filled in from the chart, a draft kept encrypted in this browser under the member's own key
+// while she writes, then signed and published (a new visit's Encounter, then the note); an
+// addendum to a signed note; a nurse or MA writes a nursing note. The FHIR is built by the
+// core (WebAssembly). DOM text through textContent only (trusted types).
+import {
+  dotPhrases, encounterNote, expandDotPhrases, noteAddendum, noteTemplates,
+} from "/assets/ehr_web_wasm.js";
+import { el, resources } from "/chart-view.js";
+import { field, recordForm } from "/writing.js";
+
+const DOCUMENT = 2121;
+const SECTIONS = [
+  ["subjective", "Subjective"],
+  ["objective", "Objective"],
+  ["assessment", "Assessment"],
+  ["plan", "Plan"],
+];
+
+const today = () => new Date().toISOString().slice(0, 10);
+
+// Where this member's draft for this patient lives: a hash, so the storage names no one.
+async function draftName(context) {
+  const text = `${context.signer.publicKey}:${context.patient.patient}`;
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  const hex = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `clinic-draft:${hex}`;
+}
+
+// The draft, sealed to the member's own key (NIP-44): nothing readable is stored.
+async function saveDraft(context, form) {
+  const key = context.signer.key;
+  const sealed = key.nip44Encrypt(key.publicKey(), JSON.stringify({ ...form, savedAt: Date.now() }));
+  localStorage.setItem(await draftName(context), sealed);
+}
+
+async function loadDraft(context) {
+  const sealed = localStorage.getItem(await draftName(context));
+  if (!sealed) return null;
+  try {
+    const key = context.signer.key;
+    return JSON.parse(key.nip44Decrypt(key.publicKey(), sealed));
+  } catch {
+    return null;
+  }
+}
+
+async function dropDraft(context) {
+  localStorage.removeItem(await draftName(context));
+}
+
+// The patient's visits, newest first: [{id, label}].
+function visits(chart) {
+  return resources(chart, "Encounter")
+    .map((e) => ({ id: e.id, start: e.period?.start ?? "", type: e.type?.[0]?.text ?? e.type?.[0]?.coding?.[0]?.display ?? "Visit" }))
+    .sort((a, b) => b.start.localeCompare(a.start))
+    .slice(0, 8)
+    .map((v) => ({ id: v.id, label: `${v.start.slice(0, 10)} — ${v.type}` }));
+}
+
+function select(label, options, props = {}) {
+  const [wrapper, control] = field(label, props, "select");
+  control.append(...options.map(([value, text]) => el("option", { value, text })));
+  return [wrapper, control];
+}
+
+function mountNote(panel, context) {
+  panel.append(el("h3", { text: "New note" }));
+  if (!context.member.writes.includes(DOCUMENT) || !context.signer.key) {
+    panel.append(el("p", { className: "empty", text: "Your role does not write notes." }));
+    return;
+  }
+  const templates = JSON.parse(noteTemplates());
+  const nurse = ["nurse", "ma"].includes(context.member.role);
+  const [templateField, template] = select("Template", [["", "(none)"], ...templates.map((t) => [t.id, t.label])]);
+  const [kindField, kind] = select("Kind of note", [["progress", "Progress note"], ["nursing", "Nursing note"]]);
+  kind.value = nurse ? "nursing" : "progress";
+  const [visitField, visit] = select("Visit", [["", "A new visit, today"], ...visits(context.chart).map((v) => [v.id, v.label])]);
+  const [typeField, visitType] = field("Visit type", { name: "visit-type", autocomplete: "off" });
+  const [reasonField, reason] = field("Reason for the visit", { name: "reason", autocomplete: "off" });
+  const sections = SECTIONS.map(([name, label]) => {
+    const [wrapper, area] = field(label, { name, rows: 5, className: "soap" }, "textarea");
+    // A dot-phrase becomes its text when the member leaves the section.
+    area.addEventListener("blur", () => {
+      const expanded = expandDotPhrases(area.value, JSON.stringify(context.chart), today());
+      if (expanded !== area.value) area.value = expanded;
+    });
+    return [name, wrapper, area];
+  });
+  const help = el("p", { className: "help dot-help",
+    text: `Dot-phrases: ${JSON.parse(dotPhrases()).map((p) => `${p.phrase} (${p.becomes})`).join(", ")}.` });
+  const draftStatus = el("p", { className: "help", attrs: { "aria-live": "polite" } });
+
+  const values = () => ({
+    kind: kind.value,
+    encounter: visit.value || null,
+    visitType: visitType.value,
+    reason: reason.value,
+    ...Object.fromEntries(sections.map(([name, , area]) => [name, area.value])),
+  });
+  const restore = (draft) => {
+    kind.value = draft.kind ?? kind.value;
+    if ([...visit.options].some((o) => o.value === (draft.encounter ?? ""))) visit.value = draft.encounter ?? "";
+    visitType.value = draft.visitType ?? "";
+    reason.value = draft.reason ?? "";
+    for (const [name, , area] of sections) area.value = draft[name] ?? "";
+  };
+  const showNewVisit = () => {
+    typeField.hidden = visit.value !== "";
+    reasonField.hidden = visit.value !== "";
+  };
+  visit.addEventListener("change", showNewVisit);
+  template.addEventListener("change", () => {
+    const chosen = templates.find((t) => t.id === template.value);
+    if (!chosen) return;
+    kind.value = chosen.kind;
+    if (!visitType.value) visitType.value = chosen.visitType;
+    const chart = JSON.stringify(context.chart);
+    for (const [name, , area] of sections) {
+      if (!area.value.trim()) area.value = expandDotPhrases(chosen[name] ?? "", chart, today());
+    }
+  });
+
+  const form = recordForm(context, {
+    label: "Sign note",
+    fields: [templateField, kindField, visitField, typeField, reasonField, help,
+      ...sections.map(([, wrapper]) => wrapper), draftStatus],
+    build: () => {
+      const form = values();
+      const chart = JSON.stringify(context.chart);
+      for (const [name] of SECTIONS) form[name] = expandDotPhrases(form[name], chart, today());
+      return JSON.parse(encounterNote(chart, JSON.stringify(form), new Date().toISOString()));
+    },
+    done: "Note signed.",
+    saved: () => dropDraft(context),
+  });
+  // The draft is kept as she types (sealed), and dropped once the note is signed.
+  let timer = null;
+  form.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      await saveDraft(context, values());
+      draftStatus.textContent = `Draft saved (encrypted in this browser) at ${new Date().toTimeString().slice(0, 5)}.`;
+    }, 800);
+  });
+  form.addEventListener("submit", () => clearTimeout(timer));
+  panel.append(form);
+  showNewVisit();
+  loadDraft(context).then((draft) => {
+    if (!draft) return;
+    restore(draft);
+    showNewVisit();
+    draftStatus.textContent = `Draft restored (saved ${new Date(draft.savedAt).toLocaleString()}).`;
+  });
+}
+
+// Under each signed note of the Visits tab: add an addendum.
+function addAddenda(panel, context) {
+  if (!context.member.writes.includes(DOCUMENT) || !context.signer.key) return;
+  for (const note of panel.querySelectorAll("section.note:not(.addendum)")) {
+    const id = note.dataset.id;
+    const [textField, text] = field("Addendum", { name: "addendum", rows: 3, required: true }, "textarea");
+    const form = recordForm(context, {
+      label: "Sign addendum",
+      fields: [textField],
+      build: () => noteAddendum(JSON.stringify(context.chart), id, text.value, new Date().toISOString()),
+      done: "Addendum signed.",
+    });
+    note.append(el("details", { className: "addendum-entry" }, el("summary", { text: "Add an addendum" }), form));
+  }
+}
+
+export function register({ registerTab, extendTab }) {
+  registerTab({ id: "note", label: "New note", mount: mountNote });
+  extendTab("visits", addAddenda);
+}

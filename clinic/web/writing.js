@@ -27,8 +27,9 @@ export function field(label, props = {}, tag = "input") {
 // A form whose submit builds resources (`build()` returns one FHIR JSON text or a list, or
 // throws a readable Error), publishes each in order and reloads the chart on the same tab.
 // `confirm(resources)` may return a question to ask first (an implausible value, an allergy
-// alert); the member must press the button again to go ahead.
-export function recordForm(context, { label, fields, build, done, confirm }) {
+// alert); the member must press the button again to go ahead. `saved()` runs once everything
+// was published, before the chart is drawn again.
+export function recordForm(context, { label, fields, build, done, confirm, saved }) {
   const status = el("p", { role: "status", className: "form-status" });
   const alert = el("p", { role: "alert", className: "form-error" });
   const button = el("button", { type: "submit", text: label });
@@ -64,6 +65,7 @@ export function recordForm(context, { label, fields, build, done, confirm }) {
       return;
     }
     status.textContent = done;
+    await saved?.();
     await context.reload?.();
   });
   return form;

@@ -11,9 +11,7 @@ use serde::Deserialize;
 use crate::blob_file::{FileSource, HashingWriter};
 use crate::bud11::Verb;
 use crate::document::{FileKey, Sealed};
-use crate::fhir::{
-    Attachment, DocumentContent, DocumentReference, DocumentReferenceStatus, Extension, Reference,
-};
+use crate::fhir::DocumentReference;
 use crate::keys::Identity;
 
 pub use crate::attachment::{
@@ -209,16 +207,8 @@ impl BlossomClient {
     }
 }
 
-fn string_extension(url: &str, value: String) -> Extension {
-    Extension {
-        url: url.to_owned(),
-        value_string: Some(value),
-        ..Extension::default()
-    }
-}
-
-/// The DocumentReference of an uploaded file: the attachment points at the blob, and the key,
-/// layout and hashes live in extensions inside the (encrypted) resource.
+/// The DocumentReference of an uploaded file ([`crate::attachment::document_reference`] at the
+/// descriptor's URL).
 pub fn document_reference(
     patient_reference: &str,
     sealed: &Sealed,
@@ -227,64 +217,28 @@ pub fn document_reference(
     content_type: &str,
     title: &str,
 ) -> DocumentReference {
-    let mut document = DocumentReference {
-        id: Some(crate::demo::new_id()),
-        status: DocumentReferenceStatus::Current,
-        subject: Some(Reference {
-            reference: Some(patient_reference.to_owned()),
-            ..Reference::default()
-        }),
-        content: vec![DocumentContent {
-            attachment: Attachment {
-                content_type: Some(content_type.to_owned()),
-                title: Some(title.to_owned()),
-                ..Attachment::default()
-            },
-            format: None,
-        }],
-        ..DocumentReference::default()
+    let file = crate::attachment::SealedFile {
+        sealed,
+        key,
+        url: &descriptor.url,
     };
-    attach_file(&mut document, sealed, key, descriptor);
-    document
+    crate::attachment::document_reference(patient_reference, &file, content_type, title)
 }
 
-/// Point `document`'s first attachment at an uploaded blob: its URL and plaintext size, and the
-/// key, layout and hashes in extensions (replacing any earlier ones).
+/// Point `document`'s first attachment at an uploaded blob
+/// ([`crate::attachment::attach_file`] at the descriptor's URL).
 pub fn attach_file(
     document: &mut DocumentReference,
     sealed: &Sealed,
     key: &FileKey,
     descriptor: &Descriptor,
 ) {
-    let ours = [
-        FILE_KEY_EXTENSION,
-        FILE_LAYOUT_EXTENSION,
-        CIPHERTEXT_SHA256_EXTENSION,
-        PLAINTEXT_SHA256_EXTENSION,
-    ];
-    document
-        .extension
-        .retain(|e| !ours.contains(&e.url.as_str()));
-    document.extension.extend([
-        string_extension(FILE_KEY_EXTENSION, key.to_hex().to_string()),
-        Extension {
-            url: FILE_LAYOUT_EXTENSION.to_owned(),
-            value_code: Some(sealed.layout.as_str().to_owned()),
-            ..Extension::default()
-        },
-        string_extension(
-            CIPHERTEXT_SHA256_EXTENSION,
-            sealed.ciphertext_sha256.clone(),
-        ),
-        string_extension(PLAINTEXT_SHA256_EXTENSION, sealed.plaintext_sha256.clone()),
-    ]);
-    if document.content.is_empty() {
-        document.content.push(DocumentContent::default());
-    }
-    if let Some(content) = document.content.first_mut() {
-        content.attachment.url = Some(descriptor.url.clone());
-        content.attachment.size = Some(sealed.plaintext_size);
-    }
+    let file = crate::attachment::SealedFile {
+        sealed,
+        key,
+        url: &descriptor.url,
+    };
+    crate::attachment::attach_file(document, &file);
 }
 
 /// Read the encrypted file a DocumentReference points at.

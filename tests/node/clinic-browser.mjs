@@ -54,6 +54,15 @@ async function run(login) {
     result.rows = await page.$$eval("#chart-rows tr", (trs) =>
       trs.map((tr) => [...tr.cells].map((cell) => cell.textContent)));
     if (login.screenshots?.chart) await page.screenshot({ path: login.screenshots.chart, fullPage: true });
+    if (login.phone) {
+      await page.getByRole("tab", { name: "Details" }).click();
+      await page.getByText("Edit details").click();
+      await page.getByLabel("Phone").fill(login.phone);
+      await page.getByRole("button", { name: "Save details" }).click();
+      await page.waitForFunction((phone) => document.querySelector("#panel-details dl")?.textContent.includes(phone),
+        login.phone, { timeout: 20000 });
+      result.phoneSaved = true;
+    }
     if (login.reply) {
       await page.getByRole("tab", { name: "Messages" }).click();
       const reply = page.locator("#panel-messages form").first();

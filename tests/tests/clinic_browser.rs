@@ -30,6 +30,7 @@ use serde_json::{Value, json};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const DOCTOR_REPLY: &str = "Your lab results are normal. (synthetic reply from the doctor)";
 const FRONT_DESK_REPLY: &str = "We booked you for Tuesday at 9. (synthetic reply from the desk)";
+const NEW_PHONE: &str = "555-0142";
 
 fn origin(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
@@ -148,7 +149,7 @@ async fn staff_read_and_answer_charts_as_their_role_allows_and_strangers_are_ref
             },
             {
                 "name": "frontdesk", "nsec": keys.frontdesk.nsec().as_str(), "width": 375,
-                "search": "maria demo-alvarez", "reply": FRONT_DESK_REPLY,
+                "search": "maria demo-alvarez", "reply": FRONT_DESK_REPLY, "phone": NEW_PHONE,
                 "screenshots": {
                     "list": shots.join("patients-frontdesk-375px.png"),
                     "chart": shots.join("chart-frontdesk-375px.png"),
@@ -225,6 +226,7 @@ async fn staff_read_and_answer_charts_as_their_role_allows_and_strangers_are_ref
         "every message (and the doctor's new reply) and the demographics: {desk}"
     );
     assert_eq!(desk["replied"], true);
+    assert_eq!(desk["phoneSaved"], true);
 
     // A stranger's key: told so, shown nothing.
     let refused = stranger["error"].as_str().unwrap();
@@ -242,6 +244,30 @@ async fn staff_read_and_answer_charts_as_their_role_allows_and_strangers_are_ref
         assert_eq!(result["chartRowsAfterLogout"], 0);
         assert_eq!(result["workspaceVisibleAfterLogout"], false);
     }
+
+    // The desk's new phone number is the current version of her details, for every member.
+    let after = ehr(
+        &home.path().join("doctor"),
+        &keys.doctor,
+        &[
+            "chart",
+            "show",
+            "--patient",
+            &maria.npub(),
+            "--format",
+            "bundle",
+        ],
+    );
+    let details: Vec<&Value> = after["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == "Patient")
+        .collect();
+    assert_eq!(details.len(), 1);
+    assert_eq!(details[0]["telecom"][0]["value"], NEW_PHONE);
+    assert_eq!(details[0]["meta"]["versionId"], "2");
 
     // Both answers reach Maria, who reads them with her own key.
     let hers = messages_she_reads(home.path(), maria, &connection);

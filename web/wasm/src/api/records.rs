@@ -75,7 +75,11 @@ pub(crate) fn at<'a>(value: &'a Value, pointer: &str) -> &'a Value {
 }
 
 /// A form's text: trimmed, required unless `optional`, at most [`MAX_TEXT`] characters.
-pub(crate) fn field(value: &str, name: &'static str, optional: bool) -> Result<Option<String>, ApiError> {
+pub(crate) fn field(
+    value: &str,
+    name: &'static str,
+    optional: bool,
+) -> Result<Option<String>, ApiError> {
     let value = value.trim();
     if value.chars().count() > MAX_TEXT {
         return Err(ApiError::Field(name, "is too long"));

@@ -1,0 +1,141 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Encounter notes in the clinic app, in headless Chromium on the demo practice: the doctor
+//! writes a note from a template whose dot-phrases fill in from the chart, the draft survives a
+//! reload sealed under her key (nothing readable in the browser's storage), she signs it and an
+//! addendum; the nurse writes a nursing note. Another member reads them all with the `ehr` CLI.
+
+mod demo_common;
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use demo_common::{Seeded, ehr, start_seeded};
+use serde_json::{Value, json};
+
+const PLAN: &str = "Continue lisinopril; recheck blood pressure in four weeks. (synthetic)";
+const ADDENDUM: &str = "Called the patient: home readings reviewed. (synthetic)";
+const NURSING: &str = "Blood pressure rechecked seated, 128/82. (synthetic)";
+
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("clinic-screenshots")
+}
+
+fn note_text(resource: &Value) -> String {
+    let data = resource["content"][0]["attachment"]["data"]
+        .as_str()
+        .unwrap_or_default();
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_doctor_signs_a_templated_note_and_an_addendum_and_a_nurse_a_nursing_note() {
+    let home = tempfile::tempdir().unwrap();
+    let Seeded {
+        mut stack,
+        keys,
+        connection,
+        ..
+    } = start_seeded(home.path()).await;
+    let shots = screenshot_dir();
+    std::fs::create_dir_all(&shots).unwrap();
+    let input = json!({
+        "clinic": stack.urls().clinic.clone().unwrap(),
+        "chromium": "/usr/bin/chromium",
+        "doctor": keys.doctor.nsec().as_str(),
+        "nurse": keys.nurse.nsec().as_str(),
+        "search": "maria demo-alvarez",
+        "plan": PLAN, "addendum": ADDENDUM, "nursing": NURSING,
+        "screenshots": {
+            "writing": shots.join("note-writing-1280px.png"),
+            "visits": shots.join("note-signed-1280px.png"),
+        },
+    });
+    let result = tokio::task::spawn_blocking(move || {
+        ehr_tests::node::run_json_lines("clinic-notes.mjs", "playwright-core", &input)
+    })
+    .await
+    .unwrap()
+    .unwrap()
+    .remove(0);
+    assert_eq!(result["failure"], Value::Null, "{result}");
+    assert_eq!(result["errors"], json!([]), "{result}");
+    assert_eq!(result["violations"], json!([]), "{result}");
+    // The template's dot-phrases came from her chart.
+    let subjective = result["subjective"].as_str().unwrap();
+    assert!(
+        subjective.contains("lisinopril") && subjective.contains("penicillin"),
+        "{result}"
+    );
+    assert!(
+        result["assessment"]
+            .as_str()
+            .unwrap()
+            .contains("Hypertension"),
+        "{result}"
+    );
+    // The draft came back, and what the browser stored of it was sealed.
+    assert_eq!(result["restoredPlan"], PLAN);
+    let stored = result["storage"].as_str().unwrap();
+    assert!(
+        !stored.is_empty() && !stored.contains("lisinopril") && !stored.contains("recheck"),
+        "{stored}"
+    );
+    assert_eq!(result["draftsLeft"], 0, "the draft is dropped once signed");
+    assert_eq!(result["nurseKind"], "nursing");
+
+    // Another member reads the signed note, its addendum and the nursing note.
+    let admin_home = home.path().join("admin");
+    ehr(
+        &admin_home,
+        &keys.admin,
+        &["practice", "connect", &connection],
+    );
+    let maria = keys.patients[0].npub();
+    let bundle = ehr(
+        &admin_home,
+        &keys.admin,
+        &["chart", "show", "--patient", &maria, "--format", "bundle"],
+    );
+    stack.stop().await;
+    let documents: Vec<&Value> = bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == "DocumentReference")
+        .collect();
+    let note = documents
+        .iter()
+        .find(|d| note_text(d).contains(PLAN))
+        .expect("the signed note");
+    assert_eq!(note["type"]["coding"][0]["code"], "11506-3");
+    assert!(note_text(note).starts_with("Subjective:\nInterval history:"));
+    let addendum = documents
+        .iter()
+        .find(|d| note_text(d) == ADDENDUM)
+        .expect("the addendum");
+    assert_eq!(addendum["relatesTo"][0]["code"], "appends");
+    assert_eq!(
+        addendum["relatesTo"][0]["target"]["reference"],
+        format!("DocumentReference/{}", note["id"].as_str().unwrap())
+    );
+    assert_eq!(addendum["context"], note["context"]);
+    let nursing = documents
+        .iter()
+        .find(|d| note_text(d).contains(NURSING))
+        .expect("the nursing note");
+    assert_eq!(nursing["type"]["coding"][0]["code"], "34746-8");
+}

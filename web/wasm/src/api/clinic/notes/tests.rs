@@ -1,0 +1,158 @@
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+use ehr_client::fhir::Resource;
+use ehr_client::kinds::ClinicalKind;
+use serde_json::{Value, json};
+
+use super::*;
+
+/// A chart of one patient as the member's view opens it: the demo's one record of each kind.
+fn chart() -> String {
+    let entries: Vec<Value> = ehr_client::demo::one_of_each_kind("pt-1")
+        .into_iter()
+        .map(|(_, resource)| json!({ "resource": serde_json::to_value(&resource).unwrap() }))
+        .collect();
+    json!({ "patient": "ab".repeat(32), "bundle": { "entry": entries } }).to_string()
+}
+
+fn resources(json: &str) -> Vec<Resource> {
+    let values: Vec<Value> = serde_json::from_str(json).unwrap();
+    values
+        .iter()
+        .map(|v| Resource::from_json(v.as_str().unwrap()).unwrap())
+        .collect()
+}
+
+fn text_of(note: &Resource) -> String {
+    let Resource::DocumentReference(document) = note else {
+        panic!("not a document")
+    };
+    let data = document.content[0].attachment.data.as_deref().unwrap();
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_note_for_a_new_visit_is_an_encounter_then_a_progress_note_linked_to_it() {
+    let form = json!({
+        "kind": "progress", "visitType": "Sick visit", "reason": "Sore throat",
+        "subjective": "Sore throat for two days.", "assessment": "Viral pharyngitis.",
+    });
+    let out = resources(&note(&chart(), &form.to_string(), "2026-12-07T09:00:00Z").unwrap());
+    assert_eq!(out.len(), 2);
+    let Resource::Encounter(encounter) = &out[0] else {
+        panic!("no encounter first")
+    };
+    assert_eq!(ClinicalKind::for_resource(&out[1]), ClinicalKind::Document);
+    let Resource::DocumentReference(document) = &out[1] else {
+        panic!("no note")
+    };
+    let link = document.context.as_ref().unwrap().encounter[0]
+        .reference
+        .clone();
+    assert_eq!(
+        link.as_deref(),
+        Some(format!("Encounter/{}", encounter.id.clone().unwrap()).as_str())
+    );
+    assert_eq!(
+        document.type_.as_ref().unwrap().coding[0].code.as_deref(),
+        Some("11506-3")
+    );
+    assert_eq!(
+        text_of(&out[1]),
+        "Subjective:\nSore throat for two days.\n\nAssessment:\nViral pharyngitis."
+    );
+}
+
+#[test]
+fn a_nursing_note_on_an_existing_visit_is_one_nurse_note() {
+    let form = json!({ "kind": "nursing", "encounter": "enc-7", "objective": "BP taken." });
+    let out = resources(&note(&chart(), &form.to_string(), "2026-12-07T09:00:00Z").unwrap());
+    assert_eq!(out.len(), 1);
+    let Resource::DocumentReference(document) = &out[0] else {
+        panic!("no note")
+    };
+    assert_eq!(
+        document.type_.as_ref().unwrap().coding[0].code.as_deref(),
+        Some("34746-8")
+    );
+    let link = &document.context.as_ref().unwrap().encounter[0].reference;
+    assert_eq!(link.as_deref(), Some("Encounter/enc-7"));
+}
+
+#[test]
+fn an_empty_note_is_refused() {
+    let form = json!({ "kind": "progress", "subjective": "   " });
+    assert_eq!(
+        note(&chart(), &form.to_string(), "2026-12-07T09:00:00Z").unwrap_err(),
+        ApiError::Field("note", "has no section written")
+    );
+}
+
+#[test]
+fn an_addendum_appends_to_the_note_in_its_visit() {
+    let chart = chart();
+    let parsed: Value = serde_json::from_str(&chart).unwrap();
+    let original = parsed["bundle"]["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|r| r["resourceType"] == "DocumentReference")
+        .unwrap();
+    let id = original["id"].as_str().unwrap();
+    let json = addendum(&chart, id, "Rapid strep negative.", "2026-12-07T10:00:00Z").unwrap();
+    let Resource::DocumentReference(document) = Resource::from_json(&json).unwrap() else {
+        panic!("not a document")
+    };
+    assert_eq!(
+        document.relates_to[0].target.reference.as_deref(),
+        Some(format!("DocumentReference/{id}").as_str())
+    );
+    assert_eq!(
+        document.context.unwrap().encounter[0].reference,
+        original["context"]["encounter"][0]["reference"]
+            .as_str()
+            .map(str::to_owned)
+    );
+    assert!(addendum(&chart, "no-such-note", "x", "2026-12-07T10:00:00Z").is_err());
+}
+
+#[test]
+fn dot_phrases_fill_in_from_the_chart_and_unknown_ones_stay() {
+    let text = expand(
+        "Meds: .meds\nAllergies: .allergies\n.vitals\nAge .age. Keep .unknown and 1.5 mg.",
+        &chart(),
+        "2026-12-07",
+    );
+    assert!(text.contains("Meds: "), "{text}");
+    assert!(
+        !text.contains(".meds") && !text.contains(".allergies"),
+        "{text}"
+    );
+    assert!(text.contains("Vitals (") && text.contains("BP "), "{text}");
+    assert!(
+        text.contains(".unknown") && text.contains("1.5 mg"),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_template_names_a_kind_the_note_form_takes() {
+    let templates: Vec<Value> = serde_json::from_str(&templates()).unwrap();
+    assert!(templates.len() >= 4);
+    for template in templates {
+        let form = json!({
+            "kind": template["kind"], "visitType": template["visitType"],
+            "subjective": template["subjective"],
+        });
+        assert!(
+            note(&chart(), &form.to_string(), "2026-12-07T09:00:00Z").is_ok(),
+            "{template}"
+        );
+    }
+}
