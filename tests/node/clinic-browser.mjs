@@ -3,29 +3,13 @@
 // may see, answer the newest message, log out. Input on stdin: {"clinic", "chromium",
 // "logins": [{"name", "nsec", "width", "search", "reply"?, "screenshots"?: {"list", "chart"}}]}.
 // Prints one JSON line per login with what the page showed and every request it made.
-import { chromium } from "playwright-core";
+import { formMessages, launch, readInput, watchedPage } from "./clinic-page.mjs";
 
-const chunks = [];
-for await (const chunk of process.stdin) chunks.push(chunk);
-const input = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-
-const browser = await chromium.launch({ executablePath: input.chromium, args: ["--no-sandbox"] });
+const input = await readInput();
+const browser = await launch(input);
 
 async function run(login) {
-  const context = await browser.newContext({ viewport: { width: login.width, height: 900 } });
-  const page = await context.newPage();
-  const requests = [];
-  const websockets = [];
-  const errors = [];
-  page.on("request", (request) => requests.push(request.url()));
-  page.on("websocket", (socket) => websockets.push(socket.url()));
-  page.on("console", (message) => { if (message.type() === "error") errors.push(message.text()); });
-  page.on("pageerror", (error) => errors.push(String(error)));
-  await page.addInitScript(() => {
-    window.__violations = [];
-    document.addEventListener("securitypolicyviolation", (e) =>
-      window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
-  });
+  const { context, page, log, violations } = await watchedPage(browser, login.width);
   const result = { name: login.name };
   try {
     await page.goto(input.clinic);
@@ -80,13 +64,10 @@ async function run(login) {
   } catch (error) {
     result.failure = String(error);
     result.pageError = await page.textContent("#error").catch(() => null);
-    result.formMessages = await page.$$eval(".form-error, .form-status", (ps) =>
-      ps.map((p) => p.textContent).filter(Boolean)).catch(() => []);
+    result.formMessages = await formMessages(page);
   } finally {
-    result.violations = await page.evaluate(() => window.__violations).catch(() => []);
-    result.requests = requests;
-    result.websockets = websockets;
-    result.errors = errors;
+    result.violations = await violations();
+    Object.assign(result, log);
     await context.close();
   }
   return result;

@@ -3,40 +3,30 @@
 // and signs an addendum under it; the nurse writes a nursing note. Input on stdin:
 // {"clinic", "chromium", "doctor", "nurse", "search", "plan", "addendum", "nursing",
 //  "screenshots": {"writing", "visits"}}. Prints one JSON line.
-import { chromium } from "playwright-core";
+import { formMessages, launch, login, openPatient, readInput, watchedPage } from "./clinic-page.mjs";
 
-const chunks = [];
-for await (const chunk of process.stdin) chunks.push(chunk);
-const input = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-const browser = await chromium.launch({ executablePath: input.chromium, args: ["--no-sandbox"] });
-const result = { errors: [], violations: [] };
+const input = await readInput();
+const browser = await launch(input);
+const result = { errors: [], violations: [], requests: [], websockets: [] };
 
-async function login(page, nsec) {
-  await page.goto(input.clinic);
-  await page.getByLabel("Your secret key").waitFor({ state: "visible" });
-  await page.getByLabel("Your secret key").fill(nsec);
-  await page.getByLabel("Your secret key").press("Enter");
-  await page.waitForSelector("#workspace:not([hidden]), #error:not(:empty)");
-  await page.getByLabel("Find a patient").fill(input.search);
-  await page.getByLabel("Find a patient").press("Enter");
-  await page.waitForSelector("#chart:not([hidden])");
+// Log in and open the patient the test names.
+async function openChart(page, nsec) {
+  await login(page, input.clinic, nsec);
+  await openPatient(page, input.search);
 }
 
-async function watch(page) {
-  page.on("console", (m) => { if (m.type() === "error") result.errors.push(m.text()); });
-  page.on("pageerror", (e) => result.errors.push(String(e)));
-  await page.addInitScript(() => {
-    window.__violations = [];
-    document.addEventListener("securitypolicyviolation", (e) =>
-      window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
-  });
+// Keep what a page did with the result.
+async function record({ log, violations }) {
+  result.violations.push(...await violations());
+  for (const key of ["errors", "requests", "websockets"]) result[key].push(...log[key]);
 }
 
+let pages = [];
 try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
-  const page = await context.newPage();
-  await watch(page);
-  await login(page, input.doctor);
+  const doctor = await watchedPage(browser, 1280, 1000);
+  pages.push(doctor);
+  const { page } = doctor;
+  await openChart(page, input.doctor);
   await page.getByRole("tab", { name: "New note" }).click();
   await page.getByLabel("Template").selectOption({ label: "Chronic care follow-up" });
   result.subjective = await page.getByLabel("Subjective").inputValue();
@@ -48,7 +38,7 @@ try {
   result.storage = await page.evaluate(() => Object.values(localStorage).join("\n"));
   // Interrupted: the page is reloaded; she logs in again and finds her draft.
   await page.reload();
-  await login(page, input.doctor);
+  await openChart(page, input.doctor);
   await page.getByRole("tab", { name: "New note" }).click();
   await page.getByText("Draft restored").waitFor();
   result.restoredPlan = await page.getByLabel("Plan").inputValue();
@@ -66,13 +56,10 @@ try {
   await signed.getByRole("button", { name: "Sign addendum" }).click();
   await page.locator("#panel-visits section.addendum", { hasText: input.addendum }).waitFor();
   if (input.screenshots?.visits) await page.screenshot({ path: input.screenshots.visits, fullPage: true });
-  result.violations.push(...await page.evaluate(() => window.__violations));
-  await context.close();
-
-  const nurseContext = await browser.newContext({ viewport: { width: 375, height: 900 } });
-  const nursePage = await nurseContext.newPage();
-  await watch(nursePage);
-  await login(nursePage, input.nurse);
+  const nurse = await watchedPage(browser, 375);
+  pages.push(nurse);
+  const nursePage = nurse.page;
+  await openChart(nursePage, input.nurse);
   await nursePage.getByRole("tab", { name: "New note" }).click();
   result.nurseKind = await nursePage.getByLabel("Kind of note").inputValue();
   await nursePage.getByLabel("Objective").fill(input.nursing);
@@ -82,17 +69,11 @@ try {
   result.nurseSignError = await nursePage.textContent("#panel-note .form-error");
   await nursePage.getByRole("tab", { name: "Visits" }).click();
   await nursePage.locator("#panel-visits section.note", { hasText: input.nursing }).waitFor();
-  result.violations.push(...await nursePage.evaluate(() => window.__violations));
-  await nurseContext.close();
 } catch (error) {
   result.failure = String(error);
+  result.formMessages = await formMessages(pages.at(-1).page);
 } finally {
-  for (const context of browser.contexts()) {
-    for (const page of context.pages()) {
-      result.formMessages = await page.$$eval(".form-error, .form-status", (ps) =>
-        ps.map((p) => p.textContent).filter(Boolean)).catch(() => []);
-    }
-  }
+  for (const watched of pages) await record(watched);
   await browser.close();
 }
 console.log(JSON.stringify(result));

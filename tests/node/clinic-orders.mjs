@@ -5,21 +5,12 @@
 // then opens Mateo and reads the immunization forecast. Input on stdin: {"clinic",
 // "chromium", "nsec", "maria", "mateo", "shots": {"alert", "alertNarrow", "forecast",
 // "forecastNarrow", "results"?}}. Prints one JSON line with what the page showed and every request made.
-import { chromium } from "playwright-core";
+import { formMessages, launch, login, openPatient, readInput, watchedPage } from "./clinic-page.mjs";
 
-const chunks = [];
-for await (const chunk of process.stdin) chunks.push(chunk);
-const input = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-
-const browser = await chromium.launch({ executablePath: input.chromium, args: ["--no-sandbox"] });
+const input = await readInput();
+const browser = await launch(input);
 const WIDE = { width: 1280, height: 900 };
 const NARROW = { width: 375, height: 800 };
-
-async function openPatient(page, search) {
-  await page.getByLabel("Find a patient").fill(search);
-  await page.getByLabel("Find a patient").press("Enter");
-  await page.waitForSelector("#chart:not([hidden])");
-}
 
 // Type into a picker, take the first match with the keyboard; the picker's state line.
 async function pick(scope, label, text) {
@@ -38,24 +29,10 @@ async function panelShows(page, text) {
 }
 
 async function run() {
-  const context = await browser.newContext({ viewport: WIDE });
-  const page = await context.newPage();
-  const requests = [];
-  const errors = [];
-  page.on("request", (request) => requests.push(request.url()));
-  page.on("console", (message) => { if (message.type() === "error") errors.push(message.text()); });
-  page.on("pageerror", (error) => errors.push(String(error)));
-  await page.addInitScript(() => {
-    window.__violations = [];
-    document.addEventListener("securitypolicyviolation", (e) =>
-      window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
-  });
+  const { context, page, log, violations } = await watchedPage(browser, 1280);
   const result = {};
   try {
-    await page.goto(input.clinic);
-    await page.getByLabel("Your secret key").fill(input.nsec);
-    await page.getByLabel("Your secret key").press("Enter");
-    await page.waitForSelector("#workspace:not([hidden])");
+    await login(page, input.clinic, input.nsec);
     await openPatient(page, input.maria);
     result.maria = await page.textContent("#chart-heading");
 
@@ -131,12 +108,10 @@ async function run() {
     await forecast.screenshot({ path: input.shots.forecastNarrow });
   } catch (error) {
     result.failure = String(error);
-    result.formMessages = await page.$$eval(".form-error, .form-status, .tab-error, #error", (ps) =>
-      ps.map((p) => p.textContent).filter(Boolean)).catch(() => []);
+    result.formMessages = await formMessages(page);
   } finally {
-    result.violations = await page.evaluate(() => window.__violations).catch(() => []);
-    result.requests = requests;
-    result.errors = errors;
+    result.violations = await violations();
+    Object.assign(result, log);
     await context.close();
   }
   return result;

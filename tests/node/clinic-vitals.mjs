@@ -4,19 +4,11 @@
 // at 375 px for the screenshots. Input on stdin: {"clinic", "chromium", "nsec", "search",
 // "vitals": {label: value}, "units": {label: value}, "screenshots": {name: path}}. Prints one
 // JSON line with what the page showed and every request it made.
-import { chromium } from "playwright-core";
+import { formMessages, launch, login, openPatient, readInput, watchedPage } from "./clinic-page.mjs";
 
-const chunks = [];
-for await (const chunk of process.stdin) chunks.push(chunk);
-const input = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-
-const browser = await chromium.launch({ executablePath: input.chromium, args: ["--no-sandbox"] });
-
-async function openChild(page) {
-  await page.getByLabel("Find a patient").fill(input.search);
-  await page.getByLabel("Find a patient").press("Enter");
-  await page.waitForSelector("#chart:not([hidden])");
-}
+const input = await readInput();
+const browser = await launch(input);
+const openChild = (page) => openPatient(page, input.search);
 
 async function growthRows(page) {
   await page.getByRole("tab", { name: "Growth" }).click();
@@ -29,26 +21,10 @@ async function growthRows(page) {
   })));
 }
 
-const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-const page = await context.newPage();
-const requests = [];
-const websockets = [];
-const errors = [];
-page.on("request", (request) => requests.push(request.url()));
-page.on("websocket", (socket) => websockets.push(socket.url()));
-page.on("console", (message) => { if (message.type() === "error") errors.push(message.text()); });
-page.on("pageerror", (error) => errors.push(String(error)));
-await page.addInitScript(() => {
-  window.__violations = [];
-  document.addEventListener("securitypolicyviolation", (e) =>
-    window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));
-});
+const { context, page, log, violations } = await watchedPage(browser, 1280);
 const result = {};
 try {
-  await page.goto(input.clinic);
-  await page.getByLabel("Your secret key").fill(input.nsec);
-  await page.getByLabel("Your secret key").press("Enter");
-  await page.waitForSelector("#workspace:not([hidden]), #error:not(:empty)");
+  await login(page, input.clinic, input.nsec);
   result.error = await page.textContent("#error");
   await openChild(page);
   result.heading = await page.textContent("#chart-heading");
@@ -93,13 +69,10 @@ try {
 } catch (error) {
   result.failure = String(error);
   result.pageError = await page.textContent("#error").catch(() => null);
-  result.formMessages = await page.$$eval(".form-error, .form-status, .tab-error", (ps) =>
-    ps.map((p) => p.textContent).filter(Boolean)).catch(() => []);
+  result.formMessages = await formMessages(page);
 } finally {
-  result.violations = await page.evaluate(() => window.__violations).catch(() => []);
-  result.requests = requests;
-  result.websockets = websockets;
-  result.errors = errors;
+  result.violations = await violations();
+  Object.assign(result, log);
   await context.close();
   await browser.close();
 }

@@ -18,11 +18,13 @@
 //! Needs `scripts/build-web` (the WebAssembly), Chromium and `npm ci --prefix tests/node`;
 //! `scripts/test` does all three.
 
+mod clinic_common;
 mod demo_common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use clinic_common::{assert_same_origin, screenshot_dir};
 use demo_common::{Seeded, count, ehr, start_seeded};
 use ehr_client::keys::Identity;
 use serde_json::{Value, json};
@@ -31,35 +33,6 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const DOCTOR_REPLY: &str = "Your lab results are normal. (synthetic reply from the doctor)";
 const FRONT_DESK_REPLY: &str = "We booked you for Tuesday at 9. (synthetic reply from the desk)";
 const NEW_PHONE: &str = "555-0142";
-
-fn origin(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let host = rest.split(['/', '?']).next().unwrap_or_default();
-    format!("{}://{host}", url.split("://").next().unwrap_or_default())
-}
-
-/// Where screenshots stay after the test.
-fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("clinic-screenshots")
-}
-
-/// Every request to the clinic app's own origin or the relay (its NIP-11 page size); every
-/// socket to the relay; no CSP violation and no console error.
-fn assert_same_origin(result: &Value, clinic: &str, relay: &str) {
-    let relay_info = relay.replacen("ws://", "http://", 1);
-    for url in result["requests"].as_array().unwrap() {
-        let from = origin(url.as_str().unwrap());
-        assert!(from == clinic || from == relay_info, "{url}");
-    }
-    for url in result["websockets"].as_array().unwrap() {
-        assert_eq!(origin(url.as_str().unwrap()), relay, "{url}");
-    }
-    assert_eq!(result["violations"], json!([]), "CSP violated: {result}");
-    assert_eq!(result["errors"], json!([]), "console errors: {result}");
-}
 
 fn record_kinds(result: &Value) -> Vec<String> {
     let mut kinds: Vec<String> = result["rows"]
@@ -134,7 +107,6 @@ async fn staff_read_and_answer_charts_as_their_role_allows_and_strangers_are_ref
         ],
     );
     let shots = screenshot_dir();
-    std::fs::create_dir_all(&shots).unwrap();
     let input = json!({
         "clinic": clinic,
         "chromium": CHROMIUM,
@@ -237,7 +209,7 @@ async fn staff_read_and_answer_charts_as_their_role_allows_and_strangers_are_ref
     assert_eq!(stranger["patients"], Value::Null);
     for result in [doctor, desk, stranger] {
         assert_eq!(result["secretLeftInForm"], "");
-        assert_same_origin(result, &clinic, &relay);
+        assert_same_origin(result, &clinic, &relay, None);
     }
     for result in [doctor, desk] {
         assert_eq!(result["patientsAfterLogout"], 0);

@@ -9,24 +9,17 @@
 //! reload sealed under her key (nothing readable in the browser's storage), she signs it and an
 //! addendum; the nurse writes a nursing note. Another member reads them all with the `ehr` CLI.
 
+mod clinic_common;
 mod demo_common;
 
-use std::path::{Path, PathBuf};
-
 use base64::Engine as _;
+use clinic_common::{assert_same_origin, screenshot_dir};
 use demo_common::{Seeded, ehr, start_seeded};
 use serde_json::{Value, json};
 
 const PLAN: &str = "Continue lisinopril; recheck blood pressure in four weeks. (synthetic)";
 const ADDENDUM: &str = "Called the patient: home readings reviewed. (synthetic)";
 const NURSING: &str = "Blood pressure rechecked seated, 128/82. (synthetic)";
-
-fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("clinic-screenshots")
-}
 
 fn note_text(resource: &Value) -> String {
     let data = resource["content"][0]["attachment"]["data"]
@@ -50,7 +43,6 @@ async fn a_doctor_signs_a_templated_note_and_an_addendum_and_a_nurse_a_nursing_n
         ..
     } = start_seeded(home.path()).await;
     let shots = screenshot_dir();
-    std::fs::create_dir_all(&shots).unwrap();
     let input = json!({
         "clinic": stack.urls().clinic.clone().unwrap(),
         "chromium": "/usr/bin/chromium",
@@ -71,8 +63,8 @@ async fn a_doctor_signs_a_templated_note_and_an_addendum_and_a_nurse_a_nursing_n
     .unwrap()
     .remove(0);
     assert_eq!(result["failure"], Value::Null, "{result}");
-    assert_eq!(result["errors"], json!([]), "{result}");
-    assert_eq!(result["violations"], json!([]), "{result}");
+    let clinic = stack.urls().clinic.clone().unwrap();
+    assert_same_origin(&result, &clinic, &stack.urls().relay, None);
     // The template's dot-phrases came from her chart.
     let subjective = result["subjective"].as_str().unwrap();
     assert!(

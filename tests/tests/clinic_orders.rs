@@ -16,27 +16,16 @@
 //! Needs `scripts/build-web` (the WebAssembly), Chromium and `npm ci --prefix tests/node`;
 //! `scripts/test` does all three.
 
+mod clinic_common;
 mod demo_common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use clinic_common::{assert_same_origin, screenshot_dir};
 use demo_common::{Seeded, ehr, start_seeded};
 use serde_json::{Value, json};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("clinic-screenshots")
-}
-
-fn origin(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let host = rest.split(['/', '?']).next().unwrap_or_default();
-    format!("{}://{host}", url.split("://").next().unwrap_or_default())
-}
 
 /// The entries of `bundle` of `resource_type`.
 fn of_type<'a>(bundle: &'a Value, resource_type: &str) -> Vec<&'a Value> {
@@ -129,7 +118,6 @@ async fn the_doctor_codes_a_problem_prescribes_past_an_allergy_alert_results_an_
     } = start_seeded(home.path()).await;
     let clinic = stack.urls().clinic.clone().unwrap();
     let shots = screenshot_dir();
-    std::fs::create_dir_all(&shots).unwrap();
     let input = json!({
         "clinic": clinic,
         "chromium": CHROMIUM,
@@ -219,13 +207,7 @@ async fn the_doctor_codes_a_problem_prescribes_past_an_allergy_alert_results_an_
     }
 
     // Nothing from elsewhere, no CSP violation, no console error.
-    for url in page["requests"].as_array().unwrap() {
-        let from = origin(url.as_str().unwrap());
-        let relay = stack.urls().relay.replacen("ws://", "http://", 1);
-        assert!(from == clinic || from == relay, "{url}");
-    }
-    assert_eq!(page["violations"], json!([]), "{page}");
-    assert_eq!(page["errors"], json!([]), "{page}");
+    assert_same_origin(page, &clinic, &stack.urls().relay, None);
 
     // The nurse's CLI reads the same records, coded.
     let nurse_home = home.path().join("nurse");

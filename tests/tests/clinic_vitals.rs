@@ -16,10 +16,12 @@
 //! `$CARGO_TARGET_DIR/clinic-screenshots/`. Needs `scripts/build-web`, Chromium and
 //! `npm ci --prefix tests/node`; `scripts/test` does all three.
 
+mod clinic_common;
 mod demo_common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use clinic_common::{assert_same_origin, screenshot_dir};
 use demo_common::{Seeded, ehr, start_seeded};
 use serde_json::{Value, json};
 
@@ -27,19 +29,6 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 /// Mateo, the demo's younger child (born 2019-01-25, male).
 const MATEO: usize = 9;
 const MATEO_BORN: (i64, i64, i64) = (2019, 1, 25);
-
-fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("clinic-screenshots")
-}
-
-fn origin(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let host = rest.split(['/', '?']).next().unwrap_or_default();
-    format!("{}://{host}", url.split("://").next().unwrap_or_default())
-}
 
 /// Days since 1970-01-01 of a civil date (H. Hinnant's `days_from_civil`).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
@@ -131,7 +120,6 @@ async fn vitals_entered_in_us_units_are_stored_in_ucum_and_charted_at_the_right_
     let clinic = stack.urls().clinic.clone().unwrap();
     let relay = stack.urls().relay.clone();
     let shots = screenshot_dir();
-    std::fs::create_dir_all(&shots).unwrap();
     let input = json!({
         "clinic": clinic,
         "chromium": CHROMIUM,
@@ -278,13 +266,7 @@ async fn vitals_entered_in_us_units_are_stored_in_ucum_and_charted_at_the_right_
     );
 
     // Nothing from another origin, no CSP violation, no console error; no sideways scroll.
-    let relay_info = relay.replacen("ws://", "http://", 1);
-    for url in result["requests"].as_array().unwrap() {
-        let from = origin(url.as_str().unwrap());
-        assert!(from == clinic || from == relay_info, "{url}");
-    }
-    assert_eq!(result["violations"], json!([]), "{result}");
-    assert_eq!(result["errors"], json!([]), "{result}");
+    assert_same_origin(&result, &clinic, &relay, None);
     assert!(result["pageWidth"].as_u64().unwrap() <= 375, "{result}");
     assert_eq!(weight_chart(&result["narrow"])["points"], after["points"]);
     for shot in ["vitals-form-1280px.png", "growth-weight-375px.png"] {
