@@ -7,7 +7,8 @@
 //! Encounter notes in the clinic app, in headless Chromium on the demo practice: the doctor
 //! writes a note from a template whose dot-phrases fill in from the chart, the draft survives a
 //! reload sealed under her key (nothing readable in the browser's storage), she signs it and an
-//! addendum; the nurse writes a nursing note. Another member reads them all with the `ehr` CLI.
+//! addendum; the nurse writes a nursing note. Another member reads them all with the `ehr` CLI,
+//! and the patient in the portal sees the same folded chart.
 
 mod clinic_common;
 mod demo_common;
@@ -101,7 +102,29 @@ async fn a_doctor_signs_a_templated_note_and_an_addendum_and_a_nurse_a_nursing_n
         &keys.admin,
         &["chart", "show", "--patient", &maria, "--format", "bundle"],
     );
+    // And Maria, in the portal, sees the same folded chart: one row per record.
+    let portal = json!({
+        "portal": stack.urls().portal.clone().unwrap(),
+        "chromium": "/usr/bin/chromium",
+        "connection": connection,
+        "logins": [{ "name": "maria", "nsec": keys.patients[0].nsec().as_str() }],
+    });
+    let hers = tokio::task::spawn_blocking(move || {
+        ehr_tests::node::run_json_lines("portal-browser.mjs", "playwright-core", &portal)
+    })
+    .await
+    .unwrap()
+    .unwrap()
+    .remove(0);
     stack.stop().await;
+    assert_eq!(hers["error"], "", "{hers}");
+    assert_eq!(
+        hers["rows"].as_array().unwrap().len(),
+        bundle["entry"].as_array().unwrap().len(),
+        "the portal and the practice fold the same chart"
+    );
+    let her_rows = hers["rows"].to_string();
+    assert!(her_rows.contains("Follow-up visit"), "{her_rows}");
     let documents: Vec<&Value> = bundle["entry"]
         .as_array()
         .unwrap()
