@@ -26,7 +26,8 @@ for (const feature of [notes, vitalsEntry, ordersEntry, documentsEntry]) {
 }
 setReportedLabel("Reported by the patient");
 
-// The open practice: { connection, signer, relay, member, keys (the key events), patients }.
+// The open practice: { connection, signer, relay, session (the member's view in WebAssembly),
+// member, keys (the key events), patients }.
 let practice = null;
 
 const TEXTS = {
@@ -58,10 +59,16 @@ async function openPractice(signer) {
     ]);
     performance.mark("clinic:fetched");
     $("status").textContent = "Verifying and decrypting in this browser…";
-    const json = JSON.stringify([...keys, ...list]);
-    const member = JSON.parse(signer.key.member(connection.practice, json));
-    const patients = JSON.parse(signer.key.patientList(connection.practice, json));
-    return { connection, signer, relay, member, keys, patients };
+    // The member's view (keys opened once) stays in WebAssembly for the session.
+    const session = signer.key.memberSession(connection.practice, JSON.stringify(keys));
+    try {
+      const member = JSON.parse(session.member());
+      const patients = JSON.parse(session.patientList(JSON.stringify(list)));
+      return { connection, signer, relay, session, member, keys, patients };
+    } catch (error) {
+      session.free();
+      throw error;
+    }
   } catch (error) {
     relay.close();
     throw error;
@@ -78,7 +85,7 @@ function showMember(member) {
 // on tab `tab` (after a write, the tab it was made on).
 async function openPatient(patient, tab) {
   const token = sessionToken();
-  const { connection, signer, relay, member, keys } = practice;
+  const { connection, signer, relay, session, member, keys } = practice;
   $("status").textContent = "Opening the chart…";
   $("error").textContent = "";
   try {
@@ -86,9 +93,9 @@ async function openPatient(patient, tab) {
     const records = await open.fetchAll(filter("chart", [patient.patient]));
     if (!sessionLive(token)) return;
     const events = [...keys, ...records];
-    const chart = JSON.parse(signer.key.openMemberChart(connection.practice, patient.patient, JSON.stringify(events)));
+    const chart = JSON.parse(session.openChart(patient.patient, JSON.stringify(records)));
     if (!sessionLive(token)) return;
-    const context = { connection, signer, relay, member, events, chart, patient };
+    const context = { connection, signer, relay, session, member, events, chart, patient };
     context.reload = () => openPatient(patient, selectedTab());
     $("patients").hidden = true;
     $("chart-patient").textContent = [patient.birthDate && `Born ${patient.birthDate}`,
@@ -132,6 +139,7 @@ async function showPractice(signer) {
 // The session ended (login.js): everything decrypted leaves the page, the login comes back.
 function endSession(message) {
   practice?.relay.close();
+  practice?.session.free();
   practice = null;
   clearChart();
   clearPatients();

@@ -1,15 +1,14 @@
 // How the clinic app writes (DESIGN.md §12): a FHIR resource (built and validated by the core
-// in WebAssembly) is signed by the member's own key under the key its kind takes
-// (signMemberRecord), published to the practice relay, and the chart is drawn again from what
-// the relay holds. Forms report in words, never silently. DOM text through textContent only.
+// in WebAssembly) is signed by the member's own key under the key its kind takes (the member
+// session's signRecord), published to the practice relay, and the chart is drawn again from
+// what the relay holds. Forms report in words, never silently. DOM text through textContent only.
 import { el } from "/dom.js";
 
 // Sign `resource` (FHIR JSON text) about the open patient as the member and publish it; throws
 // with a readable message when the core or the relay refuses. Returns the signed event.
 export async function publishRecord(context, resource) {
-  const { connection, signer, events, relay, patient } = context;
-  const signed = signer.key.signMemberRecord(connection.practice, JSON.stringify(events),
-    patient.patient, resource, Date.now() / 1000);
+  const { session, relay, patient } = context;
+  const signed = session.signRecord(patient.patient, resource, Date.now() / 1000);
   const event = JSON.parse(signed);
   await (await relay()).publish(event);
   // For scripts/bench-clinic: the relay said OK.

@@ -104,6 +104,19 @@ pub struct Opened {
     pub refused: Vec<(EventId, AccessError)>,
 }
 
+/// The NIP-44 conversation keys of the epoch keys the reader holds with the members who wrapped
+/// under them (secrets: never printed).
+#[derive(Clone, Default)]
+struct Conversations(
+    std::collections::HashMap<(Domain, u64, PublicKey), crate::crypto::ConversationKey>,
+);
+
+impl std::fmt::Debug for Conversations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Conversations(<{} redacted>)", self.0.len())
+    }
+}
+
 /// A practice as one reader sees it: the verified roster chain and the keys the reader holds.
 #[derive(Debug, Clone)]
 pub struct PracticeView {
@@ -114,6 +127,7 @@ pub struct PracticeView {
     chart_keys: BTreeMap<(PublicKey, Domain), BTreeMap<u32, Vec<ChartKey>>>,
     wraps: Vec<ChartKeyWrap>,
     granted: BTreeSet<(PublicKey, Domain, u64)>,
+    conversations: Conversations,
     guardianships: BTreeMap<(PublicKey, PublicKey), Vec<Guardianship>>,
     refused: Vec<(EventId, AccessError)>,
 }
@@ -135,6 +149,7 @@ impl PracticeView {
             chart_keys: BTreeMap::new(),
             wraps: Vec::new(),
             granted: BTreeSet::new(),
+            conversations: Conversations::default(),
             guardianships: BTreeMap::new(),
             refused: Vec::new(),
         };
@@ -228,10 +243,21 @@ impl PracticeView {
         }
         let opened = match wrap.recipient {
             _ if staff_guardian => None,
-            WrapRecipient::Epoch(number) => self
-                .epochs
-                .get(&(wrap.domain, number))
-                .map(|epoch| wrap.open_with_epoch(epoch)),
+            WrapRecipient::Epoch(number) => self.epochs.get(&(wrap.domain, number)).map(|epoch| {
+                // One key exchange per epoch and author, not one per wrap: a practice has
+                // thousands of wraps from a handful of members.
+                let slot = (wrap.domain, number, wrap.author);
+                let conversation = match self.conversations.0.get(&slot) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let derived = crate::crypto::conversation_key(&epoch.secret, &wrap.author)
+                            .map_err(GrantError::from)?;
+                        self.conversations.0.insert(slot, derived.clone());
+                        derived
+                    }
+                };
+                wrap.open_with_conversation(&conversation)
+            }),
             WrapRecipient::Gateway(to) | WrapRecipient::Guardian(to) if to == self.reader => {
                 Some(wrap.open_as_grantee(reader))
             }

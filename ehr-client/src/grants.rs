@@ -317,7 +317,18 @@ impl ChartKeyWrap {
     }
 
     fn open(&self, secret: &SecretKey) -> Result<Vec<ChartKey>, GrantError> {
-        let plaintext = Zeroizing::new(crypto::nip44_decrypt(secret, &self.author, &self.content)?);
+        let conversation = crypto::conversation_key(secret, &self.author)?;
+        self.open_with_conversation(&conversation)
+    }
+
+    /// Open the wrap with the NIP-44 conversation key of its recipient and its author, derived
+    /// once by a reader that opens many wraps from one author ([`crate::access::PracticeView`]).
+    pub(crate) fn open_with_conversation(
+        &self,
+        conversation: &crypto::ConversationKey,
+    ) -> Result<Vec<ChartKey>, GrantError> {
+        let bytes = crypto::decrypt_with_conversation_key(conversation, &self.content)?;
+        let plaintext = Zeroizing::new(String::from_utf8(bytes).map_err(|_| CryptoError::NotUtf8)?);
         let wire: WireChartKeys =
             serde_json::from_str(&plaintext).map_err(|_| GrantError::PayloadMismatch)?;
         if wire.patient != self.patient.to_hex()

@@ -199,9 +199,56 @@ pub fn verify_connection(text: &str) -> Result<String, JsError> {
     Ok(api::connections::verify_connection(text)?)
 }
 
+/// A member's view of the practice (api::member::MemberSession), loaded once at login and kept
+/// here with a copy of the key (`free()` drops both).
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct MemberSession {
+    session: api::member::MemberSession,
+}
+
+#[wasm_bindgen]
+impl MemberSession {
+    /// Who the member is now (JSON); an Error if the roster does not name the key.
+    pub fn member(&self) -> Result<String, JsError> {
+        Ok(self.session.member()?)
+    }
+
+    /// The patients the member's keys reach, from `events` (demographics and visits).
+    #[wasm_bindgen(js_name = patientList)]
+    pub fn patient_list(&self, events: &str) -> Result<String, JsError> {
+        Ok(self.session.patient_list(events)?)
+    }
+
+    /// `patient`'s chart from `events` (her events), as the member reads it.
+    #[wasm_bindgen(js_name = openChart)]
+    pub fn open_chart(&self, patient: &str, events: &str) -> Result<String, JsError> {
+        Ok(self.session.chart(patient, events)?)
+    }
+
+    /// A new record (FHIR JSON) about `patient`, signed by the member: the event (JSON).
+    #[wasm_bindgen(js_name = signRecord)]
+    pub fn sign_record(
+        &self,
+        patient: &str,
+        resource: &str,
+        created_at: f64,
+    ) -> Result<String, JsError> {
+        Ok(self.session.sign_record(patient, resource, created_at)?)
+    }
+}
+
 // A staff member's side (api::member), for the clinic app: the key is a member's.
 #[wasm_bindgen]
 impl HeldKey {
+    /// This member's view of the practice from the key events (`events`), kept for the session.
+    #[wasm_bindgen(js_name = memberSession)]
+    pub fn member_session(&self, practice: &str, events: &str) -> Result<MemberSession, JsError> {
+        Ok(MemberSession {
+            session: api::member::MemberSession::open(practice, &self.identity, events)?,
+        })
+    }
+
     /// Who this key is on the verified roster now: `{"pubkey", "role", "name", "reads":
     /// ["clinical", "office"], "writes": [kinds]}`; an Error if the roster does not name it.
     pub fn member(&self, practice: &str, events: &str) -> Result<String, JsError> {

@@ -16,79 +16,150 @@ use super::guardians::now;
 use super::records::resource_of;
 use super::{ApiError, chart_inputs, chart_json, public_key, seconds};
 
-/// The member `identity` is now: `{"pubkey", "role", "name", "reads": ["clinical", "office"],
-/// "writes": [kind numbers]}`. A key the verified roster does not name now (never added,
-/// revoked, another practice's) is [`ApiError::NotMember`].
+/// A member's view of the practice, loaded once from the key events (rosters, grants, wraps,
+/// guardianships) at login and kept in WebAssembly: the patient list, each chart and each new
+/// record use it, instead of verifying and opening every wrap again for each call.
+pub struct MemberSession {
+    identity: Identity,
+    view: PracticeView,
+}
+
+impl std::fmt::Debug for MemberSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemberSession")
+            .field("member", &self.identity.public_key())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemberSession {
+    /// `identity`'s view of the practice `practice` from `json` (the events the relay served:
+    /// the key events at least). No verified roster is an error.
+    pub fn open(practice: &str, identity: &Identity, json: &str) -> Result<Self, ApiError> {
+        let (practice, events, _) = chart_inputs(practice, json)?;
+        Ok(Self {
+            identity: identity.clone(),
+            view: PracticeView::load(&practice, &events, identity),
+        })
+    }
+
+    /// Who the member is now: `{"pubkey", "role", "name", "reads": ["clinical", "office"],
+    /// "writes": [kind numbers]}`. A key the verified roster does not name now (never added,
+    /// revoked, another practice's, an agent) is [`ApiError::NotMember`].
+    pub fn member(&self) -> Result<String, ApiError> {
+        let me = self.identity.public_key();
+        let entry = self
+            .view
+            .roster()
+            .members_at(now())
+            .into_iter()
+            .find(|m| m.pubkey == me)
+            .filter(|m| !m.role.is_agent())
+            .ok_or(ApiError::NotMember)?;
+        let split = self.view.roster().is_split();
+        // Before the split every staff role holds the one epoch, which opens both domains.
+        let reads: Vec<&str> = Domain::ALL
+            .into_iter()
+            .filter(|domain| !split || entry.role.holds(*domain))
+            .map(Domain::as_str)
+            .collect();
+        let writes: Vec<u16> = ClinicalKind::ALL
+            .into_iter()
+            .filter(|kind| entry.role.may_write(*kind))
+            .map(ClinicalKind::as_u16)
+            .collect();
+        Ok(json!({
+            "pubkey": me.to_hex(),
+            "role": entry.role.as_str(),
+            "name": entry.name,
+            "reads": reads,
+            "writes": writes,
+        })
+        .to_string())
+    }
+
+    /// Every patient the member's keys reach, from `json` (demographics and visits):
+    /// `[{"patient", "name", "birthDate", "gender", "identifiers", "lastVisit"}]`, by name.
+    pub fn patient_list(&self, json: &str) -> Result<String, ApiError> {
+        let (events, _) = super::parse_events(json)?;
+        let list = patients::patient_list(&self.view, &events);
+        serde_json::to_string(&list).map_err(|_| ApiError::Chart)
+    }
+
+    /// `patient`'s chart from `json` (her events), patient-reported entries included (marked):
+    /// the portal's chart shape (`{"patient", "bundle", "entries", "refused"}`). What the
+    /// member holds no key for is not listed as refused: it is not hers to see.
+    pub fn chart(&self, patient: &str, json: &str) -> Result<String, ApiError> {
+        let patient = public_key(patient, "patient")?;
+        let (events, malformed) = super::parse_events(json)?;
+        let options = FoldOptions {
+            include_patient_reported: true,
+        };
+        let (chart, refused) = self.view.chart(&patient, &events, options);
+        let refused: Vec<_> = refused
+            .into_iter()
+            .filter(|(_, error)| *error != AccessError::NoKey)
+            .collect();
+        Ok(chart_json(&patient, &chart, &refused, malformed))
+    }
+
+    /// A new record (`resource`, FHIR JSON) about `patient`, signed by the member at
+    /// `created_at` under the key its kind takes (the office key for demographics and
+    /// messages, the chart key otherwise): the signed event (JSON). A kind the role may not
+    /// write, or a key the member does not hold, is refused.
+    pub fn sign_record(
+        &self,
+        patient: &str,
+        resource: &str,
+        created_at: f64,
+    ) -> Result<String, ApiError> {
+        let patient = public_key(patient, "patient")?;
+        let resource = resource_of(resource)?;
+        let kind = ClinicalKind::for_resource(&resource);
+        let created_at = seconds(created_at)?;
+        let may_write = self
+            .view
+            .roster()
+            .role_at(&self.identity.public_key(), created_at)
+            .is_some_and(|role| role.may_write(kind));
+        if !may_write {
+            return Err(ApiError::Record(format!(
+                "your role may not write kind {}",
+                kind.as_u16()
+            )));
+        }
+        let builder = ClinicalEventBuilder::new(kind, resource, patient)
+            .map_err(|e| ApiError::Record(e.to_string()))?
+            .created_at(created_at);
+        let event = self
+            .view
+            .sign_record(&self.identity, builder)
+            .map_err(|e| ApiError::Record(e.to_string()))?;
+        Ok(event.to_json())
+    }
+}
+
+/// [`MemberSession::member`] from the events at hand.
 pub fn member(practice: &str, identity: &Identity, json: &str) -> Result<String, ApiError> {
-    let (practice, events, _) = chart_inputs(practice, json)?;
-    let view = PracticeView::load(&practice, &events, identity);
-    let me = identity.public_key();
-    let entry = view
-        .roster()
-        .members_at(now())
-        .into_iter()
-        .find(|m| m.pubkey == me)
-        .filter(|m| !m.role.is_agent())
-        .ok_or(ApiError::NotMember)?;
-    let split = view.roster().is_split();
-    // Before the split every staff role holds the one epoch, which opens both domains.
-    let reads: Vec<&str> = Domain::ALL
-        .into_iter()
-        .filter(|domain| !split || entry.role.holds(*domain))
-        .map(Domain::as_str)
-        .collect();
-    let writes: Vec<u16> = ClinicalKind::ALL
-        .into_iter()
-        .filter(|kind| entry.role.may_write(*kind))
-        .map(ClinicalKind::as_u16)
-        .collect();
-    Ok(json!({
-        "pubkey": me.to_hex(),
-        "role": entry.role.as_str(),
-        "name": entry.name,
-        "reads": reads,
-        "writes": writes,
-    })
-    .to_string())
+    MemberSession::open(practice, identity, json)?.member()
 }
 
-/// Every patient `identity`'s keys reach, from `events`: `[{"patient", "name", "birthDate",
-/// "gender", "identifiers", "lastVisit"}]`, sorted by name.
+/// [`MemberSession::patient_list`] from the events at hand (key events and patient list).
 pub fn patient_list(practice: &str, identity: &Identity, json: &str) -> Result<String, ApiError> {
-    let (practice, events, _) = chart_inputs(practice, json)?;
-    let view = PracticeView::load(&practice, &events, identity);
-    let list = patients::patient_list(&view, &events);
-    serde_json::to_string(&list).map_err(|_| ApiError::Chart)
+    MemberSession::open(practice, identity, json)?.patient_list(json)
 }
 
-/// `patient`'s chart as `identity` reads it, patient-reported entries included (marked): the
-/// same shape as the portal's (`{"patient", "bundle", "entries", "refused"}`). What the
-/// member's keys do not open is listed as refused, never shown.
+/// [`MemberSession::chart`] from the events at hand (key events and her events).
 pub fn chart(
     practice: &str,
     identity: &Identity,
     patient: &str,
     json: &str,
 ) -> Result<String, ApiError> {
-    let patient = public_key(patient, "patient")?;
-    let (practice, events, malformed) = chart_inputs(practice, json)?;
-    let view = PracticeView::load(&practice, &events, identity);
-    let options = FoldOptions {
-        include_patient_reported: true,
-    };
-    let (chart, refused) = view.chart(&patient, &events, options);
-    // Records of a domain the member does not hold are not errors to show her.
-    let refused: Vec<_> = refused
-        .into_iter()
-        .filter(|(_, error)| *error != AccessError::NoKey)
-        .collect();
-    Ok(chart_json(&patient, &chart, &refused, malformed))
+    MemberSession::open(practice, identity, json)?.chart(patient, json)
 }
 
-/// A new record (`resource`, FHIR JSON) about `patient`, signed by `identity` at `created_at`
-/// under the key its kind takes (the office key for demographics and messages, the chart key
-/// otherwise), from the practice's `events`: the signed event (JSON) to publish. A kind the
-/// member's role may not write, or a key it does not hold, is refused.
+/// [`MemberSession::sign_record`] from the events at hand.
 pub fn sign_record(
     practice: &str,
     identity: &Identity,
@@ -97,29 +168,7 @@ pub fn sign_record(
     resource: &str,
     created_at: f64,
 ) -> Result<String, ApiError> {
-    let patient = public_key(patient, "patient")?;
-    let (practice, events, _) = chart_inputs(practice, json)?;
-    let view = PracticeView::load(&practice, &events, identity);
-    let resource = resource_of(resource)?;
-    let kind = ClinicalKind::for_resource(&resource);
-    let created_at = seconds(created_at)?;
-    let may_write = view
-        .roster()
-        .role_at(&identity.public_key(), created_at)
-        .is_some_and(|role| role.may_write(kind));
-    if !may_write {
-        return Err(ApiError::Record(format!(
-            "your role may not write kind {}",
-            kind.as_u16()
-        )));
-    }
-    let builder = ClinicalEventBuilder::new(kind, resource, patient)
-        .map_err(|e| ApiError::Record(e.to_string()))?
-        .created_at(created_at);
-    let event = view
-        .sign_record(identity, builder)
-        .map_err(|e| ApiError::Record(e.to_string()))?;
-    Ok(event.to_json())
+    MemberSession::open(practice, identity, json)?.sign_record(patient, resource, created_at)
 }
 
 #[cfg(test)]
