@@ -248,11 +248,11 @@ impl PracticeView {
                 // thousands of wraps from a handful of members.
                 let slot = (wrap.domain, number, wrap.author);
                 let conversation = match self.conversations.0.get(&slot) {
-                    Some(known) => known.clone(),
+                    Some(known) => *known,
                     None => {
                         let derived = crate::crypto::conversation_key(&epoch.secret, &wrap.author)
                             .map_err(GrantError::from)?;
-                        self.conversations.0.insert(slot, derived.clone());
+                        self.conversations.0.insert(slot, derived);
                         derived
                     }
                 };
