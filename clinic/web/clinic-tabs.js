@@ -5,8 +5,8 @@
 import { messageThreads, patientDetails, patientMessage } from "/assets/ehr_web_wasm.js";
 import { conceptText, el, empty, resources } from "/chart-view.js";
 import { field, publishRecord, recordForm } from "/writing.js";
+import { kind } from "/protocol.js";
 
-const DEMOGRAPHICS = 2110;
 
 // The tabs of the office key domain: all a front-desk member sees.
 const OFFICE_TABS = new Set(["details", "messages", "all"]);
@@ -65,7 +65,7 @@ function detailsForm(context, patient) {
 function mountDetails(panel, context) {
   const [patient] = resources(context.chart, "Patient");
   panel.append(el("h3", { text: "Patient details" }));
-  const writes = context.member.writes.includes(DEMOGRAPHICS) && context.signer.key;
+  const writes = context.member.writes.includes(kind("patient")) && context.signer.key;
   if (!patient) {
     panel.append(empty("No demographics recorded yet."));
     if (writes) panel.append(detailsForm(context, null));
@@ -128,7 +128,7 @@ function mountMessages(panel, context) {
     const last = thread.messages[thread.messages.length - 1];
     const card = el("article", { className: "thread-card" },
       el("h4", { text: thread.topic ?? "(no subject)" }), messages);
-    if (context.member.writes.includes(2117)) card.append(replyForm(context, last));
+    if (context.member.writes.includes(kind("message"))) card.append(replyForm(context, last));
     card.dataset.thread = thread.id;
     panel.append(card);
   }

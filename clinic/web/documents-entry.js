@@ -5,8 +5,8 @@
 import { SealedUpload, blossomAuthorization } from "/assets/ehr_web_wasm.js";
 import { el } from "/chart-view.js";
 import { field, recordForm } from "/writing.js";
+import { kind } from "/protocol.js";
 
-const DOCUMENT = 2121;
 
 // Put the sealed file on the Blossom server at `server`; the URL the server answers with.
 async function upload(context, sealed, server) {
@@ -30,7 +30,7 @@ async function upload(context, sealed, server) {
 }
 
 function mountUpload(panel, context) {
-  if (!context.member.writes.includes(DOCUMENT)) return;
+  if (!context.member.writes.includes(kind("document"))) return;
   const server = context.connection.blossom;
   panel.append(el("h3", { text: "Add a document" }));
   if (!server) {

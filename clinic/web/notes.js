@@ -8,8 +8,8 @@ import {
 } from "/assets/ehr_web_wasm.js";
 import { el, resources } from "/chart-view.js";
 import { field, recordForm } from "/writing.js";
+import { kind } from "/protocol.js";
 
-const DOCUMENT = 2121;
 const SECTIONS = [
   ["subjective", "Subjective"],
   ["objective", "Objective"],
@@ -66,15 +66,15 @@ function select(label, options, props = {}) {
 
 function mountNote(panel, context) {
   panel.append(el("h3", { text: "New note" }));
-  if (!context.member.writes.includes(DOCUMENT) || !context.signer.key) {
+  if (!context.member.writes.includes(kind("document")) || !context.signer.key) {
     panel.append(el("p", { className: "empty", text: "Your role does not write notes." }));
     return;
   }
   const templates = JSON.parse(noteTemplates());
   const nurse = ["nurse", "ma"].includes(context.member.role);
   const [templateField, template] = select("Template", [["", "(none)"], ...templates.map((t) => [t.id, t.label])]);
-  const [kindField, kind] = select("Kind of note", [["progress", "Progress note"], ["nursing", "Nursing note"]]);
-  kind.value = nurse ? "nursing" : "progress";
+  const [kindField, noteKind] = select("Kind of note", [["progress", "Progress note"], ["nursing", "Nursing note"]]);
+  noteKind.value = nurse ? "nursing" : "progress";
   const [visitField, visit] = select("Visit", [["", "A new visit, today"], ...visits(context.chart).map((v) => [v.id, v.label])]);
   const [typeField, visitType] = field("Visit type", { name: "visit-type", autocomplete: "off" });
   const [reasonField, reason] = field("Reason for the visit", { name: "reason", autocomplete: "off" });
@@ -92,14 +92,14 @@ function mountNote(panel, context) {
   const draftStatus = el("p", { className: "help", attrs: { "aria-live": "polite" } });
 
   const values = () => ({
-    kind: kind.value,
+    kind: noteKind.value,
     encounter: visit.value || null,
     visitType: visitType.value,
     reason: reason.value,
     ...Object.fromEntries(sections.map(([name, , area]) => [name, area.value])),
   });
   const restore = (draft) => {
-    kind.value = draft.kind ?? kind.value;
+    noteKind.value = draft.kind ?? noteKind.value;
     if ([...visit.options].some((o) => o.value === (draft.encounter ?? ""))) visit.value = draft.encounter ?? "";
     visitType.value = draft.visitType ?? "";
     reason.value = draft.reason ?? "";
@@ -113,7 +113,7 @@ function mountNote(panel, context) {
   template.addEventListener("change", () => {
     const chosen = templates.find((t) => t.id === template.value);
     if (!chosen) return;
-    kind.value = chosen.kind;
+    noteKind.value = chosen.kind;
     if (!visitType.value) visitType.value = chosen.visitType;
     const chart = JSON.stringify(context.chart);
     for (const [name, , area] of sections) {
@@ -156,7 +156,7 @@ function mountNote(panel, context) {
 
 // Under each signed note of the Visits tab: add an addendum.
 function addAddenda(panel, context) {
-  if (!context.member.writes.includes(DOCUMENT) || !context.signer.key) return;
+  if (!context.member.writes.includes(kind("document")) || !context.signer.key) return;
   for (const note of panel.querySelectorAll("section.note:not(.addendum)")) {
     const id = note.dataset.id;
     const [textField, text] = field("Addendum", { name: "addendum", rows: 3, required: true }, "textarea");

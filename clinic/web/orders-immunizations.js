@@ -5,8 +5,8 @@ import { clinicImmunization, immunizationForecast } from "/assets/ehr_web_wasm.j
 import { el, empty, table } from "/chart-view.js";
 import { field, recordForm } from "/writing.js";
 import { chartJson, choice, formOptions, loadList, picker, section, today, writes } from "/orders-common.js";
+import { kind } from "/protocol.js";
 
-const IMMUNIZATION = 2116;
 
 // How each forecast status reads; overdue is marked in words and a symbol, not colour alone.
 const STATUS = {
@@ -55,7 +55,7 @@ function forecastView(context) {
 
 export async function mountImmunizations(panel, context) {
   panel.append(forecastView(context));
-  if (!writes(context, IMMUNIZATION)) return;
+  if (!writes(context, kind("immunization"))) return;
   const options = formOptions();
   const vaccine = picker({
     label: "Vaccine (CVX)",

@@ -9,10 +9,8 @@ import {
 import { el, observationValue, refOf, resources } from "/chart-view.js";
 import { field, recordForm } from "/writing.js";
 import { chartJson, currentOf, loadList, nameOf, picker, recordChoice, section, today, writes } from "/orders-common.js";
+import { kind } from "/protocol.js";
 
-const ORDER = 2118;
-const REPORT = 2119;
-const OBSERVATION = 2113;
 const INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation";
 
 // A flag in words and a symbol (not colour alone): ▲ High, ▼ Low, Normal.
@@ -137,11 +135,11 @@ function cancelForm(context, open) {
 
 export async function mountOrders(panel, context) {
   flagReports(panel, context.chart);
-  if (!writes(context, ORDER) && !writes(context, REPORT)) return;
+  if (!writes(context, kind("order")) && !writes(context, kind("report"))) return;
   const panels = await loadList("lab-panels");
-  if (writes(context, ORDER)) panel.append(section("Order a test", orderForm(context, panels)));
+  if (writes(context, kind("order"))) panel.append(section("Order a test", orderForm(context, panels)));
   const open = currentOf(context, "ServiceRequest", (s) => s.status === "active");
   if (open.length === 0) return;
-  if (writes(context, REPORT) && writes(context, OBSERVATION)) panel.append(section("Enter results", resultsForm(context, open, panels)));
-  if (writes(context, ORDER)) panel.append(section("Cancel an order", cancelForm(context, open)));
+  if (writes(context, kind("report")) && writes(context, kind("observation"))) panel.append(section("Enter results", resultsForm(context, open, panels)));
+  if (writes(context, kind("order"))) panel.append(section("Cancel an order", cancelForm(context, open)));
 }

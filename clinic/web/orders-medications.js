@@ -9,8 +9,8 @@ import {
   chartJson, choice, currentOf, formOptions, loadList, nameOf, picker, recordChoice, section,
   today, writes,
 } from "/orders-common.js";
+import { kind } from "/protocol.js";
 
-const PRESCRIPTION = 2120;
 const CURRENT = new Set(["active", "on-hold"]);
 
 // The form's first guess of the dose unit and route from the RxNorm dose form and route of a
@@ -83,7 +83,7 @@ function prescribeForm(context, medications) {
 }
 
 export async function mountMedications(panel, context) {
-  if (!writes(context, PRESCRIPTION)) return;
+  if (!writes(context, kind("prescription"))) return;
   panel.append(section("Prescribe", prescribeForm(context, await loadList("medications"))));
   const list = currentOf(context, "MedicationRequest", (m) => CURRENT.has(m.status));
   if (list.length === 0) return;

@@ -11,16 +11,15 @@ import {
   chartJson, choice, currentOf, formOptions, loadList, nameOf, picker, recordChoice, section,
   today, writes,
 } from "/orders-common.js";
+import { kind } from "/protocol.js";
 
-const CONDITION = 2114;
-const ALLERGY = 2115;
 
 function statusOf(condition) {
   return condition.clinicalStatus?.coding?.[0]?.code ?? conceptText(condition.clinicalStatus) ?? "";
 }
 
 export async function mountProblems(panel, context) {
-  if (!writes(context, CONDITION)) return;
+  if (!writes(context, kind("condition"))) return;
   const conditions = await loadList("conditions");
   const problem = picker({
     label: "Problem",
@@ -74,7 +73,7 @@ async function substances() {
 }
 
 export async function mountAllergies(panel, context) {
-  if (!writes(context, ALLERGY)) return;
+  if (!writes(context, kind("allergy"))) return;
   const options = formOptions();
   const listId = "allergy-substances";
   const known = el("datalist", { id: listId }, ...(await substances()).map((s) => el("option", { value: s })));

@@ -6,8 +6,8 @@
 import { growthChart, vitalSigns } from "/assets/ehr_web_wasm.js";
 import { conceptText, day, el, empty, resources, table } from "/chart-view.js";
 import { field, recordForm } from "/writing.js";
+import { kind } from "/protocol.js";
 
-const OBSERVATION = 2113;
 // The member's unit choices (no PHI), remembered on this device.
 const UNITS_KEY = "clinic.vitals.units";
 const SVG = "http://www.w3.org/2000/svg";
@@ -77,7 +77,7 @@ function visitSelect(context) {
 }
 
 function mountEntry(panel, context) {
-  if (!context.member.writes.includes(OBSERVATION)) return;
+  if (!context.member.writes.includes(kind("observation"))) return;
   const facts = patientFacts(context);
   const age = ageYears(facts.birthDate);
   const infant = age !== null && age < 2;

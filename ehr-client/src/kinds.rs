@@ -160,6 +160,25 @@ impl ClinicalKind {
         }
     }
 
+    /// A stable name for the kind (what the browser apps look kinds up by).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Consent => "consent",
+            Self::Patient => "patient",
+            Self::Encounter => "encounter",
+            Self::Medication => "medication",
+            Self::Observation => "observation",
+            Self::Condition => "condition",
+            Self::AllergyIntolerance => "allergy",
+            Self::Immunization => "immunization",
+            Self::Message => "message",
+            Self::ServiceRequest => "order",
+            Self::DiagnosticReport => "report",
+            Self::Prescription => "prescription",
+            Self::Document => "document",
+        }
+    }
+
     /// The clinical kind of a kind number, if it is one.
     pub fn from_u16(kind: u16) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_u16() == kind)

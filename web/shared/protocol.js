@@ -1,6 +1,15 @@
 // What the app asks relays for, by name (DESIGN.md §11). The kind numbers and the tag names
 // come from ehr-client's core (WebAssembly `filter()`), so none is written down in JavaScript.
-import { filter as coreFilter } from "/assets/ehr_web_wasm.js";
+import { clinicalKinds, filter as coreFilter } from "/assets/ehr_web_wasm.js";
+
+let kinds = null;
+
+// The number of the clinical kind `name` ("document", "message", ...; ClinicalKind::name).
+export function kind(name) {
+  kinds ??= JSON.parse(clinicalKinds());
+  if (!(name in kinds)) throw new Error(`no clinical kind named ${name}`);
+  return kinds[name];
+}
 
 // The filter `name` (rosters, chart, audit, guardianship, patient, signer, keys,
 // patient-list), about `patients`

@@ -256,6 +256,16 @@ pub fn filter(name: &str, patients: Option<&str>) -> Result<String, ApiError> {
     Ok(filter.to_string())
 }
 
+/// The clinical kinds by name (`{"document": 2121, ...}`, [`ClinicalKind::name`]), so the
+/// browser apps name kinds and never write their numbers.
+pub fn clinical_kinds() -> String {
+    let kinds: serde_json::Map<String, Value> = ClinicalKind::ALL
+        .iter()
+        .map(|k| (k.name().to_owned(), json!(k.as_u16())))
+        .collect();
+    Value::Object(kinds).to_string()
+}
+
 fn named_filters() -> Value {
     let chart: Vec<u16> = ClinicalKind::ALL.iter().map(|k| k.as_u16()).collect();
     json!({

@@ -112,6 +112,12 @@ pub fn filters() -> String {
     api::filters()
 }
 
+/// The clinical kind numbers by name (`{"document": 2121, ...}`), from `ehr_client::kinds`.
+#[wasm_bindgen(js_name = clinicalKinds)]
+pub fn clinical_kinds() -> String {
+    api::clinical_kinds()
+}
+
 /// The filter `name` of [`filters`], about `patients` (a JSON array of their keys) when given.
 #[wasm_bindgen]
 pub fn filter(name: &str, patients: Option<String>) -> Result<String, JsError> {
@@ -247,57 +253,6 @@ impl HeldKey {
         Ok(MemberSession {
             session: api::member::MemberSession::open(practice, &self.identity, events)?,
         })
-    }
-
-    /// Who this key is on the verified roster now: `{"pubkey", "role", "name", "reads":
-    /// ["clinical", "office"], "writes": [kinds]}`; an Error if the roster does not name it.
-    pub fn member(&self, practice: &str, events: &str) -> Result<String, JsError> {
-        Ok(api::member::member(practice, &self.identity, events)?)
-    }
-
-    /// Every patient this member's keys reach: `[{"patient", "name", "birthDate", "gender",
-    /// "identifiers", "lastVisit"}]`, sorted by name.
-    #[wasm_bindgen(js_name = patientList)]
-    pub fn patient_list(&self, practice: &str, events: &str) -> Result<String, JsError> {
-        Ok(api::member::patient_list(practice, &self.identity, events)?)
-    }
-
-    /// `patient`'s chart as this member reads it: `{"patient", "bundle", "entries",
-    /// "refused"}`, patient-reported entries included and marked.
-    #[wasm_bindgen(js_name = openMemberChart)]
-    pub fn open_member_chart(
-        &self,
-        practice: &str,
-        patient: &str,
-        events: &str,
-    ) -> Result<String, JsError> {
-        Ok(api::member::chart(
-            practice,
-            &self.identity,
-            patient,
-            events,
-        )?)
-    }
-
-    /// A new record (FHIR JSON) about `patient`, signed by this member under the key its kind
-    /// takes: the event (JSON) to publish.
-    #[wasm_bindgen(js_name = signMemberRecord)]
-    pub fn sign_member_record(
-        &self,
-        practice: &str,
-        events: &str,
-        patient: &str,
-        resource: &str,
-        created_at: f64,
-    ) -> Result<String, JsError> {
-        Ok(api::member::sign_record(
-            practice,
-            &self.identity,
-            events,
-            patient,
-            resource,
-            created_at,
-        )?)
     }
 }
 
