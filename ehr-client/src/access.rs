@@ -540,15 +540,9 @@ impl PracticeView {
             .into_iter()
             .filter(|(_, records)| {
                 chart::fold(records, FoldOptions::default())
-                    .entries()
-                    .filter_map(|entry| {
-                        Some((
-                            (entry.updated_at, entry.event_id),
-                            entry.resource.as_consent()?,
-                        ))
-                    })
-                    .max_by_key(|(order, _)| *order)
-                    .is_some_and(|(_, consent)| consent.permits_fhir_sharing(now))
+                    .newest_consent()
+                    .and_then(|entry| entry.resource.as_consent())
+                    .is_some_and(|consent| consent.permits_fhir_sharing(now))
             })
             .map(|(patient, _)| patient)
             .collect()

@@ -101,6 +101,14 @@ impl Chart {
             .filter(move |e| e.key.resource_type == resource_type)
     }
 
+    /// The patient's current consent decision: the newest Consent, hers or the practice's
+    /// record of one, by [`ChartEntry::recency`]. Every reader (the gateway's policy, the
+    /// practice's maintenance, the portal) decides by this one rule.
+    pub fn newest_consent(&self) -> Option<&ChartEntry> {
+        self.of_type(ResourceType::Consent)
+            .max_by_key(|entry| entry.recency())
+    }
+
     /// One record.
     pub fn get(&self, key: &RecordKey) -> Option<&ChartEntry> {
         self.entries.get(key)
@@ -203,6 +211,15 @@ pub(crate) fn add_meta_tag(resource: &mut serde_json::Value, tag: serde_json::Va
         .or_insert_with(|| serde_json::Value::Array(Vec::new()));
     if let Some(tags) = tags.as_array_mut() {
         tags.push(tag);
+    }
+}
+
+impl ChartEntry {
+    /// Which of two records is the newer decision: event time, then version (a withdrawal is
+    /// the next version of what it withdraws, so it wins a same-second tie with the practice's
+    /// copy of the consent it ends), then event id.
+    pub fn recency(&self) -> (Timestamp, u32, EventId) {
+        (self.updated_at, self.version, self.event_id)
     }
 }
 

@@ -585,10 +585,7 @@ pub fn record_patient_consents<'a>(
     let mut plan = Vec::new();
     for (patient, records) in by_patient {
         let chart = chart::fold(&records, FoldOptions::default());
-        let Some(newest) = chart
-            .entries()
-            .max_by_key(|entry| (entry.updated_at, entry.event_id))
-        else {
+        let Some(newest) = chart.newest_consent() else {
             continue;
         };
         if !newest.patient_reported {

@@ -778,3 +778,46 @@ fn a_plain_current_permit_shares() {
         assert_eq!(c.fhir_recipients(now), ["fac-a"], "{start} to {end}");
     }
 }
+
+/// A consent record as `author` signed it at `at`, with a given first byte of event id.
+fn consent_record(
+    resource: Resource,
+    author: &Identity,
+    patient: &Identity,
+    at: u64,
+    id_byte: u8,
+) -> ehr_client::event::ClinicalRecord {
+    ehr_client::event::ClinicalRecord {
+        event_id: ehr_client::nostr::prelude::EventId::from_byte_array([id_byte; 32]),
+        author: author.public_key(),
+        created_at: Timestamp::from(at),
+        kind: ClinicalKind::Consent,
+        patient: patient.public_key(),
+        resource,
+        copied_by: None,
+    }
+}
+
+#[test]
+fn a_withdrawal_in_the_same_second_as_the_practice_copy_of_the_consent_it_ends_wins() {
+    let patient = Identity::generate();
+    let doctor = Identity::generate();
+    let shared = demo::fhir_sharing_consent("pt-1", &["fac-a"]);
+    let withdrawal = shared.as_consent().unwrap().withdrawal();
+    // The practice's copy sorts after her withdrawal by event id: only the version decides.
+    let records = [
+        consent_record(shared.clone(), &patient, &patient, 100, 1),
+        consent_record(shared, &doctor, &patient, 200, 0xff),
+        consent_record(withdrawal, &patient, &patient, 200, 0),
+    ];
+    let chart = fold(&records, FoldOptions::default());
+    let newest = chart.newest_consent().unwrap();
+    assert!(newest.patient_reported);
+    assert!(
+        !newest
+            .resource
+            .as_consent()
+            .unwrap()
+            .permits_fhir_sharing(Timestamp::from(300))
+    );
+}

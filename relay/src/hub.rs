@@ -38,6 +38,9 @@ pub struct Hub {
     store: Store,
     access: RwLock<Access>,
     live: broadcast::Sender<Arc<LiveEvent>>,
+    /// Role reloads started, and the latest one applied: see [`Hub::reload_roles`].
+    role_reloads: std::sync::atomic::AtomicU64,
+    roles_applied: std::sync::Mutex<u64>,
 }
 
 impl Hub {
@@ -48,6 +51,8 @@ impl Hub {
             store,
             access: RwLock::new(access),
             live,
+            role_reloads: std::sync::atomic::AtomicU64::new(0),
+            roles_applied: std::sync::Mutex::new(0),
         });
         hub.reload_practice_events().await?;
         hub.reload_roles().await?;
@@ -88,9 +93,23 @@ impl Hub {
     }
 
     /// Re-read NIP-86 roles and bans (after a management call here or in another process).
+    ///
+    /// Reloads run concurrently (a management call here, a NOTIFY, a LISTEN reconnect). A
+    /// read that started earlier may finish later: applying it would undo a newer change (a
+    /// key just allowed would count as a stranger). So only a reload that started after the
+    /// last one applied is applied.
     pub async fn reload_roles(&self) -> Result<(), RelayError> {
+        use std::sync::atomic::Ordering;
+        let started = self.role_reloads.fetch_add(1, Ordering::SeqCst) + 1;
         let (assigned, bans) = self.store.assigned_roles().await?;
-        self.access_mut().set_assigned(assigned, bans);
+        let mut applied = self
+            .roles_applied
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if started > *applied {
+            *applied = started;
+            self.access_mut().set_assigned(assigned, bans);
+        }
         Ok(())
     }
 

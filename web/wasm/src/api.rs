@@ -190,6 +190,8 @@ fn chart_json(
         "patient": patient.to_hex(),
         "bundle": chart.to_bundle(),
         "entries": entries,
+        // Her current consent decision, by the core's one rule (`Chart::newest_consent`).
+        "newest_consent": chart.newest_consent().map(|entry| entry.event_id.to_hex()),
         "refused": malformed,
     })
     .to_string()

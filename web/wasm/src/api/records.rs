@@ -216,7 +216,7 @@ pub fn consent_withdrawal(consent: &str) -> Result<String, ApiError> {
     checked(consent.withdrawal())
 }
 
-/// Whether the chart's newest Consent (by event time, hers or the practice's record of one)
+/// Whether the chart's newest Consent (`Chart::newest_consent`: hers or the practice's record of one)
 /// shares her chart through the FHIR gateway: `{"sharing", "facilities", "consent"}`, the
 /// consent being the resource a withdrawal starts from (`null` without one).
 pub fn sharing_state(chart: &str) -> Result<String, ApiError> {
@@ -225,16 +225,11 @@ pub fn sharing_state(chart: &str) -> Result<String, ApiError> {
         .as_array()
         .ok_or(ApiError::Chart)?;
     let facts = at(&chart, "/entries").as_array().ok_or(ApiError::Chart)?;
+    let newest_id = at(&chart, "/newest_consent");
     let newest = entries
         .iter()
         .zip(facts)
-        .filter(|(entry, _)| at(entry, "/resource/resourceType") == "Consent")
-        .max_by_key(|(_, fact)| {
-            (
-                at(fact, "/updated_at").as_u64(),
-                at(fact, "/event_id").as_str().map(str::to_owned),
-            )
-        })
+        .find(|(_, fact)| !newest_id.is_null() && at(fact, "/event_id") == newest_id)
         .map(|(entry, _)| at(entry, "/resource"));
     let Some(newest) = newest else {
         return Ok(json!({ "sharing": false, "facilities": [], "consent": null }).to_string());
