@@ -3,7 +3,7 @@
 // member's role may do, lists the patients its keys reach and opens their charts. The relay
 // and the key domains decide what can be read; the app shows a role only its tabs.
 // DOM text goes through textContent only: the CSP requires trusted types for HTML sinks.
-import init from "/assets/ehr_web_wasm.js";
+import init, { memberSessionWithSigner } from "/assets/ehr_web_wasm.js";
 import { $ } from "/dom.js";
 import { filter } from "/protocol.js";
 import { sessionRelay } from "/relay.js";
@@ -38,14 +38,22 @@ const TEXTS = {
   loggedOut: "Logged out; every chart was removed from this page.",
 };
 
+// The member's view, kept in WebAssembly for the session: a key held there opens its grants at
+// once; an extension or a remote signer is asked to decrypt only the grants sealed to it (one
+// per epoch), and signs each new record.
+async function memberSession(connection, signer, keys) {
+  if (signer.key) return signer.key.memberSession(connection.practice, JSON.stringify(keys));
+  try {
+    return await memberSessionWithSigner(connection.practice, JSON.stringify(keys), signer);
+  } catch (error) {
+    // The core's message says what went wrong (a refusal, a signer that did not answer).
+    throw new LoginError(String(error?.message ?? error));
+  }
+}
+
 // Fetch what the member's keys come from and the patient list, and ask the core who the key
 // is. A key the roster does not name is refused by the relay (not a member) or by the core.
 async function openPractice(signer) {
-  if (!signer.key) {
-    throw new LoginError("The clinic app opens charts with a key held in this browser: log in "
-      + "with your ncryptsec key or a passkey. Browser extensions and remote signers are not "
-      + "supported by the clinic app yet.");
-  }
   const connection = verifiedConnection($("connection").value);
   const relay = sessionRelay(connection, signer);
   try {
@@ -60,7 +68,7 @@ async function openPractice(signer) {
     performance.mark("clinic:fetched");
     $("status").textContent = "Verifying and decrypting in this browser…";
     // The member's view (keys opened once) stays in WebAssembly for the session.
-    const session = signer.key.memberSession(connection.practice, JSON.stringify(keys));
+    const session = await memberSession(connection, signer, keys);
     try {
       const member = JSON.parse(session.member());
       const patients = JSON.parse(session.patientList(JSON.stringify(list)));
@@ -104,7 +112,7 @@ async function openPatient(patient, tab) {
     $("status").textContent = refused === 0 ? "" : `${refused} events could not be verified or opened and are not shown.`;
     renderChart(context, {
       heading: patient.name ?? "Unnamed patient",
-      shown: (candidate) => tabShown(candidate, member),
+      shown: (candidate) => tabShown(candidate, member, patient),
       tab,
     });
     performance.mark("clinic:chart");

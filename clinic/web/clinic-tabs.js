@@ -13,9 +13,23 @@ const OFFICE_TABS = new Set(["details", "messages", "all"]);
 // Built-in tabs the clinic app does not show: the patient's own access log reads her copies.
 const PATIENT_ONLY_TABS = new Set(["access"]);
 
-// Whether `member` (the core's member()) sees `tab`.
-export function tabShown(tab, member) {
+// The CDC growth references end at 20 years: an adult's chart has no growth tab.
+const GROWTH_CHARTED_UNTIL_YEARS = 20;
+
+// Whether `birthDate` (YYYY-MM-DD, or absent) is of someone still charted for growth; without
+// one the tab stays, and says it needs a date of birth.
+function chartsGrowth(birthDate, today = new Date()) {
+  if (!birthDate) return true;
+  const limit = new Date(`${birthDate.slice(0, 10)}T00:00:00Z`);
+  if (Number.isNaN(limit.getTime())) return true;
+  limit.setUTCFullYear(limit.getUTCFullYear() + GROWTH_CHARTED_UNTIL_YEARS);
+  return today < limit;
+}
+
+// Whether `member` (the core's member()) sees `tab` in `patient`'s chart (a patient-list row).
+export function tabShown(tab, member, patient) {
   if (PATIENT_ONLY_TABS.has(tab.id)) return false;
+  if (tab.id === "growth" && !chartsGrowth(patient?.birthDate)) return false;
   return member.reads.includes("clinical") || OFFICE_TABS.has(tab.id);
 }
 
@@ -65,7 +79,7 @@ function detailsForm(context, patient) {
 function mountDetails(panel, context) {
   const [patient] = resources(context.chart, "Patient");
   panel.append(el("h3", { text: "Patient details" }));
-  const writes = context.member.writes.includes(kind("patient")) && context.signer.key;
+  const writes = context.member.writes.includes(kind("patient"));
   if (!patient) {
     panel.append(empty("No demographics recorded yet."));
     if (writes) panel.append(detailsForm(context, null));

@@ -27,10 +27,11 @@ async function draftName(context) {
   return `clinic-draft:${hex}`;
 }
 
-// The draft, sealed to the member's own key (NIP-44): nothing readable is stored.
+// The draft, sealed to the member's own key (NIP-44, by whatever holds it): nothing readable
+// is stored.
 async function saveDraft(context, form) {
-  const key = context.signer.key;
-  const sealed = key.nip44Encrypt(key.publicKey(), JSON.stringify({ ...form, savedAt: Date.now() }));
+  const { signer } = context;
+  const sealed = await signer.nip44.encrypt(signer.publicKey, JSON.stringify({ ...form, savedAt: Date.now() }));
   localStorage.setItem(await draftName(context), sealed);
 }
 
@@ -38,8 +39,8 @@ async function loadDraft(context) {
   const sealed = localStorage.getItem(await draftName(context));
   if (!sealed) return null;
   try {
-    const key = context.signer.key;
-    return JSON.parse(key.nip44Decrypt(key.publicKey(), sealed));
+    const { signer } = context;
+    return JSON.parse(await signer.nip44.decrypt(signer.publicKey, sealed));
   } catch {
     return null;
   }
@@ -66,7 +67,7 @@ function select(label, options, props = {}) {
 
 function mountNote(panel, context) {
   panel.append(el("h3", { text: "New note" }));
-  if (!context.member.writes.includes(kind("document")) || !context.signer.key) {
+  if (!context.member.writes.includes(kind("document"))) {
     panel.append(el("p", { className: "empty", text: "Your role does not write notes." }));
     return;
   }
@@ -156,7 +157,7 @@ function mountNote(panel, context) {
 
 // Under each signed note of the Visits tab: add an addendum.
 function addAddenda(panel, context) {
-  if (!context.member.writes.includes(kind("document")) || !context.signer.key) return;
+  if (!context.member.writes.includes(kind("document"))) return;
   for (const note of panel.querySelectorAll("section.note:not(.addendum)")) {
     const id = note.dataset.id;
     const [textField, text] = field("Addendum", { name: "addendum", rows: 3, required: true }, "textarea");

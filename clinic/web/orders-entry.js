@@ -5,11 +5,12 @@
 // (writing.js); a change to a record is its next version, never an edit.
 import { mountProblems, mountAllergies } from "/orders-problems.js";
 import { mountMedications } from "/orders-medications.js";
-import { mountImmunizations } from "/orders-immunizations.js";
+import { mountDueImmunizations, mountImmunizations } from "/orders-immunizations.js";
 import { mountOrders } from "/orders-labs.js";
 
 // `register({ registerTab, extendTab })`: the forms go under the built-in tabs.
 export function register({ extendTab }) {
+  extendTab("summary", mountDueImmunizations);
   extendTab("problems", mountProblems);
   extendTab("medications", mountMedications);
   extendTab("allergies", mountAllergies);

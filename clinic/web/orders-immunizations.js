@@ -53,6 +53,24 @@ function forecastView(context) {
   return box;
 }
 
+// Under the Summary: the doses overdue or due now (a child's chart only), each named.
+export function mountDueImmunizations(panel, context) {
+  const forecast = JSON.parse(immunizationForecast(chartJson(context), today()));
+  if (forecast.groups.length === 0) return;
+  const pending = forecast.groups.filter((g) => g.status === "overdue" || g.status === "due")
+    .sort((a, b) => STATUS[a.status].order - STATUS[b.status].order || a.recommended.localeCompare(b.recommended));
+  const section = el("section", { className: "summary-part" }, el("h3", { text: "Immunizations due" }));
+  if (pending.length === 0) {
+    section.append(empty("Up to date with the CDC routine schedule."));
+  } else {
+    section.append(el("ul", { className: "due-immunizations" }, ...pending.map((g) => el("li", {
+      className: g.status,
+      text: `${STATUS[g.status].text}: ${g.name}, dose ${g.dose ?? ""} (from ${g.recommended ?? "—"})`,
+    }))));
+  }
+  panel.append(section);
+}
+
 export async function mountImmunizations(panel, context) {
   panel.append(forecastView(context));
   if (!writes(context, kind("immunization"))) return;

@@ -7,8 +7,9 @@ import { el } from "/dom.js";
 // Sign `resource` (FHIR JSON text) about the open patient as the member and publish it; throws
 // with a readable message when the core or the relay refuses. Returns the signed event.
 export async function publishRecord(context, resource) {
-  const { session, relay, patient } = context;
-  const signed = session.signRecord(patient.patient, resource, Date.now() / 1000);
+  const { session, relay, patient, signer } = context;
+  // A key held in WebAssembly signs at once; an extension or a remote signer is asked to.
+  const signed = await session.signRecord(patient.patient, resource, Math.floor(Date.now() / 1000), signer);
   const event = JSON.parse(signed);
   await (await relay()).publish(event);
   // For scripts/bench-clinic: the relay said OK.
@@ -32,7 +33,8 @@ export function recordForm(context, { label, fields, build, done, confirm, saved
   const status = el("p", { role: "status", className: "form-status" });
   const alert = el("p", { role: "alert", className: "form-error" });
   const button = el("button", { type: "submit", text: label });
-  const form = el("form", { className: "record-form" }, ...fields, button, status, alert);
+  // The question or the refusal sits above the button: read before pressing it again.
+  const form = el("form", { className: "record-form" }, ...fields, alert, button, status);
   let confirmed = null;
   form.addEventListener("input", () => { confirmed = null; button.textContent = label; });
   form.addEventListener("submit", async (submit) => {

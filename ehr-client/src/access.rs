@@ -20,9 +20,11 @@ use crate::roster::{Role, RosterChain, verify_roster_chain};
 
 mod opening;
 mod patient;
+mod signer;
 
 use opening::{open_events, select_events};
 pub use patient::{open_as_patient, open_as_patient_with, patient_chart, patient_chart_with};
+use signer::ReaderKey;
 
 /// How far ahead of the reader's clock a guardianship may be dated and still count now.
 pub const CLOCK_SKEW_SECS: u64 = 120;
@@ -140,6 +142,14 @@ impl PracticeView {
         events: impl IntoIterator<Item = &'a Event> + Clone,
         reader: &Identity,
     ) -> Self {
+        Self::load_as(root, events, &ReaderKey::Held(reader))
+    }
+
+    fn load_as<'a>(
+        root: &PublicKey,
+        events: impl IntoIterator<Item = &'a Event> + Clone,
+        reader: &ReaderKey<'_>,
+    ) -> Self {
         let roster = verify_roster_chain(root, events.clone());
         let mut view = Self {
             root: *root,
@@ -183,6 +193,7 @@ impl PracticeView {
     /// changes the chain, and the view must be loaded again. So must it when an epoch grant
     /// arrives after wraps under that epoch.
     pub fn add(&mut self, event: &Event, reader: &Identity) -> bool {
+        let reader = &ReaderKey::Held(reader);
         match event.kind.as_u16() {
             kinds::EPOCH_GRANT => self.add_epoch_grant(event, reader),
             kinds::CHART_KEY_WRAP | kinds::GUARDIAN_GRANT => self.add_wrap(event, reader),
@@ -196,7 +207,7 @@ impl PracticeView {
         *signer == self.root || self.roster.role_at(signer, at).is_some_and(check)
     }
 
-    fn add_epoch_grant(&mut self, event: &Event, reader: &Identity) {
+    fn add_epoch_grant(&mut self, event: &Event, reader: &ReaderKey<'_>) {
         let grant = match EpochGrant::parse(event) {
             Ok(grant) => grant,
             Err(error) => return self.refused.push((event.id, error.into())),
@@ -209,7 +220,7 @@ impl PracticeView {
         if grant.member != reader.public_key() {
             return;
         }
-        match grant.open(reader) {
+        match reader.open_grant(&grant) {
             Ok(keys) => {
                 for key in keys {
                     let announced = self.roster.epoch_public_key_of(grant.domain, key.number);
@@ -225,7 +236,7 @@ impl PracticeView {
         }
     }
 
-    fn add_wrap(&mut self, event: &Event, reader: &Identity) {
+    fn add_wrap(&mut self, event: &Event, reader: &ReaderKey<'_>) {
         let wrap = match ChartKeyWrap::parse(event) {
             Ok(wrap) => wrap,
             Err(error) => return self.refused.push((event.id, error.into())),
@@ -259,7 +270,7 @@ impl PracticeView {
                 wrap.open_with_conversation(&conversation)
             }),
             WrapRecipient::Gateway(to) | WrapRecipient::Guardian(to) if to == self.reader => {
-                Some(wrap.open_as_grantee(reader))
+                Some(reader.open_direct_wrap(&wrap))
             }
             _ => None,
         };

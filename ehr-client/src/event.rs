@@ -19,6 +19,7 @@
 
 use nostr::prelude::{
     Event, EventBuilder, EventId, FinalizeEvent, PublicKey, SecretKey, Tag, Timestamp,
+    UnsignedEvent,
 };
 
 use crate::crypto::{self, CryptoError};
@@ -124,6 +125,9 @@ pub enum EventError {
     /// A patient-authored event of a kind the patient may not write (DESIGN.md §2).
     #[error("a patient may not write kind {0}")]
     NotPatientWritable(u16),
+    /// An event signed through a signer needs its time set: the core reads no clock there.
+    #[error("the event has no created_at")]
+    NoTime,
 }
 
 /// An event whose id and signature have been checked, once: by [`VerifiedEvent::verify`], or
@@ -256,6 +260,43 @@ impl ClinicalEventBuilder {
         self.finish(author, practice_copy, &json, practice_key)
     }
 
+    /// [`Self::sign_in`] through a signer that holds the author's key (a NIP-07 extension, a
+    /// NIP-46 bunker): the practice copy is encrypted here under `key`; the signer encrypts
+    /// the patient copy and signs, and what it returns must be the event asked for, validly
+    /// signed. `created_at` must be set: the core reads no clock in the browser.
+    pub async fn sign_in_with<S: PatientSigner>(
+        self,
+        signer: &S,
+        domain: Domain,
+        key: &ChartKey,
+    ) -> Result<ClinicalEvent, EventError> {
+        let practice_key = match domain {
+            Domain::Clinical => PracticeKeyRef::Chart(key.version()),
+            Domain::Office => PracticeKeyRef::Office(key.version()),
+        };
+        check_domain(self.kind, practice_key)?;
+        let created_at = self.created_at.ok_or(EventError::NoTime)?;
+        let json = self.resource.to_json();
+        let practice_copy = key.encrypt(&json)?;
+        let patient_copy = signer.nip44_encrypt(&self.patient, &json).await?;
+        let author = signer.public_key();
+        let tags = member_tags(self.patient, patient_copy, practice_key);
+        let mut unsigned = UnsignedEvent::new(
+            author,
+            created_at,
+            self.kind.to_nostr(),
+            tags,
+            practice_copy,
+        );
+        let expected = unsigned.id();
+        let event = signer.sign_event(unsigned).await?;
+        if event.id != expected || event.pubkey != author {
+            return Err(EventError::SignerAltered);
+        }
+        let verified = VerifiedEvent::verify(event).map_err(|_| EventError::SignerAltered)?;
+        ClinicalEvent::from_verified(verified)
+    }
+
     /// Sign as the patient: practice copy to the epoch public key `E_n`, patient copy to the
     /// patient's own key.
     pub fn sign_as_patient(
@@ -348,12 +389,7 @@ impl SignedParts {
     ) -> Result<ClinicalEvent, EventError> {
         let patient_copy =
             crypto::nip44_encrypt(author.secret_key(), &self.patient, patient_plaintext)?;
-        let mut tags = vec![
-            Tag::public_key(self.patient),
-            Tag::custom(TAG_PATIENT_CONTENT, [patient_copy.clone()]),
-        ];
-        tags.extend(practice_key_tags(self.practice_key));
-        tags.push(Tag::custom(TAG_FORMAT, [FORMAT_VERSION]));
+        let tags = member_tags(self.patient, patient_copy.clone(), self.practice_key);
         let mut builder = EventBuilder::new(self.kind.to_nostr(), practice_copy).tags(tags);
         if let Some(created_at) = self.created_at {
             builder = builder.custom_created_at(created_at);
@@ -370,6 +406,17 @@ impl SignedParts {
             patient_content: patient_copy,
         })
     }
+}
+
+/// The tags of a member-written event: the patient, her copy, the practice key, the format.
+fn member_tags(patient: PublicKey, patient_copy: String, practice_key: PracticeKeyRef) -> Vec<Tag> {
+    let mut tags = vec![
+        Tag::public_key(patient),
+        Tag::custom(TAG_PATIENT_CONTENT, [patient_copy]),
+    ];
+    tags.extend(practice_key_tags(practice_key));
+    tags.push(Tag::custom(TAG_FORMAT, [FORMAT_VERSION]));
+    tags
 }
 
 /// A verified clinical event, still encrypted.

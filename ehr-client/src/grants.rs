@@ -321,6 +321,17 @@ impl ChartKeyWrap {
         self.open_with_conversation(&conversation)
     }
 
+    /// The NIP-44 payload a direct wrap's grantee decrypts (from [`Self::author`]): what a
+    /// grantee whose key sits in a signer hands it ([`Self::open_decrypted`] then reads it).
+    pub fn ciphertext(&self) -> &str {
+        &self.content
+    }
+
+    /// Open a direct wrap from its plaintext, decrypted by the grantee's signer.
+    pub fn open_decrypted(&self, plaintext: &str) -> Result<Vec<ChartKey>, GrantError> {
+        self.parse_plaintext(plaintext)
+    }
+
     /// Open the wrap with the NIP-44 conversation key of its recipient and its author, derived
     /// once by a reader that opens many wraps from one author ([`crate::access::PracticeView`]).
     pub(crate) fn open_with_conversation(
@@ -329,8 +340,12 @@ impl ChartKeyWrap {
     ) -> Result<Vec<ChartKey>, GrantError> {
         let bytes = crypto::decrypt_with_conversation_key(conversation, &self.content)?;
         let plaintext = Zeroizing::new(String::from_utf8(bytes).map_err(|_| CryptoError::NotUtf8)?);
+        self.parse_plaintext(&plaintext)
+    }
+
+    fn parse_plaintext(&self, plaintext: &str) -> Result<Vec<ChartKey>, GrantError> {
         let wire: WireChartKeys =
-            serde_json::from_str(&plaintext).map_err(|_| GrantError::PayloadMismatch)?;
+            serde_json::from_str(plaintext).map_err(|_| GrantError::PayloadMismatch)?;
         if wire.patient != self.patient.to_hex()
             || wire.version != self.version
             || Domain::from_tag(wire.domain.as_deref()) != Some(self.domain)
@@ -455,8 +470,20 @@ impl EpochGrant {
             &self.granter,
             &self.content,
         )?);
+        self.open_decrypted(&plaintext)
+    }
+
+    /// The NIP-44 payload the member decrypts (from [`Self::granter`]): what a member whose
+    /// key sits in a signer (NIP-07, NIP-46) hands it.
+    pub fn ciphertext(&self) -> &str {
+        &self.content
+    }
+
+    /// Open the grant from its plaintext, decrypted by the member's signer. The checks are
+    /// [`Self::open`]'s.
+    pub fn open_decrypted(&self, plaintext: &str) -> Result<Vec<EpochKey>, GrantError> {
         let wire: WireEpochKeys =
-            serde_json::from_str(&plaintext).map_err(|_| GrantError::PayloadMismatch)?;
+            serde_json::from_str(plaintext).map_err(|_| GrantError::PayloadMismatch)?;
         if wire.epoch != self.epoch || Domain::from_tag(wire.domain.as_deref()) != Some(self.domain)
         {
             return Err(GrantError::PayloadMismatch);

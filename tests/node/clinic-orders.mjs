@@ -90,6 +90,10 @@ async function run() {
     await page.getByRole("button", { name: /back to the patient list/i }).click();
     await openPatient(page, input.mateo);
     result.mateo = await page.textContent("#chart-heading");
+    // The Summary (the tab a chart opens on) names the doses overdue or due now.
+    await page.getByRole("tab", { name: "Summary" }).click();
+    await page.locator("#panel-summary h3", { hasText: "Immunizations due" }).waitFor();
+    result.summaryDue = await page.locator("#panel-summary .due-immunizations li").allTextContents();
     await page.getByRole("tab", { name: "Immunizations" }).click();
     const forecast = page.locator("#panel-immunizations section.forecast");
     await forecast.waitFor();

@@ -56,3 +56,34 @@ export function formMessages(page) {
   return page.$$eval(".form-error, .form-status, .tab-error, #error", (ps) =>
     ps.map((p) => p.textContent).filter(Boolean)).catch(() => []);
 }
+
+// A NIP-07 extension on `page`: window.nostr backed by nostr-tools in Node with `nsec`, so the
+// key never enters the page. Returns the counts of what the page asked of it, kept up to date.
+export async function nip07Extension(page, nsec) {
+  const { decode } = await import("nostr-tools/nip19");
+  const { finalizeEvent, getPublicKey } = await import("nostr-tools/pure");
+  const nip44 = await import("nostr-tools/nip44");
+  const secret = decode(nsec).data;
+  const asked = { getPublicKey: 0, signEvent: 0, encrypt: 0, decrypt: 0 };
+  await page.exposeFunction("__extGetPublicKey", () => { asked.getPublicKey += 1; return getPublicKey(secret); });
+  await page.exposeFunction("__extSignEvent", (template) => { asked.signEvent += 1; return finalizeEvent(template, secret); });
+  await page.exposeFunction("__extEncrypt", (peer, text) => {
+    asked.encrypt += 1;
+    return nip44.encrypt(text, nip44.getConversationKey(secret, peer));
+  });
+  await page.exposeFunction("__extDecrypt", (peer, payload) => {
+    asked.decrypt += 1;
+    return nip44.decrypt(payload, nip44.getConversationKey(secret, peer));
+  });
+  await page.addInitScript(() => {
+    window.nostr = {
+      getPublicKey: () => window.__extGetPublicKey(),
+      signEvent: (template) => window.__extSignEvent(template),
+      nip44: {
+        encrypt: (peer, text) => window.__extEncrypt(peer, text),
+        decrypt: (peer, payload) => window.__extDecrypt(peer, payload),
+      },
+    };
+  });
+  return asked;
+}

@@ -24,12 +24,11 @@ mod demo_common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use clinic_common::{assert_same_origin, screenshot_dir};
+use clinic_common::{CHROMIUM, assert_browser_ready, assert_same_origin, screenshot_dir};
 use demo_common::{Seeded, count, ehr, start_seeded};
 use ehr_client::keys::Identity;
 use serde_json::{Value, json};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const DOCTOR_REPLY: &str = "Your lab results are normal. (synthetic reply from the doctor)";
 const FRONT_DESK_REPLY: &str = "We booked you for Tuesday at 9. (synthetic reply from the desk)";
 const NEW_PHONE: &str = "555-0142";
@@ -73,12 +72,7 @@ fn messages_she_reads(home: &Path, patient: &Identity, connection: &str) -> Vec<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_read_and_answer_charts_as_their_role_allows_and_strangers_are_refused() {
-    let wasm = Path::new(ehr_web::DEFAULT_ASSETS_DIR).join("ehr_web_wasm_bg.wasm");
-    assert!(
-        wasm.is_file(),
-        "the WebAssembly is not built: run scripts/build-web (scripts/test does)"
-    );
-    assert!(Path::new(CHROMIUM).is_file(), "Chromium is missing");
+    assert_browser_ready();
     let home = tempfile::tempdir().unwrap();
     let Seeded {
         mut stack,

@@ -11,7 +11,7 @@
 mod clinic_common;
 mod demo_common;
 
-use clinic_common::{assert_same_origin, screenshot_dir};
+use clinic_common::{CHROMIUM, assert_same_origin, screenshot_dir};
 use demo_common::{Seeded, ehr, ehr_output, start_seeded};
 use serde_json::{Value, json};
 
@@ -31,7 +31,7 @@ async fn a_file_uploaded_in_the_clinic_app_is_stored_encrypted_and_opens_for_ano
     let shots = screenshot_dir();
     let input = json!({
         "clinic": stack.urls().clinic.clone().unwrap(),
-        "chromium": "/usr/bin/chromium",
+        "chromium": CHROMIUM,
         "doctor": keys.doctor.nsec().as_str(),
         "search": "maria demo-alvarez",
         "file": { "name": "referral.txt", "mimeType": "text/plain", "text": TEXT, "title": TITLE },

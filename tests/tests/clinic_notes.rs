@@ -13,26 +13,13 @@
 mod clinic_common;
 mod demo_common;
 
-use base64::Engine as _;
-use clinic_common::{assert_same_origin, screenshot_dir};
+use clinic_common::{CHROMIUM, assert_same_origin, note_text, screenshot_dir};
 use demo_common::{Seeded, ehr, start_seeded};
 use serde_json::{Value, json};
 
 const PLAN: &str = "Continue lisinopril; recheck blood pressure in four weeks. (synthetic)";
 const ADDENDUM: &str = "Called the patient: home readings reviewed. (synthetic)";
 const NURSING: &str = "Blood pressure rechecked seated, 128/82. (synthetic)";
-
-fn note_text(resource: &Value) -> String {
-    let data = resource["content"][0]["attachment"]["data"]
-        .as_str()
-        .unwrap_or_default();
-    String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(data)
-            .unwrap(),
-    )
-    .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_doctor_signs_a_templated_note_and_an_addendum_and_a_nurse_a_nursing_note() {
@@ -46,7 +33,7 @@ async fn a_doctor_signs_a_templated_note_and_an_addendum_and_a_nurse_a_nursing_n
     let shots = screenshot_dir();
     let input = json!({
         "clinic": stack.urls().clinic.clone().unwrap(),
-        "chromium": "/usr/bin/chromium",
+        "chromium": CHROMIUM,
         "doctor": keys.doctor.nsec().as_str(),
         "nurse": keys.nurse.nsec().as_str(),
         "search": "maria demo-alvarez",
@@ -105,7 +92,7 @@ async fn a_doctor_signs_a_templated_note_and_an_addendum_and_a_nurse_a_nursing_n
     // And Maria, in the portal, sees the same folded chart: one row per record.
     let portal = json!({
         "portal": stack.urls().portal.clone().unwrap(),
-        "chromium": "/usr/bin/chromium",
+        "chromium": CHROMIUM,
         "connection": connection,
         "logins": [{ "name": "maria", "nsec": keys.patients[0].nsec().as_str() }],
     });

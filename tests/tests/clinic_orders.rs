@@ -19,30 +19,11 @@
 mod clinic_common;
 mod demo_common;
 
-use std::path::Path;
-
-use clinic_common::{assert_same_origin, screenshot_dir};
+use clinic_common::{
+    CHROMIUM, assert_browser_ready, assert_same_origin, has_code, of_type, screenshot_dir,
+};
 use demo_common::{Seeded, ehr, start_seeded};
 use serde_json::{Value, json};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// The entries of `bundle` of `resource_type`.
-fn of_type<'a>(bundle: &'a Value, resource_type: &str) -> Vec<&'a Value> {
-    bundle["entry"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["resource"])
-        .filter(|r| r["resourceType"] == resource_type)
-        .collect()
-}
-
-fn has_code(resource: &Value, field: &str, system: &str, code: &str) -> bool {
-    resource[field]["coding"]
-        .as_array()
-        .is_some_and(|c| c.iter().any(|k| k["system"] == system && k["code"] == code))
-}
 
 /// Maria's chart as the nurse's CLI folds it holds what the doctor wrote in the browser: the
 /// ICD-10-CM problem, the RxNorm prescription, the completed order with its report and its
@@ -103,12 +84,7 @@ fn assert_maria_records(bundle: &Value, problem: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_doctor_codes_a_problem_prescribes_past_an_allergy_alert_results_an_order_and_reads_a_forecast()
  {
-    let wasm = Path::new(ehr_web::DEFAULT_ASSETS_DIR).join("ehr_web_wasm_bg.wasm");
-    assert!(
-        wasm.is_file(),
-        "the WebAssembly is not built: run scripts/build-web (scripts/test does)"
-    );
-    assert!(Path::new(CHROMIUM).is_file(), "Chromium is missing");
+    assert_browser_ready();
     let home = tempfile::tempdir().unwrap();
     let Seeded {
         mut stack,
@@ -203,6 +179,22 @@ async fn the_doctor_codes_a_problem_prescribes_past_an_allergy_alert_results_an_
         assert!(
             ["⚠ Overdue", "Due now", "Upcoming"].contains(&status),
             "{row}"
+        );
+    }
+    // His Summary lists exactly the doses overdue or due now, by name.
+    let pending: Vec<&str> = rows
+        .iter()
+        .filter(|row| row[2] != "Upcoming")
+        .map(|row| row[0].as_str().unwrap())
+        .collect();
+    let summary_due = page["summaryDue"].as_array().unwrap();
+    assert_eq!(summary_due.len(), pending.len(), "{page}");
+    for name in pending {
+        assert!(
+            summary_due
+                .iter()
+                .any(|line| line.as_str().unwrap().contains(name)),
+            "{name}: {page}"
         );
     }
 

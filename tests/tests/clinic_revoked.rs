@@ -14,7 +14,7 @@ mod demo_common;
 
 use std::time::Duration;
 
-use clinic_common::assert_same_origin;
+use clinic_common::{CHROMIUM, assert_same_origin};
 use demo_common::{Seeded, ehr, start_seeded};
 use ehr_client::access::PracticeView;
 use ehr_client::kinds::practice_kinds;
@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 async fn nurse_logs_in(clinic: &str, nsec: &str) -> Value {
     let input = json!({
         "clinic": clinic,
-        "chromium": "/usr/bin/chromium",
+        "chromium": CHROMIUM,
         "logins": [{ "name": "nurse", "nsec": nsec, "width": 1280, "search": "maria demo-alvarez" }],
     });
     tokio::task::spawn_blocking(move || {

@@ -21,11 +21,10 @@ mod demo_common;
 
 use std::path::Path;
 
-use clinic_common::{assert_same_origin, screenshot_dir};
+use clinic_common::{CHROMIUM, assert_same_origin, screenshot_dir};
 use demo_common::{Seeded, ehr, start_seeded};
 use serde_json::{Value, json};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 /// Mateo, the demo's younger child (born 2019-01-25, male).
 const MATEO: usize = 9;
 const MATEO_BORN: (i64, i64, i64) = (2019, 1, 25);

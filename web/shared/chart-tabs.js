@@ -120,21 +120,52 @@ function mountSummary(panel, { chart }) {
     list("Active problems", resources(chart, "Condition").filter(isActiveProblem), describe, "No active problems."),
     list("Current medications", resources(chart, "MedicationRequest").filter(isCurrentMedication),
       (m) => [describe(m), m.dosageInstruction?.[0]?.text].filter(Boolean).join(" — "), "No current medications."),
-    list("Allergies", resources(chart, "AllergyIntolerance"), describe, "No known allergies recorded."),
+    list("Allergies", resources(chart, "AllergyIntolerance").filter(isCurrentAllergy), allergySummary, "No known allergies recorded."),
     list("Latest vitals", vitals, (o) => `${describe(o)}: ${observationValue(o)} (${observationDate(o)})`, "No vitals recorded."),
   );
 }
 
-// The newest vital of each kind.
+// An allergy as the summary lists it: the substance, then what it does and how bad it is
+// ("penicillin G — hives, severe; high criticality").
+function allergySummary(a) {
+  const reaction = a.reaction?.[0];
+  const what = [conceptText(reaction?.manifestation), reaction?.severity].filter(Boolean).join(", ");
+  const criticality = a.criticality && a.criticality !== "unable-to-assess" ? `${a.criticality} criticality` : "";
+  const detail = [what, criticality].filter(Boolean).join("; ");
+  return detail ? `${describe(a)} — ${detail}` : describe(a);
+}
+
+// Entered in error or refuted is not an allergy; resolved ones are no longer current.
+function isCurrentAllergy(a) {
+  const code = (concept) => concept?.coding?.[0]?.code;
+  return code(a.verificationStatus) !== "entered-in-error" && code(a.verificationStatus) !== "refuted"
+    && code(a.clinicalStatus) !== "resolved" && code(a.clinicalStatus) !== "inactive";
+}
+
+// The newest vital of each kind. A kind is its code (one reading replaces another of the same
+// LOINC code whatever its display text says), the description when it has none.
 function latestVitals(chart) {
   const newest = new Map();
+  const when = (o) => o.effectiveDateTime ?? o.effectivePeriod?.start ?? o.issued ?? "";
   for (const o of resources(chart, "Observation").filter(isVital)) {
-    const key = describe(o);
+    const coding = o.code?.coding?.find((c) => c.code);
+    const key = coding ? `${coding.system ?? ""}|${coding.code}` : describe(o);
     const seen = newest.get(key);
-    if (!seen || observationDate(o) > observationDate(seen)) newest.set(key, o);
+    if (!seen || when(o) > when(seen)) newest.set(key, o);
   }
-  return [...newest.values()];
+  // In the order a clinician reads them: pressure, pulse, breathing, temperature, oxygen, then
+  // the measurements; anything else after.
+  const rank = (o) => {
+    const code = o.code?.coding?.find((c) => c.code)?.code;
+    const at = VITALS_ORDER.indexOf(code);
+    return at === -1 ? VITALS_ORDER.length : at;
+  };
+  return [...newest.values()].sort((a, b) => rank(a) - rank(b));
 }
+
+// LOINC codes of the vital signs panel (blood pressure, heart rate, respiratory rate, body
+// temperature, SpO2 (two codes), weight, height, BMI, head circumference).
+const VITALS_ORDER = ["85354-9", "8867-4", "9279-1", "8310-5", "59408-5", "2708-6", "29463-7", "8302-2", "39156-5", "9843-4"];
 
 function mountVisits(panel, { chart }) {
   panel.append(heading("Visits"));

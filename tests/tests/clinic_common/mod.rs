@@ -1,5 +1,6 @@
 //! What the clinic app's browser tests share (their node halves share `tests/node/clinic-page.mjs`):
-//! where screenshots go, and the check that a page talked to its own origin and the relay only.
+//! where screenshots go, the check that a page talked to its own origin and the relay only, and
+//! readers of the FHIR Bundle `ehr chart show --format bundle` prints.
 #![allow(
     dead_code,
     clippy::unwrap_used,
@@ -9,7 +10,53 @@
 
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
 use serde_json::{Value, json};
+
+/// Debian's Chromium, which the browser tests drive.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The WebAssembly is built (`scripts/build-web`) and Chromium is installed: the browser tests
+/// say so plainly instead of failing later.
+pub fn assert_browser_ready() {
+    let wasm = Path::new(ehr_web::DEFAULT_ASSETS_DIR).join("ehr_web_wasm_bg.wasm");
+    assert!(
+        wasm.is_file(),
+        "the WebAssembly is not built: run scripts/build-web (scripts/test does)"
+    );
+    assert!(Path::new(CHROMIUM).is_file(), "Chromium is missing");
+}
+
+/// The resources of `bundle` of `resource_type`.
+pub fn of_type<'a>(bundle: &'a Value, resource_type: &str) -> Vec<&'a Value> {
+    bundle["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .filter(|r| r["resourceType"] == resource_type)
+        .collect()
+}
+
+/// Whether `resource[field]` is coded `system`|`code`.
+pub fn has_code(resource: &Value, field: &str, system: &str, code: &str) -> bool {
+    resource[field]["coding"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|k| k["system"] == system && k["code"] == code))
+}
+
+/// The text of a note (a DocumentReference with its content inline, base64).
+pub fn note_text(resource: &Value) -> String {
+    let data = resource["content"][0]["attachment"]["data"]
+        .as_str()
+        .unwrap_or_default();
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .unwrap(),
+    )
+    .unwrap()
+}
 
 /// Where screenshots stay after the test: `$CARGO_TARGET_DIR/clinic-screenshots/` (created).
 pub fn screenshot_dir() -> PathBuf {

@@ -78,6 +78,9 @@ pub enum ApiError {
     /// The chart argument is not the chart this API returned.
     #[error("the chart must be the JSON the chart was opened as")]
     Chart,
+    /// The login's signer (NIP-07, NIP-46) refused or could not be reached.
+    #[error("your signer did not answer: {0}")]
+    Signer(String),
     /// The key is not a staff member of this practice now (never added, revoked, or an agent).
     #[error("this key is not on the practice's staff roster: ask an administrator to add it")]
     NotMember,

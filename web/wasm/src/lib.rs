@@ -210,7 +210,7 @@ pub fn verify_connection(text: &str) -> Result<String, JsError> {
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct MemberSession {
-    session: api::member::MemberSession,
+    session: std::rc::Rc<api::member::MemberSession>,
 }
 
 #[wasm_bindgen]
@@ -232,16 +232,48 @@ impl MemberSession {
         Ok(self.session.chart(patient, events)?)
     }
 
-    /// A new record (FHIR JSON) about `patient`, signed by the member: the event (JSON).
+    /// A new record (FHIR JSON) about `patient`, signed by the member: a promise of the event
+    /// (JSON). A key held here signs at once; a login through a signer (NIP-07, NIP-46) passes
+    /// the login's signer object, which encrypts the patient copy and signs.
     #[wasm_bindgen(js_name = signRecord)]
     pub fn sign_record(
         &self,
-        patient: &str,
-        resource: &str,
+        patient: String,
+        resource: String,
         created_at: f64,
-    ) -> Result<String, JsError> {
-        Ok(self.session.sign_record(patient, resource, created_at)?)
+        signer: JsValue,
+    ) -> js_sys::Promise {
+        let session = std::rc::Rc::clone(&self.session);
+        wasm_bindgen_futures::future_to_promise(async move {
+            let signed = if session.signs_through_signer() {
+                let signer = JsPatientSigner::new(signer)?;
+                session
+                    .sign_record_with(&signer, &patient, &resource, created_at)
+                    .await
+            } else {
+                session.sign_record(&patient, &resource, created_at)
+            };
+            signed
+                .map(|event| JsValue::from_str(&event))
+                .map_err(|error| JsError::from(error).into())
+        })
     }
+}
+
+/// A member's view of the practice for a login through a signer (NIP-07, NIP-46; the signer
+/// object of `web/shared/signers.js`): it decrypts the few grants sealed to the member's key,
+/// everything else is opened here. A signer that refuses is an Error saying so.
+#[wasm_bindgen(js_name = memberSessionWithSigner)]
+pub async fn member_session_with_signer(
+    practice: String,
+    events: String,
+    signer: JsValue,
+) -> Result<MemberSession, JsError> {
+    let signer = JsPatientSigner::new(signer)?;
+    let session = api::member::MemberSession::open_with_signer(&practice, &signer, &events).await?;
+    Ok(MemberSession {
+        session: std::rc::Rc::new(session),
+    })
 }
 
 // A staff member's side (api::member), for the clinic app: the key is a member's.
@@ -251,7 +283,11 @@ impl HeldKey {
     #[wasm_bindgen(js_name = memberSession)]
     pub fn member_session(&self, practice: &str, events: &str) -> Result<MemberSession, JsError> {
         Ok(MemberSession {
-            session: api::member::MemberSession::open(practice, &self.identity, events)?,
+            session: std::rc::Rc::new(api::member::MemberSession::open(
+                practice,
+                &self.identity,
+                events,
+            )?),
         })
     }
 }

@@ -9,7 +9,9 @@ use ehr_client::chart::FoldOptions;
 use ehr_client::event::ClinicalEventBuilder;
 use ehr_client::keys::Identity;
 use ehr_client::kinds::{ClinicalKind, Domain};
+use ehr_client::nostr::prelude::PublicKey;
 use ehr_client::patients;
+use ehr_client::signer::{Nip44Decrypt, PatientSigner};
 use serde_json::json;
 
 use super::guardians::now;
@@ -20,14 +22,21 @@ use super::{ApiError, chart_inputs, chart_json, public_key, seconds};
 /// guardianships) at login and kept in WebAssembly: the patient list, each chart and each new
 /// record use it, instead of verifying and opening every wrap again for each call.
 pub struct MemberSession {
-    identity: Identity,
+    key: MemberKey,
     view: PracticeView,
+}
+
+/// Where the member's own key is: held in WebAssembly (ncryptsec, passkey), or in a signer
+/// (NIP-07 extension, NIP-46 bunker) that signs each new record.
+enum MemberKey {
+    Held(Identity),
+    Signer(PublicKey),
 }
 
 impl std::fmt::Debug for MemberSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemberSession")
-            .field("member", &self.identity.public_key())
+            .field("member", &self.public_key())
             .finish_non_exhaustive()
     }
 }
@@ -38,16 +47,46 @@ impl MemberSession {
     pub fn open(practice: &str, identity: &Identity, json: &str) -> Result<Self, ApiError> {
         let (practice, events, _) = chart_inputs(practice, json)?;
         Ok(Self {
-            identity: identity.clone(),
+            key: MemberKey::Held(identity.clone()),
             view: PracticeView::load(&practice, &events, identity),
         })
+    }
+
+    /// [`Self::open`] for a member whose key is in `signer`: it decrypts the few payloads
+    /// sealed to that key (`PracticeView::load_with_signer`); everything after is done here.
+    pub async fn open_with_signer<S: Nip44Decrypt>(
+        practice: &str,
+        signer: &S,
+        json: &str,
+    ) -> Result<Self, ApiError> {
+        let (practice, events, _) = chart_inputs(practice, json)?;
+        let view = PracticeView::load_with_signer(&practice, &events, signer)
+            .await
+            .map_err(|error| ApiError::Signer(error.to_string()))?;
+        Ok(Self {
+            key: MemberKey::Signer(signer.public_key()),
+            view,
+        })
+    }
+
+    fn public_key(&self) -> PublicKey {
+        match &self.key {
+            MemberKey::Held(identity) => identity.public_key(),
+            MemberKey::Signer(public_key) => *public_key,
+        }
+    }
+
+    /// Whether new records are signed through the login's signer ([`Self::sign_record_with`])
+    /// rather than here.
+    pub fn signs_through_signer(&self) -> bool {
+        matches!(self.key, MemberKey::Signer(_))
     }
 
     /// Who the member is now: `{"pubkey", "role", "name", "reads": ["clinical", "office"],
     /// "writes": [kind numbers]}`. A key the verified roster does not name now (never added,
     /// revoked, another practice's, an agent) is [`ApiError::NotMember`].
     pub fn member(&self) -> Result<String, ApiError> {
-        let me = self.identity.public_key();
+        let me = self.public_key();
         let entry = self
             .view
             .roster()
@@ -113,6 +152,49 @@ impl MemberSession {
         resource: &str,
         created_at: f64,
     ) -> Result<String, ApiError> {
+        let MemberKey::Held(identity) = &self.key else {
+            return Err(ApiError::Record(
+                "this login signs through its signer".to_owned(),
+            ));
+        };
+        let builder = self.record_builder(patient, resource, created_at)?;
+        let event = self
+            .view
+            .sign_record(identity, builder)
+            .map_err(|e| ApiError::Record(e.to_string()))?;
+        Ok(event.to_json())
+    }
+
+    /// [`Self::sign_record`] through the login's signer (NIP-07, NIP-46), which encrypts the
+    /// patient copy and signs; the event it returns is checked.
+    pub async fn sign_record_with<S: PatientSigner>(
+        &self,
+        signer: &S,
+        patient: &str,
+        resource: &str,
+        created_at: f64,
+    ) -> Result<String, ApiError> {
+        if signer.public_key() != self.public_key() {
+            return Err(ApiError::Record(
+                "the signer holds another key than the one logged in".to_owned(),
+            ));
+        }
+        let builder = self.record_builder(patient, resource, created_at)?;
+        let event = self
+            .view
+            .sign_record_with(signer, builder)
+            .await
+            .map_err(|e| ApiError::Record(e.to_string()))?;
+        Ok(event.to_json())
+    }
+
+    /// The builder of a new record, once the member's role may write its kind at `created_at`.
+    fn record_builder(
+        &self,
+        patient: &str,
+        resource: &str,
+        created_at: f64,
+    ) -> Result<ClinicalEventBuilder, ApiError> {
         let patient = public_key(patient, "patient")?;
         let resource = resource_of(resource)?;
         let kind = ClinicalKind::for_resource(&resource);
@@ -120,7 +202,7 @@ impl MemberSession {
         let may_write = self
             .view
             .roster()
-            .role_at(&self.identity.public_key(), created_at)
+            .role_at(&self.public_key(), created_at)
             .is_some_and(|role| role.may_write(kind));
         if !may_write {
             return Err(ApiError::Record(format!(
@@ -128,14 +210,9 @@ impl MemberSession {
                 kind.as_u16()
             )));
         }
-        let builder = ClinicalEventBuilder::new(kind, resource, patient)
+        Ok(ClinicalEventBuilder::new(kind, resource, patient)
             .map_err(|e| ApiError::Record(e.to_string()))?
-            .created_at(created_at);
-        let event = self
-            .view
-            .sign_record(&self.identity, builder)
-            .map_err(|e| ApiError::Record(e.to_string()))?;
-        Ok(event.to_json())
+            .created_at(created_at))
     }
 }
 

@@ -164,3 +164,30 @@ fn the_front_desk_signs_a_message_under_the_office_key_and_may_not_sign_an_obser
     );
     assert!(matches!(refused, Err(ApiError::Record(_))));
 }
+
+#[test]
+fn a_session_through_a_signer_signs_only_through_that_signer() {
+    let c = clinic();
+    let patient = c.patient.to_hex();
+    let session = pollster::block_on(MemberSession::open_with_signer(
+        &c.practice(),
+        &c.doctor,
+        &c.events,
+    ))
+    .unwrap();
+    assert!(session.signs_through_signer());
+    assert_eq!(parsed(&session.member().unwrap())["role"], "doctor");
+    let message = ehr_client::demo::message(&patient, "See you Tuesday").to_json();
+    let now = Timestamp::now().as_secs() as f64;
+    // No key here to sign with, and a signer holding another key is refused.
+    assert!(matches!(
+        session.sign_record(&patient, &message, now),
+        Err(ApiError::Record(_))
+    ));
+    let other = pollster::block_on(session.sign_record_with(&c.frontdesk, &patient, &message, now));
+    assert!(matches!(other, Err(ApiError::Record(_))));
+    let signed =
+        pollster::block_on(session.sign_record_with(&c.doctor, &patient, &message, now)).unwrap();
+    let event = ClinicalEvent::from_json(&signed).unwrap();
+    assert_eq!(event.author(), c.doctor.public_key());
+}
