@@ -22,6 +22,7 @@ const OWN: &[(&str, &str)] = &[
     ("/clinic.css", include_str!("../web/clinic.css")),
     ("/writing.js", include_str!("../web/writing.js")),
     ("/notes.js", include_str!("../web/notes.js")),
+    ("/phrases.js", include_str!("../web/phrases.js")),
     (
         "/documents-entry.js",
         include_str!("../web/documents-entry.js"),

@@ -9,6 +9,7 @@ import {
 import { el, resources } from "/chart-view.js";
 import { field, recordForm } from "/writing.js";
 import { kind } from "/protocol.js";
+import { loadPracticePhrases, phraseBook } from "/phrases.js";
 
 const SECTIONS = [
   ["subjective", "Subjective"],
@@ -65,12 +66,20 @@ function select(label, options, props = {}) {
   return [wrapper, control];
 }
 
-function mountNote(panel, context) {
+async function mountNote(panel, context) {
   panel.append(el("h3", { text: "New note" }));
   if (!context.member.writes.includes(kind("document"))) {
     panel.append(el("p", { className: "empty", text: "Your role does not write notes." }));
     return;
   }
+  // The practice's own phrases; without the relay, the built-in ones still work.
+  let practice = [];
+  try {
+    practice = await loadPracticePhrases(context);
+  } catch {
+    practice = [];
+  }
+  const own = JSON.stringify(practice.map(({ name, text }) => ({ name, text })));
   const templates = JSON.parse(noteTemplates());
   const nurse = ["nurse", "ma"].includes(context.member.role);
   const [templateField, template] = select("Template", [["", "(none)"], ...templates.map((t) => [t.id, t.label])]);
@@ -83,13 +92,14 @@ function mountNote(panel, context) {
     const [wrapper, area] = field(label, { name, rows: 5, className: "soap" }, "textarea");
     // A dot-phrase becomes its text when the member leaves the section.
     area.addEventListener("blur", () => {
-      const expanded = expandDotPhrases(area.value, JSON.stringify(context.chart), today());
+      const expanded = expandDotPhrases(area.value, JSON.stringify(context.chart), today(), own);
       if (expanded !== area.value) area.value = expanded;
     });
     return [name, wrapper, area];
   });
   const help = el("p", { className: "help dot-help",
-    text: `Dot-phrases: ${JSON.parse(dotPhrases()).map((p) => `${p.phrase} (${p.becomes})`).join(", ")}.` });
+    text: `Dot-phrases: ${[...JSON.parse(dotPhrases()).map((p) => `${p.phrase} (${p.becomes})`),
+      ...practice.map((p) => `.${p.name} (the practice's)`)].join(", ")}.` });
   const draftStatus = el("p", { className: "help", attrs: { "aria-live": "polite" } });
 
   const values = () => ({
@@ -118,7 +128,7 @@ function mountNote(panel, context) {
     if (!visitType.value) visitType.value = chosen.visitType;
     const chart = JSON.stringify(context.chart);
     for (const [name, , area] of sections) {
-      if (!area.value.trim()) area.value = expandDotPhrases(chosen[name] ?? "", chart, today());
+      if (!area.value.trim()) area.value = expandDotPhrases(chosen[name] ?? "", chart, today(), own);
     }
   });
 
@@ -129,7 +139,7 @@ function mountNote(panel, context) {
     build: () => {
       const form = values();
       const chart = JSON.stringify(context.chart);
-      for (const [name] of SECTIONS) form[name] = expandDotPhrases(form[name], chart, today());
+      for (const [name] of SECTIONS) form[name] = expandDotPhrases(form[name], chart, today(), own);
       return JSON.parse(encounterNote(chart, JSON.stringify(form), new Date().toISOString()));
     },
     done: "Note signed.",
@@ -145,7 +155,7 @@ function mountNote(panel, context) {
     }, 800);
   });
   form.addEventListener("submit", () => clearTimeout(timer));
-  panel.append(form);
+  panel.append(form, phraseBook(context, practice, () => context.reload?.()));
   showNewVisit();
   loadDraft(context).then((draft) => {
     if (!draft) return;

@@ -23,6 +23,9 @@ pub const AUDIT_EVENT: u16 = 2107;
 /// Shared records (kind 2108): a part of a chart a patient re-encrypted for this practice
 /// ([`crate::share`]).
 pub const SHARED_RECORDS: u16 = 2108;
+/// A practice phrase (kind 2122): a dot-phrase the practice defined, sealed to the clinical
+/// epoch ([`crate::phrases`]).
+pub const PRACTICE_PHRASE: u16 = 2122;
 
 /// The range reserved for the practice's own kinds (2100–2199): every kind this module
 /// defines is in it, and new ones are numbered in it. The relay never charges them against a
@@ -30,8 +33,9 @@ pub const SHARED_RECORDS: u16 = 2108;
 pub const PRACTICE_RANGE: std::ops::RangeInclusive<u16> = 2100..=2199;
 
 /// The practice's kinds in use: every organisational and clinical kind, from the chart-key
-/// wrap to the last clinical kind (2100–2121). Append-only and role-gated on the relay.
-pub const PRACTICE_KINDS: std::ops::RangeInclusive<u16> = CHART_KEY_WRAP..=2121;
+/// wrap to the practice phrase (2100–2122). Append-only and role-gated on the relay; the rest
+/// of [`PRACTICE_RANGE`] is reserved, and the relay refuses it.
+pub const PRACTICE_KINDS: std::ops::RangeInclusive<u16> = CHART_KEY_WRAP..=PRACTICE_PHRASE;
 
 /// Whether `kind` is one of [`PRACTICE_KINDS`].
 pub fn is_practice_kind(kind: u16) -> bool {
@@ -285,7 +289,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_practice_kinds_run_from_the_first_organisational_to_the_last_clinical_kind() {
+    fn the_practice_kinds_run_from_the_first_organisational_kind_to_the_practice_phrase() {
         let clinical = ClinicalKind::ALL.iter().map(|k| k.as_u16());
         let organisational = [
             CHART_KEY_WRAP,
@@ -297,6 +301,7 @@ mod tests {
             GUARDIANSHIP,
             AUDIT_EVENT,
             SHARED_RECORDS,
+            PRACTICE_PHRASE,
         ];
         let all: Vec<u16> = organisational.into_iter().chain(clinical).collect();
         assert!(all.iter().all(|kind| is_practice_kind(*kind)));

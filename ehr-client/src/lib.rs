@@ -57,6 +57,7 @@ pub mod management;
 #[cfg(feature = "relay-client")]
 pub mod net;
 pub mod patients;
+pub mod phrases;
 pub mod practice;
 pub mod roster;
 pub mod rotation;

@@ -310,6 +310,13 @@ impl Access {
             ));
         }
         if !is_practice_kind(kind) {
+            // The rest of the practice's range is reserved: stored free of quota, it would be
+            // a way to fill the relay.
+            if kinds::PRACTICE_RANGE.contains(&kind) {
+                return Err(Reject::invalid(
+                    "this kind is reserved by the practice and not in use",
+                ));
+            }
             return Ok(());
         }
         let staff = roles.staff;
@@ -321,6 +328,7 @@ impl Access {
                 staff.is_some_and(Role::may_wrap_chart_keys)
             }
             kinds::AUDIT_EVENT => staff == Some(Role::FhirGateway),
+            kinds::PRACTICE_PHRASE => staff.is_some_and(ehr_client::phrases::may_define),
             // Only the patient herself shares her records with this practice (a guardian's
             // ward shares when she can hold her own key).
             kinds::SHARED_RECORDS => {

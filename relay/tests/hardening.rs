@@ -211,7 +211,45 @@ async fn a_guardianship_cannot_make_a_current_or_revoked_staff_key_a_guardian(db
     relay.stop().await;
 }
 
+/// A stand-in event of `kind` (the relay never decrypts).
+fn opaque(author: &Keys, kind: u16) -> Event {
+    EventBuilder::new(Kind::from(kind), "AgIC-opaque")
+        .tags([Tag::custom("epoch", ["0"]), Tag::custom("ehr", ["1"])])
+        .finalize(author)
+        .unwrap()
+}
+
+async fn a_practice_phrase_comes_only_from_a_role_that_writes_notes_and_reserved_kinds_never(
+    db: Db,
+) {
+    let practice = Practice::new();
+    let relay = practice.relay(db).await;
+    let patient = Keys::generate();
+    allow(&relay, &practice.doctor, &patient.public_key()).await;
+    let mut doctor = relay.client(&practice.doctor).await;
+    doctor.publish_ok(&opaque(&practice.doctor, 2122)).await;
+    let mut frontdesk = relay.client(&practice.frontdesk).await;
+    let (ok, message) = frontdesk.publish(&opaque(&practice.frontdesk, 2122)).await;
+    assert!(!ok && message.starts_with("restricted:"), "{message}");
+    // The front desk is not served the phrases (they are sealed to the clinical epoch anyway).
+    let served = frontdesk
+        .req("p", &[json!({"kinds": [2122]})])
+        .await
+        .unwrap();
+    assert!(served.is_empty());
+    // A kind of the practice's range that is not in use would be stored free of quota.
+    let mut her = relay.client(&patient).await;
+    for kind in [2150, 2199] {
+        let (ok, message) = her.publish(&opaque(&patient, kind)).await;
+        assert!(!ok && message.starts_with("invalid:"), "{message}");
+        let (ok, message) = doctor.publish(&opaque(&practice.doctor, kind)).await;
+        assert!(!ok && message.starts_with("invalid:"), "{message}");
+    }
+    relay.stop().await;
+}
+
 on_both_backends!(
+    a_practice_phrase_comes_only_from_a_role_that_writes_notes_and_reserved_kinds_never,
     a_gift_wrap_answer_does_not_tell_whether_the_recipient_is_a_member,
     a_guardianship_cannot_make_a_current_or_revoked_staff_key_a_guardian,
     in_a_split_practice_messages_and_demographics_outside_the_office_domain_are_refused,

@@ -1,8 +1,9 @@
-// Drives the clinic app's notes in headless Chromium: the doctor starts a note from a template
-// (dot-phrases filled in from the chart), leaves, comes back to the draft restored, signs it,
-// and signs an addendum under it; the nurse writes a nursing note. Input on stdin:
+// Drives the clinic app's notes in headless Chromium: the doctor defines a dot-phrase for the
+// practice, starts a note from a template (dot-phrases filled in from the chart, hers from the
+// practice's book), leaves, comes back to the draft restored, signs it, and signs an addendum
+// under it; the nurse finds the practice's phrase and writes a nursing note. Input on stdin:
 // {"clinic", "chromium", "doctor", "nurse", "search", "plan", "addendum", "nursing",
-//  "screenshots": {"writing", "visits"}}. Prints one JSON line.
+//  "phrase": {"name", "text"}, "screenshots": {"writing", "visits"}}. Prints one JSON line.
 import { formMessages, launch, login, openPatient, readInput, watchedPage } from "./clinic-page.mjs";
 
 const input = await readInput();
@@ -28,10 +29,19 @@ try {
   const { page } = doctor;
   await openChart(page, input.doctor);
   await page.getByRole("tab", { name: "New note" }).click();
+  // A phrase of the practice's own, then the tab is drawn again with it in the book.
+  await page.getByText("Practice dot-phrases (0)").click();
+  await page.getByLabel("Phrase name (letters after the dot)").fill(input.phrase.name);
+  await page.getByLabel("Text it becomes").fill(input.phrase.text);
+  await page.getByRole("button", { name: "Save phrase for the practice" }).click();
+  await page.getByText("Practice dot-phrases (1)").waitFor();
   await page.getByLabel("Template").selectOption({ label: "Chronic care follow-up" });
   result.subjective = await page.getByLabel("Subjective").inputValue();
-  result.assessment = await page.getByLabel("Assessment").inputValue();
-  await page.getByLabel("Plan").fill(input.plan);
+  const assessment = page.getByLabel("Assessment");
+  await assessment.fill(`${await assessment.inputValue()}\n.${input.phrase.name}`);
+  await assessment.press("Tab");
+  result.assessment = await assessment.inputValue();
+  await page.getByLabel("Plan", { exact: true }).fill(input.plan);
   await page.getByText("Draft saved").waitFor();
   if (input.screenshots?.writing) await page.screenshot({ path: input.screenshots.writing, fullPage: true });
   // What the browser keeps between visits: sealed, nothing of the chart readable.
@@ -41,7 +51,7 @@ try {
   await openChart(page, input.doctor);
   await page.getByRole("tab", { name: "New note" }).click();
   await page.getByText("Draft restored").waitFor();
-  result.restoredPlan = await page.getByLabel("Plan").inputValue();
+  result.restoredPlan = await page.getByLabel("Plan", { exact: true }).inputValue();
   await page.getByRole("button", { name: "Sign note" }).click();
   // Once published, the chart is drawn again on the note tab, with an empty form.
   await page.waitForFunction((plan) => !document.body.textContent.includes("Draft restored")
@@ -62,6 +72,7 @@ try {
   await openChart(nursePage, input.nurse);
   await nursePage.getByRole("tab", { name: "New note" }).click();
   result.nurseKind = await nursePage.getByLabel("Kind of note").inputValue();
+  result.nursePhrases = await nursePage.locator("#panel-note .phrase-book").textContent();
   await nursePage.getByLabel("Objective").fill(input.nursing);
   await nursePage.getByRole("button", { name: "Sign note" }).click();
   await nursePage.waitForFunction(() => !document.querySelector("#panel-note textarea[name=objective]")?.value

@@ -108,6 +108,13 @@ try {
   await signed.getByRole("button", { name: "Sign addendum" }).click();
   await page.locator("#panel-visits section.addendum", { hasText: input.addendum }).waitFor();
 
+  // The timeline: today's block lists what the visit wrote.
+  await page.getByRole("tab", { name: "Timeline" }).click();
+  const todayBlock = page.locator("#panel-timeline .timeline-day").first();
+  await todayBlock.waitFor();
+  result.timelineToday = await todayBlock.textContent();
+  if (input.timelineScreenshot) await page.locator("#panel-timeline").screenshot({ path: input.timelineScreenshot });
+
   await page.getByRole("tab", { name: "Summary" }).click();
   await page.locator("#panel-summary").waitFor();
   await page.screenshot({ path: input.screenshot, fullPage: true });

@@ -161,6 +161,7 @@ async fn staff_read_and_answer_charts_as_their_role_allows_and_strangers_are_ref
         .collect();
     for tab in [
         "Summary",
+        "Timeline",
         "Visits",
         "Problems",
         "Medications",

@@ -5,9 +5,10 @@
     clippy::indexing_slicing
 )]
 //! Encounter notes in the clinic app, in headless Chromium on the demo practice: the doctor
-//! writes a note from a template whose dot-phrases fill in from the chart, the draft survives a
-//! reload sealed under her key (nothing readable in the browser's storage), she signs it and an
-//! addendum; the nurse writes a nursing note. Another member reads them all with the `ehr` CLI,
+//! defines a dot-phrase for the practice (kind 2122, which the nurse then reads) and writes a
+//! note from a template whose dot-phrases fill in from the chart and from the practice's book;
+//! the draft survives a reload sealed under her key (nothing readable in the browser's
+//! storage), she signs it and an addendum; the nurse writes a nursing note. Another member reads them all with the `ehr` CLI,
 //! and the patient in the portal sees the same folded chart.
 
 mod clinic_common;
@@ -20,6 +21,8 @@ use serde_json::{Value, json};
 const PLAN: &str = "Continue lisinopril; recheck blood pressure in four weeks. (synthetic)";
 const ADDENDUM: &str = "Called the patient: home readings reviewed. (synthetic)";
 const NURSING: &str = "Blood pressure rechecked seated, 128/82. (synthetic)";
+const PHRASE_NAME: &str = "bpplan";
+const PHRASE_TEXT: &str = "Home blood pressure log twice daily for two weeks. (synthetic)";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_doctor_signs_a_templated_note_and_an_addendum_and_a_nurse_a_nursing_note() {
@@ -38,6 +41,7 @@ async fn a_doctor_signs_a_templated_note_and_an_addendum_and_a_nurse_a_nursing_n
         "nurse": keys.nurse.nsec().as_str(),
         "search": "maria demo-alvarez",
         "plan": PLAN, "addendum": ADDENDUM, "nursing": NURSING,
+        "phrase": { "name": PHRASE_NAME, "text": PHRASE_TEXT },
         "screenshots": {
             "writing": shots.join("note-writing-1280px.png"),
             "visits": shots.join("note-signed-1280px.png"),
@@ -59,12 +63,17 @@ async fn a_doctor_signs_a_templated_note_and_an_addendum_and_a_nurse_a_nursing_n
         subjective.contains("lisinopril") && subjective.contains("penicillin"),
         "{result}"
     );
+    let assessment = result["assessment"].as_str().unwrap();
+    assert!(assessment.contains("Hypertension"), "{result}");
+    // The practice's phrase became its text, and the nurse finds it in the practice's book.
     assert!(
-        result["assessment"]
-            .as_str()
-            .unwrap()
-            .contains("Hypertension"),
+        assessment.contains(PHRASE_TEXT) && !assessment.contains(".bpplan"),
         "{result}"
+    );
+    let nurse_phrases = result["nursePhrases"].as_str().unwrap();
+    assert!(
+        nurse_phrases.contains(".bpplan") && nurse_phrases.contains(PHRASE_TEXT),
+        "{nurse_phrases}"
     );
     // The draft came back, and what the browser stored of it was sealed.
     assert_eq!(result["restoredPlan"], PLAN);
@@ -125,6 +134,7 @@ async fn a_doctor_signs_a_templated_note_and_an_addendum_and_a_nurse_a_nursing_n
         .expect("the signed note");
     assert_eq!(note["type"]["coding"][0]["code"], "11506-3");
     assert!(note_text(note).starts_with("Subjective:\nInterval history:"));
+    assert!(note_text(note).contains(PHRASE_TEXT));
     let addendum = documents
         .iter()
         .find(|d| note_text(d) == ADDENDUM)

@@ -132,6 +132,7 @@ async fn a_doctor_logged_in_through_an_extension_documents_a_whole_visit_that_th
         "plan": PLAN,
         "addendum": ADDENDUM,
         "screenshot": screenshot,
+        "timelineScreenshot": screenshot_dir().join("visit-timeline-1280px.png"),
     });
     let result = tokio::task::spawn_blocking(move || {
         ehr_tests::node::run_json_lines("clinic-visit.mjs", "playwright-core", &input)
@@ -145,6 +146,18 @@ async fn a_doctor_logged_in_through_an_extension_documents_a_whole_visit_that_th
     assert!(result["heading"].as_str().unwrap().contains("Maria"));
     assert_eq!(result["formErrors"], json!([]), "{result}");
     assert_eq!(result["signError"], "", "{result}");
+    // Today's block of the timeline holds the visit, its note, the problem and the order.
+    let today = result["timelineToday"].as_str().unwrap();
+    for written in [
+        "Visit",
+        "Document",
+        "Problem",
+        "Order",
+        "asthma",
+        "Lipid panel",
+    ] {
+        assert!(today.contains(written), "{written}: {today}");
+    }
     // The template filled in her chart, the vitals just entered among it.
     let subjective = result["subjective"].as_str().unwrap();
     assert!(subjective.contains("penicillin"), "{result}");

@@ -279,6 +279,7 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
         labels,
         [
             "Summary",
+            "Timeline",
             "Visits",
             "Vitals",
             "Problems",
@@ -320,9 +321,9 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
         .collect();
     let expected = [
         "tab-summary",
+        "tab-timeline",
         "tab-visits",
-        "tab-vitals",
-        "tab-visits",
+        "tab-timeline",
         "tab-all",
         "tab-summary",
         "tab-all",

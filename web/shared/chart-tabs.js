@@ -56,6 +56,52 @@ function patientName(patient) {
   return name?.text ?? [...(name?.given ?? []), name?.family].filter(Boolean).join(" ");
 }
 
+// How many days the timeline shows before "Show earlier" (a long chart stays quick to draw).
+const TIMELINE_DAYS = 60;
+// Within a day, the visit first, then what it decided, then what was measured; the rest after.
+const TIMELINE_ORDER = ["Encounter", "DocumentReference", "Condition", "AllergyIntolerance", "MedicationRequest",
+  "Immunization", "ServiceRequest", "DiagnosticReport", "Observation", "Communication", "Consent"];
+
+// The timeline: every record, newest day first, each day's records by kind. Patient details
+// (dated by the birth date) are left out: they are not an event of the chart.
+function mountTimeline(panel, { chart }) {
+  panel.append(heading("Timeline"));
+  const byDay = new Map();
+  for (const { resource } of chart.bundle.entry) {
+    if (resource.resourceType === "Patient") continue;
+    const date = dateOf(resource) || "Undated";
+    if (!byDay.has(date)) byDay.set(date, []);
+    byDay.get(date).push(resource);
+  }
+  const days = [...byDay.keys()].sort((a, b) => (a === "Undated") - (b === "Undated") || b.localeCompare(a));
+  if (days.length === 0) return panel.append(empty("No records yet."));
+  const list = el("ol", { className: "timeline" });
+  const more = el("button", { type: "button", text: "Show earlier", className: "no-print" });
+  let shown = 0;
+  const showMore = () => {
+    for (const date of days.slice(shown, shown + TIMELINE_DAYS)) {
+      const rank = (type) => (TIMELINE_ORDER.indexOf(type) + TIMELINE_ORDER.length + 1) % (TIMELINE_ORDER.length + 1);
+      const items = byDay.get(date)
+        .map((resource) => ({ resource, label: LABELS[resource.resourceType] ?? resource.resourceType }))
+        .sort((a, b) => rank(a.resource.resourceType) - rank(b.resource.resourceType) || a.label.localeCompare(b.label));
+      list.append(el("li", { className: "timeline-day" }, el("h4", { text: date }),
+        el("ul", {}, ...items.map(({ resource, label }) => {
+          const item = el("li", { text: `${label}: ${describe(resource)}` });
+          const status = statusOf(resource);
+          if (status) item.append(` (${status})`);
+          const marker = reportedMarker(resource);
+          if (marker) item.append(" ", marker);
+          return item;
+        }))));
+    }
+    shown += TIMELINE_DAYS;
+    more.hidden = shown >= days.length;
+  };
+  more.addEventListener("click", showMore);
+  showMore();
+  panel.append(list, more);
+}
+
 // The "All records" table (in the page from the start, so it is there before any tab opens).
 export function allRecordsRows(chart) {
   const rows = chart.bundle.entry.map(({ resource }) => ({
@@ -322,6 +368,7 @@ function resultView(o) {
 
 export const BUILT_IN_TABS = [
   { id: "summary", label: "Summary", mount: mountSummary },
+  { id: "timeline", label: "Timeline", mount: mountTimeline },
   { id: "visits", label: "Visits", mount: mountVisits },
   { id: "vitals", label: "Vitals", mount: mountVitals },
   { id: "problems", label: "Problems", mount: mountProblems },

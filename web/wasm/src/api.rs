@@ -285,6 +285,8 @@ fn named_filters() -> Value {
             kinds::CHART_KEY_WRAP, kinds::EPOCH_GRANT, kinds::ROSTER,
             kinds::GUARDIAN_GRANT, kinds::GUARDIANSHIP,
         ] },
+        // The practice's own dot-phrases (sealed to the clinical epoch).
+        "phrases": { "kinds": [kinds::PRACTICE_PHRASE] },
         // The clinic's patient list: demographics and visits.
         "patient-list": { "kinds": [
             ClinicalKind::Patient.as_u16(), ClinicalKind::Encounter.as_u16(),

@@ -243,20 +243,53 @@ impl MemberSession {
         created_at: f64,
         signer: JsValue,
     ) -> js_sys::Promise {
-        let session = std::rc::Rc::clone(&self.session);
-        wasm_bindgen_futures::future_to_promise(async move {
-            let signed = if session.signs_through_signer() {
-                let signer = JsPatientSigner::new(signer)?;
-                session
-                    .sign_record_with(&signer, &patient, &resource, created_at)
-                    .await
-            } else {
-                session.sign_record(&patient, &resource, created_at)
-            };
-            signed
-                .map(|event| JsValue::from_str(&event))
-                .map_err(|error| JsError::from(error).into())
-        })
+        let request = api::member::Signing::Record { patient, resource };
+        signed_promise(&self.session, request, created_at, signer)
+    }
+}
+
+/// A promise of `request` signed by the member: at once with a key held here, else through the
+/// login's `signer`; an Error with the core's reason when refused.
+fn signed_promise(
+    session: &std::rc::Rc<api::member::MemberSession>,
+    request: api::member::Signing,
+    created_at: f64,
+    signer: JsValue,
+) -> js_sys::Promise {
+    let session = std::rc::Rc::clone(session);
+    wasm_bindgen_futures::future_to_promise(async move {
+        let signed = if session.signs_through_signer() {
+            let signer = JsPatientSigner::new(signer)?;
+            session.sign_with(&signer, &request, created_at).await
+        } else {
+            session.sign(&request, created_at)
+        };
+        signed
+            .map(|event| JsValue::from_str(&event))
+            .map_err(|error| JsError::from(error).into())
+    })
+}
+
+// The practice's own dot-phrases (api::member, ehr_client::phrases).
+#[wasm_bindgen]
+impl MemberSession {
+    /// The practice's phrases in `events` (the `phrases` filter's), as the member reads them.
+    #[wasm_bindgen(js_name = practicePhrases)]
+    pub fn practice_phrases(&self, events: &str) -> Result<String, JsError> {
+        Ok(self.session.practice_phrases(events)?)
+    }
+
+    /// A phrase (`{"name", "text", "retired"?}`) defined or retired by the member: a promise of
+    /// the signed event (JSON), through the login's `signer` when the key is not held here.
+    #[wasm_bindgen(js_name = signPhrase)]
+    pub fn sign_phrase(
+        &self,
+        definition: String,
+        created_at: f64,
+        signer: JsValue,
+    ) -> js_sys::Promise {
+        let request = api::member::Signing::Phrase { definition };
+        signed_promise(&self.session, request, created_at, signer)
     }
 }
 

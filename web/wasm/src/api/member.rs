@@ -11,6 +11,7 @@ use ehr_client::keys::Identity;
 use ehr_client::kinds::{ClinicalKind, Domain};
 use ehr_client::nostr::prelude::PublicKey;
 use ehr_client::patients;
+use ehr_client::phrases;
 use ehr_client::signer::{Nip44Decrypt, PatientSigner};
 use serde_json::json;
 
@@ -24,6 +25,23 @@ use super::{ApiError, chart_inputs, chart_json, public_key, seconds};
 pub struct MemberSession {
     key: MemberKey,
     view: PracticeView,
+}
+
+/// What a member signs: a record about a patient, or a phrase of the practice.
+#[derive(Debug, Clone)]
+pub enum Signing {
+    /// A FHIR resource (JSON) about `patient`.
+    Record {
+        /// The patient (npub or hex).
+        patient: String,
+        /// The resource (FHIR JSON).
+        resource: String,
+    },
+    /// A phrase definition `{"name", "text", "retired"?}`.
+    Phrase {
+        /// The definition (JSON).
+        definition: String,
+    },
 }
 
 /// Where the member's own key is: held in WebAssembly (ncryptsec, passkey), or in a signer
@@ -188,6 +206,77 @@ impl MemberSession {
         Ok(event.to_json())
     }
 
+    /// The practice's own dot-phrases in `json` (kind 2122 events) as the member reads them:
+    /// `[{"name", "text", "author", "updated_at"}]`, by name (`ehr_client::phrases`).
+    pub fn practice_phrases(&self, json: &str) -> Result<String, ApiError> {
+        let (events, _) = super::parse_events(json)?;
+        let list = phrases::practice_phrases(&self.view, &events);
+        serde_json::to_string(&list).map_err(|_| ApiError::Chart)
+    }
+
+    /// A phrase of the practice (`{"name", "text", "retired"?}`) defined, or retired, by the
+    /// member at `created_at`: the signed event (JSON). A built-in name, a name or text outside
+    /// the rules, or a role that does not write notes is refused.
+    pub fn sign_phrase(&self, definition: &str, created_at: f64) -> Result<String, ApiError> {
+        let MemberKey::Held(identity) = &self.key else {
+            return Err(ApiError::Record(
+                "this login signs through its signer".to_owned(),
+            ));
+        };
+        let (definition, created_at) = phrase_input(definition, created_at)?;
+        let event = phrases::seal(&self.view, identity, &definition, created_at)
+            .map_err(|e| ApiError::Record(e.to_string()))?;
+        Ok(event.as_json())
+    }
+
+    /// [`Self::sign_phrase`] through the login's signer (NIP-07, NIP-46).
+    pub async fn sign_phrase_with<S: PatientSigner>(
+        &self,
+        signer: &S,
+        definition: &str,
+        created_at: f64,
+    ) -> Result<String, ApiError> {
+        if signer.public_key() != self.public_key() {
+            return Err(ApiError::Record(
+                "the signer holds another key than the one logged in".to_owned(),
+            ));
+        }
+        let (definition, created_at) = phrase_input(definition, created_at)?;
+        let event = phrases::seal_with(&self.view, signer, &definition, created_at)
+            .await
+            .map_err(|e| ApiError::Record(e.to_string()))?;
+        Ok(event.as_json())
+    }
+
+    /// `request` signed with the key held here ([`Self::sign_record`], [`Self::sign_phrase`]).
+    pub fn sign(&self, request: &Signing, created_at: f64) -> Result<String, ApiError> {
+        match request {
+            Signing::Record { patient, resource } => {
+                self.sign_record(patient, resource, created_at)
+            }
+            Signing::Phrase { definition } => self.sign_phrase(definition, created_at),
+        }
+    }
+
+    /// `request` signed through the login's signer ([`Self::sign_record_with`],
+    /// [`Self::sign_phrase_with`]).
+    pub async fn sign_with<S: PatientSigner>(
+        &self,
+        signer: &S,
+        request: &Signing,
+        created_at: f64,
+    ) -> Result<String, ApiError> {
+        match request {
+            Signing::Record { patient, resource } => {
+                self.sign_record_with(signer, patient, resource, created_at)
+                    .await
+            }
+            Signing::Phrase { definition } => {
+                self.sign_phrase_with(signer, definition, created_at).await
+            }
+        }
+    }
+
     /// The builder of a new record, once the member's role may write its kind at `created_at`.
     fn record_builder(
         &self,
@@ -214,6 +303,28 @@ impl MemberSession {
             .map_err(|e| ApiError::Record(e.to_string()))?
             .created_at(created_at))
     }
+}
+
+/// A phrase definition from the form, refused when it would redefine a built-in phrase.
+fn phrase_input(
+    definition: &str,
+    created_at: f64,
+) -> Result<
+    (
+        phrases::PhraseDefinition,
+        ehr_client::nostr::prelude::Timestamp,
+    ),
+    ApiError,
+> {
+    let definition: phrases::PhraseDefinition = serde_json::from_str(definition)
+        .map_err(|_| ApiError::Record("a phrase is {\"name\", \"text\"}".to_owned()))?;
+    if super::clinic::notes::is_built_in(&definition.name) {
+        return Err(ApiError::Record(format!(
+            ".{} is a built-in phrase; choose another name",
+            definition.name
+        )));
+    }
+    Ok((definition, seconds(created_at)?))
 }
 
 /// [`MemberSession::member`] from the events at hand.

@@ -16,10 +16,11 @@ pub fn dot_phrases() -> String {
     notes::dot_phrases()
 }
 
-/// `text` with its dot-phrases filled in from `chart` (as opened) at `today` (YYYY-MM-DD).
+/// `text` with its dot-phrases filled in from `chart` (as opened) at `today` (YYYY-MM-DD), and
+/// the practice's own (`practice`: the session's `practicePhrases`, `[]` for none).
 #[wasm_bindgen(js_name = expandDotPhrases)]
-pub fn expand_dot_phrases(text: &str, chart: &str, today: &str) -> String {
-    notes::expand(text, chart, today)
+pub fn expand_dot_phrases(text: &str, chart: &str, today: &str, practice: &str) -> String {
+    notes::expand(text, chart, today, practice)
 }
 
 /// The resources of a signed note (`form` JSON) in `chart` at `now`: a JSON array of FHIR

@@ -20,7 +20,7 @@ use crate::api::records::{at, checked, field, first_version, patient_id, text_co
 
 mod phrases;
 
-pub use phrases::expand;
+pub use phrases::{expand, is_built_in};
 
 /// The dot-phrases, for the form's help: `[{"phrase": ".meds", "becomes": "current medications"}]`.
 pub fn dot_phrases() -> String {

@@ -191,3 +191,29 @@ fn a_session_through_a_signer_signs_only_through_that_signer() {
     let event = ClinicalEvent::from_json(&signed).unwrap();
     assert_eq!(event.author(), c.doctor.public_key());
 }
+
+#[test]
+fn a_phrase_the_doctor_defines_is_read_back_and_a_built_in_name_is_refused() {
+    let c = clinic();
+    let doctor = MemberSession::open(&c.practice(), &c.doctor, &c.events).unwrap();
+    let now = Timestamp::now().as_secs() as f64;
+    let built_in = doctor.sign_phrase(r#"{"name": "meds", "text": "Mine."}"#, now);
+    assert!(matches!(built_in, Err(ApiError::Record(m)) if m.contains("built-in")));
+    let signed = doctor
+        .sign_phrase(
+            r#"{"name": "asthma", "text": "Action plan reviewed."}"#,
+            now,
+        )
+        .unwrap();
+    let events = format!("[{signed}]");
+    let read = parsed(&doctor.practice_phrases(&events).unwrap());
+    assert_eq!(read[0]["name"], "asthma");
+    assert_eq!(read[0]["text"], "Action plan reviewed.");
+    let frontdesk = MemberSession::open(&c.practice(), &c.frontdesk, &c.events).unwrap();
+    assert_eq!(
+        parsed(&frontdesk.practice_phrases(&events).unwrap()),
+        serde_json::json!([])
+    );
+    let refused = frontdesk.sign_phrase(r#"{"name": "hello", "text": "Hi."}"#, now);
+    assert!(matches!(refused, Err(ApiError::Record(_))));
+}

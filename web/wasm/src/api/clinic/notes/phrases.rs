@@ -1,6 +1,8 @@
 //! Dot-phrases: `.name` and the like, typed in a note's section, replaced by text from the open
 //! chart (the patient's age, active problems, current medications, allergies, latest vitals) or
-//! by a standard sentence. An unknown phrase is left as typed.
+//! by a standard sentence, or by the text of one of the practice's own phrases
+//! (`ehr_client::phrases`, kind 2122). A built-in name cannot be redefined. An unknown phrase
+//! is left as typed.
 
 use serde_json::Value;
 
@@ -20,9 +22,23 @@ pub const PHRASES: [(&str, &str); 10] = [
     ("rtc", "return-to-clinic advice"),
 ];
 
+/// Whether `name` is a built-in phrase (the practice may not redefine it).
+pub fn is_built_in(name: &str) -> bool {
+    PHRASES.iter().any(|(phrase, _)| *phrase == name)
+}
+
 /// `text` with every known dot-phrase replaced, reading `chart` (`{"bundle"}` as opened) at
-/// `today` (`YYYY-MM-DD`, for the age).
-pub fn expand(text: &str, chart: &str, today: &str) -> String {
+/// `today` (`YYYY-MM-DD`, for the age); `practice` is the practice's own phrases as
+/// `[{"name", "text"}]` (`MemberSession::practice_phrases`), used as written.
+pub fn expand(text: &str, chart: &str, today: &str, practice: &str) -> String {
+    let practice: Vec<Value> = serde_json::from_str(practice).unwrap_or_default();
+    let own = |word: &str| {
+        practice
+            .iter()
+            .find(|p| at(p, "/name") == word)
+            .and_then(|p| at(p, "/text").as_str())
+            .map(str::to_owned)
+    };
     let chart: Value = serde_json::from_str(chart).unwrap_or(Value::Null);
     let resources: Vec<&Value> = chart
         .pointer("/bundle/entry")
@@ -46,7 +62,7 @@ pub fn expand(text: &str, chart: &str, today: &str) -> String {
             .last()
             .is_none_or(|c| c.is_whitespace() || "(:;,".contains(c));
         let replacement = starts_word
-            .then(|| phrase(&word, &resources, today))
+            .then(|| phrase(&word, &resources, today).or_else(|| own(&word)))
             .flatten();
         match replacement {
             Some(text) => {

@@ -128,6 +128,7 @@ fn dot_phrases_fill_in_from_the_chart_and_unknown_ones_stay() {
         "Meds: .meds\nAllergies: .allergies\n.vitals\nAge .age. Keep .unknown and 1.5 mg.",
         &chart(),
         "2026-12-07",
+        "[]",
     );
     assert!(text.contains("Meds: "), "{text}");
     assert!(
@@ -139,6 +140,22 @@ fn dot_phrases_fill_in_from_the_chart_and_unknown_ones_stay() {
         text.contains(".unknown") && text.contains("1.5 mg"),
         "{text}"
     );
+}
+
+#[test]
+fn the_practice_phrases_fill_in_as_written_and_never_shadow_a_built_in() {
+    let practice = json!([
+        { "name": "asthma", "text": "Asthma action plan reviewed." },
+        { "name": "meds", "text": "Not this." },
+    ])
+    .to_string();
+    let text = expand("Plan: .asthma\n.meds", &chart(), "2026-12-07", &practice);
+    assert!(
+        text.starts_with("Plan: Asthma action plan reviewed."),
+        "{text}"
+    );
+    assert!(!text.contains("Not this."), "{text}");
+    assert!(super::phrases::is_built_in("meds") && !super::phrases::is_built_in("asthma"));
 }
 
 #[test]
