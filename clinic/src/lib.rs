@@ -23,6 +23,7 @@ const OWN: &[(&str, &str)] = &[
     ("/writing.js", include_str!("../web/writing.js")),
     ("/notes.js", include_str!("../web/notes.js")),
     ("/phrases.js", include_str!("../web/phrases.js")),
+    ("/printouts.js", include_str!("../web/printouts.js")),
     (
         "/documents-entry.js",
         include_str!("../web/documents-entry.js"),

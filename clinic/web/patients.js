@@ -5,6 +5,11 @@ import { $, el } from "/dom.js";
 
 let patients = [];
 let onOpen = null;
+// Rows drawn at once (more than a screenful), then the rest in batches between frames, so
+// 2,000 patients are on screen without waiting for the last row. A new draw cancels the rest.
+const FIRST_ROWS = 150;
+const BATCH_ROWS = 400;
+let drawing = 0;
 
 // Age on `today` from a FHIR date: years, or months under two.
 export function ageOf(birthDate, today = new Date()) {
@@ -44,7 +49,17 @@ function row(patient) {
 function draw() {
   const query = $("patient-search").value.trim();
   const shown = query ? patients.filter((p) => matches(p, query)) : patients;
-  $("patient-rows").replaceChildren(...shown.map(row));
+  const generation = ++drawing;
+  const body = $("patient-rows");
+  body.replaceChildren(...shown.slice(0, FIRST_ROWS).map(row));
+  body.dataset.complete = String(shown.length <= FIRST_ROWS);
+  const more = (from) => {
+    if (generation !== drawing || from >= shown.length) return;
+    body.append(...shown.slice(from, from + BATCH_ROWS).map(row));
+    body.dataset.complete = String(from + BATCH_ROWS >= shown.length);
+    requestAnimationFrame(() => more(from + BATCH_ROWS));
+  };
+  requestAnimationFrame(() => more(FIRST_ROWS));
   $("patient-count").textContent = query
     ? `${shown.length} of ${patients.length} patients match`
     : `${patients.length} patients`;
@@ -61,7 +76,8 @@ export function showPatients(list, open) {
 }
 
 export function clearPatients() {
-  // The list holds decrypted names: drop it, not just hide it.
+  // The list holds decrypted names: drop it, not just hide it (and stop drawing it).
+  drawing += 1;
   patients = [];
   onOpen = null;
   $("patient-rows").replaceChildren();

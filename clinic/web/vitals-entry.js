@@ -242,21 +242,28 @@ function growthFigure(chart) {
       { className: "growth-table" }));
 }
 
-async function mountGrowth(panel, context) {
+// The open patient's growth charts as elements: the legend, one figure per charted measure,
+// and a note of what is missing; or a single sentence saying why there is no chart. The
+// Growth tab and the growth-chart printout (printouts.js) both show this.
+export async function growthCharts(context) {
   const facts = patientFacts(context);
   const age = ageYears(facts.birthDate);
-  panel.append(el("h3", { text: "Growth charts" }));
-  if (age === null) return panel.append(empty("No date of birth recorded: growth charts need one."));
-  if (age >= 20) return panel.append(empty("Growth charts are for patients under 20 years old."));
+  if (age === null) return [empty("No date of birth recorded: growth charts need one.")];
+  if (age >= 20) return [empty("Growth charts are for patients under 20 years old.")];
   if (!["male", "female"].includes(facts.gender)) {
-    return panel.append(empty("The WHO and CDC references are by sex: record the patient's sex (male or female) to chart her growth."));
+    return [empty("The WHO and CDC references are by sex: record the patient's sex (male or female) to chart her growth.")];
   }
   const out = JSON.parse(growthChart(await growthTables(), facts.gender, facts.birthDate, JSON.stringify(context.chart.bundle)));
-  panel.append(el("p", { className: "help", text: "Curves: 3rd, 15th, 50th, 85th and 97th percentiles; WHO Child Growth "
-    + "Standards under 24 months, CDC 2000 growth charts from 24 months. Dots: this patient." }));
+  const parts = [el("p", { className: "help", text: "Curves: 3rd, 15th, 50th, 85th and 97th percentiles; WHO Child Growth "
+    + "Standards under 24 months, CDC 2000 growth charts from 24 months. Dots: this patient." })];
   const drawn = out.charts.filter((c) => c.points.length > 0);
   const missing = out.charts.filter((c) => c.points.length === 0).map((c) => c.title);
-  panel.append(...drawn.map(growthFigure));
-  if (drawn.length === 0) panel.append(empty("No growth measurements recorded yet: enter them under Vitals."));
-  else if (missing.length > 0) panel.append(empty(`Not measured at a charted age: ${missing.join(", ")}.`));
+  parts.push(...drawn.map(growthFigure));
+  if (drawn.length === 0) parts.push(empty("No growth measurements recorded yet: enter them under Vitals."));
+  else if (missing.length > 0) parts.push(empty(`Not measured at a charted age: ${missing.join(", ")}.`));
+  return parts;
+}
+
+async function mountGrowth(panel, context) {
+  panel.append(el("h3", { text: "Growth charts" }), ...await growthCharts(context));
 }

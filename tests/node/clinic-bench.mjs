@@ -24,6 +24,9 @@ try {
     });
     await page.waitForSelector("#workspace:not([hidden]), #error:not(:empty)");
     const listed = await page.evaluate(() => performance.now());
+    // The first rows are on screen; the rest are drawn between frames.
+    await page.waitForSelector('#patient-rows[data-complete="true"]');
+    const allRows = await page.evaluate(() => performance.now());
     const patients = await page.locator("#patient-rows tr").count();
     await page.getByLabel("Find a patient").fill(input.search);
     const opening = await page.evaluate(() => {
@@ -48,9 +51,13 @@ try {
       error: await page.textContent("#error"),
       patients,
       records,
-      list: listed - submitted,
+      list: (await mark("clinic:list-painted")) - submitted,
+      listSeenByHarness: listed - submitted,
+      allRows: allRows - submitted,
       chart: opened - opening,
       keysFetched: (await mark("clinic:fetched")) - submitted,
+      sessionLoaded: (await mark("clinic:session")) - submitted,
+      listOpened: (await mark("clinic:listed")) - submitted,
       save: saved - sending,
     }));
     await context.close();

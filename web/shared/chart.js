@@ -140,6 +140,8 @@ export function renderChart(context, { heading = "Chart", shown = () => true, ta
 export function clearChart() {
   // Panels hold decrypted records: drop them all, not just hide them.
   current = null;
+  // The heading names the patient.
+  $("chart-heading").textContent = "";
   $("chart-tabs").replaceChildren();
   $("chart-rows").replaceChildren();
   $("chart-caption").textContent = "";

@@ -1,0 +1,86 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The clinic app's inactivity lock, the portal's own (login.js): a doctor who leaves a chart
+//! open in an app that locks after a few seconds finds the page locked, with no chart, no
+//! patient list and no name of a patient left in it, and the login back.
+
+mod clinic_common;
+mod demo_common;
+
+use clinic_common::{CHROMIUM, assert_browser_ready, assert_same_origin};
+use demo_common::{Seeded, start_seeded};
+use serde_json::{Value, json};
+
+/// A clinic app for the stack's practice that locks after `lock_after_secs`; its URL.
+async fn clinic(connection: &str, relay: &str, lock_after_secs: u64) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let config = ehr_clinic::Config {
+        listen: listener.local_addr().unwrap(),
+        connection: Some(connection.to_owned()),
+        assets: None,
+        lock_after_secs: Some(lock_after_secs),
+        blossom: Vec::new(),
+        relays: vec![
+            relay
+                .replacen("ws://", "http://", 1)
+                .trim_end_matches('/')
+                .to_owned(),
+        ],
+    };
+    tokio::spawn(ehr_clinic::serve(listener, config, std::future::pending()));
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chart_left_open_locks_and_leaves_no_patient_in_the_page() {
+    assert_browser_ready();
+    let home = tempfile::tempdir().unwrap();
+    let Seeded {
+        mut stack,
+        keys,
+        connection,
+        ..
+    } = start_seeded(home.path()).await;
+    let relay = stack.urls().relay.clone();
+    let url = clinic(&connection, &relay, 3).await;
+    let input = json!({
+        "clinic": url,
+        "chromium": CHROMIUM,
+        "nsec": keys.doctor.nsec().as_str(),
+        "search": "maria demo-alvarez",
+    });
+    let result = tokio::task::spawn_blocking(move || {
+        ehr_tests::node::run_json_lines("clinic-lock.mjs", "playwright-core", &input)
+    })
+    .await
+    .unwrap()
+    .unwrap()
+    .remove(0);
+    stack.stop().await;
+    assert_eq!(result["failure"], Value::Null, "{result}");
+    assert_same_origin(&result, &url, &relay, None);
+    assert!(result["before"].as_str().unwrap().contains("Demo-Alvarez"));
+    let after = &result["after"];
+    for seen in [
+        after["html"].as_str().unwrap(),
+        after["text"].as_str().unwrap(),
+    ] {
+        assert!(
+            !seen.contains("Demo-Alvarez") && !seen.contains("lisinopril"),
+            "{seen}"
+        );
+    }
+    assert_eq!(after["patientRows"], 0);
+    assert_eq!(after["workspaceHidden"], true);
+    assert_eq!(after["loginVisible"], true);
+    assert_eq!(after["sessionStorage"], 0);
+    assert!(
+        after["text"].as_str().unwrap().contains("locked"),
+        "the member is told why: {after}"
+    );
+}
