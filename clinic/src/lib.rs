@@ -24,6 +24,7 @@ const OWN: &[(&str, &str)] = &[
     ("/notes.js", include_str!("../web/notes.js")),
     ("/phrases.js", include_str!("../web/phrases.js")),
     ("/printouts.js", include_str!("../web/printouts.js")),
+    ("/admin.js", include_str!("../web/admin.js")),
     (
         "/documents-entry.js",
         include_str!("../web/documents-entry.js"),

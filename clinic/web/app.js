@@ -20,6 +20,7 @@ import * as vitalsEntry from "/vitals-entry.js";
 import * as ordersEntry from "/orders-entry.js";
 import * as documentsEntry from "/documents-entry.js";
 import * as printouts from "/printouts.js";
+import { showAdministration } from "/admin.js";
 
 for (const tab of CLINIC_TABS) registerTab(tab);
 for (const feature of [notes, vitalsEntry, ordersEntry, documentsEntry, printouts]) {
@@ -131,10 +132,35 @@ function backToList() {
   $("patient-search").focus();
 }
 
+// Patients or administration (an admin's choice): one shows, the other hides.
+function showView(view) {
+  const admin = view === "administration";
+  $("administration").hidden = !admin;
+  $("patients").hidden = admin;
+  if (admin) clearChart();
+  $("show-patients").setAttribute("aria-pressed", String(!admin));
+  $("show-administration").setAttribute("aria-pressed", String(admin));
+  if (admin) showAdministration(practice, reopenPractice);
+}
+
+// After the roster changed: the practice again with the same login (the member's own view
+// changes with it), still on the administration view.
+async function reopenPractice(message) {
+  const opened = await openPractice(practice.signer);
+  practice.session.free();
+  practice = opened;
+  $("status").textContent = "";
+  showPatients(opened.patients, openPatient);
+  $("patients").hidden = true;
+  showAdministration(practice, reopenPractice, message);
+}
+
 // login.js's showChart: open the practice and show the patient list.
 async function showPractice(signer) {
   const opened = await openPractice(signer);
   practice = opened;
+  $("workspace-nav").hidden = opened.member.role !== "admin";
+  $("administration").hidden = true;
   $("login").hidden = true;
   showMember(opened.member);
   showPatients(opened.patients, openPatient);
@@ -156,6 +182,9 @@ function endSession(message) {
   practice = null;
   clearChart();
   clearPatients();
+  $("administration").replaceChildren();
+  $("administration").hidden = true;
+  $("workspace-nav").hidden = true;
   // Her date of birth and identifiers, under the heading.
   $("chart-patient").textContent = "";
   $("workspace").hidden = true;
@@ -175,6 +204,8 @@ async function main() {
   const offered = document.querySelector('meta[name="ehr-connection"]')?.content;
   if (offered) $("connection").value = offered;
   $("back-to-list").addEventListener("click", backToList);
+  $("show-patients").addEventListener("click", () => showView("patients"));
+  $("show-administration").addEventListener("click", () => showView("administration"));
   $("passkey-later").addEventListener("click", () => { $("passkey-offer").hidden = true; });
   initPatients();
   $("loading").hidden = true;

@@ -14,29 +14,13 @@ mod demo_common;
 
 use std::time::Duration;
 
-use clinic_common::{CHROMIUM, assert_same_origin};
+use clinic_common::{assert_same_origin, nurse_logs_in};
 use demo_common::{Seeded, ehr, start_seeded};
 use ehr_client::access::PracticeView;
 use ehr_client::kinds::practice_kinds;
 use ehr_client::net::RelayClient;
 use ehr_client::nostr::prelude::Filter;
-use serde_json::{Value, json};
-
-/// One nurse login through the clinic app's browser test (tests/node/clinic-browser.mjs).
-async fn nurse_logs_in(clinic: &str, nsec: &str) -> Value {
-    let input = json!({
-        "clinic": clinic,
-        "chromium": CHROMIUM,
-        "logins": [{ "name": "nurse", "nsec": nsec, "width": 1280, "search": "maria demo-alvarez" }],
-    });
-    tokio::task::spawn_blocking(move || {
-        ehr_tests::node::run_json_lines("clinic-browser.mjs", "playwright-core", &input)
-    })
-    .await
-    .unwrap()
-    .unwrap()
-    .remove(0)
-}
+use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_nurse_is_refused_at_her_next_login_and_opens_nothing_written_after() {

@@ -27,6 +27,23 @@ pub fn assert_browser_ready() {
     assert!(Path::new(CHROMIUM).is_file(), "Chromium is missing");
 }
 
+/// One nurse login through the clinic app's browser test (tests/node/clinic-browser.mjs): what
+/// the page showed her (an `error`, or her `patients` and Maria's chart `rows`).
+pub async fn nurse_logs_in(clinic: &str, nsec: &str) -> Value {
+    let input = json!({
+        "clinic": clinic,
+        "chromium": CHROMIUM,
+        "logins": [{ "name": "nurse", "nsec": nsec, "width": 1280, "search": "maria demo-alvarez" }],
+    });
+    tokio::task::spawn_blocking(move || {
+        ehr_tests::node::run_json_lines("clinic-browser.mjs", "playwright-core", &input)
+    })
+    .await
+    .unwrap()
+    .unwrap()
+    .remove(0)
+}
+
 /// The resources of `bundle` of `resource_type`.
 pub fn of_type<'a>(bundle: &'a Value, resource_type: &str) -> Vec<&'a Value> {
     bundle["entry"]

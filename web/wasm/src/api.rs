@@ -285,6 +285,13 @@ fn named_filters() -> Value {
             kinds::CHART_KEY_WRAP, kinds::EPOCH_GRANT, kinds::ROSTER,
             kinds::GUARDIAN_GRANT, kinds::GUARDIANSHIP,
         ] },
+        // What a practice operation plans from (`planPractice`): the key events, consents
+        // (the gateway's policy), demographics and messages (the office copies of a migration).
+        "administration": { "kinds": [
+            kinds::CHART_KEY_WRAP, kinds::EPOCH_GRANT, kinds::ROSTER,
+            kinds::GUARDIAN_GRANT, kinds::GUARDIANSHIP, kinds::CONSENT,
+            ClinicalKind::Patient.as_u16(), ClinicalKind::Message.as_u16(),
+        ] },
         // The practice's own dot-phrases (sealed to the clinical epoch).
         "phrases": { "kinds": [kinds::PRACTICE_PHRASE] },
         // The clinic's patient list: demographics and visits.

@@ -220,6 +220,11 @@ impl MemberSession {
         Ok(self.session.member()?)
     }
 
+    /// The verified roster's members (JSON), for the administration screen.
+    pub fn roster(&self) -> Result<String, JsError> {
+        Ok(self.session.roster()?)
+    }
+
     /// The patients the member's keys reach, from `events` (demographics and visits).
     #[wasm_bindgen(js_name = patientList)]
     pub fn patient_list(&self, events: &str) -> Result<String, JsError> {

@@ -135,6 +135,29 @@ impl MemberSession {
         .to_string())
     }
 
+    /// The current roster, for the administration screen: `[{"pubkey", "npub", "role", "name",
+    /// "active"}]`, every member the verified roster names (active now or ended).
+    pub fn roster(&self) -> Result<String, ApiError> {
+        use ehr_client::nostr::prelude::ToBech32;
+        let roster = self.view.roster().current().ok_or(ApiError::NoRoster)?;
+        let now = now();
+        let members: Vec<serde_json::Value> = roster
+            .content
+            .members
+            .iter()
+            .map(|m| {
+                json!({
+                    "pubkey": m.pubkey.to_hex(),
+                    "npub": m.pubkey.to_bech32().unwrap_or_default(),
+                    "role": m.role.as_str(),
+                    "name": m.name,
+                    "active": m.is_valid_at(now),
+                })
+            })
+            .collect();
+        Ok(serde_json::Value::Array(members).to_string())
+    }
+
     /// Every patient the member's keys reach, from `json` (demographics and visits):
     /// `[{"patient", "name", "birthDate", "gender", "identifiers", "lastVisit"}]`, by name.
     pub fn patient_list(&self, json: &str) -> Result<String, ApiError> {

@@ -1,0 +1,108 @@
+// The clinic app's staff administration (DESIGN.md §12; issue 21's "staff and agents"): an
+// admin lists the roster, adds a member with a role, or revokes one. Each change is planned by
+// ehr_client::practice in WebAssembly (planPractice: the roster, the epoch grants, every chart
+// key rotated, the consents recorded), so the browser composes no step; the plan is published
+// in order with its progress shown, and an interrupted one is resumed by planning again from
+// what the relay holds (planning is idempotent). Adding or revoking an admin needs the root key,
+// which stays offline: the `ehr` CLI on the root's machine does it. DOM text via textContent.
+import { $, el } from "/dom.js";
+import { filter } from "/protocol.js";
+import { field } from "/writing.js";
+import { choice } from "/orders-common.js";
+
+const ROLES = [["doctor", "Doctor"], ["nurse", "Nurse"], ["ma", "Medical assistant"], ["frontdesk", "Front desk"]];
+
+// Publish `events` in order, telling `status` how far it got; throws with how far it got.
+async function publish(relay, events, status) {
+  const open = await relay();
+  for (const [index, event] of events.entries()) {
+    status.textContent = `Publishing ${index + 1} of ${events.length}…`;
+    try {
+      await open.publish(event);
+    } catch (error) {
+      throw new Error(`stopped after ${index} of ${events.length}: ${error?.message ?? error}`);
+    }
+  }
+}
+
+// Plan `operation` as the admin from what the relay holds now, and publish the plan.
+async function carryOut(practice, operation, status) {
+  const key = practice.signer.key;
+  const events = await (await practice.relay()).fetchAll(filter("administration"));
+  const plan = JSON.parse(key.planPractice(practice.connection.practice, JSON.stringify(events),
+    JSON.stringify(operation), Math.floor(Date.now() / 1000)));
+  await publish(practice.relay, plan, status);
+  return plan.length;
+}
+
+function rosterTable(practice, roster, act) {
+  const rows = roster.map((member) => {
+    const cells = [
+      el("th", { scope: "row", text: member.name ?? "(no name)" }),
+      el("td", { text: member.role }),
+      el("td", { className: "key", text: `${member.npub.slice(0, 16)}…` }),
+      el("td", { text: member.active ? "active" : "ended" }),
+    ];
+    const action = el("td");
+    const mine = member.pubkey === practice.member.pubkey;
+    if (member.active && !mine && member.role !== "admin") {
+      const revoke = el("button", { type: "button", text: "Revoke", attrs: { "aria-label": `Revoke ${member.name ?? member.role}` } });
+      revoke.addEventListener("click", () => act(member));
+      action.append(revoke);
+    }
+    return el("tr", { attrs: { "data-pubkey": member.pubkey } }, ...cells, action);
+  });
+  return el("table", {},
+    el("caption", { text: "Staff and agents on the practice's roster" }),
+    el("thead", {}, el("tr", {}, ...["Name", "Role", "Key", "Status", ""].map((h) => el("th", { scope: "col", text: h })))),
+    el("tbody", {}, ...rows));
+}
+
+// Draw the administration section for `practice` (the open practice of app.js), saying
+// `message` (what the last change did); `reopen(message)` loads the practice again after a
+// change (the member's own view changes with the roster) and draws this again.
+export function showAdministration(practice, reopen, message = "") {
+  const section = $("administration");
+  const status = el("p", { role: "status", className: "form-status", text: message });
+  const alert = el("p", { role: "alert", className: "form-error" });
+  const resume = el("button", { type: "button", text: "Resume", hidden: true });
+  section.replaceChildren(el("h2", { text: "Staff and agents" }));
+  if (!practice.signer.key) {
+    section.append(el("p", { className: "empty", text: "Administration signs many events at once: log in with your key file or a passkey to use it." }));
+    return;
+  }
+  const run = async (operation, done) => {
+    alert.textContent = "";
+    resume.hidden = true;
+    try {
+      const count = await carryOut(practice, operation, status);
+      status.textContent = "Loading the practice again…";
+      await reopen(`${done} (${count} events published.)`);
+    } catch (error) {
+      status.textContent = "";
+      alert.textContent = `Not finished: ${error?.message ?? error}. Press Resume to finish it.`;
+      resume.hidden = false;
+    }
+  };
+  resume.addEventListener("click", () => run({ op: "maintain" }, "Resumed and finished."));
+  const roster = JSON.parse(practice.session.roster());
+  const revoke = (member) => {
+    const who = member.name ?? member.role;
+    if (!window.confirm(`Revoke ${who}? Their keys stop opening anything written from now on, and every chart key is rotated.`)) return;
+    run({ op: "revoke-member", pubkey: member.pubkey }, `${who} was revoked; every chart key was rotated.`);
+  };
+  const [keyField, key] = field("Their public key (npub)", { name: "member-npub", autocomplete: "off", required: true });
+  const [nameField, name] = field("Name", { name: "member-name", autocomplete: "off" });
+  const [roleField, role] = choice("Role", ROLES.map(([value, label]) => ({ value, label })));
+  const add = el("form", { className: "record-form" }, keyField, nameField, roleField,
+    el("button", { type: "submit", text: "Add to the roster" }));
+  add.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const member = { op: "add-member", pubkey: key.value.trim(), role: role.value, name: name.value.trim() || null };
+    run(member, `${member.name ?? "The new member"} was added.`);
+  });
+  section.append(
+    rosterTable(practice, roster, revoke),
+    el("p", { className: "help", text: "Adding or removing an administrator needs the practice's root key, which stays offline: use `ehr staff` on the root's machine." }),
+    el("h3", { text: "Add a member" }), add, status, alert, resume);
+}

@@ -1,0 +1,40 @@
+// The clinic app's staff administration in headless Chromium: the admin opens "Staff and
+// agents", adds a member with a role, and revokes the nurse (every chart key rotates, the
+// progress shown). Input on stdin: {"clinic", "chromium", "nsec", "add": {"npub", "name",
+// "role"}, "revoke": "<the nurse's name>", "screenshot"}. Prints one JSON line.
+import { formMessages, launch, login, readInput, watchedPage } from "./clinic-page.mjs";
+
+const input = await readInput();
+const browser = await launch(input);
+const { page, log, violations } = await watchedPage(browser, 1280);
+const result = {};
+const roster = () => page.$$eval("#administration tbody tr", (rows) =>
+  rows.map((tr) => [...tr.cells].map((c) => c.textContent)));
+try {
+  page.on("dialog", (dialog) => { result.asked = dialog.message(); dialog.accept(); });
+  await login(page, input.clinic, input.nsec);
+  await page.getByRole("button", { name: "Staff and agents" }).click();
+  await page.locator("#administration table").waitFor();
+  result.before = await roster();
+  const section = page.locator("#administration");
+  await section.getByLabel("Their public key (npub)").fill(input.add.npub);
+  await section.getByLabel("Name", { exact: true }).fill(input.add.name);
+  await section.getByLabel("Role").selectOption(input.add.role);
+  await section.getByRole("button", { name: "Add to the roster" }).click();
+  await page.waitForFunction(() => /was added|Not finished/.test(document.querySelector("#administration")?.textContent ?? ""));
+  result.added = await section.locator(".form-status, .form-error").allTextContents();
+  await section.getByRole("button", { name: `Revoke ${input.revoke}` }).click();
+  await page.waitForFunction(() => /was revoked|Not finished/.test(document.querySelector("#administration")?.textContent ?? ""),
+    null, { timeout: 60000 });
+  result.revoked = await section.locator(".form-status, .form-error").allTextContents();
+  result.after = await roster();
+  if (input.screenshot) await page.screenshot({ path: input.screenshot, fullPage: true });
+} catch (error) {
+  result.failure = String(error);
+  result.formMessages = await formMessages(page);
+} finally {
+  result.violations = await violations();
+  Object.assign(result, log);
+  await browser.close();
+}
+console.log(JSON.stringify(result));

@@ -1,0 +1,138 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Staff administration in the clinic app, in headless Chromium on the demo practice: the admin
+//! adds a member with a role and revokes the nurse, each planned by `ehr_client::practice` in
+//! WebAssembly and published from the browser. The new member logs in; the nurse's next login
+//! is refused, and her key opens nothing the doctor writes afterwards. A screenshot of the
+//! screen stays in `$CARGO_TARGET_DIR/clinic-screenshots/`.
+
+mod clinic_common;
+mod demo_common;
+
+use std::time::Duration;
+
+use clinic_common::{
+    CHROMIUM, assert_browser_ready, assert_same_origin, nurse_logs_in, screenshot_dir,
+};
+use demo_common::{Seeded, ehr, start_seeded};
+use ehr_client::access::PracticeView;
+use ehr_client::keys::Identity;
+use ehr_client::kinds::practice_kinds;
+use ehr_client::net::RelayClient;
+use ehr_client::nostr::prelude::Filter;
+use serde_json::{Value, json};
+
+const NEW_NURSE: &str = "Nurse Two (synthetic)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_adds_and_revokes_members_in_the_app_and_the_revoked_nurse_reads_nothing_new() {
+    assert_browser_ready();
+    let home = tempfile::tempdir().unwrap();
+    let Seeded {
+        mut stack,
+        keys,
+        connection,
+        ..
+    } = start_seeded(home.path()).await;
+    let clinic = stack.urls().clinic.clone().unwrap();
+    let relay = stack.urls().relay.clone();
+    let newcomer = Identity::generate();
+    let nurse_name = "Nurse Demo Lee (synthetic)";
+    let input = json!({
+        "clinic": clinic,
+        "chromium": CHROMIUM,
+        "nsec": keys.admin.nsec().as_str(),
+        "add": { "npub": newcomer.npub(), "name": NEW_NURSE, "role": "nurse" },
+        "revoke": nurse_name,
+        "screenshot": screenshot_dir().join("administration-1280px.png"),
+    });
+    let result = tokio::task::spawn_blocking(move || {
+        ehr_tests::node::run_json_lines("clinic-admin.mjs", "playwright-core", &input)
+    })
+    .await
+    .unwrap()
+    .unwrap()
+    .remove(0);
+    assert_eq!(result["failure"], Value::Null, "{result}");
+    assert_same_origin(&result, &clinic, &relay, None);
+    let added = result["added"].to_string();
+    assert!(added.contains("was added"), "{result}");
+    let revoked = result["revoked"].to_string();
+    assert!(revoked.contains("was revoked"), "{result}");
+    assert!(
+        result["asked"]
+            .as_str()
+            .unwrap()
+            .contains("every chart key")
+    );
+    let row = |rows: &Value, name: &str| -> Vec<String> {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r[0] == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {rows}"))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(row(&result["before"], nurse_name)[3], "active");
+    assert_eq!(row(&result["after"], nurse_name)[3], "ended");
+    let new_row = row(&result["after"], NEW_NURSE);
+    assert_eq!(
+        (new_row[1].as_str(), new_row[3].as_str()),
+        ("nurse", "active")
+    );
+
+    // The newcomer opens charts; the nurse is refused. The doctor then writes into Maria's chart.
+    let newcomer_sees = nurse_logs_in(&clinic, newcomer.nsec().as_str()).await;
+    assert_eq!(newcomer_sees["error"], "", "{newcomer_sees}");
+    assert!(
+        !newcomer_sees["rows"].as_array().unwrap().is_empty(),
+        "{newcomer_sees}"
+    );
+    let refused = nurse_logs_in(&clinic, keys.nurse.nsec().as_str()).await;
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("not on the practice's staff roster"),
+        "{refused}"
+    );
+    let doctor_home = home.path().join("doctor");
+    ehr(
+        &doctor_home,
+        &keys.doctor,
+        &["practice", "connect", &connection],
+    );
+    let note = home.path().join("encounter.json");
+    std::fs::write(&note, ehr_client::demo::encounter("maria").to_json()).unwrap();
+    let maria = keys.patients[0].npub();
+    ehr(
+        &doctor_home,
+        &keys.doctor,
+        &["record", "add", "--patient", &maria, note.to_str().unwrap()],
+    );
+    let admin = RelayClient::connect(&relay, &keys.admin, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let events = admin
+        .fetch_all(Filter::new().kinds(practice_kinds()), 5000)
+        .await
+        .unwrap();
+    stack.stop().await;
+    let written = events
+        .iter()
+        .filter(|e| e.pubkey == keys.doctor.public_key())
+        .max_by_key(|e| e.created_at)
+        .unwrap();
+    let nurse = PracticeView::load(&keys.root.public_key(), &events, &keys.nurse);
+    assert!(nurse.open([written], None).records.is_empty());
+    let newcomer = PracticeView::load(&keys.root.public_key(), &events, &newcomer);
+    assert_eq!(newcomer.open([written], None).records.len(), 1);
+}
