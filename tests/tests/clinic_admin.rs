@@ -13,17 +13,12 @@
 mod clinic_common;
 mod demo_common;
 
-use std::time::Duration;
-
 use clinic_common::{
     CHROMIUM, assert_browser_ready, assert_same_origin, nurse_logs_in, screenshot_dir,
 };
-use demo_common::{Seeded, ehr, start_seeded};
+use demo_common::{Seeded, doctor_writes_then_every_event, start_seeded};
 use ehr_client::access::PracticeView;
 use ehr_client::keys::Identity;
-use ehr_client::kinds::practice_kinds;
-use ehr_client::net::RelayClient;
-use ehr_client::nostr::prelude::Filter;
 use serde_json::{Value, json};
 
 const NEW_NURSE: &str = "Nurse Two (synthetic)";
@@ -89,7 +84,8 @@ async fn an_admin_adds_and_revokes_members_in_the_app_and_the_revoked_nurse_read
         ("nurse", "active")
     );
 
-    // The newcomer opens charts; the nurse is refused. The doctor then writes into Maria's chart.
+    // The newcomer opens charts; the nurse is refused. The doctor then writes into Maria's chart;
+    // with every event of the relay, the nurse's key opens none of it, the newcomer's does.
     let newcomer_sees = nurse_logs_in(&clinic, newcomer.nsec().as_str()).await;
     assert_eq!(newcomer_sees["error"], "", "{newcomer_sees}");
     assert!(
@@ -104,33 +100,10 @@ async fn an_admin_adds_and_revokes_members_in_the_app_and_the_revoked_nurse_read
             .contains("not on the practice's staff roster"),
         "{refused}"
     );
-    let doctor_home = home.path().join("doctor");
-    ehr(
-        &doctor_home,
-        &keys.doctor,
-        &["practice", "connect", &connection],
-    );
-    let note = home.path().join("encounter.json");
-    std::fs::write(&note, ehr_client::demo::encounter("maria").to_json()).unwrap();
-    let maria = keys.patients[0].npub();
-    ehr(
-        &doctor_home,
-        &keys.doctor,
-        &["record", "add", "--patient", &maria, note.to_str().unwrap()],
-    );
-    let admin = RelayClient::connect(&relay, &keys.admin, Duration::from_secs(30))
-        .await
-        .unwrap();
-    let events = admin
-        .fetch_all(Filter::new().kinds(practice_kinds()), 5000)
-        .await
-        .unwrap();
+    let (events, written) =
+        doctor_writes_then_every_event(home.path(), &keys, &connection, &relay).await;
     stack.stop().await;
-    let written = events
-        .iter()
-        .filter(|e| e.pubkey == keys.doctor.public_key())
-        .max_by_key(|e| e.created_at)
-        .unwrap();
+    let written = &written;
     let nurse = PracticeView::load(&keys.root.public_key(), &events, &keys.nurse);
     assert!(nurse.open([written], None).records.is_empty());
     let newcomer = PracticeView::load(&keys.root.public_key(), &events, &newcomer);

@@ -12,14 +12,9 @@
 mod clinic_common;
 mod demo_common;
 
-use std::time::Duration;
-
 use clinic_common::{assert_same_origin, nurse_logs_in};
-use demo_common::{Seeded, ehr, start_seeded};
+use demo_common::{Seeded, doctor_writes_then_every_event, ehr, start_seeded};
 use ehr_client::access::PracticeView;
-use ehr_client::kinds::practice_kinds;
-use ehr_client::net::RelayClient;
-use ehr_client::nostr::prelude::Filter;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,26 +46,8 @@ async fn a_revoked_nurse_is_refused_at_her_next_login_and_opens_nothing_written_
         &keys.admin,
         &["staff", "revoke", "--npub", &keys.nurse.npub()],
     );
-    let doctor_home = home.path().join("doctor");
-    ehr(
-        &doctor_home,
-        &keys.doctor,
-        &["practice", "connect", &connection],
-    );
-    let note = home.path().join("encounter.json");
-    let encounter = ehr_client::demo::encounter("maria");
-    std::fs::write(&note, encounter.to_json()).unwrap();
-    ehr(
-        &doctor_home,
-        &keys.doctor,
-        &[
-            "record",
-            "add",
-            "--patient",
-            &keys.patients[0].npub(),
-            note.to_str().unwrap(),
-        ],
-    );
+    let (events, written) =
+        doctor_writes_then_every_event(home.path(), &keys, &connection, &relay).await;
 
     let after = nurse_logs_in(&clinic, &nsec).await;
     let refused = after["error"].as_str().unwrap();
@@ -84,19 +61,7 @@ async fn a_revoked_nurse_is_refused_at_her_next_login_and_opens_nothing_written_
     assert_same_origin(&after, &clinic, &relay, None);
 
     // Even with every event the practice holds, her keys open nothing written after.
-    let admin = RelayClient::connect(&relay, &keys.admin, Duration::from_secs(30))
-        .await
-        .unwrap();
-    let events = admin
-        .fetch_all(Filter::new().kinds(practice_kinds()), 5000)
-        .await
-        .unwrap();
     stack.stop().await;
     let view = PracticeView::load(&keys.root.public_key(), &events, &keys.nurse);
-    let written = events
-        .iter()
-        .filter(|e| e.pubkey == keys.doctor.public_key())
-        .max_by_key(|e| e.created_at)
-        .unwrap();
-    assert!(view.open([written], None).records.is_empty());
+    assert!(view.open([&written], None).records.is_empty());
 }

@@ -103,3 +103,47 @@ pub fn count(bundle: &Value, resource_type: &str) -> usize {
         .filter(|e| e["resource"]["resourceType"] == resource_type)
         .count()
 }
+
+/// The doctor writes an encounter into Maria's chart with `ehr` (under `home`); then every
+/// practice event the relay at `relay` holds, as the admin fetches it, and the doctor's newest.
+pub async fn doctor_writes_then_every_event(
+    home: &Path,
+    keys: &DemoKeys,
+    connection: &str,
+    relay: &str,
+) -> (
+    Vec<ehr_client::nostr::prelude::Event>,
+    ehr_client::nostr::prelude::Event,
+) {
+    let doctor_home = home.join("doctor");
+    ehr(
+        &doctor_home,
+        &keys.doctor,
+        &["practice", "connect", connection],
+    );
+    let note = home.join("encounter.json");
+    std::fs::write(&note, ehr_client::demo::encounter("maria").to_json()).unwrap();
+    let maria = keys.patients[0].npub();
+    ehr(
+        &doctor_home,
+        &keys.doctor,
+        &["record", "add", "--patient", &maria, note.to_str().unwrap()],
+    );
+    let admin = ehr_client::net::RelayClient::connect(
+        relay,
+        &keys.admin,
+        std::time::Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    let filter =
+        ehr_client::nostr::prelude::Filter::new().kinds(ehr_client::kinds::practice_kinds());
+    let events = admin.fetch_all(filter, 5000).await.unwrap();
+    let written = events
+        .iter()
+        .filter(|e| e.pubkey == keys.doctor.public_key())
+        .max_by_key(|e| e.created_at)
+        .unwrap()
+        .clone();
+    (events, written)
+}
