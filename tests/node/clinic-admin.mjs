@@ -2,15 +2,15 @@
 // agents", adds a member with a role, and revokes the nurse (every chart key rotates, the
 // progress shown). Input on stdin: {"clinic", "chromium", "nsec", "add": {"npub", "name",
 // "role"}, "revoke": "<the nurse's name>", "screenshot"}. Prints one JSON line.
-import { formMessages, launch, login, readInput, watchedPage } from "./clinic-page.mjs";
+import { launch, login, readInput, runAndReport, watchedPage } from "./clinic-page.mjs";
 
 const input = await readInput();
 const browser = await launch(input);
-const { page, log, violations } = await watchedPage(browser, 1280);
-const result = {};
+const watched = await watchedPage(browser, 1280);
+const { page } = watched;
 const roster = () => page.$$eval("#administration tbody tr", (rows) =>
   rows.map((tr) => [...tr.cells].map((c) => c.textContent)));
-try {
+await runAndReport(browser, watched, async (result) => {
   page.on("dialog", (dialog) => { result.asked = dialog.message(); dialog.accept(); });
   await login(page, input.clinic, input.nsec);
   await page.getByRole("button", { name: "Staff and agents" }).click();
@@ -29,12 +29,4 @@ try {
   result.revoked = await section.locator(".form-status, .form-error").allTextContents();
   result.after = await roster();
   if (input.screenshot) await page.screenshot({ path: input.screenshot, fullPage: true });
-} catch (error) {
-  result.failure = String(error);
-  result.formMessages = await formMessages(page);
-} finally {
-  result.violations = await violations();
-  Object.assign(result, log);
-  await browser.close();
-}
-console.log(JSON.stringify(result));
+});

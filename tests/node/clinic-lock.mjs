@@ -2,14 +2,13 @@
 // app that locks after a few seconds, does nothing, and the page is locked: the chart, the
 // patient list and the key are gone, the login is back. Input on stdin: {"clinic", "chromium",
 // "nsec", "search", "name"}. Prints one JSON line.
-import { formMessages, launch, login, openPatient, readInput, watchedPage } from "./clinic-page.mjs";
+import { launch, login, openPatient, readInput, runAndReport, watchedPage } from "./clinic-page.mjs";
 
 const input = await readInput();
 const browser = await launch(input);
 const watched = await watchedPage(browser, 1280);
-const { page, log, violations } = watched;
-const result = {};
-try {
+const { page } = watched;
+await runAndReport(browser, watched, async (result) => {
   await login(page, input.clinic, input.nsec);
   await openPatient(page, input.search);
   result.before = await page.evaluate(() => document.body.innerText);
@@ -22,12 +21,4 @@ try {
     loginVisible: !document.getElementById("login").hidden,
     sessionStorage: sessionStorage.length,
   }));
-} catch (error) {
-  result.failure = String(error);
-  result.formMessages = await formMessages(page);
-} finally {
-  result.violations = await violations();
-  Object.assign(result, log);
-  await browser.close();
-}
-console.log(JSON.stringify(result));
+});

@@ -87,3 +87,21 @@ export async function nip07Extension(page, nsec) {
   });
   return asked;
 }
+
+// Run `steps(result)` on `watched` (a watchedPage), then report as one JSON line: a step that
+// throws is the `failure`, with the forms' messages; then what the page did (requests,
+// sockets, console errors, CSP violations). The browser is closed either way.
+export async function runAndReport(browser, watched, steps) {
+  const result = {};
+  try {
+    await steps(result);
+  } catch (error) {
+    result.failure = String(error);
+    result.formMessages = await formMessages(watched.page);
+  } finally {
+    result.violations = await watched.violations();
+    Object.assign(result, watched.log);
+    await browser.close();
+  }
+  console.log(JSON.stringify(result));
+}

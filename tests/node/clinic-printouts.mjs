@@ -3,13 +3,14 @@
 // give). Input on stdin: {"clinic", "chromium", "nsec", "search", "printouts": [{"kind",
 // "label", "fill": {label: value}, "select": {label: option label}, "pdf", "png"}]}. Prints one
 // JSON line: each printout's text on screen, and what the page did.
-import { formMessages, launch, login, openPatient, readInput, watchedPage } from "./clinic-page.mjs";
+import { launch, login, openPatient, readInput, runAndReport, watchedPage } from "./clinic-page.mjs";
 
 const input = await readInput();
 const browser = await launch(input);
-const { page, log, violations } = await watchedPage(browser, 1280);
-const result = { printouts: {} };
-try {
+const watched = await watchedPage(browser, 1280);
+const { page } = watched;
+await runAndReport(browser, watched, async (result) => {
+  Object.assign(result, { printouts: {} });
   await login(page, input.clinic, input.nsec);
   await openPatient(page, input.search);
   await page.getByRole("tab", { name: "Printouts" }).click();
@@ -34,12 +35,4 @@ try {
     await page.pdf({ path: printout.pdf, format: "Letter", margin: { top: "15mm", bottom: "15mm", left: "15mm", right: "15mm" } });
     await page.emulateMedia({ media: "screen" });
   }
-} catch (error) {
-  result.failure = String(error);
-  result.formMessages = await formMessages(page);
-} finally {
-  result.violations = await violations();
-  Object.assign(result, log);
-  await browser.close();
-}
-console.log(JSON.stringify(result));
+});
