@@ -25,6 +25,7 @@ const OWN: &[(&str, &str)] = &[
     ("/phrases.js", include_str!("../web/phrases.js")),
     ("/printouts.js", include_str!("../web/printouts.js")),
     ("/admin.js", include_str!("../web/admin.js")),
+    ("/sharing.js", include_str!("../web/sharing.js")),
     (
         "/documents-entry.js",
         include_str!("../web/documents-entry.js"),

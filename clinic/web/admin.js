@@ -25,8 +25,10 @@ async function publish(relay, events, status) {
   }
 }
 
-// Plan `operation` as the admin from what the relay holds now, and publish the plan.
-async function carryOut(practice, operation, status) {
+// Plan `operation` as the member of `practice` (`{connection, signer, relay}`: the open
+// practice, or a chart's context) from what the relay holds now, and publish the plan: how many
+// events it published. sharing.js records consents through it too.
+export async function carryOut(practice, operation, status) {
   const key = practice.signer.key;
   const events = await (await practice.relay()).fetchAll(filter("administration"));
   const plan = JSON.parse(key.planPractice(practice.connection.practice, JSON.stringify(events),

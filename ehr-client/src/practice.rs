@@ -246,6 +246,17 @@ pub fn grant_consent(
     facilities: &[&str],
     date: &str,
 ) -> Result<Plan, PlanError> {
+    grant_consent_until(state, patient, facilities, date, None)
+}
+
+/// [`grant_consent`] in force until `until` (a FHIR date, inclusive), or with no end.
+pub fn grant_consent_until(
+    state: &State<'_>,
+    patient: &PublicKey,
+    facilities: &[&str],
+    date: &str,
+    until: Option<&str>,
+) -> Result<Plan, PlanError> {
     if facilities.is_empty() {
         return Err(PlanError::Refused("a consent names at least one facility"));
     }
@@ -258,7 +269,7 @@ pub fn grant_consent(
     consent(
         state,
         patient,
-        Consent::fhir_sharing(&patient_id, facilities, date),
+        Consent::fhir_sharing_until(&patient_id, facilities, date, until),
     )
 }
 
@@ -267,10 +278,9 @@ pub fn grant_consent(
 pub fn withdraw_consent(state: &State<'_>, patient: &PublicKey) -> Result<Plan, PlanError> {
     let view = state.view(&[]);
     let withdrawal = practice_chart(state, &view, patient)
-        .of_type(ResourceType::Consent)
-        .filter_map(|entry| Some((entry.updated_at, entry.resource.as_consent()?)))
-        .max_by_key(|(at, _)| *at)
-        .map(|(_, consent)| consent.withdrawal())
+        .newest_consent()
+        .and_then(|entry| entry.resource.as_consent())
+        .map(|consent| consent.withdrawal())
         .ok_or(PlanError::Refused("this patient has no consent on record"))?;
     consent(state, patient, withdrawal)
 }

@@ -821,3 +821,13 @@ fn a_withdrawal_in_the_same_second_as_the_practice_copy_of_the_consent_it_ends_w
             .permits_fhir_sharing(Timestamp::from(300))
     );
 }
+
+#[test]
+fn a_consent_until_a_date_permits_sharing_through_that_day_and_not_after() {
+    let until = Consent::fhir_sharing_until("pt-1", &["fac-a"], "2026-01-01", Some("2026-06-30"));
+    let consent = until.as_consent().unwrap();
+    // 2026-06-30T12:00:00Z, then 2026-07-02T00:00:00Z.
+    assert!(consent.permits_fhir_sharing(Timestamp::from(1_782_820_800)));
+    assert!(!consent.permits_fhir_sharing(Timestamp::from(1_782_950_400)));
+    assert!(Resource::from_json(&until.to_json()).is_ok());
+}

@@ -20,9 +20,9 @@
 mod demo_common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use demo_common::{Seeded, ehr, start_seeded};
+use demo_common::{Seeded, ehr, everything, start_seeded, until_status};
 use ehr_client::access::PracticeView;
 use ehr_client::net::RelayClient;
 use ehr_client::nostr::prelude::{Filter, Kind};
@@ -88,34 +88,6 @@ fn thread<'a>(threads: &'a Value, topic: &str) -> &'a Vec<Value> {
         .unwrap_or_else(|| panic!("no thread {topic}: {threads}"))["messages"]
         .as_array()
         .unwrap()
-}
-
-/// `$everything` of `patient_id` with the demo facility's key: the HTTP status.
-async fn everything(base: &str, key: &str, patient_id: &str) -> u16 {
-    reqwest::Client::new()
-        .get(format!("{base}/Patient/{patient_id}/$everything"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
-/// Wait until the gateway answers `want` (it follows the relay live; no fixed sleep).
-async fn until_status(base: &str, key: &str, patient_id: &str, want: impl Fn(u16) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let status = everything(base, key, patient_id).await;
-        if want(status) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the gateway still answers {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// `value` with every number as an f64, so 120 and 120.0 compare equal.

@@ -411,6 +411,17 @@ impl Consent {
     /// gateway with the facilities whose FHIR client ids are `facilities` (each an `IRCP` actor
     /// identified in [`FHIR_CLIENT_SYSTEM`]), for treatment, dated `date_time`.
     pub fn fhir_sharing(patient_id: &str, facilities: &[&str], date_time: &str) -> Resource {
+        Self::fhir_sharing_until(patient_id, facilities, date_time, None)
+    }
+
+    /// [`Self::fhir_sharing`] in force until `until` (a FHIR date or dateTime, inclusive:
+    /// `provision.period.end`), or with no end.
+    pub fn fhir_sharing_until(
+        patient_id: &str,
+        facilities: &[&str],
+        date_time: &str,
+        until: Option<&str>,
+    ) -> Resource {
         let recipient = |client_id: &&str| ConsentActor {
             role: CodeableConcept::coded(
                 PARTICIPATION_TYPE_SYSTEM,
@@ -461,6 +472,10 @@ impl Consent {
                     "Disclose",
                 )],
                 purpose: vec![Coding::new(ACT_REASON_SYSTEM, TREATMENT, "treatment")],
+                period: until.map(|end| Period {
+                    start: None,
+                    end: Some(end.to_owned()),
+                }),
                 ..ConsentProvision::default()
             }),
             ..Consent::default()

@@ -147,3 +147,32 @@ pub async fn doctor_writes_then_every_event(
         .clone();
     (events, written)
 }
+
+/// The FHIR gateway's answer (its status) to a facility with API key `key` asking for
+/// `patient_id`'s `$everything`.
+pub async fn everything(base: &str, key: &str, patient_id: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{base}/Patient/{patient_id}/$everything"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Wait until the gateway answers `want` (it follows the relay live; no fixed sleep).
+pub async fn until_status(base: &str, key: &str, patient_id: &str, want: impl Fn(u16) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status = everything(base, key, patient_id).await;
+        if want(status) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gateway still answers {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

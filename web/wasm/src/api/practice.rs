@@ -25,11 +25,14 @@ enum Operation {
     },
     /// Revoke a staff member or agent.
     RevokeMember { pubkey: String },
-    /// Record a consent to FHIR sharing with `facilities` (client ids), dated `date`.
+    /// Record a consent to FHIR sharing with `facilities` (client ids), dated `date`, in force
+    /// until `until` (a date, inclusive) when given.
     GrantConsent {
         patient: String,
         facilities: Vec<String>,
         date: String,
+        #[serde(default)]
+        until: Option<String>,
     },
     /// Withdraw the patient's newest consent.
     WithdrawConsent { patient: String },
@@ -92,10 +95,12 @@ fn run(state: &State<'_>, operation: Operation) -> Result<Plan, ApiError> {
             patient,
             facilities,
             date,
+            until,
         } => {
             let facilities: Vec<&str> = facilities.iter().map(String::as_str).collect();
             let patient = public_key(&patient, "patient")?;
-            practice::grant_consent(state, &patient, &facilities, &date).map_err(refused)
+            practice::grant_consent_until(state, &patient, &facilities, &date, until.as_deref())
+                .map_err(refused)
         }
         Operation::WithdrawConsent { patient } => {
             practice::withdraw_consent(state, &public_key(&patient, "patient")?).map_err(refused)
