@@ -37,6 +37,86 @@ export async function carryOut(practice, operation, status) {
   return plan.length;
 }
 
+// A NIP-86 call to the practice relay as the admin (NIP-98 signed in WebAssembly): its result,
+// or an Error with the relay's reason.
+async function relayCall(practice, method, params = []) {
+  const call = JSON.parse(practice.signer.key.relayCall(practice.connection.relay, method,
+    JSON.stringify(params), Math.floor(Date.now() / 1000)));
+  const response = await fetch(call.url, {
+    method: "POST",
+    headers: { "content-type": "application/nostr+json+rpc", authorization: call.authorization },
+    body: call.body,
+  });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok || answer.error) {
+    throw new Error(answer.error ?? response.headers.get("x-reason") ?? `the relay answered ${response.status}`);
+  }
+  return answer.result;
+}
+
+// The relay's members (NIP-86): patients and guardians allowed to connect, and banned keys;
+// allow, remove, ban and unban. Staff come from the roster above, not from here.
+async function relayMembers(practice) {
+  const section = el("section", { className: "relay-members", attrs: { "aria-labelledby": "relay-members-heading" } },
+    el("h3", { id: "relay-members-heading", text: "The relay's members" }));
+  const status = el("p", { role: "status", className: "form-status" });
+  const alert = el("p", { role: "alert", className: "form-error" });
+  const body = el("div");
+  const act = async (method, params, done) => {
+    alert.textContent = "";
+    status.textContent = "Asking the relay…";
+    try {
+      await relayCall(practice, method, params);
+      status.textContent = done;
+      await draw();
+    } catch (error) {
+      status.textContent = "";
+      alert.textContent = `Not done: ${error?.message ?? error}`;
+    }
+  };
+  // A key named as the patient list names it (her demographics), else by its start.
+  const names = new Map((practice.patients ?? []).map((p) => [p.patient, p.name]));
+  const keyRow = (pubkey, reason, button) => el("li", { attrs: { "data-pubkey": pubkey } },
+    names.get(pubkey) ? el("strong", { text: names.get(pubkey) }) : "", " ",
+    el("code", { text: `${pubkey.slice(0, 16)}…` }), ` ${reason} `, button);
+  const draw = async () => {
+    const [allowed, banned] = await Promise.all([
+      relayCall(practice, "listallowedpubkeys"), relayCall(practice, "listbannedpubkeys")]);
+    const members = allowed.filter((m) => /patient|guardian/.test(m.reason ?? ""));
+    const memberList = el("ul", { className: "relay-allowed" }, ...members.map((m) => {
+      const remove = el("button", { type: "button", text: "Remove", attrs: { "aria-label": `Remove ${m.pubkey.slice(0, 16)}` } });
+      remove.addEventListener("click", () => act("unallowpubkey", [m.pubkey], "Removed from the relay."));
+      const ban = el("button", { type: "button", text: "Ban", attrs: { "aria-label": `Ban ${m.pubkey.slice(0, 16)}` } });
+      ban.addEventListener("click", () => act("banpubkey", [m.pubkey, "banned by an administrator"], "Banned."));
+      return keyRow(m.pubkey, m.reason, el("span", {}, remove, " ", ban));
+    }));
+    const bannedList = el("ul", { className: "relay-banned" }, ...banned.map((b) => {
+      const unban = el("button", { type: "button", text: "Unban", attrs: { "aria-label": `Unban ${b.pubkey.slice(0, 16)}` } });
+      unban.addEventListener("click", () => act("unbanpubkey", [b.pubkey], "Unbanned."));
+      return keyRow(b.pubkey, "banned", unban);
+    }));
+    body.replaceChildren(
+      el("h4", { text: `Patients and guardians allowed (${members.length})` }),
+      members.length ? memberList : el("p", { className: "empty", text: "None." }),
+      el("h4", { text: `Banned (${banned.length})` }),
+      banned.length ? bannedList : el("p", { className: "empty", text: "None." }));
+  };
+  const [allowField, allowKey] = field("Allow a patient's key (npub)", { name: "allow-npub", autocomplete: "off", required: true });
+  const allow = el("form", { className: "record-form" }, allowField, el("button", { type: "submit", text: "Allow on the relay" }));
+  allow.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act("allowpubkey", [allowKey.value.trim()], "Allowed: that key may now connect to the relay.")
+      .then(() => { if (!alert.textContent) allowKey.value = ""; });
+  });
+  section.append(body, allow, status, alert);
+  try {
+    await draw();
+  } catch (error) {
+    alert.textContent = `The relay's members could not be listed: ${error?.message ?? error}`;
+  }
+  return section;
+}
+
 function rosterTable(practice, roster, act) {
   const rows = roster.map((member) => {
     const cells = [
@@ -107,4 +187,10 @@ export function showAdministration(practice, reopen, message = "") {
     rosterTable(practice, roster, revoke),
     el("p", { className: "help", text: "Adding or removing an administrator needs the practice's root key, which stays offline: use `ehr staff` on the root's machine." }),
     el("h3", { text: "Add a member" }), add, status, alert, resume);
+  // Drawn when the relay answers, unless the section was drawn again meanwhile.
+  const drawing = String(Math.random());
+  section.dataset.drawing = drawing;
+  relayMembers(practice).then((members) => {
+    if (section.dataset.drawing === drawing) section.append(members);
+  });
 }

@@ -36,6 +36,9 @@ pub enum HttpAuthError {
     #[error("the auth event is outside the 60 s window")]
     Stale,
     /// The `u` tag names another URL.
+    /// A management call was asked of an address that is not a relay's.
+    #[error("not a relay URL (expected ws:// or wss://)")]
+    NotARelayUrl,
     #[error("the auth event's u tag does not name this URL")]
     WrongUrl,
     /// The `method` tag names another method.
@@ -114,6 +117,18 @@ pub fn authorization(
     method: &str,
     body: &[u8],
 ) -> Result<String, HttpAuthError> {
+    authorization_at(identity, url, method, body, Timestamp::now())
+}
+
+/// [`authorization`] dated `created_at` (the browser passes its clock: the core reads none
+/// there).
+pub fn authorization_at(
+    identity: &Identity,
+    url: &str,
+    method: &str,
+    body: &[u8],
+    created_at: Timestamp,
+) -> Result<String, HttpAuthError> {
     let mut nonce = [0u8; 16];
     getrandom::fill(&mut nonce).map_err(|_| HttpAuthError::Signing)?;
     let mut tags = vec![
@@ -126,9 +141,37 @@ pub fn authorization(
     }
     let event = EventBuilder::new(Kind::HttpAuth, "")
         .tags(tags)
+        .custom_created_at(created_at)
         .finalize(identity.keys())
         .map_err(|_| HttpAuthError::Signing)?;
     Ok(header(&event))
+}
+
+/// The NIP-86 management endpoint of the relay at `relay_url`: its own address with an HTTP
+/// scheme (`wss://host/` → `https://host/`); `None` for anything but a `ws(s)://` URL.
+pub fn management_url(relay_url: &str) -> Option<String> {
+    if let Some(rest) = relay_url.strip_prefix("wss://") {
+        Some(format!("https://{rest}"))
+    } else {
+        relay_url
+            .strip_prefix("ws://")
+            .map(|rest| format!("http://{rest}"))
+    }
+}
+
+/// A NIP-86 call to the relay at `relay_url` as `identity` at `created_at`: the URL to POST to,
+/// the JSON-RPC body (`{"method", "params"}`) and its NIP-98 `Authorization` value.
+pub fn management_call(
+    identity: &Identity,
+    relay_url: &str,
+    method: &str,
+    params: &[serde_json::Value],
+    created_at: Timestamp,
+) -> Result<(String, String, String), HttpAuthError> {
+    let url = management_url(relay_url).ok_or(HttpAuthError::NotARelayUrl)?;
+    let body = serde_json::json!({ "method": method, "params": params }).to_string();
+    let authorization = authorization_at(identity, &url, "POST", body.as_bytes(), created_at)?;
+    Ok((url, body, authorization))
 }
 
 /// The `Authorization` value carrying `event`: `Nostr <base64 of its JSON>`.
@@ -142,6 +185,41 @@ mod tests {
     use super::*;
 
     const URL: &str = "https://gw.example/admin/clients";
+
+    #[test]
+    fn a_management_call_posts_to_the_relays_http_address_and_its_authorization_verifies() {
+        assert_eq!(
+            management_url("wss://relay.example/").as_deref(),
+            Some("https://relay.example/")
+        );
+        assert_eq!(
+            management_url("ws://127.0.0.1:7447").as_deref(),
+            Some("http://127.0.0.1:7447")
+        );
+        assert_eq!(management_url("https://relay.example/"), None);
+        let admin = Identity::generate();
+        let now = Timestamp::from_secs(1_800_000_000);
+        let params = [serde_json::json!("npub1example")];
+        let (url, body, header) =
+            management_call(&admin, "wss://relay.example/", "allowpubkey", &params, now).unwrap();
+        assert_eq!(url, "https://relay.example/");
+        assert_eq!(
+            body,
+            r#"{"method":"allowpubkey","params":["npub1example"]}"#
+        );
+        let event = verify(Some(&header), &[url.as_str()], "POST", body.as_bytes(), now).unwrap();
+        assert_eq!((event.pubkey, event.created_at), (admin.public_key(), now));
+        assert_eq!(
+            management_call(
+                &admin,
+                "https://relay.example/",
+                "allowpubkey",
+                &params,
+                now
+            ),
+            Err(HttpAuthError::NotARelayUrl)
+        );
+    }
 
     #[test]
     fn a_signed_header_verifies_and_every_mismatch_is_refused() {

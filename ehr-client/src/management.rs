@@ -40,13 +40,8 @@ pub struct ManagementClient {
 impl ManagementClient {
     /// The management endpoint of the relay at `relay_url` (`wss://host/` → `https://host/`).
     pub fn for_relay(relay_url: &str) -> Result<Self, ManagementError> {
-        let http_url = if let Some(rest) = relay_url.strip_prefix("wss://") {
-            format!("https://{rest}")
-        } else if let Some(rest) = relay_url.strip_prefix("ws://") {
-            format!("http://{rest}")
-        } else {
-            return Err(ManagementError::InvalidUrl);
-        };
+        let http_url =
+            crate::http_auth::management_url(relay_url).ok_or(ManagementError::InvalidUrl)?;
         let url = Url::parse(&http_url).map_err(|_| ManagementError::InvalidUrl)?;
         Ok(Self {
             http: reqwest::Client::new(),

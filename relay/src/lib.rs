@@ -201,7 +201,7 @@ pub async fn serve(
     }
     tracing::info!(%local, backend = ?backend, "relay listening");
     let app = Router::new()
-        .route("/", get(root).post(management))
+        .route("/", get(root).post(management).layer(cross_origin()))
         .route("/healthz", get(health))
         .with_state(state.clone())
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -280,18 +280,6 @@ async fn root(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/nostr+json"),
         );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_ORIGIN,
-            HeaderValue::from_static("*"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("*"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST"),
-        );
         return response;
     }
     let mut response = (
@@ -304,6 +292,18 @@ async fn root(
         HeaderValue::from_static("use a WebSocket, or Accept: application/nostr+json"),
     );
     response
+}
+
+/// Browsers may read the NIP-11 document and call NIP-86 from any origin (the clinic app's
+/// administration). Safe from any origin: a call is authorised by its NIP-98 event, signed by a
+/// key, never by a cookie the browser would add.
+fn cross_origin() -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{Any, CorsLayer};
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .expose_headers([header::HeaderName::from_static("x-reason")])
 }
 
 async fn management(

@@ -447,7 +447,59 @@ async fn staff_keys_current_or_revoked_never_become_patients_or_guardians(db: Db
     relay.stop().await;
 }
 
+/// A browser on another origin (the clinic app) may call NIP-86: the preflight allows the
+/// method and the headers a call carries, and the answer exposes its reason.
+async fn a_browser_on_another_origin_may_call_the_management_api(db: Db) {
+    let practice = Practice::new();
+    let relay = practice.relay(db).await;
+    let preflight = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, relay.http_url())
+        .header("origin", "http://clinic.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let header = |name: &str| {
+        preflight
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    assert_eq!(header("access-control-allow-origin"), "*");
+    assert!(header("access-control-allow-methods").contains("post"));
+    let allowed = header("access-control-allow-headers");
+    assert!(
+        allowed.contains("authorization") && allowed.contains("content-type"),
+        "{allowed}"
+    );
+    // An unauthenticated call is still refused, readably from that origin.
+    let refused = reqwest::Client::new()
+        .post(relay.http_url())
+        .header("origin", "http://clinic.example")
+        .header("content-type", "application/nostr+json+rpc")
+        .body(r#"{"method":"supportedmethods","params":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let exposed = refused
+        .headers()
+        .get("access-control-expose-headers")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(exposed.contains("x-reason"), "{exposed}");
+    relay.stop().await;
+}
+
 on_both_backends!(
+    a_browser_on_another_origin_may_call_the_management_api,
     only_the_root_bans_an_admin,
     staff_keys_current_or_revoked_never_become_patients_or_guardians,
     the_ehr_management_client_adds_patients,

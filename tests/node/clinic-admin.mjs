@@ -28,5 +28,28 @@ await runAndReport(browser, watched, async (result) => {
     null, { timeout: 60000 });
   result.revoked = await section.locator(".form-status, .form-error").allTextContents();
   result.after = await roster();
+  if (input.relayMember) {
+    // The relay's members: allow a patient's key, then ban it, then unban it.
+    const members = page.locator("#administration section.relay-members");
+    await members.getByLabel("Allow a patient's key (npub)").waitFor();
+    const said = async (text) => {
+      await page.waitForFunction((t) => {
+        const box = document.querySelector("#administration section.relay-members");
+        return box?.querySelector(".form-status")?.textContent.includes(t) || box?.querySelector(".form-error")?.textContent;
+      }, text);
+      return members.locator(".form-status, .form-error").allTextContents();
+    };
+    await members.getByLabel("Allow a patient's key (npub)").fill(input.relayMember.npub);
+    await members.getByRole("button", { name: "Allow on the relay" }).click();
+    result.allowed = await said("Allowed");
+    result.allowedList = await members.locator("ul.relay-allowed li").allTextContents();
+    await members.getByRole("button", { name: `Ban ${input.relayMember.hex.slice(0, 16)}` }).click();
+    result.banned = await said("Banned");
+    result.bannedList = await members.locator("ul.relay-banned li").allTextContents();
+    if (input.relayMember.unban) {
+      await members.getByRole("button", { name: `Unban ${input.relayMember.hex.slice(0, 16)}` }).click();
+      result.unbanned = await said("Unbanned");
+    }
+  }
   if (input.screenshot) await page.screenshot({ path: input.screenshot, fullPage: true });
 });

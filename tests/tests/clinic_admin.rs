@@ -6,7 +6,8 @@
 )]
 //! Staff administration in the clinic app, in headless Chromium on the demo practice: the admin
 //! adds a member with a role and revokes the nurse, each planned by `ehr_client::practice` in
-//! WebAssembly and published from the browser. The new member logs in; the nurse's next login
+//! WebAssembly and published from the browser; then allows a patient's key on the relay and bans
+//! it (NIP-86 over NIP-98, signed in WebAssembly, posted from the page). The new member logs in; the nurse's next login
 //! is refused, and her key opens nothing the doctor writes afterwards. A screenshot of the
 //! screen stays in `$CARGO_TARGET_DIR/clinic-screenshots/`.
 
@@ -36,6 +37,7 @@ async fn an_admin_adds_and_revokes_members_in_the_app_and_the_revoked_nurse_read
     let clinic = stack.urls().clinic.clone().unwrap();
     let relay = stack.urls().relay.clone();
     let newcomer = Identity::generate();
+    let stranger = Identity::generate();
     let nurse_name = "Nurse Demo Lee (synthetic)";
     let input = json!({
         "clinic": clinic,
@@ -43,6 +45,7 @@ async fn an_admin_adds_and_revokes_members_in_the_app_and_the_revoked_nurse_read
         "nsec": keys.admin.nsec().as_str(),
         "add": { "npub": newcomer.npub(), "name": NEW_NURSE, "role": "nurse" },
         "revoke": nurse_name,
+        "relayMember": { "npub": stranger.npub(), "hex": stranger.public_key().to_hex() },
         "screenshot": screenshot_dir().join("administration-1280px.png"),
     });
     let result = tokio::task::spawn_blocking(move || {
@@ -86,6 +89,28 @@ async fn an_admin_adds_and_revokes_members_in_the_app_and_the_revoked_nurse_read
 
     // The newcomer opens charts; the nurse is refused. The doctor then writes into Maria's chart;
     // with every event of the relay, the nurse's key opens none of it, the newcomer's does.
+    // The relay's members: the key allowed in the app is listed as a patient, then banned.
+    let allowed = result["allowedList"].to_string();
+    assert!(
+        allowed.contains(&stranger.public_key().to_hex()[..16]) && allowed.contains("patient"),
+        "{result}"
+    );
+    assert!(result["banned"].to_string().contains("Banned"), "{result}");
+    let banned = result["bannedList"].to_string();
+    assert!(
+        banned.contains(&stranger.public_key().to_hex()[..16]),
+        "{result}"
+    );
+    let relay_says = ehr_client::management::ManagementClient::for_relay(&relay).unwrap();
+    let listed = relay_says
+        .call(&keys.admin, "listbannedpubkeys", Vec::new())
+        .await
+        .unwrap();
+    assert!(
+        listed.to_string().contains(&stranger.public_key().to_hex()),
+        "{listed}"
+    );
+
     let newcomer_sees = nurse_logs_in(&clinic, newcomer.nsec().as_str()).await;
     assert_eq!(newcomer_sees["error"], "", "{newcomer_sees}");
     assert!(

@@ -330,6 +330,29 @@ impl HeldKey {
     }
 }
 
+// The relay's management API (NIP-86 over NIP-98), for the clinic app's administration.
+#[wasm_bindgen]
+impl HeldKey {
+    /// A NIP-86 call `method` with `params` (a JSON array) to the relay at `relay` (ws:// or
+    /// wss://) as this key at `now` (seconds): `{"url", "body", "authorization"}`, the POST.
+    #[wasm_bindgen(js_name = relayCall)]
+    pub fn relay_call(
+        &self,
+        relay: &str,
+        method: &str,
+        params: &str,
+        now: f64,
+    ) -> Result<String, JsError> {
+        Ok(api::practice::relay_call(
+            &self.identity,
+            relay,
+            method,
+            params,
+            now,
+        )?)
+    }
+}
+
 // A guardian's wards (api::guardians), for a key held in WebAssembly.
 #[wasm_bindgen]
 impl HeldKey {

@@ -123,6 +123,23 @@ fn run(state: &State<'_>, operation: Operation) -> Result<Plan, ApiError> {
     }
 }
 
+/// A NIP-86 call to the relay at `relay` as `actor` (`ehr_client::http_auth::management_call`):
+/// `{"url", "body", "authorization"}`.
+pub fn relay_call(
+    actor: &Identity,
+    relay: &str,
+    method: &str,
+    params: &str,
+    now: f64,
+) -> Result<String, ApiError> {
+    let params: Vec<serde_json::Value> = serde_json::from_str(params)
+        .map_err(|_| ApiError::Operation("params must be a JSON array"))?;
+    let (url, body, authorization) =
+        ehr_client::http_auth::management_call(actor, relay, method, &params, seconds(now)?)
+            .map_err(|_| ApiError::RelayUrl)?;
+    Ok(serde_json::json!({ "url": url, "body": body, "authorization": authorization }).to_string())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
