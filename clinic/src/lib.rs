@@ -26,6 +26,7 @@ const OWN: &[(&str, &str)] = &[
     ("/printouts.js", include_str!("../web/printouts.js")),
     ("/admin.js", include_str!("../web/admin.js")),
     ("/sharing.js", include_str!("../web/sharing.js")),
+    ("/guardianships.js", include_str!("../web/guardianships.js")),
     (
         "/documents-entry.js",
         include_str!("../web/documents-entry.js"),

@@ -39,7 +39,7 @@ export async function carryOut(practice, operation, status) {
 
 // A NIP-86 call to the practice relay as the admin (NIP-98 signed in WebAssembly): its result,
 // or an Error with the relay's reason.
-async function relayCall(practice, method, params = []) {
+export async function relayCall(practice, method, params = []) {
   const call = JSON.parse(practice.signer.key.relayCall(practice.connection.relay, method,
     JSON.stringify(params), Math.floor(Date.now() / 1000)));
   const response = await fetch(call.url, {

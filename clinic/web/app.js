@@ -21,10 +21,11 @@ import * as ordersEntry from "/orders-entry.js";
 import * as documentsEntry from "/documents-entry.js";
 import * as printouts from "/printouts.js";
 import * as sharing from "/sharing.js";
+import * as guardianships from "/guardianships.js";
 import { showAdministration } from "/admin.js";
 
 for (const tab of CLINIC_TABS) registerTab(tab);
-for (const feature of [notes, vitalsEntry, ordersEntry, documentsEntry, printouts, sharing]) {
+for (const feature of [notes, vitalsEntry, ordersEntry, documentsEntry, printouts, sharing, guardianships]) {
   feature.register({ registerTab, extendTab });
 }
 setReportedLabel("Reported by the patient");

@@ -293,7 +293,9 @@ impl PracticeView {
         self.wraps.push(wrap);
     }
 
-    fn add_guardianship(&mut self, event: &Event) {
+    /// Add one guardianship record (kind 2106) that arrived after [`PracticeView::load`],
+    /// checked as `load` checks it (an author who may wrap chart keys); no key is involved.
+    pub fn add_guardianship(&mut self, event: &Event) {
         let record = match Guardianship::parse(event) {
             Ok(record) => record,
             Err(error) => return self.refused.push((event.id, error.into())),

@@ -126,7 +126,8 @@ async fn an_admin_adds_and_revokes_members_in_the_app_and_the_revoked_nurse_read
         "{refused}"
     );
     let (events, written) =
-        doctor_writes_then_every_event(home.path(), &keys, &connection, &relay).await;
+        doctor_writes_then_every_event(home.path(), &keys, &connection, &relay, &keys.patients[0])
+            .await;
     stack.stop().await;
     let written = &written;
     let nurse = PracticeView::load(&keys.root.public_key(), &events, &keys.nurse);

@@ -47,7 +47,8 @@ async fn a_revoked_nurse_is_refused_at_her_next_login_and_opens_nothing_written_
         &["staff", "revoke", "--npub", &keys.nurse.npub()],
     );
     let (events, written) =
-        doctor_writes_then_every_event(home.path(), &keys, &connection, &relay).await;
+        doctor_writes_then_every_event(home.path(), &keys, &connection, &relay, &keys.patients[0])
+            .await;
 
     let after = nurse_logs_in(&clinic, &nsec).await;
     let refused = after["error"].as_str().unwrap();

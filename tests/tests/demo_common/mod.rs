@@ -104,13 +104,14 @@ pub fn count(bundle: &Value, resource_type: &str) -> usize {
         .count()
 }
 
-/// The doctor writes an encounter into Maria's chart with `ehr` (under `home`); then every
+/// The doctor writes an encounter into `patient`'s chart with `ehr` (under `home`); then every
 /// practice event the relay at `relay` holds, as the admin fetches it, and the doctor's newest.
 pub async fn doctor_writes_then_every_event(
     home: &Path,
     keys: &DemoKeys,
     connection: &str,
     relay: &str,
+    patient: &Identity,
 ) -> (
     Vec<ehr_client::nostr::prelude::Event>,
     ehr_client::nostr::prelude::Event,
@@ -123,11 +124,16 @@ pub async fn doctor_writes_then_every_event(
     );
     let note = home.join("encounter.json");
     std::fs::write(&note, ehr_client::demo::encounter("maria").to_json()).unwrap();
-    let maria = keys.patients[0].npub();
     ehr(
         &doctor_home,
         &keys.doctor,
-        &["record", "add", "--patient", &maria, note.to_str().unwrap()],
+        &[
+            "record",
+            "add",
+            "--patient",
+            &patient.npub(),
+            note.to_str().unwrap(),
+        ],
     );
     let admin = ehr_client::net::RelayClient::connect(
         relay,

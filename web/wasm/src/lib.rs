@@ -220,6 +220,12 @@ impl MemberSession {
         Ok(self.session.member()?)
     }
 
+    /// The guardians of `patient` in force now, with the guardianship records in `events`: a
+    /// JSON array of hex keys.
+    pub fn guardians(&self, patient: &str, events: &str) -> Result<String, JsError> {
+        Ok(self.session.guardians(patient, events)?)
+    }
+
     /// The verified roster's members (JSON), for the administration screen.
     pub fn roster(&self) -> Result<String, JsError> {
         Ok(self.session.roster()?)

@@ -158,6 +158,26 @@ impl MemberSession {
         Ok(serde_json::Value::Array(members).to_string())
     }
 
+    /// The guardians of `patient` in force now (hex keys, `PracticeView::guardians_of`), with
+    /// the guardianship records in `json` (fetched now: the session's own may be older).
+    pub fn guardians(&self, patient: &str, json: &str) -> Result<String, ApiError> {
+        let patient = public_key(patient, "patient")?;
+        let (events, _) = super::parse_events(json)?;
+        let mut view = self.view.clone();
+        for event in events
+            .iter()
+            .filter(|e| e.kind.as_u16() == ehr_client::kinds::GUARDIANSHIP)
+        {
+            view.add_guardianship(event);
+        }
+        let guardians: Vec<String> = view
+            .guardians_of(&patient, now())
+            .iter()
+            .map(|g| g.to_hex())
+            .collect();
+        serde_json::to_string(&guardians).map_err(|_| ApiError::Chart)
+    }
+
     /// Every patient the member's keys reach, from `json` (demographics and visits):
     /// `[{"patient", "name", "birthDate", "gender", "identifiers", "lastVisit"}]`, by name.
     pub fn patient_list(&self, json: &str) -> Result<String, ApiError> {
