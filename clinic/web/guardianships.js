@@ -9,11 +9,9 @@ import { filter } from "/protocol.js";
 import { field } from "/writing.js";
 import { carryOut, relayCall } from "/admin.js";
 
-// The roles that may wrap chart keys (`Role::may_wrap_chart_keys`), so grant guardianships.
-const GRANTING_ROLES = new Set(["admin", "doctor", "nurse", "ma"]);
-
 async function mountGuardians(panel, context) {
-  if (!GRANTING_ROLES.has(context.member.role)) return;
+  // The core says whether the role wraps chart keys, and so grants guardianships.
+  if (!context.member.wrapsKeys) return;
   const ward = context.patient.patient;
   const section = el("section", { className: "entry guardians", attrs: { "aria-labelledby": "guardians-heading" } },
     el("h4", { id: "guardians-heading", text: "Guardians" }));

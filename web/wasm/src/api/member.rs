@@ -101,7 +101,7 @@ impl MemberSession {
     }
 
     /// Who the member is now: `{"pubkey", "role", "name", "reads": ["clinical", "office"],
-    /// "writes": [kind numbers]}`. A key the verified roster does not name now (never added,
+    /// "writes": [kind numbers], "wrapsKeys"}`. A key the verified roster does not name now (never added,
     /// revoked, another practice's, an agent) is [`ApiError::NotMember`].
     pub fn member(&self) -> Result<String, ApiError> {
         let me = self.public_key();
@@ -131,6 +131,8 @@ impl MemberSession {
             "name": entry.name,
             "reads": reads,
             "writes": writes,
+            // Wraps chart keys (`Role::may_wrap_chart_keys`): grants guardianships.
+            "wrapsKeys": entry.role.may_wrap_chart_keys(),
         })
         .to_string())
     }
