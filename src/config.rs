@@ -298,6 +298,11 @@ impl StackConfig {
         } else {
             None
         };
+        if portal.as_ref().is_some_and(|p| p.gateway.is_some()) {
+            return Err(StackError::Config(
+                "[portal]: `gateway` is for the clinic app's administration only".to_owned(),
+            ));
+        }
         // A configuration written before the clinic app has no `[clinic]`: it stays off.
         let clinic = match root.contains_key("clinic") {
             false => None,
@@ -440,6 +445,9 @@ listen = "127.0.0.1:8080"
 # The clinic app for staff, on its own origin (its own port), apart from the portal.
 [clinic]
 listen = "127.0.0.1:8081"
+# The FHIR gateway whose admin API its administration calls (facilities, catch-up status); the
+# launcher fills in its own gateway's when it runs one.
+# gateway = "https://fhir.example-practice.org/fhir"
 "#;
 
 #[cfg(test)]
@@ -499,6 +507,25 @@ mod tests {
         // Secrets stay out of Debug.
         let debug = format!("{config:?}");
         assert!(!debug.contains("nsec1"), "{debug}");
+    }
+
+    #[test]
+    fn the_clinic_app_takes_a_gateway_url_and_the_portal_refuses_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = example_toml(&Identity::generate().npub());
+        let clinic = text.replace("# gateway = ", "gateway = ");
+        let config = StackConfig::from_toml(&clinic, dir.path()).unwrap();
+        assert_eq!(
+            config.clinic.unwrap().gateway.as_deref(),
+            Some("https://fhir.example-practice.org/fhir")
+        );
+        let portal = text.replace(
+            "[portal]\nlisten = \"127.0.0.1:8080\"",
+            "[portal]\nlisten = \"127.0.0.1:8080\"\ngateway = \"https://fhir.example.org/fhir\"",
+        );
+        assert_ne!(portal, text);
+        let error = StackConfig::from_toml(&portal, dir.path()).unwrap_err();
+        assert!(error.to_string().contains("gateway"), "{error}");
     }
 
     #[test]

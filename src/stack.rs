@@ -214,6 +214,13 @@ impl Stack {
                     .map_err(|e| StackError::Config(format!("[relay]: {e}")))?;
             offer_stack(app, &connection.to_string(), &urls);
         }
+        // The clinic app's administration calls its own stack's gateway (facilities, catch-up
+        // status); the portal has no use for it.
+        if let Some(clinic) = config.clinic.as_mut()
+            && clinic.gateway.is_none()
+        {
+            clinic.gateway.clone_from(&urls.fhir);
+        }
         let metrics_listener = match config.metrics {
             Some(address) => {
                 let listener = bind(address, "metrics").await?;

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 pub use ehr_web::{AppConfig as Config, DEFAULT_LOCK_AFTER_SECS};
 
-/// The app page; `{{connection}}` and `{{lock_after_secs}}` are filled in at start.
+/// The app page; `{{connection}}`, `{{lock_after_secs}}` and `{{gateway}}` are filled in at start.
 const INDEX_HTML: &str = include_str!("../web/index.html");
 
 /// The clinic app's own files, served at `/<name>` beside the shared ones.
@@ -27,6 +27,10 @@ const OWN: &[(&str, &str)] = &[
     ("/admin.js", include_str!("../web/admin.js")),
     ("/sharing.js", include_str!("../web/sharing.js")),
     ("/guardianships.js", include_str!("../web/guardianships.js")),
+    ("/facilities.js", include_str!("../web/facilities.js")),
+    ("/health.js", include_str!("../web/health.js")),
+    ("/enrolment.js", include_str!("../web/enrolment.js")),
+    ("/root.js", include_str!("../web/root.js")),
     (
         "/documents-entry.js",
         include_str!("../web/documents-entry.js"),

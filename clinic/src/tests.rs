@@ -11,6 +11,7 @@ async fn start(dir: &std::path::Path) -> String {
         connection: Some("nostr-ehr:npub1x?relay=wss://r".to_owned()),
         assets: Some(dir.to_path_buf()),
         lock_after_secs: Some(600),
+        gateway: None,
         blossom: Vec::new(),
         relays: Vec::new(),
     };

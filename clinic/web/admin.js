@@ -4,16 +4,20 @@
 // key rotated, the consents recorded), so the browser composes no step; the plan is published
 // in order with its progress shown, and an interrupted one is resumed by planning again from
 // what the relay holds (planning is idempotent). Adding or revoking an admin needs the root key,
-// which stays offline: the `ehr` CLI on the root's machine does it. DOM text via textContent.
+// which stays offline: root.js opens its key file for that one change. DOM text via textContent.
 import { $, el } from "/dom.js";
 import { filter } from "/protocol.js";
 import { field } from "/writing.js";
 import { choice } from "/orders-common.js";
+import { facilitiesSection } from "/facilities.js";
+import { practiceHealthSection } from "/health.js";
+import { enrolmentSection } from "/enrolment.js";
+import { rootOperations } from "/root.js";
 
 const ROLES = [["doctor", "Doctor"], ["nurse", "Nurse"], ["ma", "Medical assistant"], ["frontdesk", "Front desk"]];
 
 // Publish `events` in order, telling `status` how far it got; throws with how far it got.
-async function publish(relay, events, status) {
+export async function publishPlan(relay, events, status) {
   const open = await relay();
   for (const [index, event] of events.entries()) {
     status.textContent = `Publishing ${index + 1} of ${events.length}…`;
@@ -28,12 +32,12 @@ async function publish(relay, events, status) {
 // Plan `operation` as the member of `practice` (`{connection, signer, relay}`: the open
 // practice, or a chart's context) from what the relay holds now, and publish the plan: how many
 // events it published. sharing.js records consents through it too.
-export async function carryOut(practice, operation, status) {
-  const key = practice.signer.key;
+// `key` signs the plan: the member's own, or the root key opened for one change (root.js).
+export async function carryOut(practice, operation, status, key = practice.signer.key) {
   const events = await (await practice.relay()).fetchAll(filter("administration"));
   const plan = JSON.parse(key.planPractice(practice.connection.practice, JSON.stringify(events),
     JSON.stringify(operation), Math.floor(Date.now() / 1000)));
-  await publish(practice.relay, plan, status);
+  await publishPlan(practice.relay, plan, status);
   return plan.length;
 }
 
@@ -140,24 +144,38 @@ function rosterTable(practice, roster, act) {
     el("tbody", {}, ...rows));
 }
 
-// Draw the administration section for `practice` (the open practice of app.js), saying
-// `message` (what the last change did); `reopen(message)` loads the practice again after a
-// change (the member's own view changes with the roster) and draws this again.
-export function showAdministration(practice, reopen, message = "") {
-  const section = $("administration");
-  const status = el("p", { role: "status", className: "form-status", text: message });
+// The administration's parts, one shown at a time (an all-day screen, not one long page); the
+// choice outlives a redraw after a change.
+const PARTS = [
+  ["staff", "Staff and agents"],
+  ["enrol", "Enrol a patient", enrolmentSection],
+  ["relay", "The relay's members", relayMembers],
+  ["facilities", "Facilities", facilitiesSection],
+  ["health", "Practice health", practiceHealthSection],
+];
+let shownPart = "staff";
+
+// Show part `name` of `section` and press its button.
+function showPart(section, name) {
+  shownPart = name;
+  for (const part of section.querySelectorAll(":scope > [data-part]")) part.hidden = part.dataset.part !== name;
+  for (const button of section.querySelectorAll(":scope > nav button")) {
+    button.setAttribute("aria-pressed", String(button.dataset.show === name));
+  }
+}
+
+// The staff part: the roster, adding and revoking members, and the root's operations.
+function staffPart(practice, reopen) {
+  const part = el("section", { className: "staff", attrs: { "data-part": "staff", "aria-labelledby": "staff-heading" } },
+    el("h3", { id: "staff-heading", text: "Staff and agents" }));
+  const status = el("p", { role: "status", className: "form-status" });
   const alert = el("p", { role: "alert", className: "form-error" });
   const resume = el("button", { type: "button", text: "Resume", hidden: true });
-  section.replaceChildren(el("h2", { text: "Staff and agents" }));
-  if (!practice.signer.key) {
-    section.append(el("p", { className: "empty", text: "Administration signs many events at once: log in with your key file or a passkey to use it." }));
-    return;
-  }
-  const run = async (operation, done) => {
+  const run = async (operation, done, key = undefined) => {
     alert.textContent = "";
     resume.hidden = true;
     try {
-      const count = await carryOut(practice, operation, status);
+      const count = await carryOut(practice, operation, status, key);
       status.textContent = "Loading the practice again…";
       await reopen(`${done} (${count} events published.)`);
     } catch (error) {
@@ -183,14 +201,45 @@ export function showAdministration(practice, reopen, message = "") {
     const member = { op: "add-member", pubkey: key.value.trim(), role: role.value, name: name.value.trim() || null };
     run(member, `${member.name ?? "The new member"} was added.`);
   });
-  section.append(
+  part.append(
     rosterTable(practice, roster, revoke),
-    el("p", { className: "help", text: "Adding or removing an administrator needs the practice's root key, which stays offline: use `ehr staff` on the root's machine." }),
-    el("h3", { text: "Add a member" }), add, status, alert, resume);
-  // Drawn when the relay answers, unless the section was drawn again meanwhile.
+    el("h4", { text: "Add a member" }), add, status, alert, resume,
+    rootOperations(practice, roster, run));
+  return part;
+}
+
+// Draw the administration section for `practice` (the open practice of app.js), saying
+// `message` (what the last change did); `reopen(message)` loads the practice again after a
+// change (the member's own view changes with the roster) and draws this again.
+export function showAdministration(practice, reopen, message = "") {
+  const section = $("administration");
+  section.replaceChildren(el("h2", { text: "Administration" }));
+  if (!practice.signer.key) {
+    section.append(el("p", { className: "empty", text: "Administration signs many events at once: log in with your key file or a passkey to use it." }));
+    return;
+  }
+  const nav = el("nav", { className: "admin-nav", attrs: { "aria-label": "Administration" } },
+    ...PARTS.map(([name, label]) => {
+      const button = el("button", { type: "button", text: label, attrs: { "data-show": name, "aria-pressed": "false" } });
+      button.addEventListener("click", () => showPart(section, name));
+      return button;
+    }));
+  // What the last change did, whichever part is shown.
+  section.append(nav, el("p", { role: "status", className: "form-status admin-message", text: message }),
+    staffPart(practice, reopen));
+  // The other parts, each in its place, drawn when its server answers, unless the section was
+  // drawn again meanwhile.
   const drawing = String(Math.random());
   section.dataset.drawing = drawing;
-  relayMembers(practice).then((members) => {
-    if (section.dataset.drawing === drawing) section.append(members);
-  });
+  for (const [name, label, draw] of PARTS.slice(1)) {
+    const slot = el("p", { className: "admin-part", text: `Loading ${label.toLowerCase()}…`, attrs: { "data-part": name } });
+    section.append(slot);
+    draw(practice, reopen).then((drawn) => {
+      if (section.dataset.drawing !== drawing) return;
+      drawn.dataset.part = name;
+      slot.replaceWith(drawn);
+      showPart(section, shownPart);
+    });
+  }
+  showPart(section, shownPart);
 }

@@ -129,6 +129,32 @@ pub fn to_ncryptsec(
         .map_err(|e| KeyError::Nip49(e.to_string()))
 }
 
+/// The letters of a handover password: digits and capitals without 0, 1, I and O, which
+/// read alike when spoken or copied by hand. 32 of them: 5 bits each.
+const PASSWORD_ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+
+/// A password for a new patient's `ncryptsec` on her handover sheet, told to her apart from
+/// the sheet: 16 random letters of 32, without 0, 1, I and O (80 bits), in groups of four
+/// (`7KQ2-M9XD-4HTP-WB3C`), so it can be read out at the desk; under NIP-49's scrypt no one
+/// guesses it.
+pub fn handover_password() -> Result<Zeroizing<String>, KeyError> {
+    let mut random = Zeroizing::new([0u8; 16]);
+    getrandom::fill(random.as_mut_slice()).map_err(|e| KeyError::Nip49(e.to_string()))?;
+    let mut password = Zeroizing::new(String::with_capacity(19));
+    for (index, byte) in random.iter().enumerate() {
+        if index > 0 && index % 4 == 0 {
+            password.push('-');
+        }
+        // 256 is a multiple of 32: the low five bits are uniform.
+        let letter = PASSWORD_ALPHABET
+            .get(usize::from(byte & 31))
+            .copied()
+            .unwrap_or(b'2');
+        password.push(char::from(letter));
+    }
+    Ok(password)
+}
+
 fn bech32_prefix(input: &str) -> Option<String> {
     input
         .rfind('1')

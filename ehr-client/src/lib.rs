@@ -52,6 +52,7 @@ pub mod immunization;
 pub mod keys;
 pub mod kinds;
 pub mod legacy;
+pub mod local_cache;
 #[cfg(feature = "relay-client")]
 pub mod management;
 #[cfg(feature = "relay-client")]
@@ -59,6 +60,7 @@ pub mod net;
 pub mod patients;
 pub mod phrases;
 pub mod practice;
+pub mod reconcile;
 pub mod roster;
 pub mod rotation;
 pub mod share;

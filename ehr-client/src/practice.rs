@@ -206,6 +206,43 @@ pub fn enrol_patients<'p>(
     finish(state, plan)
 }
 
+/// Enrol a new patient and register her details (`details`, a FHIR Patient: the record's first
+/// version) in the same plan, written by the actor under her new key (the office key in a split
+/// practice), so the practice's list names her from the start. A key already enrolled is
+/// refused: her details are changed as the next version of the record she has.
+pub fn enrol_patient_with_details(
+    state: &State<'_>,
+    patient: &PublicKey,
+    details: Resource,
+) -> Result<Plan, PlanError> {
+    if details.resource_type() != ResourceType::Patient {
+        return Err(PlanError::Refused("a patient's details are a FHIR Patient"));
+    }
+    let before = state.view(&[]);
+    if before.latest_key_in(patient, Domain::Clinical).is_some() {
+        return Err(PlanError::Refused("this key is already enrolled"));
+    }
+    let may_write = before
+        .roster()
+        .role_at(&state.actor.public_key(), state.now)
+        .is_some_and(|role| role.may_write(ClinicalKind::Patient) && role.may_wrap_chart_keys());
+    if !may_write {
+        return Err(PlanError::Refused(
+            "this key may not enrol a patient; use an admin, doctor, nurse or ma key",
+        ));
+    }
+    let mut plan = enrol_patient(state, patient)?.into_events();
+    let builder = ClinicalEventBuilder::new(ClinicalKind::Patient, details, *patient)
+        .map_err(|_| PlanError::Refused("the details are not a valid Patient"))?
+        .created_at(state.now);
+    let event = state
+        .view(&plan)
+        .sign_record(state.actor, builder)
+        .map_err(|_| PlanError::Refused("the details could not be signed"))?;
+    plan.push(event.event().clone());
+    Ok(Plan::ordered(plan))
+}
+
 /// Start or end a guardianship, then maintain (ending one rotates the ward's chart key away
 /// from the guardian).
 pub fn set_guardianship(

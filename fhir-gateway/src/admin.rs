@@ -1,9 +1,21 @@
 //! The admin API, for the practice root and its admins only, over NIP-98 HTTP auth (no passwords): register,
-//! rotate and revoke SMART clients, issue and revoke static API keys, read the access log.
+//! rotate and revoke SMART clients, issue and revoke static API keys, read the access log and
+//! the gateway's catch-up status.
 //!
 //! Every request carries `Authorization: Nostr <base64 kind 27235 event>` naming this URL, the
 //! method and the body's sha256, signed by the practice root or an admin of the current roster
 //! (other staff, agents and patients are refused: least privilege), used once.
+//!
+//! Browsers may call it from any origin ([`cross_origin`]: the clinic app's administration):
+//! every call is authorised by its signed one-time header, never by a cookie.
+//!
+//! `GET /admin/status` answers what the follower ([`crate::sync`]) knows, no patient data:
+//! `{"caught_up": bool` (following the relay's live subscription after a catch-up), `"link":
+//! "following" | "lost" | "refused"`, `"serving": bool` (data requests are answered: following,
+//! or lost for less than `relay_outage_seconds`), `"patients"` (patients served now: consenting
+//! and readable), `"events"` (clinical events it has opened with its keys, served or not),
+//! `"last_event_at"` (the newest `created_at` of any clinical event the relay sent it, Unix
+//! seconds, or `null`), `"relay"` (the relay URL it follows)`}`.
 
 use std::sync::Arc;
 
@@ -18,6 +30,7 @@ use serde_json::{Value, json};
 
 use crate::GatewayState;
 use crate::error::GatewayError;
+use crate::link::Link;
 use crate::now;
 use crate::routes::PathOf;
 use crate::smart::check_jwks;
@@ -138,6 +151,46 @@ struct NewApiKey {
 
 fn default_key_days() -> u32 {
     365
+}
+
+/// The CORS policy of `/admin/*`: any origin, since a call is authorised by its NIP-98 header
+/// (signed, one-time, naming this URL), never by a cookie the browser would add; `X-Reason`
+/// readable, so the clinic app can say why a call was refused.
+pub fn cross_origin() -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{Any, CorsLayer};
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .expose_headers([header::HeaderName::from_static("x-reason")])
+}
+
+/// `GET /admin/status`: whether the gateway has caught up with the relay and follows it, and
+/// what it serves (see the module documentation).
+pub async fn status(
+    State(state): State<Arc<GatewayState>>,
+    _admin: Administrator,
+) -> Result<Response, GatewayError> {
+    let link = *state.link.borrow();
+    let (caught_up, name) = match link {
+        Link::Following => (true, "following"),
+        Link::Lost(_) => (false, "lost"),
+        Link::Refused => (false, "refused"),
+    };
+    let serving = link.may_serve(tokio::time::Instant::now(), state.config.relay_outage_bound);
+    let snapshot = state.snapshot.borrow().clone();
+    Ok(answer(
+        StatusCode::OK,
+        &json!({
+            "caught_up": caught_up,
+            "link": name,
+            "serving": serving,
+            "patients": snapshot.patients.len(),
+            "events": snapshot.events,
+            "last_event_at": snapshot.last_event_at,
+            "relay": state.config.relay_url,
+        }),
+    ))
 }
 
 /// `GET /admin/clients`: SMART clients and API keys (never a secret).

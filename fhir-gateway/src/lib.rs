@@ -148,14 +148,9 @@ impl Gateway {
                 Arc::clone(&state),
                 link::require_link,
             ));
-        let app = Router::new()
-            .route("/healthz", get(routes::health))
-            .route("/fhir/metadata", get(routes::metadata))
-            .route(
-                "/fhir/.well-known/smart-configuration",
-                get(smart::configuration),
-            )
-            .route("/fhir/auth/token", post(smart::token))
+        // The admin API answers browsers from other origins (the clinic app); its own 405s,
+        // set before the CORS layer, so a preflight is answered by CORS and not refused.
+        let admin = Router::new()
             .route("/admin/clients", get(admin::list).post(admin::register))
             .route(
                 "/admin/clients/{client_id}",
@@ -164,6 +159,18 @@ impl Gateway {
             .route("/admin/api-keys", post(admin::add_key))
             .route("/admin/api-keys/{key_id}", delete(admin::revoke_key))
             .route("/admin/access-log", get(admin::access_log))
+            .route("/admin/status", get(admin::status))
+            .method_not_allowed_fallback(routes::method_not_allowed)
+            .layer(admin::cross_origin());
+        let app = Router::new()
+            .route("/healthz", get(routes::health))
+            .route("/fhir/metadata", get(routes::metadata))
+            .route(
+                "/fhir/.well-known/smart-configuration",
+                get(smart::configuration),
+            )
+            .route("/fhir/auth/token", post(smart::token))
+            .merge(admin)
             .merge(data)
             .fallback(|| async { GatewayError::NotFound("no such endpoint") })
             .method_not_allowed_fallback(routes::method_not_allowed)

@@ -43,6 +43,12 @@ pub struct Snapshot {
     pub patients: HashMap<String, Arc<PatientIndex>>,
     /// The verified roster chain.
     pub roster: Arc<RosterChain>,
+    /// Clinical events the gateway has opened with its keys, served or not (its catch-up
+    /// status for admins: events it cannot open are not counted).
+    pub events: usize,
+    /// The newest `created_at` of any clinical event the relay sent it (Unix seconds), opened
+    /// or not; `None` before the first.
+    pub last_event_at: Option<u64>,
 }
 
 /// The follower's state.
@@ -60,6 +66,8 @@ pub struct Follower {
     /// the practice records it (`ehr rotate`), so a withdrawal stops sharing at once.
     patient_consents: HashMap<PublicKey, u64>,
     indexes: HashMap<PublicKey, Arc<PatientIndex>>,
+    /// The newest `created_at` of a clinical event received (Unix seconds).
+    last_event_at: Option<u64>,
     roster: Arc<RosterChain>,
     snapshot: watch::Sender<Arc<Snapshot>>,
     store: Store,
@@ -124,6 +132,7 @@ impl Follower {
             referenced: HashMap::new(),
             patient_consents: HashMap::new(),
             indexes: HashMap::new(),
+            last_event_at: None,
             roster: Arc::default(),
             snapshot,
             store,
@@ -404,6 +413,8 @@ impl Follower {
     /// Whether `event` is about a patient and not opened before; notes a newer chart-key
     /// version it names, adding its patient to `patients`.
     fn is_fresh(&mut self, event: &Event, patients: &mut BTreeSet<PublicKey>) -> bool {
+        let at = event.created_at.as_secs();
+        self.last_event_at = Some(self.last_event_at.map_or(at, |last| last.max(at)));
         let Some(patient) = patient_of(event) else {
             return false;
         };
@@ -485,6 +496,8 @@ impl Follower {
         self.snapshot.send_replace(Arc::new(Snapshot {
             patients: served,
             roster: Arc::clone(&self.roster),
+            events: self.records.values().map(|r| r.list.len()).sum(),
+            last_event_at: self.last_event_at,
         }));
     }
 }

@@ -732,3 +732,89 @@ async fn a_patient_cannot_read_the_access_log_and_an_unknown_filter_is_a_400() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_on_another_origin_may_preflight_an_admin_post_and_read_a_refusals_reason() {
+    let s = smart().await;
+    let clients_url = s.clients_url();
+    let clinic = "https://clinic.example.org";
+    let preflight = s
+        .gateway
+        .http
+        .request(Method::OPTIONS, &clients_url)
+        .header("origin", clinic)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let header = |name: &str| {
+        preflight
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    assert_eq!(header("access-control-allow-origin"), "*");
+    assert!(header("access-control-allow-methods").contains("post"));
+    assert!(header("access-control-allow-headers").contains("authorization"));
+    assert!(header("access-control-allow-headers").contains("content-type"));
+
+    // A refusal (no NIP-98 header) names its reason where a cross-origin page may read it.
+    let refused = s
+        .gateway
+        .http
+        .post(&clients_url)
+        .header("origin", clinic)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let headers = refused.headers();
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    assert!(
+        headers["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("x-reason")
+    );
+    assert!(headers.contains_key("x-reason"));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_reads_the_catch_up_status_and_what_it_serves() {
+    let s = smart().await;
+    let (status, body) = s.as_root(Method::GET, "/admin/status", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["caught_up"], true, "{body}");
+    assert_eq!(body["link"], "following", "{body}");
+    assert_eq!(body["serving"], true, "{body}");
+    // Alice and Bob consented; each chart has at least the records patient_with_chart wrote.
+    assert_eq!(body["patients"], 2, "{body}");
+    assert!(body["events"].as_u64().unwrap() >= 2, "{body}");
+    let now = ehr_fhir_gateway::now().cast_unsigned();
+    let last = body["last_event_at"].as_u64().unwrap();
+    assert!(last <= now + 60 && last + 3600 > now, "{body}");
+    assert_eq!(body["relay"], s.practice.relay_url.as_str(), "{body}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_cannot_read_the_catch_up_status() {
+    let s = smart().await;
+    let (status, body) = s
+        .gateway
+        .admin(&s.alice, Method::GET, "/admin/status", None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    s.stop().await;
+}

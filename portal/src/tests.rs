@@ -11,6 +11,7 @@ async fn start(dir: &std::path::Path, connection: Option<&str>) -> String {
         connection: connection.map(str::to_owned),
         assets: Some(dir.to_path_buf()),
         lock_after_secs: None,
+        gateway: None,
         blossom: Vec::new(),
         relays: Vec::new(),
     };

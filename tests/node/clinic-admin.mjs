@@ -8,13 +8,13 @@ const input = await readInput();
 const browser = await launch(input);
 const watched = await watchedPage(browser, 1280);
 const { page } = watched;
-const roster = () => page.$$eval("#administration tbody tr", (rows) =>
+const roster = () => page.$$eval("#administration section.staff table tbody tr", (rows) =>
   rows.map((tr) => [...tr.cells].map((c) => c.textContent)));
 await runAndReport(browser, watched, async (result) => {
   page.on("dialog", (dialog) => { result.asked = dialog.message(); dialog.accept(); });
   await login(page, input.clinic, input.nsec);
-  await page.getByRole("button", { name: "Staff and agents" }).click();
-  await page.locator("#administration table").waitFor();
+  await page.getByRole("button", { name: "Administration" }).click();
+  await page.locator("#administration section.staff table").waitFor();
   result.before = await roster();
   const section = page.locator("#administration");
   await section.getByLabel("Their public key (npub)").fill(input.add.npub);
@@ -30,6 +30,7 @@ await runAndReport(browser, watched, async (result) => {
   result.after = await roster();
   if (input.relayMember) {
     // The relay's members: allow a patient's key, then ban it, then unban it.
+    await page.getByRole("button", { name: "The relay's members", exact: true }).click();
     const members = page.locator("#administration section.relay-members");
     await members.getByLabel("Allow a patient's key (npub)").waitFor();
     const said = async (text) => {

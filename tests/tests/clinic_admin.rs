@@ -15,7 +15,7 @@ mod clinic_common;
 mod demo_common;
 
 use clinic_common::{
-    CHROMIUM, assert_browser_ready, assert_same_origin, nurse_logs_in, screenshot_dir,
+    CHROMIUM, assert_browser_ready, assert_own_origins, nurse_logs_in, screenshot_dir,
 };
 use demo_common::{Seeded, doctor_writes_then_every_event, start_seeded};
 use ehr_client::access::PracticeView;
@@ -36,6 +36,7 @@ async fn an_admin_adds_and_revokes_members_in_the_app_and_the_revoked_nurse_read
     } = start_seeded(home.path()).await;
     let clinic = stack.urls().clinic.clone().unwrap();
     let relay = stack.urls().relay.clone();
+    let fhir = stack.urls().fhir.clone().unwrap();
     let newcomer = Identity::generate();
     let stranger = Identity::generate();
     let nurse_name = "Nurse Demo Lee (synthetic)";
@@ -56,7 +57,8 @@ async fn an_admin_adds_and_revokes_members_in_the_app_and_the_revoked_nurse_read
     .unwrap()
     .remove(0);
     assert_eq!(result["failure"], Value::Null, "{result}");
-    assert_same_origin(&result, &clinic, &relay, None);
+    // The administration view also asks the FHIR gateway (facilities, its status).
+    assert_own_origins(&result, &clinic, &relay, &[&fhir]);
     let added = result["added"].to_string();
     assert!(added.contains("was added"), "{result}");
     let revoked = result["revoked"].to_string();

@@ -24,6 +24,7 @@ async fn clinic(connection: &str, relay: &str, lock_after_secs: u64) -> String {
         connection: Some(connection.to_owned()),
         assets: None,
         lock_after_secs: Some(lock_after_secs),
+        gateway: None,
         blossom: Vec::new(),
         relays: vec![
             relay

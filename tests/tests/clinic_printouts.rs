@@ -13,31 +13,12 @@
 mod clinic_common;
 mod demo_common;
 
-use std::path::Path;
-use std::process::Command;
-
-use clinic_common::{CHROMIUM, assert_browser_ready, assert_same_origin, screenshot_dir};
+use clinic_common::{CHROMIUM, assert_browser_ready, assert_same_origin, pdf_text, screenshot_dir};
 use demo_common::{Seeded, start_seeded};
 use serde_json::{Value, json};
 
 const PRACTICE: &str = "Demo practice (synthetic)";
 const CLINICIAN: &str = "Dr. Demo Rivera (synthetic)";
-
-/// The text of a PDF, as `pdftotext -layout` reads it.
-fn pdf_text(pdf: &Path) -> String {
-    let out = Command::new("pdftotext")
-        .args(["-layout"])
-        .arg(pdf)
-        .arg("-")
-        .output()
-        .expect("pdftotext (poppler-utils; scripts/test installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_printout_prints_the_practice_the_patient_the_clinician_and_its_content_alone() {

@@ -41,6 +41,7 @@ async fn portal(connection: &str, lock_after_secs: Option<u64>) -> String {
         connection: Some(connection.to_owned()),
         assets: None,
         lock_after_secs,
+        gateway: None,
         blossom: Vec::new(),
         // The relay's NIP-11 document (the portal's page size), as the launcher allows it.
         relays: vec![

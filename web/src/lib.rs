@@ -54,6 +54,9 @@ pub enum WebError {
     /// A configured Blossom or relay origin is not an origin.
     #[error("blossom or relays: {0:?} is not an origin (http(s)://host[:port], no path)")]
     Origin(String),
+    /// The configured FHIR gateway is not an http(s) URL.
+    #[error("gateway: {0:?} is not the gateway's FHIR base URL (http(s)://host[:port]/path)")]
+    Gateway(String),
     /// The socket failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
@@ -89,11 +92,32 @@ pub struct AppConfig {
     /// in `connect-src`. The launcher adds its own relay.
     #[serde(default)]
     pub relays: Vec<String>,
+    /// The FHIR gateway's base URL (`https://fhir.example.org/fhir`) whose admin API the clinic
+    /// app's administration calls (facilities, catch-up status): written into the page
+    /// (`{{gateway}}`), its origin added to `connect-src`. The launcher sets its own gateway's
+    /// for the clinic app; the portal takes none.
+    #[serde(default)]
+    pub gateway: Option<String>,
+}
+
+/// The origin of `url`, the gateway's FHIR base URL (`http(s)://host[:port]/path`, no query or
+/// fragment), checked as [`checked_origin`] checks origins: anything else could widen the CSP
+/// or break out of the page's attribute.
+pub fn gateway_origin(url: &str) -> Option<String> {
+    let url = url.trim();
+    let (scheme, rest) = url.split_once("://")?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let plain_path = path
+        .chars()
+        .all(|c| c.is_ascii_graphic() && !matches!(c, '?' | '#' | '"' | '<' | '>' | '\\'));
+    plain_path
+        .then(|| checked_origin(&format!("{scheme}://{authority}")))
+        .flatten()
 }
 
 /// Serve `app` as `service` (its name in logs and metrics) on `listener` until `shutdown`
-/// resolves: its page with the connection string and lock time filled in, the shared modules,
-/// the WebAssembly, and the security headers.
+/// resolves: its page with the connection string, lock time and gateway filled in, the shared
+/// modules, the WebAssembly, and the security headers.
 pub async fn serve(
     listener: TcpListener,
     config: AppConfig,
@@ -105,14 +129,21 @@ pub async fn serve(
         .assets
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_ASSETS_DIR));
-    let origins: Vec<String> = config
+    let mut origins: Vec<String> = config
         .blossom
         .iter()
         .chain(&config.relays)
         .cloned()
         .collect();
+    let gateway = config.gateway.as_deref().map(str::trim).unwrap_or("");
+    if !gateway.is_empty() {
+        let origin =
+            gateway_origin(gateway).ok_or_else(|| WebError::Gateway(gateway.to_owned()))?;
+        origins.push(origin);
+    }
     let mut assets = Assets::load(&app, &dir);
     assets.fill("connection", config.connection.as_deref().unwrap_or(""));
+    assets.fill("gateway", gateway.trim_end_matches('/'));
     let lock_after = config
         .lock_after_secs
         .unwrap_or(DEFAULT_LOCK_AFTER_SECS)
@@ -243,6 +274,28 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn a_gateway_url_gives_its_origin_and_anything_else_is_refused() {
+        assert_eq!(
+            gateway_origin("https://FHIR.example.org/fhir").as_deref(),
+            Some("https://fhir.example.org")
+        );
+        assert_eq!(
+            gateway_origin("http://127.0.0.1:8090/fhir/").as_deref(),
+            Some("http://127.0.0.1:8090")
+        );
+        for bad in [
+            "fhir.example.org/fhir",
+            "ftp://fhir.example.org/fhir",
+            "https://fhir.example.org/fhir?x=1",
+            "https://fhir.example.org/f\"><script>",
+            "https://evil.example; script-src */fhir",
+            "https:///fhir",
+        ] {
+            assert_eq!(gateway_origin(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn the_csp_names_the_blossom_origins_and_refuses_anything_else() {

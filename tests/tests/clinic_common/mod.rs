@@ -4,6 +4,7 @@
 #![allow(
     dead_code,
     clippy::unwrap_used,
+    clippy::expect_used,
     clippy::panic,
     clippy::indexing_slicing
 )]
@@ -97,10 +98,17 @@ pub fn origin(logged: &str) -> String {
 /// given) or the relay (its NIP-11 page size); every socket to the relay; no CSP violation and
 /// no console error.
 pub fn assert_same_origin(result: &Value, clinic: &str, relay: &str, blossom: Option<&str>) {
+    assert_own_origins(result, clinic, relay, blossom.as_slice());
+}
+
+/// [`assert_same_origin`] where the page may also call `also` (origins, or URLs whose origin
+/// counts: Blossom, the FHIR gateway the administration calls).
+pub fn assert_own_origins(result: &Value, clinic: &str, relay: &str, also: &[&str]) {
     let relay_info = relay.replacen("ws://", "http://", 1);
+    let also: Vec<String> = also.iter().map(|url| origin(url)).collect();
     for url in result["requests"].as_array().unwrap() {
         let from = origin(url.as_str().unwrap());
-        let allowed = from == clinic || from == relay_info || blossom == Some(from.as_str());
+        let allowed = from == clinic || from == relay_info || also.contains(&from);
         assert!(allowed, "{url}");
     }
     for url in result["websockets"].as_array().into_iter().flatten() {
@@ -108,4 +116,48 @@ pub fn assert_same_origin(result: &Value, clinic: &str, relay: &str, blossom: Op
     }
     assert_eq!(result["violations"], json!([]), "CSP violated: {result}");
     assert_eq!(result["errors"], json!([]), "console errors: {result}");
+}
+
+/// Run the browser test's node half `script` (in `tests/node`) with `input` on stdin: the one
+/// JSON line it prints.
+pub async fn run_node(script: &'static str, input: Value) -> Value {
+    tokio::task::spawn_blocking(move || {
+        ehr_tests::node::run_json_lines(script, "playwright-core", &input)
+    })
+    .await
+    .unwrap()
+    .unwrap()
+    .remove(0)
+}
+
+/// The text of a PDF, as `pdftotext -layout` reads it (poppler-utils, which `scripts/test`
+/// installs).
+pub fn pdf_text(pdf: &Path) -> String {
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils; scripts/test installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The cells of the roster table's row named `name` (as the node halves read the table).
+pub fn roster_row(rows: &Value, name: &str) -> Option<Vec<String>> {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r[0] == name)
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_owned())
+                .collect()
+        })
 }

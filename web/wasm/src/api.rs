@@ -22,6 +22,7 @@ pub mod access_log;
 pub mod clinic;
 pub mod connections;
 pub mod documents;
+pub mod enrolment;
 pub mod guardians;
 pub mod login;
 pub mod member;

@@ -231,6 +231,13 @@ impl MemberSession {
         Ok(self.session.roster()?)
     }
 
+    /// The verified roster's sequence, date, epochs and rejected rosters (JSON) of the practice
+    /// whose root is `practice`, for the practice health view.
+    #[wasm_bindgen(js_name = rosterState)]
+    pub fn roster_state(&self, practice: &str) -> Result<String, JsError> {
+        Ok(self.session.roster_state(practice)?)
+    }
+
     /// The patients the member's keys reach, from `events` (demographics and visits).
     #[wasm_bindgen(js_name = patientList)]
     pub fn patient_list(&self, events: &str) -> Result<String, JsError> {
@@ -354,6 +361,49 @@ impl HeldKey {
             relay,
             method,
             params,
+            now,
+        )?)
+    }
+
+    /// Enrol a patient (`{"details": the details form, "npub": her own, or "" for a new key}`)
+    /// as this key, a staff member's, from `events` (the `administration` filter's) of the
+    /// practice `practice` whose signed connection string is `connection`, at `now`: `{"events",
+    /// "patient", "npub", "handover"}`; for a new key, the handover sheet (its `ncryptsec`, the
+    /// password to tell her, the QR codes). The plaintext key never leaves WebAssembly.
+    #[wasm_bindgen(js_name = enrolPatient)]
+    pub fn enrol_patient(
+        &self,
+        practice: &str,
+        connection: &str,
+        events: &str,
+        form: &str,
+        now: f64,
+    ) -> Result<String, JsError> {
+        Ok(api::enrolment::enrol(
+            &self.identity,
+            practice,
+            connection,
+            events,
+            form,
+            now,
+        )?)
+    }
+
+    /// The NIP-98 `Authorization` header for a `method` request to `url` with `body`, signed
+    /// by this key at `now` (seconds): the FHIR gateway's admin API, from the clinic app.
+    #[wasm_bindgen(js_name = httpAuthorization)]
+    pub fn http_authorization(
+        &self,
+        url: &str,
+        method: &str,
+        body: &str,
+        now: f64,
+    ) -> Result<String, JsError> {
+        Ok(api::practice::http_authorization(
+            &self.identity,
+            url,
+            method,
+            body,
             now,
         )?)
     }

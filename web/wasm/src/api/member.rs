@@ -160,6 +160,25 @@ impl MemberSession {
         Ok(serde_json::Value::Array(members).to_string())
     }
 
+    /// The verified roster's state, for the practice health view: `{"sequence", "since",
+    /// "signed_by_root", "epochs": {"clinical", "office"}, "split", "rejected_rosters"}`.
+    pub fn roster_state(&self, root: &str) -> Result<String, ApiError> {
+        use ehr_client::kinds::Domain;
+        let chain = self.view.roster();
+        let roster = chain.current().ok_or(ApiError::NoRoster)?;
+        let root = public_key(root, "practice")?;
+        let epoch = |domain| chain.current_epoch_of(domain).map(|(epoch, _)| epoch);
+        Ok(json!({
+            "sequence": roster.content.sequence,
+            "since": roster.created_at.as_secs(),
+            "signed_by_root": roster.signer == root,
+            "epochs": { "clinical": epoch(Domain::Clinical), "office": epoch(Domain::Office) },
+            "split": chain.is_split(),
+            "rejected_rosters": chain.rejected().len(),
+        })
+        .to_string())
+    }
+
     /// The guardians of `patient` in force now (hex keys, `PracticeView::guardians_of`), with
     /// the guardianship records in `json` (fetched now: the session's own may be older).
     pub fn guardians(&self, patient: &str, json: &str) -> Result<String, ApiError> {

@@ -140,6 +140,19 @@ pub fn relay_call(
     Ok(serde_json::json!({ "url": url, "body": body, "authorization": authorization }).to_string())
 }
 
+/// The NIP-98 `Authorization` header for a `method` request to `url` with `body`, by `actor`
+/// at `now` (`ehr_client::http_auth::authorization_at`).
+pub fn http_authorization(
+    actor: &Identity,
+    url: &str,
+    method: &str,
+    body: &str,
+    now: f64,
+) -> Result<String, ApiError> {
+    ehr_client::http_auth::authorization_at(actor, url, method, body.as_bytes(), seconds(now)?)
+        .map_err(|_| ApiError::Signing)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
