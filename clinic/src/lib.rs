@@ -31,6 +31,12 @@ const OWN: &[(&str, &str)] = &[
     ("/health.js", include_str!("../web/health.js")),
     ("/enrolment.js", include_str!("../web/enrolment.js")),
     ("/root.js", include_str!("../web/root.js")),
+    ("/offline.js", include_str!("../web/offline.js")),
+    ("/outbox-view.js", include_str!("../web/outbox-view.js")),
+    (
+        "/manifest.webmanifest",
+        include_str!("../web/manifest.webmanifest"),
+    ),
     (
         "/documents-entry.js",
         include_str!("../web/documents-entry.js"),
@@ -81,6 +87,7 @@ pub const APP: App<'static> = App {
     index_html: INDEX_HTML,
     own: OWN,
     not_built_html: NOT_BUILT_HTML,
+    service_worker: Some(include_str!("../web/sw.js")),
 };
 
 /// Why the clinic app's server could not run.

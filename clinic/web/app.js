@@ -23,6 +23,8 @@ import * as printouts from "/printouts.js";
 import * as sharing from "/sharing.js";
 import * as guardianships from "/guardianships.js";
 import { showAdministration } from "/admin.js";
+import { DeviceCache, Outbox, RETRY_MS, unreachable } from "/offline.js";
+import { clearOutboxView, drawOutbox, initOutboxView } from "/outbox-view.js";
 
 for (const tab of CLINIC_TABS) registerTab(tab);
 for (const feature of [notes, vitalsEntry, ordersEntry, documentsEntry, printouts, sharing, guardianships]) {
@@ -55,11 +57,10 @@ async function memberSession(connection, signer, keys) {
   }
 }
 
-// Fetch what the member's keys come from and the patient list, and ask the core who the key
-// is. A key the roster does not name is refused by the relay (not a member) or by the core.
-async function openPractice(signer) {
-  const connection = verifiedConnection($("connection").value);
-  const relay = sessionRelay(connection, signer);
+// The key events and the patient list's events: from the relay (kept on this device, sealed),
+// or, when the relay cannot be reached, from what this device kept at the last login. A
+// refusal (a revoked key, an unknown one) is never answered from the device.
+async function practiceEvents(connection, signer, relay) {
   try {
     $("status").textContent = "Connecting to the practice…";
     const open = await relay();
@@ -70,6 +71,30 @@ async function openPractice(signer) {
       open.fetchAll(filter("patient-list")),
     ]);
     performance.mark("clinic:fetched");
+    return { keys, list, offline: false };
+  } catch (error) {
+    if (!unreachable(error)) throw error;
+    const device = await DeviceCache.open(connection.practice, signer).catch(() => null);
+    const keys = await device?.read("keys");
+    if (!keys) {
+      device?.close();
+      throw error;
+    }
+    const list = (await device.read("patient-list")) ?? [];
+    return { keys, list, offline: true, device };
+  }
+}
+
+// Fetch what the member's keys come from and the patient list, and ask the core who the key
+// is. A key the roster does not name is refused by the relay (not a member) or by the core.
+async function openPractice(signer) {
+  const connection = verifiedConnection($("connection").value);
+  const relay = sessionRelay(connection, signer);
+  let device = null;
+  try {
+    const fetched = await practiceEvents(connection, signer, relay);
+    const { keys, list, offline } = fetched;
+    device = fetched.device ?? null;
     $("status").textContent = "Verifying and decrypting in this browser…";
     // The member's view (keys opened once) stays in WebAssembly for the session.
     const session = await memberSession(connection, signer, keys);
@@ -78,14 +103,55 @@ async function openPractice(signer) {
       const member = JSON.parse(session.member());
       const patients = JSON.parse(session.patientList(JSON.stringify(list)));
       performance.mark("clinic:listed");
-      return { connection, signer, relay, session, member, keys, patients };
+      // A verified member's device cache: opened now (online), kept up to date meanwhile.
+      device ??= await DeviceCache.open(connection.practice, signer).catch(() => null);
+      if (!offline) Promise.all([device?.write("keys", keys), device?.write("patient-list", list)]).catch(() => {});
+      return { connection, signer, relay, session, member, keys, patients, device, offline };
     } catch (error) {
       session.free();
       throw error;
     }
   } catch (error) {
     relay.close();
+    device?.close();
     throw error;
+  }
+}
+
+// The open practice's outbox, drawn as it changes, and the retries while the relay is
+// unreachable or events wait.
+async function startOutbox(opened) {
+  const names = new Map(opened.patients.map((p) => [p.patient, p.name ?? "Unnamed patient"]));
+  const name = (patient) => names.get(patient) ?? "a patient";
+  opened.outbox = opened.device
+    ? await Outbox.open(opened.device, opened.relay, (outbox) => drawOutbox(outbox, name))
+    : new Outbox({ write: async () => {}, read: async () => null }, opened.relay, [], (outbox) => drawOutbox(outbox, name));
+  opened.outbox.online = !opened.offline;
+  drawOutbox(opened.outbox, name);
+  opened.retry = setInterval(() => retry(opened), RETRY_MS);
+}
+
+// While offline or with events waiting: try the relay; once it answers, send what waits in
+// order, and bring the open chart up to date with what others wrote meanwhile.
+async function retry(opened) {
+  const { outbox, relay } = opened;
+  // A refusal (outbox.problem) is not retried on a timer: "Send now" tries again.
+  if (opened !== practice || opened.retrying || outbox.problem || (outbox.online && !outbox.pending().length)) return;
+  opened.retrying = true;
+  const wasOffline = !outbox.online;
+  try {
+    await relay();
+    outbox.reached(null);
+    await outbox.flush();
+    if (wasOffline && outbox.online) {
+      if (opened.open) await openPatient(opened.open, selectedTab());
+      $("status").textContent = "Back online: what you wrote was sent, and the chart has what others wrote meanwhile.";
+    }
+  } catch (error) {
+    // Unreachable: try again later. Refused (a revoked key): say so; nothing is dropped.
+    outbox.reached(error);
+  } finally {
+    opened.retrying = false;
   }
 }
 
@@ -95,27 +161,59 @@ function showMember(member) {
   $("member").hidden = false;
 }
 
+// Events by id, `extra` after `events`, each once.
+function mergeEvents(events, extra) {
+  const byId = new Map(events.map((e) => [e.id, e]));
+  for (const event of extra) byId.set(event.id, event);
+  return [...byId.values()];
+}
+
+// `patient`'s events: brought up to date from the relay (NIP-77 against what this device
+// holds, else fetched whole) and kept, sealed; or what the device holds when the relay cannot
+// be reached. Her events in the outbox are added either way.
+async function chartEvents(patient) {
+  const { relay, device, outbox } = practice;
+  const name = `chart:${patient.patient}`;
+  const held = await device?.read(name).catch(() => null);
+  let records;
+  try {
+    const open = await relay();
+    const chartFilter = filter("chart", [patient.patient]);
+    const missing = held?.length ? await open.missing(chartFilter, held) : null;
+    records = missing === null ? await open.fetchAll(chartFilter) : mergeEvents(held, missing);
+    device?.write(name, records).catch(() => {});
+  } catch (error) {
+    if (!held || !unreachable(error)) throw error;
+    records = held;
+    outbox.reached(error);
+  }
+  return mergeEvents(records, outbox.eventsFor(patient.patient));
+}
+
 // Open `patient`'s chart: her events, with the key events, opened by the core as the member;
 // on tab `tab` (after a write, the tab it was made on).
 async function openPatient(patient, tab) {
   const token = sessionToken();
-  const { connection, signer, relay, session, member, keys } = practice;
+  const { connection, signer, relay, session, member, keys, outbox } = practice;
   $("status").textContent = "Opening the chart…";
   $("error").textContent = "";
   try {
-    const open = await relay();
-    const records = await open.fetchAll(filter("chart", [patient.patient]));
+    const records = await chartEvents(patient);
     if (!sessionLive(token)) return;
     const events = [...keys, ...records];
     const chart = JSON.parse(session.openChart(patient.patient, JSON.stringify(records)));
     if (!sessionLive(token)) return;
-    const context = { connection, signer, relay, session, member, events, chart, patient };
+    const context = { connection, signer, relay, session, member, events, chart, patient, outbox };
     context.reload = () => openPatient(patient, selectedTab());
+    practice.open = patient;
     $("patients").hidden = true;
     $("chart-patient").textContent = [patient.birthDate && `Born ${patient.birthDate}`,
       ...(patient.identifiers ?? [])].filter(Boolean).join(" · ");
     const refused = chart.refused.length;
-    $("status").textContent = refused === 0 ? "" : `${refused} events could not be verified or opened and are not shown.`;
+    $("status").textContent = [
+      outbox.online ? "" : "Offline: this chart is as this device last saw it, with what you wrote since.",
+      refused === 0 ? "" : `${refused} events could not be verified or opened and are not shown.`,
+    ].filter(Boolean).join(" ");
     renderChart(context, {
       heading: patient.name ?? "Unnamed patient",
       shown: (candidate) => tabShown(candidate, member, patient),
@@ -129,6 +227,7 @@ async function openPatient(patient, tab) {
 }
 
 function backToList() {
+  if (practice) practice.open = null;
   clearChart();
   $("patients").hidden = false;
   $("patient-search").focus();
@@ -149,8 +248,11 @@ function showView(view) {
 // changes with it), still on the administration view.
 async function reopenPractice(message) {
   const opened = await openPractice(practice.signer);
+  clearInterval(practice.retry);
   practice.session.free();
+  practice.device?.close();
   practice = opened;
+  await startOutbox(opened);
   $("status").textContent = "";
   showPatients(opened.patients, openPatient);
   $("patients").hidden = true;
@@ -161,15 +263,17 @@ async function reopenPractice(message) {
 async function showPractice(signer) {
   const opened = await openPractice(signer);
   practice = opened;
+  await startOutbox(opened);
   $("workspace-nav").hidden = opened.member.role !== "admin";
   $("administration").hidden = true;
   $("login").hidden = true;
   showMember(opened.member);
   showPatients(opened.patients, openPatient);
   $("workspace").hidden = false;
-  $("status").textContent = opened.member.reads.includes("clinical")
-    ? ""
-    : "Front desk: demographics and messages. Clinical records are not shown to this role.";
+  $("status").textContent = [
+    opened.offline ? "Offline: the practice's relay cannot be reached. You see what this device saved; what you write is kept in the outbox and sent when the relay is back." : "",
+    opened.member.reads.includes("clinical") ? "" : "Front desk: demographics and messages. Clinical records are not shown to this role.",
+  ].filter(Boolean).join(" ");
   performance.mark("clinic:list");
   // The frame after the list was drawn has been painted: what scripts/bench-clinic times.
   requestAnimationFrame(() => setTimeout(() => performance.mark("clinic:list-painted"), 0));
@@ -179,9 +283,13 @@ async function showPractice(signer) {
 
 // The session ended (login.js): everything decrypted leaves the page, the login comes back.
 function endSession(message) {
+  clearInterval(practice?.retry);
   practice?.relay.close();
   practice?.session.free();
+  // The device cache goes; an outbox with unsent events stays, sealed, for her next login.
+  practice?.device?.wipe().catch(() => {});
   practice = null;
+  clearOutboxView();
   clearChart();
   clearPatients();
   $("administration").replaceChildren();
@@ -194,6 +302,20 @@ function endSession(message) {
   $("member").textContent = "";
   $("status").textContent = message;
   $("login").hidden = false;
+}
+
+// The service worker that keeps the app's files for opening with no network (sw.js). Under
+// trusted types a script URL needs a policy: this one passes the app's own worker only.
+function registerServiceWorker() {
+  if (!("serviceWorker" in navigator)) return;
+  const policy = window.trustedTypes?.createPolicy("service-worker", {
+    createScriptURL: (url) => {
+      if (url !== "/sw.js") throw new TypeError("only the app's own service worker");
+      return url;
+    },
+  });
+  navigator.serviceWorker.register(policy ? policy.createScriptURL("/sw.js") : "/sw.js")
+    .catch(() => { /* Without it the app still works online. */ });
 }
 
 async function main() {
@@ -210,6 +332,8 @@ async function main() {
   $("show-administration").addEventListener("click", () => showView("administration"));
   $("passkey-later").addEventListener("click", () => { $("passkey-offer").hidden = true; });
   initPatients();
+  initOutboxView();
+  registerServiceWorker();
   $("loading").hidden = true;
   $("login").hidden = false;
   initLogin({ showChart: showPractice, endSession, texts: TEXTS });

@@ -7,6 +7,7 @@ import { el } from "/dom.js";
 import { filter } from "/protocol.js";
 import { carryOut } from "/admin.js";
 import { gatewayBase, gatewayCall } from "/facilities.js";
+import { outboxSummary } from "/outbox-view.js";
 
 // Each role's name, for one member and for several.
 const ROLE_NAMES = {
@@ -141,6 +142,12 @@ function gatewayPart(practice) {
   });
 }
 
+// This device's outbox in words (offline.js): what waits, what was refused.
+function outboxHealth(outbox) {
+  if (!outbox?.entries.length) return "The outbox is empty: everything written on this device was sent.";
+  return `This device's outbox: ${outboxSummary(outbox)}. Open it from the header to see each record.`;
+}
+
 // The practice health section for `practice` (the open practice of app.js).
 export async function practiceHealthSection(practice) {
   const section = el("section", { className: "practice-health", attrs: { "aria-labelledby": "practice-health-heading" } },
@@ -148,6 +155,6 @@ export async function practiceHealthSection(practice) {
   const parts = await Promise.all([rosterPart(practice), rotationPart(practice), relayPart(practice), gatewayPart(practice)]);
   section.append(...parts,
     el("div", { className: "health-part health-outbox" }, el("h4", { text: "Outbox" }),
-      el("p", { className: "outbox-health", text: "The outbox is empty." })));
+      el("p", { className: "outbox-health", text: outboxHealth(practice.outbox) })));
   return section;
 }

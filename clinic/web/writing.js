@@ -4,17 +4,32 @@
 // what the relay holds. Forms report in words, never silently. DOM text through textContent only.
 import { el } from "/dom.js";
 
-// Sign `resource` (FHIR JSON text) about the open patient as the member and publish it; throws
-// with a readable message when the core or the relay refuses. Returns the signed event.
+// What the outbox calls a record: its kind in words, and what it is about.
+const KINDS = {
+  Observation: "Observation", DocumentReference: "Note or document", Encounter: "Visit",
+  Condition: "Problem", MedicationRequest: "Medication", AllergyIntolerance: "Allergy",
+  Immunization: "Immunization", ServiceRequest: "Order", DiagnosticReport: "Result",
+  Patient: "Details", Communication: "Message", Consent: "Consent",
+};
+function recordLabel(resource) {
+  const record = JSON.parse(resource);
+  const kind = KINDS[record.resourceType] ?? record.resourceType;
+  const what = record.code?.text ?? record.code?.coding?.[0]?.display ?? record.type?.coding?.[0]?.display;
+  return what ? `${kind}: ${what}` : kind;
+}
+
+// Sign `resource` (FHIR JSON text) about the open patient as the member and send it through
+// the outbox; throws with a readable message when the core or the relay refuses. Returns
+// `{event, queued}`: queued when the relay could not be reached (the outbox sends it later).
 export async function publishRecord(context, resource) {
-  const { session, relay, patient, signer } = context;
+  const { session, patient, signer, outbox } = context;
   // A key held in WebAssembly signs at once; an extension or a remote signer is asked to.
   const signed = await session.signRecord(patient.patient, resource, Math.floor(Date.now() / 1000), signer);
   const event = JSON.parse(signed);
-  await (await relay()).publish(event);
+  const status = await outbox.submit(event, patient.patient, recordLabel(resource));
   // For scripts/bench-clinic: the relay said OK.
-  performance.mark("clinic:saved");
-  return event;
+  if (status === "accepted") performance.mark("clinic:saved");
+  return { event, queued: status === "pending" };
 }
 
 // A labelled field: [wrapper, control]. `tag` is input, textarea or select.
@@ -57,15 +72,16 @@ export function recordForm(context, { label, fields, build, done, confirm, saved
     }
     status.textContent = "Signing and sending…";
     button.disabled = true;
+    let queued = false;
     try {
-      for (const resource of resources) await publishRecord(context, resource);
+      for (const resource of resources) queued = (await publishRecord(context, resource)).queued || queued;
     } catch (error) {
       status.textContent = "";
       alert.textContent = `Not saved: ${error?.message ?? error}`;
       button.disabled = false;
       return;
     }
-    status.textContent = done;
+    status.textContent = queued ? `${done} Kept on this device: it is sent when the relay is back.` : done;
     await saved?.();
     await context.reload?.();
   });

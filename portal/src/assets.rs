@@ -34,4 +34,5 @@ pub const APP: App<'static> = App {
     index_html: INDEX_HTML,
     own: OWN,
     not_built_html: NOT_BUILT_HTML,
+    service_worker: None,
 };

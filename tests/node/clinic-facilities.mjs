@@ -33,6 +33,9 @@ await runAndReport(browser, watched, async (result) => {
     result.messages = await messages();
     result.key = await facilities.locator(".issued-key output").textContent().catch(() => "");
     result.note = await facilities.locator(".issued-key").textContent().catch(() => "");
+    // The list is drawn again after the key is shown.
+    await page.waitForFunction((id) => [...document.querySelectorAll("#administration section.facilities tbody tr")]
+      .some((row) => row.cells[0]?.textContent === id), input.facility).catch(() => {});
     result.facilities = await listed();
     await facilities.screenshot({ path: `${input.screenshots}/administration-facilities-1280px.png` });
     await page.setViewportSize({ width: 375, height: 800 });

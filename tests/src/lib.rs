@@ -6,3 +6,4 @@ pub mod database;
 pub mod inbox;
 pub mod node;
 pub mod practice;
+pub mod proxy;

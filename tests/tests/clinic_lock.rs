@@ -11,31 +11,9 @@
 mod clinic_common;
 mod demo_common;
 
-use clinic_common::{CHROMIUM, assert_browser_ready, assert_same_origin};
+use clinic_common::{CHROMIUM, assert_browser_ready, assert_same_origin, serve_clinic};
 use demo_common::{Seeded, start_seeded};
 use serde_json::{Value, json};
-
-/// A clinic app for the stack's practice that locks after `lock_after_secs`; its URL.
-async fn clinic(connection: &str, relay: &str, lock_after_secs: u64) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let config = ehr_clinic::Config {
-        listen: listener.local_addr().unwrap(),
-        connection: Some(connection.to_owned()),
-        assets: None,
-        lock_after_secs: Some(lock_after_secs),
-        gateway: None,
-        blossom: Vec::new(),
-        relays: vec![
-            relay
-                .replacen("ws://", "http://", 1)
-                .trim_end_matches('/')
-                .to_owned(),
-        ],
-    };
-    tokio::spawn(ehr_clinic::serve(listener, config, std::future::pending()));
-    url
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chart_left_open_locks_and_leaves_no_patient_in_the_page() {
@@ -48,7 +26,7 @@ async fn a_chart_left_open_locks_and_leaves_no_patient_in_the_page() {
         ..
     } = start_seeded(home.path()).await;
     let relay = stack.urls().relay.clone();
-    let url = clinic(&connection, &relay, 3).await;
+    let url = serve_clinic(Some(&connection), Some(3)).await;
     let input = json!({
         "clinic": url,
         "chromium": CHROMIUM,

@@ -1,7 +1,7 @@
 // A NIP-01 relay connection for the portal: NIP-42 login, paged fetches, publishing.
 // Shared by every part of the app (DESIGN.md §11).
 
-import { authTemplate } from "/assets/ehr_web_wasm.js";
+import { Reconciliation, authTemplate } from "/assets/ehr_web_wasm.js";
 
 // Below any relay's usual max_limit (ours is 5,000), so a short page means the end.
 const PAGE = 500;
@@ -158,11 +158,44 @@ export class Relay {
     }
   }
 
-  // Publish a signed event; resolves when the relay accepts it, throws with its reason.
+  // Publish a signed event; resolves when the relay accepts it, throws with its reason (the
+  // error's `refused`: a refusal, as opposed to a relay that could not be reached).
   async publish(event) {
     this.send(["EVENT", event]);
     const [, , accepted, reason] = await this.next((m) => m[0] === "OK" && m[1] === event.id);
-    if (!accepted) throw new Error(`the relay refused the event (${reason})`);
+    if (!accepted) {
+      const error = new Error(`the relay refused the event (${reason})`);
+      error.refused = String(reason ?? "");
+      throw error;
+    }
+  }
+
+  // NIP-77: the events matching `filter` that `held` (the events at hand for it) lacks,
+  // learnt by negentropy (ehr_client::reconcile) and then fetched by id; null when the relay
+  // answers NEG-ERR (then fetch the filter whole).
+  async missing(filter, held) {
+    const session = new Reconciliation(JSON.stringify(held));
+    const id = `n${++this.subscriptions}`;
+    const need = [];
+    try {
+      this.send(["NEG-OPEN", id, filter, session.initial()]);
+      for (;;) {
+        const message = await this.next((m) => ["NEG-MSG", "NEG-ERR"].includes(m[0]) && m[1] === id);
+        if (message[0] === "NEG-ERR") return null;
+        const step = JSON.parse(session.step(message[2]));
+        need.push(...step.need);
+        if (!step.next) break;
+        this.send(["NEG-MSG", id, step.next]);
+      }
+      this.send(["NEG-CLOSE", id]);
+    } finally {
+      session.free();
+    }
+    const events = [];
+    for (let start = 0; start < need.length; start += this.page) {
+      events.push(...await this.fetchAll({ ids: need.slice(start, start + this.page) }));
+    }
+    return events;
   }
 
   close() {

@@ -20,6 +20,9 @@ pub struct App<'a> {
     pub own: &'a [(&'a str, &'a str)],
     /// The page served at `/` when the WebAssembly is not built.
     pub not_built_html: &'a str,
+    /// The app's service worker, served at `/sw.js` with `{{version}}` and `{{files}}`
+    /// filled ([`Assets::add_service_worker`]); `None` for an app without one.
+    pub service_worker: Option<&'a str>,
 }
 
 /// One file ready to send.
@@ -96,6 +99,41 @@ impl Assets {
         }
     }
 
+    /// Serve `template` as `/sw.js`, with `{{files}}` the paths of every file served (a JSON
+    /// array, the page `/` first) and `{{version}}` a digest of them all, so a new build (or a
+    /// new connection string in the page) is a new worker, which the browser installs. Call it
+    /// after the page's placeholders are filled. Nothing without the WebAssembly: the page that
+    /// says how to build it must not be cached.
+    pub fn add_service_worker(&mut self, template: &str) {
+        if self.missing.is_some() {
+            return;
+        }
+        let mut paths: Vec<&String> = self.files.keys().collect();
+        paths.sort_by_key(|path| (path.as_str() != "/", path.as_str()));
+        let mut digest = Sha256::new();
+        for path in &paths {
+            digest.update(path.as_bytes());
+            digest.update(
+                self.files
+                    .get(*path)
+                    .map_or("", |a| a.etag.as_str())
+                    .as_bytes(),
+            );
+        }
+        let version = hex::encode(digest.finalize().get(..8).unwrap_or_default());
+        // Paths are this server's own names (`/`, `/app.js`, `/assets/…`): nothing to escape.
+        let files = paths
+            .iter()
+            .map(|path| format!("\"{path}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let text = template
+            .replace("{{version}}", &version)
+            .replace("{{files}}", &format!("[{files}]"));
+        self.files
+            .insert("/sw.js".to_owned(), Asset::new(text, "sw.js"));
+    }
+
     /// The file at `path`.
     pub fn get(&self, path: &str) -> Option<&Asset> {
         self.files.get(path)
@@ -115,6 +153,7 @@ fn content_type(name: &str) -> &'static str {
         Some("json") => "application/json",
         Some("wasm") => "application/wasm",
         Some("svg") => "image/svg+xml",
+        Some("webmanifest") => "application/manifest+json",
         _ => "application/octet-stream",
     }
 }

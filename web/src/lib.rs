@@ -144,6 +144,9 @@ pub async fn serve(
     let mut assets = Assets::load(&app, &dir);
     assets.fill("connection", config.connection.as_deref().unwrap_or(""));
     assets.fill("gateway", gateway.trim_end_matches('/'));
+    if let Some(worker) = app.service_worker {
+        assets.add_service_worker(worker);
+    }
     let lock_after = config
         .lock_after_secs
         .unwrap_or(DEFAULT_LOCK_AFTER_SECS)
@@ -166,8 +169,10 @@ pub async fn serve(
 
 /// Only this origin's files; WebAssembly may be compiled (`'wasm-unsafe-eval'`, nothing
 /// broader: no `eval`, no inline script or style); WebSockets to any relay, because a patient
-/// may read several practices; no framing; DOM sinks take no strings (trusted types).
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; require-trusted-types-for 'script'";
+/// may read several practices; no framing; DOM sinks take no strings (trusted types), and the
+/// one policy allowed (`service-worker`) only passes the clinic app's own `/sw.js`; the web app
+/// manifest and the service worker from this origin only.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self'; connect-src 'self' ws: wss:; manifest-src 'self'; worker-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; require-trusted-types-for 'script'; trusted-types service-worker";
 
 /// `origin` if it is `http(s)://host[:port]` with nothing after it (a trailing `/` is dropped):
 /// anything else could widen or break the policy it is written into.
@@ -324,5 +329,40 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn the_service_worker_lists_every_file_and_changes_with_any_of_them() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["ehr_web_wasm.js", "ehr_web_wasm_bg.wasm"] {
+            std::fs::write(dir.path().join(name), name).unwrap();
+        }
+        let app = App {
+            index_html: "<meta content=\"{{connection}}\">",
+            own: &[("/app.js", "app")],
+            not_built_html: "build it",
+            service_worker: Some("const V = \"{{version}}\"; const F = {{files}};"),
+        };
+        let worker = |connection: &str| {
+            let mut assets = Assets::load(&app, dir.path());
+            assets.fill("connection", connection);
+            assets.add_service_worker(app.service_worker.unwrap());
+            String::from_utf8(assets.get("/sw.js").unwrap().body.to_vec()).unwrap()
+        };
+        let first = worker("nostr-ehr:a");
+        assert!(
+            first.contains(r#"const F = ["/", "/access-log.js""#),
+            "{first}"
+        );
+        for path in ["/app.js", "/assets/ehr_web_wasm_bg.wasm", "/login.js"] {
+            assert!(first.contains(&format!("\"{path}\"")), "{path}");
+        }
+        assert!(!first.contains("{{"), "{first}");
+        assert_ne!(first, worker("nostr-ehr:b"), "a new page is a new worker");
+        assert_eq!(first, worker("nostr-ehr:a"));
+        // Without the WebAssembly there is no worker to cache the explanation.
+        let mut unbuilt = Assets::load(&app, &dir.path().join("none"));
+        unbuilt.add_service_worker("x");
+        assert!(unbuilt.get("/sw.js").is_none());
     }
 }

@@ -161,3 +161,32 @@ pub fn roster_row(rows: &Value, name: &str) -> Option<Vec<String>> {
                 .collect()
         })
 }
+
+/// A clinic app server of its own on 127.0.0.1:0 offering `connection` (its relay's NIP-11 in
+/// the CSP), locking after `lock_after_secs`: its URL.
+pub async fn serve_clinic(connection: Option<&str>, lock_after_secs: Option<u64>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let relays = connection
+        .map(|c| {
+            ehr_client::connection::Connection::parse(c)
+                .unwrap()
+                .relay
+                .replacen("ws://", "http://", 1)
+                .trim_end_matches('/')
+                .to_owned()
+        })
+        .into_iter()
+        .collect();
+    let config = ehr_clinic::Config {
+        listen: listener.local_addr().unwrap(),
+        connection: connection.map(str::to_owned),
+        assets: None,
+        lock_after_secs,
+        gateway: None,
+        blossom: Vec::new(),
+        relays,
+    };
+    tokio::spawn(ehr_clinic::serve(listener, config, std::future::pending()));
+    url
+}

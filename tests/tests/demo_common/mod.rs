@@ -13,19 +13,24 @@ use std::process::{Command, Output};
 
 use ehr_client::keys::Identity;
 use nostr_ehr::demo::{self, DemoInfo, DemoKeys};
-use nostr_ehr::{Stack, StackConfig};
+use nostr_ehr::{Service, Stack, StackConfig};
 use serde_json::Value;
 
 pub const NSEC_ENV: &str = "EHR_DEMO_NSEC";
 
 /// The demo's configuration with every port `:0`.
 pub fn prepare(home: &Path) -> StackConfig {
+    prepare_edited(home, |text| text)
+}
+
+/// [`prepare`] with the configuration file's text changed by `edit` first.
+pub fn prepare_edited(home: &Path, edit: impl FnOnce(String) -> String) -> StackConfig {
     let path = demo::prepare(home).unwrap();
     let mut text = std::fs::read_to_string(&path).unwrap();
     for port in ["7447", "7448", "8090", "8095", "8080", "8081", "9464"] {
         text = text.replace(&format!("127.0.0.1:{port}"), "127.0.0.1:0");
     }
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, edit(text)).unwrap();
     StackConfig::load(&path).unwrap()
 }
 
@@ -42,11 +47,21 @@ pub struct Seeded {
 /// Start the demo practice under `home` on ports :0 and seed it through the protocol, as
 /// `nostr-ehr up --demo` does on its first start.
 pub async fn start_seeded(home: &Path) -> Seeded {
-    let config = prepare(home);
+    start_seeded_with(home, prepare(home), Vec::new()).await
+}
+
+/// [`start_seeded`] with `config` (from [`prepare_edited`]) and services already `bound`.
+pub async fn start_seeded_with(
+    home: &Path,
+    config: StackConfig,
+    bound: Vec<(Service, tokio::net::TcpListener)>,
+) -> Seeded {
     let data_dir = config.data_dir.clone();
     let gateway_db = config.fhir_gateway.as_ref().unwrap().database_url.clone();
     let services = config.services(None).unwrap();
-    let mut stack = Stack::bind(config, services).await.unwrap();
+    let mut stack = Stack::with_listeners(config, services, bound)
+        .await
+        .unwrap();
     stack.start_storage().await.unwrap();
     assert!(DemoInfo::load(&data_dir).is_none(), "seeded already");
     let keys_dir = home.join("keys");
@@ -135,6 +150,18 @@ pub async fn doctor_writes_then_every_event(
             note.to_str().unwrap(),
         ],
     );
+    let events = every_event(relay, keys).await;
+    let written = events
+        .iter()
+        .filter(|e| e.pubkey == keys.doctor.public_key())
+        .max_by_key(|e| e.created_at)
+        .unwrap()
+        .clone();
+    (events, written)
+}
+
+/// Every practice event the relay at `relay` holds, as the admin fetches it.
+pub async fn every_event(relay: &str, keys: &DemoKeys) -> Vec<ehr_client::nostr::prelude::Event> {
     let admin = ehr_client::net::RelayClient::connect(
         relay,
         &keys.admin,
@@ -145,13 +172,8 @@ pub async fn doctor_writes_then_every_event(
     let filter =
         ehr_client::nostr::prelude::Filter::new().kinds(ehr_client::kinds::practice_kinds());
     let events = admin.fetch_all(filter, 5000).await.unwrap();
-    let written = events
-        .iter()
-        .filter(|e| e.pubkey == keys.doctor.public_key())
-        .max_by_key(|e| e.created_at)
-        .unwrap()
-        .clone();
-    (events, written)
+    admin.disconnect().await;
+    events
 }
 
 /// The FHIR gateway's answer (its status) to a facility with API key `key` asking for

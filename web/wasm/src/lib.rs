@@ -9,6 +9,7 @@
 pub mod api;
 mod clinic;
 mod login;
+mod offline;
 pub mod records;
 mod signer;
 
