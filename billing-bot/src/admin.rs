@@ -332,7 +332,7 @@ struct Run {
 }
 
 /// `POST /admin/runs`: run billing for a period (default: the current month), then the
-/// reminders and a delivery round. Idempotent.
+/// invoice and appointment reminders and a delivery round. Idempotent.
 pub async fn run(staff: Staff) -> Result<Response, BillingError> {
     let bot = &staff.bot;
     let run: Run = if staff.body.is_empty() {
@@ -346,11 +346,15 @@ pub async fn run(staff: Staff) -> Result<Response, BillingError> {
     };
     let report = bot.run_billing(period).await?;
     let reminders = bot.send_reminders().await?;
+    let appointments = bot.send_appointment_reminders().await?;
     let delivery = bot.deliver_due().await?;
     tracing::info!(by = %staff.by, period = %period, "billing run requested");
     Ok(answer(
         StatusCode::OK,
-        &json!({"run": report, "reminders": reminders, "delivery": delivery}),
+        &json!({
+            "run": report, "reminders": reminders,
+            "appointment_reminders": appointments, "delivery": delivery,
+        }),
     ))
 }
 

@@ -17,7 +17,7 @@ use crate::messages;
 use crate::money::{Period, format_date, parse_date, prorate, to_sats};
 use crate::store::catalog::{HouseholdRole, MEMBER_COLUMNS, member_of};
 use crate::store::ledger::{Line, invoice_in};
-use crate::store::outbox::{Purpose, queue_in};
+use crate::store::outbox::{Purpose, Regarding, queue_in};
 use crate::store::{Bind, execute, fetch_all, fetch_optional, int, opt_text, text};
 
 /// What a run did.
@@ -310,7 +310,14 @@ impl Bot {
         let now = self.now();
         let at = Timestamp::from_secs(u64::try_from(now).unwrap_or(0));
         let wrapped = dm::wrap(&self.config().key, &to, &subject, &body, at)?;
-        queue_in(self.store(), tx, id, purpose, &wrapped, now).await
+        queue_in(
+            self.store(),
+            tx,
+            Regarding::Invoice(id, purpose),
+            &wrapped,
+            now,
+        )
+        .await
     }
 
     /// Queue a reminder for every open invoice whose next scheduled reminder is due. One

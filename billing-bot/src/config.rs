@@ -56,6 +56,60 @@ pub struct Config {
     pub webhook_tolerance: i64,
     /// NIP-17 delivery retries.
     pub delivery: Delivery,
+    /// Appointment reminders.
+    pub reminders: Reminders,
+}
+
+/// Appointment reminders: NIP-17 messages to the patient ahead of each booked appointment, from
+/// the kind 2126 records the desk seals to the bot ([`crate::appointments`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reminders {
+    /// Whether they are sent.
+    pub enabled: bool,
+    /// How long before the appointment each goes out, in seconds (`before` in the file, as
+    /// durations such as `"24h"`, `"2h"`, `"90m"` or `"1d"`). Only the nearest one that has
+    /// come is sent: an appointment booked 3 hours ahead gets the 2 hour reminder alone.
+    pub before: Vec<u64>,
+}
+
+impl Default for Reminders {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            before: vec![24 * 3600, 2 * 3600],
+        }
+    }
+}
+
+/// The longest `reminders.before`: 30 days.
+const MAX_BEFORE: u64 = 30 * 86_400;
+
+/// A duration such as `"24h"`, `"90m"`, `"1h30m"`, `"2d"` or `"45s"`, in seconds.
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let mut total: u64 = 0;
+    let mut number: Option<u64> = None;
+    for c in text.chars() {
+        if let Some(digit) = c.to_digit(10) {
+            number = Some(
+                number
+                    .unwrap_or(0)
+                    .checked_mul(10)?
+                    .checked_add(u64::from(digit))?,
+            );
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return None,
+        };
+        total = total.checked_add(number.take()?.checked_mul(unit)?)?;
+    }
+    // A number without its unit, or nothing at all, is not a duration.
+    (number.is_none() && !text.is_empty()).then_some(total)
 }
 
 /// How invoices look and when they fall due.
@@ -167,6 +221,7 @@ impl fmt::Debug for Config {
             .field("webhook_secret", &self.webhook_secret)
             .field("webhook_tolerance", &self.webhook_tolerance)
             .field("delivery", &self.delivery)
+            .field("reminders", &self.reminders)
             .finish()
     }
 }
@@ -193,6 +248,33 @@ struct File {
     webhook: Option<WebhookFile>,
     #[serde(default)]
     delivery: Delivery,
+    #[serde(default)]
+    reminders: RemindersFile,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemindersFile {
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default = "before")]
+    before: Vec<String>,
+}
+
+impl Default for RemindersFile {
+    fn default() -> Self {
+        Self {
+            enabled: yes(),
+            before: before(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn before() -> Vec<String> {
+    vec!["24h".to_owned(), "2h".to_owned()]
 }
 
 fn thirty_u() -> u64 {
@@ -275,6 +357,7 @@ impl Config {
             webhook_secret: None,
             webhook_tolerance: five_minutes(),
             delivery: Delivery::default(),
+            reminders: Reminders::default(),
         }
     }
 
@@ -315,6 +398,18 @@ impl Config {
             }
             None => (None, five_minutes()),
         };
+        let before = file
+            .reminders
+            .before
+            .iter()
+            .map(|text| {
+                parse_duration(text).ok_or_else(|| {
+                    BillingError::Config(format!(
+                        "reminders.before: {text:?} is not a duration such as \"24h\", \"90m\" or \"2d\""
+                    ))
+                })
+            })
+            .collect::<Result<Vec<u64>, BillingError>>()?;
         let config = Self {
             listen: file.listen,
             public_url: file.public_url.map(|u| u.trim_end_matches('/').to_owned()),
@@ -339,6 +434,10 @@ impl Config {
             webhook_secret,
             webhook_tolerance,
             delivery: file.delivery,
+            reminders: Reminders {
+                enabled: file.reminders.enabled,
+                before,
+            },
         };
         config.validate()?;
         Ok(config)
@@ -355,7 +454,8 @@ impl Config {
     pub fn validate(&self) -> Result<(), BillingError> {
         let http = |u: &str| u.starts_with("http://") || u.starts_with("https://");
         let ws = |u: &str| u.starts_with("ws://") || u.starts_with("wss://");
-        let checks: [(bool, &str); 13] = [
+        let before = &self.reminders.before;
+        let checks: [(bool, &str); 14] = [
             (
                 self.public_url.as_deref().is_none_or(http),
                 "public_url must start with http:// or https://",
@@ -418,6 +518,14 @@ impl Config {
                     && self.delivery.backoff_seconds >= 1
                     && self.delivery.max_backoff_seconds >= self.delivery.backoff_seconds,
                 "delivery: max_attempts and backoff_seconds at least 1, max_backoff_seconds at least backoff_seconds",
+            ),
+            (
+                before.iter().all(|b| (60..=MAX_BEFORE).contains(b))
+                    && before
+                        .iter()
+                        .enumerate()
+                        .all(|(i, b)| !before.iter().skip(i + 1).any(|other| other == b)),
+                "reminders.before: each from 1m to 30d, none twice",
             ),
             (
                 self.key.public_key() != self.practice,
@@ -484,6 +592,55 @@ mod tests {
     }
 
     #[test]
+    fn durations_are_numbers_with_units() {
+        for (text, seconds) in [
+            ("24h", Some(86_400)),
+            ("2h", Some(7200)),
+            ("90m", Some(5400)),
+            ("1h30m", Some(5400)),
+            ("1d", Some(86_400)),
+            ("45s", Some(45)),
+            ("", None),
+            ("2", None),
+            ("h", None),
+            ("2 h", None),
+            ("-2h", None),
+            ("2w", None),
+            ("99999999999999999999h", None),
+        ] {
+            assert_eq!(parse_duration(text), seconds, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn reminders_default_to_24_and_2_hours_when_the_table_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        write_key(dir.path(), 0o600);
+        std::fs::write(
+            dir.path().join("webhook.secret"),
+            "a-long-webhook-secret-0123456789\n",
+        )
+        .unwrap();
+        let example = include_str!("../ehr-billing-bot.example.toml");
+        let without = example.split("\n[reminders]").next().unwrap_or(example);
+        let config = Config::from_toml(without, dir.path()).unwrap();
+        assert_eq!(
+            config.reminders,
+            Reminders {
+                enabled: true,
+                before: vec![86_400, 7200],
+            }
+        );
+        let off = format!("{without}\n[reminders]\nenabled = false\n");
+        assert!(
+            !Config::from_toml(&off, dir.path())
+                .unwrap()
+                .reminders
+                .enabled
+        );
+    }
+
+    #[test]
     fn the_example_config_parses_and_bad_ones_name_the_key() {
         let dir = tempfile::tempdir().unwrap();
         let key = write_key(dir.path(), 0o600);
@@ -496,6 +653,7 @@ mod tests {
         let config = Config::from_toml(example, dir.path()).unwrap();
         assert_eq!(config.key.public_key(), key.public_key());
         assert_eq!(config.invoices.currency, "USD");
+        assert_eq!(config.reminders, Reminders::default());
         assert_eq!(
             config.webhook_secret.as_ref().unwrap().0,
             b"a-long-webhook-secret-0123456789"
@@ -517,6 +675,9 @@ mod tests {
             (("reminder_days", "[10, 3]"), "reminder_days"),
             (("currency", "\"dollars\""), "currency"),
             (("practice", "\"npub1nope\""), "practice"),
+            (("before", "[\"soon\"]"), "reminders.before"),
+            (("before", "[\"2h\", \"2h\"]"), "reminders.before"),
+            (("before", "[\"30s\"]"), "reminders.before"),
         ] {
             let text: String = example
                 .lines()

@@ -8,11 +8,12 @@
 //!
 //! [`Bot::start`] opens the database and checks the relay; [`Bot::serve`] serves the admin API
 //! ([`admin`]) and the payment webhook ([`payments`]) and runs the scheduler: every `tick` the
-//! month's billing ([`billing`], idempotent), reminders, chain polling and a delivery round
-//! ([`delivery`]).
+//! month's billing ([`billing`], idempotent), invoice reminders, appointment reminders
+//! ([`appointments`]), chain polling and a delivery round ([`delivery`]).
 
 pub mod address;
 pub mod admin;
+pub mod appointments;
 pub mod billing;
 pub mod clock;
 pub mod config;
@@ -123,8 +124,8 @@ impl Bot {
             .unwrap_or_default()
     }
 
-    /// One round of everything: the current month's billing, reminders, chain polling and
-    /// deliveries. Each part's failure is logged and the others still run.
+    /// One round of everything: the current month's billing, invoice and appointment
+    /// reminders, chain polling and deliveries. Each part's failure is logged and the others still run.
     pub async fn tick(&self) {
         let period = money::Period::containing(self.now());
         if let Err(e) = self.run_billing(period).await {
@@ -132,6 +133,9 @@ impl Bot {
         }
         if let Err(e) = self.send_reminders().await {
             tracing::error!(error = %e, "reminders failed");
+        }
+        if let Err(e) = self.send_appointment_reminders().await {
+            tracing::error!(error = %e, "appointment reminders failed");
         }
         if let Err(e) = self.poll_chain().await {
             tracing::warn!(error = %e, "chain polling failed");

@@ -34,7 +34,8 @@ enum Command {
     Serve,
     /// Check the configuration and exit.
     CheckConfig,
-    /// Run one round (billing for a month, reminders, chain polling, deliveries) and exit.
+    /// Run one round (billing for a month, invoice and appointment reminders, chain polling,
+    /// deliveries) and exit.
     Run {
         /// The month to bill, YYYY-MM (default: the current one).
         #[arg(long)]
@@ -61,11 +62,13 @@ fn main() -> anyhow::Result<()> {
                 };
                 let run = bot.run_billing(period).await?;
                 let reminders = bot.send_reminders().await?;
+                let appointments = bot.send_appointment_reminders().await?;
                 let paid = bot.poll_chain().await?;
                 let delivery = bot.deliver_due().await?;
                 bot.relays().close().await;
                 anyhow::Ok(serde_json::json!({
-                    "run": run, "reminders": reminders, "paid": paid, "delivery": delivery,
+                    "run": run, "reminders": reminders, "appointment_reminders": appointments,
+                    "paid": paid, "delivery": delivery,
                 }))
             })?;
             writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;

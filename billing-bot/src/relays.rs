@@ -1,6 +1,7 @@
 //! The bot's relay connections: one to the practice relay, kept and re-opened when lost, over
-//! which it reads the roster (who may administer billing) and inbox relay lists, and publishes
-//! gift wraps; and short-lived ones to members' own inbox relays.
+//! which it reads the roster (who may administer billing), inbox relay lists and the appointment
+//! reminder records sealed to it, and publishes gift wraps; and short-lived ones to members' own
+//! inbox relays.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -85,6 +86,24 @@ impl Relays {
                 return Ok(role);
             }
         }
+        let roster = self.refresh(config, &mut cached).await?;
+        Ok(roster.chain.role_at(pubkey, now))
+    }
+
+    /// The roster chain, looked at again first (only the rosters from the current tip's second
+    /// on, as for [`Relays::role_of`]): a member added a moment ago is known.
+    pub async fn roster(&self, config: &Config) -> Result<RosterChain, NetError> {
+        let mut cached = self.roster.lock().await;
+        Ok(self.refresh(config, &mut cached).await?.chain.clone())
+    }
+
+    /// Read the rosters newer than the cached tip into `cached`, verifying the chain again only
+    /// when something new came.
+    async fn refresh<'a>(
+        &self,
+        config: &Config,
+        cached: &'a mut Option<CachedRoster>,
+    ) -> Result<&'a CachedRoster, NetError> {
         let mut filter = Filter::new().kind(Kind::Custom(kinds::ROSTER));
         if let Some(tip) = cached.as_ref().and_then(|r| r.chain.current()) {
             filter = filter.since(tip.created_at);
@@ -107,9 +126,17 @@ impl Relays {
             roster.chain = verify_roster_chain(&config.practice, &roster.events);
         }
         roster.checked = Instant::now();
-        let role = roster.chain.role_at(pubkey, now);
-        *cached = Some(roster);
-        Ok(role)
+        Ok(cached.insert(roster))
+    }
+
+    /// Every appointment reminder record (kind 2126) addressed to the bot on the practice relay:
+    /// sealed to its key, readable by it alone ([`ehr_client::schedule::reminder`]).
+    pub async fn reminder_records(&self, config: &Config) -> Result<Vec<Event>, NetError> {
+        let filter = Filter::new()
+            .kind(Kind::Custom(kinds::REMINDER))
+            .pubkey(config.key.public_key());
+        self.on_practice(config, async |client| client.fetch_all(filter, 500).await)
+            .await
     }
 
     /// The relays of the newest kind 10050 inbox list of each of `recipients`, read from the

@@ -5,8 +5,8 @@
     clippy::indexing_slicing
 )]
 //! Invariant 4 for the billing key (`shared/DESIGN.md` §6): it cannot decrypt any clinical
-//! record, even with a full copy of the relay's database, and the relay takes nothing from it
-//! but gift wraps.
+//! record, even with a full copy of the relay's database (it opens the appointment reminder
+//! records sealed to it, and nothing else), and the relay takes nothing from it but gift wraps.
 
 mod common;
 
@@ -21,6 +21,7 @@ use ehr_client::grants::{ChartKeyWrap, EpochGrant};
 use ehr_client::keys::Identity;
 use ehr_client::kinds::{self, ClinicalKind};
 use ehr_client::net::{PublishOutcome, RelayClient};
+use ehr_client::schedule::reminder::{ReminderRecord, reminder_event};
 use nostr::prelude::{EventBuilder, Filter, FinalizeEvent, Kind, Tag};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,18 +40,47 @@ async fn the_billing_key_opens_nothing_clinical_and_publishes_only_gift_wraps() 
     }
     // Consent to the gateway, so there are direct wraps too.
     practice.maintain_keys().await.unwrap();
+    // A booking's reminder record, sealed to the bot: the one thing it may open.
+    let record = ReminderRecord {
+        appointment: demo::new_id(),
+        patient: patient.public_key().to_hex(),
+        start: MID_MARCH.unsigned_abs() + 86_400,
+        practice: "Demo Practice".to_owned(),
+        utc_offset_minutes: 0,
+        cancelled: false,
+    };
+    let sealed = reminder_event(
+        &practice.doctor,
+        &billing.key.public_key(),
+        &record,
+        nostr::prelude::Timestamp::now(),
+    )
+    .unwrap();
+    let desk = RelayClient::connect(
+        &practice.relay_url,
+        &practice.doctor,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        desk.publish(&[sealed]).await.unwrap(),
+        vec![PublishOutcome::Accepted]
+    );
+    desk.disconnect().await;
 
-    // What the relay lets the billing key read: rosters and what is addressed to it, no
-    // clinical kind, no wrap, no grant.
+    // What the relay lets the billing key read: rosters and what is addressed to it (inbox
+    // lists, gift wraps, reminder records), no clinical kind, no wrap, no grant.
     let relay = RelayClient::connect(&practice.relay_url, &billing.key, Duration::from_secs(10))
         .await
         .unwrap();
     let visible = relay.fetch_all(Filter::new(), 5000).await.unwrap();
     assert!(visible.iter().any(|e| e.kind.as_u16() == kinds::ROSTER));
     assert!(
-        visible
-            .iter()
-            .all(|e| matches!(e.kind.as_u16(), kinds::ROSTER | 10050 | 1059)),
+        visible.iter().all(|e| matches!(
+            e.kind.as_u16(),
+            kinds::ROSTER | 10050 | 1059 | kinds::REMINDER
+        )),
         "{:?}",
         visible.iter().map(|e| e.kind.as_u16()).collect::<Vec<_>>()
     );
@@ -91,6 +121,14 @@ async fn the_billing_key_opens_nothing_clinical_and_publishes_only_gift_wraps() 
         );
         assert!(event.decrypt_with_patient_key(&billing.key).is_err());
     }
+    // Of everything stored, the billing key opens the reminder record sealed to it, and nothing
+    // else.
+    let opens: Vec<u16> = full_copy
+        .iter()
+        .filter(|e| nip44_decrypt(billing.key.secret_key(), &e.pubkey, &e.content).is_ok())
+        .map(|e| e.kind.as_u16())
+        .collect();
+    assert_eq!(opens, vec![kinds::REMINDER]);
     let mut wraps = 0;
     let mut grants = 0;
     for event in &full_copy {

@@ -73,7 +73,7 @@ async fn runs_twice_concurrently_or_after_a_crash_make_no_duplicate() {
     for invoice in &invoices {
         let mine: Vec<_> = deliveries
             .iter()
-            .filter(|d| d.invoice_id == invoice.id)
+            .filter(|d| d.invoice_id == Some(invoice.id))
             .collect();
         assert_eq!(mine.len(), 2);
         assert_eq!(mine.iter().filter(|d| d.copy).count(), 1);

@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use common::{MID_MARCH, config};
@@ -20,8 +21,12 @@ use ehr_billing_bot::store::outbox::Attempt;
 use ehr_billing_bot::{BillingError, Bot, ManualClock};
 use ehr_client::keys::Identity;
 use ehr_client::roster::Role;
+use ehr_client::schedule::reminder::{ReminderRecord, reminder_event};
+use ehr_service::database::AnyDatabase;
 use ehr_tests::database::fresh_database;
 use ehr_tests::practice::TestPractice;
+use nostr::prelude::Timestamp;
+use sqlx::migrate::Migrator;
 
 async fn every_query_works(engine: &str) {
     let dir = tempfile::tempdir().unwrap();
@@ -225,6 +230,45 @@ async fn every_query_works(engine: &str) {
     );
     assert_eq!(bot.send_reminders().await.unwrap(), 0);
 
+    // Appointment reminders: claimed and queued once, with no invoice.
+    let patient = Identity::generate();
+    let start = u64::try_from(MID_MARCH + 3600).unwrap();
+    let record = ReminderRecord {
+        appointment: "appt".into(),
+        patient: patient.public_key().to_hex(),
+        start,
+        practice: "P".into(),
+        utc_offset_minutes: 0,
+        cancelled: false,
+    };
+    let sealed = reminder_event(
+        &practice.doctor,
+        &key.public_key(),
+        &record,
+        Timestamp::now(),
+    )
+    .unwrap();
+    let records = std::slice::from_ref(&sealed);
+    assert_eq!(bot.remind_appointments(records).await.unwrap(), 1);
+    assert_eq!(bot.remind_appointments(records).await.unwrap(), 0);
+    let claimed = store
+        .appointment_reminders_claimed(u64::try_from(MID_MARCH).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.into_iter().collect::<Vec<_>>(),
+        vec![("appt".to_owned(), start, 7200)]
+    );
+    let appointment: Vec<_> = store
+        .deliveries(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.purpose == "appointment")
+        .collect();
+    assert_eq!(appointment.len(), 2, "the patient's and the bot's copy");
+    assert!(appointment.iter().all(|d| d.invoice_id.is_none()));
+
     // Leaving, and the replay guard.
     let left = store
         .end_membership(child.id, day("2025-03-31"))
@@ -253,4 +297,73 @@ async fn every_query_works_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_query_works_on_postgres() {
     every_query_works("postgres").await;
+}
+
+/// A database made by the first migration, with an invoice's message and its attempt, then
+/// opened by this bot: the messages and attempts are kept, and the tables take appointment
+/// messages, which have no invoice, and only those.
+async fn an_old_database_keeps_its_messages_when_upgraded(engine: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = fresh_database(engine, dir.path(), "billing").await.unwrap() else {
+        return;
+    };
+    let database = AnyDatabase::connect(&url).await.unwrap();
+    let all = if database.postgres {
+        sqlx::migrate!("../migrations/billing/postgres")
+    } else {
+        sqlx::migrate!("../migrations/billing/sqlite")
+    };
+    let first = Migrator {
+        migrations: Cow::Owned(all.migrations[..1].to_vec()),
+        ..all
+    };
+    first.run(&database.pool).await.unwrap();
+    let run = |sql: &'static str| {
+        let pool = database.pool.clone();
+        async move { sqlx::query(sql).execute(&pool).await }
+    };
+    for sql in [
+        "INSERT INTO households (created_at) VALUES (1)",
+        "INSERT INTO members (pubkey, household_id, role, joined_on, created_at) VALUES ('k', 1, 'payer', '2025-01-01', 1)",
+        "INSERT INTO invoices (member_id, period, amount_minor, amount_sat, address, address_index, status, issued_at, due_at) VALUES (1, '2025-03', 100, 10, 'a', 0, 'open', 1, 2)",
+        "INSERT INTO deliveries (invoice_id, purpose, recipient, copy, rumor_id, wrap, status, next_attempt_at, created_at) VALUES (1, 'invoice', 'k', 0, 'r', '{}', 'pending', 1, 1)",
+        "INSERT INTO delivery_attempts (delivery_id, relay, at, outcome, message) VALUES (1, 'ws://x', 1, 'error', 'm')",
+    ] {
+        run(sql).await.unwrap();
+    }
+
+    let store = ehr_billing_bot::store::Store::open(&url, 0).await.unwrap();
+    let kept = store.deliveries(None).await.unwrap();
+    assert_eq!(
+        kept.iter()
+            .map(|d| (d.id, d.invoice_id, d.purpose.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(1, Some(1), "invoice")]
+    );
+    assert_eq!(store.attempts(1).await.unwrap().len(), 1);
+    run("INSERT INTO deliveries (invoice_id, purpose, recipient, copy, rumor_id, wrap, status, next_attempt_at, created_at) VALUES (NULL, 'appointment', 'k', 0, 'r2', '{}', 'pending', 1, 1)")
+        .await
+        .unwrap();
+    assert_eq!(store.deliveries(None).await.unwrap().len(), 2);
+    // New ids follow the old ones; an invoice message needs its invoice, an appointment's has
+    // none; an attempt still needs its message.
+    assert_eq!(store.deliveries(None).await.unwrap()[1].id, 2);
+    for refused in [
+        "INSERT INTO deliveries (invoice_id, purpose, recipient, copy, rumor_id, wrap, status, next_attempt_at, created_at) VALUES (NULL, 'invoice', 'k', 0, 'r3', '{}', 'pending', 1, 1)",
+        "INSERT INTO deliveries (invoice_id, purpose, recipient, copy, rumor_id, wrap, status, next_attempt_at, created_at) VALUES (1, 'appointment', 'k', 0, 'r4', '{}', 'pending', 1, 1)",
+        "INSERT INTO delivery_attempts (delivery_id, relay, at, outcome, message) VALUES (999, 'ws://x', 1, 'error', 'm')",
+    ] {
+        assert!(run(refused).await.is_err(), "{refused}");
+    }
+    database.pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_database_keeps_its_messages_when_upgraded_on_sqlite() {
+    an_old_database_keeps_its_messages_when_upgraded("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_database_keeps_its_messages_when_upgraded_on_postgres() {
+    an_old_database_keeps_its_messages_when_upgraded("postgres").await;
 }

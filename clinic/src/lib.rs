@@ -31,6 +31,7 @@ const OWN: &[(&str, &str)] = &[
     ("/health.js", include_str!("../web/health.js")),
     ("/enrolment.js", include_str!("../web/enrolment.js")),
     ("/root.js", include_str!("../web/root.js")),
+    ("/schedule.js", include_str!("../web/schedule.js")),
     ("/offline.js", include_str!("../web/offline.js")),
     ("/outbox-view.js", include_str!("../web/outbox-view.js")),
     (

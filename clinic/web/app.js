@@ -23,6 +23,7 @@ import * as printouts from "/printouts.js";
 import * as sharing from "/sharing.js";
 import * as guardianships from "/guardianships.js";
 import { showAdministration } from "/admin.js";
+import { showSchedule } from "/schedule.js";
 import { DeviceCache, Outbox, RETRY_MS, unreachable } from "/offline.js";
 import { clearOutboxView, drawOutbox, initOutboxView } from "/outbox-view.js";
 
@@ -233,15 +234,20 @@ function backToList() {
   $("patient-search").focus();
 }
 
-// Patients or administration (an admin's choice): one shows, the other hides.
+// Patients, the schedule, or administration (admins): one shows, the others hide.
 function showView(view) {
-  const admin = view === "administration";
-  $("administration").hidden = !admin;
-  $("patients").hidden = admin;
-  if (admin) clearChart();
-  $("show-patients").setAttribute("aria-pressed", String(!admin));
-  $("show-administration").setAttribute("aria-pressed", String(admin));
-  if (admin) showAdministration(practice, reopenPractice);
+  for (const name of ["patients", "schedule", "administration"]) {
+    $(name).hidden = name !== view;
+    $(`show-${name}`).setAttribute("aria-pressed", String(name === view));
+  }
+  if (view !== "patients") clearChart();
+  if (view === "administration") showAdministration(practice, reopenPractice);
+  if (view === "schedule") {
+    showSchedule(practice, (patient) => {
+      showView("patients");
+      openPatient(patient);
+    });
+  }
 }
 
 // After the roster changed: the practice again with the same login (the member's own view
@@ -255,8 +261,8 @@ async function reopenPractice(message) {
   await startOutbox(opened);
   $("status").textContent = "";
   showPatients(opened.patients, openPatient);
-  $("patients").hidden = true;
-  showAdministration(practice, reopenPractice, message);
+  // Still on the administration (she may have gone to the patients meanwhile): draw it again.
+  if (!$("administration").hidden) showAdministration(practice, reopenPractice, message);
 }
 
 // login.js's showChart: open the practice and show the patient list.
@@ -264,8 +270,10 @@ async function showPractice(signer) {
   const opened = await openPractice(signer);
   practice = opened;
   await startOutbox(opened);
-  $("workspace-nav").hidden = opened.member.role !== "admin";
+  $("workspace-nav").hidden = false;
+  $("show-administration").hidden = opened.member.role !== "admin";
   $("administration").hidden = true;
+  $("schedule").hidden = true;
   $("login").hidden = true;
   showMember(opened.member);
   showPatients(opened.patients, openPatient);
@@ -294,6 +302,8 @@ function endSession(message) {
   clearPatients();
   $("administration").replaceChildren();
   $("administration").hidden = true;
+  $("schedule").replaceChildren();
+  $("schedule").hidden = true;
   $("workspace-nav").hidden = true;
   // Her date of birth and identifiers, under the heading.
   $("chart-patient").textContent = "";
@@ -330,6 +340,7 @@ async function main() {
   $("back-to-list").addEventListener("click", backToList);
   $("show-patients").addEventListener("click", () => showView("patients"));
   $("show-administration").addEventListener("click", () => showView("administration"));
+  $("show-schedule").addEventListener("click", () => showView("schedule"));
   $("passkey-later").addEventListener("click", () => { $("passkey-offer").hidden = true; });
   initPatients();
   initOutboxView();

@@ -245,6 +245,21 @@ pub fn fold(records: &[ClinicalRecord], options: FoldOptions) -> Chart {
         } else {
             Origin::Practice
         };
+        // An appointment is one record both sides write: her request, reschedule or
+        // cancellation, the desk's answers. Its versions fold together, and hers count only
+        // where a patient may act (asking, cancelling), never booking herself.
+        let shared = record.resource.as_appointment();
+        if let Some(appointment) = shared
+            && origin == Origin::Patient
+            && !crate::schedule::booking::patient_may_set(appointment.status)
+        {
+            continue;
+        }
+        let origin = if shared.is_some() {
+            Origin::Practice
+        } else {
+            origin
+        };
         if origin == Origin::Patient && !options.include_patient_reported {
             continue;
         }

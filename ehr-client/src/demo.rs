@@ -304,5 +304,31 @@ pub fn one_of_each_kind(patient_id: &str) -> Vec<(ClinicalKind, Resource)> {
             ClinicalKind::Consent,
             fhir_sharing_consent(patient_id, &["synthetic-facility-1"]),
         ),
+        (ClinicalKind::Appointment, appointment(patient_id)),
     ]
+}
+
+/// A synthetic booked sick visit of `patient_id` with Dr. Demo Rivera, a week from a fixed day.
+pub fn appointment(patient_id: &str) -> Resource {
+    let slot = crate::schedule::FreeSlot {
+        slot: "demo-rivera.1893661200".to_owned(),
+        schedule: "demo-rivera".to_owned(),
+        clinician: "Dr. Demo Rivera (synthetic)".to_owned(),
+        start: 1_893_661_200,
+        end: 1_893_662_100,
+        visit_type: "sick".to_owned(),
+    };
+    let visit = crate::schedule::VisitType {
+        code: "sick".to_owned(),
+        label: "Sick visit".to_owned(),
+        minutes: 15,
+        bookable_online: true,
+    };
+    let mut resource =
+        crate::schedule::booking::request(patient_id, &slot, &visit, None, 1_893_056_400);
+    if let Resource::Appointment(a) = &mut resource {
+        a.meta = synthetic_meta();
+        a.status = crate::fhir::AppointmentStatus::Booked;
+    }
+    resource
 }

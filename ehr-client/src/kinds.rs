@@ -26,6 +26,17 @@ pub const SHARED_RECORDS: u16 = 2108;
 /// A practice phrase (kind 2122): a dot-phrase the practice defined, sealed to the clinical
 /// epoch ([`crate::phrases`]).
 pub const PRACTICE_PHRASE: u16 = 2122;
+/// A clinician's schedule (kind 2123): availability, visit types and exceptions, in the clear
+/// for every member (enrolled patients book from it; `ehr_client::schedule`).
+pub const SCHEDULE: u16 = 2123;
+/// Appointment (kind 2124), a clinical kind of the office domain: [`ClinicalKind::Appointment`].
+pub const APPOINTMENT: u16 = 2124;
+/// A slot hold (kind 2125): a time of a schedule held or released, in the clear and naming no
+/// patient, so the relay keeps one booking per slot and patients see which times are free.
+pub const SLOT_HOLD: u16 = 2125;
+/// A reminder record (kind 2126): what the reminder agent needs of one appointment, sealed
+/// with NIP-44 to the agent's key alone.
+pub const REMINDER: u16 = 2126;
 
 /// The range reserved for the practice's own kinds (2100–2199): every kind this module
 /// defines is in it, and new ones are numbered in it. The relay never charges them against a
@@ -33,9 +44,9 @@ pub const PRACTICE_PHRASE: u16 = 2122;
 pub const PRACTICE_RANGE: std::ops::RangeInclusive<u16> = 2100..=2199;
 
 /// The practice's kinds in use: every organisational and clinical kind, from the chart-key
-/// wrap to the practice phrase (2100–2122). Append-only and role-gated on the relay; the rest
+/// wrap to the reminder record (2100–2126). Append-only and role-gated on the relay; the rest
 /// of [`PRACTICE_RANGE`] is reserved, and the relay refuses it.
-pub const PRACTICE_KINDS: std::ops::RangeInclusive<u16> = CHART_KEY_WRAP..=PRACTICE_PHRASE;
+pub const PRACTICE_KINDS: std::ops::RangeInclusive<u16> = CHART_KEY_WRAP..=REMINDER;
 
 /// Whether `kind` is one of [`PRACTICE_KINDS`].
 pub fn is_practice_kind(kind: u16) -> bool {
@@ -96,7 +107,7 @@ impl fmt::Display for Domain {
     }
 }
 
-/// The thirteen clinical kinds, 2105 and 2110–2121, and the FHIR resource each carries.
+/// The fourteen clinical kinds, 2105, 2110–2121 and 2124, and the FHIR resource each carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ClinicalKind {
     /// 2105 Consent (which outside facilities may receive the chart through the FHIR gateway).
@@ -125,11 +136,13 @@ pub enum ClinicalKind {
     Prescription,
     /// 2121 DocumentReference.
     Document,
+    /// 2124 Appointment (office domain).
+    Appointment,
 }
 
 impl ClinicalKind {
     /// Every clinical kind, in kind order.
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 14] = [
         Self::Consent,
         Self::Patient,
         Self::Encounter,
@@ -143,6 +156,7 @@ impl ClinicalKind {
         Self::DiagnosticReport,
         Self::Prescription,
         Self::Document,
+        Self::Appointment,
     ];
 
     /// The kind number.
@@ -161,6 +175,7 @@ impl ClinicalKind {
             Self::DiagnosticReport => 2119,
             Self::Prescription => 2120,
             Self::Document => 2121,
+            Self::Appointment => APPOINTMENT,
         }
     }
 
@@ -180,6 +195,7 @@ impl ClinicalKind {
             Self::DiagnosticReport => "report",
             Self::Prescription => "prescription",
             Self::Document => "document",
+            Self::Appointment => "appointment",
         }
     }
 
@@ -193,11 +209,11 @@ impl ClinicalKind {
         nostr::prelude::Kind::from_u16(self.as_u16())
     }
 
-    /// The key domain of this kind: office for demographics (2110) and messages (2117),
-    /// clinical for everything else.
+    /// The key domain of this kind: office for demographics (2110), messages (2117) and
+    /// appointments (2124), clinical for everything else.
     pub fn domain(self) -> Domain {
         match self {
-            Self::Patient | Self::Message => Domain::Office,
+            Self::Patient | Self::Message | Self::Appointment => Domain::Office,
             _ => Domain::Clinical,
         }
     }
@@ -217,6 +233,7 @@ impl ClinicalKind {
             Self::DiagnosticReport => ResourceType::DiagnosticReport,
             Self::Document => ResourceType::DocumentReference,
             Self::Consent => ResourceType::Consent,
+            Self::Appointment => ResourceType::Appointment,
         }
     }
 
@@ -275,6 +292,7 @@ pub fn patient_may_write(kind: ClinicalKind) -> bool {
     matches!(
         kind,
         ClinicalKind::Message
+            | ClinicalKind::Appointment
             | ClinicalKind::Medication
             | ClinicalKind::Observation
             | ClinicalKind::Condition
@@ -289,7 +307,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_practice_kinds_run_from_the_first_organisational_kind_to_the_practice_phrase() {
+    fn the_practice_kinds_run_from_the_first_organisational_kind_to_the_reminder_record() {
         let clinical = ClinicalKind::ALL.iter().map(|k| k.as_u16());
         let organisational = [
             CHART_KEY_WRAP,
@@ -302,6 +320,9 @@ mod tests {
             AUDIT_EVENT,
             SHARED_RECORDS,
             PRACTICE_PHRASE,
+            SCHEDULE,
+            SLOT_HOLD,
+            REMINDER,
         ];
         let all: Vec<u16> = organisational.into_iter().chain(clinical).collect();
         assert!(all.iter().all(|kind| is_practice_kind(*kind)));

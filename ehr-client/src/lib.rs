@@ -63,6 +63,7 @@ pub mod practice;
 pub mod reconcile;
 pub mod roster;
 pub mod rotation;
+pub mod schedule;
 pub mod share;
 pub mod signer;
 #[cfg(feature = "local-store")]

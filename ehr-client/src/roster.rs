@@ -125,7 +125,10 @@ impl Role {
     pub fn may_write(self, kind: ClinicalKind) -> bool {
         match self {
             Self::Admin | Self::Doctor | Self::Nurse | Self::Ma => true,
-            Self::Frontdesk => matches!(kind, ClinicalKind::Patient | ClinicalKind::Message),
+            Self::Frontdesk => matches!(
+                kind,
+                ClinicalKind::Patient | ClinicalKind::Message | ClinicalKind::Appointment
+            ),
             Self::FhirGateway | Self::BillingBot => false,
         }
     }

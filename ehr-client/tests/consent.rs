@@ -55,6 +55,7 @@ fn kind_2105_is_a_clinical_kind_carrying_consent() {
     let numbers: Vec<u16> = ClinicalKind::ALL.iter().map(|k| k.as_u16()).collect();
     let mut expected = vec![2105];
     expected.extend(2110..=2121);
+    expected.push(2124);
     assert_eq!(numbers, expected);
     assert!(ClinicalKind::ALL.windows(2).all(|w| w[0] < w[1]));
     for kind in ClinicalKind::ALL {

@@ -14,6 +14,7 @@ const INDEX_HTML: &str = include_str!("../web/index.html");
 /// The portal's own files, served at `/<name>` beside the shared ones.
 const OWN: &[(&str, &str)] = &[
     ("/app.js", include_str!("../web/app.js")),
+    ("/appointments.js", include_str!("../web/appointments.js")),
     ("/guardians.js", include_str!("../web/guardians.js")),
     ("/records.js", include_str!("../web/records.js")),
     ("/share.js", include_str!("../web/share.js")),

@@ -7,12 +7,14 @@ import { filter } from "/protocol.js";
 import { sessionRelay } from "/relay.js";
 import { sessionLive, sessionToken } from "/session.js";
 import { initLogin } from "/login.js";
-import { clearChart, registerTab, renderChart } from "/chart.js";
+import { clearChart, registerTab, renderChart, selectedTab } from "/chart.js";
 import { registerRecordTabs } from "/records.js";
+import { APPOINTMENTS_TAB } from "/appointments.js";
 import { SHARE_TAB } from "/share.js";
 import { rememberPractice, showPractices, verifiedConnection } from "/practices.js";
 import { offerWards, resetWards } from "/guardians.js";
 
+registerTab(APPOINTMENTS_TAB);
 registerRecordTabs(registerTab);
 registerTab(SHARE_TAB);
 
@@ -44,20 +46,22 @@ async function openChart(connection, signer, relay) {
 
 // Draw a chart context with every tab; after she writes, a tab reloads it. A reload that
 // finishes after the session ended draws nothing.
-function show(context) {
+function show(context, tab = undefined) {
   context.reload = async () => {
     const token = sessionToken();
+    // She stays on the tab she wrote from.
+    const tab = selectedTab();
     const reloaded = await openChart(context.connection, context.signer, context.relay);
-    if (sessionLive(token)) show(reloaded);
+    if (sessionLive(token)) show(reloaded, tab);
   };
-  drawChart(context);
+  drawChart(context, tab);
 }
 
 // Draw a chart: hers, or (for a guardian) a ward's, saying whose; on her own, the wards she
 // may switch to are offered.
-function drawChart(context) {
+function drawChart(context, tab = undefined) {
   const heading = context.ward ? `${context.ward.name ?? "Your ward"}: chart` : "Your chart";
-  const drawn = renderChart(context, { heading });
+  const drawn = renderChart(context, { heading, tab });
   if (!context.ward) offerWards(context, drawChart);
   return drawn;
 }

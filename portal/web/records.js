@@ -40,7 +40,7 @@ const now = () => Math.floor(Date.now() / 1000);
 
 // Sign `resource` (FHIR JSON from the core) as hers and publish it to her practice's relay.
 // Returns the signed event. Throws with a message she can read.
-async function publishResource(context, resource) {
+export async function publishResource(context, resource) {
   const { connection, signer, events, relay } = context;
   const signed = await signPatientEvent(signer, connection.practice, JSON.stringify(events), resource, now());
   const event = JSON.parse(signed);

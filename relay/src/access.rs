@@ -28,7 +28,10 @@ pub use ehr_client::kinds::is_practice_kind;
 /// Whether an event of `kind` changes who may do what (rosters and guardianships): it commits
 /// alone, and is applied to [`Access`].
 pub fn changes_access(kind: u16) -> bool {
-    matches!(kind, kinds::ROSTER | kinds::GUARDIANSHIP)
+    matches!(
+        kind,
+        kinds::ROSTER | kinds::GUARDIANSHIP | kinds::SLOT_HOLD | kinds::APPOINTMENT
+    )
 }
 
 pub use ehr_service::membership::{AssignedRole, Roles};
@@ -87,6 +90,8 @@ pub struct Access {
     guardianships: BTreeMap<(PublicKey, PublicKey), (Timestamp, EventId, GuardianshipStatus)>,
     /// Bumped on every change, so connections know when to recompute their read scope.
     generation: u64,
+    /// Slot holds and waiting appointment requests (not part of anyone's read scope).
+    scheduling: crate::scheduling::Scheduling,
 }
 
 impl Access {
@@ -100,6 +105,7 @@ impl Access {
             bans: BTreeSet::new(),
             guardianships: BTreeMap::new(),
             generation: 0,
+            scheduling: crate::scheduling::Scheduling::default(),
         }
     }
 
@@ -147,8 +153,15 @@ impl Access {
                     }
                 }
             }
+            kinds::SLOT_HOLD | kinds::APPOINTMENT => self.scheduling.apply(&self.chain, event),
             _ => {}
         }
+    }
+
+    /// Whether a slot hold or an appointment may be stored now (checked in the writer, where
+    /// they commit one at a time): no second hold of a held time, no fourth waiting request.
+    pub fn check_scheduling(&self, event: &Event) -> Result<(), Reject> {
+        self.scheduling.check(&self.chain, event)
     }
 
     /// Whether a roster event would be accepted into the chain.
@@ -258,6 +271,9 @@ impl Access {
                     kinds::CHART_KEY_WRAP,
                     ClinicalKind::Patient.as_u16(),
                     ClinicalKind::Message.as_u16(),
+                    ClinicalKind::Appointment.as_u16(),
+                    kinds::SCHEDULE,
+                    kinds::SLOT_HOLD,
                 ]);
             }
             Some(Role::FhirGateway) => {
@@ -277,7 +293,10 @@ impl Access {
             _ => {}
         }
         if !roles.assigned.is_empty() {
-            scope.kinds.insert(kinds::ROSTER);
+            // Schedules and holds name no patient: what a patient books from.
+            scope
+                .kinds
+                .extend([kinds::ROSTER, kinds::SCHEDULE, kinds::SLOT_HOLD]);
             scope.practice_profile = Some(self.practice);
             if roles.assigned.contains(&AssignedRole::Guardian) {
                 scope
@@ -328,6 +347,17 @@ impl Access {
                 staff.is_some_and(Role::may_wrap_chart_keys)
             }
             kinds::AUDIT_EVENT => staff == Some(Role::FhirGateway),
+            kinds::SCHEDULE | kinds::SLOT_HOLD => {
+                staff.is_some_and(|r| r.may_write(ClinicalKind::Appointment))
+            }
+            // Sealed to the reminder agent: it must name the practice's agent, and only it.
+            kinds::REMINDER => {
+                staff.is_some_and(|r| r.may_write(ClinicalKind::Appointment))
+                    && p_tags(event).count() == 1
+                    && ehr_client::schedule::reminder::reminder_agent(&self.chain, now).is_some_and(
+                        |agent| p_tags(event).eq([agent.to_hex()].iter().map(String::as_str)),
+                    )
+            }
             kinds::PRACTICE_PHRASE => staff.is_some_and(ehr_client::phrases::may_define),
             // Only the patient herself shares her records with this practice (a guardian's
             // ward shares when she can hold her own key).

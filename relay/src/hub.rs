@@ -59,12 +59,18 @@ impl Hub {
         Ok(hub)
     }
 
-    /// Re-read rosters and guardianships (at start, and after a LISTEN gap on PostgreSQL, in
-    /// which other processes may have stored revocations). Applying is idempotent.
+    /// Re-read rosters, guardianships, slot holds and appointments (at start, and after a
+    /// LISTEN gap on PostgreSQL, in which other processes may have stored revocations or
+    /// bookings). Applying is idempotent.
     pub async fn reload_practice_events(&self) -> Result<(), RelayError> {
         let events = self
             .store
-            .events_of_kinds(&[ehr_client::kinds::ROSTER, ehr_client::kinds::GUARDIANSHIP])
+            .events_of_kinds(&[
+                ehr_client::kinds::ROSTER,
+                ehr_client::kinds::GUARDIANSHIP,
+                ehr_client::kinds::SLOT_HOLD,
+                ehr_client::kinds::APPOINTMENT,
+            ])
             .await?;
         let mut access = self.access_mut();
         for event in &events {
@@ -175,9 +181,14 @@ impl Hub {
         let mut jobs = Vec::with_capacity(batch.len());
         let mut replies = Vec::with_capacity(batch.len());
         for pending in batch {
-            if pending.job.event.kind.as_u16() == ehr_client::kinds::ROSTER
-                && let Err(reject) = self.access().check_roster(&pending.job.event)
-            {
+            let checked = match pending.job.event.kind.as_u16() {
+                ehr_client::kinds::ROSTER => self.access().check_roster(&pending.job.event),
+                ehr_client::kinds::SLOT_HOLD | ehr_client::kinds::APPOINTMENT => {
+                    self.access().check_scheduling(&pending.job.event)
+                }
+                _ => Ok(()),
+            };
+            if let Err(reject) = checked {
                 let _ = pending.reply.send(Err(reject));
                 continue;
             }

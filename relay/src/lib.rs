@@ -19,6 +19,7 @@ mod keepalive;
 pub mod negentropy;
 pub mod nip86;
 mod outbox;
+mod scheduling;
 pub mod signer_messages;
 pub mod store;
 pub mod tools;

@@ -9,6 +9,7 @@
 //! the banner shows, so later runs print it again without seeding twice.
 
 pub mod charts;
+pub mod schedule;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -579,6 +580,8 @@ pub async fn seed(
         practice::consent(state, &consenting.public_key(), consent)
     })
     .await?;
+
+    schedule::seed(urls, keys, &root_pk).await?;
 
     let fhir_api_key = match gateway_database_url {
         Some(url) => demo_api_key(url).await?,

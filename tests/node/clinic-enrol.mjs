@@ -54,8 +54,9 @@ await runAndReport(browser, watched, async (result) => {
   // "Done" clears the sheet and the password and lists her.
   await page.setViewportSize({ width: 1280, height: 900 });
   await section.getByRole("button", { name: "Done: update the patient list" }).click();
+  // The practice is loaded again: the administration says so above its parts.
   await page.waitForFunction(() => !document.querySelector("#handover-sheet")
-    && /was enrolled/.test(document.querySelector("#administration")?.textContent ?? ""));
+    && /was enrolled/.test(document.querySelector("#administration .admin-message")?.textContent ?? ""));
   result.passwordLeft = (await page.locator("body").textContent()).includes(result.password);
   await page.getByRole("button", { name: "Patients" }).click();
   await page.getByLabel("Find a patient").fill(input.given);

@@ -1,6 +1,7 @@
 //! The billing database (sqlx's `Any` driver over `migrations/billing/{sqlite,postgres}`): one
 //! set of statements for both engines. Plans, households and members ([`catalog`]), invoices,
-//! payments and reports ([`ledger`]), and the queue of NIP-17 messages ([`outbox`]).
+//! payments and reports ([`ledger`]), the queue of NIP-17 messages ([`outbox`]), and the
+//! appointment reminders already queued ([`crate::appointments`]).
 //!
 //! Every change that belongs together commits together: an invoice with its lines, its visits
 //! and its messages; a payment with the invoice's new status and the receipt.

@@ -24,6 +24,31 @@ pub enum Purpose {
     Receipt,
 }
 
+/// What a queued message is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Regarding {
+    /// An invoice, for `purpose`.
+    Invoice(i64, Purpose),
+    /// An upcoming appointment (no invoice; `appointment` as the stored purpose).
+    Appointment,
+}
+
+impl Regarding {
+    fn invoice_id(self) -> Option<i64> {
+        match self {
+            Self::Invoice(id, _) => Some(id),
+            Self::Appointment => None,
+        }
+    }
+
+    fn purpose(self) -> &'static str {
+        match self {
+            Self::Invoice(_, purpose) => purpose.as_str(),
+            Self::Appointment => "appointment",
+        }
+    }
+}
+
 impl Purpose {
     /// The name stored and shown.
     pub fn as_str(self) -> &'static str {
@@ -55,9 +80,9 @@ pub struct Queued {
 pub struct DeliveryInfo {
     /// Its id.
     pub id: i64,
-    /// The invoice it is about.
-    pub invoice_id: i64,
-    /// Invoice, reminder or receipt.
+    /// The invoice it is about (none for an appointment reminder).
+    pub invoice_id: Option<i64>,
+    /// Invoice, reminder, receipt or appointment.
     pub purpose: String,
     /// The recipient (hex).
     pub recipient: String,
@@ -94,8 +119,7 @@ pub struct Attempt {
 pub(crate) async fn queue_in(
     store: &Store,
     tx: &mut Tx,
-    invoice_id: i64,
-    purpose: Purpose,
+    regarding: Regarding,
     wrapped: &Wrapped,
     now: i64,
 ) -> Result<(), BillingError> {
@@ -113,8 +137,8 @@ pub(crate) async fn queue_in(
             tx,
             "INSERT INTO deliveries (invoice_id, purpose, recipient, copy, rumor_id, wrap, status, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
             &[
-                Bind::Int(invoice_id),
-                Bind::Text(purpose.as_str()),
+                Bind::OptInt(regarding.invoice_id()),
+                Bind::Text(regarding.purpose()),
                 Bind::Text(&to),
                 Bind::Int(copy),
                 Bind::Text(&rumor),
@@ -248,7 +272,7 @@ fn delivery_of(row: &AnyRow) -> Result<DeliveryInfo, BillingError> {
         .unwrap_or_default();
     Ok(DeliveryInfo {
         id: int(row, "id")?,
-        invoice_id: int(row, "invoice_id")?,
+        invoice_id: opt_int(row, "invoice_id")?,
         purpose: text(row, "purpose")?,
         recipient: text(row, "recipient")?,
         copy: int(row, "copy")? != 0,

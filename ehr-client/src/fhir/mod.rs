@@ -9,11 +9,13 @@
 //! versions, `meta.versionId` counts versions 1, 2, 3, ..., and one `meta.tag` from
 //! [`ACTION_SYSTEM`] says what a version does (create, status update, correction, deletion).
 
+mod appointment;
 mod codes;
 mod consent;
 mod datatypes;
 mod resources;
 
+pub use appointment::*;
 pub use codes::*;
 pub use consent::*;
 pub use datatypes::*;
@@ -199,6 +201,7 @@ resources!(
     DiagnosticReport,
     DocumentReference,
     Consent,
+    Appointment,
 );
 
 impl fmt::Display for ResourceType {
@@ -331,6 +334,15 @@ impl Resource {
             Self::DiagnosticReport(r) => &r.extension,
             Self::DocumentReference(r) => &r.extension,
             Self::Consent(r) => &r.extension,
+            Self::Appointment(r) => &r.extension,
+        }
+    }
+
+    /// The Appointment, if this is one.
+    pub fn as_appointment(&self) -> Option<&Appointment> {
+        match self {
+            Self::Appointment(a) => Some(a),
+            _ => None,
         }
     }
 
@@ -593,5 +605,6 @@ fn validate_specific(resource: &Resource) -> Result<(), &'static str> {
             check_dates([d.date.as_ref()])
         }
         Resource::Consent(c) => c.check(),
+        Resource::Appointment(a) => a.check(),
     }
 }

@@ -27,6 +27,7 @@ pub mod guardians;
 pub mod login;
 pub mod member;
 pub mod practice;
+pub mod schedule;
 
 /// Why a call was refused. Messages name what was wrong with the input, never its content,
 /// so they may be shown and logged without leaking a key or a record.
@@ -299,6 +300,10 @@ fn named_filters() -> Value {
         "patient-list": { "kinds": [
             ClinicalKind::Patient.as_u16(), ClinicalKind::Encounter.as_u16(),
         ] },
+        // What booking reads: the practice's schedules and the times held (no patient named).
+        "schedule": { "kinds": schedule::schedule_kinds() },
+        // The desk's appointments (office records).
+        "appointments": { "kinds": [ClinicalKind::Appointment.as_u16()] },
     })
 }
 

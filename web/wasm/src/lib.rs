@@ -239,6 +239,37 @@ impl MemberSession {
         Ok(self.session.roster_state(practice)?)
     }
 
+    /// The appointments the member reads in `events` (kind 2124), current versions with their
+    /// patient, by start (JSON).
+    pub fn appointments(&self, events: &str) -> Result<String, JsError> {
+        Ok(api::schedule::appointments(&self.session, events)?)
+    }
+
+    /// The desk's `operation` (JSON: book, move, decline, cancel, status) on `appointment`
+    /// (FHIR JSON) of `patient`, for the practice `practice` (its name) whose clock is
+    /// `utc_offset_minutes` from UTC, at `now`: the signed events to publish, in order.
+    #[allow(clippy::too_many_arguments)]
+    #[wasm_bindgen(js_name = deskOperation)]
+    pub fn desk_operation(
+        &self,
+        patient: &str,
+        appointment: &str,
+        operation: &str,
+        practice: &str,
+        utc_offset_minutes: i32,
+        now: f64,
+    ) -> Result<String, JsError> {
+        Ok(api::schedule::desk(
+            &self.session,
+            patient,
+            appointment,
+            operation,
+            practice,
+            utc_offset_minutes,
+            now,
+        )?)
+    }
+
     /// The patients the member's keys reach, from `events` (demographics and visits).
     #[wasm_bindgen(js_name = patientList)]
     pub fn patient_list(&self, events: &str) -> Result<String, JsError> {
@@ -433,4 +464,39 @@ impl HeldKey {
             events,
         )?)
     }
+}
+
+/// The free slots of the practice `practice` from `from` to `to` (seconds) in `events` (the
+/// `schedule` filter's): `{"schedules", "slots"}`, the visit types patients may request, or
+/// every type for `staff`.
+#[wasm_bindgen(js_name = freeSlots)]
+pub fn free_slots(
+    practice: &str,
+    events: &str,
+    from: f64,
+    to: f64,
+    staff: bool,
+) -> Result<String, JsError> {
+    Ok(api::schedule::free_slots(
+        practice, events, from, to, staff,
+    )?)
+}
+
+/// Her request for `slot` of visit type `visit` (JSON, from [`free_slots`]) with `comment`, in
+/// her opened `chart`: FHIR JSON to sign (`signPatientEvent`).
+#[wasm_bindgen(js_name = appointmentRequest)]
+pub fn appointment_request(
+    chart: &str,
+    slot: &str,
+    visit: &str,
+    comment: &str,
+    now: f64,
+) -> Result<String, JsError> {
+    Ok(api::schedule::request(chart, slot, visit, comment, now)?)
+}
+
+/// Her cancellation of `appointment` (current FHIR JSON): its next version, to sign.
+#[wasm_bindgen(js_name = appointmentCancellation)]
+pub fn appointment_cancellation(appointment: &str) -> Result<String, JsError> {
+    Ok(api::schedule::cancellation(appointment)?)
 }

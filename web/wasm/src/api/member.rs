@@ -51,6 +51,21 @@ enum MemberKey {
     Signer(PublicKey),
 }
 
+impl MemberSession {
+    /// The member's view of the practice.
+    pub(crate) fn view(&self) -> &PracticeView {
+        &self.view
+    }
+
+    /// The member's key, when it is held here (not through a signer).
+    pub(crate) fn held_key(&self) -> Option<&Identity> {
+        match &self.key {
+            MemberKey::Held(identity) => Some(identity),
+            MemberKey::Signer(_) => None,
+        }
+    }
+}
+
 impl std::fmt::Debug for MemberSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemberSession")

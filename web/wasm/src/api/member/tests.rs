@@ -92,7 +92,7 @@ fn the_roster_says_what_a_doctor_and_the_front_desk_may_read_and_write() {
     assert_eq!(doctor["reads"], serde_json::json!(["clinical", "office"]));
     let frontdesk = parsed(&member(&c.practice(), &c.frontdesk, &c.events).unwrap());
     assert_eq!(frontdesk["reads"], serde_json::json!(["office"]));
-    assert_eq!(frontdesk["writes"], serde_json::json!([2110, 2117]));
+    assert_eq!(frontdesk["writes"], serde_json::json!([2110, 2117, 2124]));
     assert_eq!(
         (doctor["wrapsKeys"].clone(), frontdesk["wrapsKeys"].clone()),
         (true.into(), false.into())

@@ -1,0 +1,143 @@
+// The clinic's schedule (issue 22), for every staff role: the requests patients sent, waiting
+// for an answer, and a day's appointments by clinician with their status. Confirming books the
+// time she asked for; the core plans it (ehr_client::schedule::booking: the hold first, then
+// the appointment, then the reminder record for the reminder agent), and the relay keeps one
+// booking per time: when another desk took it a moment earlier, the hold is refused and the
+// request is declined with that reason, which she reads in the portal. Arrived, in room, done,
+// no-show and cancel are the appointment's next versions. DOM text via textContent.
+import { freeSlots } from "/assets/ehr_web_wasm.js";
+import { $, el } from "/dom.js";
+import { filter } from "/protocol.js";
+
+const STATUS = {
+  proposed: "requested", booked: "booked", arrived: "arrived", "checked-in": "in room",
+  fulfilled: "done", cancelled: "cancelled", noshow: "no-show", pending: "pending",
+};
+// What the desk may do next, by status: [label, operation].
+const NEXT = {
+  booked: [["Arrived", { op: "status", status: "arrived" }], ["No-show", { op: "status", status: "noshow" }],
+    ["Cancel", { op: "cancel", reason: "Cancelled by the practice" }]],
+  arrived: [["In room", { op: "status", status: "checked-in" }], ["Cancel", { op: "cancel", reason: "Cancelled by the practice" }]],
+  "checked-in": [["Done", { op: "status", status: "fulfilled" }]],
+};
+
+const time = (iso) => new Date(iso).toLocaleTimeString([], { timeStyle: "short" });
+const dayOf = (iso) => new Date(iso).toLocaleDateString("en-CA");
+const clinicianOf = (a) => a.participant?.find((p) => !p.actor?.reference)?.actor?.display ?? "";
+const scheduleOf = (a) => a.slot?.[0]?.reference?.replace(/^Slot\//, "").replace(/\.\d+$/, "") ?? "";
+
+// Publish `events` in order; the first refusal stops and is thrown with the relay's reason.
+async function publishAll(practice, events) {
+  const relay = await practice.relay();
+  for (const event of events) await relay.publish(event);
+}
+
+// The desk's `operation` on `item` ({patient, appointment}), published; `said(text)` reports.
+async function act(practice, context, item, operation) {
+  const offset = context.offsets.get(scheduleOf(item.appointment)) ?? 0;
+  const plan = (op) => JSON.parse(practice.session.deskOperation(item.patient, JSON.stringify(item.appointment),
+    JSON.stringify(op), practice.connection.name ?? "Your practice", offset, Math.floor(Date.now() / 1000)));
+  try {
+    await publishAll(practice, plan(operation));
+    return null;
+  } catch (error) {
+    const message = String(error?.message ?? error);
+    if (operation.op === "book" && /blocked:/.test(message)) {
+      // The first confirmation won: hers is declined, and she reads why.
+      await publishAll(practice, plan({ op: "decline", reason: "This time was just taken: please choose another" }));
+      return "That time was just taken by another booking: the request was declined, and the patient sees why.";
+    }
+    throw error;
+  }
+}
+
+// Draw the schedule of `practice` for the day chosen; `openPatient(patient)` opens a chart.
+export async function showSchedule(practice, openPatient, day = new Date().toLocaleDateString("en-CA"), message = "") {
+  const section = $("schedule");
+  const status = el("p", { role: "status", className: "form-status", text: message });
+  const alert = el("p", { role: "alert", className: "form-error" });
+  const dayInput = el("input", { id: "schedule-day", type: "date", value: day });
+  const refresh = el("button", { type: "button", text: "Refresh" });
+  section.replaceChildren(el("h2", { text: "Schedule" }),
+    el("div", { className: "schedule-controls" },
+      el("div", { className: "field" }, el("label", { htmlFor: "schedule-day", text: "Day" }), dayInput), refresh),
+    status, alert);
+  const redraw = (said = "") => showSchedule(practice, openPatient, dayInput.value, said);
+  dayInput.addEventListener("change", () => redraw());
+  refresh.addEventListener("click", () => redraw());
+  // A newer drawing (another day chosen meanwhile) wins: this one then stops.
+  const drawing = Symbol("schedule");
+  section.drawing = drawing;
+  let list;
+  const context = { offsets: new Map() };
+  try {
+    const open = await practice.relay();
+    const [scheduleEvents, appointmentEvents] = await Promise.all([
+      open.fetchAll(filter("schedule")), open.fetchAll(filter("appointments"))]);
+    list = JSON.parse(practice.session.appointments(JSON.stringify(appointmentEvents)));
+    const from = Math.floor(new Date(`${day}T00:00:00`).getTime() / 1000);
+    const free = JSON.parse(freeSlots(practice.connection.practice, JSON.stringify(scheduleEvents), from, from + 86_400, true));
+    for (const schedule of free.schedules) context.offsets.set(schedule.id, schedule.utcOffsetMinutes);
+  } catch (error) {
+    alert.textContent = `The schedule could not be read: ${error?.message ?? error}`;
+    return;
+  }
+  if (section.drawing !== drawing) return;
+  const names = new Map((practice.patients ?? []).map((p) => [p.patient, p]));
+  const nameOf = (patient) => names.get(patient)?.name ?? "Unnamed patient";
+  const button = (label, item, operation, done) => {
+    const b = el("button", { type: "button", text: label, attrs: { "aria-label": `${label}: ${nameOf(item.patient)} at ${time(item.appointment.start)}` } });
+    b.addEventListener("click", async () => {
+      if (operation.op === "cancel" && !window.confirm(`Cancel ${nameOf(item.patient)}'s appointment at ${time(item.appointment.start)}?`)) return;
+      b.disabled = true;
+      alert.textContent = "";
+      status.textContent = "Signing and sending…";
+      try {
+        const said = await act(practice, context, item, operation);
+        await redraw(said ?? done);
+      } catch (error) {
+        status.textContent = "";
+        alert.textContent = `Not done: ${error?.message ?? error}`;
+        b.disabled = false;
+      }
+    });
+    return b;
+  };
+  const open = (item) => {
+    const patient = names.get(item.patient);
+    const b = el("button", { type: "button", text: "Open chart", disabled: !patient });
+    b.addEventListener("click", () => openPatient(patient));
+    return b;
+  };
+  const row = (item, actions) => {
+    const a = item.appointment;
+    return el("tr", { attrs: { "data-appointment": a.id } },
+      el("th", { scope: "row", text: a.start ? `${dayOf(a.start) === day ? "" : `${dayOf(a.start)} `}${time(a.start)}` : "" }),
+      el("td", { text: clinicianOf(a) }),
+      el("td", { text: nameOf(item.patient) }),
+      el("td", { text: a.appointmentType?.text ?? "" }),
+      el("td", { className: `appointment-status status-${a.status}`, text: STATUS[a.status] ?? a.status }),
+      el("td", { className: "actions" }, ...actions));
+  };
+  const table = (caption, rows) => el("table", { className: "schedule-table" },
+    el("caption", { text: caption }),
+    el("thead", {}, el("tr", {}, ...["Time", "Clinician", "Patient", "Visit", "Status", ""].map((h) => el("th", { scope: "col", text: h })))),
+    el("tbody", {}, ...rows));
+  const upcoming = (a) => !a.start || new Date(a.start) > new Date();
+  const requests = list.filter((item) => item.appointment.status === "proposed" && upcoming(item.appointment));
+  section.append(el("h3", { text: `Requests waiting (${requests.length})` }),
+    requests.length
+      ? table("Requests from patients, to confirm or decline", requests.map((item) => row(item, [
+        button("Confirm", item, { op: "book" }, `${nameOf(item.patient)} is booked.`), " ",
+        button("Decline", item, { op: "decline", reason: "The practice could not offer this time" }, "Declined."), " ",
+        open(item)])))
+      : el("p", { className: "empty", text: "No request is waiting." }));
+  const today = list.filter((item) => item.appointment.start && dayOf(item.appointment.start) === day
+    && item.appointment.status !== "proposed");
+  section.append(el("h3", { text: `Appointments on ${new Date(`${day}T12:00:00`).toLocaleDateString([], { dateStyle: "full" })} (${today.length})` }),
+    today.length
+      ? table("The day's appointments, by time", today.map((item) => row(item, [
+        ...(NEXT[item.appointment.status] ?? []).flatMap(([label, operation]) => [button(label, item, operation, `${label}: done.`), " "]),
+        open(item)])))
+      : el("p", { className: "empty", text: "No appointment that day." }));
+}

@@ -1,0 +1,309 @@
+//! The appointment operations (kind 2124): a patient's request, and what the desk does with it.
+//! Each operation returns its signed events in publication order; the hold comes first, so a
+//! slot another desk took a moment earlier is refused by the relay before anything else is
+//! published (then the request is declined: "this time was just taken").
+
+use nostr::prelude::{Event, PublicKey, Timestamp};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::reminder::{ReminderRecord, reminder_agent, reminder_event};
+use super::{FreeSlot, ScheduleError, VisitType, hold_event};
+use crate::access::PracticeView;
+use crate::event::ClinicalEventBuilder;
+use crate::fhir::{
+    Appointment, AppointmentParticipant, AppointmentStatus, CodeableConcept, Coding, Identifier,
+    RecordAction, Reference, Resource,
+};
+use crate::keys::Identity;
+use crate::kinds::ClinicalKind;
+
+/// The code system of the practice's visit types.
+pub const VISIT_TYPE_SYSTEM: &str = "urn:nostr-ehr:visit-type";
+/// The identifier system of a clinician's key in a participant.
+pub const MEMBER_SYSTEM: &str = "urn:nostr-ehr:member";
+
+fn instant(t: u64) -> String {
+    i64::try_from(t)
+        .ok()
+        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+fn instant_seconds(text: &str) -> Option<u64> {
+    let t = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    u64::try_from(t.unix_timestamp()).ok()
+}
+
+/// A patient's request for `slot` (visit type `visit`), with her `comment`: the Appointment's
+/// first version, proposed, for her to sign (the portal) or the desk on her behalf.
+pub fn request(
+    patient_id: &str,
+    slot: &FreeSlot,
+    visit: &VisitType,
+    comment: Option<&str>,
+    now: u64,
+) -> Resource {
+    Resource::Appointment(Appointment {
+        id: Some(crate::demo::new_id()),
+        meta: Some(crate::fhir::Meta {
+            version_id: Some("1".to_owned()),
+            ..crate::fhir::Meta::default()
+        }),
+        status: AppointmentStatus::Proposed,
+        appointment_type: Some(CodeableConcept {
+            coding: vec![Coding {
+                system: Some(VISIT_TYPE_SYSTEM.to_owned()),
+                code: Some(visit.code.clone()),
+                display: Some(visit.label.clone()),
+                ..Coding::default()
+            }],
+            text: Some(visit.label.clone()),
+        }),
+        start: Some(instant(slot.start)),
+        end: Some(instant(slot.end)),
+        minutes_duration: Some(visit.minutes),
+        slot: vec![Reference::to("Slot", &slot.slot)],
+        created: Some(instant(now)),
+        comment: comment.filter(|c| !c.trim().is_empty()).map(str::to_owned),
+        participant: vec![
+            AppointmentParticipant {
+                actor: Some(Reference::to("Patient", patient_id)),
+                status: "accepted".to_owned(),
+                ..AppointmentParticipant::default()
+            },
+            AppointmentParticipant {
+                actor: Some(Reference {
+                    display: Some(slot.clinician.clone()),
+                    identifier: Some(Identifier {
+                        system: Some(MEMBER_SYSTEM.to_owned()),
+                        value: Some(slot.schedule.clone()),
+                        ..Identifier::default()
+                    }),
+                    ..Reference::default()
+                }),
+                status: "needs-action".to_owned(),
+                ..AppointmentParticipant::default()
+            },
+        ],
+        ..Appointment::default()
+    })
+}
+
+/// The Appointment in `resource`, or why not.
+fn appointment_of(resource: &Resource) -> Result<&Appointment, ScheduleError> {
+    resource
+        .as_appointment()
+        .ok_or(ScheduleError::Invalid("not an Appointment"))
+}
+
+/// Whether a patient (or her guardian) may put an appointment in `status`: asking for a time
+/// (proposed) or cancelling; booking, check-in and the rest are the desk's.
+pub fn patient_may_set(status: AppointmentStatus) -> bool {
+    matches!(
+        status,
+        AppointmentStatus::Proposed | AppointmentStatus::Cancelled
+    )
+}
+
+/// The patient's cancellation of her appointment (`current`): its next version, cancelled by
+/// her, for her to sign. The desk releases the time when it sees it.
+pub fn patient_cancellation(current: &Resource) -> Result<Resource, ScheduleError> {
+    let mut appointment = appointment_of(current)?.clone();
+    appointment.status = AppointmentStatus::Cancelled;
+    appointment.cancelation_reason = Some(CodeableConcept {
+        text: Some("Cancelled by the patient".to_owned()),
+        ..CodeableConcept::default()
+    });
+    let mut resource = Resource::Appointment(appointment);
+    resource.set_version(current.version() + 1, RecordAction::StatusUpdate);
+    Ok(resource)
+}
+
+/// The slot an appointment holds (from its `slot` reference and its times).
+pub fn held_slot(appointment: &Appointment) -> Option<FreeSlot> {
+    let slot = appointment.slot.first()?.target()?.1.to_owned();
+    let (schedule, start) = slot.rsplit_once('.')?;
+    let start: u64 = start.parse().ok()?;
+    let end = instant_seconds(appointment.end.as_deref()?)?;
+    Some(FreeSlot {
+        slot: slot.clone(),
+        schedule: schedule.to_owned(),
+        clinician: String::new(),
+        start,
+        end,
+        visit_type: String::new(),
+    })
+}
+
+/// The desk acting on appointments: the member's view, her key, the time, and what reminders
+/// name (the practice and its wall clock).
+#[derive(Debug, Clone, Copy)]
+pub struct Desk<'a> {
+    /// The member's view (her office keys).
+    pub view: &'a PracticeView,
+    /// Her key.
+    pub actor: &'a Identity,
+    /// Now.
+    pub now: Timestamp,
+    /// The practice's name.
+    pub practice: &'a str,
+    /// Its wall clock's offset, minutes.
+    pub utc_offset_minutes: i32,
+}
+
+impl Desk<'_> {
+    fn check(&self) -> Result<(), ScheduleError> {
+        if super::may_schedule(self.view.roster(), &self.actor.public_key(), self.now) {
+            Ok(())
+        } else {
+            Err(ScheduleError::NotStaff)
+        }
+    }
+
+    /// `current`'s next version with `change` applied, signed under her office key.
+    fn next(
+        &self,
+        patient: &PublicKey,
+        current: &Resource,
+        change: impl FnOnce(&mut Appointment),
+    ) -> Result<Event, ScheduleError> {
+        let mut appointment = appointment_of(current)?.clone();
+        change(&mut appointment);
+        let mut resource = Resource::Appointment(appointment);
+        resource.set_version(current.version() + 1, RecordAction::StatusUpdate);
+        let builder = ClinicalEventBuilder::new(ClinicalKind::Appointment, resource, *patient)
+            .map_err(|_| ScheduleError::Invalid("the appointment is not valid FHIR"))?
+            .created_at(self.now);
+        self.view
+            .sign_record(self.actor, builder)
+            .map(|e| e.event().clone())
+            .map_err(|_| ScheduleError::Signing)
+    }
+
+    /// The reminder record of `appointment` for the agent, when the practice has one.
+    fn reminder(
+        &self,
+        patient: &PublicKey,
+        appointment: &Resource,
+        start: u64,
+        cancelled: bool,
+    ) -> Result<Option<Event>, ScheduleError> {
+        let Some(agent) = reminder_agent(self.view.roster(), self.now) else {
+            return Ok(None);
+        };
+        let record = ReminderRecord {
+            appointment: appointment.id().unwrap_or_default().to_owned(),
+            patient: patient.to_hex(),
+            start,
+            practice: self.practice.to_owned(),
+            utc_offset_minutes: self.utc_offset_minutes,
+            cancelled,
+        };
+        reminder_event(self.actor, &agent, &record, self.now).map(Some)
+    }
+
+    /// Book `current` (a request) into `slot`: the hold, the appointment booked, the reminder.
+    pub fn book(
+        &self,
+        patient: &PublicKey,
+        current: &Resource,
+        slot: &FreeSlot,
+    ) -> Result<Vec<Event>, ScheduleError> {
+        self.check()?;
+        let mut events = vec![hold_event(self.actor, slot, true, self.now)?];
+        let booked = self.next(patient, current, |a| {
+            a.status = AppointmentStatus::Booked;
+            a.start = Some(instant(slot.start));
+            a.end = Some(instant(slot.end));
+            a.minutes_duration = u32::try_from((slot.end - slot.start) / 60).ok();
+            a.slot = vec![Reference::to("Slot", &slot.slot)];
+            for p in &mut a.participant {
+                p.status = "accepted".to_owned();
+            }
+        })?;
+        events.push(booked);
+        events.extend(self.reminder(patient, current, slot.start, false)?);
+        Ok(events)
+    }
+
+    /// Decline `current` (a request): cancelled, with `reason` (no slot was held).
+    pub fn decline(
+        &self,
+        patient: &PublicKey,
+        current: &Resource,
+        reason: &str,
+    ) -> Result<Event, ScheduleError> {
+        self.check()?;
+        self.next(patient, current, |a| {
+            a.status = AppointmentStatus::Cancelled;
+            a.cancelation_reason = Some(CodeableConcept {
+                text: Some(reason.to_owned()),
+                ..CodeableConcept::default()
+            });
+        })
+    }
+
+    /// Arrived, in a room (checked in), fulfilled, or a no-show.
+    pub fn set_status(
+        &self,
+        patient: &PublicKey,
+        current: &Resource,
+        status: AppointmentStatus,
+    ) -> Result<Event, ScheduleError> {
+        self.check()?;
+        if !matches!(
+            status,
+            AppointmentStatus::Arrived
+                | AppointmentStatus::CheckedIn
+                | AppointmentStatus::Fulfilled
+                | AppointmentStatus::Noshow
+        ) {
+            return Err(ScheduleError::Invalid(
+                "use book, move or cancel for this status",
+            ));
+        }
+        self.next(patient, current, |a| a.status = status)
+    }
+
+    /// Cancel `current`: its slot released, the appointment cancelled, its reminder cancelled.
+    pub fn cancel(
+        &self,
+        patient: &PublicKey,
+        current: &Resource,
+        reason: &str,
+    ) -> Result<Vec<Event>, ScheduleError> {
+        self.check()?;
+        let appointment = appointment_of(current)?;
+        let mut events = Vec::new();
+        let was_booked = !matches!(appointment.status, AppointmentStatus::Proposed);
+        if let Some(slot) = held_slot(appointment).filter(|_| was_booked) {
+            events.push(hold_event(self.actor, &slot, false, self.now)?);
+        }
+        events.push(self.decline(patient, current, reason)?);
+        if was_booked {
+            let start = held_slot(appointment).map_or(0, |s| s.start);
+            events.extend(self.reminder(patient, current, start, true)?);
+        }
+        Ok(events)
+    }
+
+    /// Move `current` (booked) to `slot`: the new time held, the old released, the appointment
+    /// at its new time, the reminder moved.
+    pub fn move_to(
+        &self,
+        patient: &PublicKey,
+        current: &Resource,
+        slot: &FreeSlot,
+    ) -> Result<Vec<Event>, ScheduleError> {
+        self.check()?;
+        let appointment = appointment_of(current)?;
+        let mut events = vec![hold_event(self.actor, slot, true, self.now)?];
+        if let Some(old) = held_slot(appointment) {
+            events.push(hold_event(self.actor, &old, false, self.now)?);
+        }
+        events.extend(self.book(patient, current, slot)?.into_iter().skip(1));
+        Ok(events)
+    }
+}

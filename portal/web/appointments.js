@@ -1,0 +1,143 @@
+// Appointments in the portal (issue 22): hers, upcoming and past, each in words; a request for a
+// free time; cancelling one. The free times come from the practice's schedules and the times
+// held (neither names any patient); her request and her cancellation are FHIR Appointments the
+// core builds, signed as hers (practice copy to the office epoch, her copy to herself). The
+// practice answers; she sees the answer when the chart reloads. DOM text via textContent only.
+import { appointmentCancellation, appointmentRequest, freeSlots } from "/assets/ehr_web_wasm.js";
+import { empty, resources } from "/chart-view.js";
+import { el } from "/dom.js";
+import { filter } from "/protocol.js";
+import { patientOnly, publishResource } from "/records.js";
+
+const STATUS = {
+  proposed: "Requested: waiting for the practice",
+  pending: "Waiting for the practice",
+  booked: "Booked",
+  arrived: "Checked in",
+  "checked-in": "In a room",
+  fulfilled: "Done",
+  cancelled: "Cancelled",
+  noshow: "Missed",
+  "entered-in-error": "Removed",
+  waitlist: "On the waiting list",
+};
+
+const when = (iso) => new Date(iso).toLocaleString([], { dateStyle: "full", timeStyle: "short" });
+const clinician = (a) => a.participant?.find((p) => !p.actor?.reference)?.actor?.display ?? "";
+const visitType = (a) => a.appointmentType?.text ?? "";
+
+// What her appointment says, in words.
+function describe(appointment) {
+  const status = STATUS[appointment.status] ?? appointment.status;
+  const reason = appointment.cancelationReason?.text;
+  if (appointment.status === "cancelled" && reason && reason !== "Cancelled by the patient") {
+    return `Not booked: ${reason}`;
+  }
+  return status;
+}
+
+// One of her appointments, with Cancel while it still holds or asks for a time.
+function appointmentItem(context, appointment) {
+  const item = el("li", { className: `appointment appointment-${appointment.status}` },
+    el("strong", { text: appointment.start ? when(appointment.start) : "(no time)" }), " ",
+    el("span", { text: [visitType(appointment), clinician(appointment)].filter(Boolean).join(" with ") }), " ",
+    el("span", { className: "appointment-status", text: describe(appointment) }));
+  const open = ["proposed", "booked"].includes(appointment.status) && new Date(appointment.start) > new Date();
+  if (open && !context.ward) {
+    const cancel = el("button", { type: "button", text: "Cancel", attrs: { "aria-label": `Cancel the appointment on ${when(appointment.start)}` } });
+    const alert = el("p", { role: "alert", className: "form-error" });
+    cancel.addEventListener("click", async () => {
+      if (!window.confirm(`Cancel the appointment on ${when(appointment.start)}?`)) return;
+      cancel.disabled = true;
+      try {
+        await publishResource(context, appointmentCancellation(JSON.stringify(appointment)));
+        await context.reload();
+      } catch (error) {
+        alert.textContent = `Not cancelled: ${error?.message ?? error}`;
+        cancel.disabled = false;
+      }
+    });
+    item.append(" ", cancel, alert);
+  }
+  return item;
+}
+
+// The request form: a visit type, a day, then the free times of that day to choose from.
+async function requestForm(context) {
+  const box = el("section", { className: "appointment-request", attrs: { "aria-labelledby": "request-heading" } },
+    el("h4", { id: "request-heading", text: "Request an appointment" }));
+  const status = el("p", { role: "status", className: "form-status" });
+  const alert = el("p", { role: "alert", className: "form-error" });
+  let events;
+  try {
+    events = await (await context.relay()).fetchAll(filter("schedule"));
+  } catch (error) {
+    box.append(el("p", { className: "form-error", text: `The practice's schedule could not be read: ${error?.message ?? error}` }));
+    return box;
+  }
+  const day = el("input", { id: "request-day", type: "date", value: new Date(Date.now() + 86_400_000).toISOString().slice(0, 10) });
+  const type = el("select", { id: "request-type" });
+  const comment = el("input", { id: "request-comment", type: "text", autocomplete: "off", maxLength: 500 });
+  const times = el("div", { className: "request-times", attrs: { role: "group", "aria-label": "Free times" } });
+  const types = new Map();
+  const draw = () => {
+    alert.textContent = "";
+    const from = Math.floor(new Date(`${day.value}T00:00:00`).getTime() / 1000);
+    if (!Number.isFinite(from)) return;
+    const free = JSON.parse(freeSlots(context.connection.practice, JSON.stringify(events), from, from + 86_400, false));
+    if (!types.size) {
+      for (const schedule of free.schedules) {
+        for (const visit of schedule.visitTypes) types.set(visit.code, visit);
+      }
+      type.replaceChildren(...[...types.values()].map((v) => el("option", { value: v.code, text: `${v.label} (${v.minutes} min)` })));
+    }
+    const slots = free.slots.filter((s) => s.visit_type === type.value);
+    times.replaceChildren(...(slots.length ? slots.map((slot) => {
+      const label = `${new Date(slot.start * 1000).toLocaleTimeString([], { timeStyle: "short" })} with ${slot.clinician}`;
+      const choose = el("button", { type: "button", text: label });
+      choose.addEventListener("click", () => send(slot, label));
+      return choose;
+    }) : [el("p", { className: "empty", text: "No free time that day for this kind of visit. Try another day." })]));
+  };
+  const send = async (slot, label) => {
+    alert.textContent = "";
+    status.textContent = "Signing and sending your request…";
+    try {
+      const visit = types.get(slot.visit_type);
+      const resource = appointmentRequest(JSON.stringify(context.chart), JSON.stringify(slot),
+        JSON.stringify(visit), comment.value, Math.floor(Date.now() / 1000));
+      await publishResource(context, resource);
+      status.textContent = `Requested: ${label}. The practice will confirm it.`;
+      await context.reload();
+    } catch (error) {
+      status.textContent = "";
+      alert.textContent = `Not requested: ${error?.message ?? error}`;
+    }
+  };
+  day.addEventListener("change", draw);
+  type.addEventListener("change", draw);
+  box.append(
+    el("div", { className: "field" }, el("label", { htmlFor: "request-type", text: "Kind of visit" }), type),
+    el("div", { className: "field" }, el("label", { htmlFor: "request-day", text: "Day" }), day),
+    el("div", { className: "field" }, el("label", { htmlFor: "request-comment", text: "Anything the practice should know (optional)" }), comment),
+    el("p", { className: "help", text: "Choose a free time; the practice confirms it, and you see it here." }),
+    times, status, alert);
+  draw();
+  return box;
+}
+
+async function mountAppointments(panel, context) {
+  const mine = resources(context.chart, "Appointment")
+    .sort((a, b) => String(a.start).localeCompare(String(b.start)));
+  const now = new Date();
+  const upcoming = mine.filter((a) => new Date(a.start) >= now);
+  const past = mine.filter((a) => new Date(a.start) < now).reverse();
+  panel.append(el("h3", { text: "Appointments" }),
+    el("h4", { text: "Upcoming" }),
+    upcoming.length ? el("ul", { className: "appointments" }, ...upcoming.map((a) => appointmentItem(context, a))) : empty("No upcoming appointments."));
+  if (!context.ward) panel.append(await requestForm(context));
+  panel.append(el("h4", { text: "Past" }),
+    past.length ? el("ul", { className: "appointments" }, ...past.map((a) => appointmentItem(context, a))) : empty("No past appointments."));
+}
+
+export const APPOINTMENTS_TAB = { id: "appointments", label: "Appointments", mount: patientOnly(mountAppointments) };

@@ -1,0 +1,66 @@
+// Scheduling end to end in headless Chromium: Maria requests a sick visit in the portal (375
+// px); the front desk confirms it in the clinic app's schedule (1280 px), then tries to confirm
+// another patient's request for the same time, which the relay refuses (the first
+// confirmation won) and the app declines with the reason; Maria sees hers booked. Input on
+// stdin: {"clinic", "portal", "chromium", "connection", "maria", "frontdesk", "day",
+// "mariaName", "otherName", "screenshots": {"clinic", "portal"}}. Prints one JSON line.
+import { launch, login, readInput, runAndReport, watchedPage } from "./clinic-page.mjs";
+
+const input = await readInput();
+input.day = new Date(input.day * 1000).toISOString().slice(0, 10);
+const browser = await launch(input);
+const watched = await watchedPage(browser, 1280, 1000);
+const { page } = watched;
+
+// Maria in the portal, on her Appointments tab.
+async function portalAppointments(phone) {
+  await phone.goto(input.portal);
+  await phone.getByLabel("Practice connection string").fill(input.connection);
+  await phone.getByLabel("Your secret key (nsec)").fill(input.maria);
+  await phone.getByLabel("Your secret key (nsec)").press("Enter");
+  await phone.waitForSelector("#chart:not([hidden]), #error:not(:empty)");
+  await phone.getByRole("tab", { name: "Appointments" }).click();
+  return phone.locator("#panel-appointments");
+}
+
+await runAndReport(browser, watched, async (result) => {
+  const phoneContext = await browser.newContext({ viewport: { width: 375, height: 800 } });
+  const phone = await phoneContext.newPage();
+  result.phoneErrors = [];
+  phone.on("console", (m) => { if (m.type() === "error") result.phoneErrors.push(m.text()); });
+  phone.on("pageerror", (e) => result.phoneErrors.push(String(e)));
+  phone.on("dialog", (dialog) => dialog.accept());
+  let panel = await portalAppointments(phone);
+  await panel.getByLabel("Kind of visit").selectOption("sick");
+  await panel.getByLabel("Day").fill(input.day);
+  await panel.getByLabel("Day").dispatchEvent("change");
+  const first = panel.locator(".request-times button").first();
+  result.requestedTime = await first.textContent();
+  await first.click();
+  await phone.waitForFunction(() => /Requested|Not requested/.test(document.querySelector("#panel-appointments")?.textContent ?? ""),
+    null, { timeout: 60000 });
+  panel = phone.locator("#panel-appointments");
+  result.portalAfterRequest = await panel.locator("ul.appointments").first().innerText().catch(() => "");
+
+  // The front desk confirms hers, then the other patient's for the same time.
+  await login(page, input.clinic, input.frontdesk);
+  await page.getByRole("button", { name: "Schedule" }).click();
+  await page.getByLabel("Day").fill(input.day);
+  await page.getByLabel("Day").dispatchEvent("change");
+  await page.locator("#schedule table").first().waitFor();
+  result.requestRows = await page.$$eval("#schedule table:first-of-type tbody tr", (rows) => rows.map((r) => r.innerText));
+  await page.getByRole("button", { name: new RegExp(`^Confirm: ${input.mariaName.replace(/[()]/g, ".")}`) }).click();
+  await page.waitForFunction(() => /is booked|Not done/.test(document.querySelector("#schedule")?.textContent ?? ""), null, { timeout: 60000 });
+  result.confirmed = await page.locator("#schedule .form-status, #schedule .form-error").allTextContents();
+  await page.getByRole("button", { name: new RegExp(`^Confirm: ${input.otherName.replace(/[()]/g, ".")}`) }).click();
+  await page.waitForFunction(() => /just taken|Not done/.test(document.querySelector("#schedule")?.textContent ?? ""), null, { timeout: 60000 });
+  result.second = await page.locator("#schedule .form-status, #schedule .form-error").allTextContents();
+  result.day = await page.$$eval("#schedule table", (tables) => tables.map((t) => t.innerText));
+  await page.screenshot({ path: input.screenshots.clinic, fullPage: true });
+
+  // Maria sees it booked.
+  panel = await portalAppointments(phone);
+  result.portalAfterBooking = await panel.locator("ul.appointments").first().innerText().catch(() => "");
+  await phone.screenshot({ path: input.screenshots.portal, fullPage: true });
+  await phoneContext.close();
+});

@@ -1,0 +1,262 @@
+//! Scheduling for the browser apps (issue 22; `ehr_client::schedule`): the free slots a
+//! patient may request, her request and her cancellation, and the desk's appointment list and
+//! operations. JSON in, JSON out; every rule is the core's.
+
+use ehr_client::fhir::{AppointmentStatus, Resource};
+use ehr_client::kinds::{self, ClinicalKind};
+use ehr_client::roster::verify_roster_chain;
+use ehr_client::schedule::booking::{self, Desk};
+use ehr_client::schedule::{FreeSlot, Holds, schedules};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::member::MemberSession;
+use super::records::{patient_id, resource_of};
+use super::{ApiError, parse_events, public_key, seconds};
+
+/// The free slots of the practice whose root is `practice` from `from` to `to` (seconds), from
+/// `events` (rosters, schedules, holds): `{"schedules": [{"id", "name", "visitTypes"}],
+/// "slots": [...]}`, only visit types patients may request unless `staff`.
+pub fn free_slots(
+    practice: &str,
+    events: &str,
+    from: f64,
+    to: f64,
+    staff: bool,
+) -> Result<String, ApiError> {
+    let practice = public_key(practice, "practice")?;
+    let (events, _) = parse_events(events)?;
+    let roster = verify_roster_chain(&practice, &events);
+    let holds = Holds::from_events(&roster, &events);
+    let (from, to) = (seconds(from)?.as_secs(), seconds(to)?.as_secs());
+    let mut listed = Vec::new();
+    let mut slots = Vec::new();
+    for schedule in schedules(&roster, &events).into_iter().filter(|s| s.active) {
+        let types: Vec<_> = schedule
+            .visit_types
+            .iter()
+            .filter(|v| staff || v.bookable_online)
+            .collect();
+        for visit in &types {
+            slots.extend(
+                schedule
+                    .free_slots(&holds, &visit.code, from, to)
+                    .map_err(|e| ApiError::Record(e.to_string()))?,
+            );
+        }
+        listed.push(json!({
+            "id": schedule.id,
+            "name": schedule.name,
+            "clinician": schedule.clinician,
+            "utcOffsetMinutes": schedule.utc_offset_minutes,
+            "visitTypes": types,
+        }));
+    }
+    slots.sort_by_key(|s| (s.start, s.schedule.clone()));
+    Ok(json!({ "schedules": listed, "slots": slots }).to_string())
+}
+
+/// Her request for `slot` (a slot of [`free_slots`], JSON) of visit type `visit` (`{"code",
+/// "label", "minutes"}`), with `comment`, in the chart she opened (`chart`): FHIR JSON to sign
+/// as hers (`signPatientEvent`).
+pub fn request(
+    chart: &str,
+    slot: &str,
+    visit: &str,
+    comment: &str,
+    now: f64,
+) -> Result<String, ApiError> {
+    let slot: FreeSlotInput =
+        serde_json::from_str(slot).map_err(|_| ApiError::Field("slot", "is not a slot"))?;
+    let visit: ehr_client::schedule::VisitType = serde_json::from_str(visit)
+        .map_err(|_| ApiError::Field("visit type", "is not a visit type"))?;
+    let slot = slot.into_slot();
+    let resource = booking::request(
+        &patient_id(chart)?,
+        &slot,
+        &visit,
+        Some(comment),
+        seconds(now)?.as_secs(),
+    );
+    Ok(resource.to_json())
+}
+
+/// Her cancellation of `appointment` (its current FHIR JSON): the next version, to sign.
+pub fn cancellation(appointment: &str) -> Result<String, ApiError> {
+    booking::patient_cancellation(&resource_of(appointment)?)
+        .map(|r| r.to_json())
+        .map_err(|e| ApiError::Record(e.to_string()))
+}
+
+/// A slot as the page hands it back.
+#[derive(Debug, Deserialize)]
+struct FreeSlotInput {
+    slot: String,
+    schedule: String,
+    clinician: String,
+    start: u64,
+    end: u64,
+    visit_type: String,
+}
+
+impl FreeSlotInput {
+    fn into_slot(self) -> FreeSlot {
+        FreeSlot {
+            slot: self.slot,
+            schedule: self.schedule,
+            clinician: self.clinician,
+            start: self.start,
+            end: self.end,
+            visit_type: self.visit_type,
+        }
+    }
+}
+
+/// The appointments `session` reads in `events` (kind 2124): the current version of each, with
+/// its patient, by start: `[{"patient", "appointment"}]`.
+pub fn appointments(session: &MemberSession, events: &str) -> Result<String, ApiError> {
+    let (events, _) = parse_events(events)?;
+    let opened = session.view().open(
+        events
+            .iter()
+            .filter(|e| e.kind.as_u16() == ClinicalKind::Appointment.as_u16()),
+        None,
+    );
+    let mut current: std::collections::BTreeMap<String, (u32, u64, String, Resource)> =
+        std::collections::BTreeMap::new();
+    for record in opened.records {
+        let Some(id) = record.resource.id().map(str::to_owned) else {
+            continue;
+        };
+        // Her versions count only where a patient may act (as the chart folds them).
+        let hers_out_of_bounds = record.is_patient_authored()
+            && record
+                .resource
+                .as_appointment()
+                .is_some_and(|a| !booking::patient_may_set(a.status));
+        if hers_out_of_bounds {
+            continue;
+        }
+        let rank = (record.resource.version(), record.created_at.as_secs());
+        if current.get(&id).is_none_or(|(v, t, _, _)| (*v, *t) < rank) {
+            current.insert(
+                id,
+                (rank.0, rank.1, record.patient.to_hex(), record.resource),
+            );
+        }
+    }
+    let mut list: Vec<Value> = current
+        .into_values()
+        .map(|(_, _, patient, resource)| {
+            json!({ "patient": patient, "appointment": serde_json::to_value(&resource).unwrap_or(Value::Null) })
+        })
+        .collect();
+    list.sort_by(|a, b| {
+        let start = |v: &Value| {
+            v.pointer("/appointment/start")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
+        start(a).cmp(&start(b))
+    });
+    serde_json::to_string(&list).map_err(|_| ApiError::Chart)
+}
+
+/// One operation of the desk.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
+enum DeskOperation {
+    /// Book into `slot`, or (none) the time she requested.
+    Book {
+        #[serde(default)]
+        slot: Option<Value>,
+    },
+    Move {
+        slot: Value,
+    },
+    Decline {
+        reason: String,
+    },
+    Cancel {
+        reason: String,
+    },
+    Status {
+        status: String,
+    },
+}
+
+/// What the desk does to `appointment` (its current FHIR JSON) of `patient`: `operation` (JSON:
+/// `{"op": "book" | "move", "slot"}`, `{"op": "decline" | "cancel", "reason"}`, `{"op":
+/// "status", "status": "arrived" | "checked-in" | "fulfilled" | "noshow"}`), as the member,
+/// for the practice named `practice` whose clock is `utc_offset_minutes` ahead of UTC, at
+/// `now`: the signed events to publish in order (a hold first).
+pub fn desk(
+    session: &MemberSession,
+    patient: &str,
+    appointment: &str,
+    operation: &str,
+    practice: &str,
+    utc_offset_minutes: i32,
+    now: f64,
+) -> Result<String, ApiError> {
+    let actor = session.held_key().ok_or(ApiError::Record(
+        "the desk signs with a key held here".to_owned(),
+    ))?;
+    let patient = public_key(patient, "patient")?;
+    let current = resource_of(appointment)?;
+    let operation: DeskOperation = serde_json::from_str(operation)
+        .map_err(|_| ApiError::Operation("book, move, decline, cancel or status"))?;
+    let desk = Desk {
+        view: session.view(),
+        actor,
+        now: seconds(now)?,
+        practice,
+        utc_offset_minutes,
+    };
+    let slot = |value: Value| -> Result<FreeSlot, ApiError> {
+        serde_json::from_value::<FreeSlotInput>(value)
+            .map(FreeSlotInput::into_slot)
+            .map_err(|_| ApiError::Field("slot", "is not a slot"))
+    };
+    let refused = |e: ehr_client::schedule::ScheduleError| ApiError::Record(e.to_string());
+    let events = match operation {
+        DeskOperation::Book { slot: s } => {
+            let slot = match s {
+                Some(s) => slot(s)?,
+                None => current
+                    .as_appointment()
+                    .and_then(booking::held_slot)
+                    .ok_or(ApiError::Field("appointment", "names no time to book"))?,
+            };
+            desk.book(&patient, &current, &slot).map_err(refused)?
+        }
+        DeskOperation::Move { slot: s } => desk
+            .move_to(&patient, &current, &slot(s)?)
+            .map_err(refused)?,
+        DeskOperation::Decline { reason } => {
+            vec![desk.decline(&patient, &current, &reason).map_err(refused)?]
+        }
+        DeskOperation::Cancel { reason } => {
+            desk.cancel(&patient, &current, &reason).map_err(refused)?
+        }
+        DeskOperation::Status { status } => {
+            let status = AppointmentStatus::from_code(&status)
+                .ok_or(ApiError::Field("status", "is not an appointment status"))?;
+            vec![
+                desk.set_status(&patient, &current, status)
+                    .map_err(refused)?,
+            ]
+        }
+    };
+    serde_json::to_string(&events).map_err(|_| ApiError::Signing)
+}
+
+/// The kinds the scheduling screens fetch: schedules and holds (and the rosters they are
+/// checked against).
+pub fn schedule_kinds() -> [u16; 3] {
+    [kinds::ROSTER, kinds::SCHEDULE, kinds::SLOT_HOLD]
+}
+
+#[cfg(test)]
+mod tests;
