@@ -23,7 +23,7 @@ import * as printouts from "/printouts.js";
 import * as sharing from "/sharing.js";
 import * as guardianships from "/guardianships.js";
 import { showAdministration } from "/admin.js";
-import { showSchedule } from "/schedule.js";
+import { showSchedule, stopSchedule } from "/schedule.js";
 import { DeviceCache, Outbox, RETRY_MS, unreachable } from "/offline.js";
 import { clearOutboxView, drawOutbox, initOutboxView } from "/outbox-view.js";
 
@@ -104,10 +104,7 @@ async function openPractice(signer) {
       const member = JSON.parse(session.member());
       const patients = JSON.parse(session.patientList(JSON.stringify(list)));
       performance.mark("clinic:listed");
-      // A verified member's device cache: opened now (online), kept up to date meanwhile.
-      device ??= await DeviceCache.open(connection.practice, signer).catch(() => null);
-      if (!offline) Promise.all([device?.write("keys", keys), device?.write("patient-list", list)]).catch(() => {});
-      return { connection, signer, relay, session, member, keys, patients, device, offline };
+      return { connection, signer, relay, session, member, keys, patients, device, offline, list };
     } catch (error) {
       session.free();
       throw error;
@@ -117,6 +114,24 @@ async function openPractice(signer) {
     device?.close();
     throw error;
   }
+}
+
+// After the list is on screen: the device cache of a verified member (the outbox's store)
+// opened, the key events and the list kept in it (sealing megabytes takes a moment: never
+// before the list shows), the outbox and its retries started. Charts wait for it
+// (`opened.ready`).
+function prepareDevice(opened) {
+  opened.ready = (async () => {
+    opened.device ??= await DeviceCache.open(opened.connection.practice, opened.signer).catch(() => null);
+    await startOutbox(opened);
+    if (!opened.offline) {
+      whenIdle(() => {
+        Promise.all([opened.device?.write("keys", opened.keys), opened.device?.write("patient-list", opened.list)])
+          .catch(() => {});
+      });
+    }
+  })();
+  return opened.ready;
 }
 
 // The open practice's outbox, drawn as it changes, and the retries while the relay is
@@ -162,6 +177,13 @@ function showMember(member) {
   $("member").hidden = false;
 }
 
+// Run `work` when the page is idle (sealing megabytes for the device cache must not delay
+// what the member is waiting for).
+function whenIdle(work) {
+  if (window.requestIdleCallback) window.requestIdleCallback(work, { timeout: 5000 });
+  else setTimeout(work, 1000);
+}
+
 // Events by id, `extra` after `events`, each once.
 function mergeEvents(events, extra) {
   const byId = new Map(events.map((e) => [e.id, e]));
@@ -173,6 +195,7 @@ function mergeEvents(events, extra) {
 // holds, else fetched whole) and kept, sealed; or what the device holds when the relay cannot
 // be reached. Her events in the outbox are added either way.
 async function chartEvents(patient) {
+  await practice.ready;
   const { relay, device, outbox } = practice;
   const name = `chart:${patient.patient}`;
   const held = await device?.read(name).catch(() => null);
@@ -182,7 +205,8 @@ async function chartEvents(patient) {
     const chartFilter = filter("chart", [patient.patient]);
     const missing = held?.length ? await open.missing(chartFilter, held) : null;
     records = missing === null ? await open.fetchAll(chartFilter) : mergeEvents(held, missing);
-    device?.write(name, records).catch(() => {});
+    // Kept for offline use once the chart is drawn (sealing it takes a moment).
+    whenIdle(() => device?.write(name, records).catch(() => {}));
   } catch (error) {
     if (!held || !unreachable(error)) throw error;
     records = held;
@@ -241,6 +265,7 @@ function showView(view) {
     $(`show-${name}`).setAttribute("aria-pressed", String(name === view));
   }
   if (view !== "patients") clearChart();
+  if (view !== "schedule") stopSchedule();
   if (view === "administration") showAdministration(practice, reopenPractice);
   if (view === "schedule") {
     showSchedule(practice, (patient) => {
@@ -258,7 +283,7 @@ async function reopenPractice(message) {
   practice.session.free();
   practice.device?.close();
   practice = opened;
-  await startOutbox(opened);
+  await prepareDevice(opened);
   $("status").textContent = "";
   showPatients(opened.patients, openPatient);
   // Still on the administration (she may have gone to the patients meanwhile): draw it again.
@@ -269,7 +294,6 @@ async function reopenPractice(message) {
 async function showPractice(signer) {
   const opened = await openPractice(signer);
   practice = opened;
-  await startOutbox(opened);
   $("workspace-nav").hidden = false;
   $("show-administration").hidden = opened.member.role !== "admin";
   $("administration").hidden = true;
@@ -286,11 +310,13 @@ async function showPractice(signer) {
   // The frame after the list was drawn has been painted: what scripts/bench-clinic times.
   requestAnimationFrame(() => setTimeout(() => performance.mark("clinic:list-painted"), 0));
   $("patient-search").focus();
+  prepareDevice(opened).catch(() => {});
   return opened;
 }
 
 // The session ended (login.js): everything decrypted leaves the page, the login comes back.
 function endSession(message) {
+  stopSchedule();
   clearInterval(practice?.retry);
   practice?.relay.close();
   practice?.session.free();

@@ -51,18 +51,52 @@ async function act(practice, context, item, operation) {
   }
 }
 
-// Draw the schedule of `practice` for the day chosen; `openPatient(patient)` opens a chart.
-export async function showSchedule(practice, openPatient, day = new Date().toLocaleDateString("en-CA"), message = "") {
+// The live subscription of the drawn schedule: what colleagues do appears at once.
+let stopLive = null;
+
+// Leave the schedule: its live subscription ends.
+export function stopSchedule() {
+  stopLive?.();
+  stopLive = null;
+}
+
+// Follow appointments and holds as they are stored; `changed()` after a burst of them.
+async function follow(practice, changed) {
+  stopSchedule();
+  let timer = null;
+  const open = await practice.relay();
+  stopLive = open.live(filter("appointments"), () => {
+    clearTimeout(timer);
+    timer = setTimeout(changed, 300);
+  });
+}
+
+// The Monday of `day`'s week (YYYY-MM-DD), and its seven days.
+function weekOf(day) {
+  const date = new Date(`${day}T12:00:00`);
+  const monday = new Date(date.getTime() - ((date.getDay() + 6) % 7) * 86_400_000);
+  return Array.from({ length: 7 }, (_, i) => new Date(monday.getTime() + i * 86_400_000).toLocaleDateString("en-CA"));
+}
+
+// Draw the schedule of `practice` for the day (or its week) chosen; `openPatient(patient)`
+// opens a chart.
+export async function showSchedule(practice, openPatient, day = new Date().toLocaleDateString("en-CA"), message = "", view = "day") {
   const section = $("schedule");
   const status = el("p", { role: "status", className: "form-status", text: message });
   const alert = el("p", { role: "alert", className: "form-error" });
   const dayInput = el("input", { id: "schedule-day", type: "date", value: day });
   const refresh = el("button", { type: "button", text: "Refresh" });
+  const views = [["day", "Day"], ["week", "Week"]].map(([name, label]) => {
+    const b = el("button", { type: "button", text: label, attrs: { "aria-pressed": String(name === view) } });
+    b.addEventListener("click", () => showSchedule(practice, openPatient, dayInput.value, "", name));
+    return b;
+  });
   section.replaceChildren(el("h2", { text: "Schedule" }),
     el("div", { className: "schedule-controls" },
-      el("div", { className: "field" }, el("label", { htmlFor: "schedule-day", text: "Day" }), dayInput), refresh),
+      el("div", { className: "field" }, el("label", { htmlFor: "schedule-day", text: "Day" }), dayInput), refresh,
+      el("span", { className: "schedule-views", attrs: { role: "group", "aria-label": "View" } }, ...views)),
     status, alert);
-  const redraw = (said = "") => showSchedule(practice, openPatient, dayInput.value, said);
+  const redraw = (said = "") => showSchedule(practice, openPatient, dayInput.value, said, view);
   dayInput.addEventListener("change", () => redraw());
   refresh.addEventListener("click", () => redraw());
   // A newer drawing (another day chosen meanwhile) wins: this one then stops.
@@ -83,6 +117,8 @@ export async function showSchedule(practice, openPatient, day = new Date().toLoc
     return;
   }
   if (section.drawing !== drawing) return;
+  // What colleagues (and patients) do from now on redraws this view, keeping its message.
+  follow(practice, () => redraw(status.textContent)).catch(() => {});
   const names = new Map((practice.patients ?? []).map((p) => [p.patient, p]));
   const nameOf = (patient) => names.get(patient)?.name ?? "Unnamed patient";
   const button = (label, item, operation, done) => {
@@ -132,6 +168,10 @@ export async function showSchedule(practice, openPatient, day = new Date().toLoc
         button("Decline", item, { op: "decline", reason: "The practice could not offer this time" }, "Declined."), " ",
         open(item)])))
       : el("p", { className: "empty", text: "No request is waiting." }));
+  if (view === "week") {
+    section.append(weekTable(list, day, nameOf));
+    return;
+  }
   const today = list.filter((item) => item.appointment.start && dayOf(item.appointment.start) === day
     && item.appointment.status !== "proposed");
   section.append(el("h3", { text: `Appointments on ${new Date(`${day}T12:00:00`).toLocaleDateString([], { dateStyle: "full" })} (${today.length})` }),
@@ -141,3 +181,17 @@ export async function showSchedule(practice, openPatient, day = new Date().toLoc
         open(item)])))
       : el("p", { className: "empty", text: "No appointment that day." }));
 }
+
+// The week of `day`: one column a day, its appointments by time (requests are above).
+function weekTable(list, day, nameOf) {
+  const days = weekOf(day);
+  const cell = (date) => el("td", {}, el("ul", { className: "week-day" },
+    ...list.filter((item) => item.appointment.start && dayOf(item.appointment.start) === date && item.appointment.status !== "proposed")
+      .map((item) => el("li", { className: `status-${item.appointment.status}` },
+        el("strong", { text: time(item.appointment.start) }), ` ${nameOf(item.patient)} · ${item.appointment.appointmentType?.text ?? ""} · ${STATUS[item.appointment.status] ?? item.appointment.status}`))));
+  return el("table", { className: "schedule-week" },
+    el("caption", { text: `The week of ${new Date(`${days[0]}T12:00:00`).toLocaleDateString([], { dateStyle: "long" })}` }),
+    el("thead", {}, el("tr", {}, ...days.map((d) => el("th", { scope: "col", text: new Date(`${d}T12:00:00`).toLocaleDateString([], { weekday: "short", day: "numeric", month: "short" }) })))),
+    el("tbody", {}, el("tr", {}, ...days.map(cell))));
+}
+

@@ -42,6 +42,15 @@ await runAndReport(browser, watched, async (result) => {
   panel = phone.locator("#panel-appointments");
   result.portalAfterRequest = await panel.locator("ul.appointments").first().innerText().catch(() => "");
 
+  // The doctor watches the same day's schedule on her own screen.
+  const doctorContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const doctor = await doctorContext.newPage();
+  await login(doctor, input.clinic, input.doctorKey);
+  await doctor.getByRole("button", { name: "Schedule" }).click();
+  await doctor.getByLabel("Day").fill(input.day);
+  await doctor.getByLabel("Day").dispatchEvent("change");
+  await doctor.locator("#schedule table").first().waitFor();
+
   // The front desk confirms hers, then the other patient's for the same time.
   await login(page, input.clinic, input.frontdesk);
   await page.getByRole("button", { name: "Schedule" }).click();
@@ -57,6 +66,15 @@ await runAndReport(browser, watched, async (result) => {
   result.second = await page.locator("#schedule .form-status, #schedule .form-error").allTextContents();
   result.day = await page.$$eval("#schedule table", (tables) => tables.map((t) => t.innerText));
   await page.screenshot({ path: input.screenshots.clinic, fullPage: true });
+  // The doctor's screen shows the booking without a reload (a live subscription).
+  await doctor.waitForFunction((name) => [...document.querySelectorAll("#schedule table tbody tr")]
+    .some((row) => row.textContent.includes(name) && row.textContent.includes("booked")), input.mariaName, { timeout: 30000 });
+  result.doctorSees = await doctor.$$eval("#schedule table", (tables) => tables.map((t) => t.innerText));
+  await doctorContext.close();
+  await page.getByRole("button", { name: "Week", exact: true }).click();
+  await page.locator("#schedule .schedule-week").waitFor();
+  result.week = await page.locator("#schedule .schedule-week").innerText();
+  await page.screenshot({ path: input.screenshots.week, fullPage: true });
 
   // Maria sees it booked.
   panel = await portalAppointments(phone);

@@ -8,7 +8,8 @@
 //! Maria requests a sick visit in the portal; another patient asked for the same time; the
 //! front desk confirms Maria's in the clinic's schedule, then the other one, which the relay
 //! refuses (the first confirmation won) and the app declines with the reason; Maria sees hers
-//! booked, the other patient sees that the time went, and exactly one hold holds the time.
+//! booked, the other patient sees that the time went, and exactly one hold holds the time. The
+//! doctor's schedule, open meanwhile, shows the booking live; the week view shows it too.
 
 mod clinic_common;
 mod demo_common;
@@ -92,12 +93,14 @@ async fn the_desk_confirms_a_portal_request_and_a_second_booking_of_the_time_is_
         "connection": connection,
         "maria": keys.patients[0].nsec().as_str(),
         "frontdesk": keys.frontdesk.nsec().as_str(),
+        "doctorKey": keys.doctor.nsec().as_str(),
         "day": day,
         "mariaName": name(0),
         "otherName": name(6),
         "screenshots": {
             "clinic": shots.join("schedule-1280px.png"),
             "portal": shots.join("portal-appointments-375px.png"),
+            "week": shots.join("schedule-week-1280px.png"),
         },
     });
     let result = run_node("clinic-schedule.mjs", input).await;

@@ -75,12 +75,21 @@ export class Relay {
     this.closed = null;
     this.subscriptions = 0;
     this.page = PAGE;
+    // Live subscriptions' handlers by subscription id: their messages bypass the inbox.
+    this.routes = new Map();
     ws.addEventListener("message", (message) => {
+      let parsed;
       try {
-        this.inbox.push(JSON.parse(message.data));
+        parsed = JSON.parse(message.data);
       } catch {
         return;
       }
+      const route = this.routes.get(parsed[1]);
+      if (route) {
+        route(parsed);
+        return;
+      }
+      this.inbox.push(parsed);
       this.wakeAll();
     });
     ws.addEventListener("close", () => {
@@ -196,6 +205,20 @@ export class Relay {
       events.push(...await this.fetchAll({ ids: need.slice(start, start + this.page) }));
     }
     return events;
+  }
+
+  // A live subscription: `onEvent(event)` for each event matching `filter` stored from now on
+  // (none already stored: `limit: 0`); returns close().
+  live(filter, onEvent) {
+    const id = `l${++this.subscriptions}`;
+    this.routes.set(id, (message) => {
+      if (message[0] === "EVENT") onEvent(message[2]);
+    });
+    this.send(["REQ", id, { ...filter, limit: 0 }]);
+    return () => {
+      this.routes.delete(id);
+      if (this.ws.readyState === WebSocket.OPEN) this.send(["CLOSE", id]);
+    };
   }
 
   close() {
