@@ -112,6 +112,7 @@ export async function showSchedule(practice, openPatient, day = new Date().toLoc
     const from = Math.floor(new Date(`${day}T00:00:00`).getTime() / 1000);
     const free = JSON.parse(freeSlots(practice.connection.practice, JSON.stringify(scheduleEvents), from, from + 86_400, true));
     for (const schedule of free.schedules) context.offsets.set(schedule.id, schedule.utcOffsetMinutes);
+    context.free = free.slots;
   } catch (error) {
     alert.textContent = `The schedule could not be read: ${error?.message ?? error}`;
     return;
@@ -124,18 +125,37 @@ export async function showSchedule(practice, openPatient, day = new Date().toLoc
   const button = (label, item, operation, done) => {
     const b = el("button", { type: "button", text: label, attrs: { "aria-label": `${label}: ${nameOf(item.patient)} at ${time(item.appointment.start)}` } });
     b.addEventListener("click", async () => {
-      if (operation.op === "cancel" && !window.confirm(`Cancel ${nameOf(item.patient)}'s appointment at ${time(item.appointment.start)}?`)) return;
+      // A button made without its operation asks for it when pressed (the move's chosen time).
+      const op = operation ?? b.operation();
+      if (op.op === "cancel" && !window.confirm(`Cancel ${nameOf(item.patient)}'s appointment at ${time(item.appointment.start)}?`)) return;
       b.disabled = true;
       alert.textContent = "";
       status.textContent = "Signing and sending…";
       try {
-        const said = await act(practice, context, item, operation);
+        const said = await act(practice, context, item, op);
         await redraw(said ?? done);
       } catch (error) {
         status.textContent = "";
         alert.textContent = `Not done: ${error?.message ?? error}`;
         b.disabled = false;
       }
+    });
+    return b;
+  };
+  // Move a booked appointment: the free times of the day for its visit type and clinician.
+  const move = (item) => {
+    const a = item.appointment;
+    const code = a.appointmentType?.coding?.[0]?.code;
+    const times = (context.free ?? []).filter((slot) => slot.visit_type === code && slot.schedule === scheduleOf(a));
+    const b = el("button", { type: "button", text: "Move", disabled: !times.length,
+      attrs: { "aria-label": `Move: ${nameOf(item.patient)} at ${time(a.start)}` } });
+    b.addEventListener("click", () => {
+      const id = `move-${a.id}`;
+      const choice = el("select", { id }, ...times.map((slot, i) => el("option", { value: String(i), text: time(new Date(slot.start * 1000).toISOString()) })));
+      const go = button("Move here", item, null, `${nameOf(item.patient)} was moved.`);
+      go.operation = () => ({ op: "move", slot: times[Number(choice.value)] });
+      b.replaceWith(el("span", { className: "move-to" }, el("label", { htmlFor: id, text: "New time" }), " ", choice, " ", go));
+      choice.focus();
     });
     return b;
   };
@@ -178,6 +198,7 @@ export async function showSchedule(practice, openPatient, day = new Date().toLoc
     today.length
       ? table("The day's appointments, by time", today.map((item) => row(item, [
         ...(NEXT[item.appointment.status] ?? []).flatMap(([label, operation]) => [button(label, item, operation, `${label}: done.`), " "]),
+        ...(item.appointment.status === "booked" ? [move(item), " "] : []),
         open(item)])))
       : el("p", { className: "empty", text: "No appointment that day." }));
 }

@@ -71,6 +71,14 @@ await runAndReport(browser, watched, async (result) => {
     .some((row) => row.textContent.includes(name) && row.textContent.includes("booked")), input.mariaName, { timeout: 30000 });
   result.doctorSees = await doctor.$$eval("#schedule table", (tables) => tables.map((t) => t.innerText));
   await doctorContext.close();
+  // Maria's appointment moves to the first free time of the day.
+  await page.getByRole("button", { name: new RegExp(`^Move: ${input.mariaName.replace(/[()]/g, ".")}`) }).click();
+  await page.getByLabel("New time").selectOption({ index: 0 });
+  result.movedTo = await page.getByLabel("New time").locator("option").first().textContent();
+  await page.getByRole("button", { name: /^Move here/ }).click();
+  await page.waitForFunction(() => /was moved|Not done/.test(document.querySelector("#schedule")?.textContent ?? ""), null, { timeout: 60000 });
+  result.moved = await page.locator("#schedule .form-status, #schedule .form-error").allTextContents();
+  result.dayAfterMove = await page.$$eval("#schedule table", (tables) => tables.map((t) => t.innerText));
   await page.getByRole("button", { name: "Week", exact: true }).click();
   await page.locator("#schedule .schedule-week").waitFor();
   result.week = await page.locator("#schedule .schedule-week").innerText();

@@ -9,7 +9,8 @@
 //! front desk confirms Maria's in the clinic's schedule, then the other one, which the relay
 //! refuses (the first confirmation won) and the app declines with the reason; Maria sees hers
 //! booked, the other patient sees that the time went, and exactly one hold holds the time. The
-//! doctor's schedule, open meanwhile, shows the booking live; the week view shows it too.
+//! doctor's schedule, open meanwhile, shows the booking live; the desk moves it to another
+//! time (the old one released); the week view shows it.
 
 mod clinic_common;
 mod demo_common;
@@ -139,17 +140,32 @@ async fn the_desk_confirms_a_portal_request_and_a_second_booking_of_the_time_is_
         "{result}"
     );
 
-    // On the relay: one hold for the time; the other patient reads why hers was not booked.
+    // Moved to the first free time: 08:15.
+    assert!(
+        result["moved"].to_string().contains("was moved"),
+        "{result}"
+    );
+    assert_eq!(result["movedTo"], "8:15 AM", "{result}");
+    assert!(
+        result["dayAfterMove"].to_string().contains("8:15 AM"),
+        "{result}"
+    );
+
+    // On the relay: the 08:00 time was held once (hers, never the other patient's), then
+    // released by the move; 08:15 is held now. The other patient reads why hers was not booked.
     let events = every_event(&relay, &keys).await;
     stack.stop().await;
     let roster = verify_roster_chain(&keys.root.public_key(), &events);
-    assert!(Holds::from_events(&roster, &events).is_held(&slot.slot));
+    let holds = Holds::from_events(&roster, &events);
+    let quarter_past = ehr_client::schedule::slot_id(&slot.schedule, slot.start + 900);
+    assert!(!holds.is_held(&slot.slot) && holds.is_held(&quarter_past));
     let held = events
         .iter()
         .filter(|e| e.kind.as_u16() == ehr_client::kinds::SLOT_HOLD)
-        .filter(|e| ehr_client::schedule::hold_tags(e).is_some_and(|(s, ..)| s == slot.slot))
+        .filter_map(ehr_client::schedule::hold_tags)
+        .filter(|(s, .., held)| *s == slot.slot && *held)
         .count();
-    assert_eq!(held, 1, "exactly one hold of the time");
+    assert_eq!(held, 1, "exactly one booking held the time");
     let (chart, _) = access::patient_chart(
         &keys.root.public_key(),
         other,
