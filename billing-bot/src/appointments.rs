@@ -110,13 +110,12 @@ impl Bot {
         let claimed = execute(
             store,
             &mut tx,
-            "INSERT INTO appointment_reminders (appointment, start_at, before_seconds, enqueued_at, rumor_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO appointment_reminders (appointment, start_at, before_seconds, enqueued_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             &[
                 Bind::Text(&record.appointment),
                 Bind::Int(start),
                 Bind::Int(before_seconds),
                 Bind::Int(now),
-                Bind::Text(&wrapped.rumor_id.to_hex()),
             ],
         )
         .await?;

@@ -198,15 +198,20 @@ async function chartEvents(patient) {
   await practice.ready;
   const { relay, device, outbox } = practice;
   const name = `chart:${patient.patient}`;
-  const held = await device?.read(name).catch(() => null);
+  // What this session already holds of her chart (after a save, the chart opens again), else
+  // what the device kept: unsealed once per session, not on every reload.
+  practice.charts ??= new Map();
+  const held = practice.charts.get(name) ?? await device?.read(name).catch(() => null);
   let records;
   try {
     const open = await relay();
     const chartFilter = filter("chart", [patient.patient]);
     const missing = held?.length ? await open.missing(chartFilter, held) : null;
     records = missing === null ? await open.fetchAll(chartFilter) : mergeEvents(held, missing);
-    // Kept for offline use once the chart is drawn (sealing it takes a moment).
-    whenIdle(() => device?.write(name, records).catch(() => {}));
+    practice.charts.set(name, records);
+    // Kept for offline use once the chart is drawn (sealing it takes a moment), unless
+    // nothing changed since the device's copy.
+    if (missing === null || missing.length) whenIdle(() => device?.write(name, records).catch(() => {}));
   } catch (error) {
     if (!held || !unreachable(error)) throw error;
     records = held;
@@ -236,7 +241,7 @@ async function openPatient(patient, tab) {
       ...(patient.identifiers ?? [])].filter(Boolean).join(" · ");
     const refused = chart.refused.length;
     $("status").textContent = [
-      outbox.online ? "" : "Offline: this chart is as this device last saw it, with what you wrote since.",
+      outbox.online ? "" : "Offline: this chart is as this device last saw it, with what you wrote since. Kept on this device: anything you write now, sent when the relay is back.",
       refused === 0 ? "" : `${refused} events could not be verified or opened and are not shown.`,
     ].filter(Boolean).join(" ");
     renderChart(context, {
@@ -304,7 +309,7 @@ async function showPractice(signer) {
   $("workspace").hidden = false;
   $("status").textContent = [
     opened.offline ? "Offline: the practice's relay cannot be reached. You see what this device saved; what you write is kept in the outbox and sent when the relay is back." : "",
-    opened.member.reads.includes("clinical") ? "" : "Front desk: demographics and messages. Clinical records are not shown to this role.",
+    opened.member.reads.includes("clinical") ? "" : "Front desk: demographics, messages and the schedule. Clinical records are not shown to this role.",
   ].filter(Boolean).join(" ");
   performance.mark("clinic:list");
   // The frame after the list was drawn has been painted: what scripts/bench-clinic times.

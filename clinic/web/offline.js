@@ -54,7 +54,7 @@ async function loginSlot(practice, pubkey) {
 // Whether `error` means the relay could not be reached (then the device's copy serves), as
 // opposed to a refusal (a revoked key, a refused event), which the member must see.
 export function unreachable(error) {
-  return /could not be reached|closed the connection|did not answer in time/.test(String(error?.message ?? error));
+  return error?.unreachable === true;
 }
 
 // The device cache of one login: entries sealed under its key.

@@ -24,7 +24,6 @@ const NEXT = {
 const time = (iso) => new Date(iso).toLocaleTimeString([], { timeStyle: "short" });
 const dayOf = (iso) => new Date(iso).toLocaleDateString("en-CA");
 const clinicianOf = (a) => a.participant?.find((p) => !p.actor?.reference)?.actor?.display ?? "";
-const scheduleOf = (a) => a.slot?.[0]?.reference?.replace(/^Slot\//, "").replace(/\.\d+$/, "") ?? "";
 
 // Publish `events` in order; the first refusal stops and is thrown with the relay's reason.
 async function publishAll(practice, events) {
@@ -34,7 +33,7 @@ async function publishAll(practice, events) {
 
 // The desk's `operation` on `item` ({patient, appointment}), published; `said(text)` reports.
 async function act(practice, context, item, operation) {
-  const offset = context.offsets.get(scheduleOf(item.appointment)) ?? 0;
+  const offset = context.offsets.get(item.schedule) ?? 0;
   const plan = (op) => JSON.parse(practice.session.deskOperation(item.patient, JSON.stringify(item.appointment),
     JSON.stringify(op), practice.connection.name ?? "Your practice", offset, Math.floor(Date.now() / 1000)));
   try {
@@ -146,7 +145,7 @@ export async function showSchedule(practice, openPatient, day = new Date().toLoc
   const move = (item) => {
     const a = item.appointment;
     const code = a.appointmentType?.coding?.[0]?.code;
-    const times = (context.free ?? []).filter((slot) => slot.visit_type === code && slot.schedule === scheduleOf(a));
+    const times = (context.free ?? []).filter((slot) => slot.visit_type === code && slot.schedule === item.schedule);
     const b = el("button", { type: "button", text: "Move", disabled: !times.length,
       attrs: { "aria-label": `Move: ${nameOf(item.patient)} at ${time(a.start)}` } });
     b.addEventListener("click", () => {

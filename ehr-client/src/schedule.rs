@@ -389,6 +389,9 @@ pub fn schedule_event(
 #[derive(Debug, Clone, Default)]
 pub struct Holds {
     by_slot: BTreeMap<String, Hold>,
+    /// The times held, by schedule and start: their ends. An overlap is a range query (holds
+    /// are at most [`MAX_HOLD_SECONDS`] long), not a scan of a year's holds per slot.
+    held: BTreeMap<(String, u64), u64>,
 }
 
 /// One slot's newest hold event.
@@ -406,19 +409,28 @@ pub struct Hold {
     pub at: Timestamp,
 }
 
-/// The tag values of a slot-hold event: `(slot, schedule, start, end, held)`.
+/// The longest time one hold may cover: a day (visit types are at most eight hours).
+pub const MAX_HOLD_SECONDS: u64 = 86_400;
+
+/// The tag values of a slot-hold event: `(slot, schedule, start, end, held)`; none for a hold
+/// whose slot is not `<schedule>.<start>` or that covers nothing or more than a day.
 pub fn hold_tags(event: &Event) -> Option<(String, String, u64, u64, bool)> {
-    let tag = |name| crate::tags::first_value(event, name);
-    let schedule = tag("schedule")?.to_owned();
-    let start: u64 = tag("start")?.parse().ok()?;
-    let end: u64 = tag("end")?.parse().ok()?;
-    let held = match tag("hold")? {
-        "held" => true,
-        "released" => false,
+    use crate::tags::{
+        HOLD_HELD, HOLD_RELEASED, TAG_END, TAG_HOLD, TAG_SCHEDULE, TAG_SLOT, TAG_START, first_value,
+    };
+    let tag = |name| first_value(event, name);
+    let schedule = tag(TAG_SCHEDULE)?.to_owned();
+    let start: u64 = tag(TAG_START)?.parse().ok()?;
+    let end: u64 = tag(TAG_END)?.parse().ok()?;
+    let held = match tag(TAG_HOLD)? {
+        HOLD_HELD => true,
+        HOLD_RELEASED => false,
         _ => return None,
     };
-    let slot = tag("slot")?.to_owned();
-    (slot == slot_id(&schedule, start) && end > start).then_some((slot, schedule, start, end, held))
+    let slot = tag(TAG_SLOT)?.to_owned();
+    let length = end.checked_sub(start)?;
+    (slot == slot_id(&schedule, start) && (1..=MAX_HOLD_SECONDS).contains(&length))
+        .then_some((slot, schedule, start, end, held))
 }
 
 impl Holds {
@@ -429,41 +441,78 @@ impl Holds {
     ) -> Self {
         let mut holds = Self::default();
         for event in events {
-            if event.kind.as_u16() != kinds::SLOT_HOLD
-                || event.verify().is_err()
-                || !may_schedule(roster, &event.pubkey, event.created_at)
-            {
-                continue;
-            }
-            if let Some((slot, schedule, start, end, held)) = hold_tags(event) {
-                holds.apply(
-                    slot,
-                    Hold {
-                        schedule,
-                        start,
-                        end,
-                        held,
-                        at: event.created_at,
-                    },
-                );
+            if event.kind.as_u16() == kinds::SLOT_HOLD && event.verify().is_ok() {
+                holds.apply_event(roster, event);
             }
         }
         holds
     }
 
-    /// Record `hold` for `slot` if it is the newest.
-    pub fn apply(&mut self, slot: String, hold: Hold) {
-        let newer = self.by_slot.get(&slot).is_none_or(|h| h.at <= hold.at);
-        if newer {
-            self.by_slot.insert(slot, hold);
+    /// Take a verified slot-hold event into account, if a member who may schedule wrote it and
+    /// it is well formed: the newest of its slot counts (a release wins a tie: booked and moved
+    /// in one second, the time is free).
+    pub fn apply_event(&mut self, roster: &RosterChain, event: &Event) {
+        if let Some((slot, hold)) = Self::hold_of(roster, event) {
+            self.apply(slot, hold);
         }
+    }
+
+    /// [`Self::apply_event`] for events taken in the order they were stored (the relay's
+    /// writer): the last one counts, whatever its date.
+    pub fn apply_stored(&mut self, roster: &RosterChain, event: &Event) {
+        if let Some((slot, hold)) = Self::hold_of(roster, event) {
+            self.set(slot, hold);
+        }
+    }
+
+    fn hold_of(roster: &RosterChain, event: &Event) -> Option<(String, Hold)> {
+        if event.kind.as_u16() != kinds::SLOT_HOLD
+            || !may_schedule(roster, &event.pubkey, event.created_at)
+        {
+            return None;
+        }
+        let (slot, schedule, start, end, held) = hold_tags(event)?;
+        let at = event.created_at;
+        Some((
+            slot,
+            Hold {
+                schedule,
+                start,
+                end,
+                held,
+                at,
+            },
+        ))
+    }
+
+    /// Record `hold` for `slot` if it is the newest (a release wins a tie).
+    pub fn apply(&mut self, slot: String, hold: Hold) {
+        let newer_known = self
+            .by_slot
+            .get(&slot)
+            .is_some_and(|h| (h.at, !h.held) > (hold.at, !hold.held));
+        if !newer_known {
+            self.set(slot, hold);
+        }
+    }
+
+    fn set(&mut self, slot: String, hold: Hold) {
+        let key = (hold.schedule.clone(), hold.start);
+        if hold.held {
+            self.held.insert(key, hold.end);
+        } else {
+            self.held.remove(&key);
+        }
+        self.by_slot.insert(slot, hold);
     }
 
     /// Whether a time of `schedule` overlapping `[start, end)` is held.
     pub fn overlaps(&self, schedule: &str, start: u64, end: u64) -> bool {
-        self.by_slot
-            .values()
-            .any(|h| h.held && h.schedule == schedule && h.start < end && start < h.end)
+        let from = (schedule.to_owned(), start.saturating_sub(MAX_HOLD_SECONDS));
+        let to = (schedule.to_owned(), end);
+        self.held
+            .range(from..to)
+            .any(|(_, held_end)| start < *held_end)
     }
 
     /// Whether `slot` is held.
@@ -479,12 +528,18 @@ pub fn hold_event(
     held: bool,
     created_at: Timestamp,
 ) -> Result<Event, ScheduleError> {
+    use crate::tags::{
+        HOLD_HELD, HOLD_RELEASED, TAG_END, TAG_HOLD, TAG_NONCE, TAG_SCHEDULE, TAG_SLOT, TAG_START,
+    };
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce).map_err(|_| ScheduleError::Signing)?;
     let tags = [
-        Tag::custom("slot", [slot.slot.clone()]),
-        Tag::custom("schedule", [slot.schedule.clone()]),
-        Tag::custom("start", [slot.start.to_string()]),
-        Tag::custom("end", [slot.end.to_string()]),
-        Tag::custom("hold", [if held { "held" } else { "released" }]),
+        Tag::custom(TAG_SLOT, [slot.slot.clone()]),
+        Tag::custom(TAG_SCHEDULE, [slot.schedule.clone()]),
+        Tag::custom(TAG_START, [slot.start.to_string()]),
+        Tag::custom(TAG_END, [slot.end.to_string()]),
+        Tag::custom(TAG_HOLD, [if held { HOLD_HELD } else { HOLD_RELEASED }]),
+        Tag::custom(TAG_NONCE, [hex::encode(nonce)]),
     ];
     EventBuilder::new(Kind::from(kinds::SLOT_HOLD), "")
         .tags(tags)

@@ -36,6 +36,23 @@ pub const TAG_FORMAT: &str = "ehr";
 pub const FORMAT_VERSION: &str = "1";
 /// Tag holding a guardianship's status.
 pub const TAG_STATUS: &str = "status";
+/// A slot hold's slot id (`<schedule>.<start>`, kind 2125).
+pub const TAG_SLOT: &str = "slot";
+/// A slot hold's schedule id.
+pub const TAG_SCHEDULE: &str = "schedule";
+/// A slot hold's start (Unix seconds).
+pub const TAG_START: &str = "start";
+/// A slot hold's end (Unix seconds).
+pub const TAG_END: &str = "end";
+/// Whether a slot hold holds its time: [`HOLD_HELD`] or [`HOLD_RELEASED`].
+pub const TAG_HOLD: &str = "hold";
+/// The time is held.
+pub const HOLD_HELD: &str = "held";
+/// The time is released.
+pub const HOLD_RELEASED: &str = "released";
+/// Random hex that makes an event unique: two holds of one time by one desk in one second
+/// are two events, and a resent one is the same event (the relay's duplicate).
+pub const TAG_NONCE: &str = "nonce";
 
 /// Why the strict reader refused an event's tags. No variant carries a tag value.
 #[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]

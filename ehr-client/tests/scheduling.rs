@@ -465,6 +465,12 @@ fn her_request_and_the_desks_answer_fold_into_one_record_and_she_cannot_book_her
         seen[0].as_appointment().unwrap().status,
         AppointmentStatus::Proposed
     );
+    // Nor does she read her forgery as booked in her own chart.
+    let (_, hers) = both_sides(&p, &frontdesk, &patient);
+    assert_eq!(
+        hers.iter().map(status).collect::<Vec<_>>(),
+        [AppointmentStatus::Proposed]
+    );
     // The desk's booking is the record's next version: one entry, booked, for both sides.
     let view = p.view(&frontdesk);
     let now = p.tick();
@@ -476,4 +482,30 @@ fn her_request_and_the_desks_answer_fold_into_one_record_and_she_cannot_book_her
     let (practice, hers) = both_sides(&p, &frontdesk, &patient);
     assert_eq!((practice.len(), hers.len()), (1, 1));
     assert_eq!(status(&hers[0]), AppointmentStatus::Booked);
+}
+
+#[test]
+fn a_time_held_and_released_in_the_same_second_is_free_whatever_order_the_events_come_in() {
+    let p = Practice::new();
+    let def = definition(&p);
+    let slot = def
+        .free_slots(&Holds::default(), "sick", MONDAY, MONDAY + 86_400)
+        .unwrap()
+        .remove(0);
+    let at = Timestamp::from_secs(p.clock);
+    let held = ehr_client::schedule::hold_event(&p.frontdesk, &slot, true, at).unwrap();
+    let released = ehr_client::schedule::hold_event(&p.frontdesk, &slot, false, at).unwrap();
+    // Two holds of one time by one desk in one second are two events (a resend is one).
+    assert_ne!(
+        held.id,
+        ehr_client::schedule::hold_event(&p.frontdesk, &slot, true, at)
+            .unwrap()
+            .id
+    );
+    let roster = verify(&p);
+    for events in [[&held, &released], [&released, &held]] {
+        let mut all = p.store.clone();
+        all.extend(events.into_iter().cloned());
+        assert!(!Holds::from_events(&roster, &all).is_held(&slot.slot));
+    }
 }

@@ -5,16 +5,19 @@
 //! (they are barriers, as rosters are), against what this process has stored: a hold that
 //! overlaps a time already held is refused (the first confirmation wins), and a patient with
 //! [`MAX_OPEN_REQUESTS`] requests since the practice last acted on her appointments is refused
-//! another. Several relay processes on one PostgreSQL database each decide for their own
+//! another. "Since" is in the order the relay stored them, not by `created_at`, which the
+//! patient chooses: a request dated back before the desk's answer still counts. An event this
+//! process already applied passes (the store answers `duplicate:`), so a hold sent again after a
+//! lost `OK` is not taken for a second booking. Several relay processes on one PostgreSQL database each decide for their own
 //! writes; a practice runs one writer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use ehr_client::kinds;
 use ehr_client::roster::RosterChain;
-use ehr_client::schedule::{Hold, Holds, hold_tags, may_schedule};
+use ehr_client::schedule::{Holds, hold_tags, may_schedule};
 use ehr_client::tags::{TAG_PATIENT, first_value};
-use nostr::prelude::{Event, EventId, PublicKey, Timestamp};
+use nostr::prelude::{Event, EventId, PublicKey};
 
 use crate::error::Reject;
 
@@ -25,9 +28,11 @@ pub const MAX_OPEN_REQUESTS: usize = 3;
 #[derive(Debug, Clone, Default)]
 pub struct Scheduling {
     holds: Holds,
-    /// Per patient: when the practice last wrote an appointment about her, and the requests
-    /// she (or her guardian) sent since.
-    requests: BTreeMap<PublicKey, (Timestamp, Vec<(Timestamp, EventId)>)>,
+    /// Per patient: the requests she (or her guardian) sent since the practice last wrote an
+    /// appointment about her, in the order they were stored.
+    requests: BTreeMap<PublicKey, Vec<EventId>>,
+    /// Every hold and appointment applied (a reload applies them all again).
+    applied: HashSet<EventId>,
 }
 
 fn patient_of(event: &Event) -> Option<PublicKey> {
@@ -35,36 +40,23 @@ fn patient_of(event: &Event) -> Option<PublicKey> {
 }
 
 impl Scheduling {
-    /// Take a stored hold or appointment into account.
+    /// Take a stored hold or appointment into account, once.
     pub fn apply(&mut self, chain: &RosterChain, event: &Event) {
+        if !self.applied.insert(event.id) {
+            return;
+        }
         match event.kind.as_u16() {
-            kinds::SLOT_HOLD if may_schedule(chain, &event.pubkey, event.created_at) => {
-                if let Some((slot, schedule, start, end, held)) = hold_tags(event) {
-                    let hold = Hold {
-                        schedule,
-                        start,
-                        end,
-                        held,
-                        at: event.created_at,
-                    };
-                    self.holds.apply(slot, hold);
-                }
-            }
+            kinds::SLOT_HOLD => self.holds.apply_stored(chain, event),
             kinds::APPOINTMENT => {
                 let Some(patient) = patient_of(event) else {
                     return;
                 };
-                let (acted, sent) = self
-                    .requests
-                    .entry(patient)
-                    .or_insert((Timestamp::from_secs(0), Vec::new()));
+                let sent = self.requests.entry(patient).or_default();
                 if may_schedule(chain, &event.pubkey, event.created_at) {
-                    *acted = (*acted).max(event.created_at);
-                } else if sent.iter().all(|(_, id)| *id != event.id) {
-                    sent.push((event.created_at, event.id));
+                    sent.clear();
+                } else {
+                    sent.push(event.id);
                 }
-                let since = *acted;
-                sent.retain(|(at, _)| *at > since);
             }
             _ => {}
         }
@@ -72,6 +64,9 @@ impl Scheduling {
 
     /// Whether `event` (a hold or an appointment) may be stored now.
     pub fn check(&self, chain: &RosterChain, event: &Event) -> Result<(), Reject> {
+        if self.applied.contains(&event.id) {
+            return Ok(());
+        }
         match event.kind.as_u16() {
             kinds::SLOT_HOLD => {
                 let (_, schedule, start, end, held) = hold_tags(event).ok_or(Reject::invalid(
@@ -90,7 +85,7 @@ impl Scheduling {
                 }
                 let waiting = patient_of(event)
                     .and_then(|patient| self.requests.get(&patient))
-                    .map_or(0, |(_, sent)| sent.len());
+                    .map_or(0, Vec::len);
                 if waiting >= MAX_OPEN_REQUESTS {
                     return Err(Reject::rate_limited(
                         "3 appointment requests are already waiting for the practice to answer",

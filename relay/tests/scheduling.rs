@@ -57,15 +57,22 @@ async fn a_time_is_held_once_and_the_second_hold_is_refused_until_released(db: D
     let relay = practice.relay(db).await;
     let start = Timestamp::now().as_secs() + 86_400;
     let mut frontdesk = relay.client(&practice.frontdesk).await;
-    frontdesk
-        .publish_ok(&hold(&practice.frontdesk, &slot(start, 15), true))
-        .await;
+    let first = hold(&practice.frontdesk, &slot(start, 15), true);
+    frontdesk.publish_ok(&first).await;
     // Another desk, the same time for a longer visit: refused, the first confirmation won.
     let mut doctor = relay.client(&practice.doctor).await;
     let (ok, message) = doctor
         .publish(&hold(&practice.doctor, &slot(start, 30), true))
         .await;
     assert!(!ok && message.starts_with("blocked:"), "{message}");
+    // Another time that overlaps it, under its own slot id: refused too.
+    let (ok, message) = doctor
+        .publish(&hold(&practice.doctor, &slot(start - 900, 30), true))
+        .await;
+    assert!(!ok && message.starts_with("blocked:"), "{message}");
+    // The same hold sent again (its OK lost) is a duplicate, not a second booking.
+    let (ok, message) = frontdesk.publish(&first).await;
+    assert!(ok, "{message}");
     // The next quarter hour is free.
     doctor
         .publish_ok(&hold(&practice.doctor, &slot(start + 900, 15), true))
@@ -116,6 +123,20 @@ async fn a_patient_may_leave_three_requests_waiting_and_not_a_fourth(db: Db) {
         .await;
     her.publish_ok(&appointment(&patient, &pk, ("epoch", "0")))
         .await;
+    // Requests dated back before the practice's answer still count (the order they arrive in
+    // decides, not the date she gives): a third waits, a fourth does not.
+    let backdated = || {
+        let request = appointment(&patient, &pk, ("epoch", "0"));
+        EventBuilder::new(request.kind, request.content.clone())
+            .tags(request.tags.clone())
+            .custom_created_at(Timestamp::from_secs(Timestamp::now().as_secs() - 3600))
+            .finalize(&patient)
+            .unwrap()
+    };
+    her.publish_ok(&backdated()).await;
+    her.publish_ok(&backdated()).await;
+    let (ok, message) = her.publish(&backdated()).await;
+    assert!(!ok && message.starts_with("rate-limited:"), "{message}");
     // A stranger is no member at all.
     let stranger = Keys::generate();
     let mut them = relay.client(&stranger).await;
@@ -155,15 +176,17 @@ async fn a_patient_is_served_schedules_and_holds_but_no_other_patients_appointme
         ))
         .await;
     let mut her = relay.client(&maria).await;
+    let mine = appointment(&maria, &maria.public_key(), ("epoch", "0"));
+    her.publish_ok(&mine).await;
     let served = her
-        .req("s", &[json!({"kinds": [2123, 2124, 2125]})])
+        .req("s", &[json!({"kinds": [2123, 2124, 2125, 2126]})])
         .await
         .unwrap();
     let mut kinds: Vec<u16> = served.iter().map(|e| e.kind.as_u16()).collect();
     kinds.sort_unstable();
-    assert_eq!(kinds, [2123, 2125]);
-    // The hold names no patient.
-    assert!(served.iter().all(|e| e.tags.public_keys().next().is_none()));
+    // The schedule, the hold and her own request: not the other patient's appointment.
+    assert_eq!(kinds, [2123, 2124, 2125]);
+    assert!(served.iter().any(|e| e.id == mine.id));
     relay.stop().await;
 }
 
@@ -184,10 +207,25 @@ async fn a_reminder_record_is_for_the_practices_reminder_agent_only(db: Db) {
         .publish(&record(&practice.frontdesk, &Keys::generate().public_key()))
         .await;
     assert!(!ok && message.starts_with("restricted:"), "{message}");
-    // The agent is served its records.
+    // Tagged for the agent and someone else: refused.
+    let two = EventBuilder::new(Kind::from(ehr_client::kinds::REMINDER), "AgIC-sealed")
+        .tags([
+            Tag::public_key(practice.billing.public_key()),
+            Tag::public_key(Keys::generate().public_key()),
+        ])
+        .finalize(&practice.frontdesk)
+        .unwrap();
+    let (ok, message) = frontdesk.publish(&two).await;
+    assert!(!ok && message.starts_with("restricted:"), "{message}");
+    // The agent is served its records; a patient none (not even when bookings happen).
     let mut agent = relay.client(&practice.billing).await;
     let served = agent.req("r", &[json!({"kinds": [2126]})]).await.unwrap();
     assert_eq!(served.len(), 1);
+    let patient = Keys::generate();
+    allow(&relay, &practice.doctor, &patient.public_key()).await;
+    let mut her = relay.client(&patient).await;
+    let served = her.req("r", &[json!({"kinds": [2126]})]).await.unwrap();
+    assert!(served.is_empty());
     relay.stop().await;
 }
 

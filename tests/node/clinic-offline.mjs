@@ -74,9 +74,12 @@ await runAndReport(browser, watched, async (result) => {
   await page.getByRole("tab", { name: "New note" }).click();
   await page.getByLabel("Objective").fill(input.marker);
   await page.getByRole("button", { name: "Sign note" }).click();
-  await page.waitForFunction(() => /Kept on this device/.test(document.querySelector("#panel-note")?.textContent ?? "")
+  // Kept: the form says so until the chart is drawn again, and the chart's status after it.
+  await page.waitForFunction(() => /kept on this device/i.test(
+    `${document.querySelector("#panel-note")?.textContent} ${document.querySelector("#status")?.textContent}`)
     || document.querySelector("#panel-note .form-error")?.textContent, null, { timeout: 60000 });
-  result.noteSaid = await page.locator("#panel-note .form-status, #panel-note .form-error").allTextContents();
+  result.noteSaid = [...await page.locator("#panel-note .form-status, #panel-note .form-error").allTextContents(),
+    await page.textContent("#status")];
   result.offlineSummary = await summary();
 
   // No network at all, and the page reloaded: the service worker serves the app; she logs in

@@ -20,7 +20,7 @@ await runAndReport(browser, watched, async (result) => {
     let down = true;
     const published = [];
     const relay = async () => {
-      if (down) throw new Error("the relay could not be reached");
+      if (down) throw Object.assign(new Error("the relay could not be reached"), { unreachable: true });
       return {
         publish: async (event) => {
           published.push(event.id);

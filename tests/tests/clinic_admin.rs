@@ -15,7 +15,8 @@ mod clinic_common;
 mod demo_common;
 
 use clinic_common::{
-    CHROMIUM, assert_browser_ready, assert_own_origins, nurse_logs_in, screenshot_dir,
+    CHROMIUM, assert_browser_ready, assert_own_origins, nurse_logs_in, roster_row, run_node,
+    screenshot_dir,
 };
 use demo_common::{Seeded, doctor_writes_then_every_event, start_seeded};
 use ehr_client::access::PracticeView;
@@ -49,13 +50,7 @@ async fn an_admin_adds_and_revokes_members_in_the_app_and_the_revoked_nurse_read
         "relayMember": { "npub": stranger.npub(), "hex": stranger.public_key().to_hex() },
         "screenshot": screenshot_dir().join("administration-1280px.png"),
     });
-    let result = tokio::task::spawn_blocking(move || {
-        ehr_tests::node::run_json_lines("clinic-admin.mjs", "playwright-core", &input)
-    })
-    .await
-    .unwrap()
-    .unwrap()
-    .remove(0);
+    let result = run_node("clinic-admin.mjs", input).await;
     assert_eq!(result["failure"], Value::Null, "{result}");
     // The administration view also asks the FHIR gateway (facilities, its status).
     assert_own_origins(&result, &clinic, &relay, &[&fhir]);
@@ -70,16 +65,7 @@ async fn an_admin_adds_and_revokes_members_in_the_app_and_the_revoked_nurse_read
             .contains("every chart key")
     );
     let row = |rows: &Value, name: &str| -> Vec<String> {
-        rows.as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r[0] == name)
-            .unwrap_or_else(|| panic!("{name} not listed: {rows}"))
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c.as_str().unwrap().to_owned())
-            .collect()
+        roster_row(rows, name).unwrap_or_else(|| panic!("{name} not listed: {rows}"))
     };
     assert_eq!(row(&result["before"], nurse_name)[3], "active");
     assert_eq!(row(&result["after"], nurse_name)[3], "ended");

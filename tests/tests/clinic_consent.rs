@@ -11,20 +11,14 @@
 mod clinic_common;
 mod demo_common;
 
-use clinic_common::{CHROMIUM, assert_browser_ready, assert_same_origin};
+use clinic_common::{CHROMIUM, assert_browser_ready, assert_same_origin, run_node};
 use demo_common::{Seeded, everything, start_seeded, until_status};
 use serde_json::{Value, json};
 
 const FACILITY: &str = "demo-hospital";
 
 async fn phase(input: Value) -> Value {
-    tokio::task::spawn_blocking(move || {
-        ehr_tests::node::run_json_lines("clinic-consent.mjs", "playwright-core", &input)
-    })
-    .await
-    .unwrap()
-    .unwrap()
-    .remove(0)
+    run_node("clinic-consent.mjs", input).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

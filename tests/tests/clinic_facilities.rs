@@ -13,23 +13,12 @@
 mod clinic_common;
 mod demo_common;
 
-use clinic_common::{CHROMIUM, assert_browser_ready, assert_own_origins, screenshot_dir};
+use clinic_common::{CHROMIUM, assert_browser_ready, assert_own_origins, run_node, screenshot_dir};
 use demo_common::{Seeded, everything, start_seeded, until_status};
 use serde_json::{Value, json};
 
 /// The facility the admin registers in the app (the demo's own is `demo-hospital`).
 const FACILITY: &str = "regional-lab";
-
-/// Run a node half (`script`) with `input`: its one JSON line.
-async fn browser(script: &'static str, input: Value) -> Value {
-    tokio::task::spawn_blocking(move || {
-        ehr_tests::node::run_json_lines(script, "playwright-core", &input)
-    })
-    .await
-    .unwrap()
-    .unwrap()
-    .remove(0)
-}
 
 /// The admin's page in `phase` of clinic-facilities.mjs, checked to have failed at nothing
 /// and to have talked to the clinic, the relay and the gateway only.
@@ -37,7 +26,7 @@ async fn as_admin(seeded: &Seeded, phase: &str) -> Value {
     let urls = seeded.stack.urls();
     let clinic = urls.clinic.clone().unwrap();
     let fhir = urls.fhir.clone().unwrap();
-    let result = browser(
+    let result = run_node(
         "clinic-facilities.mjs",
         json!({
             "clinic": clinic,
@@ -82,7 +71,7 @@ async fn a_facility_registered_in_the_app_reads_only_a_consenting_patient_until_
     assert_ne!(everything(&fhir, &key, &maria).await, 200);
 
     // The doctor records Maria's consent to the new facility in the app (clinic-consent.mjs).
-    let granted = browser(
+    let granted = run_node(
         "clinic-consent.mjs",
         json!({
             "clinic": clinic,

@@ -13,7 +13,7 @@ mod demo_common;
 
 use std::time::Duration;
 
-use clinic_common::{CHROMIUM, assert_browser_ready, assert_same_origin};
+use clinic_common::{CHROMIUM, assert_browser_ready, assert_same_origin, run_node};
 use demo_common::{Seeded, doctor_writes_then_every_event, start_seeded};
 use ehr_client::access::PracticeView;
 use ehr_client::keys::Identity;
@@ -23,13 +23,7 @@ use ehr_client::nostr::prelude::Filter;
 use serde_json::{Value, json};
 
 async fn phase(input: Value) -> Value {
-    tokio::task::spawn_blocking(move || {
-        ehr_tests::node::run_json_lines("clinic-guardians.mjs", "playwright-core", &input)
-    })
-    .await
-    .unwrap()
-    .unwrap()
-    .remove(0)
+    run_node("clinic-guardians.mjs", input).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

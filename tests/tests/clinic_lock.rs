@@ -11,7 +11,7 @@
 mod clinic_common;
 mod demo_common;
 
-use clinic_common::{CHROMIUM, assert_browser_ready, assert_same_origin, serve_clinic};
+use clinic_common::{CHROMIUM, assert_browser_ready, assert_same_origin, run_node, serve_clinic};
 use demo_common::{Seeded, start_seeded};
 use serde_json::{Value, json};
 
@@ -33,13 +33,7 @@ async fn a_chart_left_open_locks_and_leaves_no_patient_in_the_page() {
         "nsec": keys.doctor.nsec().as_str(),
         "search": "maria demo-alvarez",
     });
-    let result = tokio::task::spawn_blocking(move || {
-        ehr_tests::node::run_json_lines("clinic-lock.mjs", "playwright-core", &input)
-    })
-    .await
-    .unwrap()
-    .unwrap()
-    .remove(0);
+    let result = run_node("clinic-lock.mjs", input).await;
     stack.stop().await;
     assert_eq!(result["failure"], Value::Null, "{result}");
     assert_same_origin(&result, &url, &relay, None);

@@ -13,7 +13,7 @@ mod clinic_common;
 mod demo_common;
 mod nip46_common;
 
-use clinic_common::{CHROMIUM, assert_browser_ready, assert_same_origin};
+use clinic_common::{CHROMIUM, assert_browser_ready, assert_same_origin, run_node};
 use demo_common::{Seeded, start_seeded};
 use nip46_common::{Mode, run_signer};
 use nostr::prelude::Keys;
@@ -50,13 +50,7 @@ async fn a_doctor_logs_in_and_answers_through_a_remote_signer_that_decrypts_only
         "search": "maria demo-alvarez",
         "reply": REPLY,
     });
-    let result = tokio::task::spawn_blocking(move || {
-        ehr_tests::node::run_json_lines("clinic-nip46.mjs", "playwright-core", &input)
-    })
-    .await
-    .unwrap()
-    .unwrap()
-    .remove(0);
+    let result = run_node("clinic-nip46.mjs", input).await;
     stop.send(true).unwrap();
     let asked = signer.await.unwrap();
     stack.stop().await;

@@ -251,6 +251,19 @@ async fn the_nurse_works_offline_and_her_outbox_is_sent_once_when_the_relay_is_b
     ] {
         assert!(!database.contains(plain), "{plain} in IndexedDB in clear");
     }
+    // Not even the relay's events (themselves encrypted) in the clear: no key of hers, no
+    // event's fields, nothing that parses as JSON (each value is one sealed entry).
+    let maria = keys.patients[0].public_key().to_hex();
+    for plain in [maria.as_str(), "\"sig\"", "\"pubkey\"", "patient-content"] {
+        assert!(!database.contains(plain), "{plain} in IndexedDB in clear");
+    }
+    for value in result["stored"]["values"].as_array().unwrap() {
+        let value = value.as_str().unwrap();
+        assert!(
+            serde_json::from_str::<Value>(value).is_err(),
+            "a readable entry: {value:.80}"
+        );
+    }
     let files = result["stored"]["files"].to_string();
     for plain in [NURSE_MARKER, "OFFLINEMARK", "Maria", "Alvarez"] {
         assert!(!files.contains(plain), "{plain} in the Cache API");

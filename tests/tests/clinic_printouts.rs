@@ -13,7 +13,9 @@
 mod clinic_common;
 mod demo_common;
 
-use clinic_common::{CHROMIUM, assert_browser_ready, assert_same_origin, pdf_text, screenshot_dir};
+use clinic_common::{
+    CHROMIUM, assert_browser_ready, assert_same_origin, pdf_text, run_node, screenshot_dir,
+};
 use demo_common::{Seeded, start_seeded};
 use serde_json::{Value, json};
 
@@ -51,13 +53,7 @@ async fn each_printout_prints_the_practice_the_patient_the_clinician_and_its_con
               "png": shots.join("printout-sports-1280px.png") },
         ],
     });
-    let result = tokio::task::spawn_blocking(move || {
-        ehr_tests::node::run_json_lines("clinic-printouts.mjs", "playwright-core", &input)
-    })
-    .await
-    .unwrap()
-    .unwrap()
-    .remove(0);
+    let result = run_node("clinic-printouts.mjs", input).await;
     stack.stop().await;
     assert_eq!(result["failure"], Value::Null, "{result}");
     assert_same_origin(&result, &clinic, &stack.urls().relay, None);

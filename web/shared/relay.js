@@ -8,6 +8,14 @@ const PAGE = 500;
 // A relay that stops answering gets a clear error rather than a page that spins forever.
 const ANSWER_TIMEOUT_MS = 20000;
 
+// An error saying the relay could not be reached or stopped answering (not a refusal): its
+// `unreachable` is true, so an app may fall back on what the device kept.
+function unreachable(message) {
+  const error = new Error(message);
+  error.unreachable = true;
+  return error;
+}
+
 // NIP-42: `signer`'s AUTH event for `relay`'s `challenge` (the template is the core's).
 export function signAuth(signer, relay, challenge) {
   const now = Math.floor(Date.now() / 1000);
@@ -57,12 +65,12 @@ export class Relay {
       // A relay that never answers the handshake gets the same clear error as one that refuses.
       const timer = setTimeout(() => {
         ws.close();
-        reject(new Error("the relay could not be reached"));
+        reject(unreachable("the relay could not be reached"));
       }, ANSWER_TIMEOUT_MS);
       ws.addEventListener("open", () => { clearTimeout(timer); resolve(new Relay(ws)); }, { once: true });
       ws.addEventListener("error", () => {
         clearTimeout(timer);
-        reject(new Error("the relay could not be reached"));
+        reject(unreachable("the relay could not be reached"));
       }, { once: true });
     });
   }
@@ -93,7 +101,7 @@ export class Relay {
       this.wakeAll();
     });
     ws.addEventListener("close", () => {
-      this.closed = new Error("the relay closed the connection");
+      this.closed = unreachable("the relay closed the connection");
       this.wakeAll();
     });
   }
@@ -114,7 +122,7 @@ export class Relay {
       if (index >= 0) return this.inbox.splice(index, 1)[0];
       if (this.closed) throw this.closed;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error("the relay did not answer in time");
+      if (left <= 0) throw unreachable("the relay did not answer in time");
       await new Promise((resolve) => {
         const wake = () => {
           clearTimeout(timer);

@@ -144,14 +144,15 @@ pub async fn serve(
     let mut assets = Assets::load(&app, &dir);
     assets.fill("connection", config.connection.as_deref().unwrap_or(""));
     assets.fill("gateway", gateway.trim_end_matches('/'));
-    if let Some(worker) = app.service_worker {
-        assets.add_service_worker(worker);
-    }
     let lock_after = config
         .lock_after_secs
         .unwrap_or(DEFAULT_LOCK_AFTER_SECS)
         .max(1);
     assets.fill("lock_after_secs", &lock_after.to_string());
+    // Last: the worker's version covers the page as served (a new lock time is a new worker).
+    if let Some(worker) = app.service_worker {
+        assets.add_service_worker(worker);
+    }
     if let Some(dir) = assets.missing() {
         tracing::warn!(
             service,

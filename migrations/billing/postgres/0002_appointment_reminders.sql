@@ -8,7 +8,6 @@ CREATE TABLE appointment_reminders (
     start_at BIGINT NOT NULL,
     before_seconds BIGINT NOT NULL,
     enqueued_at BIGINT NOT NULL,
-    rumor_id TEXT NOT NULL,
     PRIMARY KEY (appointment, start_at, before_seconds)
 );
 CREATE INDEX appointment_reminders_start ON appointment_reminders (start_at);

@@ -8,7 +8,6 @@ CREATE TABLE appointment_reminders (
     start_at INTEGER NOT NULL,
     before_seconds INTEGER NOT NULL,
     enqueued_at INTEGER NOT NULL,
-    rumor_id TEXT NOT NULL,
     PRIMARY KEY (appointment, start_at, before_seconds)
 );
 CREATE INDEX appointment_reminders_start ON appointment_reminders (start_at);

@@ -45,7 +45,7 @@ fn is_practice(event: &Event) -> bool {
 }
 
 const CLINICAL_APPEND_ONLY: Reject = Reject::blocked(
-    "practice records (kinds 2100-2121) are append-only; publish a correction instead",
+    "practice records (the practice kinds in use, 2100-2126) are append-only; publish a correction instead",
 );
 
 /// The statements a backend runs inside one transaction.

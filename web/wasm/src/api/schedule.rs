@@ -113,7 +113,7 @@ impl FreeSlotInput {
 }
 
 /// The appointments `session` reads in `events` (kind 2124): the current version of each, with
-/// its patient, by start: `[{"patient", "appointment"}]`.
+/// its patient and schedule, by start: `[{"patient", "schedule", "appointment"}]`.
 pub fn appointments(session: &MemberSession, events: &str) -> Result<String, ApiError> {
     let (events, _) = parse_events(events)?;
     let opened = session.view().open(
@@ -148,7 +148,16 @@ pub fn appointments(session: &MemberSession, events: &str) -> Result<String, Api
     let mut list: Vec<Value> = current
         .into_values()
         .map(|(_, _, patient, resource)| {
-            json!({ "patient": patient, "appointment": serde_json::to_value(&resource).unwrap_or(Value::Null) })
+            // The schedule it holds a time of (the desk's views group and move by it).
+            let schedule = resource
+                .as_appointment()
+                .and_then(booking::held_slot)
+                .map(|slot| slot.schedule);
+            json!({
+                "patient": patient,
+                "schedule": schedule,
+                "appointment": serde_json::to_value(&resource).unwrap_or(Value::Null),
+            })
         })
         .collect();
     list.sort_by(|a, b| {

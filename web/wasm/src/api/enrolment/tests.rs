@@ -109,8 +109,17 @@ fn the_handover_sheets_qr_codes_read_back_as_the_connection_string_and_the_ncryp
         read_qr(&handover["ncryptsec_qr"]),
         handover["ncryptsec"].as_str().unwrap()
     );
-    // The sheet never carries the plaintext key.
-    assert!(!out.to_string().contains("nsec1"));
+    // The sheet never carries the plaintext key, in any form.
+    let secret = keys::parse_secret_key(
+        handover["ncryptsec"].as_str().unwrap(),
+        handover["password"].as_str(),
+    )
+    .unwrap();
+    let patient = Identity::from_secret_key(secret);
+    let text = out.to_string();
+    assert!(!text.contains("nsec1"));
+    assert!(!text.contains(&patient.secret_key().to_secret_hex()));
+    assert!(!text.contains(patient.nsec().as_str()));
 }
 
 #[test]
