@@ -5,7 +5,7 @@
 // DOM text goes through textContent only: the CSP requires trusted types for HTML sinks.
 import init, { memberSessionWithSigner } from "/assets/ehr_web_wasm.js";
 import { $ } from "/dom.js";
-import { filter } from "/protocol.js";
+import { filter, kind } from "/protocol.js";
 import { sessionRelay } from "/relay.js";
 import { sessionLive, sessionToken } from "/session.js";
 import { initLogin } from "/login.js";
@@ -221,8 +221,10 @@ async function chartEvents(patient) {
 }
 
 // Open `patient`'s chart: her events, with the key events, opened by the core as the member;
-// on tab `tab` (after a write, the tab it was made on).
-async function openPatient(patient, tab) {
+// on tab `tab` (after a write, the tab it was made on). From the schedule, `options.appointment`
+// ({id, start, typeText}) opens it on a new note for that appointment's visit (notes.js), which
+// its Encounter names; a role that writes no notes sees the chart with a word why.
+async function openPatient(patient, tab, options = {}) {
   const token = sessionToken();
   const { connection, signer, relay, session, member, keys, outbox } = practice;
   $("status").textContent = "Opening the chart…";
@@ -234,20 +236,25 @@ async function openPatient(patient, tab) {
     const chart = JSON.parse(session.openChart(patient.patient, JSON.stringify(records)));
     if (!sessionLive(token)) return;
     const context = { connection, signer, relay, session, member, events, chart, patient, outbox };
+    // Once the note is signed (or the chart drawn again), the appointment is done with.
     context.reload = () => openPatient(patient, selectedTab());
+    const { appointment } = options;
+    const notes = appointment && tabShown({ id: "note" }, member, patient) && member.writes.includes(kind("document"));
+    if (notes) context.appointment = appointment;
     practice.open = patient;
     $("patients").hidden = true;
     $("chart-patient").textContent = [patient.birthDate && `Born ${patient.birthDate}`,
       ...(patient.identifiers ?? [])].filter(Boolean).join(" · ");
     const refused = chart.refused.length;
     $("status").textContent = [
+      appointment && !notes ? "Your role does not write visit notes: the chart is open." : "",
       outbox.online ? "" : "Offline: this chart is as this device last saw it, with what you wrote since. Kept on this device: anything you write now, sent when the relay is back.",
       refused === 0 ? "" : `${refused} events could not be verified or opened and are not shown.`,
     ].filter(Boolean).join(" ");
     renderChart(context, {
       heading: patient.name ?? "Unnamed patient",
       shown: (candidate) => tabShown(candidate, member, patient),
-      tab,
+      tab: notes ? "note" : tab,
     });
     performance.mark("clinic:chart");
   } catch (error) {
@@ -273,9 +280,9 @@ function showView(view) {
   if (view !== "schedule") stopSchedule();
   if (view === "administration") showAdministration(practice, reopenPractice);
   if (view === "schedule") {
-    showSchedule(practice, (patient) => {
+    showSchedule(practice, (patient, options) => {
       showView("patients");
-      openPatient(patient);
+      openPatient(patient, undefined, options);
     });
   }
 }

@@ -1,8 +1,10 @@
 // The clinic app's encounter notes (DESIGN.md §12): SOAP sections from a template, dot-phrases
 // filled in from the chart, a draft kept encrypted in this browser under the member's own key
 // while she writes, then signed and published (a new visit's Encounter, then the note); an
-// addendum to a signed note; a nurse or MA writes a nursing note. The FHIR is built by the
-// core (WebAssembly). DOM text through textContent only (trusted types).
+// addendum to a signed note; a nurse or MA writes a nursing note. Started from an appointment
+// on the schedule (context.appointment), the note opens that appointment's visit, whose
+// Encounter names it (`Encounter.appointment`, DESIGN.md §13); the Visits tab says so. The
+// FHIR is built by the core (WebAssembly). DOM text through textContent only (trusted types).
 import {
   dotPhrases, encounterNote, expandDotPhrases, noteAddendum, noteTemplates,
 } from "/assets/ehr_web_wasm.js";
@@ -19,6 +21,26 @@ const SECTIONS = [
 ];
 
 const today = () => new Date().toISOString().slice(0, 10);
+const clock = (iso) => new Date(iso).toLocaleTimeString([], { timeStyle: "short" });
+const when = (iso) => new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+
+// "For the appointment at 09:30 (Well-child visit)".
+function appointmentLine({ start, typeText }) {
+  return `For the appointment${start ? ` at ${clock(start)}` : ""}${typeText ? ` (${typeText})` : ""}`;
+}
+
+// The appointments an Encounter names: [{id, start, typeText}], from the chart's Appointment
+// records when it holds them, else from the reference's words.
+function linkedAppointments(chart, encounter) {
+  const held = resources(chart, "Appointment");
+  return (encounter.appointment ?? []).map((ref) => {
+    const id = ref.reference?.replace(/^Appointment\//, "") ?? "";
+    const a = held.find((x) => x.id === id);
+    return a
+      ? { id, start: a.start ?? "", typeText: a.appointmentType?.text ?? a.appointmentType?.coding?.[0]?.display ?? "" }
+      : { id, start: "", typeText: "", display: ref.display ?? "" };
+  });
+}
 
 // Where this member's draft for this patient lives: a hash, so the storage names no one.
 async function draftName(context) {
@@ -54,10 +76,11 @@ async function dropDraft(context) {
 // The patient's visits, newest first: [{id, label}].
 function visits(chart) {
   return resources(chart, "Encounter")
-    .map((e) => ({ id: e.id, start: e.period?.start ?? "", type: e.type?.[0]?.text ?? e.type?.[0]?.coding?.[0]?.display ?? "Visit" }))
+    .map((e) => ({ id: e.id, start: e.period?.start ?? "", type: e.type?.[0]?.text ?? e.type?.[0]?.coding?.[0]?.display ?? "Visit",
+      booked: (e.appointment ?? []).length > 0 }))
     .sort((a, b) => b.start.localeCompare(a.start))
     .slice(0, 8)
-    .map((v) => ({ id: v.id, label: `${v.start.slice(0, 10)} — ${v.type}` }));
+    .map((v) => ({ id: v.id, label: `${v.start.slice(0, 10)} — ${v.type}${v.booked ? " (appointment)" : ""}` }));
 }
 
 function select(label, options, props = {}) {
@@ -101,24 +124,42 @@ async function mountNote(panel, context) {
     text: `Dot-phrases: ${[...JSON.parse(dotPhrases()).map((p) => `${p.phrase} (${p.becomes})`),
       ...practice.map((p) => `.${p.name} (the practice's)`)].join(", ")}.` });
   const draftStatus = el("p", { className: "help", attrs: { "aria-live": "polite" } });
+  // The appointment this note's new visit is for: the one it was started from, else the one
+  // of the draft restored.
+  let appointment = context.appointment ?? null;
+  const forAppointment = el("p", { className: "appointment-link", attrs: { "aria-live": "polite" } });
+  const showAppointment = () => {
+    forAppointment.hidden = !appointment || visit.value !== "";
+    forAppointment.textContent = appointment ? `${appointmentLine(appointment)}.` : "";
+  };
+  if (appointment && !visitType.value) visitType.value = appointment.typeText ?? "";
 
   const values = () => ({
     kind: noteKind.value,
     encounter: visit.value || null,
     visitType: visitType.value,
     reason: reason.value,
+    // Only a new visit is an appointment's.
+    ...(appointment && !visit.value ? {
+      appointment: appointment.id, appointmentStart: appointment.start ?? "", appointmentType: appointment.typeText ?? "",
+    } : {}),
     ...Object.fromEntries(sections.map(([name, , area]) => [name, area.value])),
   });
   const restore = (draft) => {
+    // A draft of another appointment's note (or of none) keeps the appointment chosen now.
+    if (!context.appointment && draft.appointment) {
+      appointment = { id: draft.appointment, start: draft.appointmentStart, typeText: draft.appointmentType };
+    }
     noteKind.value = draft.kind ?? noteKind.value;
     if ([...visit.options].some((o) => o.value === (draft.encounter ?? ""))) visit.value = draft.encounter ?? "";
-    visitType.value = draft.visitType ?? "";
+    visitType.value = draft.visitType || (appointment?.typeText ?? "");
     reason.value = draft.reason ?? "";
     for (const [name, , area] of sections) area.value = draft[name] ?? "";
   };
   const showNewVisit = () => {
     typeField.hidden = visit.value !== "";
     reasonField.hidden = visit.value !== "";
+    showAppointment();
   };
   visit.addEventListener("change", showNewVisit);
   template.addEventListener("change", () => {
@@ -134,7 +175,7 @@ async function mountNote(panel, context) {
 
   const form = recordForm(context, {
     label: "Sign note",
-    fields: [templateField, kindField, visitField, typeField, reasonField, help,
+    fields: [forAppointment, templateField, kindField, visitField, typeField, reasonField, help,
       ...sections.map(([, wrapper]) => wrapper), draftStatus],
     build: () => {
       const form = values();
@@ -165,6 +206,21 @@ async function mountNote(panel, context) {
   });
 }
 
+// On the Visits tab: a visit that was an appointment says so.
+function markAppointments(panel, { chart }) {
+  for (const article of panel.querySelectorAll("article.visit[data-id]")) {
+    const encounter = resources(chart, "Encounter").find((e) => e.id === article.dataset.id);
+    for (const a of encounter ? linkedAppointments(chart, encounter) : []) {
+      const words = a.start
+        ? `Visit for the appointment on ${when(a.start)}${a.typeText ? ` (${a.typeText})` : ""}`
+        : `Visit for an appointment${a.display ? ` (${a.display.replace(/^Appointment: /, "")})` : ""}`;
+      const line = el("p", { className: "meta appointment-link", text: words });
+      line.dataset.appointment = a.id;
+      article.querySelector("h4")?.after(line);
+    }
+  }
+}
+
 // Under each signed note of the Visits tab: add an addendum.
 function addAddenda(panel, context) {
   if (!context.member.writes.includes(kind("document"))) return;
@@ -183,5 +239,6 @@ function addAddenda(panel, context) {
 
 export function register({ registerTab, extendTab }) {
   registerTab({ id: "note", label: "New note", mount: mountNote });
+  extendTab("visits", markAppointments);
   extendTab("visits", addAddenda);
 }

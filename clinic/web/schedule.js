@@ -5,9 +5,9 @@
 // booking per time: when another desk took it a moment earlier, the hold is refused and the
 // request is declined with that reason, which she reads in the portal. Arrived, in room, done,
 // no-show and cancel are the appointment's next versions. DOM text via textContent.
-import { freeSlots } from "/assets/ehr_web_wasm.js";
+import { appointmentFilters, freeSlots } from "/assets/ehr_web_wasm.js";
 import { $, el } from "/dom.js";
-import { filter } from "/protocol.js";
+import { fetchSchedule, filter } from "/protocol.js";
 
 const STATUS = {
   proposed: "requested", booked: "booked", arrived: "arrived", "checked-in": "in room",
@@ -21,6 +21,12 @@ const NEXT = {
   "checked-in": [["Done", { op: "status", status: "fulfilled" }]],
 };
 
+// Requests are fetched by their topic tag, written within this many days (patients request
+// up to the booking horizon ahead, so an older request names a time gone by).
+const REQUEST_DAYS = 90;
+
+// An appointment's status in words; a booking she asked to move is still booked meanwhile.
+const statusOf = (item) => item.requested ? "booked, asks to move" : STATUS[item.appointment.status] ?? item.appointment.status;
 const time = (iso) => new Date(iso).toLocaleTimeString([], { timeStyle: "short" });
 const dayOf = (iso) => new Date(iso).toLocaleDateString("en-CA");
 const clinicianOf = (a) => a.participant?.find((p) => !p.actor?.reference)?.actor?.display ?? "";
@@ -70,6 +76,16 @@ async function follow(practice, changed) {
   });
 }
 
+// The appointment versions of `from`..`to` (seconds; by their day tags, DESIGN.md §13
+// "Scale"), the requests waiting, and the schedules and holds (`scheduleEvents`), as one list
+// for the core to fold.
+async function fetchAppointments(open, from, to, scheduleEvents) {
+  const now = Math.floor(Date.now() / 1000);
+  const filters = JSON.parse(appointmentFilters(from, to - 1, Math.max(0, now - REQUEST_DAYS * 86_400)));
+  const parts = await Promise.all([...filters.days, filters.requests].map((f) => open.fetchAll(f)));
+  return [...scheduleEvents, ...parts.flat()];
+}
+
 // The Monday of `day`'s week (YYYY-MM-DD), and its seven days.
 function weekOf(day) {
   const date = new Date(`${day}T12:00:00`);
@@ -105,13 +121,19 @@ export async function showSchedule(practice, openPatient, day = new Date().toLoc
   const context = { offsets: new Map() };
   try {
     const open = await practice.relay();
-    const [scheduleEvents, appointmentEvents] = await Promise.all([
-      open.fetchAll(filter("schedule")), open.fetchAll(filter("appointments"))]);
-    list = JSON.parse(practice.session.appointments(JSON.stringify(appointmentEvents)));
-    const from = Math.floor(new Date(`${day}T00:00:00`).getTime() / 1000);
-    const free = JSON.parse(freeSlots(practice.connection.practice, JSON.stringify(scheduleEvents), from, from + 86_400, true));
+    const from = Math.floor(new Date(`${view === "week" ? weekOf(day)[0] : day}T00:00:00`).getTime() / 1000);
+    const to = from + (view === "week" ? 7 : 1) * 86_400;
+    const scheduleEvents = await fetchSchedule(open, from, to);
+    const events = await fetchAppointments(open, from, to, scheduleEvents);
+    list = JSON.parse(practice.session.appointments(JSON.stringify(events)));
+    // The free times of `date`, with that day's holds (fetched again: another day's are not here).
+    context.freeOn = async (date) => {
+      const start = Math.floor(new Date(`${date}T00:00:00`).getTime() / 1000);
+      const dayEvents = date === day ? scheduleEvents : await fetchSchedule(open, start, start + 86_400);
+      return JSON.parse(freeSlots(practice.connection.practice, JSON.stringify(dayEvents), start, start + 86_400, true));
+    };
+    const free = await context.freeOn(day);
     for (const schedule of free.schedules) context.offsets.set(schedule.id, schedule.utcOffsetMinutes);
-    context.free = free.slots;
   } catch (error) {
     alert.textContent = `The schedule could not be read: ${error?.message ?? error}`;
     return;
@@ -141,27 +163,55 @@ export async function showSchedule(practice, openPatient, day = new Date().toLoc
     });
     return b;
   };
-  // Move a booked appointment: the free times of the day for its visit type and clinician.
+  // Move a booked appointment: a day (its own at first), then that day's free times for its
+  // visit type and clinician.
   const move = (item) => {
     const a = item.appointment;
     const code = a.appointmentType?.coding?.[0]?.code;
-    const times = (context.free ?? []).filter((slot) => slot.visit_type === code && slot.schedule === item.schedule);
-    const b = el("button", { type: "button", text: "Move", disabled: !times.length,
+    const timesOn = async (date) => (await context.freeOn(date)).slots
+      .filter((slot) => slot.visit_type === code && slot.schedule === item.schedule);
+    const b = el("button", { type: "button", text: "Move",
       attrs: { "aria-label": `Move: ${nameOf(item.patient)} at ${time(a.start)}` } });
-    b.addEventListener("click", () => {
+    b.addEventListener("click", async () => {
       const id = `move-${a.id}`;
-      const choice = el("select", { id }, ...times.map((slot, i) => el("option", { value: String(i), text: time(new Date(slot.start * 1000).toISOString()) })));
+      const date = el("input", { id: `${id}-day`, type: "date", value: dayOf(a.start) });
+      const choice = el("select", { id });
       const go = button("Move here", item, null, `${nameOf(item.patient)} was moved.`);
+      let times = [];
+      const fill = async () => {
+        go.disabled = true;
+        try {
+          times = await timesOn(date.value);
+        } catch {
+          times = [];
+        }
+        choice.replaceChildren(...(times.length
+          ? times.map((slot, i) => el("option", { value: String(i), text: time(new Date(slot.start * 1000).toISOString()) }))
+          : [el("option", { value: "", text: "No free time that day" })]));
+        go.disabled = !times.length;
+      };
+      await fill();
+      date.addEventListener("change", fill);
       go.operation = () => ({ op: "move", slot: times[Number(choice.value)] });
-      b.replaceWith(el("span", { className: "move-to" }, el("label", { htmlFor: id, text: "New time" }), " ", choice, " ", go));
+      b.replaceWith(el("span", { className: "move-to" },
+        el("label", { htmlFor: `${id}-day`, text: "Day" }), " ", date, " ",
+        el("label", { htmlFor: id, text: "New time" }), " ", choice, " ", go));
       choice.focus();
     });
     return b;
   };
+  // The chart; once she has arrived (or is in the room), a clinician's button starts the
+  // visit's note there, linked to this appointment.
   const open = (item) => {
     const patient = names.get(item.patient);
-    const b = el("button", { type: "button", text: "Open chart", disabled: !patient });
-    b.addEventListener("click", () => openPatient(patient));
+    const a = item.appointment;
+    const visit = ["arrived", "checked-in"].includes(a.status) && practice.member?.reads?.includes("clinical");
+    const label = visit ? "Start visit note" : "Open chart";
+    const b = el("button", { type: "button", text: label, disabled: !patient,
+      attrs: { "aria-label": `${label}: ${nameOf(item.patient)}${a.start ? ` at ${time(a.start)}` : ""}` } });
+    b.addEventListener("click", () => openPatient(patient, visit
+      ? { appointment: { id: a.id, start: a.start, typeText: a.appointmentType?.text ?? "" } }
+      : {}));
     return b;
   };
   const row = (item, actions) => {
@@ -171,7 +221,7 @@ export async function showSchedule(practice, openPatient, day = new Date().toLoc
       el("td", { text: clinicianOf(a) }),
       el("td", { text: nameOf(item.patient) }),
       el("td", { text: a.appointmentType?.text ?? "" }),
-      el("td", { className: `appointment-status status-${a.status}`, text: STATUS[a.status] ?? a.status }),
+      el("td", { className: `appointment-status status-${a.status}`, text: statusOf(item) }),
       el("td", { className: "actions" }, ...actions));
   };
   const table = (caption, rows) => el("table", { className: "schedule-table" },
@@ -180,9 +230,11 @@ export async function showSchedule(practice, openPatient, day = new Date().toLoc
     el("tbody", {}, ...rows));
   const upcoming = (a) => !a.start || new Date(a.start) > new Date();
   const requests = list.filter((item) => item.appointment.status === "proposed" && upcoming(item.appointment));
+  releaseCancelled(practice, context, list);
   section.append(el("h3", { text: `Requests waiting (${requests.length})` }),
     requests.length
       ? table("Requests from patients, to confirm or decline", requests.map((item) => row(item, [
+        ...(item.requested ? [el("span", { className: "reschedule", text: `Asks to move to ${dayOf(new Date(item.requested.start * 1000).toISOString())} ${time(new Date(item.requested.start * 1000).toISOString())}` }), " "] : []),
         button("Confirm", item, { op: "book" }, `${nameOf(item.patient)} is booked.`), " ",
         button("Decline", item, { op: "decline", reason: "The practice could not offer this time" }, "Declined."), " ",
         open(item)])))
@@ -192,7 +244,7 @@ export async function showSchedule(practice, openPatient, day = new Date().toLoc
     return;
   }
   const today = list.filter((item) => item.appointment.start && dayOf(item.appointment.start) === day
-    && item.appointment.status !== "proposed");
+    && (item.appointment.status !== "proposed" || item.requested));
   section.append(el("h3", { text: `Appointments on ${new Date(`${day}T12:00:00`).toLocaleDateString([], { dateStyle: "full" })} (${today.length})` }),
     today.length
       ? table("The day's appointments, by time", today.map((item) => row(item, [
@@ -202,13 +254,26 @@ export async function showSchedule(practice, openPatient, day = new Date().toLoc
       : el("p", { className: "empty", text: "No appointment that day." }));
 }
 
+// A patient's cancellation leaves its time held (only staff hold and release): the first staff
+// screen that sees it frees the time and cancels the reminder, once per screen.
+const releasing = new Set();
+function releaseCancelled(practice, context, list) {
+  for (const item of list) {
+    const a = item.appointment;
+    if (a.status !== "cancelled" || !item.held || releasing.has(a.id)) continue;
+    releasing.add(a.id);
+    act(practice, context, item, { op: "release" }).catch(() => releasing.delete(a.id));
+  }
+}
+
 // The week of `day`: one column a day, its appointments by time (requests are above).
 function weekTable(list, day, nameOf) {
   const days = weekOf(day);
   const cell = (date) => el("td", {}, el("ul", { className: "week-day" },
-    ...list.filter((item) => item.appointment.start && dayOf(item.appointment.start) === date && item.appointment.status !== "proposed")
+    ...list.filter((item) => item.appointment.start && dayOf(item.appointment.start) === date
+      && (item.appointment.status !== "proposed" || item.requested))
       .map((item) => el("li", { className: `status-${item.appointment.status}` },
-        el("strong", { text: time(item.appointment.start) }), ` ${nameOf(item.patient)} · ${item.appointment.appointmentType?.text ?? ""} · ${STATUS[item.appointment.status] ?? item.appointment.status}`))));
+        el("strong", { text: time(item.appointment.start) }), ` ${nameOf(item.patient)} · ${item.appointment.appointmentType?.text ?? ""} · ${statusOf(item)}`))));
   return el("table", { className: "schedule-week" },
     el("caption", { text: `The week of ${new Date(`${days[0]}T12:00:00`).toLocaleDateString([], { dateStyle: "long" })}` }),
     el("thead", {}, el("tr", {}, ...days.map((d) => el("th", { scope: "col", text: new Date(`${d}T12:00:00`).toLocaleDateString([], { weekday: "short", day: "numeric", month: "short" }) })))),

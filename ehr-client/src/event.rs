@@ -29,10 +29,12 @@ use crate::kinds::{ClinicalKind, Domain};
 use crate::roster::SealTarget;
 use crate::signer::{Nip44Decrypt, PatientSigner, SignerError};
 
+mod appointment_index;
 mod epoch_layout;
 mod office_copy;
 mod practice_key;
 
+pub use appointment_index::{AppointmentIndex, day_number};
 pub(crate) use epoch_layout::{EpochLayout, epoch_layout_tags, read_epoch_layout, seal_with};
 pub use office_copy::CopyOf;
 pub use practice_key::PracticeKeyRef;
@@ -41,6 +43,7 @@ use practice_key::{
     sanitise_tag_name,
 };
 
+use crate::tags::{TAG_DAY, TAG_MOVED_FROM, TAG_TOPIC};
 // The tag names and readers live in the lowest module; re-exported here for older paths.
 pub use crate::tags::{
     FORMAT_VERSION, TAG_CHART_KEY, TAG_DOMAIN, TAG_EPOCH, TAG_FORMAT, TAG_OFFICE_KEY, TAG_PATIENT,
@@ -196,6 +199,7 @@ pub struct ClinicalEventBuilder {
     resource: Resource,
     patient: PublicKey,
     created_at: Option<Timestamp>,
+    index: AppointmentIndex,
 }
 
 impl ClinicalEventBuilder {
@@ -208,12 +212,45 @@ impl ClinicalEventBuilder {
     ) -> Result<Self, EventError> {
         kind.check_resource(&resource)?;
         resource.validate()?;
+        let index = if kind == ClinicalKind::Appointment {
+            AppointmentIndex::of(&resource)
+        } else {
+            AppointmentIndex::default()
+        };
         Ok(Self {
             kind,
             resource,
             patient,
             created_at: None,
+            index,
         })
+    }
+
+    /// An appointment's next version: indexed on the day `previous` started too, when it
+    /// moves, so that day's view sees it leave; and as an answer to a request when `previous`
+    /// was one (proposed).
+    pub fn after(mut self, previous: &Resource) -> Self {
+        if self.kind == ClinicalKind::Appointment {
+            self.index.moved_from = appointment_index::start_day(previous);
+            self.index.request = previous
+                .as_appointment()
+                .is_some_and(|a| matches!(a.status, crate::fhir::AppointmentStatus::Proposed));
+        }
+        self
+    }
+
+    /// The plaintext index of this event (appointments only; DESIGN.md §13, "Scale").
+    pub fn index(&self) -> AppointmentIndex {
+        self.index
+    }
+
+    /// A patient's appointment version is a request (or withdraws one): the desk fetches it
+    /// with the requests waiting.
+    fn by_patient(mut self) -> Self {
+        if self.kind == ClinicalKind::Appointment {
+            self.index.request = true;
+        }
+        self
     }
 
     /// The kind being built.
@@ -280,7 +317,7 @@ impl ClinicalEventBuilder {
         let practice_copy = key.encrypt(&json)?;
         let patient_copy = signer.nip44_encrypt(&self.patient, &json).await?;
         let author = signer.public_key();
-        let tags = member_tags(self.patient, patient_copy, practice_key);
+        let tags = member_tags(self.patient, patient_copy, practice_key, &self.index);
         let mut unsigned = UnsignedEvent::new(
             author,
             created_at,
@@ -324,11 +361,12 @@ impl ClinicalEventBuilder {
         if patient.public_key() != self.patient {
             return Err(EventError::AuthorIsNotPatient);
         }
+        let this = self.by_patient();
         let practice_key = epoch_ref(target);
-        check_domain(self.kind, practice_key)?;
-        let json = self.resource.to_json();
+        check_domain(this.kind, practice_key)?;
+        let json = this.resource.to_json();
         let practice_copy = crypto::nip44_encrypt(patient.secret_key(), &target.public_key, &json)?;
-        self.finish(patient, practice_copy, &json, practice_key)
+        this.finish(patient, practice_copy, &json, practice_key)
     }
 
     /// Sign as the patient through any [`PatientSigner`] (a NIP-07 extension, a NIP-46
@@ -350,8 +388,17 @@ impl ClinicalEventBuilder {
             return Err(EventError::NotPatientWritable(self.kind.as_u16()));
         }
         check_domain(self.kind, epoch_ref(target))?;
-        let json = self.resource.to_json();
-        let event = seal_with(signer, self.kind.to_nostr(), target, &json, created_at).await?;
+        let this = self.by_patient();
+        let json = this.resource.to_json();
+        let event = seal_with(
+            signer,
+            this.kind.to_nostr(),
+            target,
+            &json,
+            created_at,
+            this.index.tags(),
+        )
+        .await?;
         ClinicalEvent::from_verified(event).map_err(|_| EventError::SignerAltered)
     }
 
@@ -367,6 +414,7 @@ impl ClinicalEventBuilder {
             patient: self.patient,
             practice_key,
             created_at: self.created_at,
+            index: self.index,
         };
         parts.sign(author, practice_copy, json)
     }
@@ -378,6 +426,7 @@ struct SignedParts {
     patient: PublicKey,
     practice_key: PracticeKeyRef,
     created_at: Option<Timestamp>,
+    index: AppointmentIndex,
 }
 
 impl SignedParts {
@@ -389,7 +438,12 @@ impl SignedParts {
     ) -> Result<ClinicalEvent, EventError> {
         let patient_copy =
             crypto::nip44_encrypt(author.secret_key(), &self.patient, patient_plaintext)?;
-        let tags = member_tags(self.patient, patient_copy.clone(), self.practice_key);
+        let tags = member_tags(
+            self.patient,
+            patient_copy.clone(),
+            self.practice_key,
+            &self.index,
+        );
         let mut builder = EventBuilder::new(self.kind.to_nostr(), practice_copy).tags(tags);
         if let Some(created_at) = self.created_at {
             builder = builder.custom_created_at(created_at);
@@ -408,14 +462,21 @@ impl SignedParts {
     }
 }
 
-/// The tags of a member-written event: the patient, her copy, the practice key, the format.
-fn member_tags(patient: PublicKey, patient_copy: String, practice_key: PracticeKeyRef) -> Vec<Tag> {
+/// The tags of a member-written event: the patient, her copy, the practice key, the format,
+/// and an appointment's index.
+fn member_tags(
+    patient: PublicKey,
+    patient_copy: String,
+    practice_key: PracticeKeyRef,
+    index: &AppointmentIndex,
+) -> Vec<Tag> {
     let mut tags = vec![
         Tag::public_key(patient),
         Tag::custom(TAG_PATIENT_CONTENT, [patient_copy]),
     ];
     tags.extend(practice_key_tags(practice_key));
     tags.push(Tag::custom(TAG_FORMAT, [FORMAT_VERSION]));
+    tags.extend(index.tags());
     tags
 }
 
@@ -457,6 +518,7 @@ impl ClinicalEvent {
         let mut epoch = None;
         let mut domain = None;
         let mut format = None;
+        let (mut day, mut moved_from, mut topic) = (None, None, None);
         for tag in event.tags.iter() {
             let values = tag.as_slice();
             let (name, value) = match values {
@@ -472,6 +534,9 @@ impl ClinicalEvent {
                 TAG_EPOCH => (TAG_EPOCH, &mut epoch),
                 TAG_DOMAIN => (TAG_DOMAIN, &mut domain),
                 TAG_FORMAT => (TAG_FORMAT, &mut format),
+                TAG_DAY => (TAG_DAY, &mut day),
+                TAG_MOVED_FROM => (TAG_MOVED_FROM, &mut moved_from),
+                TAG_TOPIC => (TAG_TOPIC, &mut topic),
                 other => return Err(EventError::UnexpectedTag(sanitise_tag_name(other))),
             };
             if values.len() != 2 {
@@ -482,6 +547,10 @@ impl ClinicalEvent {
             }
         }
 
+        let index = AppointmentIndex::read(day, moved_from, topic)?;
+        if kind != ClinicalKind::Appointment && !index.is_empty() {
+            return Err(EventError::UnexpectedTag(TAG_DAY.to_owned()));
+        }
         let format = format.ok_or(EventError::MissingTag(TAG_FORMAT))?;
         if format != FORMAT_VERSION {
             return Err(EventError::UnsupportedFormat);

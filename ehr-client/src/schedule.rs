@@ -521,6 +521,27 @@ impl Holds {
     }
 }
 
+/// The filters of what booking reads for the days `from`..=`to` (Unix seconds): the rosters
+/// and schedules, and the holds of those UTC days (by their `D` tag; a hold lies within a day
+/// of its start, so the day before is fetched too).
+pub fn schedule_filters(from: u64, to: u64) -> Vec<nostr::prelude::Filter> {
+    use nostr::prelude::{Filter, SingleLetterTag};
+    let days: Vec<String> = (from.saturating_sub(MAX_HOLD_SECONDS) / 86_400..=to / 86_400)
+        .take(64)
+        .map(|d| d.to_string())
+        .collect();
+    let mut filters =
+        vec![Filter::new().kinds([Kind::from(kinds::ROSTER), Kind::from(kinds::SCHEDULE)])];
+    if let Ok(day) = SingleLetterTag::from_char('D') {
+        filters.push(
+            Filter::new()
+                .kind(Kind::from(kinds::SLOT_HOLD))
+                .custom_tags(day, days),
+        );
+    }
+    filters
+}
+
 /// A slot-hold event (kind 2125) for `slot`: held, or released.
 pub fn hold_event(
     author: &Identity,
@@ -529,7 +550,8 @@ pub fn hold_event(
     created_at: Timestamp,
 ) -> Result<Event, ScheduleError> {
     use crate::tags::{
-        HOLD_HELD, HOLD_RELEASED, TAG_END, TAG_HOLD, TAG_NONCE, TAG_SCHEDULE, TAG_SLOT, TAG_START,
+        HOLD_HELD, HOLD_RELEASED, TAG_DAY, TAG_END, TAG_HOLD, TAG_NONCE, TAG_SCHEDULE, TAG_SLOT,
+        TAG_START,
     };
     let mut nonce = [0u8; 16];
     getrandom::fill(&mut nonce).map_err(|_| ScheduleError::Signing)?;
@@ -540,6 +562,8 @@ pub fn hold_event(
         Tag::custom(TAG_END, [slot.end.to_string()]),
         Tag::custom(TAG_HOLD, [if held { HOLD_HELD } else { HOLD_RELEASED }]),
         Tag::custom(TAG_NONCE, [hex::encode(nonce)]),
+        // The UTC day of its start, so a day's free times need that day's holds only.
+        Tag::custom(TAG_DAY, [(slot.start / 86_400).to_string()]),
     ];
     EventBuilder::new(Kind::from(kinds::SLOT_HOLD), "")
         .tags(tags)

@@ -169,6 +169,7 @@ pub async fn seal_part<S: PatientSigner>(
         &target,
         part,
         created_at,
+        Vec::new(),
     )
     .await?;
     Ok(sealed.into_event())

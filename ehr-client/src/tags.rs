@@ -54,6 +54,17 @@ pub const HOLD_RELEASED: &str = "released";
 /// are two events, and a resent one is the same event (the relay's duplicate).
 pub const TAG_NONCE: &str = "nonce";
 
+/// An appointment version's day: its start's UTC day number (`floor(start / 86400)`, NIP-52's
+/// `D`), so the desk fetches a day or a week, not a year (DESIGN.md §13, "Scale").
+pub const TAG_DAY: &str = "D";
+/// The day an appointment version moved its time from, so that day's view sees it leave.
+pub const TAG_MOVED_FROM: &str = "M";
+/// An appointment version's topic: [`TOPIC_REQUEST`] on a patient's request and the desk's
+/// answer, so the desk fetches the requests waiting without every week they name.
+pub const TAG_TOPIC: &str = "t";
+/// The only value [`TAG_TOPIC`] takes.
+pub const TOPIC_REQUEST: &str = "request";
+
 /// Why the strict reader refused an event's tags. No variant carries a tag value.
 #[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 pub enum TagError {

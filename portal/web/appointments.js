@@ -3,10 +3,10 @@
 // held (neither names any patient); her request and her cancellation are FHIR Appointments the
 // core builds, signed as hers (practice copy to the office epoch, her copy to herself). The
 // practice answers; she sees the answer when the chart reloads. DOM text via textContent only.
-import { appointmentCancellation, appointmentRequest, freeSlots } from "/assets/ehr_web_wasm.js";
+import { appointmentCancellation, appointmentRequest, appointmentReschedule, freeSlots } from "/assets/ehr_web_wasm.js";
 import { empty, resources } from "/chart-view.js";
 import { el } from "/dom.js";
-import { filter } from "/protocol.js";
+import { fetchSchedule } from "/protocol.js";
 import { patientOnly, publishResource } from "/records.js";
 
 const STATUS = {
@@ -28,6 +28,10 @@ const visitType = (a) => a.appointmentType?.text ?? "";
 
 // What her appointment says, in words.
 function describe(appointment) {
+  const asked = appointment.requestedPeriod?.[0]?.start;
+  if (appointment.status === "proposed" && asked && appointment.start) {
+    return `Booked; you asked to move it to ${when(asked)}: waiting for the practice`;
+  }
   const status = STATUS[appointment.status] ?? appointment.status;
   const reason = appointment.cancelationReason?.text;
   if (appointment.status === "cancelled" && reason && reason !== "Cancelled by the patient") {
@@ -42,6 +46,7 @@ function appointmentItem(context, appointment) {
     el("strong", { text: appointment.start ? when(appointment.start) : "(no time)" }), " ",
     el("span", { text: [visitType(appointment), clinician(appointment)].filter(Boolean).join(" with ") }), " ",
     el("span", { className: "appointment-status", text: describe(appointment) }));
+  if (appointment.patientInstruction) item.append(el("p", { className: "appointment-note", text: appointment.patientInstruction }));
   const open = ["proposed", "booked"].includes(appointment.status) && new Date(appointment.start) > new Date();
   if (open && !context.ward) {
     const cancel = el("button", { type: "button", text: "Cancel", attrs: { "aria-label": `Cancel the appointment on ${when(appointment.start)}` } });
@@ -58,8 +63,56 @@ function appointmentItem(context, appointment) {
       }
     });
     item.append(" ", cancel, alert);
+    if (appointment.status === "booked") item.append(" ", rescheduleButton(context, appointment));
   }
   return item;
+}
+
+// Ask to move a booked appointment: a day, then that day's free times of the same kind of
+// visit with the same clinician. The booking keeps its time until the practice answers.
+function rescheduleButton(context, appointment) {
+  const ask = el("button", { type: "button", text: "Ask to move", attrs: { "aria-label": `Ask to move the appointment on ${when(appointment.start)}` } });
+  ask.addEventListener("click", async () => {
+    const id = `move-${appointment.id}`;
+    const day = el("input", { id, type: "date", value: appointment.start.slice(0, 10) });
+    const times = el("div", { className: "request-times", attrs: { role: "group", "aria-label": "Free times to move to" } });
+    const alert = el("p", { role: "alert", className: "form-error" });
+    const code = appointment.appointmentType?.coding?.[0]?.code;
+    const draw = async () => {
+      const from = Math.floor(new Date(`${day.value}T00:00:00`).getTime() / 1000);
+      if (!Number.isFinite(from)) return;
+      let events;
+      try {
+        events = await fetchSchedule(await context.relay(), from, from + 86_400);
+      } catch (error) {
+        alert.textContent = `The practice's schedule could not be read: ${error?.message ?? error}`;
+        return;
+      }
+      const free = JSON.parse(freeSlots(context.connection.practice, JSON.stringify(events), from, from + 86_400, false));
+      const slots = free.slots.filter((s) => s.visit_type === code && s.clinician === clinician(appointment));
+      times.replaceChildren(...(slots.length ? slots.map((slot) => {
+        const label = new Date(slot.start * 1000).toLocaleTimeString([], { timeStyle: "short" });
+        const choose = el("button", { type: "button", text: label, attrs: { "aria-label": `Move to ${label}` } });
+        choose.addEventListener("click", async () => {
+          choose.disabled = true;
+          try {
+            await publishResource(context, appointmentReschedule(JSON.stringify(appointment), JSON.stringify(slot), ""));
+            await context.reload();
+          } catch (error) {
+            alert.textContent = `Not asked: ${error?.message ?? error}`;
+            choose.disabled = false;
+          }
+        });
+        return choose;
+      }) : [el("p", { className: "empty", text: "No free time that day. Try another day." })]));
+    };
+    day.addEventListener("change", draw);
+    ask.replaceWith(el("div", { className: "appointment-move" },
+      el("div", { className: "field" }, el("label", { htmlFor: id, text: "Move to which day?" }), day), times, alert));
+    draw();
+    day.focus();
+  });
+  return ask;
 }
 
 // The request form: a visit type, a day, then the free times of that day to choose from.
@@ -68,22 +121,35 @@ async function requestForm(context) {
     el("h4", { id: "request-heading", text: "Request an appointment" }));
   const status = el("p", { role: "status", className: "form-status" });
   const alert = el("p", { role: "alert", className: "form-error" });
+  const dayStart = (value) => Math.floor(new Date(`${value}T00:00:00`).getTime() / 1000);
+  const firstDay = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
   let events;
   try {
-    events = await (await context.relay()).fetchAll(filter("schedule"));
+    events = await fetchSchedule(await context.relay(), dayStart(firstDay), dayStart(firstDay) + 86_400);
   } catch (error) {
     box.append(el("p", { className: "form-error", text: `The practice's schedule could not be read: ${error?.message ?? error}` }));
     return box;
   }
-  const day = el("input", { id: "request-day", type: "date", value: new Date(Date.now() + 86_400_000).toISOString().slice(0, 10) });
+  const day = el("input", { id: "request-day", type: "date", value: firstDay });
   const type = el("select", { id: "request-type" });
   const comment = el("input", { id: "request-comment", type: "text", autocomplete: "off", maxLength: 500 });
   const times = el("div", { className: "request-times", attrs: { role: "group", "aria-label": "Free times" } });
   const types = new Map();
-  const draw = () => {
+  let shown = firstDay;
+  const draw = async () => {
     alert.textContent = "";
-    const from = Math.floor(new Date(`${day.value}T00:00:00`).getTime() / 1000);
+    const from = dayStart(day.value);
     if (!Number.isFinite(from)) return;
+    if (day.value !== shown) {
+      // Another day: its holds (the schedules come again with them).
+      try {
+        events = await fetchSchedule(await context.relay(), from, from + 86_400);
+        shown = day.value;
+      } catch (error) {
+        alert.textContent = `The practice's schedule could not be read: ${error?.message ?? error}`;
+        return;
+      }
+    }
     const free = JSON.parse(freeSlots(context.connection.practice, JSON.stringify(events), from, from + 86_400, false));
     if (!types.size) {
       for (const schedule of free.schedules) {

@@ -1,9 +1,11 @@
 // Scheduling end to end in headless Chromium: Maria requests a sick visit in the portal (375
 // px); the front desk confirms it in the clinic app's schedule (1280 px), then tries to confirm
 // another patient's request for the same time, which the relay refuses (the first
-// confirmation won) and the app declines with the reason; Maria sees hers booked. Input on
-// stdin: {"clinic", "portal", "chromium", "connection", "maria", "frontdesk", "day",
-// "mariaName", "otherName", "screenshots": {"clinic", "portal"}}. Prints one JSON line.
+// confirmation won) and the app declines with the reason; Maria sees hers booked. Once she has
+// arrived, the doctor presses "Start visit note" on her row and signs the visit's note, whose
+// Encounter names the appointment. Input on stdin: {"clinic", "portal", "chromium",
+// "connection", "maria", "frontdesk", "doctorKey", "day", "mariaName", "otherName", "note",
+// "screenshots": {"clinic", "portal", "week", "visit"}}. Prints one JSON line.
 import { launch, login, readInput, runAndReport, watchedPage } from "./clinic-page.mjs";
 
 const input = await readInput();
@@ -89,4 +91,44 @@ await runAndReport(browser, watched, async (result) => {
   result.portalAfterBooking = await panel.locator("ul.appointments").first().innerText().catch(() => "");
   await phone.screenshot({ path: input.screenshots.portal, fullPage: true });
   await phoneContext.close();
+
+  // She arrives: the desk says so on the day's view.
+  const maria = input.mariaName.replace(/[()]/g, ".");
+  await page.getByRole("button", { name: "Day", exact: true }).click();
+  await page.getByRole("button", { name: new RegExp(`^Arrived: ${maria}`) }).click();
+  await page.waitForFunction(() => /Arrived: done|Not done/.test(document.querySelector("#schedule")?.textContent ?? ""), null, { timeout: 60000 });
+  result.arrived = await page.locator("#schedule .form-status, #schedule .form-error").allTextContents();
+  result.appointmentId = await page.locator("#schedule tr[data-appointment]", { hasText: input.mariaName })
+    .first().getAttribute("data-appointment");
+  // The doctor starts the visit's note from the schedule, writes it and signs it.
+  const visitContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const visit = await visitContext.newPage();
+  result.visitErrors = [];
+  visit.on("console", (m) => { if (m.type() === "error") result.visitErrors.push(m.text()); });
+  visit.on("pageerror", (e) => result.visitErrors.push(String(e)));
+  await login(visit, input.clinic, input.doctorKey);
+  await visit.getByRole("button", { name: "Schedule" }).click();
+  await visit.getByLabel("Day").fill(input.day);
+  await visit.getByLabel("Day").dispatchEvent("change");
+  await visit.locator("#schedule table").first().waitFor();
+  const start = visit.getByRole("button", { name: new RegExp(`^Start visit note: ${maria}`) });
+  result.startLabel = await start.textContent();
+  await start.focus();
+  await start.press("Enter");
+  await visit.locator("#panel-note .appointment-link:not([hidden])").waitFor({ timeout: 60000 });
+  result.noteFor = await visit.locator("#panel-note .appointment-link").textContent();
+  result.noteTab = await visit.getAttribute("#tab-note", "aria-selected");
+  result.noteVisitType = await visit.getByLabel("Visit type").inputValue();
+  await visit.getByLabel("Subjective").fill(input.note);
+  await visit.getByRole("button", { name: "Sign note" }).click();
+  await visit.waitForFunction(() => !document.querySelector("#panel-note textarea[name=subjective]")?.value
+    || document.querySelector("#panel-note .form-error")?.textContent, null, { timeout: 60000 });
+  result.visitSignError = await visit.textContent("#panel-note .form-error").catch(() => null);
+  await visit.getByRole("tab", { name: "Visits" }).click();
+  const linked = visit.locator("#panel-visits article.visit", { hasText: input.note });
+  await linked.waitFor({ timeout: 30000 });
+  result.visitLink = await linked.locator(".appointment-link").textContent();
+  result.visitLinkId = await linked.locator(".appointment-link").getAttribute("data-appointment");
+  if (input.screenshots.visit) await visit.screenshot({ path: input.screenshots.visit, fullPage: true });
+  await visitContext.close();
 });

@@ -10,7 +10,9 @@
 //! refuses (the first confirmation won) and the app declines with the reason; Maria sees hers
 //! booked, the other patient sees that the time went, and exactly one hold holds the time. The
 //! doctor's schedule, open meanwhile, shows the booking live; the desk moves it to another
-//! time (the old one released); the week view shows it.
+//! time (the old one released); the week view shows it. Once Maria has arrived, the doctor's
+//! "Start visit note" on her row opens her chart on a note for that visit; the signed note's
+//! Encounter names the appointment (`Encounter.appointment`), and the Visits tab says so.
 
 mod clinic_common;
 mod demo_common;
@@ -20,7 +22,7 @@ use demo_common::{Seeded, every_event, start_seeded};
 use ehr_client::access;
 use ehr_client::chart::FoldOptions;
 use ehr_client::event::ClinicalEventBuilder;
-use ehr_client::fhir::{AppointmentStatus, ResourceType};
+use ehr_client::fhir::{AppointmentStatus, Resource, ResourceType};
 use ehr_client::kinds::ClinicalKind;
 use ehr_client::nostr::prelude::Timestamp;
 use ehr_client::roster::verify_roster_chain;
@@ -98,10 +100,12 @@ async fn the_desk_confirms_a_portal_request_and_a_second_booking_of_the_time_is_
         "day": day,
         "mariaName": name(0),
         "otherName": name(6),
+        "note": "Cough for three days, no fever.",
         "screenshots": {
             "clinic": shots.join("schedule-1280px.png"),
             "portal": shots.join("portal-appointments-375px.png"),
             "week": shots.join("schedule-week-1280px.png"),
+            "visit": shots.join("schedule-visit-note-1280px.png"),
         },
     });
     let result = run_node("clinic-schedule.mjs", input).await;
@@ -172,6 +176,64 @@ async fn the_desk_confirms_a_portal_request_and_a_second_booking_of_the_time_is_
         &events,
         FoldOptions::default(),
     );
+    // The visit note, started from her arrived appointment: its Encounter names it.
+    assert!(
+        result["arrived"].to_string().contains("Arrived: done"),
+        "{result}"
+    );
+    assert_eq!(result["visitErrors"], json!([]), "{result}");
+    assert!(
+        result["startLabel"] == "Start visit note" && result["noteTab"] == "true",
+        "{result}"
+    );
+    // Her appointment's time, as the schedule shows it after the move.
+    let at = result["movedTo"].as_str().unwrap();
+    let note_for = result["noteFor"].as_str().unwrap();
+    assert!(
+        note_for.starts_with(&format!("For the appointment at {at} (Sick visit)")),
+        "{result}"
+    );
+    assert_eq!(result["noteVisitType"], "Sick visit", "{result}");
+    assert!(
+        result["visitSignError"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
+        "{result}"
+    );
+    let appointment_id = result["appointmentId"].as_str().unwrap();
+    assert_eq!(result["visitLinkId"], appointment_id, "{result}");
+    assert!(
+        result["visitLink"]
+            .as_str()
+            .unwrap()
+            .starts_with("Visit for the appointment on "),
+        "{result}"
+    );
+    let (marias, _) = access::patient_chart(
+        &keys.root.public_key(),
+        &keys.patients[0],
+        &events,
+        FoldOptions::default(),
+    );
+    let booked = marias.of_type(ResourceType::Appointment).next().unwrap();
+    assert_eq!(booked.resource.id(), Some(appointment_id));
+    let linked: Vec<_> = marias
+        .of_type(ResourceType::Encounter)
+        .filter_map(|entry| match &entry.resource {
+            Resource::Encounter(e) => Some(e),
+            _ => None,
+        })
+        .filter(|e| !e.appointment.is_empty())
+        .collect();
+    assert_eq!(linked.len(), 1, "one visit for the appointment");
+    assert_eq!(
+        linked[0].appointment[0].reference.as_deref(),
+        Some(format!("Appointment/{appointment_id}").as_str())
+    );
+    assert_eq!(linked[0].type_[0].text.as_deref(), Some("Sick visit"));
+    Resource::from(linked[0].clone()).validate().unwrap();
+
     let theirs = chart.of_type(ResourceType::Appointment).next().unwrap();
     let theirs = theirs.resource.as_appointment().unwrap();
     assert_eq!(theirs.status, AppointmentStatus::Cancelled);

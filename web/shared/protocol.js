@@ -1,6 +1,6 @@
 // What the app asks relays for, by name (DESIGN.md §11). The kind numbers and the tag names
 // come from ehr-client's core (WebAssembly `filter()`), so none is written down in JavaScript.
-import { clinicalKinds, filter as coreFilter } from "/assets/ehr_web_wasm.js";
+import { clinicalKinds, filter as coreFilter, scheduleFilters } from "/assets/ehr_web_wasm.js";
 
 let kinds = null;
 
@@ -22,4 +22,11 @@ export function filter(name, patients) {
 export function rostersOf(events) {
   const [kind] = filter("rosters").kinds;
   return (events ?? []).filter((e) => e.kind === kind);
+}
+
+// What booking reads for the days `from`..`to` (seconds) from `relay`: the rosters, the
+// schedules and those days' slot holds (by their day tags; not a year of holds).
+export async function fetchSchedule(relay, from, to) {
+  const parts = await Promise.all(JSON.parse(scheduleFilters(from, to)).map((f) => relay.fetchAll(f)));
+  return parts.flat();
 }

@@ -61,6 +61,7 @@ pub(crate) async fn seal_with<S: PatientSigner>(
     target: &SealTarget,
     plaintext: &str,
     created_at: Timestamp,
+    index_tags: Vec<Tag>,
 ) -> Result<VerifiedEvent, EventError> {
     let patient = signer.public_key();
     let practice_copy = signer.nip44_encrypt(&target.public_key, plaintext).await?;
@@ -69,6 +70,7 @@ pub(crate) async fn seal_with<S: PatientSigner>(
     if let Some(value) = target.domain.tag_value() {
         tags.insert(3, Tag::custom(TAG_DOMAIN, [value]));
     }
+    tags.extend(index_tags);
     let mut unsigned = UnsignedEvent::new(patient, created_at, kind, tags, practice_copy);
     let expected = unsigned.id();
     let event = signer.sign_event(unsigned).await?;

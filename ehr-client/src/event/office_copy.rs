@@ -91,6 +91,7 @@ impl ClinicalEvent {
             patient: original.patient,
             practice_key: PracticeKeyRef::Office(office_key.version()),
             created_at: Some(created_at),
+            index: super::AppointmentIndex::default(),
         };
         parts.sign(author, office_key.encrypt(&json)?, &json)
     }

@@ -115,9 +115,14 @@ resource!(
         pub created: Option<String>,
         /// Notes from the patient or the desk.
         pub comment: Option<String>,
+        /// Instructions for the patient (the desk's word on a reschedule it could not make).
+        pub patient_instruction: Option<String>,
         /// The patient and the clinician.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub participant: Vec<AppointmentParticipant>,
+        /// The time she asked to move to (a reschedule request; the booking holds meanwhile).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub requested_period: Vec<Period>,
     }
 );
 
@@ -155,6 +160,9 @@ impl Appointment {
             )
         {
             return Err("cancelationReason only when cancelled or a no-show");
+        }
+        for period in &self.requested_period {
+            check_dates([period.start.as_ref(), period.end.as_ref()])?;
         }
         check_dates([
             self.start.as_ref(),

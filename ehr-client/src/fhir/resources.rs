@@ -112,6 +112,9 @@ resource!(
         /// Participants.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         pub participant: Vec<EncounterParticipant>,
+        /// The appointments this encounter was scheduled as (`Reference(Appointment)`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub appointment: Vec<Reference>,
         /// Start and end.
         pub period: Option<Period>,
         /// Coded reasons.
@@ -702,3 +705,38 @@ resource!(
         pub context: Option<DocumentContext>,
     }
 );
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+    use crate::fhir::Resource;
+
+    #[test]
+    fn an_encounter_names_its_appointment_and_validates() {
+        let json = r#"{"resourceType":"Encounter","id":"enc-1","status":"finished",
+            "class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB"},
+            "appointment":[{"reference":"Appointment/appt-1"}]}"#;
+        let resource = Resource::from_json(json).unwrap();
+        let Resource::Encounter(encounter) = &resource else {
+            panic!("not an encounter")
+        };
+        assert_eq!(
+            encounter.appointment,
+            vec![Reference::to("Appointment", "appt-1")]
+        );
+        assert!(
+            resource
+                .to_json()
+                .contains(r#""appointment":[{"reference":"Appointment/appt-1"}]"#)
+        );
+        // None named: the element is left out.
+        let plain = Resource::Encounter(Encounter {
+            appointment: Vec::new(),
+            ..encounter.clone()
+        });
+        plain.validate().unwrap();
+        assert!(!plain.to_json().contains("appointment"));
+    }
+}

@@ -112,6 +112,7 @@ pub fn patient_may_set(status: AppointmentStatus) -> bool {
 pub fn patient_cancellation(current: &Resource) -> Result<Resource, ScheduleError> {
     let mut appointment = appointment_of(current)?.clone();
     appointment.status = AppointmentStatus::Cancelled;
+    appointment.requested_period.clear();
     appointment.cancelation_reason = Some(CodeableConcept {
         text: Some("Cancelled by the patient".to_owned()),
         ..CodeableConcept::default()
@@ -119,6 +120,61 @@ pub fn patient_cancellation(current: &Resource) -> Result<Resource, ScheduleErro
     let mut resource = Resource::Appointment(appointment);
     resource.set_version(current.version() + 1, RecordAction::StatusUpdate);
     Ok(resource)
+}
+
+/// Her request to move her booked appointment (`current`) to `slot`, a free time of the same
+/// clinician's schedule, with her `comment`: the next version, proposed again, naming the new
+/// time as its requested period. The booking keeps its time until the desk answers: moved
+/// there, or left where it was.
+pub fn patient_reschedule(
+    current: &Resource,
+    slot: &FreeSlot,
+    comment: Option<&str>,
+) -> Result<Resource, ScheduleError> {
+    let mut appointment = appointment_of(current)?.clone();
+    let held = held_slot(&appointment).ok_or(ScheduleError::NotFree)?;
+    if appointment.status != AppointmentStatus::Booked || held.schedule != slot.schedule {
+        return Err(ScheduleError::Invalid(
+            "only a booked appointment moves, within its clinician's schedule",
+        ));
+    }
+    appointment.status = AppointmentStatus::Proposed;
+    appointment.requested_period = vec![crate::fhir::Period {
+        start: Some(instant(slot.start)),
+        end: Some(instant(slot.end)),
+    }];
+    appointment.patient_instruction = None;
+    if let Some(comment) = comment.filter(|c| !c.trim().is_empty()) {
+        appointment.comment = Some(comment.to_owned());
+    }
+    let mut resource = Resource::Appointment(appointment);
+    resource.set_version(current.version() + 1, RecordAction::StatusUpdate);
+    Ok(resource)
+}
+
+/// The time a reschedule request asks for (the booked time's schedule, the requested period),
+/// if `appointment` is one.
+pub fn requested_slot(appointment: &Appointment) -> Option<FreeSlot> {
+    if appointment.status != AppointmentStatus::Proposed {
+        return None;
+    }
+    let period = appointment.requested_period.first()?;
+    let held = held_slot(appointment)?;
+    let start = instant_seconds(period.start.as_deref()?)?;
+    let end = instant_seconds(period.end.as_deref()?)?;
+    Some(FreeSlot {
+        slot: super::slot_id(&held.schedule, start),
+        schedule: held.schedule,
+        clinician: String::new(),
+        start,
+        end,
+        visit_type: String::new(),
+    })
+}
+
+/// Whether `appointment` holds its time: booked or later, or asking to move from it.
+pub fn holds_time(appointment: &Appointment) -> bool {
+    appointment.status != AppointmentStatus::Proposed || !appointment.requested_period.is_empty()
 }
 
 /// The slot an appointment holds (from its `slot` reference and its times).
@@ -175,6 +231,7 @@ impl Desk<'_> {
         resource.set_version(current.version() + 1, RecordAction::StatusUpdate);
         let builder = ClinicalEventBuilder::new(ClinicalKind::Appointment, resource, *patient)
             .map_err(|_| ScheduleError::Invalid("the appointment is not valid FHIR"))?
+            .after(current)
             .created_at(self.now);
         self.view
             .sign_record(self.actor, builder)
@@ -213,8 +270,15 @@ impl Desk<'_> {
     ) -> Result<Vec<Event>, ScheduleError> {
         self.check()?;
         let mut events = vec![hold_event(self.actor, slot, true, self.now)?];
+        let appointment = appointment_of(current)?;
+        // A reschedule request holds its old time until now: released once the new is held.
+        if let Some(old) = held_slot(appointment).filter(|_| holds_time(appointment)) {
+            events.push(hold_event(self.actor, &old, false, self.now)?);
+        }
         let booked = self.next(patient, current, |a| {
             a.status = AppointmentStatus::Booked;
+            a.requested_period.clear();
+            a.patient_instruction = None;
             a.start = Some(instant(slot.start));
             a.end = Some(instant(slot.end));
             a.minutes_duration = u32::try_from((slot.end - slot.start) / 60).ok();
@@ -236,6 +300,14 @@ impl Desk<'_> {
         reason: &str,
     ) -> Result<Event, ScheduleError> {
         self.check()?;
+        if requested_slot(appointment_of(current)?).is_some() {
+            // A reschedule declined: the booking stays where it was, and she reads why.
+            return self.next(patient, current, |a| {
+                a.status = AppointmentStatus::Booked;
+                a.requested_period.clear();
+                a.patient_instruction = Some(format!("Your appointment was not moved: {reason}"));
+            });
+        }
         self.next(patient, current, |a| {
             a.status = AppointmentStatus::Cancelled;
             a.cancelation_reason = Some(CodeableConcept {
@@ -277,15 +349,43 @@ impl Desk<'_> {
         self.check()?;
         let appointment = appointment_of(current)?;
         let mut events = Vec::new();
-        let was_booked = !matches!(appointment.status, AppointmentStatus::Proposed);
+        let was_booked = holds_time(appointment);
         if let Some(slot) = held_slot(appointment).filter(|_| was_booked) {
             events.push(hold_event(self.actor, &slot, false, self.now)?);
         }
-        events.push(self.decline(patient, current, reason)?);
+        events.push(self.next(patient, current, |a| {
+            a.status = AppointmentStatus::Cancelled;
+            a.requested_period.clear();
+            a.cancelation_reason = Some(CodeableConcept {
+                text: Some(reason.to_owned()),
+                ..CodeableConcept::default()
+            });
+        })?);
         if was_booked {
             let start = held_slot(appointment).map_or(0, |s| s.start);
             events.extend(self.reminder(patient, current, start, true)?);
         }
+        Ok(events)
+    }
+
+    /// Free the time of `current`, an appointment the patient cancelled: its hold released
+    /// and its reminder cancelled (her cancellation cannot release the desk's hold itself; the
+    /// first staff screen that sees it does).
+    pub fn release(
+        &self,
+        patient: &PublicKey,
+        current: &Resource,
+    ) -> Result<Vec<Event>, ScheduleError> {
+        self.check()?;
+        let appointment = appointment_of(current)?;
+        if appointment.status != AppointmentStatus::Cancelled {
+            return Err(ScheduleError::Invalid(
+                "only a cancelled appointment is released",
+            ));
+        }
+        let slot = held_slot(appointment).ok_or(ScheduleError::Invalid("it holds no time"))?;
+        let mut events = vec![hold_event(self.actor, &slot, false, self.now)?];
+        events.extend(self.reminder(patient, current, slot.start, true)?);
         Ok(events)
     }
 
@@ -298,12 +398,9 @@ impl Desk<'_> {
         slot: &FreeSlot,
     ) -> Result<Vec<Event>, ScheduleError> {
         self.check()?;
-        let appointment = appointment_of(current)?;
-        let mut events = vec![hold_event(self.actor, slot, true, self.now)?];
-        if let Some(old) = held_slot(appointment) {
-            events.push(hold_event(self.actor, &old, false, self.now)?);
+        if !holds_time(appointment_of(current)?) {
+            return Err(ScheduleError::Invalid("only a booked appointment moves"));
         }
-        events.extend(self.book(patient, current, slot)?.into_iter().skip(1));
-        Ok(events)
+        self.book(patient, current, slot)
     }
 }

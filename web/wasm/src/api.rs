@@ -302,7 +302,8 @@ fn named_filters() -> Value {
         ] },
         // What booking reads: the practice's schedules and the times held (no patient named).
         "schedule": { "kinds": schedule::schedule_kinds() },
-        // The desk's appointments (office records).
+        // Appointments as they are written (the desk's live subscription; its views fetch
+        // by day and by request: `appointmentFilters`).
         "appointments": { "kinds": [ClinicalKind::Appointment.as_u16()] },
     })
 }

@@ -239,13 +239,13 @@ impl MemberSession {
         Ok(self.session.roster_state(practice)?)
     }
 
-    /// The appointments the member reads in `events` (kind 2124), current versions with their
-    /// patient, by start (JSON).
+    /// The appointments the member reads in `events` (kind 2124, with the slot holds), current
+    /// versions with their patient, schedule, held time and requested time, by start (JSON).
     pub fn appointments(&self, events: &str) -> Result<String, JsError> {
         Ok(api::schedule::appointments(&self.session, events)?)
     }
 
-    /// The desk's `operation` (JSON: book, move, decline, cancel, status) on `appointment`
+    /// The desk's `operation` (JSON: book, move, decline, cancel, status, release) on `appointment`
     /// (FHIR JSON) of `patient`, for the practice `practice` (its name) whose clock is
     /// `utc_offset_minutes` from UTC, at `now`: the signed events to publish, in order.
     #[allow(clippy::too_many_arguments)]
@@ -493,6 +493,31 @@ pub fn appointment_request(
     now: f64,
 ) -> Result<String, JsError> {
     Ok(api::schedule::request(chart, slot, visit, comment, now)?)
+}
+
+/// Her request to move `appointment` (current FHIR JSON, booked) to `slot` (a free slot of its
+/// schedule, JSON) with `comment`: its next version, to sign.
+#[wasm_bindgen(js_name = appointmentReschedule)]
+pub fn appointment_reschedule(
+    appointment: &str,
+    slot: &str,
+    comment: &str,
+) -> Result<String, JsError> {
+    Ok(api::schedule::reschedule(appointment, slot, comment)?)
+}
+
+/// What booking reads for the days `from`..`to` (seconds): rosters, schedules and those days'
+/// holds (a list of filters, JSON).
+#[wasm_bindgen(js_name = scheduleFilters)]
+pub fn schedule_filters(from: f64, to: f64) -> Result<String, JsError> {
+    Ok(api::schedule::schedule_filters(from, to)?)
+}
+
+/// The desk's filters for the days `from`..`to` (seconds) and the requests since `since`:
+/// `{"days": [filters], "requests": filter}` (DESIGN.md §13, "Scale").
+#[wasm_bindgen(js_name = appointmentFilters)]
+pub fn appointment_filters(from: f64, to: f64, since: f64) -> Result<String, JsError> {
+    Ok(api::schedule::appointment_filters(from, to, since)?)
 }
 
 /// Her cancellation of `appointment` (current FHIR JSON): its next version, to sign.

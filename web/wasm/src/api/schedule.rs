@@ -81,6 +81,53 @@ pub fn request(
     Ok(resource.to_json())
 }
 
+/// Her request to move `appointment` (its current FHIR JSON, booked) to `slot` (a free slot of
+/// the same schedule), with `comment`: the next version, to sign.
+pub fn reschedule(appointment: &str, slot: &str, comment: &str) -> Result<String, ApiError> {
+    let slot: FreeSlotInput =
+        serde_json::from_str(slot).map_err(|_| ApiError::Field("slot", "is not a slot"))?;
+    booking::patient_reschedule(&resource_of(appointment)?, &slot.into_slot(), Some(comment))
+        .map(|r| r.to_json())
+        .map_err(|e| ApiError::Record(e.to_string()))
+}
+
+/// The filters of the desk's views (DESIGN.md §13, "Scale"): the appointment versions of the
+/// UTC days `from`..`to` (seconds) touch, with those that moved away from them, and the
+/// requests written since `since`: `{"days": [filter, filter], "requests": filter}`.
+pub fn appointment_filters(from: f64, to: f64, since: f64) -> Result<String, ApiError> {
+    let (from, to) = (seconds(from)?.as_secs(), seconds(to)?.as_secs());
+    if to < from || to - from > 62 * 86_400 {
+        return Err(ApiError::Field("days", "run forward, at most 62 of them"));
+    }
+    let days: Vec<String> = (from / 86_400..=to / 86_400)
+        .map(|d| d.to_string())
+        .collect();
+    let kind = ClinicalKind::Appointment.as_u16();
+    Ok(json!({
+        "days": [
+            { "kinds": [kind], "#D": days },
+            { "kinds": [kind], "#M": days },
+        ],
+        "requests": {
+            "kinds": [kind],
+            "#t": [ehr_client::tags::TOPIC_REQUEST],
+            "since": seconds(since)?.as_secs(),
+        },
+    })
+    .to_string())
+}
+
+/// What booking reads for the days `from`..`to` (seconds): the rosters and schedules, and the
+/// holds of those days (JSON, a list of filters).
+pub fn schedule_filters(from: f64, to: f64) -> Result<String, ApiError> {
+    let (from, to) = (seconds(from)?.as_secs(), seconds(to)?.as_secs());
+    if to < from || to - from > 62 * 86_400 {
+        return Err(ApiError::Field("days", "run forward, at most 62 of them"));
+    }
+    serde_json::to_string(&ehr_client::schedule::schedule_filters(from, to))
+        .map_err(|_| ApiError::Chart)
+}
+
 /// Her cancellation of `appointment` (its current FHIR JSON): the next version, to sign.
 pub fn cancellation(appointment: &str) -> Result<String, ApiError> {
     booking::patient_cancellation(&resource_of(appointment)?)
@@ -112,10 +159,13 @@ impl FreeSlotInput {
     }
 }
 
-/// The appointments `session` reads in `events` (kind 2124): the current version of each, with
-/// its patient and schedule, by start: `[{"patient", "schedule", "appointment"}]`.
+/// The appointments `session` reads in `events` (kind 2124, and the slot holds among them):
+/// the current version of each, with its patient, its schedule, whether its time is still
+/// held, and the time a reschedule asks for, by start: `[{"patient", "schedule", "held",
+/// "requested", "appointment"}]`.
 pub fn appointments(session: &MemberSession, events: &str) -> Result<String, ApiError> {
     let (events, _) = parse_events(events)?;
+    let holds = Holds::from_events(session.view().roster(), &events);
     let opened = session.view().open(
         events
             .iter()
@@ -123,6 +173,9 @@ pub fn appointments(session: &MemberSession, events: &str) -> Result<String, Api
         None,
     );
     let mut current: std::collections::BTreeMap<String, (u32, u64, String, Resource)> =
+        std::collections::BTreeMap::new();
+    type Rank = (u32, u64);
+    let mut desk_held: std::collections::BTreeMap<String, (Rank, Option<String>)> =
         std::collections::BTreeMap::new();
     for record in opened.records {
         let Some(id) = record.resource.id().map(str::to_owned) else {
@@ -138,6 +191,18 @@ pub fn appointments(session: &MemberSession, events: &str) -> Result<String, Api
             continue;
         }
         let rank = (record.resource.version(), record.created_at.as_secs());
+        if !record.is_patient_authored() {
+            // The slot the practice's newest version held, if it held one.
+            let holding = record
+                .resource
+                .as_appointment()
+                .filter(|a| booking::holds_time(a) && a.status != AppointmentStatus::Cancelled)
+                .and_then(booking::held_slot)
+                .map(|s| s.slot);
+            if desk_held.get(&id).is_none_or(|(r, _)| *r < rank) {
+                desk_held.insert(id.clone(), (rank, holding));
+            }
+        }
         if current.get(&id).is_none_or(|(v, t, _, _)| (*v, *t) < rank) {
             current.insert(
                 id,
@@ -149,13 +214,23 @@ pub fn appointments(session: &MemberSession, events: &str) -> Result<String, Api
         .into_values()
         .map(|(_, _, patient, resource)| {
             // The schedule it holds a time of (the desk's views group and move by it).
-            let schedule = resource
-                .as_appointment()
-                .and_then(booking::held_slot)
-                .map(|slot| slot.schedule);
+            let appointment = resource.as_appointment();
+            let slot = appointment.and_then(booking::held_slot);
+            let requested = appointment.and_then(booking::requested_slot);
+            // Its time is still held for it: held now, and the practice's newest version held
+            // that very slot (a declined request's time may be someone else's booking).
+            let held_for_it = slot.as_ref().is_some_and(|s| {
+                holds.is_held(&s.slot)
+                    && appointment
+                        .and_then(|a| a.id.as_deref())
+                        .and_then(|id| desk_held.get(id))
+                        .is_some_and(|(_, held)| held.as_deref() == Some(s.slot.as_str()))
+            });
             json!({
                 "patient": patient,
-                "schedule": schedule,
+                "schedule": slot.as_ref().map(|s| s.schedule.clone()),
+                "held": held_for_it,
+                "requested": requested,
                 "appointment": serde_json::to_value(&resource).unwrap_or(Value::Null),
             })
         })
@@ -193,11 +268,13 @@ enum DeskOperation {
     Status {
         status: String,
     },
+    Release,
 }
 
 /// What the desk does to `appointment` (its current FHIR JSON) of `patient`: `operation` (JSON:
 /// `{"op": "book" | "move", "slot"}`, `{"op": "decline" | "cancel", "reason"}`, `{"op":
-/// "status", "status": "arrived" | "checked-in" | "fulfilled" | "noshow"}`), as the member,
+/// "status", "status": "arrived" | "checked-in" | "fulfilled" | "noshow"}`, `{"op": "release"}`
+/// for a time the patient's cancellation left held), as the member,
 /// for the practice named `practice` whose clock is `utc_offset_minutes` ahead of UTC, at
 /// `now`: the signed events to publish in order (a hold first).
 pub fn desk(
@@ -233,9 +310,10 @@ pub fn desk(
         DeskOperation::Book { slot: s } => {
             let slot = match s {
                 Some(s) => slot(s)?,
+                // A reschedule request books the time asked for; a request, its own time.
                 None => current
                     .as_appointment()
-                    .and_then(booking::held_slot)
+                    .and_then(|a| booking::requested_slot(a).or_else(|| booking::held_slot(a)))
                     .ok_or(ApiError::Field("appointment", "names no time to book"))?,
             };
             desk.book(&patient, &current, &slot).map_err(refused)?
@@ -249,6 +327,7 @@ pub fn desk(
         DeskOperation::Cancel { reason } => {
             desk.cancel(&patient, &current, &reason).map_err(refused)?
         }
+        DeskOperation::Release => desk.release(&patient, &current).map_err(refused)?,
         DeskOperation::Status { status } => {
             let status = AppointmentStatus::from_code(&status)
                 .ok_or(ApiError::Field("status", "is not an appointment status"))?;

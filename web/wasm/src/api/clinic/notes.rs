@@ -51,7 +51,10 @@ impl NoteKind {
 }
 
 /// The note form: the SOAP sections, and the visit it documents (an existing encounter's id,
-/// or a new visit with its type and reason).
+/// or a new visit with its type and reason). A new visit may be an appointment's (DESIGN.md
+/// §13): its Encounter then names the appointment (`Encounter.appointment`), and takes the
+/// appointment's visit type when the form has none; `appointmentStart` and `appointmentType`
+/// are what the schedule showed, used when the chart does not hold the appointment.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct NoteForm {
@@ -62,6 +65,12 @@ struct NoteForm {
     visit_type: String,
     #[serde(default)]
     reason: String,
+    #[serde(default)]
+    appointment: Option<String>,
+    #[serde(default)]
+    appointment_start: String,
+    #[serde(default)]
+    appointment_type: String,
     #[serde(default)]
     subjective: String,
     #[serde(default)]
@@ -112,26 +121,49 @@ pub fn templates() -> String {
 
 /// The signed note of `form` (JSON: the note form) in `chart` at `now` (a FHIR dateTime): a
 /// JSON array of FHIR resources to publish in order, the new Encounter first when the note
-/// documents a new visit, then the note. At least one section must be written.
+/// documents a new visit, then the note. At least one section must be written. A note for an
+/// appointment whose visit the chart already holds (an Encounter naming it) joins that visit.
 pub fn note(chart: &str, form: &str, now: &str) -> Result<String, ApiError> {
     let form: NoteForm =
         serde_json::from_str(form).map_err(|_| ApiError::Field("note", "is not a note form"))?;
     let patient = patient_id(chart)?;
     let now = field(now, "date", false)?.unwrap_or_default();
     let text = soap_text(&form)?;
+    let parsed: Value = serde_json::from_str(chart).map_err(|_| ApiError::Chart)?;
+    let appointment = appointment_of(&parsed, &form)?;
+    let existing = field(form.encounter.as_deref().unwrap_or(""), "visit", true)?;
+    if existing.is_some() && appointment.is_some() {
+        return Err(ApiError::Field(
+            "appointment",
+            "starts a new visit: choose a new visit, not an earlier one",
+        ));
+    }
+    let visit_type = match field(&form.visit_type, "visit type", true)? {
+        Some(visit) => Some(visit),
+        None => appointment.as_ref().and_then(|a| a.visit_type.clone()),
+    };
     let mut resources = Vec::new();
-    let encounter_id = match field(form.encounter.as_deref().unwrap_or(""), "visit", true)? {
+    let visit_of_appointment = appointment
+        .as_ref()
+        .and_then(|a| encounter_for_appointment(&parsed, &a.id));
+    let encounter_id = match existing.or(visit_of_appointment) {
         Some(id) => id,
         None => {
-            let encounter = new_encounter(&patient, &form, &now)?;
+            let encounter = new_encounter(
+                &patient,
+                &form,
+                visit_type.clone(),
+                appointment.as_ref(),
+                &now,
+            )?;
             let id = encounter.id().unwrap_or_default().to_owned();
             resources.push(json!(checked(encounter)?));
             id
         }
     };
     let (code, display) = form.kind.coding();
-    let title = field(&form.visit_type, "visit type", true)?
-        .map_or_else(|| display.to_owned(), |visit| format!("{display}: {visit}"));
+    let title =
+        visit_type.map_or_else(|| display.to_owned(), |visit| format!("{display}: {visit}"));
     let note = document(
         &patient,
         &encounter_id,
@@ -204,10 +236,100 @@ fn soap_text(form: &NoteForm) -> Result<String, ApiError> {
     Ok(text)
 }
 
-fn new_encounter(patient: &str, form: &NoteForm, now: &str) -> Result<Resource, ApiError> {
-    let visit =
-        field(&form.visit_type, "visit type", true)?.unwrap_or_else(|| "Office visit".into());
+/// The appointment a note's new visit is for: its id, and its visit type and start as the
+/// chart holds them, else as the form says.
+#[derive(Debug)]
+struct VisitAppointment {
+    id: String,
+    visit_type: Option<String>,
+    start: Option<String>,
+}
+
+fn appointment_of(chart: &Value, form: &NoteForm) -> Result<Option<VisitAppointment>, ApiError> {
+    let Some(id) = field(
+        form.appointment.as_deref().unwrap_or(""),
+        "appointment",
+        true,
+    )?
+    else {
+        return Ok(None);
+    };
+    if !ehr_client::fhir::is_fhir_id(&id) {
+        return Err(ApiError::Field("appointment", "is not an appointment id"));
+    }
+    let held = entries(chart)
+        .find(|r| at(r, "/resourceType") == "Appointment" && at(r, "/id") == id.as_str());
+    let text = |value: &Value| {
+        value
+            .as_str()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+    };
+    let visit_type = held
+        .and_then(|a| {
+            text(at(a, "/appointmentType/text"))
+                .or_else(|| text(at(a, "/appointmentType/coding/0/display")))
+        })
+        .or(field(&form.appointment_type, "appointment type", true)?);
+    let start = held.and_then(|a| text(at(a, "/start"))).or(field(
+        &form.appointment_start,
+        "appointment start",
+        true,
+    )?);
+    Ok(Some(VisitAppointment {
+        id,
+        visit_type,
+        start,
+    }))
+}
+
+/// The resources of an opened chart.
+fn entries(chart: &Value) -> impl Iterator<Item = &Value> {
+    at(chart, "/bundle/entry")
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.get("resource"))
+}
+
+/// The id of the chart's visit (Encounter) for appointment `id`, if one was written.
+fn encounter_for_appointment(chart: &Value, id: &str) -> Option<String> {
+    let target = format!("Appointment/{id}");
+    entries(chart)
+        .filter(|r| at(r, "/resourceType") == "Encounter")
+        .find(|r| {
+            at(r, "/appointment")
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|a| at(a, "/reference") == target.as_str())
+        })
+        .and_then(|r| at(r, "/id").as_str())
+        .map(str::to_owned)
+}
+
+fn new_encounter(
+    patient: &str,
+    form: &NoteForm,
+    visit_type: Option<String>,
+    appointment: Option<&VisitAppointment>,
+    now: &str,
+) -> Result<Resource, ApiError> {
+    let visit = visit_type.unwrap_or_else(|| "Office visit".into());
     let reason = field(&form.reason, "reason", true)?;
+    // The appointment in words too (its type and time), for a reader that cannot open it.
+    let appointment = appointment.map(|a| {
+        let display = [a.visit_type.as_deref(), a.start.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" at ");
+        Reference {
+            display: (!display.is_empty()).then(|| format!("Appointment: {display}")),
+            ..Reference::to("Appointment", &a.id)
+        }
+    });
     Ok(Resource::Encounter(Encounter {
         id: Some(new_id()),
         meta: first_version(),
@@ -219,6 +341,7 @@ fn new_encounter(patient: &str, form: &NoteForm, now: &str) -> Result<Resource, 
         ),
         type_: vec![text_concept(visit)],
         subject: Some(Reference::to("Patient", patient)),
+        appointment: appointment.into_iter().collect(),
         period: Some(Period {
             start: Some(now.to_owned()),
             end: None,

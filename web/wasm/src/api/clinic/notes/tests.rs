@@ -173,3 +173,128 @@ fn every_template_names_a_kind_the_note_form_takes() {
         );
     }
 }
+
+/// The demo chart's appointment (a booked sick visit): its id.
+fn appointment_id(chart: &str) -> String {
+    let parsed: Value = serde_json::from_str(chart).unwrap();
+    parsed["bundle"]["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|r| r["resourceType"] == "Appointment")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn a_note_started_from_an_appointment_opens_its_visit_linked_to_it() {
+    let chart = chart();
+    let id = appointment_id(&chart);
+    let form = json!({
+        "kind": "progress", "appointment": id, "subjective": "Cough for a week.",
+    });
+    let out = resources(&note(&chart, &form.to_string(), "2026-12-07T09:40:00Z").unwrap());
+    assert_eq!(out.len(), 2);
+    let Resource::Encounter(encounter) = &out[0] else {
+        panic!("no encounter first")
+    };
+    // The link, valid FHIR (resources() parsed and validated it), and the same after a
+    // round trip through JSON.
+    assert_eq!(encounter.appointment.len(), 1);
+    assert_eq!(
+        encounter.appointment[0].reference.as_deref(),
+        Some(format!("Appointment/{id}").as_str())
+    );
+    out[0].validate().unwrap();
+    assert_eq!(Resource::from_json(&out[0].to_json()).unwrap(), out[0]);
+    let json: Value = serde_json::from_str(&out[0].to_json()).unwrap();
+    assert_eq!(
+        json["appointment"][0]["reference"],
+        format!("Appointment/{id}")
+    );
+    // The visit type is the appointment's, the note's title too.
+    assert_eq!(encounter.type_[0].text.as_deref(), Some("Sick visit"));
+    let display = encounter.appointment[0].display.clone().unwrap();
+    assert!(
+        display.starts_with("Appointment: Sick visit at "),
+        "{display}"
+    );
+    let Resource::DocumentReference(document) = &out[1] else {
+        panic!("no note")
+    };
+    assert_eq!(
+        document.content[0].attachment.title.as_deref(),
+        Some("Progress note: Sick visit")
+    );
+}
+
+#[test]
+fn an_appointment_the_chart_lacks_is_described_from_the_form_and_a_written_type_wins() {
+    let form = json!({
+        "kind": "progress", "appointment": "appt-9", "appointmentStart": "2026-12-08T09:30:00Z",
+        "appointmentType": "Well-child visit", "visitType": "Follow-up visit",
+        "plan": "Back in a year.",
+    });
+    let out = resources(&note(&chart(), &form.to_string(), "2026-12-08T09:35:00Z").unwrap());
+    let Resource::Encounter(encounter) = &out[0] else {
+        panic!("no encounter first")
+    };
+    assert_eq!(encounter.type_[0].text.as_deref(), Some("Follow-up visit"));
+    assert_eq!(
+        encounter.appointment[0].reference.as_deref(),
+        Some("Appointment/appt-9")
+    );
+    assert_eq!(
+        encounter.appointment[0].display.as_deref(),
+        Some("Appointment: Well-child visit at 2026-12-08T09:30:00Z")
+    );
+}
+
+#[test]
+fn a_second_note_for_an_appointment_joins_its_visit() {
+    let chart = chart();
+    let id = appointment_id(&chart);
+    let form = json!({ "kind": "progress", "appointment": id, "subjective": "Cough." });
+    let first = resources(&note(&chart, &form.to_string(), "2026-12-07T09:40:00Z").unwrap());
+    let mut parsed: Value = serde_json::from_str(&chart).unwrap();
+    parsed["bundle"]["entry"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "resource": serde_json::to_value(&first[0]).unwrap() }));
+    let form = json!({ "kind": "nursing", "appointment": id, "objective": "Weight taken." });
+    let second = resources(
+        &note(
+            &parsed.to_string(),
+            &form.to_string(),
+            "2026-12-07T09:50:00Z",
+        )
+        .unwrap(),
+    );
+    assert_eq!(second.len(), 1, "no second visit");
+    let Resource::DocumentReference(document) = &second[0] else {
+        panic!("no note")
+    };
+    assert_eq!(
+        document.context.as_ref().unwrap().encounter[0].reference,
+        first[0].id().map(|id| format!("Encounter/{id}"))
+    );
+}
+
+#[test]
+fn an_appointment_takes_a_new_visit_and_a_valid_id() {
+    let form = json!({
+        "kind": "progress", "encounter": "enc-7", "appointment": "appt-9", "plan": "x",
+    });
+    assert!(matches!(
+        note(&chart(), &form.to_string(), "2026-12-07T09:00:00Z"),
+        Err(ApiError::Field("appointment", _))
+    ));
+    let form = json!({ "kind": "progress", "appointment": "not/an id", "plan": "x" });
+    assert_eq!(
+        note(&chart(), &form.to_string(), "2026-12-07T09:00:00Z").unwrap_err(),
+        ApiError::Field("appointment", "is not an appointment id")
+    );
+}
