@@ -1,5 +1,5 @@
 //! Typed configuration (`ehr-billing-bot.toml`), validated at start. Secrets (the bot's key, the
-//! webhook secret, a database password) never appear in `Debug`.
+//! webhook secret, a database password, the SMTP password) never appear in `Debug`.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -20,6 +20,90 @@ pub struct WebhookSecret(pub Vec<u8>);
 impl fmt::Debug for WebhookSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
+    }
+}
+
+/// The SMTP password; prints as `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpPassword(pub String);
+
+impl fmt::Debug for SmtpPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How the bot's SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS, which is required (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: a mail server on this host only (`localhost`, `127.0.0.1`, `::1`).
+    None,
+}
+
+/// Appointment reminders by email too (`[reminders.email]`): to a patient whose record from the
+/// desk carries her address, through the practice's SMTP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailReminders {
+    /// The SMTP server's host name.
+    pub smtp_host: String,
+    /// Its port (587 for STARTTLS, 465 for TLS).
+    pub smtp_port: u16,
+    /// The sender, `reminders@example.org` or `Maple Street Pediatrics <reminders@example.org>`.
+    pub from: String,
+    /// The SMTP login, if the server wants one (with `password`).
+    pub username: Option<String>,
+    /// Its password (`password`, or read from `password_file`).
+    pub password: Option<SmtpPassword>,
+    /// How the connection is secured.
+    pub tls: SmtpTls,
+}
+
+impl EmailReminders {
+    /// Whether `smtp_host` is this host (where `tls = "none"` is allowed).
+    pub fn is_local(&self) -> bool {
+        let host = self.smtp_host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// Refuse what cannot work or would send in the clear, naming the key.
+    pub fn validate(&self) -> Result<(), BillingError> {
+        let host = self.smtp_host.trim();
+        let checks: [(bool, &str); 5] = [
+            (
+                !host.is_empty() && !host.contains(char::is_whitespace),
+                "reminders.email.smtp_host must be a host name",
+            ),
+            (
+                self.smtp_port != 0,
+                "reminders.email.smtp_port must be 1 to 65535",
+            ),
+            (
+                self.from.parse::<lettre::message::Mailbox>().is_ok(),
+                "reminders.email.from must be an address, such as \"Maple Street Pediatrics <reminders@example.org>\"",
+            ),
+            (
+                self.username.is_some() == self.password.is_some(),
+                "reminders.email: username and password go together",
+            ),
+            (
+                self.tls != SmtpTls::None || self.is_local(),
+                "reminders.email.tls = \"none\" is allowed only for a server on this host (localhost); use \"starttls\" or \"tls\"",
+            ),
+        ];
+        for (ok, message) in checks {
+            if !ok {
+                return Err(config_error(message));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -70,6 +154,8 @@ pub struct Reminders {
     /// durations such as `"24h"`, `"2h"`, `"90m"` or `"1d"`). Only the nearest one that has
     /// come is sent: an appointment booked 3 hours ahead gets the 2 hour reminder alone.
     pub before: Vec<u64>,
+    /// Email as well, where the desk's record carries her address; `None`: messages only.
+    pub email: Option<EmailReminders>,
 }
 
 impl Default for Reminders {
@@ -77,6 +163,7 @@ impl Default for Reminders {
         Self {
             enabled: true,
             before: vec![24 * 3600, 2 * 3600],
+            email: None,
         }
     }
 }
@@ -259,6 +346,8 @@ struct RemindersFile {
     enabled: bool,
     #[serde(default = "before")]
     before: Vec<String>,
+    #[serde(default)]
+    email: Option<EmailFile>,
 }
 
 impl Default for RemindersFile {
@@ -266,7 +355,52 @@ impl Default for RemindersFile {
         Self {
             enabled: yes(),
             before: before(),
+            email: None,
         }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailFile {
+    smtp_host: String,
+    smtp_port: u16,
+    from: String,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    password_file: Option<PathBuf>,
+    tls: SmtpTls,
+}
+
+impl EmailFile {
+    /// The settings, the password read from `password_file` (relative to `base`) if named.
+    fn resolve(self, base: &Path) -> Result<EmailReminders, BillingError> {
+        let password = match (self.password, self.password_file) {
+            (Some(_), Some(_)) => {
+                return Err(config_error(
+                    "reminders.email: password or password_file, not both",
+                ));
+            }
+            (Some(password), None) => Some(password),
+            (None, Some(file)) => Some(
+                ehr_service::config::read_config_file(base, &file, "reminders.email.password_file")
+                    .map_err(BillingError::Config)?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_owned(),
+            ),
+            (None, None) => None,
+        };
+        Ok(EmailReminders {
+            smtp_host: self.smtp_host,
+            smtp_port: self.smtp_port,
+            from: self.from,
+            username: self.username,
+            password: password.map(SmtpPassword),
+            tls: self.tls,
+        })
     }
 }
 
@@ -437,6 +571,11 @@ impl Config {
             reminders: Reminders {
                 enabled: file.reminders.enabled,
                 before,
+                email: file
+                    .reminders
+                    .email
+                    .map(|email| email.resolve(base))
+                    .transpose()?,
             },
         };
         config.validate()?;
@@ -537,6 +676,9 @@ impl Config {
                 return Err(config_error(message));
             }
         }
+        if let Some(email) = &self.reminders.email {
+            email.validate()?;
+        }
         if self.webhook_secret.as_ref().is_some_and(|s| s.0.len() < 16) {
             return Err(config_error(
                 "webhook.secret_file must hold at least 16 bytes",
@@ -629,6 +771,7 @@ mod tests {
             Reminders {
                 enabled: true,
                 before: vec![86_400, 7200],
+                email: None,
             }
         );
         let off = format!("{without}\n[reminders]\nenabled = false\n");
@@ -638,6 +781,111 @@ mod tests {
                 .reminders
                 .enabled
         );
+    }
+
+    #[test]
+    fn email_reminders_are_off_unless_configured_and_their_password_never_prints() {
+        let dir = tempfile::tempdir().unwrap();
+        write_key(dir.path(), 0o600);
+        std::fs::write(
+            dir.path().join("webhook.secret"),
+            "a-long-webhook-secret-0123456789\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("smtp.password"), "smtp-pa55word\n").unwrap();
+        let example = include_str!("../ehr-billing-bot.example.toml");
+        assert_eq!(
+            Config::from_toml(example, dir.path())
+                .unwrap()
+                .reminders
+                .email,
+            None
+        );
+        // The example's block, uncommented.
+        let uncommented: String = example
+            .lines()
+            .map(|line| {
+                let bare = line.strip_prefix("# ").unwrap_or(line);
+                if bare.starts_with("[reminders.email]")
+                    || [
+                        "smtp_host =",
+                        "smtp_port =",
+                        "from =",
+                        "username =",
+                        "password_file =",
+                        "tls =",
+                    ]
+                    .iter()
+                    .any(|key| bare.starts_with(key))
+                {
+                    bare.to_owned()
+                } else {
+                    line.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = Config::from_toml(&uncommented, dir.path()).unwrap();
+        let email = config.reminders.email.clone().unwrap();
+        assert_eq!(
+            (
+                email.smtp_host.as_str(),
+                email.smtp_port,
+                email.tls,
+                email.password.as_ref().map(|p| p.0.as_str())
+            ),
+            (
+                "smtp.example-practice.org",
+                587,
+                SmtpTls::Starttls,
+                Some("smtp-pa55word")
+            )
+        );
+        let debug = format!("{config:?}");
+        assert!(
+            debug.contains("smtp.example-practice.org") && !debug.contains("smtp-pa55word"),
+            "{debug}"
+        );
+        let inline = uncommented.replace(
+            "password_file = \"smtp.password\"",
+            "password = \"inline-pa55word\"",
+        );
+        let config = Config::from_toml(&inline, dir.path()).unwrap();
+        assert!(!format!("{config:?}").contains("inline-pa55word"));
+
+        // Checked at start: no clear text but to this host, an address to send from, a login
+        // with its password.
+        for (change, ok) in [
+            (("tls = \"starttls\"", "tls = \"none\""), false),
+            (("tls = \"starttls\"", "tls = \"tls\""), true),
+            (("tls = \"starttls\"", "tls = \"plain\""), false),
+            (("password_file = \"smtp.password\"", ""), false),
+            (
+                (
+                    "from = \"Maple Street Pediatrics <reminders@example-practice.org>\"",
+                    "from = \"nobody\"",
+                ),
+                false,
+            ),
+            (("smtp_port = 587", "smtp_port = 0"), false),
+        ] {
+            let text = uncommented.replace(change.0, change.1);
+            assert_ne!(text, uncommented, "{change:?}");
+            let result = Config::from_toml(&text, dir.path());
+            assert_eq!(result.is_ok(), ok, "{change:?}: {result:?}");
+            if let Err(e) = result {
+                assert!(
+                    e.to_string().contains("reminders.email") || e.to_string().contains("tls"),
+                    "{change:?}: {e}"
+                );
+            }
+        }
+        for host in ["localhost", "127.0.0.1", "[::1]"] {
+            let local = uncommented
+                .replace("tls = \"starttls\"", "tls = \"none\"")
+                .replace("smtp.example-practice.org", host);
+            assert!(Config::from_toml(&local, dir.path()).is_ok(), "{host}");
+        }
     }
 
     #[test]

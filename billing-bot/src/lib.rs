@@ -19,6 +19,7 @@ pub mod clock;
 pub mod config;
 pub mod delivery;
 pub mod error;
+pub mod mailer;
 pub mod messages;
 pub mod money;
 pub mod payments;
@@ -47,6 +48,8 @@ pub struct Bot {
     clock: Arc<dyn Clock>,
     relays: relays::Relays,
     http: reqwest::Client,
+    /// The SMTP client of reminder emails, when `[reminders.email]` is configured.
+    mailer: Option<mailer::Mailer>,
     wake: Notify,
     /// One delivery round at a time (the scheduler, `POST /admin/runs`).
     delivering: tokio::sync::Mutex<()>,
@@ -64,12 +67,19 @@ impl Bot {
             .timeout(config.relay_timeout)
             .build()
             .map_err(|e| BillingError::Config(format!("HTTP client: {e}")))?;
+        let mailer = config
+            .reminders
+            .email
+            .as_ref()
+            .map(|email| mailer::Mailer::new(email, config.relay_timeout))
+            .transpose()?;
         let bot = Arc::new(Self {
             config,
             store,
             clock,
             relays: relays::Relays::new(),
             http,
+            mailer,
             wake: Notify::new(),
             delivering: tokio::sync::Mutex::new(()),
             public_url: OnceLock::new(),
@@ -108,6 +118,10 @@ impl Bot {
 
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    pub(crate) fn mailer(&self) -> Option<&mailer::Mailer> {
+        self.mailer.as_ref()
     }
 
     /// Ask the scheduler for a delivery round now.

@@ -7,20 +7,27 @@
 //! Appointment reminders on the project's relay: the records the front desk seals to the bot
 //! (kind 2126) become NIP-17 messages to the patient's inbox relays 24 h and 2 h before, each
 //! exactly once; a cancelled appointment is not reminded, a moved one is reminded of its new
-//! time; records from anyone who may not schedule are ignored.
+//! time; records from anyone who may not schedule are ignored. Where email is configured, a
+//! record carrying the patient's address is also emailed, once per reminder, to an SMTP sink
+//! (Python's aiosmtpd, from `scripts/python-tools`).
 
 mod common;
 
-use std::sync::Arc;
+use std::io::BufRead as _;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Billing, config, messages_for, wraps_for};
 use ehr_billing_bot::appointments::SUBJECT;
+use ehr_billing_bot::config::{EmailReminders, SmtpTls};
 use ehr_billing_bot::{Bot, ManualClock};
 use ehr_client::keys::Identity;
 use ehr_client::net::{PublishOutcome, RelayClient};
 use ehr_client::roster::Role;
-use ehr_client::schedule::reminder::{ReminderRecord, reminder_event, reminder_text};
+use ehr_client::schedule::reminder::{
+    ReminderRecord, reminder_email, reminder_event, reminder_text,
+};
 use ehr_tests::practice::TestPractice;
 use nostr::prelude::{Event, Timestamp};
 
@@ -118,6 +125,7 @@ fn booked(appointment: &str, patient: &Identity, start: i64) -> ReminderRecord {
         practice: "Maple Street Pediatrics".to_owned(),
         utc_offset_minutes: -300,
         cancelled: false,
+        email: None,
     }
 }
 
@@ -391,5 +399,252 @@ async fn the_configured_offsets_are_the_ones_sent() {
     assert_eq!(p.run_at(start - DAY).await, 0);
     assert_eq!(p.run_at(start - 3 * HOUR).await, 1);
     assert_eq!(p.run_at(start - 2 * HOUR).await, 0);
+    p.stop().await;
+}
+
+/// An SMTP server on 127.0.0.1 that keeps every message it is given (aiosmtpd), refusing the
+/// first `refuse` with a transient error.
+struct SmtpSink {
+    port: u16,
+    child: Child,
+    mails: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+const SINK: &str = r#"
+import asyncio, json, sys
+from aiosmtpd.smtp import SMTP
+
+refuse = int(sys.argv[1])
+
+class Sink:
+    async def handle_DATA(self, server, session, envelope):
+        global refuse
+        if refuse > 0:
+            refuse -= 1
+            return "451 4.3.0 try again later"
+        print(json.dumps({
+            "from": envelope.mail_from,
+            "to": envelope.rcpt_tos,
+            "data": envelope.content.decode("utf-8", "replace"),
+        }), flush=True)
+        return "250 OK"
+
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: SMTP(Sink()), "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"#;
+
+impl SmtpSink {
+    fn start(refuse: u32) -> Self {
+        let mut child = Command::new("python3")
+            .args(["-c", SINK, &refuse.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 with aiosmtpd: run eval \"$(scripts/python-tools)\" first");
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let port = lines
+            .next()
+            .and_then(Result::ok)
+            .and_then(|line| line.trim().parse().ok())
+            .expect("the SMTP sink did not start: is aiosmtpd installed (scripts/python-tools)?");
+        let mails = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&mails);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&line).unwrap());
+            }
+        });
+        Self { port, child, mails }
+    }
+
+    /// The bot's email settings for this sink.
+    fn settings(&self) -> EmailReminders {
+        EmailReminders {
+            smtp_host: "127.0.0.1".to_owned(),
+            smtp_port: self.port,
+            from: "Maple Street Pediatrics <reminders@example.org>".to_owned(),
+            username: None,
+            password: None,
+            tls: SmtpTls::None,
+        }
+    }
+
+    /// The messages received, once `count` have come (or five seconds have passed), and after a
+    /// moment more for any unexpected one.
+    async fn mails(&self, count: usize) -> Vec<serde_json::Value> {
+        for _ in 0..50 {
+            if self.mails.lock().unwrap().len() >= count {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.mails.lock().unwrap().clone()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `record` with the patient's address, as the desk writes it when her demographics have one.
+fn with_email(record: ReminderRecord) -> ReminderRecord {
+    ReminderRecord {
+        email: Some("ana@example.org".to_owned()),
+        ..record
+    }
+}
+
+/// A message's text with quoted-printable soft line breaks undone.
+fn unfolded(data: &str) -> String {
+    data.replace("=\r\n", "").replace("=\n", "")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reminder_is_emailed_once_to_her_address_with_the_practice_and_her_local_time() {
+    let sink = SmtpSink::start(0);
+    let settings = sink.settings();
+    let p = Practice::start(|c| c.reminders.email = Some(settings)).await;
+    let patient = p.billing.patient().await;
+    let now = wall_now();
+    let start = now + 3 * DAY;
+    let record = with_email(booked("appt-1", &patient, start));
+    p.desk_writes(&record, now).await;
+    // Another appointment, booked and then cancelled: no message and no email.
+    let other = with_email(booked("appt-2", &patient, start + HOUR));
+    p.desk_writes(&other, now).await;
+    p.desk_writes(
+        &ReminderRecord {
+            cancelled: true,
+            email: None,
+            ..other.clone()
+        },
+        now + 1,
+    )
+    .await;
+    // And one whose patient has no address: a message only.
+    p.desk_writes(&booked("appt-3", &patient, start), now).await;
+
+    assert_eq!(p.run_at(start - DAY - 1).await, 0);
+    assert!(sink.mails(0).await.is_empty());
+    // 24 h before: the messages, and one email.
+    assert_eq!(p.run_at(start - DAY).await, 2);
+    let mails = sink.mails(1).await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let mail = &mails[0];
+    assert_eq!(mail["to"], serde_json::json!(["ana@example.org"]));
+    assert_eq!(mail["from"], "reminders@example.org");
+    let data = unfolded(mail["data"].as_str().unwrap());
+    assert!(data.contains("To: ana@example.org"), "{data}");
+    assert!(
+        data.contains("Subject: Appointment reminder from Maple Street Pediatrics"),
+        "{data}"
+    );
+    // Her local time: the practice's wall clock is UTC-05:00.
+    let local = start - 5 * HOUR;
+    let hh_mm = format!("{:02}:{:02}", local % DAY / HOUR, local % HOUR / 60);
+    assert!(
+        data.contains(&format!("at {hh_mm} (UTC-05:00)")),
+        "{hh_mm}: {data}"
+    );
+    let expected = reminder_email(&record);
+    assert!(
+        data.replace("\r\n", "\n")
+            .contains(expected.body.trim_end()),
+        "{data}"
+    );
+    // Nothing else of the appointment or of her: not its id, not her key, nothing clinical.
+    for absent in [
+        "appt-1",
+        patient.public_key().to_hex().as_str(),
+        "visit type",
+        "reason",
+        "Fever",
+    ] {
+        assert!(!data.contains(absent), "{absent}: {data}");
+    }
+
+    // Another run at the same time sends nothing more, by either channel.
+    assert_eq!(p.run_at(start - DAY).await, 0);
+    assert_eq!(sink.mails(2).await.len(), 1);
+    // 2 h before, the second reminder, once.
+    assert_eq!(p.run_at(start - 2 * HOUR).await, 2);
+    assert_eq!(p.run_at(start - 2 * HOUR).await, 0);
+    let mails = sink.mails(2).await;
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    assert!(
+        mails
+            .iter()
+            .all(|m| m["to"] == serde_json::json!(["ana@example.org"]))
+    );
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_email_leaves_the_message_alone_and_is_sent_next_run() {
+    let sink = SmtpSink::start(1);
+    let settings = sink.settings();
+    let p = Practice::start(|c| c.reminders.email = Some(settings)).await;
+    let patient = p.billing.patient().await;
+    let now = wall_now();
+    let start = now + 3 * DAY;
+    p.desk_writes(&with_email(booked("appt-1", &patient, start)), now)
+        .await;
+
+    // The server refuses the email: the message is queued all the same.
+    assert_eq!(p.run_at(start - DAY).await, 1);
+    assert!(sink.mails(1).await.is_empty());
+    let store = p.billing.bot.store();
+    let failed = store.appointment_emails("appt-1").await.unwrap();
+    assert_eq!(
+        failed,
+        [(
+            u64::try_from(start).unwrap(),
+            86_400,
+            "failed".to_owned(),
+            1
+        )]
+    );
+    // The next run sends it, and no second message.
+    assert_eq!(p.run_at(start - DAY + 60).await, 0);
+    assert_eq!(sink.mails(1).await.len(), 1);
+    let sent = store.appointment_emails("appt-1").await.unwrap();
+    assert_eq!(sent[0].2, "sent");
+    assert_eq!(p.run_at(start - DAY + 120).await, 0);
+    assert_eq!(sink.mails(2).await.len(), 1);
+    assert_eq!(p.queued_to_patients().await, 1);
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_email_configured_a_record_with_an_address_is_messaged_only() {
+    let sink = SmtpSink::start(0);
+    let p = Practice::start(|_| {}).await;
+    let patient = p.billing.patient().await;
+    let now = wall_now();
+    let start = now + 3 * DAY;
+    p.desk_writes(&with_email(booked("appt-1", &patient, start)), now)
+        .await;
+    assert_eq!(p.run_at(start - DAY).await, 1);
+    assert!(sink.mails(0).await.is_empty());
+    assert!(
+        p.billing
+            .bot
+            .store()
+            .appointment_emails("appt-1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     p.stop().await;
 }

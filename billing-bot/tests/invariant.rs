@@ -48,6 +48,7 @@ async fn the_billing_key_opens_nothing_clinical_and_publishes_only_gift_wraps() 
         practice: "Demo Practice".to_owned(),
         utc_offset_minutes: 0,
         cancelled: false,
+        email: None,
     };
     let sealed = reminder_event(
         &practice.doctor,

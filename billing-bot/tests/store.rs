@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use common::{MID_MARCH, config};
 use ehr_billing_bot::billing::Billed;
+use ehr_billing_bot::config::{EmailReminders, SmtpTls};
 use ehr_billing_bot::money::parse_date;
 use ehr_billing_bot::store::catalog::{HouseholdRole, NewPlan, PlanKind};
 use ehr_billing_bot::store::ledger::{InvoiceFilter, NewPayment, PaymentOutcome};
@@ -40,7 +41,21 @@ async fn every_query_works(engine: &str) {
         .await
         .unwrap();
     let clock = ManualClock::at(MID_MARCH);
-    let bot = Bot::start(config(&practice, &key, &url), Arc::new(clock.clone()))
+    // Reminder emails to a port where nothing listens: each send fails, and is recorded so.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let smtp_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut with_email = config(&practice, &key, &url);
+    with_email.reminders.email = Some(EmailReminders {
+        smtp_host: "127.0.0.1".into(),
+        smtp_port,
+        from: "reminders@example.org".into(),
+        username: None,
+        password: None,
+        tls: SmtpTls::None,
+    });
+    with_email.delivery.max_attempts = 2;
+    let bot = Bot::start(with_email, Arc::new(clock.clone()))
         .await
         .unwrap();
     let store = bot.store();
@@ -240,6 +255,7 @@ async fn every_query_works(engine: &str) {
         practice: "P".into(),
         utc_offset_minutes: 0,
         cancelled: false,
+        email: None,
     };
     let sealed = reminder_event(
         &practice.doctor,
@@ -268,6 +284,45 @@ async fn every_query_works(engine: &str) {
         .collect();
     assert_eq!(appointment.len(), 2, "the patient's and the bot's copy");
     assert!(appointment.iter().all(|d| d.invoice_id.is_none()));
+
+    // Appointment reminder emails: claimed, failed, claimed again, given up.
+    let emailed = ReminderRecord {
+        appointment: "appt-mail".into(),
+        email: Some("ana@example.org".into()),
+        ..record.clone()
+    };
+    let now = u64::try_from(MID_MARCH).unwrap();
+    let records = std::slice::from_ref(&emailed);
+    assert_eq!(store.appointment_emails("appt-mail").await.unwrap(), []);
+    for attempts in [1, 2] {
+        assert_eq!(
+            bot.email_appointment_reminders(records, now).await.unwrap(),
+            0
+        );
+        assert_eq!(
+            store.appointment_emails("appt-mail").await.unwrap(),
+            [(start, 7200, "failed".to_owned(), attempts)]
+        );
+    }
+    assert_eq!(
+        store
+            .appointment_emails_done(now, 2)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![("appt-mail".to_owned(), start, 7200)]
+    );
+    assert!(
+        store
+            .appointment_emails_done(now, 3)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Spent: not tried again.
+    bot.email_appointment_reminders(records, now).await.unwrap();
+    assert_eq!(store.appointment_emails("appt-mail").await.unwrap()[0].3, 2);
 
     // Leaving, and the replay guard.
     let left = store

@@ -32,6 +32,10 @@ const OWN: &[(&str, &str)] = &[
     ("/enrolment.js", include_str!("../web/enrolment.js")),
     ("/root.js", include_str!("../web/root.js")),
     ("/schedule.js", include_str!("../web/schedule.js")),
+    (
+        "/schedule-editor.js",
+        include_str!("../web/schedule-editor.js"),
+    ),
     ("/offline.js", include_str!("../web/offline.js")),
     ("/outbox-view.js", include_str!("../web/outbox-view.js")),
     (

@@ -8,6 +8,7 @@
 import { appointmentFilters, freeSlots } from "/assets/ehr_web_wasm.js";
 import { $, el } from "/dom.js";
 import { fetchSchedule, filter } from "/protocol.js";
+import { showScheduleEditor } from "/schedule-editor.js";
 
 const STATUS = {
   proposed: "requested", booked: "booked", arrived: "arrived", "checked-in": "in room",
@@ -41,7 +42,8 @@ async function publishAll(practice, events) {
 async function act(practice, context, item, operation) {
   const offset = context.offsets.get(item.schedule) ?? 0;
   const plan = (op) => JSON.parse(practice.session.deskOperation(item.patient, JSON.stringify(item.appointment),
-    JSON.stringify(op), practice.connection.name ?? "Your practice", offset, Math.floor(Date.now() / 1000)));
+    JSON.stringify(op), practice.connection.name ?? "Your practice", offset, Math.floor(Date.now() / 1000),
+    context.emailOf?.(item.patient) ?? ""));
   try {
     await publishAll(practice, plan(operation));
     return null;
@@ -55,6 +57,10 @@ async function act(practice, context, item, operation) {
     throw error;
   }
 }
+
+// Whose schedule is shown: a schedule's id, or "" for the whole practice (kept while the app
+// is open).
+let shownSchedule = "";
 
 // The live subscription of the drawn schedule: what colleagues do appears at once.
 let stopLive = null;
@@ -101,6 +107,8 @@ export async function showSchedule(practice, openPatient, day = new Date().toLoc
   const alert = el("p", { role: "alert", className: "form-error" });
   const dayInput = el("input", { id: "schedule-day", type: "date", value: day });
   const refresh = el("button", { type: "button", text: "Refresh" });
+  const hours = el("button", { type: "button", text: "Hours and visit types" });
+  const who = el("select", { id: "schedule-who" }, el("option", { value: "", text: "Whole practice" }));
   const views = [["day", "Day"], ["week", "Week"]].map(([name, label]) => {
     const b = el("button", { type: "button", text: label, attrs: { "aria-pressed": String(name === view) } });
     b.addEventListener("click", () => showSchedule(practice, openPatient, dayInput.value, "", name));
@@ -108,15 +116,22 @@ export async function showSchedule(practice, openPatient, day = new Date().toLoc
   });
   section.replaceChildren(el("h2", { text: "Schedule" }),
     el("div", { className: "schedule-controls" },
-      el("div", { className: "field" }, el("label", { htmlFor: "schedule-day", text: "Day" }), dayInput), refresh,
-      el("span", { className: "schedule-views", attrs: { role: "group", "aria-label": "View" } }, ...views)),
+      el("div", { className: "field" }, el("label", { htmlFor: "schedule-day", text: "Day" }), dayInput),
+      el("div", { className: "field" }, el("label", { htmlFor: "schedule-who", text: "Clinician" }), who), refresh,
+      el("span", { className: "schedule-views", attrs: { role: "group", "aria-label": "View" } }, ...views), hours),
     status, alert);
   const redraw = (said = "") => showSchedule(practice, openPatient, dayInput.value, said, view);
   dayInput.addEventListener("change", () => redraw());
+  who.addEventListener("change", () => {
+    shownSchedule = who.value;
+    redraw();
+  });
   refresh.addEventListener("click", () => redraw());
+  hours.addEventListener("click", () => { stopSchedule(); showScheduleEditor(practice, () => redraw()); });
   // A newer drawing (another day chosen meanwhile) wins: this one then stops.
   const drawing = Symbol("schedule");
   section.drawing = drawing;
+  section.message = message;
   let list;
   const context = { offsets: new Map() };
   try {
@@ -134,15 +149,21 @@ export async function showSchedule(practice, openPatient, day = new Date().toLoc
     };
     const free = await context.freeOn(day);
     for (const schedule of free.schedules) context.offsets.set(schedule.id, schedule.utcOffsetMinutes);
+    who.append(...free.schedules.map((schedule) => el("option", { value: schedule.id, text: schedule.name })));
+    who.value = free.schedules.some((schedule) => schedule.id === shownSchedule) ? shownSchedule : "";
   } catch (error) {
     alert.textContent = `The schedule could not be read: ${error?.message ?? error}`;
     return;
   }
   if (section.drawing !== drawing) return;
-  // What colleagues (and patients) do from now on redraws this view, keeping its message.
-  follow(practice, () => redraw(status.textContent)).catch(() => {});
+  // What colleagues (and patients) do from now on redraws this view, keeping the last message
+  // it was drawn with (not a "Signing and sending…" that a redraw of this member's own act
+  // would then leave on screen).
+  follow(practice, () => redraw(section.message)).catch(() => {});
   const names = new Map((practice.patients ?? []).map((p) => [p.patient, p]));
   const nameOf = (patient) => names.get(patient)?.name ?? "Unnamed patient";
+  // Her email address, if her demographics give one: her reminders may go there too.
+  context.emailOf = (patient) => names.get(patient)?.email ?? "";
   const button = (label, item, operation, done) => {
     const b = el("button", { type: "button", text: label, attrs: { "aria-label": `${label}: ${nameOf(item.patient)} at ${time(item.appointment.start)}` } });
     b.addEventListener("click", async () => {
@@ -229,8 +250,10 @@ export async function showSchedule(practice, openPatient, day = new Date().toLoc
     el("thead", {}, el("tr", {}, ...["Time", "Clinician", "Patient", "Visit", "Status", ""].map((h) => el("th", { scope: "col", text: h })))),
     el("tbody", {}, ...rows));
   const upcoming = (a) => !a.start || new Date(a.start) > new Date();
-  const requests = list.filter((item) => item.appointment.status === "proposed" && upcoming(item.appointment));
   releaseCancelled(practice, context, list);
+  // One clinician's, or the whole practice's (a cancellation above is freed whoever's it is).
+  if (who.value) list = list.filter((item) => item.schedule === who.value);
+  const requests = list.filter((item) => item.appointment.status === "proposed" && upcoming(item.appointment));
   section.append(el("h3", { text: `Requests waiting (${requests.length})` }),
     requests.length
       ? table("Requests from patients, to confirm or decline", requests.map((item) => row(item, [

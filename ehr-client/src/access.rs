@@ -534,6 +534,53 @@ impl PracticeView {
         authorise(&self.roster, event)
     }
 
+    /// Sign `resource` about `ward` as her `guardian`, under the ward's key (a guardian holds
+    /// both): only what the patient herself may write, an appointment only as a request or a
+    /// cancellation, and only with a guardianship in force at `created_at`. Readers take it as
+    /// the ward's ([`Self::writing_guardian`]).
+    pub fn sign_for_ward(
+        &self,
+        guardian: &Identity,
+        ward: &PublicKey,
+        resource: crate::fhir::Resource,
+        created_at: Timestamp,
+    ) -> Result<ClinicalEvent, AccessError> {
+        let kind = ClinicalKind::for_resource(&resource);
+        let appointment_ok = resource
+            .as_appointment()
+            .is_none_or(|a| crate::schedule::booking::patient_may_set(a.status));
+        if !self
+            .guardians_of(ward, created_at)
+            .contains(&guardian.public_key())
+            || !patient_may_write(kind)
+            || !appointment_ok
+        {
+            return Err(AccessError::NotAuthorised);
+        }
+        let builder = ClinicalEventBuilder::new(kind, resource, *ward)?
+            .created_at(created_at)
+            .from_patient_side();
+        self.sign_record(guardian, builder)
+    }
+
+    /// The guardian who wrote `event` for her ward, if that is what it is: what the patient
+    /// herself may write ([`patient_may_write`]), under the ward's key (a guardian holds both
+    /// of her keys), by a key that is no practice key, whose guardianship of the ward was in
+    /// force at the event's time. The relay accepts the same (DESIGN.md §5).
+    pub fn writing_guardian(&self, event: &ClinicalEvent) -> Option<PublicKey> {
+        let author = event.author();
+        let at = event.event().created_at;
+        let in_force = self
+            .guardianship_at(&event.patient(), &author, at)
+            .is_some_and(|r| r.status == GuardianshipStatus::Active);
+        (author != event.patient()
+            && patient_may_write(event.kind())
+            && !event.practice_key().is_epoch()
+            && !self.is_practice_key(&author)
+            && in_force)
+            .then_some(author)
+    }
+
     /// The patients whose newest Consent permits sharing through the FHIR gateway at `now`
     /// ([`crate::fhir::Consent::permits_fhir_sharing`]), from one pass over the consent events
     /// at hand.

@@ -183,12 +183,16 @@ pub struct ClinicalRecord {
     /// For an office copy: who copied it into the office domain. The fields above are then the
     /// original event's, so the copy and the original fold as one record.
     pub copied_by: Option<PublicKey>,
+    /// For a record a guardian wrote for her ward (what the patient herself may write, with a
+    /// guardianship in force at its time): the guardian, who is then its author.
+    pub guardian: Option<PublicKey>,
 }
 
 impl ClinicalRecord {
-    /// Whether the patient wrote this entry (patient-reported data, messages).
+    /// Whether the patient (or her guardian, for her) wrote this entry: patient-reported data,
+    /// messages, appointment requests. It folds as hers.
     pub fn is_patient_authored(&self) -> bool {
-        self.author == self.patient
+        self.author == self.patient || self.guardian.is_some()
     }
 }
 
@@ -244,9 +248,9 @@ impl ClinicalEventBuilder {
         self.index
     }
 
-    /// A patient's appointment version is a request (or withdraws one): the desk fetches it
-    /// with the requests waiting.
-    fn by_patient(mut self) -> Self {
+    /// A version the patient (or her guardian) writes: for an appointment, a request (or its
+    /// withdrawal), which the desk fetches with the requests waiting.
+    pub fn from_patient_side(mut self) -> Self {
         if self.kind == ClinicalKind::Appointment {
             self.index.request = true;
         }
@@ -361,7 +365,7 @@ impl ClinicalEventBuilder {
         if patient.public_key() != self.patient {
             return Err(EventError::AuthorIsNotPatient);
         }
-        let this = self.by_patient();
+        let this = self.from_patient_side();
         let practice_key = epoch_ref(target);
         check_domain(this.kind, practice_key)?;
         let json = this.resource.to_json();
@@ -388,7 +392,7 @@ impl ClinicalEventBuilder {
             return Err(EventError::NotPatientWritable(self.kind.as_u16()));
         }
         check_domain(self.kind, epoch_ref(target))?;
-        let this = self.by_patient();
+        let this = self.from_patient_side();
         let json = this.resource.to_json();
         let event = seal_with(
             signer,
@@ -716,6 +720,7 @@ impl ClinicalEvent {
             patient: self.patient,
             resource,
             copied_by: None,
+            guardian: None,
         })
     }
 }

@@ -31,6 +31,9 @@ pub struct PatientSummary {
     pub identifiers: Vec<String>,
     /// Start of the latest encounter (FHIR `dateTime`), when the reader may read encounters.
     pub last_visit: Option<String>,
+    /// Her email address, if her demographics give one (what an appointment's reminder
+    /// record carries to the reminder agent, [`crate::schedule::reminder::patient_email`]).
+    pub email: Option<String>,
 }
 
 fn hex_key<S: serde::Serializer>(key: &PublicKey, serializer: S) -> Result<S::Ok, S::Error> {
@@ -102,6 +105,8 @@ fn summary(patient: PublicKey, records: &[ClinicalRecord]) -> PatientSummary {
             })
             .unwrap_or_default(),
         last_visit,
+        email: demographics
+            .and_then(|p| crate::schedule::reminder::patient_email(&Resource::Patient(p.clone()))),
     }
 }
 

@@ -110,6 +110,7 @@ fn record(op: &Op) -> ClinicalRecord {
         patient: patient(),
         resource,
         copied_by: None,
+        guardian: None,
     }
 }
 

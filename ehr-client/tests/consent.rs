@@ -796,6 +796,7 @@ fn consent_record(
         patient: patient.public_key(),
         resource,
         copied_by: None,
+        guardian: None,
     }
 }
 

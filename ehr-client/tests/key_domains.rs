@@ -325,6 +325,7 @@ fn an_office_copy_that_names_an_author_who_could_not_write_the_original_is_refus
         patient: pk,
         resource: demo::message(&pk.to_hex(), "Pay now"),
         copied_by: None,
+        guardian: None,
     };
     let key = view.write_key_in(&pk, Domain::Office).unwrap();
     let copy = ClinicalEvent::office_copy(&p.admin, &forged, key, now).unwrap();

@@ -272,3 +272,143 @@ fn the_time_her_cancellation_left_held_is_freed_by_the_desk_with_its_reminder() 
     let roster = verify(&p);
     assert!(reminders(&roster, &p.billing, &p.store)[0].cancelled);
 }
+
+/// A ward, her guardian (in force), and the ward's first sick-visit slot of Monday.
+fn ward_with_guardian(
+    p: &mut Practice,
+) -> (
+    ehr_client::keys::Identity,
+    ehr_client::keys::Identity,
+    FreeSlot,
+) {
+    let ward = p.enrol();
+    let parent = ehr_client::keys::Identity::generate();
+    let doctor = p.doctor.clone();
+    let now = p.tick();
+    let link = ehr_client::rotation::set_guardianship(
+        &p.view(&doctor),
+        &doctor,
+        &ward.public_key(),
+        &parent.public_key(),
+        ehr_client::grants::GuardianshipStatus::Active,
+        now,
+    )
+    .unwrap();
+    p.store.extend(link);
+    p.maintain();
+    let slot = definition(p)
+        .free_slots(&Holds::default(), "sick", MONDAY, MONDAY + 86_400)
+        .unwrap()
+        .remove(0);
+    (ward, parent, slot)
+}
+
+#[test]
+fn a_guardian_requests_for_her_ward_and_the_desk_books_it_as_the_wards_request() {
+    let mut p = Practice::new();
+    let (ward, parent, slot) = ward_with_guardian(&mut p);
+    let def = definition(&p);
+    let visit = def.visit_type("sick").unwrap();
+    let asked = ehr_client::schedule::booking::request(
+        &ward.public_key().to_hex(),
+        &slot,
+        visit,
+        Some("Ear ache"),
+        MONDAY,
+    );
+    let now = p.tick();
+    let event = p
+        .view(&parent)
+        .sign_for_ward(&parent, &ward.public_key(), asked, now)
+        .unwrap();
+    assert_eq!(tag(event.event(), "t"), Some("request"));
+    p.store.push(event.event().clone());
+    // The desk reads it as the ward's request, and books it.
+    let frontdesk = p.frontdesk.clone();
+    let view = p.view(&frontdesk);
+    let requested = chart_of(&p, &view, &ward).remove(0);
+    assert_eq!(
+        requested.as_appointment().unwrap().status,
+        AppointmentStatus::Proposed
+    );
+    let now = p.tick();
+    p.store.extend(
+        desk(&view, &frontdesk, now)
+            .book(&ward.public_key(), &requested, &slot)
+            .unwrap(),
+    );
+    // The guardian reads it booked in the ward's chart.
+    let theirs = chart_of(&p, &p.view(&parent), &ward).remove(0);
+    assert_eq!(
+        theirs.as_appointment().unwrap().status,
+        AppointmentStatus::Booked
+    );
+}
+
+#[test]
+fn a_guardian_cannot_book_and_a_stranger_or_an_ended_guardian_cannot_request() {
+    let mut p = Practice::new();
+    let (ward, parent, slot) = ward_with_guardian(&mut p);
+    let def = definition(&p);
+    let visit = def.visit_type("sick").unwrap();
+    let asked = || {
+        ehr_client::schedule::booking::request(
+            &ward.public_key().to_hex(),
+            &slot,
+            visit,
+            None,
+            MONDAY,
+        )
+    };
+    let now = p.tick();
+    // Booking is the desk's: refused when signing, and ignored if forged.
+    let mut booked = asked();
+    if let Resource::Appointment(a) = &mut booked {
+        a.status = AppointmentStatus::Booked;
+    }
+    let view = p.view(&parent);
+    assert!(
+        view.sign_for_ward(&parent, &ward.public_key(), booked.clone(), now)
+            .is_err()
+    );
+    let key = view
+        .write_key_in(&ward.public_key(), ehr_client::kinds::Domain::Office)
+        .unwrap();
+    let forged = ClinicalEventBuilder::new(ClinicalKind::Appointment, booked, ward.public_key())
+        .unwrap()
+        .created_at(now)
+        .sign_in(&parent, ehr_client::kinds::Domain::Office, key)
+        .unwrap();
+    p.store.push(forged.event().clone());
+    assert!(
+        chart_of(&p, &p.view(&p.frontdesk), &ward).is_empty(),
+        "a guardian's booking is no booking"
+    );
+    // A stranger with no guardianship.
+    let stranger = ehr_client::keys::Identity::generate();
+    assert!(
+        p.view(&stranger)
+            .sign_for_ward(&stranger, &ward.public_key(), asked(), now)
+            .is_err()
+    );
+    // The guardianship ends: no more requests for the ward.
+    let doctor = p.doctor.clone();
+    let now = p.tick();
+    let end = ehr_client::rotation::set_guardianship(
+        &p.view(&doctor),
+        &doctor,
+        &ward.public_key(),
+        &parent.public_key(),
+        ehr_client::grants::GuardianshipStatus::Ended,
+        now,
+    )
+    .unwrap();
+    p.store.extend(end);
+    p.maintain();
+    let later = p.tick();
+    assert!(
+        p.view(&parent)
+            .sign_for_ward(&parent, &ward.public_key(), asked(), later)
+            .is_err()
+    );
+}

@@ -6,8 +6,8 @@
 import { appointmentCancellation, appointmentRequest, appointmentReschedule, freeSlots } from "/assets/ehr_web_wasm.js";
 import { empty, resources } from "/chart-view.js";
 import { el } from "/dom.js";
-import { fetchSchedule } from "/protocol.js";
-import { patientOnly, publishResource } from "/records.js";
+import { fetchSchedule, filter } from "/protocol.js";
+import { publishResource } from "/records.js";
 
 const STATUS = {
   proposed: "Requested: waiting for the practice",
@@ -48,7 +48,7 @@ function appointmentItem(context, appointment) {
     el("span", { className: "appointment-status", text: describe(appointment) }));
   if (appointment.patientInstruction) item.append(el("p", { className: "appointment-note", text: appointment.patientInstruction }));
   const open = ["proposed", "booked"].includes(appointment.status) && new Date(appointment.start) > new Date();
-  if (open && !context.ward) {
+  if (open) {
     const cancel = el("button", { type: "button", text: "Cancel", attrs: { "aria-label": `Cancel the appointment on ${when(appointment.start)}` } });
     const alert = el("p", { role: "alert", className: "form-error" });
     cancel.addEventListener("click", async () => {
@@ -90,7 +90,7 @@ function rescheduleButton(context, appointment) {
       }
       const free = JSON.parse(freeSlots(context.connection.practice, JSON.stringify(events), from, from + 86_400, false));
       const slots = free.slots.filter((s) => s.visit_type === code && s.clinician === clinician(appointment));
-      times.replaceChildren(...(slots.length ? slots.map((slot) => {
+      times.replaceChildren(...(slots.length ? [el("div", { className: "times" }, ...slots.map((slot) => {
         const label = new Date(slot.start * 1000).toLocaleTimeString([], { timeStyle: "short" });
         const choose = el("button", { type: "button", text: label, attrs: { "aria-label": `Move to ${label}` } });
         choose.addEventListener("click", async () => {
@@ -104,7 +104,7 @@ function rescheduleButton(context, appointment) {
           }
         });
         return choose;
-      }) : [el("p", { className: "empty", text: "No free time that day. Try another day." })]));
+      }))] : [el("p", { className: "empty", text: "No free time that day. Try another day." })]));
     };
     day.addEventListener("change", draw);
     ask.replaceWith(el("div", { className: "appointment-move" },
@@ -158,12 +158,18 @@ async function requestForm(context) {
       type.replaceChildren(...[...types.values()].map((v) => el("option", { value: v.code, text: `${v.label} (${v.minutes} min)` })));
     }
     const slots = free.slots.filter((s) => s.visit_type === type.value);
-    times.replaceChildren(...(slots.length ? slots.map((slot) => {
-      const label = `${new Date(slot.start * 1000).toLocaleTimeString([], { timeStyle: "short" })} with ${slot.clinician}`;
-      const choose = el("button", { type: "button", text: label });
-      choose.addEventListener("click", () => send(slot, label));
-      return choose;
-    }) : [el("p", { className: "empty", text: "No free time that day for this kind of visit. Try another day." })]));
+    // By clinician: her name, then her free times as a grid of buttons.
+    const byClinician = new Map();
+    for (const slot of slots) byClinician.set(slot.clinician, [...(byClinician.get(slot.clinician) ?? []), slot]);
+    times.replaceChildren(...(slots.length ? [...byClinician].map(([name, theirs]) => el("div", {},
+      el("h5", { text: name }),
+      el("div", { className: "times" }, ...theirs.map((slot) => {
+        const at = new Date(slot.start * 1000).toLocaleTimeString([], { timeStyle: "short" });
+        const label = `${at} with ${slot.clinician}`;
+        const choose = el("button", { type: "button", text: at, attrs: { "aria-label": label } });
+        choose.addEventListener("click", () => send(slot, label));
+        return choose;
+      })))) : [el("p", { className: "empty", text: "No free time that day for this kind of visit. Try another day." })]));
   };
   const send = async (slot, label) => {
     alert.textContent = "";
@@ -192,7 +198,39 @@ async function requestForm(context) {
   return box;
 }
 
+// While the tab is drawn, what the practice does to her appointments (a booking, a decline, a
+// move, a check-in) shows at once: a subscription to her appointment events reloads her chart,
+// unless she is typing in the tab (then a notice offers the change).
+let stopLive = null;
+async function followAppointments(panel, context) {
+  stopLive?.();
+  stopLive = null;
+  const patient = context.chart?.patient;
+  if (!patient) return;
+  const open = await context.relay();
+  let timer = null;
+  const stop = open.live({ ...filter("appointments"), "#p": [patient] }, (event) => {
+    // Her own writes reload the chart already.
+    if (event.pubkey === context.signer.publicKey) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      if (!panel.isConnected || panel.hidden) return;
+      const typing = panel.contains(document.activeElement) && document.activeElement.matches("input, select, textarea");
+      if (!typing) {
+        context.reload();
+        return;
+      }
+      if (panel.querySelector(".appointments-changed")) return;
+      const show = el("button", { type: "button", text: "Show it" });
+      show.addEventListener("click", () => context.reload());
+      panel.prepend(el("p", { role: "status", className: "appointments-changed" }, "The practice changed your appointments. ", show));
+    }, 300);
+  });
+  stopLive = stop;
+}
+
 async function mountAppointments(panel, context) {
+  followAppointments(panel, context).catch(() => {});
   const mine = resources(context.chart, "Appointment")
     .sort((a, b) => String(a.start).localeCompare(String(b.start)));
   const now = new Date();
@@ -201,9 +239,10 @@ async function mountAppointments(panel, context) {
   panel.append(el("h3", { text: "Appointments" }),
     el("h4", { text: "Upcoming" }),
     upcoming.length ? el("ul", { className: "appointments" }, ...upcoming.map((a) => appointmentItem(context, a))) : empty("No upcoming appointments."));
-  if (!context.ward) panel.append(await requestForm(context));
+  panel.append(await requestForm(context));
   panel.append(el("h4", { text: "Past" }),
     past.length ? el("ul", { className: "appointments" }, ...past.map((a) => appointmentItem(context, a))) : empty("No past appointments."));
 }
 
-export const APPOINTMENTS_TAB = { id: "appointments", label: "Appointments", mount: patientOnly(mountAppointments) };
+// A guardian books, moves and cancels for her ward too (signed by her, for the ward).
+export const APPOINTMENTS_TAB = { id: "appointments", label: "Appointments", mount: mountAppointments };

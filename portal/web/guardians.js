@@ -3,6 +3,7 @@
 // 2104) wrapped to her key and the guardianships (kind 2106) in force, read as the `ehr` CLI
 // reads a chart for anyone but the patient. Needs the key in WebAssembly (nsec, ncryptsec,
 // passkey logins); a NIP-07/NIP-46 signer cannot unwrap grants in this browser.
+import { selectedTab } from "/chart.js";
 import { $ } from "/dom.js";
 import { filter, rostersOf } from "/protocol.js";
 import { sessionLive, sessionToken } from "/session.js";
@@ -84,13 +85,22 @@ async function switchTo(ward, render) {
   const token = sessionToken();
   try {
     const relay = await context.relay();
-    const records = await relay.fetchAll(filter("chart", [ward]));
+    // Her chart, and the key events about her: signing for her (a request) needs to know her
+    // newest keys are the practice's current ones.
+    const [records, wardKeys] = await Promise.all([
+      relay.fetchAll(filter("chart", [ward])), relay.fetchAll(filter("keys", [ward]))]);
     // A lock while this was fetched: nothing of the ward's chart is drawn.
     if (!sessionLive(token)) return;
     const chart = JSON.parse(context.signer.key.openWardChart(context.connection.practice, ward,
       JSON.stringify([...guardianEvents, ...records])));
     status.textContent = `You are reading ${chosen?.name ?? "your ward"}'s chart as their guardian.`;
-    await render({ ...context, events: [...rostersOf(guardianEvents), ...records], chart, ward: chosen });
+    const wardContext = { ...context, events: [...rostersOf(guardianEvents), ...records], keyEvents: [...guardianEvents, ...wardKeys], chart, ward: chosen };
+    // After she writes for the ward (a request), the ward's chart reloads, on the same tab.
+    wardContext.reload = async () => {
+      const tab = selectedTab();
+      await switchTo(ward, (reloaded) => render(reloaded, tab));
+    };
+    await render(wardContext);
   } catch (error) {
     status.textContent = "";
     $("error").textContent = `Could not open the chart: ${error?.message ?? error}`;

@@ -42,7 +42,10 @@ const now = () => Math.floor(Date.now() / 1000);
 // Returns the signed event. Throws with a message she can read.
 export async function publishResource(context, resource) {
   const { connection, signer, events, relay } = context;
-  const signed = await signPatientEvent(signer, connection.practice, JSON.stringify(events), resource, now());
+  // In a ward's chart, her guardian signs for her, under the ward's key (appointments only).
+  const signed = context.ward
+    ? signer.key.signWardRecord(connection.practice, context.ward.ward, JSON.stringify(context.keyEvents), resource, now())
+    : await signPatientEvent(signer, connection.practice, JSON.stringify(events), resource, now());
   const event = JSON.parse(signed);
   await (await relay()).publish(event);
   return event;

@@ -416,6 +416,17 @@ pub fn chart(index: usize, patient_id: &str) -> Vec<Record> {
         }],
         gender: Some(who.gender),
         birth_date: Some(who.birth_date.to_owned()),
+        // A reserved documentation domain (RFC 2606): reminders to it reach nobody.
+        telecom: vec![ContactPoint {
+            system: Some("email".to_owned()),
+            value: Some(format!(
+                "{}.{}@example.org",
+                who.given.to_lowercase(),
+                who.family.to_lowercase()
+            )),
+            use_: Some("home".to_owned()),
+            rank: None,
+        }],
         ..Patient::default()
     };
     chart.push(ClinicalKind::Patient, patient);

@@ -37,7 +37,7 @@ await runAndReport(browser, watched, async (result) => {
   await panel.getByLabel("Day").fill(input.day);
   await panel.getByLabel("Day").dispatchEvent("change");
   const first = panel.locator(".request-times button").first();
-  result.requestedTime = await first.textContent();
+  result.requestedTime = await first.getAttribute("aria-label");
   await first.click();
   await phone.waitForFunction(() => /Requested|Not requested/.test(document.querySelector("#panel-appointments")?.textContent ?? ""),
     null, { timeout: 60000 });

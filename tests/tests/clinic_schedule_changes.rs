@@ -7,8 +7,9 @@
 //! A reschedule, a cancellation and a no-show, each folded in the portal and the clinic app
 //! (headless Chromium, the demo practice). Three patients are booked tomorrow; one asks in the
 //! portal to move hers and the desk confirms it, one cancels hers (and the desk's screen frees
-//! the time her cancellation left held), one is marked a no-show. The relay's holds and both
-//! sides' folds agree with what the screens say.
+//! the time her cancellation left held), one is marked a no-show. The third's guardian asks
+//! for a time for her from her chart in the guardian's portal, and the desk books it.
+//! The relay's holds and both sides' folds agree with what the screens say.
 
 mod clinic_common;
 mod demo_common;
@@ -124,8 +125,9 @@ async fn a_reschedule_a_cancellation_and_a_no_show_fold_alike_in_the_clinic_and_
             .clone()
     };
     let slots = [at(9, 0), at(9, 30), at(10, 0)];
-    // Patients with nothing else booked in the demo (2 to 5 are seen today, 1 and 6 asked).
-    let (ana, ben, cleo) = (7, 8, 9);
+    // Patients with nothing else booked in the demo (2 to 5 are seen today, 1 asked); Cleo is
+    // a child, the ward of patient 0.
+    let (ana, ben, cleo) = (7, 6, 9);
     let seeded = booked(&keys, &events, &[ana, ben, cleo], &slots);
     let desk = ehr_client::net::RelayClient::connect(
         &relay,
@@ -166,9 +168,14 @@ async fn a_reschedule_a_cancellation_and_a_no_show_fold_alike_in_the_clinic_and_
         "day": day,
         "frontdesk": keys.frontdesk.nsec().as_str(),
         "patients": [patient(ana), patient(ben), patient(cleo)],
+        "guardian": {
+            "nsec": keys.patients[0].nsec().as_str(),
+            "ward": keys.patients[cleo].public_key().to_hex(),
+        },
         "screenshots": {
             "clinic": shots.join("schedule-changes-1280px.png"),
             "portal": shots.join("portal-rescheduled-375px.png"),
+            "guardian": shots.join("portal-guardian-booking-375px.png"),
         },
     });
     let result = run_node("clinic-schedule-changes.mjs", input).await;
@@ -184,20 +191,30 @@ async fn a_reschedule_a_cancellation_and_a_no_show_fold_alike_in_the_clinic_and_
         "{result}"
     );
     assert!(text("confirmed").contains("is booked"), "{result}");
+    assert_eq!(
+        result["anaLive"], true,
+        "her open portal shows the move live: {result}"
+    );
+    assert!(text("guardianAsked").contains("Requested:"), "{result}");
+    assert!(
+        text("wardConfirmed").contains(&name(cleo)) && text("wardConfirmed").contains("is booked"),
+        "{result}"
+    );
     assert!(text("noshow").contains("No-show: done"), "{result}");
-    // The day: Ana at her new time, Ben cancelled, Cleo a no-show.
-    let row = |i: usize| {
+    // The day: Ana at her new time, Ben cancelled, Cleo a no-show at 10:00 and booked at 8:00.
+    let row = |i: usize, at: &str| {
         result["day"]
             .as_array()
             .unwrap()
             .iter()
             .map(|r| r.as_str().unwrap().to_owned())
-            .find(|r| r.contains(&name(i)))
+            .find(|r| r.contains(&name(i)) && r.starts_with(at))
             .unwrap_or_default()
     };
-    assert!(row(ana).contains("booked"), "{result}");
-    assert!(row(ben).contains("cancelled"), "{result}");
-    assert!(row(cleo).contains("no-show"), "{result}");
+    assert!(row(ana, "2:00 PM").contains("booked"), "{result}");
+    assert!(row(ben, "9:30 AM").contains("cancelled"), "{result}");
+    assert!(row(cleo, "10:00 AM").contains("no-show"), "{result}");
+    assert!(row(cleo, "8:00 AM").contains("booked"), "{result}");
     // Each patient reads the same in the portal.
     assert!(
         text("anaAfter").contains("Booked") && !text("anaAfter").contains("asked to move"),
@@ -222,6 +239,35 @@ async fn a_reschedule_a_cancellation_and_a_no_show_fold_alike_in_the_clinic_and_
     assert_eq!(status_of(&keys, &events, ana), AppointmentStatus::Booked);
     assert_eq!(status_of(&keys, &events, ben), AppointmentStatus::Cancelled);
     assert_eq!(status_of(&keys, &events, cleo), AppointmentStatus::Noshow);
+    // Her guardian's request: signed by the guardian's key, about her, and booked at 08:00.
+    let guardian = keys.patients[0].public_key();
+    let by_guardian: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind.as_u16() == ClinicalKind::Appointment.as_u16() && e.pubkey == guardian)
+        .collect();
+    assert_eq!(by_guardian.len(), 1);
+    assert!(
+        by_guardian[0]
+            .tags
+            .public_keys()
+            .any(|p| p == keys.patients[cleo].public_key())
+    );
+    assert!(
+        holds.is_held(&at(8, 0).slot),
+        "the ward's request was booked"
+    );
+    // Ana's reminder record, written when the desk moved her, carries her email address (from
+    // her demographics) for the agent's email reminder, and her new time.
+    let records = ehr_client::schedule::reminder::reminders(&roster, &keys.billing, &events);
+    let hers = records
+        .iter()
+        .find(|r| r.patient == keys.patients[ana].public_key().to_hex())
+        .unwrap();
+    assert_eq!(hers.start, at(14, 0).start);
+    assert!(
+        hers.email.as_deref().unwrap().ends_with("@example.org"),
+        "{hers:?}"
+    );
     let view = PracticeView::load(&keys.root.public_key(), &events, &keys.frontdesk);
     for (i, want) in [
         (ana, AppointmentStatus::Booked),

@@ -18,10 +18,7 @@ impl PracticeView {
         events: impl IntoIterator<Item = &'a Event>,
         patient: Option<&PublicKey>,
     ) -> Opened {
-        open_events(events, patient, |clinical| {
-            self.authorise(clinical)?;
-            self.decrypt(clinical)
-        })
+        open_events(events, patient, |clinical| self.open_one(clinical))
     }
 
     /// [`PracticeView::open`] for events whose signatures were already checked (by the relay
@@ -37,11 +34,19 @@ impl PracticeView {
             VerifiedEvent::event,
             ClinicalEvent::from_verified,
             patient,
-            |clinical| {
-                self.authorise(clinical)?;
-                self.decrypt(clinical)
-            },
+            |clinical| self.open_one(clinical),
         )
+    }
+
+    /// Authorise (a member, the patient, or her guardian) and decrypt one event.
+    fn open_one(&self, clinical: &ClinicalEvent) -> Result<ClinicalRecord, AccessError> {
+        let guardian = match self.authorise(clinical) {
+            Ok(()) => None,
+            Err(refused) => Some(self.writing_guardian(clinical).ok_or(refused)?),
+        };
+        let mut record = self.decrypt(clinical)?;
+        record.guardian = guardian;
+        Ok(record)
     }
 
     fn decrypt(&self, clinical: &ClinicalEvent) -> Result<ClinicalRecord, AccessError> {

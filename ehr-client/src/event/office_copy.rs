@@ -57,6 +57,7 @@ pub(super) fn copied_record(
         patient: event.patient,
         resource,
         copied_by: Some(event.event.pubkey),
+        guardian: None,
     }))
 }
 

@@ -209,7 +209,7 @@ pub struct Desk<'a> {
     pub utc_offset_minutes: i32,
 }
 
-impl Desk<'_> {
+impl<'a> Desk<'a> {
     fn check(&self) -> Result<(), ScheduleError> {
         if super::may_schedule(self.view.roster(), &self.actor.public_key(), self.now) {
             Ok(())
@@ -239,13 +239,25 @@ impl Desk<'_> {
             .map_err(|_| ScheduleError::Signing)
     }
 
-    /// The reminder record of `appointment` for the agent, when the practice has one.
+    /// The same desk writing reminder records that carry the patient's email address, `email`
+    /// (from her demographics: [`patient_email`](super::reminder::patient_email)), so that the
+    /// agent may remind her by email as well; `None` as without it. The address goes into the
+    /// records of booking and moving (those she is reminded of), never into a cancelled one.
+    pub fn with_contact(self, email: Option<&'a str>) -> ContactDesk<'a> {
+        ContactDesk { desk: self, email }
+    }
+}
+
+impl Desk<'_> {
+    /// The reminder record of `appointment` for the agent, when the practice has one; with the
+    /// patient's `email` when given and the appointment stands.
     fn reminder(
         &self,
         patient: &PublicKey,
         appointment: &Resource,
         start: u64,
         cancelled: bool,
+        email: Option<&str>,
     ) -> Result<Option<Event>, ScheduleError> {
         let Some(agent) = reminder_agent(self.view.roster(), self.now) else {
             return Ok(None);
@@ -257,6 +269,10 @@ impl Desk<'_> {
             practice: self.practice.to_owned(),
             utc_offset_minutes: self.utc_offset_minutes,
             cancelled,
+            email: email
+                .map(str::trim)
+                .filter(|e| !cancelled && !e.is_empty())
+                .map(str::to_owned),
         };
         reminder_event(self.actor, &agent, &record, self.now).map(Some)
     }
@@ -267,6 +283,17 @@ impl Desk<'_> {
         patient: &PublicKey,
         current: &Resource,
         slot: &FreeSlot,
+    ) -> Result<Vec<Event>, ScheduleError> {
+        self.book_for(patient, current, slot, None)
+    }
+
+    /// [`Desk::book`], the reminder record carrying `email` when given.
+    fn book_for(
+        &self,
+        patient: &PublicKey,
+        current: &Resource,
+        slot: &FreeSlot,
+        email: Option<&str>,
     ) -> Result<Vec<Event>, ScheduleError> {
         self.check()?;
         let mut events = vec![hold_event(self.actor, slot, true, self.now)?];
@@ -288,7 +315,7 @@ impl Desk<'_> {
             }
         })?;
         events.push(booked);
-        events.extend(self.reminder(patient, current, slot.start, false)?);
+        events.extend(self.reminder(patient, current, slot.start, false, email)?);
         Ok(events)
     }
 
@@ -363,7 +390,7 @@ impl Desk<'_> {
         })?);
         if was_booked {
             let start = held_slot(appointment).map_or(0, |s| s.start);
-            events.extend(self.reminder(patient, current, start, true)?);
+            events.extend(self.reminder(patient, current, start, true, None)?);
         }
         Ok(events)
     }
@@ -385,7 +412,7 @@ impl Desk<'_> {
         }
         let slot = held_slot(appointment).ok_or(ScheduleError::Invalid("it holds no time"))?;
         let mut events = vec![hold_event(self.actor, &slot, false, self.now)?];
-        events.extend(self.reminder(patient, current, slot.start, true)?);
+        events.extend(self.reminder(patient, current, slot.start, true, None)?);
         Ok(events)
     }
 
@@ -397,10 +424,243 @@ impl Desk<'_> {
         current: &Resource,
         slot: &FreeSlot,
     ) -> Result<Vec<Event>, ScheduleError> {
+        self.move_for(patient, current, slot, None)
+    }
+
+    /// [`Desk::move_to`], the reminder record carrying `email` when given.
+    fn move_for(
+        &self,
+        patient: &PublicKey,
+        current: &Resource,
+        slot: &FreeSlot,
+        email: Option<&str>,
+    ) -> Result<Vec<Event>, ScheduleError> {
         self.check()?;
         if !holds_time(appointment_of(current)?) {
             return Err(ScheduleError::Invalid("only a booked appointment moves"));
         }
-        self.book(patient, current, slot)
+        self.book_for(patient, current, slot, email)
+    }
+}
+
+/// The desk booking for a patient whose demographics name an email address
+/// ([`Desk::with_contact`]): booking and moving write reminder records that carry it, so the
+/// reminder agent may send her the reminder by email as well as by message. Its other
+/// operations (decline, status, cancel, release) are the desk's own, through [`ContactDesk::desk`].
+#[derive(Debug, Clone, Copy)]
+pub struct ContactDesk<'a> {
+    desk: Desk<'a>,
+    email: Option<&'a str>,
+}
+
+impl<'a> ContactDesk<'a> {
+    /// The desk itself.
+    pub fn desk(&self) -> Desk<'a> {
+        self.desk
+    }
+
+    /// [`Desk::book`], her reminder record carrying her email address.
+    pub fn book(
+        &self,
+        patient: &PublicKey,
+        current: &Resource,
+        slot: &FreeSlot,
+    ) -> Result<Vec<Event>, ScheduleError> {
+        self.desk.book_for(patient, current, slot, self.email)
+    }
+
+    /// [`Desk::move_to`], her reminder record carrying her email address.
+    pub fn move_to(
+        &self,
+        patient: &PublicKey,
+        current: &Resource,
+        slot: &FreeSlot,
+    ) -> Result<Vec<Event>, ScheduleError> {
+        self.desk.move_for(patient, current, slot, self.email)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use nostr::prelude::Event;
+
+    use super::*;
+    use crate::fhir::{ContactPoint, Patient};
+    use crate::roster::{Role, verify_roster_chain};
+    use crate::rotation::{self, RosterChange};
+    use crate::schedule::reminder::{patient_email, reminder_email, reminders};
+
+    /// A practice with a doctor, a front desk and a billing bot, one patient enrolled; its
+    /// events, the front desk, the bot and the patient.
+    fn practice() -> (Identity, Vec<Event>, Identity, Identity, Identity) {
+        let root = Identity::generate();
+        let admin = Identity::generate();
+        let doctor = Identity::generate();
+        let frontdesk = Identity::generate();
+        let billing = Identity::generate();
+        let patient = Identity::generate();
+        let mut clock = 1_700_000_000;
+        let mut tick = || {
+            clock += 60;
+            Timestamp::from_secs(clock)
+        };
+        let (mut store, _) =
+            rotation::genesis(&root, Some((admin.public_key(), None)), tick()).unwrap();
+        let view =
+            |store: &[Event], who: &Identity| PracticeView::load(&root.public_key(), store, who);
+        for (who, role) in [
+            (doctor.public_key(), Role::Doctor),
+            (frontdesk.public_key(), Role::Frontdesk),
+            (billing.public_key(), Role::BillingBot),
+        ] {
+            let now = tick();
+            let change = RosterChange::Add {
+                pubkey: who,
+                role,
+                name: None,
+            };
+            let events = rotation::change_roster(&view(&store, &admin), &admin, &change, now);
+            store.extend(events.unwrap());
+            let grants = rotation::missing_epoch_grants(&view(&store, &admin), &admin, now);
+            store.extend(grants.unwrap());
+        }
+        let enrolled = rotation::enrol_patient(
+            &view(&store, &doctor),
+            &doctor,
+            &patient.public_key(),
+            tick(),
+        );
+        store.extend(enrolled.unwrap());
+        (root, store, frontdesk, billing, patient)
+    }
+
+    fn demographics(telecom: Vec<ContactPoint>) -> Resource {
+        Resource::Patient(Patient {
+            telecom,
+            ..Patient::default()
+        })
+    }
+
+    fn contact(system: &str, value: &str) -> ContactPoint {
+        ContactPoint {
+            system: Some(system.to_owned()),
+            value: Some(value.to_owned()),
+            ..ContactPoint::default()
+        }
+    }
+
+    #[test]
+    fn the_reminder_record_carries_her_email_when_her_demographics_have_one() {
+        let (root, mut store, frontdesk, billing, patient) = practice();
+        let slot = FreeSlot {
+            slot: super::super::slot_id("dr-rivera", 1_800_000_000),
+            schedule: "dr-rivera".to_owned(),
+            clinician: "Dr. Rivera".to_owned(),
+            start: 1_800_000_000,
+            end: 1_800_000_900,
+            visit_type: "sick".to_owned(),
+        };
+        let visit = VisitType {
+            code: "sick".to_owned(),
+            label: "Sick visit".to_owned(),
+            minutes: 15,
+            bookable_online: true,
+        };
+        let with = demographics(vec![
+            contact("phone", "+1 555 0100"),
+            contact("email", "ana@example.org"),
+        ]);
+        let without = demographics(vec![contact("phone", "+1 555 0100")]);
+        let mut emails = Vec::new();
+        for (n, who) in [&with, &without].into_iter().enumerate() {
+            let view = PracticeView::load(&root.public_key(), &store, &frontdesk);
+            let now = Timestamp::from_secs(1_700_100_000 + 60 * n as u64);
+            let desk = Desk {
+                view: &view,
+                actor: &frontdesk,
+                now,
+                practice: "Maple Street Pediatrics",
+                utc_offset_minutes: -300,
+            };
+            let slot = FreeSlot {
+                slot: super::super::slot_id("dr-rivera", slot.start + 3600 * n as u64),
+                start: slot.start + 3600 * n as u64,
+                end: slot.end + 3600 * n as u64,
+                ..slot.clone()
+            };
+            let asked = request(
+                &patient.public_key().to_hex(),
+                &slot,
+                &visit,
+                Some("Fever since Tuesday"),
+                now.as_secs(),
+            );
+            let email = patient_email(who);
+            let events = desk
+                .with_contact(email.as_deref())
+                .book(&patient.public_key(), &asked, &slot)
+                .unwrap();
+            assert_eq!(events.len(), 3, "hold, appointment, reminder");
+            store.extend(events);
+            let roster = verify_roster_chain(&root.public_key(), &store);
+            let records = reminders(&roster, &billing, &store);
+            let record = records
+                .iter()
+                .find(|r| r.appointment == asked.id().unwrap())
+                .unwrap();
+            emails.push(record.email.clone());
+            // The record and the email name nothing of the visit.
+            let json = serde_json::to_string(record).unwrap();
+            let mail = reminder_email(record);
+            for text in [json.as_str(), mail.subject.as_str(), mail.body.as_str()] {
+                for clinical in ["Fever", "sick", "Sick visit", "Dr. Rivera"] {
+                    assert!(!text.contains(clinical), "{clinical}: {text}");
+                }
+            }
+        }
+        assert_eq!(
+            emails,
+            [Some("ana@example.org".to_owned()), None],
+            "her address when she has one, none otherwise"
+        );
+
+        // Cancelled, the record carries no address: nothing is sent, nothing needed.
+        let view = PracticeView::load(&root.public_key(), &store, &frontdesk);
+        let desk = Desk {
+            view: &view,
+            actor: &frontdesk,
+            now: Timestamp::from_secs(1_700_200_000),
+            practice: "Maple Street Pediatrics",
+            utc_offset_minutes: -300,
+        };
+        let roster = verify_roster_chain(&root.public_key(), &store);
+        let booked = crate::access::PracticeView::chart(
+            &view,
+            &patient.public_key(),
+            &store,
+            crate::chart::FoldOptions::default(),
+        )
+        .0
+        .of_type(crate::fhir::ResourceType::Appointment)
+        .map(|e| e.resource.clone())
+        .find(|r| {
+            r.as_appointment()
+                .is_some_and(|a| a.status == crate::fhir::AppointmentStatus::Booked)
+        })
+        .unwrap();
+        store.extend(
+            desk.cancel(&patient.public_key(), &booked, "no longer needed")
+                .unwrap(),
+        );
+        let records = reminders(&roster, &billing, &store);
+        assert!(
+            records
+                .iter()
+                .filter(|r| r.cancelled)
+                .all(|r| r.email.is_none())
+        );
+        assert_eq!(records.iter().filter(|r| r.cancelled).count(), 1);
     }
 }

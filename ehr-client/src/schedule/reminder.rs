@@ -7,6 +7,12 @@
 //!
 //! The agent is the practice's billing bot (its roster role, `billing-bot`): it already sends
 //! NIP-17 messages to patients with a key that opens no office or clinical record.
+//!
+//! Where the practice sends reminders by email too, the record also carries the patient's email
+//! address, copied by the desk from her demographics (the Patient's `telecom` of system
+//! `email`, [`patient_email`]) when she has one: what the agent needs to send, and nothing more
+//! of the Patient. [`reminder_email`] is the email's text, as free of anything clinical as the
+//! message's.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +22,7 @@ use time::{OffsetDateTime, UtcOffset};
 
 use super::{ScheduleError, may_schedule};
 use crate::crypto;
+use crate::fhir::Resource;
 use crate::keys::Identity;
 use crate::kinds;
 use crate::roster::{Role, RosterChain};
@@ -37,6 +44,32 @@ pub struct ReminderRecord {
     /// Cancelled: no reminder is sent.
     #[serde(default)]
     pub cancelled: bool,
+    /// The patient's email address, when her demographics name one: the reminder goes by email
+    /// as well where the agent is configured to send email. Never on a cancelled record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// The email address in `patient`'s demographics (a Patient's `telecom` of system `email`),
+/// if any: the one ranked first, an address marked `old` only when there is no other.
+pub fn patient_email(patient: &Resource) -> Option<String> {
+    let Resource::Patient(patient) = patient else {
+        return None;
+    };
+    patient
+        .telecom
+        .iter()
+        .filter(|c| c.system.as_deref() == Some("email"))
+        .filter_map(|c| {
+            let value = c.value.as_deref()?.trim();
+            (!value.is_empty() && value.contains('@')).then_some((
+                c.use_.as_deref() == Some("old"),
+                c.rank.unwrap_or(u32::MAX),
+                value,
+            ))
+        })
+        .min_by_key(|(old, rank, _)| (*old, *rank))
+        .map(|(_, _, value)| value.to_owned())
 }
 
 /// The reminder agent of `roster` at `at`: its billing bot.
@@ -126,28 +159,190 @@ pub fn due<'a>(
     due
 }
 
-/// The reminder's text: the practice, the day and the time in its wall clock.
-pub fn reminder_text(record: &ReminderRecord) -> String {
+/// The appointment's time in the practice's wall clock, if the record's is valid.
+fn local_time(record: &ReminderRecord) -> Option<OffsetDateTime> {
     let offset = UtcOffset::from_whole_seconds(record.utc_offset_minutes.saturating_mul(60))
         .unwrap_or(UtcOffset::UTC);
-    let when = i64::try_from(record.start)
+    i64::try_from(record.start)
         .ok()
         .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
-        .map(|t| t.to_offset(offset));
-    match when {
+        .map(|t| t.to_offset(offset))
+}
+
+/// "Tuesday 8 December 2026 at 09:30".
+fn day_and_time(t: OffsetDateTime) -> String {
+    format!(
+        "{} {} {} {} at {:02}:{:02}",
+        t.weekday(),
+        t.day(),
+        t.month(),
+        t.year(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+/// The reminder's text: the practice, the day and the time in its wall clock.
+pub fn reminder_text(record: &ReminderRecord) -> String {
+    match local_time(record) {
         Some(t) => format!(
-            "Reminder from {}: you have an appointment on {} {} {} {} at {:02}:{:02}.",
+            "Reminder from {}: you have an appointment on {}.",
             record.practice,
-            t.weekday(),
-            t.day(),
-            t.month(),
-            t.year(),
-            t.hour(),
-            t.minute()
+            day_and_time(t)
         ),
         None => format!(
             "Reminder from {}: you have an appointment soon.",
             record.practice
         ),
+    }
+}
+
+/// A reminder by email: its subject and plain-text body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderEmail {
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text body.
+    pub body: String,
+}
+
+/// The reminder's email: the practice, the day and the time in its wall clock (with its offset
+/// from UTC), and to contact the practice to change it; like [`reminder_text`], nothing of the
+/// visit (not its type, not its reason).
+pub fn reminder_email(record: &ReminderRecord) -> ReminderEmail {
+    let when = match local_time(record) {
+        Some(t) => {
+            let offset = t.offset();
+            let sign = if offset.is_negative() { '-' } else { '+' };
+            format!(
+                "on {} (UTC{sign}{:02}:{:02})",
+                day_and_time(t),
+                offset.whole_hours().unsigned_abs(),
+                offset.minutes_past_hour().unsigned_abs()
+            )
+        }
+        None => "soon".to_owned(),
+    };
+    ReminderEmail {
+        subject: format!("Appointment reminder from {}", record.practice),
+        body: format!(
+            "Hello,\n\nThis is a reminder from {practice}: you have an appointment {when}.\n\nTo change or cancel it, please contact {practice}.\n\n{practice}\n",
+            practice = record.practice
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::fhir::{ContactPoint, Patient};
+
+    fn record(email: Option<&str>) -> ReminderRecord {
+        ReminderRecord {
+            appointment: "appt-1".to_owned(),
+            patient: "ab".repeat(32),
+            // Tuesday 2030-01-08 14:30 UTC: 09:30 at UTC-05:00.
+            start: 1_894_113_000,
+            practice: "Maple Street Pediatrics".to_owned(),
+            utc_offset_minutes: -300,
+            cancelled: false,
+            email: email.map(str::to_owned),
+        }
+    }
+
+    fn email_contact(value: &str, use_: Option<&str>, rank: Option<u32>) -> ContactPoint {
+        ContactPoint {
+            system: Some("email".to_owned()),
+            value: Some(value.to_owned()),
+            use_: use_.map(str::to_owned),
+            rank,
+        }
+    }
+
+    #[test]
+    fn her_email_is_the_patients_email_telecom_ranked_first_and_current() {
+        let patient = |telecom| {
+            Resource::Patient(Patient {
+                telecom,
+                ..Patient::default()
+            })
+        };
+        assert_eq!(patient_email(&patient(Vec::new())), None);
+        let phone = ContactPoint {
+            system: Some("phone".to_owned()),
+            value: Some("+1 555 0100".to_owned()),
+            ..ContactPoint::default()
+        };
+        assert_eq!(patient_email(&patient(vec![phone.clone()])), None);
+        assert_eq!(
+            patient_email(&patient(vec![
+                phone,
+                email_contact("old@example.org", Some("old"), Some(1)),
+                email_contact(" second@example.org ", Some("home"), Some(2)),
+                email_contact("third@example.org", None, None),
+                email_contact("not an address", None, Some(1)),
+            ])),
+            Some("second@example.org".to_owned())
+        );
+        assert_eq!(
+            patient_email(&patient(vec![email_contact(
+                "old@example.org",
+                Some("old"),
+                None
+            )])),
+            Some("old@example.org".to_owned())
+        );
+        assert_eq!(patient_email(&crate::demo::appointment("p")), None);
+    }
+
+    #[test]
+    fn a_record_without_an_email_reads_and_writes_as_before() {
+        let without = serde_json::to_string(&record(None)).unwrap();
+        assert!(!without.contains("email"), "{without}");
+        let old =
+            r#"{"appointment":"a","patient":"b","start":1,"practice":"P","utc_offset_minutes":0}"#;
+        assert_eq!(
+            serde_json::from_str::<ReminderRecord>(old).unwrap().email,
+            None
+        );
+        let with = serde_json::to_string(&record(Some("ana@example.org"))).unwrap();
+        assert_eq!(
+            serde_json::from_str::<ReminderRecord>(&with).unwrap(),
+            record(Some("ana@example.org"))
+        );
+    }
+
+    #[test]
+    fn the_email_names_the_practice_and_her_local_time_and_nothing_else() {
+        let mail = reminder_email(&record(Some("ana@example.org")));
+        assert_eq!(
+            mail.subject,
+            "Appointment reminder from Maple Street Pediatrics"
+        );
+        assert!(
+            mail.body
+                .contains("you have an appointment on Tuesday 8 January 2030 at 09:30 (UTC-05:00)"),
+            "{}",
+            mail.body
+        );
+        assert!(
+            mail.body
+                .contains("To change or cancel it, please contact Maple Street Pediatrics")
+        );
+        // Neither her address nor anything of the record beyond the practice and the time.
+        for absent in ["ana@example.org", "appt-1", &"ab".repeat(32)] {
+            assert!(!mail.body.contains(absent) && !mail.subject.contains(absent));
+        }
+        assert_eq!(
+            reminder_text(&record(None)),
+            "Reminder from Maple Street Pediatrics: you have an appointment on Tuesday 8 January 2030 at 09:30."
+        );
+        let half = ReminderRecord {
+            utc_offset_minutes: 330,
+            ..record(None)
+        };
+        assert!(reminder_email(&half).body.contains("at 20:00 (UTC+05:30)"));
     }
 }

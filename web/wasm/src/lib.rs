@@ -247,7 +247,8 @@ impl MemberSession {
 
     /// The desk's `operation` (JSON: book, move, decline, cancel, status, release) on `appointment`
     /// (FHIR JSON) of `patient`, for the practice `practice` (its name) whose clock is
-    /// `utc_offset_minutes` from UTC, at `now`: the signed events to publish, in order.
+    /// `utc_offset_minutes` from UTC, at `now`, with the patient's `email` (empty: none) for
+    /// her reminders: the signed events to publish, in order.
     #[allow(clippy::too_many_arguments)]
     #[wasm_bindgen(js_name = deskOperation)]
     pub fn desk_operation(
@@ -258,14 +259,30 @@ impl MemberSession {
         practice: &str,
         utc_offset_minutes: i32,
         now: f64,
+        email: &str,
     ) -> Result<String, JsError> {
         Ok(api::schedule::desk(
             &self.session,
             patient,
             appointment,
             operation,
-            practice,
-            utc_offset_minutes,
+            &api::schedule::DeskSetting {
+                practice,
+                utc_offset_minutes,
+                now,
+                email,
+            },
+        )?)
+    }
+
+    /// `definition` (a schedule's JSON: `ehr_client::schedule::ScheduleDefinition`) signed by
+    /// the member's key held here at `now`: the kind 2123 event (JSON) to publish. An Error
+    /// naming the rule when the definition breaks one, or when the member may not schedule.
+    #[wasm_bindgen(js_name = signSchedule)]
+    pub fn sign_schedule(&self, definition: &str, now: f64) -> Result<String, JsError> {
+        Ok(api::schedule::sign_schedule(
+            &self.session,
+            definition,
             now,
         )?)
     }
@@ -449,6 +466,27 @@ impl HeldKey {
         Ok(api::guardians::wards(practice, &self.identity, events)?)
     }
 
+    /// `resource` (FHIR JSON) about `ward`, signed by this key as her guardian at `now` (an
+    /// appointment request or cancellation, or what else the patient may write): the event.
+    #[wasm_bindgen(js_name = signWardRecord)]
+    pub fn sign_ward_record(
+        &self,
+        practice: &str,
+        ward: &str,
+        events: &str,
+        resource: &str,
+        now: f64,
+    ) -> Result<String, JsError> {
+        Ok(api::guardians::sign_ward_record(
+            practice,
+            &self.identity,
+            ward,
+            events,
+            resource,
+            now,
+        )?)
+    }
+
     /// A ward's chart, read as their guardian: `{"patient", "bundle", "refused"}`.
     #[wasm_bindgen(js_name = openWardChart)]
     pub fn open_ward_chart(
@@ -480,6 +518,13 @@ pub fn free_slots(
     Ok(api::schedule::free_slots(
         practice, events, from, to, staff,
     )?)
+}
+
+/// The schedules in force of the practice `practice` in `events` (rosters and schedules): the
+/// newest version of each, active or not, as full definitions (a JSON list).
+#[wasm_bindgen(js_name = practiceSchedules)]
+pub fn practice_schedules(practice: &str, events: &str) -> Result<String, JsError> {
+    Ok(api::schedule::practice_schedules(practice, events)?)
 }
 
 /// Her request for `slot` of visit type `visit` (JSON, from [`free_slots`]) with `comment`, in

@@ -10,6 +10,7 @@ mod import_cmd;
 mod practice;
 mod relay_cmd;
 mod render;
+mod schedule_cmd;
 mod secrets;
 mod session;
 mod shared_cmd;
@@ -91,6 +92,9 @@ enum Command {
     /// Patients, guardians and bans on the practice relay (NIP-86).
     #[command(subcommand)]
     Relay(relay_cmd::RelayCommand),
+    /// Clinicians' schedules: hours, visit types and time off.
+    #[command(subcommand)]
+    Schedule(schedule_cmd::ScheduleCommand),
     /// Finish pending key maintenance (grants, chart-key rotation). Safe to run any time.
     #[command(after_help = "Example: ehr --key admin.ncryptsec rotate")]
     Rotate,
@@ -437,6 +441,7 @@ fn run(cli: Cli) -> Result<Output> {
             practice::set_guardian(s, &key.identity()?, &npub(&ward)?, &npub(&guardian)?, false)?,
         ),
         Command::Relay(command) => json(relay_cmd::run(s, key, command)?),
+        Command::Schedule(command) => json(schedule_cmd::run(s, key, command)?),
         Command::Doc(command) => json(doc_cmd::run(s, key, command)?),
         Command::Import(command) => json(import_cmd::run(s, key, command)?),
         Command::Rotate => json(practice::rotate(s, &key.identity()?)?),

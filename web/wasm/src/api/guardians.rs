@@ -65,6 +65,28 @@ pub fn ward_chart(
     Ok(chart_json(&ward, &chart, &refused, malformed))
 }
 
+/// `resource` (FHIR JSON) about `ward`, signed by `guardian` for her at `created_at`
+/// (`PracticeView::sign_for_ward`: what the patient herself may write, an appointment only as
+/// a request or a cancellation, with a guardianship in force); `events` are the key events
+/// (rosters, guardian grants, guardianships). The signed event (JSON).
+pub fn sign_ward_record(
+    practice: &str,
+    guardian: &Identity,
+    ward: &str,
+    events: &str,
+    resource: &str,
+    created_at: f64,
+) -> Result<String, ApiError> {
+    let ward = public_key(ward, "ward")?;
+    let (practice, events, _) = chart_inputs(practice, events)?;
+    let view = PracticeView::load(&practice, &events, guardian);
+    let resource = super::records::resource_of(resource)?;
+    let event = view
+        .sign_for_ward(guardian, &ward, resource, super::seconds(created_at)?)
+        .map_err(|e| ApiError::Record(e.to_string()))?;
+    Ok(event.to_json())
+}
+
 /// The browser's clock (the core reads none): guardianships and consents are judged at it.
 pub(crate) fn now() -> Timestamp {
     #[cfg(target_arch = "wasm32")]

@@ -6,7 +6,9 @@ use ehr_client::fhir::{AppointmentStatus, Resource};
 use ehr_client::kinds::{self, ClinicalKind};
 use ehr_client::roster::verify_roster_chain;
 use ehr_client::schedule::booking::{self, Desk};
-use ehr_client::schedule::{FreeSlot, Holds, schedules};
+use ehr_client::schedule::{
+    FreeSlot, Holds, ScheduleDefinition, ScheduleError, may_schedule, schedule_event, schedules,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -271,21 +273,38 @@ enum DeskOperation {
     Release,
 }
 
+/// Where and when the desk acts: the practice's name and wall clock (minutes ahead of UTC),
+/// now (seconds), and the patient's email address (empty: none) for her reminder record.
+#[derive(Debug, Clone, Copy)]
+pub struct DeskSetting<'a> {
+    /// The practice's name, as reminders say it.
+    pub practice: &'a str,
+    /// Its wall clock's offset from UTC.
+    pub utc_offset_minutes: i32,
+    /// Now, from the browser's clock.
+    pub now: f64,
+    /// Her email address, or empty.
+    pub email: &'a str,
+}
+
 /// What the desk does to `appointment` (its current FHIR JSON) of `patient`: `operation` (JSON:
 /// `{"op": "book" | "move", "slot"}`, `{"op": "decline" | "cancel", "reason"}`, `{"op":
 /// "status", "status": "arrived" | "checked-in" | "fulfilled" | "noshow"}`, `{"op": "release"}`
 /// for a time the patient's cancellation left held), as the member,
-/// for the practice named `practice` whose clock is `utc_offset_minutes` ahead of UTC, at
-/// `now`: the signed events to publish in order (a hold first).
+/// in `setting`: the signed events to publish in order (a hold first).
 pub fn desk(
     session: &MemberSession,
     patient: &str,
     appointment: &str,
     operation: &str,
-    practice: &str,
-    utc_offset_minutes: i32,
-    now: f64,
+    setting: &DeskSetting<'_>,
 ) -> Result<String, ApiError> {
+    let DeskSetting {
+        practice,
+        utc_offset_minutes,
+        now,
+        email,
+    } = *setting;
     let actor = session.held_key().ok_or(ApiError::Record(
         "the desk signs with a key held here".to_owned(),
     ))?;
@@ -300,6 +319,10 @@ pub fn desk(
         practice,
         utc_offset_minutes,
     };
+    // Her email address (from her demographics, which the desk reads) rides on the reminder
+    // record of a booking or a move, for the agent's email reminder.
+    let email = Some(email.trim()).filter(|e| !e.is_empty());
+    let contact = desk.with_contact(email);
     let slot = |value: Value| -> Result<FreeSlot, ApiError> {
         serde_json::from_value::<FreeSlotInput>(value)
             .map(FreeSlotInput::into_slot)
@@ -316,9 +339,9 @@ pub fn desk(
                     .and_then(|a| booking::requested_slot(a).or_else(|| booking::held_slot(a)))
                     .ok_or(ApiError::Field("appointment", "names no time to book"))?,
             };
-            desk.book(&patient, &current, &slot).map_err(refused)?
+            contact.book(&patient, &current, &slot).map_err(refused)?
         }
-        DeskOperation::Move { slot: s } => desk
+        DeskOperation::Move { slot: s } => contact
             .move_to(&patient, &current, &slot(s)?)
             .map_err(refused)?,
         DeskOperation::Decline { reason } => {
@@ -338,6 +361,41 @@ pub fn desk(
         }
     };
     serde_json::to_string(&events).map_err(|_| ApiError::Signing)
+}
+
+/// The schedules in force of the practice whose root is `practice`, from `events` (rosters and
+/// schedules): the newest version of each, active or not, as the member who may schedule
+/// signed it (`ehr_client::schedule::schedules`): a JSON list of full definitions, by id.
+pub fn practice_schedules(practice: &str, events: &str) -> Result<String, ApiError> {
+    let practice = public_key(practice, "practice")?;
+    let (events, _) = parse_events(events)?;
+    let roster = verify_roster_chain(&practice, &events);
+    serde_json::to_string(&schedules(&roster, &events)).map_err(|_| ApiError::Chart)
+}
+
+/// `definition` (a schedule's JSON, its clinician an npub or hex) signed by the member at `now`:
+/// the kind 2123 event (JSON) that replaces the schedule of that id. Refused, with the rule,
+/// when the definition breaks one (`ScheduleDefinition::check`), when the member may not
+/// schedule, or when the key is not held here.
+pub fn sign_schedule(
+    session: &MemberSession,
+    definition: &str,
+    now: f64,
+) -> Result<String, ApiError> {
+    let author = session.held_key().ok_or(ApiError::Record(
+        "a schedule is signed with a key held here: log in with your key file or a passkey"
+            .to_owned(),
+    ))?;
+    let mut definition: ScheduleDefinition = serde_json::from_str(definition)
+        .map_err(|_| ApiError::Field("schedule", "is not a schedule definition"))?;
+    definition.clinician = public_key(&definition.clinician, "clinician")?.to_hex();
+    let at = seconds(now)?;
+    if !may_schedule(session.view().roster(), &author.public_key(), at) {
+        return Err(ApiError::Record(ScheduleError::NotStaff.to_string()));
+    }
+    let event =
+        schedule_event(author, &definition, at).map_err(|e| ApiError::Record(e.to_string()))?;
+    serde_json::to_string(&event).map_err(|_| ApiError::Signing)
 }
 
 /// The kinds the scheduling screens fetch: schedules and holds (and the rosters they are

@@ -120,3 +120,100 @@ fn her_request_is_a_proposed_appointment_for_the_slot_and_her_cancellation_its_n
     );
     assert!(request(&chart, "{}", &visit, "", 0.0).is_err());
 }
+
+/// The front desk's session (it may schedule) and a definition of Dr. Rivera's schedule, edited.
+fn desk_and_definition() -> (Identity, MemberSession, Vec<Event>, Value) {
+    let (root, frontdesk, events) = practice();
+    let json = serde_json::to_string(&events).unwrap();
+    let session = MemberSession::open(&root.public_key().to_hex(), &frontdesk, &json).unwrap();
+    let listed: Value =
+        serde_json::from_str(&practice_schedules(&root.public_key().to_hex(), &json).unwrap())
+            .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    (root, session, events, listed[0].clone())
+}
+
+#[test]
+fn the_schedules_in_force_are_listed_and_an_edited_one_signed_replaces_them() {
+    let (root, session, mut events, mut definition) = desk_and_definition();
+    assert_eq!(definition["id"], "dr-rivera");
+    assert_eq!(definition["weekly"][0]["start"], "09:00");
+    definition["visit_types"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "code": "vaccine", "label": "Vaccine only", "minutes": 15, "bookable_online": true }));
+    definition["time_off"] =
+        json!([{ "from": "2030-01-07", "to": "2030-01-07", "reason": "Training" }]);
+    let signed = sign_schedule(&session, &definition.to_string(), MONDAY - 3600.0).unwrap();
+    let event: Event = serde_json::from_str(&signed).unwrap();
+    assert_eq!(event.kind.as_u16(), ehr_client::kinds::SCHEDULE);
+    assert!(event.verify().is_ok());
+    events.push(event);
+    let json = serde_json::to_string(&events).unwrap();
+    let root = root.public_key().to_hex();
+    let listed: Value = serde_json::from_str(&practice_schedules(&root, &json).unwrap()).unwrap();
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "the newest version of the id"
+    );
+    assert_eq!(listed[0]["visit_types"][2]["code"], "vaccine");
+    // The day off: no free time that Monday.
+    let free: Value =
+        serde_json::from_str(&free_slots(&root, &json, MONDAY, MONDAY + 86_400.0, true).unwrap())
+            .unwrap();
+    assert_eq!(free["slots"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn a_clinician_given_as_an_npub_is_signed_as_hex() {
+    use ehr_client::nostr::prelude::ToBech32;
+    let (_, session, _, mut definition) = desk_and_definition();
+    let clinician: String = definition["clinician"].as_str().unwrap().to_owned();
+    let key = ehr_client::nostr::prelude::PublicKey::from_hex(&clinician).unwrap();
+    definition["clinician"] = json!(key.to_bech32().unwrap());
+    let event: Event =
+        serde_json::from_str(&sign_schedule(&session, &definition.to_string(), MONDAY).unwrap())
+            .unwrap();
+    let content: Value = serde_json::from_str(&event.content).unwrap();
+    assert_eq!(content["clinician"], clinician);
+}
+
+#[test]
+fn an_invalid_schedule_is_refused_with_the_rule_it_breaks() {
+    let (_, session, _, definition) = desk_and_definition();
+    let refused = |edit: &dyn Fn(&mut Value)| {
+        let mut d = definition.clone();
+        edit(&mut d);
+        sign_schedule(&session, &d.to_string(), MONDAY)
+            .unwrap_err()
+            .to_string()
+    };
+    // A step of 7 minutes: the 15-minute visit is not a multiple of it.
+    let step = refused(&|d| d["step_minutes"] = json!(7));
+    assert!(step.contains("a multiple of the step"), "{step}");
+    let step = refused(&|d| d["step_minutes"] = json!(4));
+    assert!(step.contains("step_minutes must be 5 to 60"), "{step}");
+    let hours = refused(&|d| d["weekly"][0]["end"] = json!("08:00"));
+    assert!(hours.contains("end after they start"), "{hours}");
+    let visit = refused(&|d| d["visit_types"][0]["minutes"] = json!(20));
+    assert!(visit.contains("a multiple of the step"), "{visit}");
+    let off = refused(&|d| {
+        d["time_off"] = json!([{ "from": "2030-01-08", "to": "2030-01-07", "reason": "" }]);
+    });
+    assert!(off.contains("time off"), "{off}");
+    let shape = refused(&|d| d["colour"] = json!("red"));
+    assert!(shape.contains("is not a schedule definition"), "{shape}");
+}
+
+#[test]
+fn a_key_that_may_not_schedule_is_refused() {
+    let (root, _, events, definition) = desk_and_definition();
+    let json = serde_json::to_string(&events).unwrap();
+    let stranger = Identity::generate();
+    let session = MemberSession::open(&root.public_key().to_hex(), &stranger, &json).unwrap();
+    let refused = sign_schedule(&session, &definition.to_string(), MONDAY)
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("may not manage the schedule"), "{refused}");
+}
