@@ -16,6 +16,7 @@
 //! - [`access`]: what one reader can verify and open; authorisation before folding.
 //! - [`rotation`]: plans for roster changes, grants and chart-key rotation.
 //! - [`practice`]: the practice's operations, each a whole plan ending in key maintenance.
+//! - [`ips`]: the International Patient Summary of a folded chart, and its offline checks.
 //! - [`legacy`]: the Nostr EHR legacy cipher (decrypt only) and the import of such a practice
 //!   (its `import` runner needs the feature `relay-client`).
 //! - `net` (feature `relay-client`): the relay client, with NIP-42 AUTH, on `nostr-sdk` 0.44.
@@ -49,6 +50,7 @@ pub mod grants;
 pub mod growth;
 pub mod http_auth;
 pub mod immunization;
+pub mod ips;
 pub mod keys;
 pub mod kinds;
 pub mod legacy;

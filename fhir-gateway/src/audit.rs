@@ -25,6 +25,9 @@ pub struct AccessFacts<'a> {
     pub client: &'a Client,
     /// FHIR restful interaction (`read`, `search-type`, `operation`).
     pub interaction: &'a str,
+    /// For some operations, the canonical URL of the operation's definition (`$summary`'s):
+    /// a second `subtype` coding that names what was run.
+    pub operation: Option<&'a str>,
     /// Gateway ids of the patients whose records were disclosed.
     pub patients: &'a BTreeSet<String>,
     /// Names of the query's parameters, comma-separated (never their values: PHI).
@@ -49,10 +52,16 @@ fn audit_event<'p>(facts: &AccessFacts<'_>, patients: impl Iterator<Item = &'p S
             "query": base64::engine::general_purpose::STANDARD.encode(facts.parameter_names),
         }));
     }
+    let mut subtype = vec![
+        json!({"system": "http://hl7.org/fhir/restful-interaction", "code": facts.interaction}),
+    ];
+    if let Some(definition) = facts.operation {
+        subtype.push(json!({"system": ehr_client::ips::URI_SYSTEM, "code": definition, "display": operation_name(definition)}));
+    }
     json!({
         "resourceType": "AuditEvent",
         "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
-        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": facts.interaction}],
+        "subtype": subtype,
         "action": if facts.interaction == "read" { "R" } else { "E" },
         "recorded": instant(facts.recorded),
         "outcome": facts.outcome,
@@ -64,6 +73,12 @@ fn audit_event<'p>(facts: &AccessFacts<'_>, patients: impl Iterator<Item = &'p S
         "source": {"observer": {"display": "ehr-fhir-gateway"}},
         "entity": entities,
     })
+}
+
+/// `$name` of an operation definition's canonical URL (its last path segment).
+fn operation_name(definition: &str) -> String {
+    let name = definition.rsplit('/').next().unwrap_or(definition);
+    format!("${name}")
 }
 
 /// One sealed kind 2107 event per disclosed patient, each naming that patient only.

@@ -44,10 +44,16 @@ pub fn statement(base: &str) -> Value {
             {
                 object.insert(
                     "operation".to_owned(),
-                    json!([{
-                        "name": "everything",
-                        "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
-                    }]),
+                    json!([
+                        {
+                            "name": "everything",
+                            "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+                        },
+                        {
+                            "name": "summary",
+                            "definition": crate::summary::OPERATION
+                        }
+                    ]),
                 );
             }
             resource
@@ -77,7 +83,8 @@ pub fn statement(base: &str) -> Value {
         "format": ["json"],
         "rest": [{
             "mode": "server",
-            "documentation": "Read-only. Results hold only patients whose consent names the calling facility. Paging with _count; _summary=count; unknown parameters are refused.",
+            "documentation": "Read-only. Results hold only patients whose consent names the calling facility. Paging with _count; _sort on the type's date parameters and _lastUpdated (- for newest first); _elements; _summary=true, data, false or count; the patient compartment Patient/[id]/[type]. Unknown parameters are refused.",
+            "compartment": ["http://hl7.org/fhir/CompartmentDefinition/patient"],
             "security": {
                 "cors": false,
                 "service": [{

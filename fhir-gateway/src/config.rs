@@ -21,6 +21,9 @@ pub struct Config {
     pub public_base_url: Option<String>,
     /// The practice root key: the roster chain starts here.
     pub practice: PublicKey,
+    /// The practice's name, as the author of the summaries it serves (`$summary`); without
+    /// one a summary's author is named by the practice key only.
+    pub practice_name: Option<String>,
     /// The practice relay (`wss://...`).
     pub relay_url: String,
     /// The gateway's own agent key (`fhir-gateway` in the roster), read from `key_file`.
@@ -44,6 +47,7 @@ impl fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("public_base_url", &self.public_base_url)
             .field("practice", &self.practice)
+            .field("practice_name", &self.practice_name)
             .field("relay_url", &self.relay_url)
             .field("key", &self.key)
             .field(
@@ -65,6 +69,8 @@ struct File {
     #[serde(default)]
     public_base_url: Option<String>,
     practice: String,
+    #[serde(default)]
+    practice_name: Option<String>,
     relay_url: String,
     key_file: PathBuf,
     database_url: String,
@@ -103,6 +109,7 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_base_url: None,
             practice,
+            practice_name: None,
             relay_url: relay_url.into(),
             key,
             database_url: database_url.into(),
@@ -128,6 +135,10 @@ impl Config {
                 .public_base_url
                 .map(|u| u.trim_end_matches('/').to_owned()),
             practice,
+            practice_name: file
+                .practice_name
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty()),
             relay_url: file.relay_url,
             key,
             database_url: file.database_url,
@@ -154,6 +165,9 @@ impl Config {
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
             return bad("public_base_url must start with http:// or https://");
+        }
+        if self.practice_name.as_ref().is_some_and(|n| n.len() > 200) {
+            return bad("practice_name must be at most 200 bytes");
         }
         if !(self.relay_url.starts_with("ws://") || self.relay_url.starts_with("wss://")) {
             return bad("relay_url must start with ws:// or wss://");

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod bundle;
 pub mod capability;
 pub mod config;
 pub mod error;
@@ -19,6 +20,8 @@ pub mod search;
 pub mod served;
 pub mod smart;
 pub mod store;
+pub mod subset;
+pub mod summary;
 pub mod sync;
 
 use std::future::Future;

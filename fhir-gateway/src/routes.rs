@@ -1,4 +1,5 @@
-//! The FHIR REST endpoints: read, search (GET and POST), `Patient/$everything`, and metadata.
+//! The FHIR REST endpoints: read, search (GET and POST, and the patient compartment
+//! `Patient/[id]/[type]`), `Patient/$everything`, `Patient/$summary`, and metadata.
 //! Every answer is `application/fhir+json`; every access is logged as an AuditEvent.
 
 use std::collections::BTreeSet;
@@ -14,6 +15,8 @@ use serde_json::json;
 
 use crate::GatewayState;
 use crate::audit::AccessFacts;
+use crate::bundle::page_links;
+pub use crate::bundle::{SearchSet, bundle};
 use crate::error::{FHIR_JSON, GatewayError};
 use crate::search::{Paging, Search};
 use crate::served::{PatientIndex, ServedResource, patient_of, served_type};
@@ -96,7 +99,7 @@ fn snapshot(state: &GatewayState) -> Arc<Snapshot> {
 }
 
 /// A served patient this client may see.
-fn patient_for<'a>(
+pub(crate) fn patient_for<'a>(
     snapshot: &'a Snapshot,
     client: &Client,
     id: &str,
@@ -132,6 +135,19 @@ pub(crate) async fn audited(
     params: &[(String, String)],
     handle: impl AsyncFnOnce(&Client, &Snapshot) -> Answer,
 ) -> Result<Response, GatewayError> {
+    audited_operation(state, headers, interaction, None, params, handle).await
+}
+
+/// [`audited`], naming in the AuditEvent the definition of the `operation` run
+/// ([`AccessFacts::operation`]).
+pub(crate) async fn audited_operation(
+    state: &GatewayState,
+    headers: &HeaderMap,
+    interaction: &str,
+    operation: Option<&str>,
+    params: &[(String, String)],
+    handle: impl AsyncFnOnce(&Client, &Snapshot) -> Answer,
+) -> Result<Response, GatewayError> {
     let client = authenticate(state, headers).await?;
     let snapshot = snapshot(state);
     let answer = handle(&client, &snapshot).await;
@@ -146,6 +162,7 @@ pub(crate) async fn audited(
     let facts = AccessFacts {
         client: &client,
         interaction,
+        operation,
         patients: &patients,
         parameter_names: &names.join(","),
         outcome,
@@ -191,7 +208,7 @@ pub async fn read(
 ) -> Result<Response, GatewayError> {
     if kind == "DocumentReference" && id == "$docref" {
         let params = docref_search(&decode(query.as_deref().map(str::as_bytes)))?;
-        return search(&state, &kind, &params, &headers).await;
+        return search(&state, &kind, &params, &headers, "search-type").await;
     }
     audited(&state, &headers, "read", &[], async |client, snapshot| {
         let resource_type = resource_type(&kind)?;
@@ -262,7 +279,7 @@ pub async fn search_get(
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
     let params = decode(query.as_deref().map(str::as_bytes));
-    search(&state, &kind, &params, &headers).await
+    search(&state, &kind, &params, &headers, "search-type").await
 }
 
 /// `POST /fhir/[type]/_search` (form body; query parameters count too).
@@ -281,108 +298,13 @@ pub async fn search_post(
     }
     let mut params = decode(query.as_deref().map(str::as_bytes));
     params.extend(decode(Some(&body)));
-    search(&state, &kind, &params, &headers).await
+    search(&state, &kind, &params, &headers, "search-type").await
 }
 
 fn paging(state: &GatewayState) -> Paging {
     Paging {
         default_count: state.config.default_count,
         max_count: state.config.max_count,
-    }
-}
-
-fn link(base: &str, path: &str, params: &[(String, String)], offset: Option<usize>) -> String {
-    let mut encoder = form_urlencoded::Serializer::new(String::new());
-    for (name, value) in params {
-        encoder.append_pair(name, value);
-    }
-    if let Some(offset) = offset {
-        encoder.append_pair("_offset", &offset.to_string());
-    }
-    let query = encoder.finish();
-    if query.is_empty() {
-        format!("{base}/{path}")
-    } else {
-        format!("{base}/{path}?{query}")
-    }
-}
-
-/// The links of a page: `self`, and `next` while there is more.
-fn page_links(
-    base: &str,
-    path: &str,
-    params: &[(String, String)],
-    offset: usize,
-    shown: usize,
-    total: usize,
-) -> Vec<(&'static str, String)> {
-    let mut links = vec![("self", link(base, path, params, Some(offset)))];
-    if shown > 0 && offset + shown < total {
-        links.push(("next", link(base, path, params, Some(offset + shown))));
-    }
-    links
-}
-
-/// A searchset Bundle: the page's matches, then what `_include` brought. Written as it is
-/// sent: the resources' own JSON is copied in, never parsed or serialised again.
-#[derive(Debug, serde::Serialize)]
-pub struct SearchSet<'a> {
-    #[serde(rename = "resourceType")]
-    resource_type: &'static str,
-    #[serde(rename = "type")]
-    bundle_type: &'static str,
-    total: usize,
-    link: Vec<BundleLink>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    entry: Vec<BundleEntry<'a>>,
-}
-
-#[derive(Debug, serde::Serialize)]
-struct BundleLink {
-    relation: &'static str,
-    url: String,
-}
-
-#[derive(Debug, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-struct BundleEntry<'a> {
-    full_url: String,
-    resource: &'a serde_json::value::RawValue,
-    search: EntrySearch,
-}
-
-#[derive(Debug, serde::Serialize)]
-struct EntrySearch {
-    mode: &'static str,
-}
-
-/// The searchset Bundle of a page ([`SearchSet`]).
-pub fn bundle<'a>(
-    base: &str,
-    total: usize,
-    links: Vec<(&'static str, String)>,
-    matches: &'a [Arc<ServedResource>],
-    included: &'a [Arc<ServedResource>],
-) -> SearchSet<'a> {
-    let entry = |resource: &'a Arc<ServedResource>, mode: &'static str| BundleEntry {
-        full_url: format!("{base}/{}/{}", resource.resource_type.as_str(), resource.id),
-        resource: &resource.json,
-        search: EntrySearch { mode },
-    };
-    let entries = matches
-        .iter()
-        .map(|r| entry(r, "match"))
-        .chain(included.iter().map(|r| entry(r, "include")))
-        .collect();
-    SearchSet {
-        resource_type: "Bundle",
-        bundle_type: "searchset",
-        total,
-        link: links
-            .into_iter()
-            .map(|(relation, url)| BundleLink { relation, url })
-            .collect(),
-        entry: entries,
     }
 }
 
@@ -394,16 +316,83 @@ fn patients_in(resources: &[Arc<ServedResource>]) -> BTreeSet<String> {
         .collect()
 }
 
+/// The patients a search of `client` covers: the one it names, if she is served to the client,
+/// or every patient served to the client.
+fn patients_searched<'a>(
+    snapshot: &'a Snapshot,
+    client: &Client,
+    patient: Option<&str>,
+) -> Vec<&'a Arc<PatientIndex>> {
+    match patient {
+        Some(id) => patient_for(snapshot, client, id).into_iter().collect(),
+        None => snapshot
+            .patients
+            .values()
+            .filter(|p| p.sharing.allows(&client.client_id))
+            .collect(),
+    }
+}
+
+/// Every match of `search`, in its order: `_sort`'s, else newest first across patients too,
+/// then by id. All of them are ordered before a page is cut, so pages never overlap.
+fn matches_of<'a>(
+    patients: &[&'a Arc<PatientIndex>],
+    resource_type: ResourceType,
+    search: &Search,
+) -> Vec<&'a Arc<ServedResource>> {
+    let mut matches: Vec<&Arc<ServedResource>> = patients
+        .iter()
+        .copied()
+        .flat_map(|p| p.resources.iter())
+        .filter(|r| r.resource_type == resource_type && search.matches(r))
+        .collect();
+    matches.sort_by(|a, b| {
+        b.last_updated
+            .cmp(&a.last_updated)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    crate::search::sort::sort(&search.sort, &mut matches);
+    matches
+}
+
+/// What `_include=DiagnosticReport:result` brings for `page`: each result Observation the
+/// client may see, once. (A DiagnosticReport's `result` references Observations only.)
+fn included_of(
+    snapshot: &Snapshot,
+    client: &Client,
+    search: &Search,
+    page: &[Arc<ServedResource>],
+) -> Vec<Arc<ServedResource>> {
+    let mut included: Vec<Arc<ServedResource>> = Vec::new();
+    if !search.include_results {
+        return included;
+    }
+    for report in page {
+        for id in report.keys.references("result") {
+            if let Some(found) = patient_for(snapshot, client, patient_of(id))
+                .and_then(|p| p.get(ResourceType::Observation, id))
+                && !included.iter().any(|i| i.id == found.id)
+            {
+                included.push(Arc::clone(found));
+            }
+        }
+    }
+    included
+}
+
+/// A search of type `kind`, logged as `interaction` (`search-type`, or `search-compartment`
+/// for `Patient/[id]/[type]`).
 async fn search(
     state: &GatewayState,
     kind: &str,
     params: &[(String, String)],
     headers: &HeaderMap,
+    interaction: &str,
 ) -> Result<Response, GatewayError> {
     audited(
         state,
         headers,
-        "search-type",
+        interaction,
         params,
         async |client, snapshot| {
             let resource_type = resource_type(kind)?;
@@ -413,25 +402,8 @@ async fn search(
                 ));
             }
             let search = Search::parse(resource_type, params, paging(state))?;
-            let patients: Vec<&Arc<PatientIndex>> = match &search.patient {
-                Some(id) => patient_for(snapshot, client, id).into_iter().collect(),
-                None => snapshot
-                    .patients
-                    .values()
-                    .filter(|p| p.sharing.allows(&client.client_id))
-                    .collect(),
-            };
-            let mut matches: Vec<&Arc<ServedResource>> = patients
-                .iter()
-                .flat_map(|p| p.resources.iter())
-                .filter(|r| r.resource_type == resource_type && search.matches(r))
-                .collect();
-            // Newest first across patients too, then by id.
-            matches.sort_by(|a, b| {
-                b.last_updated
-                    .cmp(&a.last_updated)
-                    .then_with(|| a.id.cmp(&b.id))
-            });
+            let patients = patients_searched(snapshot, client, search.patient.as_deref());
+            let matches = matches_of(&patients, resource_type, &search);
             let total = matches.len();
             let page: Vec<Arc<ServedResource>> = if search.summary_count {
                 Vec::new()
@@ -443,20 +415,7 @@ async fn search(
                     .map(|r| Arc::clone(r))
                     .collect()
             };
-            let mut included: Vec<Arc<ServedResource>> = Vec::new();
-            if search.include_results {
-                // A DiagnosticReport's `result` references Observations only (FHIR R4).
-                for report in &page {
-                    for id in report.keys.references("result") {
-                        if let Some(found) = patient_for(snapshot, client, patient_of(id))
-                            .and_then(|p| p.get(ResourceType::Observation, id))
-                            && !included.iter().any(|i| i.id == found.id)
-                        {
-                            included.push(Arc::clone(found));
-                        }
-                    }
-                }
-            }
+            let included = included_of(snapshot, client, &search, &page);
             let links = page_links(
                 &state.base,
                 kind,
@@ -478,20 +437,38 @@ async fn search(
                 seen.extend(patients_in(&included));
                 seen
             };
-            Ok((
-                fhir(
-                    StatusCode::OK,
-                    &bundle(&state.base, total, links, &page, &included),
-                ),
-                seen,
-            ))
+            let body = bundle(&state.base, total, links, &page, &included).viewed(&search.view)?;
+            Ok((fhir(StatusCode::OK, &body), seen))
         },
     )
     .await
 }
 
-/// `GET /fhir/Patient/[id]/$everything` with `_since`, `_type`, `_count` and paging; and
-/// `GET /fhir/Group/[id]/$export` ([`crate::export`]).
+/// `GET /fhir/Patient/[id]/[type]?...`, the patient compartment: exactly the search
+/// `[type]?patient=[id]&...` (for Patient, `_id=[id]`), with its scope and consent checks, so a
+/// patient the facility may not see gives the empty searchset that search gives. Its links are
+/// that search's.
+async fn compartment(
+    state: &GatewayState,
+    id: &str,
+    kind: &str,
+    mut params: Params,
+    headers: &HeaderMap,
+) -> Result<Response, GatewayError> {
+    if id.contains(',') {
+        return Err(GatewayError::BadRequest(
+            "a compartment is one patient's: Patient/[id]/[type]".to_owned(),
+        ));
+    }
+    let name = if kind == "Patient" { "_id" } else { "patient" };
+    params.insert(0, (name.to_owned(), id.to_owned()));
+    search(state, kind, &params, headers, "search-compartment").await
+}
+
+/// `GET /fhir/Patient/[id]/$everything` with `_since`, `_type`, `_count` and paging;
+/// `GET /fhir/Patient/[id]/$summary` ([`crate::summary`]);
+/// `GET /fhir/Group/[id]/$export` ([`crate::export`]); and the patient compartment,
+/// `GET /fhir/Patient/[id]/[type]` (`compartment`).
 pub async fn operation(
     State(state): State<Arc<GatewayState>>,
     PathOf((kind, id, operation)): PathOf<(String, String, String)>,
@@ -501,6 +478,12 @@ pub async fn operation(
     let params = decode(query.as_deref().map(str::as_bytes));
     if kind == "Group" && operation == "$export" {
         return crate::export::kick_off(&state, &headers, &id, &params).await;
+    }
+    if kind == "Patient" && served_type(&operation).is_some() {
+        return compartment(&state, &id, &operation, params, &headers).await;
+    }
+    if kind == "Patient" && operation == "$summary" {
+        return crate::summary::summary(&state, &headers, &id, &params).await;
     }
     audited(
         &state,

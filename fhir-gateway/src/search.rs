@@ -1,174 +1,23 @@
-//! FHIR search: the parameters each served type supports (the list plus what US Core
-//! 6.1 requires for these resources), how a query is parsed, and how a resource matches.
+//! FHIR search: the parameters each served type supports (`params`), how a query is parsed,
+//! how a resource matches, and how the matches are ordered ([`sort`]) and shown
+//! ([`crate::subset`]).
 //!
 //! Values of one parameter separated by commas are alternatives; repeated parameters must all
 //! match. Any parameter, modifier or prefix not listed here is refused with 400, never ignored.
 
 mod keys;
+mod params;
+pub mod sort;
 
 pub use keys::SearchKeys;
+pub use params::{ParamDef, ParamKind, includes_of, params_of};
+pub use sort::SortKey;
 
 use ehr_client::fhir::ResourceType;
 
 use crate::error::GatewayError;
 use crate::served::{ServedResource, patient_of};
-
-/// How a parameter compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParamKind {
-    /// `[system]|[code]`, `code`, `system|`, `|code`.
-    Token,
-    /// A date with an optional `eq`/`gt`/`ge`/`lt`/`le` prefix.
-    Date,
-    /// Starts with, ignoring case.
-    String,
-    /// `Type/id` or `id`.
-    Reference,
-}
-
-impl ParamKind {
-    /// The CapabilityStatement `type`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Token => "token",
-            Self::Date => "date",
-            Self::String => "string",
-            Self::Reference => "reference",
-        }
-    }
-}
-
-/// One search parameter of one resource type.
-#[derive(Debug, Clone, Copy)]
-pub struct ParamDef {
-    /// Its name.
-    pub name: &'static str,
-    /// How it compares.
-    pub kind: ParamKind,
-    /// Where its values are: dotted element paths (arrays are walked through).
-    pub paths: &'static [&'static str],
-}
-
-const fn p(name: &'static str, kind: ParamKind, paths: &'static [&'static str]) -> ParamDef {
-    ParamDef { name, kind, paths }
-}
-
-use ParamKind::{Date, Reference, String as Text, Token};
-
-const PATIENT: &[ParamDef] = &[
-    p("identifier", Token, &["identifier"]),
-    p("name", Text, &["name"]),
-    p("family", Text, &["name.family"]),
-    p("given", Text, &["name.given"]),
-    p("birthdate", Date, &["birthDate"]),
-    p("gender", Token, &["gender"]),
-];
-const ENCOUNTER: &[ParamDef] = &[
-    p("patient", Reference, &["subject"]),
-    p("subject", Reference, &["subject"]),
-    p("identifier", Token, &["identifier"]),
-    p("date", Date, &["period"]),
-    p("status", Token, &["status"]),
-    p("class", Token, &["class"]),
-    p("type", Token, &["type.coding"]),
-];
-const OBSERVATION: &[ParamDef] = &[
-    p("patient", Reference, &["subject"]),
-    p("subject", Reference, &["subject"]),
-    p("category", Token, &["category.coding"]),
-    p("code", Token, &["code.coding"]),
-    p("date", Date, &["effectiveDateTime", "effectivePeriod"]),
-    p("status", Token, &["status"]),
-];
-const CONDITION: &[ParamDef] = &[
-    p("patient", Reference, &["subject"]),
-    p("subject", Reference, &["subject"]),
-    p("category", Token, &["category.coding"]),
-    p("code", Token, &["code.coding"]),
-    p("clinical-status", Token, &["clinicalStatus.coding"]),
-    p("onset-date", Date, &["onsetDateTime"]),
-    p("recorded-date", Date, &["recordedDate"]),
-    p("abatement-date", Date, &["abatementDateTime"]),
-    p("encounter", Reference, &["encounter"]),
-];
-const MEDICATION_REQUEST: &[ParamDef] = &[
-    p("patient", Reference, &["subject"]),
-    p("subject", Reference, &["subject"]),
-    p("status", Token, &["status"]),
-    p("intent", Token, &["intent"]),
-    p("authoredon", Date, &["authoredOn"]),
-    p("date", Date, &["authoredOn"]),
-    p("encounter", Reference, &["encounter"]),
-    p("code", Token, &["medicationCodeableConcept.coding"]),
-];
-const ALLERGY_INTOLERANCE: &[ParamDef] = &[
-    p("patient", Reference, &["patient"]),
-    p("clinical-status", Token, &["clinicalStatus.coding"]),
-    p("code", Token, &["code.coding"]),
-    p("date", Date, &["recordedDate"]),
-];
-const IMMUNIZATION: &[ParamDef] = &[
-    p("patient", Reference, &["patient"]),
-    p("date", Date, &["occurrenceDateTime"]),
-    p("status", Token, &["status"]),
-    p("vaccine-code", Token, &["vaccineCode.coding"]),
-];
-const SERVICE_REQUEST: &[ParamDef] = &[
-    p("patient", Reference, &["subject"]),
-    p("subject", Reference, &["subject"]),
-    p("category", Token, &["category.coding"]),
-    p("code", Token, &["code.coding"]),
-    p("status", Token, &["status"]),
-    p("intent", Token, &["intent"]),
-    p("authored", Date, &["authoredOn"]),
-    p("date", Date, &["occurrenceDateTime", "authoredOn"]),
-];
-const DIAGNOSTIC_REPORT: &[ParamDef] = &[
-    p("patient", Reference, &["subject"]),
-    p("subject", Reference, &["subject"]),
-    p("category", Token, &["category.coding"]),
-    p("code", Token, &["code.coding"]),
-    p("date", Date, &["effectiveDateTime"]),
-    p("status", Token, &["status"]),
-    p("result", Reference, &["result"]),
-];
-const DOCUMENT_REFERENCE: &[ParamDef] = &[
-    p("patient", Reference, &["subject"]),
-    p("subject", Reference, &["subject"]),
-    p("category", Token, &["category.coding"]),
-    p("type", Token, &["type.coding"]),
-    p("date", Date, &["date"]),
-    p("period", Date, &["context.period"]),
-    p("status", Token, &["status"]),
-    p("encounter", Reference, &["context.encounter"]),
-];
-
-/// The type-specific parameters of a served type (`_id` and `_lastUpdated` apply to all).
-pub fn params_of(resource_type: ResourceType) -> &'static [ParamDef] {
-    match resource_type {
-        ResourceType::Patient => PATIENT,
-        ResourceType::Encounter => ENCOUNTER,
-        ResourceType::Observation => OBSERVATION,
-        ResourceType::Condition => CONDITION,
-        ResourceType::MedicationRequest => MEDICATION_REQUEST,
-        ResourceType::AllergyIntolerance => ALLERGY_INTOLERANCE,
-        ResourceType::Immunization => IMMUNIZATION,
-        ResourceType::ServiceRequest => SERVICE_REQUEST,
-        ResourceType::DiagnosticReport => DIAGNOSTIC_REPORT,
-        ResourceType::DocumentReference => DOCUMENT_REFERENCE,
-        _ => &[],
-    }
-}
-
-/// The `_include` values each type supports.
-pub fn includes_of(resource_type: ResourceType) -> &'static [&'static str] {
-    match resource_type {
-        ResourceType::DiagnosticReport => &["DiagnosticReport:result"],
-        // Medications are inline codes here, so this includes nothing; US Core asks for it.
-        ResourceType::MedicationRequest => &["MedicationRequest:medication"],
-        _ => &[],
-    }
-}
+use crate::subset::View;
 
 /// A time range `[start, end)` in Unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +132,10 @@ pub struct Search {
     pub summary_count: bool,
     /// `_include=DiagnosticReport:result`.
     pub include_results: bool,
+    /// `_sort`: the order of the matches (none: newest `lastUpdated` first, then id).
+    pub sort: Vec<SortKey>,
+    /// `_elements` or `_summary=true|data`: what each match shows.
+    pub view: View,
     /// A patient the search is limited to (`patient`, `subject`, or Patient `_id`).
     pub patient: Option<String>,
     /// The query, normalised, without `_offset`: paging links are built from it.
@@ -318,6 +171,8 @@ impl Search {
             offset: 0,
             summary_count: false,
             include_results: false,
+            sort: Vec::new(),
+            view: View::Full,
             patient: None,
             canonical: Vec::new(),
         };
@@ -331,26 +186,10 @@ impl Search {
             if name != "_offset" {
                 search.canonical.push((name.clone(), value.clone()));
             }
+            if search.result_param(resource_type, name, value, paging)? {
+                continue;
+            }
             match name.as_str() {
-                "_count" => {
-                    let count: usize = value.parse().map_err(|_| bad("a non-numeric value"))?;
-                    // `_count=0` asks for the total only.
-                    search.summary_count |= count == 0;
-                    search.count = count.min(paging.max_count);
-                }
-                "_offset" => {
-                    search.offset = value.parse().map_err(|_| bad("a non-numeric value"))?;
-                }
-                "_summary" if value == "count" => search.summary_count = true,
-                "_summary" => return Err(bad("an unsupported value (only `count`)")),
-                "_format" if value.contains("json") => {}
-                "_format" => return Err(bad("an unsupported format (only JSON)")),
-                "_include" => {
-                    if !includes_of(resource_type).contains(&value.as_str()) {
-                        return Err(bad("an unsupported include"));
-                    }
-                    search.include_results |= value == "DiagnosticReport:result";
-                }
                 "_id" => {
                     let values = split(value)
                         .map(|v| Wanted::Reference(v.to_owned()))
@@ -385,6 +224,68 @@ impl Search {
             }
         }
         Ok(search)
+    }
+
+    /// Take a parameter that shapes the result rather than filtering it (paging, `_summary`,
+    /// `_elements`, `_sort`, `_include`, `_format`); `false` when `name` is not one.
+    fn result_param(
+        &mut self,
+        resource_type: ResourceType,
+        name: &str,
+        value: &str,
+        paging: Paging,
+    ) -> Result<bool, GatewayError> {
+        let bad =
+            |what: &str| GatewayError::BadRequest(format!("{what} in search parameter `{name}`"));
+        match name {
+            "_count" => {
+                let count: usize = value.parse().map_err(|_| bad("a non-numeric value"))?;
+                // `_count=0` asks for the total only.
+                self.summary_count |= count == 0;
+                self.count = count.min(paging.max_count);
+            }
+            "_offset" => {
+                self.offset = value.parse().map_err(|_| bad("a non-numeric value"))?;
+            }
+            "_summary" if value == "count" => self.summary_count = true,
+            "_summary" => {
+                let view = match value {
+                    "true" => View::Summary,
+                    "data" => View::Data,
+                    "false" => View::Full,
+                    _ => return Err(bad("an unsupported value (true, false, data or count)")),
+                };
+                if self.view != View::Full {
+                    return Err(bad(
+                        "a second view (`_summary` once, and not with `_elements`)",
+                    ));
+                }
+                self.view = view;
+            }
+            "_elements" => {
+                let mut names = match std::mem::take(&mut self.view) {
+                    View::Full => Vec::new(),
+                    View::Elements(names) => names,
+                    View::Summary | View::Data => {
+                        return Err(bad("a second view (not with `_summary`)"));
+                    }
+                };
+                names.extend(View::elements(resource_type, value));
+                self.view = View::Elements(names);
+            }
+            "_sort" if self.sort.is_empty() => self.sort = sort::parse(resource_type, value)?,
+            "_sort" => return Err(bad("a second sort (one `_sort`, keys comma-separated)")),
+            "_format" if value.contains("json") => {}
+            "_format" => return Err(bad("an unsupported format (only JSON)")),
+            "_include" => {
+                if !includes_of(resource_type).contains(&value) {
+                    return Err(bad("an unsupported include"));
+                }
+                self.include_results |= value == "DiagnosticReport:result";
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 
     /// Limit the search to one patient when a single value names one.
@@ -596,7 +497,8 @@ mod tests {
         for query in [
             ("colour", "red"),
             ("code:text", "pulse"),
-            ("_summary", "true"),
+            ("_summary", "text"),
+            ("_sort", "code"),
             ("_count", "many"),
             ("_include", "Observation:subject"),
             ("_format", "xml"),
@@ -609,6 +511,31 @@ mod tests {
         assert_eq!(s.count, 100);
         assert_eq!(s.patient.as_deref(), Some("abc"));
         assert!(search(&[("patient", "a"), ("subject", "b")]).is_err());
+    }
+
+    #[test]
+    fn views_and_sorts_are_taken_once_and_never_together() {
+        let s = search(&[
+            ("_elements", "code"),
+            ("_elements", "value[x]"),
+            ("_sort", "-date"),
+        ])
+        .unwrap();
+        assert_eq!(s.view, View::Elements(vec!["code".into(), "value".into()]));
+        assert_eq!(s.sort.len(), 1);
+        assert_eq!(search(&[("_summary", "true")]).unwrap().view, View::Summary);
+        assert_eq!(search(&[("_summary", "false")]).unwrap().view, View::Full);
+        for query in [
+            &[("_summary", "true"), ("_elements", "code")][..],
+            &[("_elements", "code"), ("_summary", "data")],
+            &[("_summary", "true"), ("_summary", "data")],
+            &[("_sort", "date"), ("_sort", "-date")],
+        ] {
+            assert!(
+                matches!(search(query), Err(GatewayError::BadRequest(_))),
+                "{query:?}"
+            );
+        }
     }
 
     /// Found by fuzzing (fuzz/fuzz_targets/fhir_search.rs): `_lastUpdated` overflowed on a

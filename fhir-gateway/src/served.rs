@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use ehr_client::chart::{self, Chart, FoldOptions, Origin};
+use ehr_client::chart::{self, Chart, FoldOptions, Origin, RecordKey};
 use ehr_client::event::ClinicalRecord;
 use ehr_client::fhir::{FHIR_CLIENT_SYSTEM, ResourceType};
 use nostr::prelude::PublicKey;
@@ -111,6 +111,11 @@ pub struct PatientIndex {
     pub resources: Vec<Arc<ServedResource>>,
     by_id: HashMap<(ResourceType, String), usize>,
     gone: HashSet<(ResourceType, String)>,
+    /// The folded chart the resources were made from, kept for `$summary`
+    /// ([`crate::summary`]), which builds from a chart and not from served JSON.
+    chart: Chart,
+    /// The chart's record that is served as the patient's own Patient.
+    own_record: Option<RecordKey>,
 }
 
 /// The gateway id of a patient: 24 hex digits of a hash of the key (stable, opaque).
@@ -190,11 +195,7 @@ impl PatientIndex {
             .filter(|e| SERVED_TYPES.contains(&e.key.resource_type))
         {
             let resource_type = entry.key.resource_type;
-            let served_id = if own_record.as_ref() == Some(&entry.key) {
-                id.clone()
-            } else {
-                record_id(patient, resource_type, &entry.key.id)
-            };
+            let served_id = served_id_of(patient, own_record.as_ref(), &entry.key);
             let Ok(mut json) = serde_json::to_value(&entry.resource) else {
                 continue;
             };
@@ -231,7 +232,19 @@ impl PatientIndex {
             resources,
             by_id,
             gone,
+            chart,
+            own_record,
         }
+    }
+
+    /// The folded chart (the practice's records, as the resources were made from them).
+    pub fn chart(&self) -> &Chart {
+        &self.chart
+    }
+
+    /// The gateway id of one of the chart's records.
+    pub fn served_id(&self, key: &RecordKey) -> String {
+        served_id_of(&self.patient, self.own_record.as_ref(), key)
     }
 
     /// One resource by type and gateway id.
@@ -244,6 +257,15 @@ impl PatientIndex {
     /// Whether a resource was deleted (entered in error).
     pub fn is_gone(&self, resource_type: ResourceType, id: &str) -> bool {
         self.gone.contains(&(resource_type, id.to_owned()))
+    }
+}
+
+/// The gateway id of a record: the patient's id for her own Patient record, else a record id.
+fn served_id_of(patient: &PublicKey, own_record: Option<&RecordKey>, key: &RecordKey) -> String {
+    if own_record == Some(key) {
+        patient_id(patient)
+    } else {
+        record_id(patient, key.resource_type, &key.id)
     }
 }
 
@@ -270,7 +292,13 @@ fn sharing_of(chart: &Chart) -> Sharing {
 
 /// Give the resource its gateway id and meta, point its references at gateway ids, and take
 /// out what must not leave the practice (file keys and the project's internal tags).
-fn prepare(json: &mut Value, patient: &PublicKey, id: &str, version: u32, last_updated: i64) {
+pub(crate) fn prepare(
+    json: &mut Value,
+    patient: &PublicKey,
+    id: &str,
+    version: u32,
+    last_updated: i64,
+) {
     let Some(object) = json.as_object_mut() else {
         return;
     };

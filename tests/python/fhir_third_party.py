@@ -8,9 +8,11 @@ Driven by tests/tests/fhir_third_party.rs; installed by scripts/python-tools.
   run --base URL --client-id ID --dir DIR --alg RS384|ES384 --schema PATH
       SMART Backend Services with SMART's own Python client (fhirclient 4.4): discovery from the
       CapabilityStatement, a private_key_jwt assertion signed with PyJWT, the token, then reads,
-      searches (following next links) and $everything through fhirclient. Every resource
-      returned is validated. Also checks that an assertion signed by an unregistered key gets
-      no token. Prints a JSON summary.
+      searches (following next links) and $everything through fhirclient; then issue 23's
+      search parameters through fhirclient's own search and models: `_sort=-date` paged by
+      fhirclient, `_elements`, `_summary=true` and the compartment `Patient/[id]/Observation`.
+      Every resource returned is validated. Also checks that an assertion signed by an
+      unregistered key gets no token. Prints a JSON summary.
   validate FILE --schema PATH
       Validate every FHIR resource in FILE (one JSON resource per line) and print a summary.
 
@@ -19,6 +21,7 @@ A resource is valid when all three independent validators accept it: fhirclient'
 """
 
 import argparse
+import datetime
 import json
 import pathlib
 import sys
@@ -205,6 +208,7 @@ def run(args):
     vitals = Observation.where(struct={"patient": patients[0], "category": "vital-signs"}).perform(smart.server)
     if not vitals.entry:
         fail("no vital-signs Observation found by category")
+    issue_23 = search_parameters(smart, validators, patients[0])
 
     print(
         json.dumps(
@@ -214,9 +218,78 @@ def run(args):
                 "validated": validators.count,
                 "types": validators.types,
                 "observation_pages": pages,
+                "search_parameters": issue_23,
             }
         )
     )
+
+
+SUBSETTED = ("http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "SUBSETTED")
+
+
+def effective_instant(observation):
+    """An Observation's effective time (a Period's start) as an aware datetime, or None."""
+    data = observation.as_json()
+    text = data.get("effectiveDateTime") or data.get("effectivePeriod", {}).get("start")
+    if text is None:
+        return None
+    text = {4: text + "-01-01", 7: text + "-01"}.get(len(text), text)
+    moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+
+
+def subsetted(resource):
+    tags = (resource.meta.tag or []) if resource.meta else []
+    return any((tag.system, tag.code) == SUBSETTED for tag in tags)
+
+
+def search_parameters(smart, validators, patient):
+    """Issue 23 through fhirclient: its FHIRSearch builds the query, its strict models parse
+    every answer (a resource missing a mandatory element would raise), and it follows the
+    `next` links itself. The raw answers go through all three validators too."""
+    from fhirclient.models.bundle import Bundle
+    from fhirclient.models.observation import Observation
+
+    total = smart.server.request_json(f"Observation?patient={patient}&_summary=count")["total"]
+
+    # _sort=-date, two a page, every page fetched by fhirclient's pagination.
+    search = Observation.where(struct={"patient": patient, "_sort": "-date", "_count": "2"})
+    newest_first = list(search.perform_resources_iter(smart.server))
+    validators.check(smart.server.request_json(search.construct()), "_sort=-date")
+    instants = [effective_instant(o) for o in newest_first]
+    dated = [i for i in instants if i is not None]
+    if len(newest_first) != total or len(dated) < 3:
+        fail(f"_sort=-date paged {len(newest_first)} of {total} ({len(dated)} dated)")
+    if instants != dated + [None] * (len(instants) - len(dated)) or dated != sorted(dated, reverse=True):
+        fail(f"_sort=-date is not newest first with the undated last: {instants}")
+
+    # _elements: the named elements and the mandatory ones, tagged SUBSETTED.
+    search = Observation.where(struct={"patient": patient, "_elements": "effective,subject"})
+    shown = list(search.perform_resources_iter(smart.server))
+    validators.check(smart.server.request_json(search.construct()), "_elements")
+    if len(shown) != total:
+        fail(f"_elements found {len(shown)} of {total}")
+    for observation in shown:
+        if not subsetted(observation) or observation.status is None or observation.code is None:
+            fail(f"_elements: {observation.as_json()}")
+        if observation.valueQuantity is not None or observation.category is not None:
+            fail(f"_elements kept what was not asked for: {observation.as_json()}")
+
+    # _summary=true: the summary elements (category is not one), tagged SUBSETTED.
+    search = Observation.where(struct={"patient": patient, "_summary": "true"})
+    summaries = list(search.perform_resources_iter(smart.server))
+    validators.check(smart.server.request_json(search.construct()), "_summary=true")
+    if len(summaries) != total or any(o.category is not None or not subsetted(o) for o in summaries):
+        fail("_summary=true: not the summary of each match")
+
+    # The compartment, read with fhirclient's Bundle model: the same as the patient search.
+    path = f"Patient/{patient}/Observation?_sort=-date"
+    compartment = Bundle.read_from(path, smart.server)
+    validators.check(smart.server.request_json(path), "compartment")
+    ids = [entry.resource.id for entry in (compartment.entry or [])]
+    if ids != [o.id for o in newest_first]:
+        fail(f"Patient/[id]/Observation differs from Observation?patient=[id]: {ids}")
+    return {"sorted": len(newest_first), "elements": len(shown), "compartment": len(ids)}
 
 
 def validate(args):

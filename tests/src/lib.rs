@@ -7,3 +7,4 @@ pub mod inbox;
 pub mod node;
 pub mod practice;
 pub mod proxy;
+pub mod python;

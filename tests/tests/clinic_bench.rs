@@ -12,90 +12,29 @@
 //! Chromium through the doctor's login a few times, and prints the medians. Timings are
 //! printed, never asserted.
 
+mod bench_common;
 mod demo_common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use bench_common::{practice_events, publish_all};
 use demo_common::{Seeded, start_seeded};
 use ehr_client::access::PracticeView;
 use ehr_client::demo::{encounter, new_id, synthetic_meta};
 use ehr_client::event::ClinicalEventBuilder;
 use ehr_client::fhir::{
-    AdministrativeGender, CodeableConcept, HumanName, Identifier, Observation, ObservationStatus,
-    Patient, Quantity, Reference, Resource,
+    CodeableConcept, Observation, ObservationStatus, Quantity, Reference, Resource,
 };
 use ehr_client::keys::Identity;
-use ehr_client::kinds::{ClinicalKind, practice_kinds};
-use ehr_client::net::{PublishOutcome, RelayClient};
+use ehr_client::kinds::ClinicalKind;
+use ehr_client::net::RelayClient;
 use ehr_client::nostr::prelude::{Event, Filter, Kind, Timestamp};
-use ehr_client::practice::{self, State};
 use serde_json::{Value, json};
 
 const PATIENTS: usize = 2_000;
 const CHART_EVENTS: usize = 5_000;
 const RUNS: usize = 5;
-
-/// Publish `events` in batches; what the relay defers (`rate-limited:`) is sent again a second
-/// later, as a client should, and anything else refused fails the benchmark.
-async fn publish_all(client: &RelayClient, events: &[Event]) {
-    for batch in events.chunks(250) {
-        let mut pending: Vec<Event> = batch.to_vec();
-        while !pending.is_empty() {
-            let outcomes = client.publish(&pending).await.unwrap();
-            let mut deferred = Vec::new();
-            for (event, outcome) in pending.into_iter().zip(outcomes) {
-                match outcome {
-                    PublishOutcome::Accepted => {}
-                    PublishOutcome::Refused { message } if message.starts_with("rate-limited:") => {
-                        deferred.push(event);
-                    }
-                    other => panic!("the relay refused a seeded event: {other:?}"),
-                }
-            }
-            if !deferred.is_empty() {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            pending = deferred;
-        }
-    }
-}
-
-async fn practice_events(client: &RelayClient) -> Vec<Event> {
-    client
-        .fetch_all(Filter::new().kinds(practice_kinds()), 5000)
-        .await
-        .unwrap()
-}
-
-fn demographics(index: usize) -> Resource {
-    Resource::Patient(Patient {
-        id: Some(new_id()),
-        meta: synthetic_meta(),
-        identifier: vec![Identifier {
-            system: Some("urn:example:mrn".to_owned()),
-            value: Some(format!("MRN-{index:05}")),
-            ..Identifier::default()
-        }],
-        name: vec![HumanName {
-            family: Some(format!("Bench-{index:04}")),
-            given: vec!["Pat".to_owned()],
-            ..HumanName::default()
-        }],
-        gender: Some(if index.is_multiple_of(2) {
-            AdministrativeGender::Female
-        } else {
-            AdministrativeGender::Male
-        }),
-        birth_date: Some(format!(
-            "{}-0{}-1{}",
-            1940 + index % 80,
-            1 + index % 9,
-            index % 10
-        )),
-        ..Patient::default()
-    })
-}
 
 fn heart_rate(i: usize) -> Resource {
     Resource::Observation(Observation {
@@ -112,29 +51,16 @@ fn heart_rate(i: usize) -> Resource {
 
 /// 2,000 more patients, each enrolled with demographics and a visit, by the doctor.
 async fn seed_patients(doctor: &RelayClient, root: &Identity, author: &Identity) {
-    let patients: Vec<_> = (0..PATIENTS)
-        .map(|_| Identity::generate().public_key())
-        .collect();
-    let org = practice_events(doctor).await;
-    let state = State {
-        root: root.public_key(),
-        events: &org,
-        actor: author,
-        now: Timestamp::now(),
-    };
-    let plan = practice::enrol_patients(&state, &patients).unwrap();
-    publish_all(doctor, plan.events()).await;
-    let org = practice_events(doctor).await;
-    let view = PracticeView::load(&root.public_key(), &org, author);
-    let mut records = Vec::with_capacity(2 * PATIENTS);
-    for (index, patient) in patients.iter().enumerate() {
-        for (kind, resource) in [
-            (ClinicalKind::Patient, demographics(index)),
-            (ClinicalKind::Encounter, encounter(&patient.to_hex())),
-        ] {
-            let builder = ClinicalEventBuilder::new(kind, resource, *patient).unwrap();
-            records.push(view.sign_record(author, builder).unwrap().event().clone());
-        }
+    let (patients, view) = bench_common::enrol(doctor, root, author, PATIENTS).await;
+    let mut records = bench_common::demographics_records(&view, author, &patients, "Bench");
+    for patient in &patients {
+        let builder = ClinicalEventBuilder::new(
+            ClinicalKind::Encounter,
+            encounter(&patient.to_hex()),
+            *patient,
+        )
+        .unwrap();
+        records.push(view.sign_record(author, builder).unwrap().event().clone());
     }
     publish_all(doctor, &records).await;
 }

@@ -3,10 +3,13 @@
 //!
 //! - SMART on FHIR's Python client, `fhirclient` 4.4, runs Backend Services against the gateway
 //!   (discovery, RS384 and ES384 `private_key_jwt`, the token) and reads, searches, pages and
-//!   runs `$everything` through its own models;
+//!   runs `$everything` through its own models, and issue 23's search parameters through its
+//!   own search and pagination: `_sort=-date`, `_elements`, `_summary=true` and the patient
+//!   compartment `Patient/[id]/Observation`;
 //! - every answer of this suite's tour of the API (searches of every type, reads, includes,
-//!   counts, `$everything`, Bulk Data NDJSON, OperationOutcomes, the AuditEvents of the access
-//!   log) validates with fhirclient's R4 models, `fhir.resources` (R4B) and the official R4 JSON
+//!   counts, sorts, `_elements` and `_summary` views tagged SUBSETTED, compartments,
+//!   `$everything`, Bulk Data NDJSON, OperationOutcomes, the AuditEvents of the access log)
+//!   validates with fhirclient's R4 models, `fhir.resources` (R4B) and the official R4 JSON
 //!   schema at `../shared/fhir/fhir.r4.schema.json`.
 //!
 //! The Python packages come from `scripts/python-tools` (run by `scripts/test`).
@@ -22,55 +25,59 @@ mod gateway_common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use ehr_client::demo;
+use ehr_client::kinds::ClinicalKind;
 use ehr_fhir_gateway::served::patient_id;
 use ehr_tests::practice::TestPractice;
 use gateway_common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/fhir_third_party.py")
+/// The Python side (fhirclient, fhir.resources, the R4 schema): its answer.
+fn python(args: &[&str]) -> Value {
+    ehr_tests::python::fhir_third_party(args).unwrap()
 }
 
 fn schema() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fhir/fhir.r4.schema.json")
+    ehr_tests::python::r4_schema()
 }
 
-/// Run the Python side; its one line of JSON.
-fn python(args: &[&str]) -> Value {
-    let ready = Command::new("python3")
-        .args(["-c", "import fhirclient, fhir.resources, jsonschema, jwt"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        ready,
-        "python3 with fhirclient 4.4, fhir.resources, jsonschema and PyJWT is needed: eval \"$(scripts/python-tools)\" first (scripts/test does)"
-    );
-    let output = Command::new("python3")
-        .arg(script())
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let answer: Value = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "no JSON from the Python side: {stdout}\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            )
+/// Three more heart-rate Observations of different dates (one a Period) in the chart, so
+/// `_sort` has an order to prove.
+async fn dated_observations(
+    practice: &TestPractice,
+    patient: &nostr::prelude::PublicKey,
+    chart: &str,
+) {
+    for effective in [
+        json!({"effectiveDateTime": "2021-01-05"}),
+        json!({"effectivePeriod": {"start": "2023-07-01T08:00:00Z", "end": "2023-07-01T09:00:00Z"}}),
+        json!({"effectiveDateTime": "2025-02-10T12:00:00+01:00"}),
+    ] {
+        let mut observation = json!({
+            "resourceType": "Observation",
+            "id": demo::new_id(),
+            "meta": demo::synthetic_meta(),
+            "status": "final",
+            "category": [{"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                "code": "vital-signs"
+            }]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+            "subject": {"reference": format!("Patient/{chart}")},
+            "valueQuantity": {"value": 64, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
         });
-    assert!(
-        output.status.success() && answer.get("error").is_none(),
-        "{answer}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    answer
+        observation
+            .as_object_mut()
+            .unwrap()
+            .extend(effective.as_object().unwrap().clone());
+        let resource = serde_json::from_value(observation).unwrap();
+        practice
+            .write(patient, ClinicalKind::Observation, resource)
+            .await
+            .unwrap();
+    }
 }
 
 async fn get_json(gateway: &Running, token: Option<&str>, url: &str) -> (StatusCode, Value) {
@@ -162,6 +169,28 @@ async fn tour(gateway: &Running, practice: &TestPractice, token: &str, out: &Pat
     );
     assert!(documents["total"].as_u64().unwrap() >= 1, "{documents}");
     collected.push(documents);
+    // Issue 23: sorts, views (tagged SUBSETTED, still valid: mandatory elements are kept) and
+    // the patient compartment.
+    for path in [
+        "Observation?_sort=-date&_count=3".to_owned(),
+        "MedicationRequest?_sort=authoredon,-_lastUpdated".to_owned(),
+        "Observation?_elements=effective,subject".to_owned(),
+        "Patient?_elements=name".to_owned(),
+        "Immunization?_elements=no-such-element".to_owned(),
+        "MedicationRequest?_elements=authoredOn".to_owned(),
+        "Encounter?_summary=true".to_owned(),
+        "DocumentReference?_summary=true".to_owned(),
+        "DiagnosticReport?_summary=true&_include=DiagnosticReport:result".to_owned(),
+        "Condition?_summary=data&_sort=-onset-date".to_owned(),
+        format!("Patient/{first}/Observation?_sort=-date"),
+        format!("Patient/{first}/Patient"),
+        format!("Patient/{first}/Immunization?_summary=true"),
+    ] {
+        let (status, answer) = get_json(gateway, Some(token), &format!("{base}/{path}")).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {answer}");
+        assert!(answer["total"].as_u64().unwrap() >= 1, "{path}: {answer}");
+        collected.push(answer);
+    }
     // Errors are OperationOutcomes.
     for (token, path, status) in [
         (
@@ -180,6 +209,21 @@ async fn tour(gateway: &Running, practice: &TestPractice, token: &str, out: &Pat
         (
             Some(token),
             "DocumentReference/$docref?patient=x&on-demand=true",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Some(token),
+            "Observation?_sort=code",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Some(token),
+            "Observation?_summary=text",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Some(token),
+            "Observation?_summary=true&_elements=code",
             StatusCode::BAD_REQUEST,
         ),
     ] {
@@ -242,6 +286,8 @@ async fn fhirclient_runs_backend_services_and_every_answer_validates_independent
     let (alice, alice_chart) = patient_with_chart(&practice).await;
     let (carol, carol_chart) = patient_with_chart(&practice).await;
     let (_bob, _) = patient_with_chart(&practice).await;
+    dated_observations(&practice, &alice.public_key(), &alice_chart).await;
+    dated_observations(&practice, &carol.public_key(), &carol_chart).await;
     consent(
         &practice,
         &alice.public_key(),
@@ -301,6 +347,14 @@ async fn fhirclient_runs_backend_services_and_every_answer_validates_independent
         // checks the pages against the count).
         for (patient, pages) in summary["observation_pages"].as_object().unwrap() {
             assert!(pages.as_u64().unwrap() >= 2, "{patient}: {summary}");
+        }
+        // `_sort=-date` paged by fhirclient, `_elements`, the compartment: every Observation
+        // of the patient (the chart's two and the three dated ones), each time.
+        for what in ["sorted", "elements", "compartment"] {
+            assert_eq!(
+                summary["search_parameters"][what], 5,
+                "{alg} {what}: {summary}"
+            );
         }
     }
 

@@ -16,22 +16,20 @@
 //! desk's views did before the day index, against fetching one week's by their `D` tags.
 //! Timings are printed, never asserted.
 
+mod bench_common;
 mod demo_common;
 
 use std::time::{Duration, Instant};
 
+use bench_common::{practice_events, publish_all};
 use demo_common::{Seeded, prepare_edited, start_seeded_with};
 use ehr_client::access::PracticeView;
-use ehr_client::demo::{new_id, synthetic_meta};
 use ehr_client::event::ClinicalEventBuilder;
-use ehr_client::fhir::{
-    AdministrativeGender, AppointmentStatus, HumanName, Identifier, Patient, RecordAction, Resource,
-};
+use ehr_client::fhir::{AppointmentStatus, RecordAction, Resource};
 use ehr_client::keys::Identity;
-use ehr_client::kinds::{ClinicalKind, practice_kinds};
-use ehr_client::net::{PublishOutcome, RelayClient};
+use ehr_client::kinds::ClinicalKind;
+use ehr_client::net::RelayClient;
 use ehr_client::nostr::prelude::{Event, Filter, Kind, PublicKey, SingleLetterTag, Timestamp};
-use ehr_client::practice::{self, State};
 use ehr_client::schedule::booking::request;
 use ehr_client::schedule::{
     FreeSlot, ScheduleDefinition, VisitType, WeeklyHours, hold_event, schedule_event, slot_id,
@@ -54,31 +52,6 @@ const DAY: u64 = 86_400;
 /// The seeded events' dates spread over this many seconds from the start of seeding.
 const SPREAD: usize = 600;
 
-/// Publish `events` in batches; what the relay defers (`rate-limited:`) is sent again a second
-/// later, as a client should, and anything else refused fails the benchmark.
-async fn publish_all(client: &RelayClient, events: &[Event]) {
-    for batch in events.chunks(250) {
-        let mut pending: Vec<Event> = batch.to_vec();
-        while !pending.is_empty() {
-            let outcomes = client.publish(&pending).await.unwrap();
-            let mut deferred = Vec::new();
-            for (event, outcome) in pending.into_iter().zip(outcomes) {
-                match outcome {
-                    PublishOutcome::Accepted => {}
-                    PublishOutcome::Refused { message } if message.starts_with("rate-limited:") => {
-                        deferred.push(event);
-                    }
-                    other => panic!("the relay refused a seeded event: {other:?}"),
-                }
-            }
-            if !deferred.is_empty() {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            pending = deferred;
-        }
-    }
-}
-
 /// [`publish_all`] over several connections at once (the events are independent).
 async fn publish_spread(clients: &[RelayClient], events: &[Event]) {
     let share = events.len().div_ceil(clients.len()).max(1);
@@ -91,68 +64,10 @@ async fn publish_spread(clients: &[RelayClient], events: &[Event]) {
     .await;
 }
 
-async fn practice_events(client: &RelayClient) -> Vec<Event> {
-    client
-        .fetch_all(Filter::new().kinds(practice_kinds()), 5000)
-        .await
-        .unwrap()
-}
-
-fn demographics(index: usize) -> Resource {
-    Resource::Patient(Patient {
-        id: Some(new_id()),
-        meta: synthetic_meta(),
-        identifier: vec![Identifier {
-            system: Some("urn:example:mrn".to_owned()),
-            value: Some(format!("MRN-{index:05}")),
-            ..Identifier::default()
-        }],
-        name: vec![HumanName {
-            family: Some(format!("Sched-{index:04}")),
-            given: vec!["Pat".to_owned()],
-            ..HumanName::default()
-        }],
-        gender: Some(if index.is_multiple_of(2) {
-            AdministrativeGender::Female
-        } else {
-            AdministrativeGender::Male
-        }),
-        birth_date: Some(format!(
-            "{}-0{}-1{}",
-            1940 + index % 80,
-            1 + index % 9,
-            index % 10
-        )),
-        ..Patient::default()
-    })
-}
-
 /// 2,000 more patients, each enrolled with demographics, by the doctor.
 async fn seed_patients(doctor: &RelayClient, root: &Identity, author: &Identity) -> Vec<PublicKey> {
-    let patients: Vec<_> = (0..PATIENTS)
-        .map(|_| Identity::generate().public_key())
-        .collect();
-    let org = practice_events(doctor).await;
-    let state = State {
-        root: root.public_key(),
-        events: &org,
-        actor: author,
-        now: Timestamp::now(),
-    };
-    let plan = practice::enrol_patients(&state, &patients).unwrap();
-    publish_all(doctor, plan.events()).await;
-    let org = practice_events(doctor).await;
-    let view = PracticeView::load(&root.public_key(), &org, author);
-    let records: Vec<Event> = patients
-        .iter()
-        .enumerate()
-        .map(|(index, patient)| {
-            let builder =
-                ClinicalEventBuilder::new(ClinicalKind::Patient, demographics(index), *patient)
-                    .unwrap();
-            view.sign_record(author, builder).unwrap().event().clone()
-        })
-        .collect();
+    let (patients, view) = bench_common::enrol(doctor, root, author, PATIENTS).await;
+    let records = bench_common::demographics_records(&view, author, &patients, "Sched");
     publish_all(doctor, &records).await;
     patients
 }

@@ -56,6 +56,20 @@ impl SearchKeys {
             })
     }
 
+    /// The instant `_sort` places the resource at by date parameter `name`: the start of its
+    /// first date, or the last second of one with only an end; `None` without either.
+    pub(super) fn sort_instant(&self, name: &str) -> Option<i64> {
+        self.0
+            .iter()
+            .filter(|(param, _)| *param == name)
+            .flat_map(|(_, keys)| keys)
+            .find_map(|key| match key {
+                Key::Date(range) if range.start != i64::MIN => Some(range.start),
+                Key::Date(range) if range.end != i64::MAX => Some(range.end.saturating_sub(1)),
+                _ => None,
+            })
+    }
+
     /// Whether any key of parameter `name` matches `wanted`.
     pub(super) fn matches(&self, name: &str, wanted: &Wanted) -> bool {
         self.0
