@@ -332,3 +332,32 @@ pub fn appointment(patient_id: &str) -> Resource {
     }
     resource
 }
+
+/// Three heart-rate Observations of `patient_id` at different times: a date, a period and a
+/// date-time with an offset (what a sort on date has to order; 2021, 2023, 2025).
+pub fn dated_heart_rates(patient_id: &str) -> Vec<Resource> {
+    [
+        serde_json::json!({"effectiveDateTime": "2021-01-05"}),
+        serde_json::json!({"effectivePeriod": {"start": "2023-07-01T08:00:00Z", "end": "2023-07-01T09:00:00Z"}}),
+        serde_json::json!({"effectiveDateTime": "2025-02-10T12:00:00+01:00"}),
+    ]
+    .into_iter()
+    .filter_map(|effective| {
+        let mut observation = serde_json::json!({
+            "resourceType": "Observation",
+            "id": new_id(),
+            "meta": synthetic_meta(),
+            "status": "final",
+            "category": [{"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                "code": "vital-signs"
+            }]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+            "subject": {"reference": format!("Patient/{patient_id}")},
+            "valueQuantity": {"value": 64, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
+        });
+        observation.as_object_mut()?.extend(effective.as_object()?.clone());
+        serde_json::from_value(observation).ok()
+    })
+    .collect()
+}

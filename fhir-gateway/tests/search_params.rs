@@ -11,7 +11,6 @@
 )]
 
 use ehr_client::demo;
-use ehr_client::fhir::Resource;
 use ehr_client::kinds::ClinicalKind;
 use ehr_tests::practice::TestPractice;
 use reqwest::StatusCode;
@@ -32,47 +31,14 @@ struct Searches {
     hospital: String,
 }
 
-/// An Observation of the chart `chart_id` at `effective` (`effectiveDateTime`, or
-/// `effectivePeriod` when it is an object).
-fn observation(chart_id: &str, effective: Value) -> Resource {
-    let mut resource = json!({
-        "resourceType": "Observation",
-        "id": demo::new_id(),
-        "meta": demo::synthetic_meta(),
-        "status": "final",
-        "category": [{"coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-            "code": "vital-signs"
-        }]}],
-        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
-        "subject": {"reference": format!("Patient/{chart_id}")},
-        "valueQuantity": {"value": 64, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
-    });
-    let element = if effective.is_object() {
-        "effectivePeriod"
-    } else {
-        "effectiveDateTime"
-    };
-    resource[element] = effective;
-    serde_json::from_value(resource).unwrap()
-}
-
 /// Alice (consenting to hospital-a) with a chart of every kind and three more Observations;
 /// Bob, who never consents; a gateway and hospital-a's key.
 async fn searches() -> Searches {
     let practice = TestPractice::start().await.unwrap();
     let (alice, alice_chart) = patient_with_chart(&practice).await;
-    for effective in [
-        json!("2021-01-05"),
-        json!({"start": "2023-07-01T08:00:00Z", "end": "2023-07-01T09:00:00Z"}),
-        json!("2025-02-10T12:00:00+01:00"),
-    ] {
+    for resource in demo::dated_heart_rates(&alice_chart) {
         practice
-            .write(
-                &alice.public_key(),
-                ClinicalKind::Observation,
-                observation(&alice_chart, effective),
-            )
+            .write(&alice.public_key(), ClinicalKind::Observation, resource)
             .await
             .unwrap();
     }

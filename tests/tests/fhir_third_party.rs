@@ -50,29 +50,7 @@ async fn dated_observations(
     patient: &nostr::prelude::PublicKey,
     chart: &str,
 ) {
-    for effective in [
-        json!({"effectiveDateTime": "2021-01-05"}),
-        json!({"effectivePeriod": {"start": "2023-07-01T08:00:00Z", "end": "2023-07-01T09:00:00Z"}}),
-        json!({"effectiveDateTime": "2025-02-10T12:00:00+01:00"}),
-    ] {
-        let mut observation = json!({
-            "resourceType": "Observation",
-            "id": demo::new_id(),
-            "meta": demo::synthetic_meta(),
-            "status": "final",
-            "category": [{"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                "code": "vital-signs"
-            }]}],
-            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
-            "subject": {"reference": format!("Patient/{chart}")},
-            "valueQuantity": {"value": 64, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
-        });
-        observation
-            .as_object_mut()
-            .unwrap()
-            .extend(effective.as_object().unwrap().clone());
-        let resource = serde_json::from_value(observation).unwrap();
+    for resource in demo::dated_heart_rates(chart) {
         practice
             .write(patient, ClinicalKind::Observation, resource)
             .await
