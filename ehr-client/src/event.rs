@@ -34,7 +34,7 @@ mod epoch_layout;
 mod office_copy;
 mod practice_key;
 
-pub use appointment_index::{AppointmentIndex, day_number};
+use appointment_index::AppointmentIndex;
 pub(crate) use epoch_layout::{EpochLayout, epoch_layout_tags, read_epoch_layout, seal_with};
 pub use office_copy::CopyOf;
 pub use practice_key::PracticeKeyRef;
@@ -241,11 +241,6 @@ impl ClinicalEventBuilder {
                 .is_some_and(|a| matches!(a.status, crate::fhir::AppointmentStatus::Proposed));
         }
         self
-    }
-
-    /// The plaintext index of this event (appointments only; DESIGN.md §13, "Scale").
-    pub fn index(&self) -> AppointmentIndex {
-        self.index
     }
 
     /// A version the patient (or her guardian) writes: for an appointment, a request (or its

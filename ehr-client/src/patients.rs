@@ -105,8 +105,7 @@ fn summary(patient: PublicKey, records: &[ClinicalRecord]) -> PatientSummary {
             })
             .unwrap_or_default(),
         last_visit,
-        email: demographics
-            .and_then(|p| crate::schedule::reminder::patient_email(&Resource::Patient(p.clone()))),
+        email: demographics.and_then(crate::schedule::reminder::email_of),
     }
 }
 

@@ -523,6 +523,46 @@ async fn forged_signatures_and_foreign_protected_events_are_refused(db: Db) {
     relay.stop().await;
 }
 
+/// The doctor's record that `guardian` is `ward`'s guardian, from now.
+fn guardianship(practice: &Practice, ward: &Keys, guardian: &Keys) -> Event {
+    let doctor = ehr_client::keys::Identity::from_secret_key(practice.doctor.secret_key().clone());
+    Guardianship::sign(
+        &doctor,
+        &ward.public_key(),
+        &guardian.public_key(),
+        GuardianshipStatus::Active,
+        Timestamp::now(),
+    )
+    .unwrap()
+}
+
+/// The desk sees who is whose guardian (a guardian's request is the ward's), nothing clinical
+/// about the ward.
+async fn frontdesk_reads_guardianship_records_but_not_the_wards_chart(db: Db) {
+    let practice = Practice::new();
+    let relay = practice.relay(db).await;
+    let (ward, guardian) = (Keys::generate(), Keys::generate());
+    let mut doctor = relay.client(&practice.doctor).await;
+    let ward_obs = clinical(&practice.doctor, OBSERVATION, &ward.public_key());
+    doctor.publish_ok(&ward_obs).await;
+    let record = guardianship(&practice, &ward, &guardian);
+    doctor.publish_ok(&record).await;
+    let mut frontdesk = relay.client(&practice.frontdesk).await;
+    let seen = frontdesk
+        .req("all", &[json!({"#p": [ward.public_key().to_hex()]})])
+        .await
+        .unwrap();
+    assert!(
+        seen.iter().any(|e| e.id == record.id),
+        "the desk must read it"
+    );
+    assert!(
+        seen.iter().all(|e| e.id != ward_obs.id),
+        "the desk read the ward's observation"
+    );
+    relay.stop().await;
+}
+
 async fn guardians_read_their_wards_and_no_one_else(db: Db) {
     let practice = Practice::new();
     let relay = practice.relay(db).await;
@@ -549,16 +589,7 @@ async fn guardians_read_their_wards_and_no_one_else(db: Db) {
             .is_empty()
     );
 
-    let doctor_identity =
-        ehr_client::keys::Identity::from_secret_key(practice.doctor.secret_key().clone());
-    let record = Guardianship::sign(
-        &doctor_identity,
-        &ward.public_key(),
-        &guardian.public_key(),
-        GuardianshipStatus::Active,
-        Timestamp::now(),
-    )
-    .unwrap();
+    let record = guardianship(&practice, &ward, &guardian);
     doctor.publish_ok(&record).await;
     let seen = guardian_client.req("after", &[json!({})]).await.unwrap();
     assert!(
@@ -580,4 +611,5 @@ on_both_backends!(
     gift_wraps_follow_the_recipient_rules,
     forged_signatures_and_foreign_protected_events_are_refused,
     guardians_read_their_wards_and_no_one_else,
+    frontdesk_reads_guardianship_records_but_not_the_wards_chart,
 );

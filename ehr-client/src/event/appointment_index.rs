@@ -2,9 +2,9 @@
 //! start (`D`, NIP-52's day number), the day it moved from (`M`), and whether it asks or answers
 //! a request (`t` = `request`). Nothing else of an appointment is in the clear.
 //!
-//! What the relay learns from it, it could already learn: the desk publishes a booking's slot
-//! hold (its exact time, in the clear) in the same second as the appointment, and a request's
-//! author is the patient it names.
+//! For a booking, the relay learns nothing new: the desk publishes its slot hold (the exact
+//! time, in the clear) in the same second as the appointment. For a request not yet answered,
+//! it learns one thing more: the day a patient asked for (her author key names her already).
 
 use nostr::prelude::Tag;
 use time::OffsetDateTime;
@@ -19,7 +19,7 @@ const DAY: i64 = 86_400;
 
 /// An appointment version's index tags.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AppointmentIndex {
+pub(crate) struct AppointmentIndex {
     /// The UTC day number of its start.
     pub day: Option<u64>,
     /// The day of the previous version's start, when it moved.
@@ -29,7 +29,7 @@ pub struct AppointmentIndex {
 }
 
 /// The UTC day number of an RFC 3339 instant (NIP-52: `floor(seconds / 86400)`).
-pub fn day_number(instant: &str) -> Option<u64> {
+fn day_number(instant: &str) -> Option<u64> {
     let t = OffsetDateTime::parse(instant, &Rfc3339).ok()?;
     u64::try_from(t.unix_timestamp().div_euclid(DAY)).ok()
 }

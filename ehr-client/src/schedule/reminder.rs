@@ -53,9 +53,14 @@ pub struct ReminderRecord {
 /// The email address in `patient`'s demographics (a Patient's `telecom` of system `email`),
 /// if any: the one ranked first, an address marked `old` only when there is no other.
 pub fn patient_email(patient: &Resource) -> Option<String> {
-    let Resource::Patient(patient) = patient else {
-        return None;
-    };
+    match patient {
+        Resource::Patient(patient) => email_of(patient),
+        _ => None,
+    }
+}
+
+/// [`patient_email`] of a Patient already in hand (the patient list reads it for every row).
+pub fn email_of(patient: &crate::fhir::Patient) -> Option<String> {
     patient
         .telecom
         .iter()

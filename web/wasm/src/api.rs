@@ -300,8 +300,6 @@ fn named_filters() -> Value {
         "patient-list": { "kinds": [
             ClinicalKind::Patient.as_u16(), ClinicalKind::Encounter.as_u16(),
         ] },
-        // What booking reads: the practice's schedules and the times held (no patient named).
-        "schedule": { "kinds": schedule::schedule_kinds() },
         // Appointments as they are written (the desk's live subscription; its views fetch
         // by day and by request: `appointmentFilters`).
         "appointments": { "kinds": [ClinicalKind::Appointment.as_u16()] },

@@ -3,7 +3,7 @@
 //! operations. JSON in, JSON out; every rule is the core's.
 
 use ehr_client::fhir::{AppointmentStatus, Resource};
-use ehr_client::kinds::{self, ClinicalKind};
+use ehr_client::kinds::ClinicalKind;
 use ehr_client::roster::verify_roster_chain;
 use ehr_client::schedule::booking::{self, Desk};
 use ehr_client::schedule::{
@@ -396,12 +396,6 @@ pub fn sign_schedule(
     let event =
         schedule_event(author, &definition, at).map_err(|e| ApiError::Record(e.to_string()))?;
     serde_json::to_string(&event).map_err(|_| ApiError::Signing)
-}
-
-/// The kinds the scheduling screens fetch: schedules and holds (and the rosters they are
-/// checked against).
-pub fn schedule_kinds() -> [u16; 3] {
-    [kinds::ROSTER, kinds::SCHEDULE, kinds::SLOT_HOLD]
 }
 
 #[cfg(test)]
