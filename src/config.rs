@@ -298,11 +298,6 @@ impl StackConfig {
         } else {
             None
         };
-        if portal.as_ref().is_some_and(|p| p.gateway.is_some()) {
-            return Err(StackError::Config(
-                "[portal]: `gateway` is for the clinic app's administration only".to_owned(),
-            ));
-        }
         // A configuration written before the clinic app has no `[clinic]`: it stays off.
         let clinic = match root.contains_key("clinic") {
             false => None,
@@ -441,6 +436,8 @@ minor_units_per_btc = 6500000
 
 [portal]
 listen = "127.0.0.1:8080"
+# Patients' SMART Health Links are kept by the FHIR gateway named by `gateway` (its FHIR base
+# URL); the launcher fills in its own gateway's when it runs one.
 
 # The clinic app for staff, on its own origin (its own port), apart from the portal.
 [clinic]
@@ -510,7 +507,7 @@ mod tests {
     }
 
     #[test]
-    fn the_clinic_app_takes_a_gateway_url_and_the_portal_refuses_one() {
+    fn the_clinic_app_and_the_portal_take_a_gateway_url() {
         let dir = tempfile::tempdir().unwrap();
         let text = example_toml(&Identity::generate().npub());
         let clinic = text.replace("# gateway = ", "gateway = ");
@@ -519,13 +516,17 @@ mod tests {
             config.clinic.unwrap().gateway.as_deref(),
             Some("https://fhir.example-practice.org/fhir")
         );
+        // The portal's SMART Health Links live at the gateway.
         let portal = text.replace(
             "[portal]\nlisten = \"127.0.0.1:8080\"",
             "[portal]\nlisten = \"127.0.0.1:8080\"\ngateway = \"https://fhir.example.org/fhir\"",
         );
         assert_ne!(portal, text);
-        let error = StackConfig::from_toml(&portal, dir.path()).unwrap_err();
-        assert!(error.to_string().contains("gateway"), "{error}");
+        let config = StackConfig::from_toml(&portal, dir.path()).unwrap();
+        assert_eq!(
+            config.portal.unwrap().gateway.as_deref(),
+            Some("https://fhir.example.org/fhir")
+        );
     }
 
     #[test]

@@ -214,12 +214,14 @@ impl Stack {
                     .map_err(|e| StackError::Config(format!("[relay]: {e}")))?;
             offer_stack(app, &connection.to_string(), &urls);
         }
-        // The clinic app's administration calls its own stack's gateway (facilities, catch-up
-        // status); the portal has no use for it.
-        if let Some(clinic) = config.clinic.as_mut()
-            && clinic.gateway.is_none()
+        // Both apps call their own stack's gateway: the clinic app's administration
+        // (facilities, catch-up status, break-glass accesses), the portal's SMART Health Links.
+        for app in [config.portal.as_mut(), config.clinic.as_mut()]
+            .into_iter()
+            .flatten()
+            .filter(|app| app.gateway.is_none())
         {
-            clinic.gateway.clone_from(&urls.fhir);
+            app.gateway.clone_from(&urls.fhir);
         }
         let metrics_listener = match config.metrics {
             Some(address) => {

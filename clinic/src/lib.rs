@@ -24,6 +24,11 @@ const OWN: &[(&str, &str)] = &[
     ("/notes.js", include_str!("../web/notes.js")),
     ("/phrases.js", include_str!("../web/phrases.js")),
     ("/printouts.js", include_str!("../web/printouts.js")),
+    ("/summary.js", include_str!("../web/summary.js")),
+    (
+        "/emergency-access.js",
+        include_str!("../web/emergency-access.js"),
+    ),
     ("/admin.js", include_str!("../web/admin.js")),
     ("/sharing.js", include_str!("../web/sharing.js")),
     ("/guardianships.js", include_str!("../web/guardianships.js")),

@@ -20,6 +20,7 @@ import * as vitalsEntry from "/vitals-entry.js";
 import * as ordersEntry from "/orders-entry.js";
 import * as documentsEntry from "/documents-entry.js";
 import * as printouts from "/printouts.js";
+import * as summary from "/summary.js";
 import * as sharing from "/sharing.js";
 import * as guardianships from "/guardianships.js";
 import { showAdministration } from "/admin.js";
@@ -28,7 +29,7 @@ import { DeviceCache, Outbox, RETRY_MS, unreachable } from "/offline.js";
 import { clearOutboxView, drawOutbox, initOutboxView } from "/outbox-view.js";
 
 for (const tab of CLINIC_TABS) registerTab(tab);
-for (const feature of [notes, vitalsEntry, ordersEntry, documentsEntry, printouts, sharing, guardianships]) {
+for (const feature of [notes, vitalsEntry, ordersEntry, documentsEntry, printouts, summary, sharing, guardianships]) {
   feature.register({ registerTab, extendTab });
 }
 setReportedLabel("Reported by the patient");

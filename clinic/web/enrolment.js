@@ -6,29 +6,12 @@
 // print: the practice's signed connection string and her ncryptsec, each as a QR code and as
 // text. The password is told to her and is not printed. DOM text via textContent; the QR codes
 // are SVG elements drawn from the core's module paths (no markup strings).
-import { el } from "/dom.js";
+import { el, qrImage } from "/dom.js";
 import { filter } from "/protocol.js";
 import { field } from "/writing.js";
 import { choice } from "/orders-common.js";
 import { publishPlan, relayCall } from "/admin.js";
 
-const SVG = "http://www.w3.org/2000/svg";
-
-// A QR code (`{size, path}` from the core) as an SVG image named `label`.
-function qrImage(qr, label) {
-  const svg = document.createElementNS(SVG, "svg");
-  for (const [name, value] of [["viewBox", `0 0 ${qr.size} ${qr.size}`], ["role", "img"],
-    ["aria-label", label], ["shape-rendering", "crispEdges"], ["class", "qr"]]) {
-    svg.setAttribute(name, value);
-  }
-  const light = document.createElementNS(SVG, "rect");
-  for (const [name, value] of [["width", qr.size], ["height", qr.size], ["fill", "#fff"]]) light.setAttribute(name, value);
-  const dark = document.createElementNS(SVG, "path");
-  dark.setAttribute("d", qr.path);
-  dark.setAttribute("fill", "#000");
-  svg.append(light, dark);
-  return svg;
-}
 
 // One step of the sheet: its heading, what to do, the QR code and the same text to type.
 function sheetStep(className, heading, help, qr, text) {

@@ -17,7 +17,8 @@ export function gatewayBase() {
 }
 
 // A call to the gateway's admin API (`path` under its service root, the FHIR base without
-// `/fhir`) as the logged-in admin: the JSON answered, or an Error with the gateway's reason.
+// `/fhir`) as the logged-in admin: the JSON answered, or an Error with the gateway's reason
+// (`unreachable` set when no answer came at all, `detail` the browser's reason).
 export async function gatewayCall(practice, path, method = "GET", payload = undefined) {
   const url = `${gatewayBase().replace(/\/fhir$/, "")}${path}`;
   const body = payload === undefined ? "" : JSON.stringify(payload);
@@ -30,7 +31,10 @@ export async function gatewayCall(practice, path, method = "GET", payload = unde
       body: body || undefined,
     });
   } catch (error) {
-    throw new Error(`the gateway could not be reached (${error?.message ?? error})`);
+    const unreachable = new Error(`the gateway could not be reached (${error?.message ?? error})`);
+    unreachable.unreachable = true;
+    unreachable.detail = error?.message ?? String(error);
+    throw unreachable;
   }
   const answer = await response.json().catch(() => ({}));
   if (!response.ok) {

@@ -1,8 +1,10 @@
 // The practice's health, for admins (issue 21), read-only but for finishing a pending rotation:
 // the verified roster and its epochs (from the member session, WebAssembly), key maintenance
 // still to publish (a dry-run plan: planning publishes nothing), the relay's NIP-11 document,
-// the FHIR gateway's catch-up status, and the offline outbox. Each part says in words what it
+// the FHIR gateway's catch-up status, its emergency (break-glass) accesses, and the offline
+// outbox. Each part says in words what it
 // could not read; none hides the others. DOM text via textContent only.
+import { gatewayPatientId } from "/assets/ehr_web_wasm.js";
 import { el } from "/dom.js";
 import { filter } from "/protocol.js";
 import { carryOut } from "/admin.js";
@@ -142,6 +144,64 @@ function gatewayPart(practice) {
   });
 }
 
+// The gateway's break-glass accesses (issue 23): `GET /admin/access-log?purpose=emergency`, a
+// Bundle of AuditEvents (purposeOfEvent ETREAT), newest first; each patient named from the
+// patient list by the gateway's id of her key (the core's gatewayPatientId).
+const OUTCOMES = { 0: "Answered: her summary was given", 4: "Refused: nothing was given" };
+
+function emergencyPart(practice) {
+  return part("Emergency (break-glass) accesses", "health-emergency", async (box) => {
+    if (!gatewayBase()) {
+      box.append(el("p", { className: "empty", text: "This practice has no FHIR gateway configured, so no facility can have emergency access." }));
+      return;
+    }
+    if (!practice.signer.key) {
+      box.append(el("p", { className: "empty", text: "Asking needs your key in this browser: log in with your key file or a passkey." }));
+      return;
+    }
+    box.append(el("p", { className: "help", text: "Each time a registered emergency facility asked for a patient's summary without her consent naming it. Only patients who opted in are served; the facility must give a reason, and the patient is told at once." }));
+    let bundle;
+    try {
+      bundle = await gatewayCall(practice, "/admin/access-log?purpose=emergency");
+    } catch (error) {
+      if (!error?.unreachable) throw error;
+      box.append(el("p", { role: "alert", className: "warning", text: `The FHIR gateway could not be reached from this browser (${error.detail}), so its emergency accesses cannot be listed now. Nothing is lost: the gateway keeps every access in its own log; try again later. If it is down, it serves no facility, in an emergency or not.` }));
+      return;
+    }
+    const events = (bundle.entry ?? []).map((e) => e.resource).filter((r) => r?.resourceType === "AuditEvent")
+      .sort((a, b) => String(b.recorded ?? "").localeCompare(String(a.recorded ?? "")));
+    if (events.length === 0) {
+      box.append(el("p", { className: "emergency-none", text: "None: no facility has used emergency access for any patient of the practice." }));
+      return;
+    }
+    // The gateway's patient id of each patient on the list, computed only when needed.
+    const names = new Map();
+    for (const p of practice.patients ?? []) {
+      try {
+        names.set(gatewayPatientId(p.patient), p.name || "(no name recorded)");
+      } catch {
+        // A key the core does not read names no one.
+      }
+    }
+    const patientOf = (event) => {
+      const ids = (event.entity ?? []).map((e) => e.what?.reference ?? "")
+        .filter((r) => r.startsWith("Patient/")).map((r) => r.slice("Patient/".length));
+      if (ids.length === 0) return "(not named)";
+      return ids.map((id) => names.get(id) ?? `a patient not on your list (gateway id ${id.slice(0, 12)}…)`).join(", ");
+    };
+    box.append(el("p", { text: `${events.length} emergency access${events.length === 1 ? "" : "es"}, newest first${events.length >= 100 ? " (the newest 100)" : ""}.` }),
+      el("ol", { className: "emergency-log" }, ...events.map((event) => {
+        const outcome = String(event.outcome ?? "");
+        return el("li", {},
+          el("p", {}, el("strong", { text: event.recorded ? when(Date.parse(event.recorded) / 1000) : "(time not recorded)" }),
+            " · facility ", el("span", { className: "facility-id", text: event.agent?.[0]?.who?.identifier?.value ?? "(not named)" })),
+          el("p", { text: `Patient: ${patientOf(event)}` }),
+          el("p", { text: `Reason given: ${event.purposeOfEvent?.[0]?.text || "(none)"}` }),
+          el("p", { className: outcome === "0" ? "emergency-result" : "emergency-result refused", text: OUTCOMES[outcome] ?? `Outcome ${outcome || "not recorded"}` }));
+      })));
+  });
+}
+
 // This device's outbox in words (offline.js): what waits, what was refused.
 function outboxHealth(outbox) {
   if (!outbox?.entries.length) return "The outbox is empty: everything written on this device was sent.";
@@ -152,7 +212,8 @@ function outboxHealth(outbox) {
 export async function practiceHealthSection(practice) {
   const section = el("section", { className: "practice-health", attrs: { "aria-labelledby": "practice-health-heading" } },
     el("h3", { id: "practice-health-heading", text: "Practice health" }));
-  const parts = await Promise.all([rosterPart(practice), rotationPart(practice), relayPart(practice), gatewayPart(practice)]);
+  const parts = await Promise.all([rosterPart(practice), rotationPart(practice), relayPart(practice), gatewayPart(practice),
+    emergencyPart(practice)]);
   section.append(...parts,
     el("div", { className: "health-part health-outbox" }, el("h4", { text: "Outbox" }),
       el("p", { className: "outbox-health", text: outboxHealth(practice.outbox) })));

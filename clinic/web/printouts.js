@@ -48,8 +48,9 @@ const options = (pairs) => pairs.map(([value, label]) => ({ value, label }));
 const active = (c) => (c.clinicalStatus?.coding?.[0]?.code ?? "active") === "active";
 const current = (m) => ["active", "on-hold"].includes(m.status ?? "active") && m.intent !== "proposal";
 
-// The page: the practice, the title, the patient; `body` parts; then who signs it, and when.
-function page(context, title, body) {
+// The page: the practice, the title, the patient; `body` parts; then who signs it, and when
+// (summary.js prints the patient summary with it too).
+export function page(context, title, body) {
   const patient = resources(context.chart, "Patient")[0];
   const clinician = context.member.name ?? "";
   return el("article", { className: "printout", attrs: { id: "printout", "aria-label": title } },
@@ -65,7 +66,7 @@ function page(context, title, body) {
       el("p", { className: "signature-line", text: "Signature: ______________________________" })));
 }
 
-function part(title, ...children) {
+export function part(title, ...children) {
   return el("section", { className: "printout-part" }, el("h4", { text: title }), ...children);
 }
 

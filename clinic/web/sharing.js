@@ -11,6 +11,7 @@ import { kind } from "/protocol.js";
 import { field } from "/writing.js";
 import { chartJson, today } from "/orders-common.js";
 import { carryOut } from "/admin.js";
+import { mountEmergencyAccess } from "/emergency-access.js";
 
 function mountSharing(panel, context) {
   if (!context.member.writes.includes(kind("consent"))) return;
@@ -57,7 +58,9 @@ function mountSharing(panel, context) {
   section.append(form);
 }
 
-// `register({ extendTab })`: under the Details tab.
+// `register({ extendTab })`: under the Details tab, sharing then emergency access (a separate
+// decision: emergency-access.js).
 export function register({ extendTab }) {
   extendTab("details", mountSharing);
+  extendTab("details", mountEmergencyAccess);
 }

@@ -581,10 +581,12 @@ impl PracticeView {
             .then_some(author)
     }
 
-    /// The patients whose newest Consent permits sharing through the FHIR gateway at `now`
-    /// ([`crate::fhir::Consent::permits_fhir_sharing`]), from one pass over the consent events
-    /// at hand.
-    pub fn fhir_sharing_patients<'a>(
+    /// The patients whose chart the FHIR gateway may read at `now`, from one pass over the
+    /// consent events at hand: her newest Consent permits sharing
+    /// ([`crate::fhir::Consent::permits_fhir_sharing`]), or her newest emergency-access
+    /// decision opts her in ([`crate::fhir::Consent::permits_emergency_access`]; the gateway
+    /// then serves her only its emergency summary).
+    pub fn gateway_patients<'a>(
         &self,
         events: impl IntoIterator<Item = &'a Event>,
         now: Timestamp,
@@ -599,10 +601,16 @@ impl PracticeView {
         by_patient
             .into_iter()
             .filter(|(_, records)| {
-                chart::fold(records, FoldOptions::default())
+                let chart = chart::fold(records, FoldOptions::default());
+                let sharing = chart
                     .newest_consent()
                     .and_then(|entry| entry.resource.as_consent())
-                    .is_some_and(|consent| consent.permits_fhir_sharing(now))
+                    .is_some_and(|consent| consent.permits_fhir_sharing(now));
+                let emergency = chart
+                    .newest_emergency_consent()
+                    .and_then(|entry| entry.resource.as_consent())
+                    .is_some_and(|consent| consent.permits_emergency_access(now));
+                sharing || emergency
             })
             .map(|(patient, _)| patient)
             .collect()

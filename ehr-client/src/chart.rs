@@ -104,8 +104,27 @@ impl Chart {
     /// The patient's current consent decision: the newest Consent, hers or the practice's
     /// record of one, by [`ChartEntry::recency`]. Every reader (the gateway's policy, the
     /// practice's maintenance, the portal) decides by this one rule.
+    ///
+    /// Sharing and emergency access are separate decisions: this is the newest consent that
+    /// is not about emergency access ([`crate::fhir::Consent::is_emergency_access`]).
     pub fn newest_consent(&self) -> Option<&ChartEntry> {
+        self.newest_consent_where(false)
+    }
+
+    /// The patient's current decision on emergency access: the newest Consent whose purpose is
+    /// emergency treatment, by the same rule as [`Self::newest_consent`].
+    pub fn newest_emergency_consent(&self) -> Option<&ChartEntry> {
+        self.newest_consent_where(true)
+    }
+
+    fn newest_consent_where(&self, emergency: bool) -> Option<&ChartEntry> {
         self.of_type(ResourceType::Consent)
+            .filter(|entry| {
+                entry
+                    .resource
+                    .as_consent()
+                    .is_some_and(|c| c.is_emergency_access() == emergency)
+            })
             .max_by_key(|entry| entry.recency())
     }
 

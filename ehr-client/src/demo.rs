@@ -88,6 +88,16 @@ pub fn fhir_sharing_consent(patient_id: &str, facilities: &[&str]) -> Resource {
     consent
 }
 
+/// A synthetic opt-in of `patient_id` to emergency access: [`Consent::emergency_access`]
+/// labelled as test data.
+pub fn emergency_access_consent(patient_id: &str) -> Resource {
+    let mut consent = Consent::emergency_access(patient_id, "2026-01-05");
+    if let Resource::Consent(c) = &mut consent {
+        c.meta = synthetic_meta();
+    }
+    consent
+}
+
 /// One synthetic resource for every clinical kind, all about `patient_id`, linked the way a
 /// chart links them (note to encounter, result to order).
 pub fn one_of_each_kind(patient_id: &str) -> Vec<(ClinicalKind, Resource)> {

@@ -282,7 +282,14 @@ pub fn patient_summary(chart: &Chart, options: &SummaryOptions) -> Result<Value,
     let patient = chart
         .of_type(ResourceType::Patient)
         .filter(|entry| wanted(entry))
-        .min_by_key(|entry| entry.key.origin != Origin::Practice)
+        // The practice's newest Patient record, as every reader takes it (the gateway's own).
+        .max_by_key(|entry| {
+            (
+                entry.key.origin == Origin::Practice,
+                entry.updated_at,
+                entry.event_id,
+            )
+        })
         .ok_or(IpsError::NoPatient)?;
     let name = options.practice_name.trim();
     if name.is_empty() && options.practice_key.is_none() {

@@ -67,6 +67,7 @@ pub mod roster;
 pub mod rotation;
 pub mod schedule;
 pub mod share;
+pub mod shl;
 pub mod signer;
 #[cfg(feature = "local-store")]
 pub mod store;

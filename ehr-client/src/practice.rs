@@ -322,6 +322,51 @@ pub fn withdraw_consent(state: &State<'_>, patient: &PublicKey) -> Result<Plan, 
     consent(state, patient, withdrawal)
 }
 
+/// Record the patient's opt-in to emergency access, dated `date` (a FHIR date or dateTime),
+/// then maintain: her chart keys are wrapped to the gateway, which serves her only its
+/// emergency summary (DESIGN.md §15).
+pub fn opt_in_emergency_access(
+    state: &State<'_>,
+    patient: &PublicKey,
+    date: &str,
+) -> Result<Plan, PlanError> {
+    let view = state.view(&[]);
+    let chart = practice_chart(state, &view, patient);
+    if chart
+        .newest_emergency_consent()
+        .and_then(|entry| entry.resource.as_consent())
+        .is_some_and(|c| c.permits_emergency_access(state.now))
+    {
+        return Err(PlanError::Refused(
+            "this patient has already opted in to emergency access",
+        ));
+    }
+    let patient_id = chart
+        .of_type(ResourceType::Patient)
+        .next()
+        .map(|entry| entry.key.id.clone())
+        .unwrap_or_else(crate::demo::new_id);
+    consent(state, patient, Consent::emergency_access(&patient_id, date))
+}
+
+/// Withdraw the patient's opt-in to emergency access, then maintain: unless her sharing
+/// consent still names a facility, the chart key rotates away from the gateway.
+pub fn withdraw_emergency_access(
+    state: &State<'_>,
+    patient: &PublicKey,
+) -> Result<Plan, PlanError> {
+    let view = state.view(&[]);
+    let withdrawal = practice_chart(state, &view, patient)
+        .newest_emergency_consent()
+        .and_then(|entry| entry.resource.as_consent())
+        .filter(|c| c.status == crate::fhir::ConsentState::Active)
+        .map(|consent| consent.withdrawal())
+        .ok_or(PlanError::Refused(
+            "this patient has not opted in to emergency access",
+        ))?;
+    consent(state, patient, withdrawal)
+}
+
 /// Write `resource` (a FHIR Consent) into the patient's chart, then maintain with the policy
 /// it sets. Pending maintenance comes first, so the consent is written under the key the
 /// members hold; a withdrawal is thus still readable by the gateway it turns away.
@@ -346,9 +391,18 @@ pub fn consent(
         ));
     }
     let key = view.write_key(patient)?;
+    // A decision is newer than the one it replaces by its time first: one made in the same
+    // second as the last (a new opt-in right after a withdrawal) is dated a second later.
+    let latest = practice_chart(state, &view, patient)
+        .of_type(ResourceType::Consent)
+        .map(|entry| entry.updated_at.as_secs())
+        .max();
+    let at = latest.map_or(state.now, |latest| {
+        Timestamp::from_secs(state.now.as_secs().max(latest + 1))
+    });
     let event = ClinicalEventBuilder::new(ClinicalKind::Consent, resource, *patient)
         .map_err(|_| PlanError::Refused("the consent is not a valid Consent"))?
-        .created_at(state.now)
+        .created_at(at)
         .sign(state.actor, key)
         .map_err(|_| PlanError::Refused("the consent could not be signed"))?;
     plan.push(event.event().clone());
@@ -359,7 +413,7 @@ pub fn consent(
 pub fn shares_with_gateway(state: &State<'_>, plan: &Plan, patient: &PublicKey) -> bool {
     state
         .view(plan.events())
-        .fhir_sharing_patients(state.events.iter().chain(plan.events()), state.now)
+        .gateway_patients(state.events.iter().chain(plan.events()), state.now)
         .contains(patient)
 }
 
@@ -405,7 +459,7 @@ fn finish(state: &State<'_>, mut plan: Vec<Event>) -> Result<Plan, PlanError> {
         }
     }
     let policy = PatientPolicy {
-        consenting: view.fhir_sharing_patients(state.events.iter().chain(&plan), state.now),
+        consenting: view.gateway_patients(state.events.iter().chain(&plan), state.now),
     };
     let wraps = rotation::maintain_chart_keys(&view, state.actor, &policy, None, state.now)?;
     if !wraps.is_empty() {

@@ -559,7 +559,6 @@ pub fn record_patient_consents<'a>(
     now: Timestamp,
 ) -> Result<Vec<Event>, PlanError> {
     use crate::chart::{self, FoldOptions};
-    use crate::event::ClinicalEventBuilder;
     use crate::kinds::ClinicalKind;
 
     // Readers authorise clinical events by roster role only, so the root's copy would be
@@ -585,35 +584,50 @@ pub fn record_patient_consents<'a>(
     let mut plan = Vec::new();
     for (patient, records) in by_patient {
         let chart = chart::fold(&records, FoldOptions::default());
-        let Some(newest) = chart.newest_consent() else {
-            continue;
-        };
-        if !newest.patient_reported {
-            continue;
+        // Sharing and emergency access are separate decisions, each recorded on its own.
+        for newest in [chart.newest_consent(), chart.newest_emergency_consent()]
+            .into_iter()
+            .flatten()
+            .filter(|newest| newest.patient_reported)
+        {
+            let Ok(key) = view.write_key(&patient) else {
+                continue;
+            };
+            plan.push(practice_copy(&chart, newest, patient, key, actor, now)?);
         }
-        let Ok(key) = view.write_key(&patient) else {
-            continue;
-        };
-        let mut resource = newest.resource.clone();
-        // Above any version the practice already holds of the same record.
-        let practice_version = chart
-            .entries()
-            .filter(|e| !e.patient_reported && e.key.id == newest.key.id)
-            .map(|e| e.version)
-            .max()
-            .unwrap_or(0);
-        if resource.version() <= practice_version {
-            resource.set_version(practice_version + 1, resource.action());
-        }
-        let at = Timestamp::from_secs(now.as_secs().max(newest.updated_at.as_secs() + 1));
-        let event = ClinicalEventBuilder::new(ClinicalKind::Consent, resource, patient)
-            .map_err(|_| PlanError::Refused("the patient's consent is not a valid Consent"))?
-            .created_at(at)
-            .sign(actor, key)
-            .map_err(|_| {
-                PlanError::Refused("the practice's copy of a consent could not be signed")
-            })?;
-        plan.push(event.event().clone());
     }
     Ok(plan)
+}
+
+/// The practice's copy of the patient's own consent `newest`: the same resource, above any
+/// version the practice already holds of it, at least one second after hers.
+fn practice_copy(
+    chart: &crate::chart::Chart,
+    newest: &crate::chart::ChartEntry,
+    patient: PublicKey,
+    key: &ChartKey,
+    actor: &Identity,
+    now: Timestamp,
+) -> Result<Event, PlanError> {
+    let mut resource = newest.resource.clone();
+    let practice_version = chart
+        .entries()
+        .filter(|e| !e.patient_reported && e.key.id == newest.key.id)
+        .map(|e| e.version)
+        .max()
+        .unwrap_or(0);
+    if resource.version() <= practice_version {
+        resource.set_version(practice_version + 1, resource.action());
+    }
+    let at = Timestamp::from_secs(now.as_secs().max(newest.updated_at.as_secs() + 1));
+    let event = crate::event::ClinicalEventBuilder::new(
+        crate::kinds::ClinicalKind::Consent,
+        resource,
+        patient,
+    )
+    .map_err(|_| PlanError::Refused("the patient's consent is not a valid Consent"))?
+    .created_at(at)
+    .sign(actor, key)
+    .map_err(|_| PlanError::Refused("the practice's copy of a consent could not be signed"))?;
+    Ok(event.event().clone())
 }

@@ -293,7 +293,7 @@ fn practice_with_gateway() -> (Practice, Identity) {
 fn maintain(p: &mut Practice, now: Timestamp) -> Vec<Event> {
     let view = PracticeView::load(&p.root.public_key(), &p.events, &p.doctor);
     let policy = rotation::PatientPolicy {
-        consenting: view.fhir_sharing_patients(&p.events, Timestamp::now()),
+        consenting: view.gateway_patients(&p.events, Timestamp::now()),
     };
     let mut plan = rotation::maintain_chart_keys(&view, &p.doctor, &policy, None, now).unwrap();
     let after: Vec<Event> = p.events.iter().chain(&plan).cloned().collect();
@@ -367,7 +367,7 @@ fn staff_maintenance_records_the_patients_own_consent_for_the_gateway() {
     );
     let view = PracticeView::load(&p.root.public_key(), &p.events, &p.doctor);
     assert!(
-        view.fhir_sharing_patients(&p.events, Timestamp::now())
+        view.gateway_patients(&p.events, Timestamp::now())
             .is_empty()
     );
     assert!(maintain(&mut p, Timestamp::from_secs(start + 30)).is_empty());

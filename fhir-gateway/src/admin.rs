@@ -40,13 +40,13 @@ use crate::store::audit::LogFilter;
 const MAX_LOG: i64 = 1000;
 
 /// The service root (the FHIR base without its `/fhir`), under which `/admin` lives.
-fn service_root(base: &str) -> &str {
+pub(crate) fn service_root(base: &str) -> &str {
     base.strip_suffix("/fhir").unwrap_or(base)
 }
 
-/// Check the NIP-98 header of this request and who signed it: the root's or a current admin's
-/// key.
-async fn administrator(
+/// Check the NIP-98 header of this request (this URL, this method, this body, within 60 s, used
+/// once) and return who signed it.
+pub(crate) async fn nip98_signer(
     state: &GatewayState,
     method: &Method,
     uri: &Uri,
@@ -61,13 +61,6 @@ async fn administrator(
     let now = Timestamp::now();
     let event = http_auth::verify(header, &[&url], method.as_str(), body, now)
         .map_err(GatewayError::AdminAuth)?;
-    let is_root = event.pubkey == state.config.practice;
-    let role = state.snapshot.borrow().roster.role_at(&event.pubkey, now);
-    if !is_root && !role.is_some_and(|r| r.is_admin()) {
-        return Err(GatewayError::Forbidden(
-            "only the practice root and current admins may administer the gateway",
-        ));
-    }
     let seconds = |t: Timestamp| i64::try_from(t.as_secs()).unwrap_or(i64::MAX);
     if !state
         .store
@@ -81,6 +74,30 @@ async fn administrator(
         return Err(GatewayError::AdminAuth(HttpAuthError::Replayed));
     }
     Ok(event.pubkey)
+}
+
+/// Check the NIP-98 header of this request and who signed it: the root's or a current admin's
+/// key.
+async fn administrator(
+    state: &GatewayState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<PublicKey, GatewayError> {
+    let signer = nip98_signer(state, method, uri, headers, body).await?;
+    let is_root = signer == state.config.practice;
+    let role = state
+        .snapshot
+        .borrow()
+        .roster
+        .role_at(&signer, Timestamp::now());
+    if !is_root && !role.is_some_and(|r| r.is_admin()) {
+        return Err(GatewayError::Forbidden(
+            "only the practice root and current admins may administer the gateway",
+        ));
+    }
+    Ok(signer)
 }
 
 /// An admin request whose NIP-98 header was checked before the handler runs: who signed it
@@ -306,8 +323,9 @@ pub async fn revoke_key(
     Ok(answer(StatusCode::OK, &json!({"revoked": key_id})))
 }
 
-/// `GET /admin/access-log?client=&patient=&since=&_count=`: a Bundle of AuditEvents, newest
-/// first.
+/// `GET /admin/access-log?client=&patient=&since=&purpose=emergency&_count=`: a Bundle of
+/// AuditEvents, newest first; `purpose=emergency` keeps the break-glass accesses (DESIGN.md
+/// §15).
 pub async fn access_log(
     State(state): State<Arc<GatewayState>>,
     RawQuery(query): RawQuery,
@@ -321,10 +339,14 @@ pub async fn access_log(
             "client" => filter.client_id = Some(value.into_owned()),
             "patient" => filter.patient_id = Some(value.into_owned()),
             "since" => filter.since = Some(value.parse().map_err(|_| bad())?),
+            "purpose" if value == "emergency" => {
+                filter.purpose = Some(crate::audit::EMERGENCY_PURPOSE.to_owned());
+            }
+            "purpose" => return Err(bad()),
             "_count" => limit = value.parse::<i64>().map_err(|_| bad())?.clamp(1, MAX_LOG),
             _ => {
                 return Err(GatewayError::BadRequest(format!(
-                    "unknown parameter `{name}` (client, patient, since, _count)"
+                    "unknown parameter `{name}` (client, patient, since, purpose, _count)"
                 )));
             }
         }

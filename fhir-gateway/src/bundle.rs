@@ -1,6 +1,7 @@
-//! The searchset Bundle: a page of matches and what `_include` brought, with `self` and `next`
-//! links, written as it is sent. Whole resources are copied in as the bytes they are served as;
-//! a view (`_elements`, `_summary`: [`crate::subset`]) rewrites only the matches it shows in part.
+//! The searchset Bundle: a page of matches and what `_include` and `_revinclude` brought, with
+//! `self` and `next` links, written as it is sent. Whole resources are copied in as the bytes
+//! they are served as; a view (`_elements`, `_summary`: [`crate::subset`]) rewrites only the
+//! matches it shows in part.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -8,8 +9,75 @@ use std::sync::Arc;
 use serde_json::value::RawValue;
 
 use crate::error::GatewayError;
-use crate::served::ServedResource;
+use crate::served::{ServedResource, patient_of};
 use crate::subset::View;
+
+/// A resource an answer lists: one the gateway serves, or one built for the answer from what it
+/// serves (a Provenance, [`crate::provenance`]), never stored.
+#[derive(Debug, Clone)]
+pub enum Listed {
+    /// A served resource.
+    Served(Arc<ServedResource>),
+    /// A resource built for this answer.
+    Built {
+        /// Its `resourceType`.
+        resource_type: &'static str,
+        /// Its id (its patient's id first, as every gateway id).
+        id: String,
+        /// Its JSON.
+        json: Box<RawValue>,
+    },
+}
+
+impl Listed {
+    /// The patient whose record it is (or is about).
+    pub fn patient(&self) -> &str {
+        patient_of(self.id())
+    }
+}
+
+/// What a Bundle entry needs of a resource.
+pub trait Entry {
+    /// Its `resourceType`.
+    fn type_name(&self) -> &str;
+    /// Its id.
+    fn id(&self) -> &str;
+    /// Its JSON (inflated, for a served resource).
+    fn json(&self) -> Cow<'_, RawValue>;
+}
+
+impl Entry for Arc<ServedResource> {
+    fn type_name(&self) -> &str {
+        self.resource_type.as_str()
+    }
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn json(&self) -> Cow<'_, RawValue> {
+        Cow::Owned(ServedResource::json(self))
+    }
+}
+
+impl Entry for Listed {
+    fn type_name(&self) -> &str {
+        match self {
+            Self::Served(resource) => resource.type_name(),
+            Self::Built { resource_type, .. } => resource_type,
+        }
+    }
+    fn id(&self) -> &str {
+        match self {
+            Self::Served(resource) => &resource.id,
+            Self::Built { id, .. } => id,
+        }
+    }
+    fn json(&self) -> Cow<'_, RawValue> {
+        match self {
+            Self::Served(resource) => Cow::Owned(ServedResource::json(resource)),
+            Self::Built { json, .. } => Cow::Borrowed(json),
+        }
+    }
+}
 
 fn link(base: &str, path: &str, params: &[(String, String)], offset: Option<usize>) -> String {
     let mut encoder = form_urlencoded::Serializer::new(String::new());
@@ -44,9 +112,9 @@ pub fn page_links(
     links
 }
 
-/// A searchset Bundle: the page's matches, then what `_include` brought. Written as it is
-/// sent: the resources' own JSON is copied in, never parsed or serialised again unless a view
-/// shows them in part ([`SearchSet::viewed`]).
+/// A searchset Bundle: the page's matches, then what `_include` and `_revinclude` brought.
+/// Written as it is sent: the resources' own JSON is copied in, never parsed or serialised
+/// again unless a view shows them in part ([`SearchSet::viewed`]).
 #[derive(Debug, serde::Serialize)]
 pub struct SearchSet<'a> {
     #[serde(rename = "resourceType")]
@@ -86,15 +154,29 @@ pub fn bundle<'a>(
     matches: &'a [Arc<ServedResource>],
     included: &'a [Arc<ServedResource>],
 ) -> SearchSet<'a> {
-    let entry = |resource: &'a Arc<ServedResource>, mode: &'static str| BundleEntry {
-        full_url: format!("{base}/{}/{}", resource.resource_type.as_str(), resource.id),
-        resource: Cow::Borrowed(&*resource.json),
-        search: EntrySearch { mode },
-    };
+    searchset(base, total, links, matches, included)
+}
+
+/// The searchset Bundle of a page whose matches and included resources are of any kind: served
+/// ones, or ones built for the answer ([`Listed`]). Paging counts the matches only (`total`).
+pub fn searchset<'a, M: Entry, I: Entry>(
+    base: &str,
+    total: usize,
+    links: Vec<(&'static str, String)>,
+    matches: &'a [M],
+    included: &'a [I],
+) -> SearchSet<'a> {
+    fn entry<'a>(base: &str, resource: &'a impl Entry, mode: &'static str) -> BundleEntry<'a> {
+        BundleEntry {
+            full_url: format!("{base}/{}/{}", resource.type_name(), resource.id()),
+            resource: resource.json(),
+            search: EntrySearch { mode },
+        }
+    }
     let entries = matches
         .iter()
-        .map(|r| entry(r, "match"))
-        .chain(included.iter().map(|r| entry(r, "include")))
+        .map(|r| entry(base, r, "match"))
+        .chain(included.iter().map(|r| entry(base, r, "include")))
         .collect();
     SearchSet {
         resource_type: "Bundle",
@@ -109,8 +191,8 @@ pub fn bundle<'a>(
 }
 
 impl SearchSet<'_> {
-    /// The matches as `view` shows them (`_elements`, `_summary`). What `_include` brought is
-    /// left whole: the view names elements of the searched type.
+    /// The matches as `view` shows them (`_elements`, `_summary`). What `_include` and
+    /// `_revinclude` brought is left whole: the view names elements of the searched type.
     pub fn viewed(mut self, view: &View) -> Result<Self, GatewayError> {
         if *view == View::Full {
             return Ok(self);

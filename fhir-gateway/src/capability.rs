@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::search::{includes_of, params_of};
+use crate::search::{REVINCLUDE_PROVENANCE, includes_of, params_of};
 use crate::served::SERVED_TYPES;
 
 /// The CapabilityStatement of a gateway whose FHIR base is `base`.
@@ -26,6 +26,7 @@ pub fn statement(base: &str) -> Value {
                 "versioning": "versioned",
                 "readHistory": false,
                 "searchInclude": includes_of(*resource_type),
+                "searchRevInclude": [REVINCLUDE_PROVENANCE],
                 "searchParam": params,
             });
             if resource_type.as_str() == "DocumentReference"
@@ -58,6 +59,7 @@ pub fn statement(base: &str) -> Value {
             }
             resource
         })
+        .chain(std::iter::once(provenance()))
         .chain(std::iter::once(json!({
             "type": "Group",
             "documentation": "Only Group/consented: the patients whose consent names the calling facility. No read or search.",
@@ -83,7 +85,7 @@ pub fn statement(base: &str) -> Value {
         "format": ["json"],
         "rest": [{
             "mode": "server",
-            "documentation": "Read-only. Results hold only patients whose consent names the calling facility. Paging with _count; _sort on the type's date parameters and _lastUpdated (- for newest first); _elements; _summary=true, data, false or count; the patient compartment Patient/[id]/[type]. Unknown parameters are refused.",
+            "documentation": "Read-only. Results hold only patients whose consent names the calling facility. Paging with _count; _sort on the type's date parameters and _lastUpdated (- for newest first); _elements; _summary=true, data, false or count; the patient compartment Patient/[id]/[type]; _include of the listed reference parameters (one level: :iterate is refused) and _revinclude=Provenance:target, both within the matched resource's own patient and only for types the token's scopes allow (else 403). Every served record has a Provenance built from the Nostr event that carries its current version: the author's key, the practice key it acted for, and the author's BIP-340 Schnorr signature. Unknown parameters are refused.",
             "compartment": ["http://hl7.org/fhir/CompartmentDefinition/patient"],
             "security": {
                 "cors": false,
@@ -103,5 +105,21 @@ pub fn statement(base: &str) -> Value {
             },
             "resource": resources,
         }],
+    })
+}
+
+/// The CapabilityStatement's Provenance entry.
+fn provenance() -> Value {
+    json!({
+        "type": crate::provenance::PROVENANCE,
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "versioning": "no-version",
+        "readHistory": false,
+        "searchParam": [
+            {"name": "_id", "type": "token"},
+            {"name": "target", "type": "reference"},
+            {"name": "patient", "type": "reference"},
+        ],
+        "documentation": "Built from the signed Nostr event that carries each served record's current version: agent = the author's key (identifier system urn:nostr-ehr:nostr-pubkey) on behalf of the practice root key, policy = the roster that authorised the author, signature = the author's BIP-340 Schnorr signature (data: base64 of the event's id, pubkey, created_at, kind and sig). Scope: system/Provenance.read, and the target's type.",
     })
 }

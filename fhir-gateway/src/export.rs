@@ -342,7 +342,7 @@ pub async fn file(
                     continue;
                 };
                 patients.insert(patient.to_owned());
-                body.push_str(&resource.json.to_string());
+                body.push_str(resource.json().get());
                 body.push('\n');
             }
             let mut response = (StatusCode::OK, Body::from(body)).into_response();

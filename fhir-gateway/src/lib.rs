@@ -13,11 +13,14 @@ pub mod capability;
 pub mod config;
 pub mod error;
 pub mod export;
+pub mod include;
 pub mod link;
+pub mod provenance;
 pub mod routes;
 pub mod scopes;
 pub mod search;
 pub mod served;
+pub mod shl;
 pub mod smart;
 pub mod store;
 pub mod subset;
@@ -165,6 +168,16 @@ impl Gateway {
             .route("/admin/status", get(admin::status))
             .method_not_allowed_fallback(routes::method_not_allowed)
             .layer(admin::cross_origin());
+        // SMART Health Links answer any origin: viewers are web pages elsewhere, and the
+        // patient's calls are authorised by her signed one-time header, never by a cookie.
+        let links = Router::new()
+            .route("/shl", get(shl::list).post(shl::create))
+            .route("/shl/{link_id}", post(shl::manifest).delete(shl::revoke))
+            .route("/shl/{link_id}/file", put(shl::replace_file))
+            .route("/shl/file/{token}", get(shl::file))
+            .method_not_allowed_fallback(routes::method_not_allowed)
+            .layer(axum::extract::DefaultBodyLimit::max(shl::UPLOAD_LIMIT))
+            .layer(admin::cross_origin());
         let app = Router::new()
             .route("/healthz", get(routes::health))
             .route("/fhir/metadata", get(routes::metadata))
@@ -174,6 +187,7 @@ impl Gateway {
             )
             .route("/fhir/auth/token", post(smart::token))
             .merge(admin)
+            .merge(links)
             .merge(data)
             .fallback(|| async { GatewayError::NotFound("no such endpoint") })
             .method_not_allowed_fallback(routes::method_not_allowed)

@@ -14,7 +14,7 @@ use ehr_client::fhir::ResourceType;
 use serde_json::json;
 
 use crate::GatewayState;
-use crate::audit::AccessFacts;
+use crate::audit::{AccessFacts, Accessor};
 use crate::bundle::page_links;
 pub use crate::bundle::{SearchSet, bundle};
 use crate::error::{FHIR_JSON, GatewayError};
@@ -159,14 +159,28 @@ pub(crate) async fn audited_operation(
         }
         Err(_) => ("4", BTreeSet::new()),
     };
+    let recorded = now();
+    // An emergency credential's stated reason is the access's purpose (ETREAT); the patient is
+    // told at once of every emergency disclosure.
+    let emergency_reason = client
+        .is_emergency()
+        .then(|| crate::summary::stated_reason(params))
+        .flatten();
+    let notice = emergency_reason
+        .filter(|_| outcome == "0")
+        .map(|reason| crate::summary::emergency_notice(&client.client_id, reason, recorded));
     let facts = AccessFacts {
-        client: &client,
+        accessor: Accessor::Facility(&client),
         interaction,
         operation,
         patients: &patients,
         parameter_names: &names.join(","),
         outcome,
-        recorded: now(),
+        outcome_desc: None,
+        recorded,
+        emergency_reason,
+        owner: None,
+        notice,
     };
     crate::audit::record(state, &snapshot, &facts).await?;
     let (response, _) = answer?;
@@ -206,9 +220,22 @@ pub async fn read(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, GatewayError> {
+    if kind == "Patient" && id == "$summary" {
+        let params = decode(query.as_deref().map(str::as_bytes));
+        return crate::summary::summary(
+            &state,
+            &headers,
+            crate::summary::Target::ByIdentifier,
+            &params,
+        )
+        .await;
+    }
     if kind == "DocumentReference" && id == "$docref" {
         let params = docref_search(&decode(query.as_deref().map(str::as_bytes)))?;
         return search(&state, &kind, &params, &headers, "search-type").await;
+    }
+    if kind == crate::provenance::PROVENANCE {
+        return crate::provenance::read(&state, &id, &headers).await;
     }
     audited(&state, &headers, "read", &[], async |client, snapshot| {
         let resource_type = resource_type(&kind)?;
@@ -221,7 +248,7 @@ pub async fn read(
             .ok_or(GatewayError::NotFound("no such resource for this client"))?;
         if let Some(resource) = patient.get(resource_type, &id) {
             return Ok((
-                fhir(StatusCode::OK, &resource.json),
+                fhir(StatusCode::OK, &resource.json()),
                 BTreeSet::from([patient.id.clone()]),
             ));
         }
@@ -355,31 +382,6 @@ fn matches_of<'a>(
     matches
 }
 
-/// What `_include=DiagnosticReport:result` brings for `page`: each result Observation the
-/// client may see, once. (A DiagnosticReport's `result` references Observations only.)
-fn included_of(
-    snapshot: &Snapshot,
-    client: &Client,
-    search: &Search,
-    page: &[Arc<ServedResource>],
-) -> Vec<Arc<ServedResource>> {
-    let mut included: Vec<Arc<ServedResource>> = Vec::new();
-    if !search.include_results {
-        return included;
-    }
-    for report in page {
-        for id in report.keys.references("result") {
-            if let Some(found) = patient_for(snapshot, client, patient_of(id))
-                .and_then(|p| p.get(ResourceType::Observation, id))
-                && !included.iter().any(|i| i.id == found.id)
-            {
-                included.push(Arc::clone(found));
-            }
-        }
-    }
-    included
-}
-
 /// A search of type `kind`, logged as `interaction` (`search-type`, or `search-compartment`
 /// for `Patient/[id]/[type]`).
 async fn search(
@@ -389,6 +391,9 @@ async fn search(
     headers: &HeaderMap,
     interaction: &str,
 ) -> Result<Response, GatewayError> {
+    if kind == crate::provenance::PROVENANCE {
+        return crate::provenance::search(state, params, headers, interaction).await;
+    }
     audited(
         state,
         headers,
@@ -415,7 +420,7 @@ async fn search(
                     .map(|r| Arc::clone(r))
                     .collect()
             };
-            let included = included_of(snapshot, client, &search, &page);
+            let included = crate::include::included(state, snapshot, client, &search, &page)?;
             let links = page_links(
                 &state.base,
                 kind,
@@ -434,10 +439,11 @@ async fn search(
                 }
             } else {
                 let mut seen = patients_in(&page);
-                seen.extend(patients_in(&included));
+                seen.extend(crate::include::patients(&included));
                 seen
             };
-            let body = bundle(&state.base, total, links, &page, &included).viewed(&search.view)?;
+            let body = crate::bundle::searchset(&state.base, total, links, &page, &included)
+                .viewed(&search.view)?;
             Ok((fhir(StatusCode::OK, &body), seen))
         },
     )
@@ -479,11 +485,14 @@ pub async fn operation(
     if kind == "Group" && operation == "$export" {
         return crate::export::kick_off(&state, &headers, &id, &params).await;
     }
-    if kind == "Patient" && served_type(&operation).is_some() {
+    if kind == "Patient"
+        && (served_type(&operation).is_some() || operation == crate::provenance::PROVENANCE)
+    {
         return compartment(&state, &id, &operation, params, &headers).await;
     }
     if kind == "Patient" && operation == "$summary" {
-        return crate::summary::summary(&state, &headers, &id, &params).await;
+        return crate::summary::summary(&state, &headers, crate::summary::Target::Id(&id), &params)
+            .await;
     }
     audited(
         &state,

@@ -6,9 +6,16 @@
 //! v2 letters from `cruds`, of which this read-only gateway honours `r` (read) and `s` (search).
 //! v2 query filters (`?category=...`) are refused at registration: the gateway does not
 //! enforce them, so it must not accept them.
+//!
+//! One more scope is the gateway's own: [`EMERGENCY_SCOPE`], the emergency (break-glass)
+//! permission. A facility registered with it may ask for a token with it, alone; such a token
+//! reads nothing but `Patient/[id]/$summary` of patients who opted in (DESIGN.md §15).
 
 use crate::error::GatewayError;
 use crate::store::{Client, Interaction};
+
+/// The emergency permission: `$summary` of an opted-in patient, with a stated reason.
+pub const EMERGENCY_SCOPE: &str = "emergency/Patient.$summary";
 
 /// One parsed scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +48,12 @@ impl<'a> Scope<'a> {
 }
 
 impl Client {
+    /// Whether this credential is an emergency one ([`EMERGENCY_SCOPE`], which is always
+    /// alone in a credential).
+    pub fn is_emergency(&self) -> bool {
+        self.scopes.iter().any(|s| s == EMERGENCY_SCOPE)
+    }
+
     /// Whether the scopes allow `interaction` on resources of type `name`.
     pub fn may(&self, name: &str, interaction: Interaction) -> bool {
         self.scopes
@@ -59,6 +72,9 @@ impl Client {
 /// Whether `requested` (one scope of a token request) is within the `registered` ones: each
 /// permission it asks for, on each type it names, is granted by some registered scope.
 pub fn covered(registered: &[String], requested: &str) -> bool {
+    if requested == EMERGENCY_SCOPE {
+        return registered.iter().any(|s| s == EMERGENCY_SCOPE);
+    }
     let Some(wanted) = Scope::parse(requested) else {
         return false;
     };
@@ -71,17 +87,35 @@ pub fn covered(registered: &[String], requested: &str) -> bool {
     (wanted.read || wanted.search) && grants(wanted.read, false) && grants(false, wanted.search)
 }
 
-/// Scopes a credential may be issued or registered with: well formed, no filters, and reading or
-/// searching at least one type.
+/// Scopes a client may be registered with: well formed, no filters, and reading or searching
+/// at least one type, or the emergency permission.
 pub fn check_scopes(scopes: &[String]) -> Result<(), GatewayError> {
-    let parsed: Option<Vec<Scope<'_>>> = scopes.iter().map(|s| Scope::parse(s)).collect();
-    match parsed {
-        Some(parsed) if parsed.iter().any(|s| s.read || s.search) => Ok(()),
-        _ => Err(GatewayError::Unprocessable(
-            "scopes: system/<type or *>.read (v1) or .rs (v2) are required; filters (?...) are not supported"
+    let well_formed = scopes
+        .iter()
+        .all(|s| s == EMERGENCY_SCOPE || Scope::parse(s).is_some());
+    let grants = scopes.iter().any(|s| {
+        s == EMERGENCY_SCOPE || Scope::parse(s).is_some_and(|parsed| parsed.read || parsed.search)
+    });
+    if well_formed && grants {
+        Ok(())
+    } else {
+        Err(GatewayError::Unprocessable(
+            "scopes: system/<type or *>.read (v1) or .rs (v2), or emergency/Patient.$summary, are required; filters (?...) are not supported"
                 .into(),
-        )),
+        ))
     }
+}
+
+/// Scopes a credential (an API key or a token) may carry: [`check_scopes`], and the
+/// emergency permission only alone, so an emergency credential can do nothing else.
+pub fn check_credential_scopes(scopes: &[String]) -> Result<(), GatewayError> {
+    check_scopes(scopes)?;
+    if scopes.len() > 1 && scopes.iter().any(|s| s == EMERGENCY_SCOPE) {
+        return Err(GatewayError::Unprocessable(
+            "scopes: emergency/Patient.$summary is issued alone, in a credential of its own".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A facility's client id: 1 to 128 letters, digits and `-._:` (consents name it).
@@ -123,6 +157,9 @@ mod tests {
                 .may("Observation", Interaction::Read)
         );
         assert!(!client(&[]).may("Patient", Interaction::Read));
+        assert!(!client(&[EMERGENCY_SCOPE]).may("Patient", Interaction::Read));
+        assert!(!client(&[EMERGENCY_SCOPE]).may("Patient", Interaction::Search));
+        assert!(client(&[EMERGENCY_SCOPE]).is_emergency());
     }
 
     #[test]
@@ -134,6 +171,8 @@ mod tests {
         assert!(!covered(&registered, "system/*.write"));
         assert!(!covered(&registered, "patient/*.read"));
         assert!(!covered(&registered, "launch/patient"));
+        assert!(!covered(&registered, EMERGENCY_SCOPE));
+        assert!(covered(&[EMERGENCY_SCOPE.to_owned()], EMERGENCY_SCOPE));
         let narrow = vec!["system/Observation.rs".to_owned()];
         assert!(covered(&narrow, "system/Observation.rs"));
         assert!(!covered(&narrow, "system/Patient.rs"));
@@ -154,6 +193,12 @@ mod tests {
         );
         assert!(check_scopes(&scopes(&["user/*.read"])).is_err());
         assert!(check_scopes(&scopes(&[])).is_err());
+        assert!(check_scopes(&scopes(&[EMERGENCY_SCOPE, "system/*.read"])).is_ok());
+        assert!(check_credential_scopes(&scopes(&[EMERGENCY_SCOPE])).is_ok());
+        assert!(
+            check_credential_scopes(&scopes(&[EMERGENCY_SCOPE, "system/*.read"])).is_err(),
+            "an emergency credential reads nothing else"
+        );
         assert!(check_client_id("hie-east.1:a").is_ok());
         assert!(check_client_id("hie east").is_err());
         assert!(check_client_id("").is_err());

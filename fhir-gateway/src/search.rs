@@ -10,7 +10,9 @@ mod params;
 pub mod sort;
 
 pub use keys::SearchKeys;
-pub use params::{ParamDef, ParamKind, includes_of, params_of};
+pub use params::{
+    IncludeDef, ParamDef, ParamKind, REVINCLUDE_PROVENANCE, include_defs, includes_of, params_of,
+};
 pub use sort::SortKey;
 
 use ehr_client::fhir::ResourceType;
@@ -130,8 +132,10 @@ pub struct Search {
     pub offset: usize,
     /// `_summary=count`.
     pub summary_count: bool,
-    /// `_include=DiagnosticReport:result`.
-    pub include_results: bool,
+    /// The `_include` values asked for, each once ([`crate::include`]).
+    pub includes: Vec<&'static IncludeDef>,
+    /// `_revinclude=Provenance:target`: each match's Provenance ([`crate::provenance`]).
+    pub revinclude_provenance: bool,
     /// `_sort`: the order of the matches (none: newest `lastUpdated` first, then id).
     pub sort: Vec<SortKey>,
     /// `_elements` or `_summary=true|data`: what each match shows.
@@ -170,7 +174,8 @@ impl Search {
             count: paging.default_count,
             offset: 0,
             summary_count: false,
-            include_results: false,
+            includes: Vec::new(),
+            revinclude_provenance: false,
             sort: Vec::new(),
             view: View::Full,
             patient: None,
@@ -227,7 +232,8 @@ impl Search {
     }
 
     /// Take a parameter that shapes the result rather than filtering it (paging, `_summary`,
-    /// `_elements`, `_sort`, `_include`, `_format`); `false` when `name` is not one.
+    /// `_elements`, `_sort`, `_include`, `_revinclude`, `_format`); `false` when `name` is not
+    /// one.
     fn result_param(
         &mut self,
         resource_type: ResourceType,
@@ -278,10 +284,22 @@ impl Search {
             "_format" if value.contains("json") => {}
             "_format" => return Err(bad("an unsupported format (only JSON)")),
             "_include" => {
-                if !includes_of(resource_type).contains(&value) {
-                    return Err(bad("an unsupported include"));
+                let def = crate::include::parse_include(resource_type, value)
+                    .ok_or_else(|| bad("an unsupported include"))?;
+                if !self.includes.contains(&def) {
+                    self.includes.push(def);
                 }
-                self.include_results |= value == "DiagnosticReport:result";
+            }
+            "_revinclude" => {
+                if !crate::include::parse_revinclude(resource_type, value) {
+                    return Err(bad("an unsupported revinclude (only Provenance:target)"));
+                }
+                self.revinclude_provenance = true;
+            }
+            _ if name.starts_with("_include:") || name.starts_with("_revinclude:") => {
+                return Err(bad(
+                    "an unsupported modifier (`:iterate` is not supported: includes reach one level)",
+                ));
             }
             _ => return Ok(false),
         }
@@ -500,7 +518,12 @@ mod tests {
             ("_summary", "text"),
             ("_sort", "code"),
             ("_count", "many"),
-            ("_include", "Observation:subject"),
+            ("_include", "Observation:performer"),
+            ("_include", "Observation:subject:Encounter"),
+            ("_include", "*"),
+            ("_include:iterate", "Observation:patient"),
+            ("_revinclude", "Observation:patient"),
+            ("_revinclude:iterate", "Provenance:target"),
             ("_format", "xml"),
             ("code", ""),
         ] {

@@ -2,18 +2,18 @@
 //! with stable ids, `meta.lastUpdated` from the event, references that resolve within the
 //! gateway, and no file keys. Built from decrypted records in memory only.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use ehr_client::chart::{self, Chart, FoldOptions, Origin, RecordKey};
 use ehr_client::event::ClinicalRecord;
 use ehr_client::fhir::{FHIR_CLIENT_SYSTEM, ResourceType};
-use nostr::prelude::PublicKey;
+use nostr::prelude::Timestamp;
+use nostr::prelude::{EventId, PublicKey};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::search::SearchKeys;
-use sha2::{Digest, Sha256};
 
 /// The resource types the gateway serves (issue 6; Communication and Consent stay inside).
 pub const SERVED_TYPES: [ResourceType; 10] = [
@@ -60,8 +60,10 @@ impl Sharing {
     }
 }
 
-/// One resource as served: the JSON it is sent as, serialised once, and the keys it is
-/// searched by ([`SearchKeys`]); a request copies bytes and never serialises a resource.
+/// One resource as served: the JSON it is sent as, serialised once and kept deflated, and the
+/// keys it is searched by ([`SearchKeys`]); a request inflates the bytes it sends and never
+/// serialises a resource. FHIR JSON deflates to a fraction of its size (names and codes
+/// repeat), which is most of what the gateway holds per record.
 #[derive(Debug, Clone)]
 pub struct ServedResource {
     /// Its type.
@@ -70,11 +72,17 @@ pub struct ServedResource {
     pub id: String,
     /// `meta.lastUpdated`, Unix seconds (the current version's event time).
     pub last_updated: i64,
-    /// The resource's JSON.
-    pub json: Box<RawValue>,
+    /// The resource's JSON, deflated ([`Self::json`]).
+    packed: Box<[u8]>,
     /// What searches compare.
     pub keys: SearchKeys,
+    /// The signed event of the current version, for its Provenance ([`crate::provenance`]);
+    /// `None` for a resource not built from a chart.
+    pub signed: Option<crate::provenance::Signed>,
 }
+
+/// The DEFLATE level served resources are kept at: small, and quick to inflate.
+const DEFLATE_LEVEL: u8 = 6;
 
 impl ServedResource {
     /// Serve `json`, a resource of `resource_type` with gateway id `id`.
@@ -84,14 +92,37 @@ impl ServedResource {
         last_updated: i64,
         json: &Value,
     ) -> Option<Self> {
-        let raw = serde_json::value::to_raw_value(json).ok()?;
+        let text = serde_json::to_vec(json).ok()?;
+        let packed = miniz_oxide::deflate::compress_to_vec(&text, DEFLATE_LEVEL);
         Some(Self {
             resource_type,
             id,
             last_updated,
             keys: SearchKeys::of(resource_type, json),
-            json: raw,
+            packed: packed.into_boxed_slice(),
+            signed: None,
         })
+    }
+
+    /// The resource's JSON, as it is sent.
+    pub fn json(&self) -> Box<RawValue> {
+        let inflated = miniz_oxide::inflate::decompress_to_vec(&self.packed)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|text| RawValue::from_string(text).ok());
+        match inflated {
+            Some(json) => json,
+            None => {
+                // Bytes this process deflated itself: only a memory fault can get here.
+                tracing::error!(id = %self.id, "a served resource did not inflate");
+                RawValue::from_string("{}".to_owned()).unwrap_or_default()
+            }
+        }
+    }
+
+    /// Bytes held for the resource's JSON (deflated).
+    pub fn packed_len(&self) -> usize {
+        self.packed.len()
     }
 }
 
@@ -104,48 +135,40 @@ pub struct PatientIndex {
     pub patient: PublicKey,
     /// Who may see it.
     pub sharing: Sharing,
+    /// Whether she opted in to emergency access: a facility with the emergency scope may have
+    /// her `$summary`, and nothing else, without her consent naming it (DESIGN.md §15).
+    pub emergency: bool,
     /// When the newest Consent the practice recorded was written (Unix seconds; 0 without
     /// one): a patient-signed Consent at or after it is one the practice has not acted on.
     pub consent_at: u64,
     /// Every served resource, newest first (then by id).
     pub resources: Vec<Arc<ServedResource>>,
-    by_id: HashMap<(ResourceType, String), usize>,
+    /// Positions in `resources`, ordered by type and id (a read by id is a binary search).
+    by_id: Box<[u32]>,
     gone: HashSet<(ResourceType, String)>,
-    /// The folded chart the resources were made from, kept for `$summary`
-    /// ([`crate::summary`]), which builds from a chart and not from served JSON.
-    chart: Chart,
-    /// The chart's record that is served as the patient's own Patient.
-    own_record: Option<RecordKey>,
+    /// The patient's summary (`$summary`), made when the chart was folded: the chart itself
+    /// is not kept ([`crate::summary::Summary`]).
+    pub summary: crate::summary::Summary,
 }
 
-/// The gateway id of a patient: 24 hex digits of a hash of the key (stable, opaque).
+/// What the practice's summaries are authored by ([`crate::summary`]): they are made when a
+/// chart is folded.
+#[derive(Debug, Clone)]
+pub struct SummaryAuthor {
+    /// The practice's name.
+    pub practice_name: String,
+    /// The practice's root key.
+    pub practice_key: PublicKey,
+}
+
+/// The gateway id of a patient (one function, in the core, for every reader).
 pub fn patient_id(patient: &PublicKey) -> String {
-    digest_id(&[b"nostr-ehr fhir patient", patient.to_hex().as_bytes()])
+    ehr_client::fhir::gateway_patient_id(patient)
 }
 
-/// The gateway id of a practice record: the patient's id, a dash, and 24 hex digits of a hash
-/// of the record's identity (type and logical id), so every version keeps it and a read finds
-/// the patient without a global table.
+/// The gateway id of a practice record ([`ehr_client::fhir::gateway_record_id`]).
 pub fn record_id(patient: &PublicKey, resource_type: ResourceType, logical_id: &str) -> String {
-    format!(
-        "{}-{}",
-        patient_id(patient),
-        digest_id(&[
-            b"nostr-ehr fhir record",
-            patient.to_hex().as_bytes(),
-            resource_type.as_str().as_bytes(),
-            logical_id.as_bytes(),
-        ])
-    )
-}
-
-fn digest_id(parts: &[&[u8]]) -> String {
-    let mut hash = Sha256::new();
-    for part in parts {
-        hash.update((part.len() as u64).to_be_bytes());
-        hash.update(part);
-    }
-    hex::encode(hash.finalize().get(..12).unwrap_or_default())
+    ehr_client::fhir::gateway_record_id(patient, resource_type, logical_id)
 }
 
 /// The patient part of a gateway id.
@@ -166,7 +189,21 @@ pub fn instant(secs: i64) -> String {
 
 impl PatientIndex {
     /// Fold `records` (everything opened for the patient) and build the served chart.
+    /// No summary is made ([`PatientIndex::build_sealed`] makes one).
     pub fn build(patient: &PublicKey, records: &[ClinicalRecord]) -> Self {
+        Self::build_sealed(patient, records, &|_| None, None)
+    }
+
+    /// [`PatientIndex::build`], keeping for each served record the signature and kind of the
+    /// event of its current version (`seal_of` its id), for its Provenance, and, with an
+    /// `author`, the patient's summary as of now. The folded chart is dropped once the
+    /// resources and the summary are made from it.
+    pub fn build_sealed(
+        patient: &PublicKey,
+        records: &[ClinicalRecord],
+        seal_of: &dyn Fn(&EventId) -> Option<crate::provenance::Seal>,
+        author: Option<&SummaryAuthor>,
+    ) -> Self {
         // Patient-written events are under the epoch key, which an agent never holds: the
         // gateway's records are all practice-written.
         let chart = chart::fold(
@@ -175,7 +212,12 @@ impl PatientIndex {
                 include_patient_reported: false,
             },
         );
-        let sharing = sharing_of(&chart);
+        let now = Timestamp::now();
+        let sharing = sharing_of(&chart, now);
+        let emergency = chart
+            .newest_emergency_consent()
+            .and_then(|e| e.resource.as_consent())
+            .is_some_and(|consent| consent.permits_emergency_access(now));
         let consent_at = chart
             .of_type(ResourceType::Consent)
             .map(|e| e.updated_at.as_secs())
@@ -201,8 +243,11 @@ impl PatientIndex {
             };
             let last_updated = i64::try_from(entry.updated_at.as_secs()).unwrap_or(i64::MAX);
             prepare(&mut json, patient, &served_id, entry.version, last_updated);
-            if let Some(served) = ServedResource::new(resource_type, served_id, last_updated, &json)
+            if let Some(mut served) =
+                ServedResource::new(resource_type, served_id, last_updated, &json)
             {
+                let seal = seal_of(&entry.event_id);
+                served.signed = Some(crate::provenance::Signed::of(entry, seal));
                 resources.push(Arc::new(served));
             }
         }
@@ -219,39 +264,48 @@ impl PatientIndex {
                 .cmp(&a.last_updated)
                 .then_with(|| a.id.cmp(&b.id))
         });
-        let by_id = resources
+        let mut by_id: Vec<(ResourceType, &str, u32)> = resources
             .iter()
-            .enumerate()
-            .map(|(i, r)| ((r.resource_type, r.id.clone()), i))
+            .zip(0u32..)
+            .map(|(r, i)| (r.resource_type, r.id.as_str(), i))
             .collect();
+        by_id.sort_unstable();
+        let by_id: Box<[u32]> = by_id.into_iter().map(|(_, _, i)| i).collect();
+        let summary = match author {
+            Some(author) => crate::summary::Summary::of(
+                &chart,
+                patient,
+                &|key| served_id_of(patient, own_record.as_ref(), key),
+                author,
+                now,
+            ),
+            None => crate::summary::Summary::NotMade,
+        };
         Self {
             id,
             patient: *patient,
             sharing,
+            emergency,
             consent_at,
             resources,
             by_id,
             gone,
-            chart,
-            own_record,
+            summary,
         }
-    }
-
-    /// The folded chart (the practice's records, as the resources were made from them).
-    pub fn chart(&self) -> &Chart {
-        &self.chart
-    }
-
-    /// The gateway id of one of the chart's records.
-    pub fn served_id(&self, key: &RecordKey) -> String {
-        served_id_of(&self.patient, self.own_record.as_ref(), key)
     }
 
     /// One resource by type and gateway id.
     pub fn get(&self, resource_type: ResourceType, id: &str) -> Option<&Arc<ServedResource>> {
-        self.by_id
-            .get(&(resource_type, id.to_owned()))
-            .and_then(|i| self.resources.get(*i))
+        let at = |i: u32| self.resources.get(usize::try_from(i).ok()?);
+        let found = self
+            .by_id
+            .binary_search_by(|i| {
+                at(*i).map_or(std::cmp::Ordering::Greater, |r| {
+                    (r.resource_type, r.id.as_str()).cmp(&(resource_type, id))
+                })
+            })
+            .ok()?;
+        at(*self.by_id.get(found)?)
     }
 
     /// Whether a resource was deleted (entered in error).
@@ -269,18 +323,18 @@ fn served_id_of(patient: &PublicKey, own_record: Option<&RecordKey>, key: &Recor
     }
 }
 
-/// Who the newest Consent the practice recorded shares with.
-fn sharing_of(chart: &Chart) -> Sharing {
-    let newest = chart
-        .of_type(ResourceType::Consent)
-        .filter_map(|e| Some(((e.updated_at, e.event_id), e.resource.as_consent()?)))
-        .max_by_key(|(order, _)| *order);
-    let Some((_, consent)) = newest else {
+/// Who the newest sharing Consent the practice recorded shares with (the chart holds the
+/// practice's records only; emergency access is a separate decision).
+fn sharing_of(chart: &Chart, now: nostr::prelude::Timestamp) -> Sharing {
+    let Some(consent) = chart
+        .newest_consent()
+        .and_then(|entry| entry.resource.as_consent())
+    else {
         return Sharing::Nobody;
     };
     // Evaluated when the chart is folded (each sync): a consent period that ends between
     // folds ends sharing at the next one, or when maintenance rotates the key away.
-    let recipients = consent.fhir_recipients(nostr::prelude::Timestamp::now());
+    let recipients = consent.fhir_recipients(now);
     if recipients.iter().any(|r| r == ANY_FACILITY) {
         Sharing::Anyone
     } else if recipients.is_empty() {

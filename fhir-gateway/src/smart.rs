@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::GatewayState;
 use crate::error::GatewayError;
-use crate::scopes::covered;
+use crate::scopes::{EMERGENCY_SCOPE, covered};
 
 /// `client_assertion_type` of a JWT client assertion (RFC 7523).
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -51,7 +51,7 @@ pub async fn configuration(State(state): State<Arc<GatewayState>>) -> Response {
         "token_endpoint_auth_methods_supported": ["private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
         "grant_types_supported": ["client_credentials"],
-        "scopes_supported": ["system/*.read", "system/*.rs"],
+        "scopes_supported": ["system/*.read", "system/*.rs", EMERGENCY_SCOPE],
         "capabilities": ["client-confidential-asymmetric", "permission-v1", "permission-v2"],
     });
     let mut response = axum::Json(body).into_response();
@@ -263,6 +263,12 @@ pub async fn token(
         return Err(refuse(
             "invalid_scope",
             "none of the requested scopes is registered for this client",
+        ));
+    }
+    if granted.len() > 1 && granted.iter().any(|s| s == EMERGENCY_SCOPE) {
+        return Err(refuse(
+            "invalid_scope",
+            "the emergency scope is granted alone: request it in a token of its own",
         ));
     }
     let access_token = state

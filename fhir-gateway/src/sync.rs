@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use ehr_client::access::PracticeView;
 use ehr_client::event::{ClinicalRecord, VerifiedEvent};
+use ehr_client::fhir::Resource;
 use ehr_client::kinds::{self, ClinicalKind, Domain};
 use ehr_client::net::{Followed, PublishOutcome, RelayClient};
 use ehr_client::roster::{Role, RosterChain};
@@ -23,7 +24,8 @@ use tokio::sync::{Notify, watch};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::link::LinkSender;
-use crate::served::{PatientIndex, Sharing};
+use crate::provenance::{Opened, Seal, open_sealed};
+use crate::served::{PatientIndex, Sharing, SummaryAuthor};
 use crate::store::Store;
 
 /// Events per page of the catch-up (the relay may cap it lower; `fetch_all` asks).
@@ -49,6 +51,9 @@ pub struct Snapshot {
     /// The newest `created_at` of any clinical event the relay sent it (Unix seconds), opened
     /// or not; `None` before the first.
     pub last_event_at: Option<u64>,
+    /// Every patient a clinical event names, served or not: the patients who may keep SMART
+    /// Health Links here ([`crate::shl`]).
+    pub known_patients: Arc<HashSet<PublicKey>>,
 }
 
 /// The follower's state.
@@ -66,6 +71,11 @@ pub struct Follower {
     /// the practice records it (`ehr rotate`), so a withdrawal stops sharing at once.
     patient_consents: HashMap<PublicKey, u64>,
     indexes: HashMap<PublicKey, Arc<PatientIndex>>,
+    /// Who the summaries made at each fold are authored by.
+    author: Arc<SummaryAuthor>,
+    /// Opened event ids are kept after indexing only from this time on (Unix seconds): the
+    /// live subscription delivers nothing older again.
+    keep_ids_from: u64,
     /// The newest `created_at` of a clinical event received (Unix seconds).
     last_event_at: Option<u64>,
     roster: Arc<RosterChain>,
@@ -83,18 +93,138 @@ impl std::fmt::Debug for Follower {
     }
 }
 
-/// A patient's opened records, each event once.
-#[derive(Debug, Default, Clone)]
+/// A patient's opened events: their ids (to open each event once), and, only until her index
+/// is built, the opened records themselves, compact ([`Pending`]). Once the index is built the
+/// records are dropped: a change re-reads her events from the relay ([`Follower::rebuild`]).
+#[derive(Debug, Default)]
 struct PatientRecords {
+    /// Ids of opened records: every one while records are pending; afterwards only those the
+    /// live subscription may deliver again (at or after [`Follower::keep_ids_from`]).
     ids: HashSet<EventId>,
-    list: Vec<ClinicalRecord>,
+    /// Records opened (for the admins' catch-up status).
+    opened: usize,
+    /// Records opened and not yet indexed.
+    pending: Pending,
 }
 
 impl PatientRecords {
-    fn insert(&mut self, record: ClinicalRecord) {
-        if self.ids.insert(record.event_id) {
-            self.list.push(record);
+    fn insert(&mut self, record: CompactRecord) {
+        if self.ids.insert(record.meta.event_id) {
+            self.opened += 1;
+            self.pending.push(record);
         }
+    }
+
+    /// Take the pending records for indexing, keeping only the ids at or after `keep_from`.
+    fn take(&mut self, keep_from: u64) -> Pending {
+        let pending = std::mem::take(&mut self.pending);
+        let old: HashSet<EventId> = pending
+            .metas
+            .iter()
+            .filter(|m| m.created_at.as_secs() < keep_from)
+            .map(|m| m.event_id)
+            .collect();
+        self.ids.retain(|id| !old.contains(id));
+        self.ids.shrink_to_fit();
+        pending
+    }
+}
+
+/// An opened record without its FHIR tree: what folding needs of the event, the seal its
+/// Provenance needs, and the resource as compact JSON.
+#[derive(Debug, Clone)]
+struct RecordMeta {
+    event_id: EventId,
+    author: PublicKey,
+    created_at: Timestamp,
+    kind: ClinicalKind,
+    copied_by: Option<PublicKey>,
+    guardian: Option<PublicKey>,
+    seal: Option<Seal>,
+    /// Where its JSON ends in [`Pending::json`] (it starts where the previous one ends).
+    end: usize,
+}
+
+/// One opened record, compact.
+#[derive(Debug)]
+struct CompactRecord {
+    patient: PublicKey,
+    meta: RecordMeta,
+    json: String,
+}
+
+impl CompactRecord {
+    fn of((record, seal): Opened) -> Self {
+        Self {
+            patient: record.patient,
+            json: record.resource.to_json(),
+            meta: RecordMeta {
+                event_id: record.event_id,
+                author: record.author,
+                created_at: record.created_at,
+                kind: record.kind,
+                copied_by: record.copied_by,
+                guardian: record.guardian,
+                seal,
+                end: 0,
+            },
+        }
+    }
+}
+
+/// A patient's opened records awaiting her index, as compact JSON in one buffer: a whole
+/// practice is held this way during a catch-up, about the size of its JSON, in a few large
+/// allocations per patient that go back to the system once indexed.
+#[derive(Debug, Default)]
+struct Pending {
+    metas: Vec<RecordMeta>,
+    json: Vec<u8>,
+}
+
+impl Pending {
+    fn push(&mut self, record: CompactRecord) {
+        self.json.extend_from_slice(record.json.as_bytes());
+        let mut meta = record.meta;
+        meta.end = self.json.len();
+        self.metas.push(meta);
+    }
+
+    /// Fold the records and build the patient's index (the records are dropped with `self`).
+    fn index(self, patient: &PublicKey, author: &SummaryAuthor) -> PatientIndex {
+        let mut start = 0;
+        let mut records = Vec::with_capacity(self.metas.len());
+        let mut seals = HashMap::new();
+        for meta in &self.metas {
+            let json = self
+                .json
+                .get(start..meta.end)
+                .and_then(|bytes| std::str::from_utf8(bytes).ok());
+            start = meta.end;
+            // Written by `Resource::to_json` from a resource that parsed: it parses again.
+            let Some(resource) = json.and_then(|json| Resource::from_json(json).ok()) else {
+                continue;
+            };
+            if let Some(seal) = meta.seal {
+                seals.entry(meta.event_id).or_insert(seal);
+            }
+            records.push(ClinicalRecord {
+                event_id: meta.event_id,
+                author: meta.author,
+                created_at: meta.created_at,
+                kind: meta.kind,
+                patient: *patient,
+                resource,
+                copied_by: meta.copied_by,
+                guardian: meta.guardian,
+            });
+        }
+        drop(self);
+        PatientIndex::build_sealed(
+            patient,
+            &records,
+            &|id| seals.get(id).copied(),
+            Some(author),
+        )
     }
 }
 
@@ -124,7 +254,13 @@ impl Follower {
             std::iter::empty(),
             &config.key,
         ));
+        let author = Arc::new(SummaryAuthor {
+            practice_name: config.practice_name.clone().unwrap_or_default(),
+            practice_key: config.practice,
+        });
         Self {
+            author,
+            keep_ids_from: 0,
             config,
             organisation: HashMap::new(),
             view,
@@ -155,6 +291,8 @@ impl Follower {
         )
         .await?;
         let started = Timestamp::now();
+        // The live subscription starts two minutes before this (`follow`): a margin more.
+        self.keep_ids_from = started.as_secs().saturating_sub(180);
         let organisation = client.fetch_all(organisation_filter(), PAGE).await?;
         self.organisation = organisation.into_iter().map(|e| (e.id, e)).collect();
         self.reload_view();
@@ -169,11 +307,11 @@ impl Follower {
                 pages.next(&client),
                 opened_records(std::mem::take(&mut opening))
             );
-            for record in opened? {
+            for opened in opened? {
                 self.records
-                    .entry(record.patient)
+                    .entry(opened.patient)
                     .or_default()
-                    .insert(record);
+                    .insert(opened);
             }
             let Some(page) = page? else {
                 break;
@@ -204,39 +342,45 @@ impl Follower {
     fn open_in_parallel(
         &self,
         mut events: Vec<VerifiedEvent>,
-    ) -> Vec<tokio::task::JoinHandle<Vec<ClinicalRecord>>> {
+    ) -> Vec<tokio::task::JoinHandle<Vec<CompactRecord>>> {
         let share = events.len().div_ceil(workers()).max(1);
         let mut tasks = Vec::new();
         while !events.is_empty() {
             let part = events.split_off(events.len().saturating_sub(share));
             let view = Arc::clone(&self.view);
             tasks.push(tokio::task::spawn_blocking(move || {
-                view.open_verified(part, None).records
+                open_sealed(&view, part)
+                    .into_iter()
+                    .map(CompactRecord::of)
+                    .collect()
             }));
         }
         tasks
     }
 
     /// Build the index of every patient the gateway may serve, on every core, and publish.
+    /// Each patient's records are dropped as soon as her index is built.
     async fn build_all(&mut self) -> Result<(), GatewayError> {
-        let patients: Vec<PublicKey> = self
-            .records
-            .keys()
-            .filter(|patient| self.holds_newest(patient))
-            .copied()
-            .collect();
-        let records = Arc::new(std::mem::take(&mut self.records));
-        let share = patients.len().div_ceil(workers()).max(1);
+        let keep_from = self.keep_ids_from;
+        let mut pending: Vec<(PublicKey, Pending)> = Vec::new();
+        let patients: Vec<PublicKey> = self.records.keys().copied().collect();
+        for patient in patients {
+            let serve = self.holds_newest(&patient);
+            if let Some(records) = self.records.get_mut(&patient) {
+                let taken = records.take(keep_from);
+                if serve {
+                    pending.push((patient, taken));
+                }
+            }
+        }
+        let share = pending.len().div_ceil(workers()).max(1);
         let mut tasks = Vec::new();
-        for part in patients.chunks(share) {
-            let part = part.to_vec();
-            let records = Arc::clone(&records);
+        while !pending.is_empty() {
+            let part = pending.split_off(pending.len().saturating_sub(share));
+            let author = Arc::clone(&self.author);
             tasks.push(tokio::task::spawn_blocking(move || {
-                part.iter()
-                    .filter_map(|patient| {
-                        let list = &records.get(patient)?.list;
-                        Some((*patient, Arc::new(PatientIndex::build(patient, list))))
-                    })
+                part.into_iter()
+                    .map(|(patient, records)| (patient, Arc::new(records.index(&patient, &author))))
                     .collect::<Vec<_>>()
             }));
         }
@@ -244,8 +388,6 @@ impl Follower {
         for task in tasks {
             built.push(task.await.map_err(|_| worker_failed())?);
         }
-        // Every worker has finished, so the records are ours alone again.
-        self.records = Arc::try_unwrap(records).unwrap_or_else(|shared| (*shared).clone());
         self.indexes.extend(built.into_iter().flatten());
         self.publish();
         Ok(())
@@ -293,7 +435,7 @@ impl Follower {
         if ClinicalKind::from_u16(kind).is_some() {
             let patients = self.add_verified(vec![verified]);
             if !patients.is_empty() {
-                self.regate(&patients, &patients);
+                self.regate(client, &patients, &patients).await?;
             }
             return Ok(());
         }
@@ -332,16 +474,11 @@ impl Follower {
                 .filter(|(p, was)| held(&self.view, p) != *was)
                 .map(|(p, _)| *p)
                 .collect();
-            // A key newly held opens events that arrived before it: read them again.
-            for patient in &touched {
-                let mut pages = client.pages(clinical_filter().pubkey(*patient), PAGE).await;
-                while let Some(page) = pages.next(client).await? {
-                    self.add_verified(page);
-                }
-            }
-            // Any patient may have gained or lost a newer version: judge all again.
-            let all: BTreeSet<PublicKey> = self.records.keys().copied().collect();
-            self.regate(&all, &touched);
+            // A key newly held opens events that arrived before it: their indexes are built
+            // again, from their events read again. Any patient may have gained or lost a newer
+            // version: judge all again.
+            let all: BTreeSet<PublicKey> = self.records.keys().chain(&touched).copied().collect();
+            self.regate(client, &all, &touched).await?;
         }
         Ok(())
     }
@@ -400,7 +537,8 @@ impl Follower {
             .into_iter()
             .filter(|event| self.is_fresh(event.event(), &mut patients))
             .collect();
-        for record in self.view.open_verified(fresh, None).records {
+        for opened in open_sealed(&self.view, fresh) {
+            let record = CompactRecord::of(opened);
             patients.insert(record.patient);
             self.records
                 .entry(record.patient)
@@ -454,30 +592,75 @@ impl Follower {
     }
 
     /// Rebuild the indexes of `changed` patients, judge `patients` again, and publish.
-    fn regate(&mut self, patients: &BTreeSet<PublicKey>, changed: &BTreeSet<PublicKey>) {
+    async fn regate(
+        &mut self,
+        client: &RelayClient,
+        patients: &BTreeSet<PublicKey>,
+        changed: &BTreeSet<PublicKey>,
+    ) -> Result<(), GatewayError> {
         for patient in changed {
             self.indexes.remove(patient);
         }
-        self.rebuild(patients);
+        self.rebuild(client, patients).await
     }
 
-    fn rebuild(&mut self, patients: &BTreeSet<PublicKey>) {
+    /// Index each of `patients` the gateway may serve and has no index of, from her events
+    /// read again from the relay (records are not kept once indexed) and any opened since.
+    async fn rebuild(
+        &mut self,
+        client: &RelayClient,
+        patients: &BTreeSet<PublicKey>,
+    ) -> Result<(), GatewayError> {
         for patient in patients {
             if !self.holds_newest(patient) {
                 self.indexes.remove(patient);
+                if let Some(records) = self.records.get_mut(patient) {
+                    records.take(self.keep_ids_from);
+                }
                 continue;
             }
-            if !self.indexes.contains_key(patient) {
-                let list = self
-                    .records
-                    .get(patient)
-                    .map(|r| r.list.as_slice())
-                    .unwrap_or_default();
-                self.indexes
-                    .insert(*patient, Arc::new(PatientIndex::build(patient, list)));
+            if self.indexes.contains_key(patient) {
+                continue;
             }
+            let mut events = Vec::new();
+            let mut pages = client.pages(clinical_filter().pubkey(*patient), PAGE).await;
+            while let Some(page) = pages.next(client).await? {
+                events.extend(page);
+            }
+            let view = Arc::clone(&self.view);
+            let opened = tokio::task::spawn_blocking(move || {
+                open_sealed(&view, events)
+                    .into_iter()
+                    .map(CompactRecord::of)
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|_| worker_failed())?;
+            let keep_from = self.keep_ids_from;
+            let records = self.records.entry(*patient).or_default();
+            // What was opened before this read (a live event the relay may not list yet)
+            // counts too, each event once.
+            let mut pending = records.take(keep_from);
+            let mut have: HashSet<EventId> = pending.metas.iter().map(|m| m.event_id).collect();
+            for record in opened {
+                let id = record.meta.event_id;
+                if record.meta.created_at.as_secs() >= keep_from {
+                    records.ids.insert(id);
+                }
+                if have.insert(id) {
+                    pending.push(record);
+                }
+            }
+            records.opened = have.len();
+            let author = Arc::clone(&self.author);
+            let who = *patient;
+            let index = tokio::task::spawn_blocking(move || pending.index(&who, &author))
+                .await
+                .map_err(|_| worker_failed())?;
+            self.indexes.insert(*patient, Arc::new(index));
         }
         self.publish();
+        Ok(())
     }
 
     /// Publish the served patients as the new snapshot.
@@ -485,7 +668,7 @@ impl Follower {
         let served = self
             .indexes
             .values()
-            .filter(|index| index.sharing != Sharing::Nobody)
+            .filter(|index| index.sharing != Sharing::Nobody || index.emergency)
             .filter(|index| {
                 self.patient_consents
                     .get(&index.patient)
@@ -496,8 +679,9 @@ impl Follower {
         self.snapshot.send_replace(Arc::new(Snapshot {
             patients: served,
             roster: Arc::clone(&self.roster),
-            events: self.records.values().map(|r| r.list.len()).sum(),
+            events: self.records.values().map(|r| r.opened).sum(),
             last_event_at: self.last_event_at,
+            known_patients: Arc::new(self.referenced.keys().copied().collect()),
         }));
     }
 }
@@ -513,8 +697,8 @@ fn worker_failed() -> GatewayError {
 
 /// The records the catch-up's decryption workers opened.
 async fn opened_records(
-    tasks: Vec<tokio::task::JoinHandle<Vec<ClinicalRecord>>>,
-) -> Result<Vec<ClinicalRecord>, GatewayError> {
+    tasks: Vec<tokio::task::JoinHandle<Vec<CompactRecord>>>,
+) -> Result<Vec<CompactRecord>, GatewayError> {
     let mut records = Vec::new();
     for task in tasks {
         records.extend(task.await.map_err(|_| worker_failed())?);

@@ -385,7 +385,7 @@ async fn a_count_over_many_patients_is_one_audit_event_not_one_per_patient() {
     let log = |patient: Option<&String>| LogFilter {
         client_id: Some("hospital-a".into()),
         patient_id: patient.cloned(),
-        since: None,
+        ..LogFilter::default()
     };
     let logged = gateway.store.audit_log(&log(None), 100).await.unwrap();
     assert_eq!(logged.len(), 1, "{logged:?}");

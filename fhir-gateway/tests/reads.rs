@@ -109,7 +109,7 @@ async fn metadata_needs_no_token_and_lists_the_implemented_resources() {
     assert_eq!(metadata["fhirVersion"], "4.0.1");
     assert_eq!(
         metadata["rest"][0]["resource"].as_array().unwrap().len(),
-        11
+        12
     );
     f.stop().await;
 }

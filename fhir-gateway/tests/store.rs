@@ -210,6 +210,7 @@ async fn every_query_works(engine: &str) {
                     client_id: client,
                     patients: &patients,
                     outcome: "0",
+                    purpose: None,
                     audit_event: &audit,
                 },
                 std::slice::from_ref(sealed.event()),
@@ -221,6 +222,7 @@ async fn every_query_works(engine: &str) {
         client_id: client.map(str::to_owned),
         patient_id: patient.map(str::to_owned),
         since: Some(now),
+        purpose: None,
     };
     assert_eq!(store.audit_log(&of(None, None), 10).await.unwrap().len(), 3);
     assert_eq!(
@@ -264,6 +266,7 @@ async fn every_query_works(engine: &str) {
                             client_id: &client,
                             patients: &patients,
                             outcome: "0",
+                            purpose: None,
                             audit_event: &audit,
                         },
                         &[],

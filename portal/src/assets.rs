@@ -18,7 +18,23 @@ const OWN: &[(&str, &str)] = &[
     ("/guardians.js", include_str!("../web/guardians.js")),
     ("/records.js", include_str!("../web/records.js")),
     ("/share.js", include_str!("../web/share.js")),
+    ("/ips.js", include_str!("../web/ips.js")),
+    ("/summary.js", include_str!("../web/summary.js")),
+    ("/links.js", include_str!("../web/links.js")),
+    ("/emergency.js", include_str!("../web/emergency.js")),
+    ("/viewer.js", include_str!("../web/viewer.js")),
 ];
+
+/// The SMART Health Link viewer (DESIGN.md §11), served at [`VIEWER_PATH`] with its own
+/// `connect-src`: a link names its manifest URL, on this practice's gateway or anywhere else.
+pub const VIEWER_HTML: &str = include_str!("../web/viewer.html");
+
+/// Where the viewer is served; a link shown in the portal is `<origin>/viewer#shlink:/…`.
+pub const VIEWER_PATH: &str = "/viewer";
+
+/// The viewer's `connect-src` beside `'self'` and the configured origins (the gateway's):
+/// any HTTPS manifest URL, since a link may come from any practice.
+pub const VIEWER_CONNECT_SRC: &[&str] = &["https:"];
 
 const NOT_BUILT_HTML: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
      <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\

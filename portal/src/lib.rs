@@ -29,7 +29,15 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), PortalError> {
-    Ok(ehr_web::serve(listener, config, assets::APP, "portal", shutdown).await?)
+    let viewer = ehr_web::Page {
+        path: assets::VIEWER_PATH,
+        html: assets::VIEWER_HTML,
+        connect_src: assets::VIEWER_CONNECT_SRC,
+    };
+    Ok(
+        ehr_web::serve_with_pages(listener, config, assets::APP, &[viewer], "portal", shutdown)
+            .await?,
+    )
 }
 
 #[cfg(test)]

@@ -135,3 +135,54 @@ async fn the_page_carries_the_session_lock_time() {
         assert_eq!(response.status(), 200, "{module}");
     }
 }
+
+#[tokio::test]
+async fn the_viewer_has_its_own_page_and_may_post_to_any_https_manifest_and_the_gateway() {
+    let dir = built();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let config = Config {
+        listen: listener.local_addr().unwrap(),
+        connection: None,
+        assets: Some(dir.path().to_path_buf()),
+        lock_after_secs: None,
+        gateway: Some("http://127.0.0.1:8090/fhir".to_owned()),
+        blossom: Vec::new(),
+        relays: Vec::new(),
+    };
+    tokio::spawn(serve(listener, config, std::future::pending()));
+    let http = reqwest::Client::new();
+    let viewer = http.get(format!("{base}/viewer")).send().await.unwrap();
+    assert_eq!(viewer.status(), 200);
+    assert_eq!(viewer.headers()["content-type"], "text/html; charset=utf-8");
+    let csp = viewer.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("connect-src 'self' https: http://127.0.0.1:8090;"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains("script-src 'self' 'wasm-unsafe-eval';"),
+        "{csp}"
+    );
+    let html = viewer.text().await.unwrap();
+    assert!(html.contains(r#"<script type="module" src="/viewer.js"></script>"#));
+    assert!(
+        html.contains(r#"content="http://127.0.0.1:8090/fhir""#),
+        "{html}"
+    );
+    // The app's page keeps its own policy (sockets to relays, no https: wildcard).
+    let page = http.get(format!("{base}/")).send().await.unwrap();
+    let app_csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        app_csp.contains("connect-src 'self' ws: wss: http://127.0.0.1:8090;"),
+        "{app_csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"<meta name="ehr-gateway" content="http://127.0.0.1:8090/fhir">"#),
+        "{html}"
+    );
+}

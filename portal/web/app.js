@@ -7,16 +7,21 @@ import { filter } from "/protocol.js";
 import { sessionRelay } from "/relay.js";
 import { sessionLive, sessionToken } from "/session.js";
 import { initLogin } from "/login.js";
-import { clearChart, registerTab, renderChart, selectedTab } from "/chart.js";
+import { clearChart, extendTab, registerTab, renderChart, selectedTab } from "/chart.js";
 import { registerRecordTabs } from "/records.js";
 import { APPOINTMENTS_TAB } from "/appointments.js";
 import { SHARE_TAB } from "/share.js";
 import { rememberPractice, showPractices, verifiedConnection } from "/practices.js";
 import { offerWards, resetWards } from "/guardians.js";
+import { SUMMARY_TAB } from "/summary.js";
+import { mountEmergency } from "/emergency.js";
 
+registerTab(SUMMARY_TAB);
 registerTab(APPOINTMENTS_TAB);
 registerRecordTabs(registerTab);
 registerTab(SHARE_TAB);
+// Emergency access is decided on the Sharing tab, under her sharing consent.
+extendTab("consent", mountEmergency);
 
 // The relay of the open session, closed when it ends.
 let currentRelay = null;
@@ -44,6 +49,14 @@ async function openChart(connection, signer, relay) {
   return { connection, signer, relay, events, chart: JSON.parse(opened) };
 }
 
+// Say whether every record was verified (after a login, and after each reload).
+function showVerified(chart) {
+  const refused = chart.refused.length;
+  $("status").textContent = refused === 0
+    ? "Every record was verified and decrypted in this browser."
+    : `${refused} events could not be verified or opened and are not shown.`;
+}
+
 // Draw a chart context with every tab; after she writes, a tab reloads it. A reload that
 // finishes after the session ended draws nothing.
 function show(context, tab = undefined) {
@@ -52,7 +65,9 @@ function show(context, tab = undefined) {
     // She stays on the tab she wrote from.
     const tab = selectedTab();
     const reloaded = await openChart(context.connection, context.signer, context.relay);
-    if (sessionLive(token)) show(reloaded, tab);
+    if (!sessionLive(token)) return;
+    showVerified(reloaded.chart);
+    show(reloaded, tab);
   };
   drawChart(context, tab);
 }
@@ -81,12 +96,8 @@ async function showChart(signer) {
     throw error;
   }
   currentRelay = relay;
-  const { chart } = context;
   $("login").hidden = true;
-  const refused = chart.refused.length;
-  $("status").textContent = refused === 0
-    ? "Every record was verified and decrypted in this browser."
-    : `${refused} events could not be verified or opened and are not shown.`;
+  showVerified(context.chart);
   rememberPractice(connection);
   show(context);
   return context;

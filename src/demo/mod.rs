@@ -4,8 +4,9 @@
 //! writes them under `keys/` and a configuration beside them, and, once the relay and Blossom
 //! run, seeds the practice through the same protocol a real one uses: the roster and epoch
 //! grants, enrolments, charts written by the doctor and the nurse, an encrypted PDF on Blossom,
-//! a message thread, one patient's consent to FHIR sharing (so the gateway can read only her),
-//! and a guardian of two children. Everything is labelled synthetic. `demo.json` records what
+//! a message thread, one patient's consent to FHIR sharing and another's opt-in to emergency
+//! access (so the gateway can read only those two), an emergency room with the emergency
+//! permission, and a guardian of two children. Everything is labelled synthetic. `demo.json` records what
 //! the banner shows, so later runs print it again without seeding twice.
 
 pub mod charts;
@@ -37,6 +38,8 @@ use crate::stack::Urls;
 pub const DEMO_PRACTICE_NAME: &str = "Demo practice (synthetic)";
 /// The outside facility the demo's consenting patient shares with.
 pub const DEMO_FACILITY: &str = "demo-hospital";
+/// The emergency room registered with the emergency permission (break-glass).
+pub const DEMO_EMERGENCY_ROOM: &str = "demo-er";
 
 /// Who the demo practice's keys belong to, in `keys/<name>.nsec`.
 const STAFF: [&str; 7] = [
@@ -204,6 +207,12 @@ pub struct DemoInfo {
     pub consenting_patient_fhir_id: String,
     /// The demo facility's API key.
     pub fhir_api_key: String,
+    /// The demo emergency room's API key (the emergency scope alone).
+    #[serde(default)]
+    pub emergency_api_key: String,
+    /// The gateway id of the patient who opted in to emergency access (the login patient).
+    #[serde(default)]
+    pub emergency_patient_fhir_id: String,
     /// Where the keys are.
     pub keys_dir: PathBuf,
 }
@@ -266,6 +275,7 @@ impl DemoInfo {
             "\nLog in as {name} (synthetic patient):\n  nsec              {nsec}\n  connection string {connection}\n\
              \nRead her chart with the ehr CLI (from the repository):\n  EHR_NSEC={nsec} cargo run --release --bin ehr -- --home /tmp/demo-patient --nsec-env EHR_NSEC practice connect '{connection}'\n  EHR_NSEC={nsec} cargo run --release --bin ehr -- --home /tmp/demo-patient --nsec-env EHR_NSEC chart show --patient {npub}\n\
              \nAn outside facility ({facility}) reads {consenting}'s chart, the only one shared:\n  BASE={fhir}\n  TOKEN={api_key}\n  curl -s -H \"Authorization: Bearer $TOKEN\" \"$BASE/Patient\"\n  curl -s -H \"Authorization: Bearer $TOKEN\" \"$BASE/Patient/{fhir_id}/\\$everything\"\n\
+             \nAn emergency room ({er}) with the emergency permission gets {name}'s summary (she opted in; she is told):\n  curl -s -H \"Authorization: Bearer {er_key}\" \"$BASE/Patient/{er_patient}/\\$summary?reason=unconscious+on+arrival\"\n\
              \nDemo keys (root, staff, agents, patients): {keys}\nStop with Ctrl-C; run the same command again to continue with the same data.\n",
             name = self.patient_name,
             npub = patient.as_ref().map(Identity::npub).unwrap_or_default(),
@@ -273,6 +283,9 @@ impl DemoInfo {
             consenting = self.consenting_patient,
             api_key = self.fhir_api_key,
             fhir_id = self.consenting_patient_fhir_id,
+            er = DEMO_EMERGENCY_ROOM,
+            er_key = self.emergency_api_key,
+            er_patient = self.emergency_patient_fhir_id,
             keys = self.keys_dir.display(),
         ));
         if let Some(clinic) = &urls.clinic {
@@ -581,11 +594,27 @@ pub async fn seed(
     })
     .await?;
 
+    // The login patient opted in to emergency access.
+    let opted_in = keys
+        .patients
+        .first()
+        .ok_or_else(|| StackError::Demo("no patient 0".into()))?
+        .public_key();
+    let opt_in = ehr_client::demo::emergency_access_consent(&opted_in.to_hex());
+    operate(
+        &doctor,
+        &root_pk,
+        Timestamp::now(),
+        "an emergency opt-in",
+        |state| practice::consent(state, &opted_in, opt_in),
+    )
+    .await?;
+
     schedule::seed(urls, keys, &root_pk).await?;
 
-    let fhir_api_key = match gateway_database_url {
-        Some(url) => demo_api_key(url).await?,
-        None => String::new(),
+    let (fhir_api_key, emergency_api_key) = match gateway_database_url {
+        Some(url) => demo_api_keys(url).await?,
+        None => (String::new(), String::new()),
     };
     for actor in [root, admin, doctor, nurse, patient_actor] {
         actor.client.disconnect().await;
@@ -597,6 +626,8 @@ pub async fn seed(
         consenting_patient: format!("{} {}", consenting_person.given, consenting_person.family),
         consenting_patient_fhir_id: ehr_fhir_gateway::served::patient_id(&consenting.public_key()),
         fhir_api_key,
+        emergency_api_key,
+        emergency_patient_fhir_id: ehr_fhir_gateway::served::patient_id(&opted_in),
         keys_dir: keys_dir.to_owned(),
     };
     let json = serde_json::to_string_pretty(&info)
@@ -642,26 +673,33 @@ async fn upload_document(
 /// An API key for the demo facility, written straight into the gateway's database. API keys
 /// are issued to registered clients only, so the facility is registered first, with no
 /// backend-services keys (an empty JWKS: it can never get a token from the token endpoint).
-async fn demo_api_key(database_url: &str) -> Result<String, StackError> {
+async fn demo_api_keys(database_url: &str) -> Result<(String, String), StackError> {
     let store = ehr_fhir_gateway::store::Store::open(database_url).await?;
     let now = i64::try_from(Timestamp::now().as_secs()).unwrap_or(i64::MAX);
-    let scopes = ["system/*.read".to_owned()];
-    let live = store
-        .smart_client(DEMO_FACILITY)
-        .await?
-        .is_some_and(|client| client.revoked_at.is_none());
-    if !live {
-        store
-            .register_client(
-                DEMO_FACILITY,
-                &ehr_fhir_gateway::smart::no_keys(),
-                &scopes,
-                "nostr-ehr demo",
-                now,
-            )
-            .await?;
+    let read = vec!["system/*.read".to_owned()];
+    let emergency = vec![ehr_fhir_gateway::scopes::EMERGENCY_SCOPE.to_owned()];
+    for (client, scopes) in [(DEMO_FACILITY, &read), (DEMO_EMERGENCY_ROOM, &emergency)] {
+        let live = store
+            .smart_client(client)
+            .await?
+            .is_some_and(|client| client.revoked_at.is_none());
+        if !live {
+            store
+                .register_client(
+                    client,
+                    &ehr_fhir_gateway::smart::no_keys(),
+                    scopes,
+                    "nostr-ehr demo",
+                    now,
+                )
+                .await?;
+        }
     }
-    Ok(store
-        .add_api_key(DEMO_FACILITY, &scopes, now, now + 365 * 86_400)
-        .await?)
+    let year = now + 365 * 86_400;
+    Ok((
+        store.add_api_key(DEMO_FACILITY, &read, now, year).await?,
+        store
+            .add_api_key(DEMO_EMERGENCY_ROOM, &emergency, now, year)
+            .await?,
+    ))
 }

@@ -91,7 +91,7 @@ async function run() {
     await openPatient(page, input.mateo);
     result.mateo = await page.textContent("#chart-heading");
     // The Summary (the tab a chart opens on) names the doses overdue or due now.
-    await page.getByRole("tab", { name: "Summary" }).click();
+    await page.getByRole("tab", { name: "Summary", exact: true }).click();
     await page.locator("#panel-summary h3", { hasText: "Immunizations due" }).waitFor();
     result.summaryDue = await page.locator("#panel-summary .due-immunizations li").allTextContents();
     await page.getByRole("tab", { name: "Immunizations" }).click();

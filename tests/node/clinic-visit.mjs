@@ -115,7 +115,7 @@ try {
   result.timelineToday = await todayBlock.textContent();
   if (input.timelineScreenshot) await page.locator("#panel-timeline").screenshot({ path: input.timelineScreenshot });
 
-  await page.getByRole("tab", { name: "Summary" }).click();
+  await page.getByRole("tab", { name: "Summary", exact: true }).click();
   await page.locator("#panel-summary").waitFor();
   await page.screenshot({ path: input.screenshot, fullPage: true });
   // What the forms say once all is saved: errors there would be a write that failed.

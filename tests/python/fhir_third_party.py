@@ -10,8 +10,11 @@ Driven by tests/tests/fhir_third_party.rs; installed by scripts/python-tools.
       CapabilityStatement, a private_key_jwt assertion signed with PyJWT, the token, then reads,
       searches (following next links) and $everything through fhirclient; then issue 23's
       search parameters through fhirclient's own search and models: `_sort=-date` paged by
-      fhirclient, `_elements`, `_summary=true` and the compartment `Patient/[id]/Observation`.
-      Every resource returned is validated. Also checks that an assertion signed by an
+      fhirclient, `_elements`, `_summary=true`, the compartment `Patient/[id]/Observation`, and
+      fhirclient's own `include()`: `_include=Observation:subject`,
+      `_include=DiagnosticReport:result` and `_revinclude=Provenance:target`, whose every
+      Provenance signature is checked here with BIP-340 (written from the specification, no
+      Nostr library). Every resource returned is validated. Also checks that an assertion signed by an
       unregistered key gets no token. Prints a JSON summary.
   validate FILE --schema PATH
       Validate every FHIR resource in FILE (one JSON resource per line) and print a summary.
@@ -21,7 +24,9 @@ A resource is valid when all three independent validators accept it: fhirclient'
 """
 
 import argparse
+import base64
 import datetime
+import hashlib
 import json
 import pathlib
 import sys
@@ -209,6 +214,7 @@ def run(args):
     if not vitals.entry:
         fail("no vital-signs Observation found by category")
     issue_23 = search_parameters(smart, validators, patients[0])
+    issue_23.update(includes(smart, validators, patients[0]))
 
     print(
         json.dumps(
@@ -290,6 +296,142 @@ def search_parameters(smart, validators, patient):
     if ids != [o.id for o in newest_first]:
         fail(f"Patient/[id]/Observation differs from Observation?patient=[id]: {ids}")
     return {"sorted": len(newest_first), "elements": len(shown), "compartment": len(ids)}
+
+
+# BIP-340 Schnorr verification, from the specification's reference code (secp256k1, affine
+# coordinates): slow and not constant-time, which is fine for checking public signatures.
+SECP_P = 2**256 - 2**32 - 977
+SECP_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+SECP_G = (
+    0x79BE667EF9DCBBAC55A06295CE870B07029BFCDB2DCE28D959F2815B16F81798,
+    0x483ADA7726A3C4655DA4FBFC0E1108A8FD17B448A68554199C47D08FFB10D4B8,
+)
+
+
+def point_add(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if a[0] == b[0] and a[1] != b[1]:
+        return None
+    if a == b:
+        slope = 3 * a[0] * a[0] * pow(2 * a[1], SECP_P - 2, SECP_P) % SECP_P
+    else:
+        slope = (b[1] - a[1]) * pow(b[0] - a[0], SECP_P - 2, SECP_P) % SECP_P
+    x = (slope * slope - a[0] - b[0]) % SECP_P
+    return (x, (slope * (a[0] - x) - a[1]) % SECP_P)
+
+
+def point_mul(point, scalar):
+    result = None
+    for bit in range(256):
+        if (scalar >> bit) & 1:
+            result = point_add(result, point)
+        point = point_add(point, point)
+    return result
+
+
+def lift_x(x):
+    if x >= SECP_P:
+        return None
+    y_squared = (pow(x, 3, SECP_P) + 7) % SECP_P
+    y = pow(y_squared, (SECP_P + 1) // 4, SECP_P)
+    if pow(y, 2, SECP_P) != y_squared:
+        return None
+    return (x, y if y % 2 == 0 else SECP_P - y)
+
+
+def tagged_hash(tag, message):
+    tag_hash = hashlib.sha256(tag.encode()).digest()
+    return hashlib.sha256(tag_hash + tag_hash + message).digest()
+
+
+def schnorr_verify(message, public_key, signature):
+    """BIP-340 verification of a 64-byte `signature` of the 32-byte `message` by the x-only
+    `public_key`."""
+    point = lift_x(int.from_bytes(public_key, "big"))
+    r = int.from_bytes(signature[:32], "big")
+    s = int.from_bytes(signature[32:], "big")
+    if point is None or r >= SECP_P or s >= SECP_N:
+        return False
+    challenge = tagged_hash("BIP0340/challenge", signature[:32] + public_key + message)
+    e = int.from_bytes(challenge, "big") % SECP_N
+    nonce = point_add(point_mul(SECP_G, s), point_mul(point, SECP_N - e))
+    return nonce is not None and nonce[1] % 2 == 0 and nonce[0] == r
+
+
+AUTHOR_SIGNATURE = ("urn:iso-astm:E1762-95:2013", "1.2.840.10065.1.12.1.1")
+PUBKEY_SYSTEM = "urn:nostr-ehr:nostr-pubkey"
+
+
+def check_provenance(provenance, target):
+    """A Provenance (fhirclient's model) of `target` ("Type/id/_history/n"): its author agent,
+    and its signature, which must verify with BIP-340 against the author's key; a changed
+    signature must not."""
+    if [t.reference for t in provenance.target] != [target]:
+        fail(f"Provenance {provenance.id} targets {[t.reference for t in provenance.target]}")
+    author = provenance.agent[0]
+    if author.type.coding[0].code != "author" or author.who.identifier.system != PUBKEY_SYSTEM:
+        fail(f"Provenance {provenance.id}: no author agent")
+    if author.onBehalfOf is None or author.onBehalfOf.identifier.system != PUBKEY_SYSTEM:
+        fail(f"Provenance {provenance.id}: no practice the author acted for")
+    signature = provenance.signature[0]
+    if (signature.type[0].system, signature.type[0].code) != AUTHOR_SIGNATURE:
+        fail(f"Provenance {provenance.id}: not an author's signature")
+    event = json.loads(base64.b64decode(signature.data))
+    if event["pubkey"] != author.who.identifier.value or event["pubkey"] != signature.who.identifier.value:
+        fail(f"Provenance {provenance.id}: the signer is not the author")
+    message = bytes.fromhex(event["id"])
+    key = bytes.fromhex(event["pubkey"])
+    sig = bytes.fromhex(event["sig"])
+    if not schnorr_verify(message, key, sig):
+        fail(f"Provenance {provenance.id}: the author's signature does not verify")
+    changed = bytes([sig[0] ^ 1]) + sig[1:]
+    if schnorr_verify(message, key, changed):
+        fail("a changed signature verifies: the check is broken")
+
+
+def includes(smart, validators, patient):
+    """`_include` and `_revinclude` through fhirclient's FHIRSearch.include(): matches and
+    included resources parsed by its strict models, pages followed by it, the raw answers
+    validated, and each Provenance's signature verified."""
+    from fhirclient.models.diagnosticreport import DiagnosticReport
+    from fhirclient.models.observation import Observation
+    from fhirclient.models.provenance import Provenance
+
+    def by_mode(search, what):
+        validators.check(smart.server.request_json(search.construct()), what)
+        found = {"match": [], "include": []}
+        for bundle in search.perform_iter(smart.server):
+            for entry in bundle.entry or []:
+                found[entry.search.mode].append(entry.resource)
+        return found["match"], found["include"]
+
+    search = Observation.where(struct={"patient": patient}).include("target", Provenance, reverse=True)
+    if "_revinclude=Provenance:target" not in search.construct():
+        fail(f"fhirclient built {search.construct()}")
+    matches, provenances = by_mode(search, "_revinclude=Provenance:target")
+    if not matches or len(provenances) != len(matches):
+        fail(f"_revinclude: {len(provenances)} Provenances for {len(matches)} Observations")
+    by_target = {p.target[0].reference: p for p in provenances if isinstance(p, Provenance)}
+    for observation in matches:
+        target = f"Observation/{observation.id}/_history/{observation.meta.versionId}"
+        if target not in by_target:
+            fail(f"no Provenance of {target}")
+        check_provenance(by_target[target], target)
+
+    search = Observation.where(struct={"patient": patient}).include("subject")
+    subjects, patients = by_mode(search, "_include=Observation:subject")
+    if len(subjects) != len(matches) or [p.id for p in patients] != [patient]:
+        fail(f"_include=Observation:subject brought {[p.id for p in patients]}")
+
+    search = DiagnosticReport.where(struct={"patient": patient}).include("result")
+    reports, results = by_mode(search, "_include=DiagnosticReport:result")
+    wanted = {r.reference.rsplit("/", 1)[-1] for report in reports for r in report.result or []}
+    if not wanted or {o.id for o in results} != wanted:
+        fail(f"_include=DiagnosticReport:result brought {[o.id for o in results]}, not {wanted}")
+    return {"revinclude": len(provenances), "signatures": len(by_target), "included_results": len(results)}
 
 
 def validate(args):

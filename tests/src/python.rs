@@ -1,5 +1,6 @@
 //! The independent Python checks (`tests/python/fhir_third_party.py`: fhirclient, fhir.resources
-//! and the R4 JSON schema), run with the python3 that `scripts/python-tools` puts on PATH.
+//! and the R4 JSON schema; `tests/python/shl_client.py`: a SMART Health Links client with
+//! jwcrypto), run with the python3 that `scripts/python-tools` puts on PATH.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -15,15 +16,31 @@ pub fn r4_schema() -> PathBuf {
 /// Run `fhir_third_party.py` with `args`; the one line of JSON it prints last. An error when
 /// the Python tools are missing, the script fails, or its answer names an error.
 pub fn fhir_third_party(args: &[&str]) -> anyhow::Result<Value> {
+    run(
+        "fhir_third_party.py",
+        "import fhirclient, fhir.resources, jsonschema, jwt",
+        args,
+    )
+}
+
+/// Run `shl_client.py` (a SMART Health Links client written from the specification, with
+/// jwcrypto's JWE) with `args`, as [`fhir_third_party`] runs its script.
+pub fn shl_client(args: &[&str]) -> anyhow::Result<Value> {
+    run("shl_client.py", "import jwcrypto", args)
+}
+
+fn run(script: &str, imports: &str, args: &[&str]) -> anyhow::Result<Value> {
     let ready = Command::new("python3")
-        .args(["-c", "import fhirclient, fhir.resources, jsonschema, jwt"])
+        .args(["-c", imports])
         .status()
         .is_ok_and(|s| s.success());
     ensure!(
         ready,
-        "python3 with fhirclient 4.4, fhir.resources, jsonschema and PyJWT is needed: eval \"$(scripts/python-tools)\" first (scripts/test does)"
+        "python3 with the test tools is needed ({imports}): eval \"$(scripts/python-tools)\" first (scripts/test does)"
     );
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/fhir_third_party.py");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(script);
     let output = Command::new("python3")
         .arg(script)
         .args(args)

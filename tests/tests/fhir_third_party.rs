@@ -4,10 +4,14 @@
 //! - SMART on FHIR's Python client, `fhirclient` 4.4, runs Backend Services against the gateway
 //!   (discovery, RS384 and ES384 `private_key_jwt`, the token) and reads, searches, pages and
 //!   runs `$everything` through its own models, and issue 23's search parameters through its
-//!   own search and pagination: `_sort=-date`, `_elements`, `_summary=true` and the patient
-//!   compartment `Patient/[id]/Observation`;
+//!   own search and pagination: `_sort=-date`, `_elements`, `_summary=true`, the patient
+//!   compartment `Patient/[id]/Observation`, and through its `include()`
+//!   `_include=Observation:subject`, `_include=DiagnosticReport:result` and
+//!   `_revinclude=Provenance:target`, each Provenance's Nostr signature verified by the script's
+//!   own BIP-340 code;
 //! - every answer of this suite's tour of the API (searches of every type, reads, includes,
 //!   counts, sorts, `_elements` and `_summary` views tagged SUBSETTED, compartments,
+//!   `_include`s, `_revinclude=Provenance:target`, Provenance searches and reads,
 //!   `$everything`, Bulk Data NDJSON, OperationOutcomes, the AuditEvents of the access log)
 //!   validates with fhirclient's R4 models, `fhir.resources` (R4B) and the official R4 JSON
 //!   schema at `../shared/fhir/fhir.r4.schema.json`.
@@ -163,12 +167,35 @@ async fn tour(gateway: &Running, practice: &TestPractice, token: &str, out: &Pat
         format!("Patient/{first}/Observation?_sort=-date"),
         format!("Patient/{first}/Patient"),
         format!("Patient/{first}/Immunization?_summary=true"),
+        "Observation?_revinclude=Provenance:target&_include=Observation:patient".to_owned(),
+        "DiagnosticReport?_include=DiagnosticReport:result&_revinclude=Provenance:target"
+            .to_owned(),
+        "MedicationRequest?_include=MedicationRequest:encounter&_include=MedicationRequest:medication"
+            .to_owned(),
+        "Condition?_summary=true&_revinclude=Provenance:target".to_owned(),
+        format!("Provenance?patient={first}&_count=5"),
     ] {
         let (status, answer) = get_json(gateway, Some(token), &format!("{base}/{path}")).await;
         assert_eq!(status, StatusCode::OK, "{path}: {answer}");
         assert!(answer["total"].as_u64().unwrap() >= 1, "{path}: {answer}");
         collected.push(answer);
     }
+    // A Provenance read by id.
+    let (_, provenances) = get_json(
+        gateway,
+        Some(token),
+        &format!("{base}/Provenance?patient={first}&_count=1"),
+    )
+    .await;
+    let id = provenances["entry"][0]["resource"]["id"].as_str().unwrap();
+    let (status, provenance) =
+        get_json(gateway, Some(token), &format!("{base}/Provenance/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{provenance}");
+    assert!(
+        provenance["signature"][0]["data"].is_string(),
+        "{provenance}"
+    );
+    collected.push(provenance);
     // Errors are OperationOutcomes.
     for (token, path, status) in [
         (
@@ -204,6 +231,18 @@ async fn tour(gateway: &Running, practice: &TestPractice, token: &str, out: &Pat
             "Observation?_summary=true&_elements=code",
             StatusCode::BAD_REQUEST,
         ),
+        (
+            Some(token),
+            "Observation?_include:iterate=Observation:patient",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Some(token),
+            "Observation?_revinclude=Observation:patient",
+            StatusCode::BAD_REQUEST,
+        ),
+        (Some(token), "Provenance?code=x", StatusCode::BAD_REQUEST),
+        (Some(token), "Provenance/nope-v1", StatusCode::NOT_FOUND),
     ] {
         let (got, outcome) = get_json(gateway, token, &format!("{base}/{path}")).await;
         assert_eq!(got, status, "{path}");
@@ -334,6 +373,15 @@ async fn fhirclient_runs_backend_services_and_every_answer_validates_independent
                 "{alg} {what}: {summary}"
             );
         }
+        // `_revinclude=Provenance:target`: one Provenance per Observation, each signature
+        // verified by the script; `_include=DiagnosticReport:result` brought the results.
+        let found = &summary["search_parameters"];
+        assert_eq!(found["revinclude"], 5, "{alg}: {summary}");
+        assert_eq!(found["signatures"], 5, "{alg}: {summary}");
+        assert!(
+            found["included_results"].as_u64().unwrap() >= 1,
+            "{alg}: {summary}"
+        );
     }
 
     // The tour, validated.
@@ -354,6 +402,7 @@ async fn fhirclient_runs_backend_services_and_every_answer_validates_independent
         "OperationOutcome",
         "AuditEvent",
         "Bundle",
+        "Provenance",
     ] {
         assert!(
             summary["types"][kind].as_u64().unwrap_or(0) > 0,

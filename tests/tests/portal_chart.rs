@@ -289,6 +289,8 @@ async fn every_tab_of_her_chart_shows_what_the_cli_folds_at_375_px() {
             "Orders & results",
             "Documents",
             "Access log",
+            // Registered by summary.js (her IPS and SMART Health Links).
+            "Emergency summary",
             "Appointments",
             // Registered by records.js and share.js (what she writes and takes with her).
             "Things I take",

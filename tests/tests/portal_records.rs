@@ -413,7 +413,15 @@ async fn a_patient_writes_messages_and_consent_in_the_browser_and_the_practice_s
         everything(&fhir, &info.fhir_api_key, &info.consenting_patient_fhir_id).await,
         200
     );
-    // Staff maintenance rotates her chart key away from the gateway.
+    // The demo has her opted in to emergency access, which keeps her keys at the gateway (for
+    // `$summary` only): staff record her withdrawal of that too, then maintenance rotates her
+    // chart key away from the gateway.
+    let maria_npub = maria.npub();
+    ehr(
+        &doctor_home,
+        &keys.doctor,
+        &["consent", "withdraw-emergency", "--patient", &maria_npub],
+    );
     ehr(&doctor_home, &keys.doctor, &["rotate"]);
     let gateway = RelayClient::connect(&relay, &keys.gateway, Duration::from_secs(10))
         .await

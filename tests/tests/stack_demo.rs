@@ -170,6 +170,22 @@ async fn the_demo_practice_is_what_the_banner_says() {
         StatusCode::OK,
         "a patient who did not consent was served"
     );
+    // The demo emergency room: Maria opted in, so her summary, with a reason, and nothing else.
+    assert_eq!(info.emergency_patient_fhir_id, maria_id);
+    let emergency = |path: String| {
+        let request = http
+            .get(format!("{base}{path}"))
+            .bearer_auth(&info.emergency_api_key);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        emergency(format!("/Patient/{maria_id}/$summary?reason=unconscious")).await,
+        StatusCode::OK
+    );
+    assert_ne!(
+        emergency(format!("/Patient/{maria_id}/$everything")).await,
+        StatusCode::OK
+    );
     stack.stop().await;
 
     // A second start finds the demo seeded and shows the same banner.

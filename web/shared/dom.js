@@ -39,3 +39,21 @@ export function download(blob, name) {
     if (offered.delete(url)) URL.revokeObjectURL(url);
   }, 60000);
 }
+
+const SVG = "http://www.w3.org/2000/svg";
+
+// A QR code (`{size, path}` from the core's encoder) as an SVG image named `label`.
+export function qrImage(qr, label) {
+  const svg = document.createElementNS(SVG, "svg");
+  for (const [name, value] of [["viewBox", `0 0 ${qr.size} ${qr.size}`], ["role", "img"],
+    ["aria-label", label], ["shape-rendering", "crispEdges"], ["class", "qr"]]) {
+    svg.setAttribute(name, value);
+  }
+  const light = document.createElementNS(SVG, "rect");
+  for (const [name, value] of [["width", qr.size], ["height", qr.size], ["fill", "#fff"]]) light.setAttribute(name, value);
+  const dark = document.createElementNS(SVG, "path");
+  dark.setAttribute("d", qr.path);
+  dark.setAttribute("fill", "#000");
+  svg.append(light, dark);
+  return svg;
+}

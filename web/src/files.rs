@@ -135,6 +135,12 @@ impl Assets {
     }
 
     /// The file at `path`.
+    /// Serve `html` as a page at `path` (an app's second page: the portal's link viewer).
+    pub fn add_page(&mut self, path: &str, html: &str) {
+        self.files
+            .insert(path.to_owned(), Asset::new(html.to_owned(), "page.html"));
+    }
+
     pub fn get(&self, path: &str) -> Option<&Asset> {
         self.files.get(path)
     }

@@ -125,6 +125,32 @@ pub async fn serve(
     service: &'static str,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WebError> {
+    serve_with_pages(listener, config, app, &[], service, shutdown).await
+}
+
+/// A second page of an app, at its own path with its own `connect-src`: the portal's SMART
+/// Health Link viewer, which POSTs to whatever manifest URL a link names. `{{gateway}}` in its
+/// HTML is filled as in the app's page.
+#[derive(Debug, Clone, Copy)]
+pub struct Page<'a> {
+    /// Where it is served (`/viewer`).
+    pub path: &'a str,
+    /// Its HTML.
+    pub html: &'a str,
+    /// Its `connect-src` beside `'self'` and the app's configured origins (source expressions
+    /// written in code, such as `https:`), instead of WebSockets.
+    pub connect_src: &'a [&'a str],
+}
+
+/// [`serve`] with `pages` beside the app's own page.
+pub async fn serve_with_pages(
+    listener: TcpListener,
+    config: AppConfig,
+    app: App<'_>,
+    pages: &[Page<'_>],
+    service: &'static str,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WebError> {
     let dir = config
         .assets
         .clone()
@@ -149,6 +175,14 @@ pub async fn serve(
         .unwrap_or(DEFAULT_LOCK_AFTER_SECS)
         .max(1);
     assets.fill("lock_after_secs", &lock_after.to_string());
+    let mut page_policies = Vec::with_capacity(pages.len());
+    for page in pages {
+        let html = page
+            .html
+            .replace("{{gateway}}", &escape(gateway.trim_end_matches('/')));
+        assets.add_page(page.path, &html);
+        page_policies.push((page.path.to_owned(), page.connect_src.join(" ")));
+    }
     // Last: the worker's version covers the page as served (a new lock time is a new worker).
     if let Some(worker) = app.service_worker {
         assets.add_service_worker(worker);
@@ -160,7 +194,7 @@ pub async fn serve(
             "the browser apps' WebAssembly is not built: run scripts/build-web; until then the page says so"
         );
     }
-    let router = router(assets, &origins, service)?;
+    let router = router_with_pages(assets, &origins, &page_policies, service)?;
     tracing::info!(service, local = %listener.local_addr()?, assets = %dir.display(), "listening");
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
@@ -213,15 +247,46 @@ pub fn router(
     origins: &[String],
     service: &'static str,
 ) -> Result<Router, WebError> {
+    router_with_pages(assets, origins, &[], service)
+}
+
+/// The policies of an app: its own, and each second page's by path.
+#[derive(Debug)]
+struct Policies {
+    app: HeaderValue,
+    pages: Vec<(String, HeaderValue)>,
+}
+
+/// [`router`] where each of `pages` (path, extra `connect-src` sources) gets the app's policy
+/// with `connect-src` = `'self'`, those sources and `origins`, instead of WebSockets.
+pub fn router_with_pages(
+    assets: Assets,
+    origins: &[String],
+    pages: &[(String, String)],
+    service: &'static str,
+) -> Result<Router, WebError> {
     let policy = content_security_policy(origins)?;
-    let csp = HeaderValue::from_str(&policy).map_err(|_| WebError::Origin(origins.join(" ")))?;
+    let header_of =
+        |text: &str| HeaderValue::from_str(text).map_err(|_| WebError::Origin(origins.join(" ")));
+    let mut policies = Policies {
+        app: header_of(&policy)?,
+        pages: Vec::with_capacity(pages.len()),
+    };
+    for (path, sources) in pages {
+        let page = policy.replacen(
+            "connect-src 'self' ws: wss:",
+            &format!("connect-src 'self' {sources}"),
+            1,
+        );
+        policies.pages.push((path.clone(), header_of(&page)?));
+    }
     Ok(Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(file)
         .with_state(Arc::new(assets))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CONTENT_SECURITY_POLICY,
-            csp,
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(policies),
+            policy_header,
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
@@ -239,6 +304,25 @@ pub fn router(
             service,
             ehr_service::metrics::observe,
         )))
+}
+
+/// The CSP of the page or file asked for: a second page's own, else the app's.
+async fn policy_header(
+    State(policies): State<Arc<Policies>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let policy = policies
+        .pages
+        .iter()
+        .find(|(path, _)| path == request.uri().path())
+        .map_or(&policies.app, |(_, policy)| policy)
+        .clone();
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_SECURITY_POLICY, policy);
+    response
 }
 
 /// A file by path, revalidated on every use (`no-cache` with a strong `ETag`): the names do not

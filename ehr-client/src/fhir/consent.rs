@@ -216,6 +216,50 @@ impl Consent {
         recipients
     }
 
+    /// Whether this consent is a decision about emergency access (its root provision's
+    /// purpose names [`EMERGENCY_TREATMENT`]) rather than about sharing: each kind of decision
+    /// has its own newest consent ([`crate::chart::Chart::newest_consent`] and
+    /// [`crate::chart::Chart::newest_emergency_consent`]), and a withdrawal keeps the purpose.
+    pub fn is_emergency_access(&self) -> bool {
+        self.provision.as_ref().is_some_and(|root| {
+            root.purpose.iter().any(|p| {
+                p.system.as_deref() == Some(ACT_REASON_SYSTEM)
+                    && p.code.as_deref() == Some(EMERGENCY_TREATMENT)
+            })
+        })
+    }
+
+    /// Whether this consent opts the patient in to emergency access at `now`: a facility the
+    /// practice registered with the emergency permission may then have her patient summary
+    /// without her consent naming it, stating a reason, and she is told. It fails closed like
+    /// [`Self::fhir_recipients`]: active, a root `permit` in force whose only purpose is
+    /// `ETREAT`, any action only `disclose`, no actor (the facility is not known in advance),
+    /// nothing limiting the data and no nested rule.
+    pub fn permits_emergency_access(&self, now: Timestamp) -> bool {
+        let Some(root) = self.provision.as_ref() else {
+            return false;
+        };
+        self.status == ConsentState::Active
+            && root.type_ == Some(ConsentProvisionType::Permit)
+            && in_force(root.period.as_ref(), now)
+            && root.actor.is_empty()
+            && root.provision.is_empty()
+            && root.class.is_empty()
+            && root.code.is_empty()
+            && root.data.is_empty()
+            && root.data_period.is_none()
+            && root.security_label.is_empty()
+            && root
+                .action
+                .iter()
+                .all(|a| a.has_code(Some(CONSENT_ACTION_SYSTEM), DISCLOSE))
+            && !root.purpose.is_empty()
+            && root.purpose.iter().all(|p| {
+                p.system.as_deref() == Some(ACT_REASON_SYSTEM)
+                    && p.code.as_deref() == Some(EMERGENCY_TREATMENT)
+            })
+    }
+
     /// The next version of this consent, withdrawn: status `inactive`, `meta.versionId` one
     /// higher, tagged [`RecordAction::StatusUpdate`]. Publish it under the same kind (2105).
     pub fn withdrawal(&self) -> Resource {
@@ -278,6 +322,10 @@ pub const ACT_REASON_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-Ac
 
 /// v3-ActReason `TREAT`: the purpose the gateway shares for.
 pub const TREATMENT: &str = "TREAT";
+
+/// v3-ActReason `ETREAT`, emergency treatment: the purpose of a patient's opt-in to
+/// break-glass access ([`Consent::emergency_access`]).
+pub const EMERGENCY_TREATMENT: &str = "ETREAT";
 
 impl ConsentProvision {
     /// Whether the gateway, which discloses whole charts for treatment, can honour this root
@@ -438,48 +486,74 @@ impl Consent {
                 ..Reference::default()
             },
         };
-        Consent {
-            id: Some(uuid::Uuid::new_v4().to_string()),
-            meta: Some(Meta {
-                version_id: Some("1".to_owned()),
-                ..Meta::default()
-            }),
-            status: ConsentState::Active,
-            scope: CodeableConcept::coded(
-                "http://terminology.hl7.org/CodeSystem/consentscope",
-                "patient-privacy",
-                "Privacy Consent",
-            ),
-            category: vec![CodeableConcept::coded(
-                "http://loinc.org",
-                "59284-0",
-                "Patient Consent",
+        let provision = ConsentProvision {
+            type_: Some(ConsentProvisionType::Permit),
+            actor: facilities.iter().map(recipient).collect(),
+            action: vec![CodeableConcept::coded(
+                CONSENT_ACTION_SYSTEM,
+                DISCLOSE,
+                "Disclose",
             )],
-            patient: Reference::to("Patient", patient_id),
-            date_time: Some(date_time.to_owned()),
-            performer: vec![Reference::to("Patient", patient_id)],
-            policy_rule: Some(CodeableConcept::coded(
-                "http://terminology.hl7.org/CodeSystem/v3-ActCode",
-                "OPTIN",
-                "opt-in",
-            )),
-            provision: Some(ConsentProvision {
-                type_: Some(ConsentProvisionType::Permit),
-                actor: facilities.iter().map(recipient).collect(),
-                action: vec![CodeableConcept::coded(
-                    CONSENT_ACTION_SYSTEM,
-                    DISCLOSE,
-                    "Disclose",
-                )],
-                purpose: vec![Coding::new(ACT_REASON_SYSTEM, TREATMENT, "treatment")],
-                period: until.map(|end| Period {
-                    start: None,
-                    end: Some(end.to_owned()),
-                }),
-                ..ConsentProvision::default()
+            purpose: vec![Coding::new(ACT_REASON_SYSTEM, TREATMENT, "treatment")],
+            period: until.map(|end| Period {
+                start: None,
+                end: Some(end.to_owned()),
             }),
-            ..Consent::default()
-        }
-        .into()
+            ..ConsentProvision::default()
+        };
+        opt_in(patient_id, date_time, provision)
     }
+
+    /// An active opt-in of the patient `patient_id` to emergency access (purpose `ETREAT`, no
+    /// facility named: [`Self::permits_emergency_access`]), dated `date_time`.
+    pub fn emergency_access(patient_id: &str, date_time: &str) -> Resource {
+        let provision = ConsentProvision {
+            type_: Some(ConsentProvisionType::Permit),
+            action: vec![CodeableConcept::coded(
+                CONSENT_ACTION_SYSTEM,
+                DISCLOSE,
+                "Disclose",
+            )],
+            purpose: vec![Coding::new(
+                ACT_REASON_SYSTEM,
+                EMERGENCY_TREATMENT,
+                "emergency treatment",
+            )],
+            ..ConsentProvision::default()
+        };
+        opt_in(patient_id, date_time, provision)
+    }
+}
+
+/// A patient's privacy consent (an opt-in) with root rule `provision`, version 1.
+fn opt_in(patient_id: &str, date_time: &str, provision: ConsentProvision) -> Resource {
+    Consent {
+        id: Some(uuid::Uuid::new_v4().to_string()),
+        meta: Some(Meta {
+            version_id: Some("1".to_owned()),
+            ..Meta::default()
+        }),
+        status: ConsentState::Active,
+        scope: CodeableConcept::coded(
+            "http://terminology.hl7.org/CodeSystem/consentscope",
+            "patient-privacy",
+            "Privacy Consent",
+        ),
+        category: vec![CodeableConcept::coded(
+            "http://loinc.org",
+            "59284-0",
+            "Patient Consent",
+        )],
+        patient: Reference::to("Patient", patient_id),
+        date_time: Some(date_time.to_owned()),
+        performer: vec![Reference::to("Patient", patient_id)],
+        policy_rule: Some(CodeableConcept::coded(
+            "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+            "OPTIN",
+            "opt-in",
+        )),
+        provision: Some(provision),
+        ..Consent::default()
+    }
+    .into()
 }

@@ -13,12 +13,14 @@ mod appointment;
 mod codes;
 mod consent;
 mod datatypes;
+mod gateway_ids;
 mod resources;
 
 pub use appointment::*;
 pub use codes::*;
 pub use consent::*;
 pub use datatypes::*;
+pub use gateway_ids::*;
 pub use resources::*;
 
 use std::fmt;

@@ -105,7 +105,7 @@ impl Practice {
         PatientPolicy {
             consenting: self
                 .view(&self.admin)
-                .fhir_sharing_patients(&self.store, Timestamp::from_secs(self.clock)),
+                .gateway_patients(&self.store, Timestamp::from_secs(self.clock)),
         }
     }
 

@@ -23,9 +23,13 @@ enum Key {
     Reference(Box<str>),
 }
 
-/// Every search key of one resource, by parameter name.
+/// Every search key of one resource, by parameter name; parameters without a value are left
+/// out, and nothing keeps spare capacity (the gateway holds one per served resource).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SearchKeys(Vec<(&'static str, Vec<Key>)>);
+pub struct SearchKeys(Box<[ParamKeys]>);
+
+/// One search parameter's name and its values.
+type ParamKeys = (&'static str, Box<[Key]>);
 
 impl SearchKeys {
     /// The keys of `json`, a resource of `resource_type` as served.
@@ -33,12 +37,12 @@ impl SearchKeys {
         Self(
             params_of(resource_type)
                 .iter()
-                .map(|def| {
+                .filter_map(|def| {
                     let mut keys = Vec::new();
                     for found in values_at(json, def.paths) {
                         keys_of(def.kind, found, &mut keys);
                     }
-                    (def.name, keys)
+                    (!keys.is_empty()).then(|| (def.name, keys.into_boxed_slice()))
                 })
                 .collect(),
         )
@@ -49,7 +53,7 @@ impl SearchKeys {
         self.0
             .iter()
             .filter(move |(param, _)| *param == name)
-            .flat_map(|(_, keys)| keys)
+            .flat_map(|(_, keys)| keys.iter())
             .filter_map(|key| match key {
                 Key::Reference(id) => Some(&**id),
                 _ => None,
@@ -62,7 +66,7 @@ impl SearchKeys {
         self.0
             .iter()
             .filter(|(param, _)| *param == name)
-            .flat_map(|(_, keys)| keys)
+            .flat_map(|(_, keys)| keys.iter())
             .find_map(|key| match key {
                 Key::Date(range) if range.start != i64::MIN => Some(range.start),
                 Key::Date(range) if range.end != i64::MAX => Some(range.end.saturating_sub(1)),
@@ -75,7 +79,7 @@ impl SearchKeys {
         self.0
             .iter()
             .filter(|(param, _)| *param == name)
-            .flat_map(|(_, keys)| keys)
+            .flat_map(|(_, keys)| keys.iter())
             .any(|key| key_matches(wanted, key))
     }
 }

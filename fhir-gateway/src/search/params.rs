@@ -151,12 +151,93 @@ pub fn params_of(resource_type: ResourceType) -> &'static [ParamDef] {
     }
 }
 
-/// The `_include` values each type supports.
-pub fn includes_of(resource_type: ResourceType) -> &'static [&'static str] {
+/// One `_include` value: `[type]:[param]` follows the references of a reference parameter of
+/// the searched type to the resources of `target` in the same patient's chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncludeDef {
+    /// The value, `[type]:[param]`.
+    pub name: &'static str,
+    /// The reference parameter followed (its keys hold the referenced ids).
+    pub param: &'static str,
+    /// The type it reaches; `None` for one this gateway never serves (Medication: medications
+    /// are inline codes here, so `MedicationRequest:medication` includes nothing, but US Core
+    /// asks for it).
+    pub target: Option<ResourceType>,
+}
+
+const fn i(name: &'static str, param: &'static str, target: ResourceType) -> IncludeDef {
+    IncludeDef {
+        name,
+        param,
+        target: Some(target),
+    }
+}
+
+use ResourceType as T;
+
+const ENCOUNTER_INCLUDES: &[IncludeDef] = &[
+    i("Encounter:patient", "patient", T::Patient),
+    i("Encounter:subject", "subject", T::Patient),
+];
+const OBSERVATION_INCLUDES: &[IncludeDef] = &[
+    i("Observation:patient", "patient", T::Patient),
+    i("Observation:subject", "subject", T::Patient),
+];
+const CONDITION_INCLUDES: &[IncludeDef] = &[
+    i("Condition:patient", "patient", T::Patient),
+    i("Condition:subject", "subject", T::Patient),
+    i("Condition:encounter", "encounter", T::Encounter),
+];
+const MEDICATION_REQUEST_INCLUDES: &[IncludeDef] = &[
+    IncludeDef {
+        name: "MedicationRequest:medication",
+        param: "medication",
+        target: None,
+    },
+    i("MedicationRequest:patient", "patient", T::Patient),
+    i("MedicationRequest:subject", "subject", T::Patient),
+    i("MedicationRequest:encounter", "encounter", T::Encounter),
+];
+const ALLERGY_INTOLERANCE_INCLUDES: &[IncludeDef] =
+    &[i("AllergyIntolerance:patient", "patient", T::Patient)];
+const IMMUNIZATION_INCLUDES: &[IncludeDef] = &[i("Immunization:patient", "patient", T::Patient)];
+const SERVICE_REQUEST_INCLUDES: &[IncludeDef] = &[
+    i("ServiceRequest:patient", "patient", T::Patient),
+    i("ServiceRequest:subject", "subject", T::Patient),
+];
+const DIAGNOSTIC_REPORT_INCLUDES: &[IncludeDef] = &[
+    i("DiagnosticReport:result", "result", T::Observation),
+    i("DiagnosticReport:patient", "patient", T::Patient),
+    i("DiagnosticReport:subject", "subject", T::Patient),
+];
+const DOCUMENT_REFERENCE_INCLUDES: &[IncludeDef] = &[
+    i("DocumentReference:patient", "patient", T::Patient),
+    i("DocumentReference:subject", "subject", T::Patient),
+    i("DocumentReference:encounter", "encounter", T::Encounter),
+];
+
+/// The `_include` values each type supports: US Core's (`MedicationRequest:medication`) and
+/// every reference parameter of the type whose target is served.
+pub fn include_defs(resource_type: ResourceType) -> &'static [IncludeDef] {
     match resource_type {
-        ResourceType::DiagnosticReport => &["DiagnosticReport:result"],
-        // Medications are inline codes here, so this includes nothing; US Core asks for it.
-        ResourceType::MedicationRequest => &["MedicationRequest:medication"],
+        ResourceType::Encounter => ENCOUNTER_INCLUDES,
+        ResourceType::Observation => OBSERVATION_INCLUDES,
+        ResourceType::Condition => CONDITION_INCLUDES,
+        ResourceType::MedicationRequest => MEDICATION_REQUEST_INCLUDES,
+        ResourceType::AllergyIntolerance => ALLERGY_INTOLERANCE_INCLUDES,
+        ResourceType::Immunization => IMMUNIZATION_INCLUDES,
+        ResourceType::ServiceRequest => SERVICE_REQUEST_INCLUDES,
+        ResourceType::DiagnosticReport => DIAGNOSTIC_REPORT_INCLUDES,
+        ResourceType::DocumentReference => DOCUMENT_REFERENCE_INCLUDES,
         _ => &[],
     }
 }
+
+/// The `_include` values of a type, as the CapabilityStatement lists them.
+pub fn includes_of(resource_type: ResourceType) -> Vec<&'static str> {
+    include_defs(resource_type).iter().map(|d| d.name).collect()
+}
+
+/// The one `_revinclude` value: every served record's Provenance ([`crate::provenance`]), as
+/// US Core names it on each of its resources.
+pub const REVINCLUDE_PROVENANCE: &str = "Provenance:target";

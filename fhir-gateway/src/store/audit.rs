@@ -25,6 +25,7 @@ pub struct PendingAccess {
     client_id: String,
     patients: Vec<String>,
     outcome: String,
+    purpose: Option<String>,
     audit_event: String,
     /// `(event id, event JSON)` of the sealed relay copies.
     sealed: Vec<(String, String)>,
@@ -80,7 +81,7 @@ impl AccessLogWriter {
         let database = &self.database;
         let mut transaction = database.pool.begin().await?;
         let event_sql = database.sql(
-            "INSERT INTO audit_events (recorded_at, client_id, patient_id, outcome, audit_event) VALUES (?, ?, ?, ?, ?) RETURNING seq",
+            "INSERT INTO audit_events (recorded_at, client_id, patient_id, outcome, purpose, audit_event) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
         );
         let patient_sql =
             database.sql("INSERT INTO audit_event_patients (seq, patient_id) VALUES (?, ?)");
@@ -98,6 +99,7 @@ impl AccessLogWriter {
                 .bind(access.client_id.as_str())
                 .bind(single)
                 .bind(access.outcome.as_str())
+                .bind(access.purpose.as_deref())
                 .bind(access.audit_event.as_str())
                 .fetch_one(&mut *transaction)
                 .await?
@@ -134,6 +136,8 @@ pub struct Access<'a> {
     pub patients: &'a BTreeSet<String>,
     /// FHIR AuditEvent outcome code (`0`, `4`, `8`).
     pub outcome: &'a str,
+    /// The purpose of use, when it is not plain treatment: `ETREAT` for emergency access.
+    pub purpose: Option<&'a str>,
     /// The whole AuditEvent.
     pub audit_event: &'a Value,
 }
@@ -147,6 +151,8 @@ pub struct LogFilter {
     pub patient_id: Option<String>,
     /// At or after (unix seconds).
     pub since: Option<i64>,
+    /// One purpose of use (`ETREAT`: the emergency accesses).
+    pub purpose: Option<String>,
 }
 
 impl Store {
@@ -164,6 +170,7 @@ impl Store {
             client_id: access.client_id.to_owned(),
             patients: access.patients.iter().cloned().collect(),
             outcome: access.outcome.to_owned(),
+            purpose: access.purpose.map(str::to_owned),
             audit_event: access.audit_event.to_string(),
             sealed: sealed
                 .iter()
@@ -198,6 +205,9 @@ impl Store {
         if filter.since.is_some() {
             sql.push_str(" AND recorded_at >= ?");
         }
+        if filter.purpose.is_some() {
+            sql.push_str(" AND purpose = ?");
+        }
         sql.push_str(" ORDER BY seq DESC LIMIT ?");
         let sql = self.sql(&sql);
         let mut query = sqlx::query(&sql);
@@ -209,6 +219,9 @@ impl Store {
         }
         if let Some(since) = filter.since {
             query = query.bind(since);
+        }
+        if let Some(purpose) = &filter.purpose {
+            query = query.bind(purpose);
         }
         let rows = query.bind(limit).fetch_all(&self.database.pool).await?;
         rows.iter()

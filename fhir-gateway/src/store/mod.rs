@@ -3,6 +3,7 @@
 //! clients ([`smart`]), and the access log with its relay outbox ([`audit`]).
 
 pub mod audit;
+pub mod shl;
 pub mod smart;
 
 use ehr_service::database::AnyDatabase;
@@ -72,6 +73,13 @@ pub struct Store {
     access_log: tokio::sync::mpsc::Sender<audit::PendingAccess>,
 }
 
+/// Whether space-separated registered scopes hold the emergency permission.
+fn has_emergency(registered: &str) -> bool {
+    registered
+        .split(' ')
+        .any(|s| s == crate::scopes::EMERGENCY_SCOPE)
+}
+
 pub(crate) fn random_hex(bytes: usize) -> Result<String, GatewayError> {
     let mut buffer = vec![0u8; bytes];
     getrandom::fill(&mut buffer)
@@ -136,7 +144,17 @@ impl Store {
         expires_at: i64,
     ) -> Result<Option<String>, GatewayError> {
         crate::scopes::check_client_id(client_id)?;
-        crate::scopes::check_scopes(scopes)?;
+        crate::scopes::check_credential_scopes(scopes)?;
+        if scopes.iter().any(|s| s == crate::scopes::EMERGENCY_SCOPE)
+            && !self
+                .smart_client(client_id)
+                .await?
+                .is_some_and(|c| c.scopes.iter().any(|s| s == crate::scopes::EMERGENCY_SCOPE))
+        {
+            return Err(GatewayError::Forbidden(
+                "this client is not registered with the emergency permission",
+            ));
+        }
         let key_id = random_hex(8)?;
         let secret = random_hex(32)?;
         let sql = self.sql(
@@ -169,7 +187,7 @@ impl Store {
             return Ok(None);
         };
         let sql = self.sql(
-            "SELECT k.client_id, k.secret_sha256, k.scopes, k.expires_at, k.revoked_at FROM api_keys k \
+            "SELECT k.client_id, k.secret_sha256, k.scopes, k.expires_at, k.revoked_at, c.scopes AS registered FROM api_keys k \
              JOIN smart_clients c ON c.client_id = k.client_id AND c.revoked_at IS NULL AND c.created_at <= k.created_at \
              WHERE k.key_id = ?",
         );
@@ -187,10 +205,17 @@ impl Store {
             return Ok(None);
         }
         let scopes: String = row.try_get("scopes")?;
-        Ok(Some(Client {
+        let client = Client {
             client_id: row.try_get("client_id")?,
             scopes: scopes.split(' ').map(str::to_owned).collect(),
-        }))
+        };
+        // The emergency permission is the registration's: a credential carrying it reads only
+        // while the client is still registered with it.
+        let registered: String = row.try_get("registered")?;
+        if client.is_emergency() && !has_emergency(&registered) {
+            return Ok(None);
+        }
+        Ok(Some(client))
     }
 
     /// Revoke an API key; `false` when there is no such key.

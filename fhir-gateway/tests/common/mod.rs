@@ -345,3 +345,29 @@ pub async fn withdraw(practice: &TestPractice, patient: &PublicKey) {
         .unwrap();
     practice.maintain_keys().await.unwrap();
 }
+
+/// Follow `filter` on the relay as `who` until `count` events arrive; bounded, so an event the
+/// gateway never publishes fails the test instead of hanging it.
+pub async fn follow_until(
+    practice: &TestPractice,
+    who: &Identity,
+    filter: nostr::prelude::Filter,
+    count: usize,
+) -> Vec<nostr::prelude::Event> {
+    use ehr_client::net::{Followed, RelayClient};
+    let relay = RelayClient::connect(&practice.relay_url, who, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let mut following = relay.follow(vec![filter]).unwrap();
+    let mut events = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while events.len() < count {
+            if let Followed::Event(event) = following.next().await.unwrap() {
+                events.push(event.into_event());
+            }
+        }
+    })
+    .await
+    .expect("the gateway published what it queued");
+    events
+}

@@ -28,6 +28,8 @@ pub mod login;
 pub mod member;
 pub mod practice;
 pub mod schedule;
+pub mod shl;
+pub mod summary;
 
 /// Why a call was refused. Messages name what was wrong with the input, never its content,
 /// so they may be shown and logged without leaking a key or a record.

@@ -570,3 +570,6 @@ pub fn appointment_filters(from: f64, to: f64, since: f64) -> Result<String, JsE
 pub fn appointment_cancellation(appointment: &str) -> Result<String, JsError> {
     Ok(api::schedule::cancellation(appointment)?)
 }
+
+// Her summary, SMART Health Links and emergency access; the link viewer (DESIGN.md §11).
+mod emergency;

@@ -274,6 +274,23 @@ enum ConsentCommand {
         #[arg(long, value_name = "NPUB")]
         patient: String,
     },
+    /// Record the patient's opt-in to emergency access (purpose ETREAT): a facility with the
+    /// emergency permission may then have her summary, stating a reason; she is told.
+    #[command(
+        after_help = "Example: ehr --key nurse.ncryptsec consent emergency --patient npub1..."
+    )]
+    Emergency {
+        #[arg(long, value_name = "NPUB")]
+        patient: String,
+    },
+    /// Withdraw the opt-in to emergency access.
+    #[command(
+        after_help = "Example: ehr --key nurse.ncryptsec consent withdraw-emergency --patient npub1..."
+    )]
+    WithdrawEmergency {
+        #[arg(long, value_name = "NPUB")]
+        patient: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -434,6 +451,12 @@ fn run(cli: Cli) -> Result<Output> {
             &key.identity()?,
             &npub(&patient)?,
         )?),
+        Command::Consent(ConsentCommand::Emergency { patient }) => json(
+            practice::emergency_access(s, &key.identity()?, &npub(&patient)?, true)?,
+        ),
+        Command::Consent(ConsentCommand::WithdrawEmergency { patient }) => json(
+            practice::emergency_access(s, &key.identity()?, &npub(&patient)?, false)?,
+        ),
         Command::Guardian(GuardianCommand::Grant { ward, guardian }) => json(
             practice::set_guardian(s, &key.identity()?, &npub(&ward)?, &npub(&guardian)?, true)?,
         ),

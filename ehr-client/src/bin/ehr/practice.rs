@@ -319,6 +319,24 @@ pub fn withdraw_consent(
     commit_consent(session, actor, patient, plan)
 }
 
+/// `ehr consent emergency` (`opt_in`) and `ehr consent withdraw-emergency`: the patient's
+/// decision on emergency access, and the key maintenance it calls for.
+pub fn emergency_access(
+    session: &mut Session,
+    actor: &Identity,
+    patient: &PublicKey,
+    opt_in: bool,
+) -> Result<Value> {
+    session.sync(actor)?;
+    let state = state(session, actor)?;
+    let plan = if opt_in {
+        practice::opt_in_emergency_access(&state, patient, &today())?
+    } else {
+        practice::withdraw_emergency_access(&state, patient)?
+    };
+    commit_consent(session, actor, patient, plan)
+}
+
 fn commit_consent(
     session: &mut Session,
     actor: &Identity,

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::{Cli, Practice};
 
 /// Bump when the seeded data changes, so an old cached database is not reused.
-const SEED_FORMAT: u32 = 1;
+const SEED_FORMAT: u32 = 2;
 
 pub struct Work {
     pub dir: PathBuf,

@@ -13,7 +13,7 @@ use ehr_client::event::ClinicalEventBuilder;
 use ehr_client::fhir as f;
 use ehr_client::grants::{self, WrapRecipient};
 use ehr_client::keys::{ChartKey, Identity};
-use ehr_client::kinds::ClinicalKind;
+use ehr_client::kinds::{ClinicalKind, Domain};
 use ehr_client::net::{PublishOutcome, RelayClient};
 use ehr_client::practice;
 use ehr_client::roster::Role;
@@ -70,6 +70,11 @@ pub async fn seed(cli: &Cli, relay_db: &Path) -> anyhow::Result<Seeded> {
         .roster()
         .current_epoch()
         .context("no epoch in the roster")?;
+    // The practice has its two key domains: demographics go under each patient's office key.
+    let (office_epoch, office_epoch_key) = doctor_view
+        .roster()
+        .current_epoch_of(Domain::Office)
+        .context("no office epoch in the roster")?;
     ensure!(
         doctor_view.current_epoch_key().is_some(),
         "the doctor did not receive the epoch key"
@@ -100,6 +105,8 @@ pub async fn seed(cli: &Cli, relay_db: &Path) -> anyhow::Result<Seeded> {
         gateway: gateway.public_key(),
         epoch,
         epoch_key,
+        office_epoch,
+        office_epoch_key,
         patients: patients.clone(),
         events_per_patient: cli.events_per_patient,
         record_bytes: cli.record_bytes,
@@ -119,7 +126,7 @@ pub async fn seed(cli: &Cli, relay_db: &Path) -> anyhow::Result<Seeded> {
     drop(sender);
 
     let mut held_back = Vec::new();
-    let mut jobs: Vec<WriteJob> = Vec::with_capacity(WRITE_BATCH + cli.events_per_patient + 2);
+    let mut jobs: Vec<WriteJob> = Vec::with_capacity(WRITE_BATCH + cli.events_per_patient + 4);
     let mut done = 0usize;
     let started = Instant::now();
     while let Some(chart) = receiver.recv().await {
@@ -202,6 +209,8 @@ struct Shared {
     gateway: PublicKey,
     epoch: u64,
     epoch_key: PublicKey,
+    office_epoch: u64,
+    office_epoch_key: PublicKey,
     patients: Vec<PublicKey>,
     events_per_patient: usize,
     record_bytes: usize,
@@ -226,13 +235,15 @@ fn generate(shared: &Shared, sender: &tokio::sync::mpsc::Sender<Chart>) {
     }
 }
 
-/// One patient's events: the chart key wrapped to the epoch, the Patient record, a Consent
-/// sharing with every facility (`*`), the wrap to the gateway that consent calls for, then
-/// Encounters, Observations and Conditions spread over the years.
+/// One patient's events: the chart and office keys wrapped to their epochs, the Patient record
+/// (under the office key: the practice has its two key domains), a Consent sharing with every
+/// facility (`*`), the wraps to the gateway that consent calls for, then Encounters,
+/// Observations and Conditions spread over the years.
 fn chart_events(shared: &Shared, index: usize, patient: &PublicKey) -> anyhow::Result<Vec<Event>> {
     let mut rng = Rng::new(index as u64);
     let doctor = &shared.doctor;
     let key = ChartKey::generate(1);
+    let office = ChartKey::generate(1);
     let span = shared.end.saturating_sub(shared.start).max(86_400);
     let enrolled = shared.start + rng.below(span / 2);
     let logical = ehr_client::demo::new_id();
@@ -247,20 +258,47 @@ fn chart_events(shared: &Shared, index: usize, patient: &PublicKey) -> anyhow::R
             Timestamp::from_secs(at),
         )
     };
+    let wrap_office = |recipient: WrapRecipient, at: u64| {
+        let line = grants::KeyLine {
+            patient,
+            domain: Domain::Office,
+            current: &office,
+            previous: &[],
+        };
+        grants::wrap_key(
+            doctor,
+            &line,
+            recipient,
+            Some(&shared.office_epoch_key),
+            Timestamp::from_secs(at),
+        )
+    };
     let sign = |kind: ClinicalKind, resource: f::Resource, at: u64| -> anyhow::Result<Event> {
+        let (domain, key) = match kind.domain() {
+            Domain::Office => (Domain::Office, &office),
+            Domain::Clinical => (Domain::Clinical, &key),
+        };
         Ok(ClinicalEventBuilder::new(kind, resource, *patient)?
             .created_at(Timestamp::from_secs(at))
-            .sign(doctor, &key)?
+            .sign_in(doctor, domain, key)?
             .event()
             .clone())
     };
-    let mut events = Vec::with_capacity(shared.events_per_patient + 2);
+    let mut events = Vec::with_capacity(shared.events_per_patient + 4);
     events.push(wrap(WrapRecipient::Epoch(shared.epoch), enrolled)?);
+    events.push(wrap_office(
+        WrapRecipient::Epoch(shared.office_epoch),
+        enrolled,
+    )?);
     let resource = synthetic::patient(&logical, &mut rng);
     events.push(sign(ClinicalKind::Patient, resource, enrolled + 1)?);
     let consent = ehr_client::demo::fhir_sharing_consent(&logical, &[served::ANY_FACILITY]);
     events.push(sign(ClinicalKind::Consent, consent, enrolled + 2)?);
     events.push(wrap(WrapRecipient::Gateway(shared.gateway), enrolled + 3)?);
+    events.push(wrap_office(
+        WrapRecipient::Gateway(shared.gateway),
+        enrolled + 3,
+    )?);
     let records = shared.events_per_patient - 2;
     let first = enrolled + 4;
     let mut times: Vec<u64> = (0..records)

@@ -250,6 +250,7 @@ async fn record_accesses(store: Store, count: usize) -> anyhow::Result<Vec<f64>>
             client_id: CLIENT_ID,
             patients: &patients,
             outcome: "0",
+            purpose: None,
             audit_event: &event,
         };
         let started = Instant::now();

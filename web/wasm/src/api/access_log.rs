@@ -67,17 +67,62 @@ fn summary(audit: &Value, id: String, created_at: u64) -> Value {
         })
         .filter_map(|bytes| String::from_utf8(bytes).ok())
         .collect();
+    let subtypes: Vec<&Value> = audit
+        .get("subtype")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .collect();
+    // A SMART Health Link's manifest opened (the gateway's link service): who the recipient
+    // said she was, and the link's label.
+    let link_opened = subtypes.iter().any(|s| {
+        s.get("system").and_then(Value::as_str) == Some(AUDIT_SUBTYPE_SYSTEM)
+            && s.get("code").and_then(Value::as_str) == Some(SHL_MANIFEST)
+    });
+    // Break-glass: a facility read her summary for emergency treatment, with its reason.
+    let emergency = text("/purposeOfEvent/0/coding/0/code") == Some(EMERGENCY_TREATMENT);
+    let kind = if link_opened {
+        "shl"
+    } else if emergency {
+        "emergency"
+    } else {
+        "fhir"
+    };
+    let label = audit
+        .get("entity")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find_map(|e| e.get("name").and_then(Value::as_str));
+    let interaction = subtypes
+        .iter()
+        .filter(|s| s.get("system").and_then(Value::as_str) != Some(AUDIT_SUBTYPE_SYSTEM))
+        .find_map(|s| s.get("code").and_then(Value::as_str))
+        .or_else(|| text("/subtype/0/code"));
     json!({
         "id": id,
         "created_at": created_at,
         "recorded": text("/recorded"),
+        "kind": kind,
         "facility": facility,
-        "interaction": text("/subtype/0/code"),
+        "client": text("/agent/0/who/identifier/value"),
+        "recipient": if link_opened { text("/agent/0/who/display") } else { None },
+        "label": label,
+        "reason": if emergency { text("/purposeOfEvent/0/text") } else { None },
+        "interaction": interaction,
         "action": text("/action"),
         "outcome": text("/outcome"),
+        "outcome_text": text("/outcomeDesc"),
         "parameters": parameters.join(","),
     })
 }
+
+/// The code system of the gateway's own AuditEvent subtypes.
+const AUDIT_SUBTYPE_SYSTEM: &str = "urn:nostr-ehr:audit";
+/// Its subtype of an opened SMART Health Link manifest.
+const SHL_MANIFEST: &str = "shl-manifest";
+/// v3-ActReason emergency treatment: the purpose of a break-glass access.
+const EMERGENCY_TREATMENT: &str = ehr_client::fhir::EMERGENCY_TREATMENT;
 
 #[cfg(test)]
 mod tests {
@@ -142,5 +187,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!(theirs["entries"], json!([]));
+    }
+
+    #[test]
+    fn an_opened_link_and_a_break_glass_access_say_what_they_were() {
+        let link = json!({"resourceType":"AuditEvent","action":"R","recorded":"2026-12-07T10:00:00Z",
+            "subtype":[{"system":"urn:nostr-ehr:audit","code":"shl-manifest"}],"outcome":"4",
+            "outcomeDesc":"wrong passcode",
+            "agent":[{"who":{"display":"Dr A, City ER"},"requestor":true}],
+            "entity":[{"what":{"reference":"Patient/p"}},{"name":"Emergency health summary"}]});
+        let entry = summary(&link, "a".into(), 1);
+        assert_eq!(entry["kind"], "shl");
+        assert_eq!(entry["recipient"], "Dr A, City ER");
+        assert_eq!(entry["label"], "Emergency health summary");
+        assert_eq!(entry["outcome_text"], "wrong passcode");
+        let glass = json!({"resourceType":"AuditEvent","action":"E","recorded":"2026-12-07T10:00:00Z",
+            "subtype":[{"system":"http://hl7.org/fhir/restful-interaction","code":"operation"},
+                {"system":"http://hl7.org/fhir/uv/ips/OperationDefinition/summary","code":"summary"}],
+            "purposeOfEvent":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"ETREAT"}],
+                "text":"unconscious on arrival"}],
+            "outcome":"0","agent":[{"who":{"identifier":{"system":"urn:x","value":"city-er"}},"requestor":true}]});
+        let entry = summary(&glass, "b".into(), 2);
+        assert_eq!(entry["kind"], "emergency");
+        assert_eq!(entry["facility"], "city-er");
+        assert_eq!(entry["reason"], "unconscious on arrival");
+        assert_eq!(entry["interaction"], "operation");
     }
 }

@@ -36,6 +36,10 @@ enum Operation {
     },
     /// Withdraw the patient's newest consent.
     WithdrawConsent { patient: String },
+    /// Record the patient's opt-in to emergency access, dated `date`.
+    EmergencyOptIn { patient: String, date: String },
+    /// Withdraw the patient's opt-in to emergency access.
+    EmergencyWithdraw { patient: String },
     /// Start (`active`) or end a guardianship.
     Guardianship {
         ward: String,
@@ -104,6 +108,14 @@ fn run(state: &State<'_>, operation: Operation) -> Result<Plan, ApiError> {
         }
         Operation::WithdrawConsent { patient } => {
             practice::withdraw_consent(state, &public_key(&patient, "patient")?).map_err(refused)
+        }
+        Operation::EmergencyOptIn { patient, date } => {
+            let patient = public_key(&patient, "patient")?;
+            practice::opt_in_emergency_access(state, &patient, date.trim()).map_err(refused)
+        }
+        Operation::EmergencyWithdraw { patient } => {
+            practice::withdraw_emergency_access(state, &public_key(&patient, "patient")?)
+                .map_err(refused)
         }
         Operation::Guardianship {
             ward,

@@ -157,7 +157,7 @@ fn consent_is_given_and_withdrawn_by_the_patient() {
     write(&mut p, &grant);
     let view = PracticeView::load(&p.root.public_key(), &p.events, &p.doctor);
     assert!(
-        view.fhir_sharing_patients(&p.events, Timestamp::now())
+        view.gateway_patients(&p.events, Timestamp::now())
             .contains(&p.patient.public_key())
     );
     let chart: Value = serde_json::from_str(&chart_of(&p)).unwrap();
@@ -179,10 +179,7 @@ fn consent_is_given_and_withdrawn_by_the_patient() {
     .unwrap();
     later.push(serde_json::from_str(&json).unwrap());
     let view = PracticeView::load(&p.root.public_key(), &later, &p.doctor);
-    assert!(
-        view.fhir_sharing_patients(&later, Timestamp::now())
-            .is_empty()
-    );
+    assert!(view.gateway_patients(&later, Timestamp::now()).is_empty());
 }
 
 #[test]
