@@ -5,9 +5,10 @@
 //!   `passcode`, `embeddedLengthMax`). The answer holds the JWE file, embedded or at a location
 //!   valid for an hour (`GET /shl/file/{token}`). A wrong passcode is 401
 //!   `{"remainingAttempts": n}` and takes one attempt; the last one disables the link. An
-//!   unknown, expired, revoked or disabled link is 404. Every request for a known link, answered
-//!   or refused, is audited like a facility's access (an AuditEvent in the access log, a kind
-//!   2107 copy sealed to the patient and the practice) and the patient gets a NIP-17 notice.
+//!   unknown, expired, revoked or disabled link is 404. Every request for an active link,
+//!   answered or refused, is audited like a facility's access (an AuditEvent in the access log,
+//!   a kind 2107 copy sealed to the patient and the practice) and the patient gets a NIP-17
+//!   notice; requests for an ended one are not logged (they disclose nothing).
 //! - `POST /shl`, `GET /shl`, `PUT /shl/{id}/file`, `DELETE /shl/{id}`: the patient creates,
 //!   lists, refreshes and revokes her links, each request signed by her with NIP-98. Only a
 //!   patient the relay's clinical events name may keep links here.
@@ -224,10 +225,9 @@ pub async fn manifest(
             );
             Ok(response)
         }
-        Err(Refusal::Inactive) => {
-            access.audit(&state, Opened::Inactive).await?;
-            Err(inactive)
-        }
+        // An ended link discloses nothing and she knows it ended: its requests are not
+        // logged, so an old QR code cannot fill her access log or the relay.
+        Err(Refusal::Inactive) => Err(inactive),
     }
 }
 
@@ -272,12 +272,11 @@ pub async fn file(
     Ok(response)
 }
 
-/// How a manifest request for a known link ended.
+/// How a manifest request for an active link ended.
 #[derive(Debug, Clone, Copy)]
 enum Opened {
     Answered,
     WrongPasscode(u32),
-    Inactive,
 }
 
 /// One manifest request for a known link, to be audited.
@@ -288,8 +287,7 @@ struct LinkAccess<'a> {
 }
 
 impl LinkAccess<'_> {
-    /// Audit the request, and send her a notice unless the link was already inactive (an
-    /// ended link's retries would only repeat the same news).
+    /// Audit the request and send her a notice.
     async fn audit(&self, state: &GatewayState, opened: Opened) -> Result<(), GatewayError> {
         let owner = PublicKey::from_hex(&self.link.patient)
             .map_err(|_| GatewayError::Unavailable("a link's owner is not a key"))?;
@@ -321,7 +319,6 @@ impl LinkAccess<'_> {
                     self.recipient
                 )),
             ),
-            Opened::Inactive => ("4", Some("the link is not active"), None),
         };
         let snapshot = state.snapshot.borrow().clone();
         let facts = AccessFacts {

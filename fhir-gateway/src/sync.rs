@@ -12,10 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ehr_client::access::PracticeView;
-use ehr_client::event::{ClinicalRecord, VerifiedEvent};
-use ehr_client::fhir::Resource;
-use ehr_client::kinds::{self, ClinicalKind, Domain};
-use ehr_client::net::{Followed, PublishOutcome, RelayClient};
+use ehr_client::event::VerifiedEvent;
+use ehr_client::kinds::{self, ClinicalKind};
+use ehr_client::net::{PublishOutcome, RelayClient};
 use ehr_client::roster::{Role, RosterChain};
 use ehr_client::tags::{TAG_CHART_KEY, TAG_PATIENT, first_value, parse_number, parse_public_key};
 use nostr::prelude::{Event, EventId, Filter, Kind, PublicKey, Timestamp};
@@ -24,9 +23,14 @@ use tokio::sync::{Notify, watch};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::link::LinkSender;
-use crate::provenance::{Opened, Seal, open_sealed};
+use crate::provenance::open_sealed;
 use crate::served::{PatientIndex, Sharing, SummaryAuthor};
 use crate::store::Store;
+
+mod live;
+mod records;
+
+use records::{CompactRecord, PatientRecords, Pending};
 
 /// Events per page of the catch-up (the relay may cap it lower; `fetch_all` asks).
 const PAGE: usize = 5000;
@@ -90,141 +94,6 @@ impl std::fmt::Debug for Follower {
         f.debug_struct("Follower")
             .field("patients", &self.indexes.len())
             .finish_non_exhaustive()
-    }
-}
-
-/// A patient's opened events: their ids (to open each event once), and, only until her index
-/// is built, the opened records themselves, compact ([`Pending`]). Once the index is built the
-/// records are dropped: a change re-reads her events from the relay ([`Follower::rebuild`]).
-#[derive(Debug, Default)]
-struct PatientRecords {
-    /// Ids of opened records: every one while records are pending; afterwards only those the
-    /// live subscription may deliver again (at or after [`Follower::keep_ids_from`]).
-    ids: HashSet<EventId>,
-    /// Records opened (for the admins' catch-up status).
-    opened: usize,
-    /// Records opened and not yet indexed.
-    pending: Pending,
-}
-
-impl PatientRecords {
-    fn insert(&mut self, record: CompactRecord) {
-        if self.ids.insert(record.meta.event_id) {
-            self.opened += 1;
-            self.pending.push(record);
-        }
-    }
-
-    /// Take the pending records for indexing, keeping only the ids at or after `keep_from`.
-    fn take(&mut self, keep_from: u64) -> Pending {
-        let pending = std::mem::take(&mut self.pending);
-        let old: HashSet<EventId> = pending
-            .metas
-            .iter()
-            .filter(|m| m.created_at.as_secs() < keep_from)
-            .map(|m| m.event_id)
-            .collect();
-        self.ids.retain(|id| !old.contains(id));
-        self.ids.shrink_to_fit();
-        pending
-    }
-}
-
-/// An opened record without its FHIR tree: what folding needs of the event, the seal its
-/// Provenance needs, and the resource as compact JSON.
-#[derive(Debug, Clone)]
-struct RecordMeta {
-    event_id: EventId,
-    author: PublicKey,
-    created_at: Timestamp,
-    kind: ClinicalKind,
-    copied_by: Option<PublicKey>,
-    guardian: Option<PublicKey>,
-    seal: Option<Seal>,
-    /// Where its JSON ends in [`Pending::json`] (it starts where the previous one ends).
-    end: usize,
-}
-
-/// One opened record, compact.
-#[derive(Debug)]
-struct CompactRecord {
-    patient: PublicKey,
-    meta: RecordMeta,
-    json: String,
-}
-
-impl CompactRecord {
-    fn of((record, seal): Opened) -> Self {
-        Self {
-            patient: record.patient,
-            json: record.resource.to_json(),
-            meta: RecordMeta {
-                event_id: record.event_id,
-                author: record.author,
-                created_at: record.created_at,
-                kind: record.kind,
-                copied_by: record.copied_by,
-                guardian: record.guardian,
-                seal,
-                end: 0,
-            },
-        }
-    }
-}
-
-/// A patient's opened records awaiting her index, as compact JSON in one buffer: a whole
-/// practice is held this way during a catch-up, about the size of its JSON, in a few large
-/// allocations per patient that go back to the system once indexed.
-#[derive(Debug, Default)]
-struct Pending {
-    metas: Vec<RecordMeta>,
-    json: Vec<u8>,
-}
-
-impl Pending {
-    fn push(&mut self, record: CompactRecord) {
-        self.json.extend_from_slice(record.json.as_bytes());
-        let mut meta = record.meta;
-        meta.end = self.json.len();
-        self.metas.push(meta);
-    }
-
-    /// Fold the records and build the patient's index (the records are dropped with `self`).
-    fn index(self, patient: &PublicKey, author: &SummaryAuthor) -> PatientIndex {
-        let mut start = 0;
-        let mut records = Vec::with_capacity(self.metas.len());
-        let mut seals = HashMap::new();
-        for meta in &self.metas {
-            let json = self
-                .json
-                .get(start..meta.end)
-                .and_then(|bytes| std::str::from_utf8(bytes).ok());
-            start = meta.end;
-            // Written by `Resource::to_json` from a resource that parsed: it parses again.
-            let Some(resource) = json.and_then(|json| Resource::from_json(json).ok()) else {
-                continue;
-            };
-            if let Some(seal) = meta.seal {
-                seals.entry(meta.event_id).or_insert(seal);
-            }
-            records.push(ClinicalRecord {
-                event_id: meta.event_id,
-                author: meta.author,
-                created_at: meta.created_at,
-                kind: meta.kind,
-                patient: *patient,
-                resource,
-                copied_by: meta.copied_by,
-                guardian: meta.guardian,
-            });
-        }
-        drop(self);
-        PatientIndex::build_sealed(
-            patient,
-            &records,
-            &|id| seals.get(id).copied(),
-            Some(author),
-        )
     }
 }
 
@@ -393,96 +262,6 @@ impl Follower {
         Ok(())
     }
 
-    /// Follow the relay until the connection fails (then the caller reconnects).
-    pub async fn follow(
-        &mut self,
-        client: &RelayClient,
-        since: Timestamp,
-    ) -> Result<(), GatewayError> {
-        let since = Timestamp::from_secs(since.as_secs().saturating_sub(120));
-        let mut live = client.follow(vec![
-            organisation_filter().since(since),
-            clinical_filter().since(since),
-        ])?;
-        // Audit events go out one batch per turn, so the live subscription is read between
-        // batches (a long queue must not delay a withdrawal, nor overflow the notifications).
-        let mut retry: Option<tokio::time::Instant> = None;
-        self.outbox.notify_one();
-        loop {
-            let far = tokio::time::Instant::now() + Duration::from_secs(3600);
-            tokio::select! {
-                // `Following::next` only awaits its notification channel: cancel-safe.
-                followed = live.next() => match followed? {
-                    Followed::Caught => {}
-                    Followed::Event(event) => self.add_live(client, *event).await?,
-                },
-                () = self.outbox.notified(), if retry.is_none() => {
-                    retry = self.publish_audit(client).await?;
-                }
-                () = tokio::time::sleep_until(retry.unwrap_or(far)), if retry.is_some() => {
-                    retry = self.publish_audit(client).await?;
-                }
-            }
-        }
-    }
-
-    async fn add_live(
-        &mut self,
-        client: &RelayClient,
-        verified: VerifiedEvent,
-    ) -> Result<(), GatewayError> {
-        let kind = verified.event().kind.as_u16();
-        if ClinicalKind::from_u16(kind).is_some() {
-            let patients = self.add_verified(vec![verified]);
-            if !patients.is_empty() {
-                self.regate(client, &patients, &patients).await?;
-            }
-            return Ok(());
-        }
-        let event = verified.into_event();
-        if kind == kinds::ROSTER || kind == kinds::CHART_KEY_WRAP {
-            if self.organisation.contains_key(&event.id) {
-                return Ok(());
-            }
-            // Both of a patient's keys (chart and office): either, newly held, opens events.
-            let held = |view: &PracticeView, patient: &PublicKey| {
-                Domain::ALL.map(|domain| view.latest_key_in(patient, domain).map(|k| k.version()))
-            };
-            // A wrap concerns one patient and is added as it comes; a roster reloads the view.
-            let concerned: Vec<PublicKey> = if kind == kinds::ROSTER {
-                self.view.patients().into_iter().collect()
-            } else {
-                patient_of(&event).into_iter().collect()
-            };
-            let before: Vec<_> = concerned.iter().map(|p| held(&self.view, p)).collect();
-            // `add` takes wraps; a roster (or anything it cannot add) reloads the view.
-            let added = Arc::make_mut(&mut self.view).add(&event, &self.config.key);
-            self.organisation.insert(event.id, event);
-            if !added {
-                self.reload_view();
-                if !self.named_in_roster() {
-                    // Whatever it still holds may no longer be disclosed: stop at once.
-                    self.link.refused();
-                    return Err(GatewayError::Unavailable(
-                        "the practice's roster no longer names this gateway",
-                    ));
-                }
-            }
-            let touched: BTreeSet<PublicKey> = concerned
-                .iter()
-                .zip(before)
-                .filter(|(p, was)| held(&self.view, p) != *was)
-                .map(|(p, _)| *p)
-                .collect();
-            // A key newly held opens events that arrived before it: their indexes are built
-            // again, from their events read again. Any patient may have gained or lost a newer
-            // version: judge all again.
-            let all: BTreeSet<PublicKey> = self.records.keys().chain(&touched).copied().collect();
-            self.regate(client, &all, &touched).await?;
-        }
-        Ok(())
-    }
-
     /// Does the verified roster name this gateway's key as the practice's FHIR gateway now?
     fn named_in_roster(&self) -> bool {
         self.roster
@@ -591,15 +370,28 @@ impl Follower {
         held >= announced.max(written)
     }
 
-    /// Rebuild the indexes of `changed` patients, judge `patients` again, and publish.
+    /// Rebuild the indexes of `changed` patients, judge `patients` again, and publish. A
+    /// patient whose newest key the gateway no longer holds leaves the snapshot at once, and so
+    /// do the `changed` ones when `hide_first`; the others are served as they were until their
+    /// new index is built.
     async fn regate(
         &mut self,
         client: &RelayClient,
         patients: &BTreeSet<PublicKey>,
         changed: &BTreeSet<PublicKey>,
+        hide_first: bool,
     ) -> Result<(), GatewayError> {
+        let mut hidden = false;
+        for patient in patients {
+            if !self.holds_newest(patient) {
+                hidden |= self.indexes.remove(patient).is_some();
+            }
+        }
         for patient in changed {
-            self.indexes.remove(patient);
+            hidden |= self.indexes.remove(patient).is_some() && hide_first;
+        }
+        if hidden {
+            self.publish();
         }
         self.rebuild(client, patients).await
     }

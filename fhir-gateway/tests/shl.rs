@@ -378,3 +378,80 @@ async fn a_link_kept_current_takes_her_new_summary_and_a_snapshot_does_not() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_guesses_get_no_more_tries_than_the_link_allows() {
+    let s = setting().await;
+    let (_, listing, _) = s
+        .create(&s.alice, |link| {
+            link.passcode = Some("4711".to_owned());
+            link.passcode_attempts = Some(3);
+        })
+        .await;
+    let url = listing["url"].as_str().unwrap().to_owned();
+    let guesses = (0..8).map(|i| {
+        let (http, url) = (s.gateway.http.clone(), url.clone());
+        tokio::spawn(async move {
+            let answer = http
+                .post(url)
+                .json(&json!({"recipient": "guesser", "passcode": format!("000{i}")}))
+                .send()
+                .await
+                .unwrap();
+            let status = answer.status();
+            let body: Value = answer.json().await.unwrap_or(Value::Null);
+            (status, body)
+        })
+    });
+    let mut checked = 0;
+    for guess in guesses {
+        let (status, body) = guess.await.unwrap();
+        assert_ne!(status, StatusCode::OK);
+        // A guess that was compared took an attempt and says how many are left; the others
+        // found none to take.
+        if status == StatusCode::UNAUTHORIZED && body["remainingAttempts"].as_u64() < Some(3) {
+            checked += 1;
+        }
+    }
+    assert!(
+        checked <= 3,
+        "{checked} guesses were compared with three attempts"
+    );
+    let right = s
+        .gateway
+        .http
+        .post(&url)
+        .json(&json!({"recipient": "owner", "passcode": "4711"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        right.status(),
+        StatusCode::NOT_FOUND,
+        "the link is disabled"
+    );
+    // Requests for an ended link are not logged: an old QR code cannot fill her access log.
+    let logged = async || {
+        let filter = ehr_fhir_gateway::store::audit::LogFilter {
+            client_id: Some(format!("shl:{}", listing["id"].as_str().unwrap())),
+            ..Default::default()
+        };
+        s.gateway
+            .store
+            .audit_log(&filter, 1000)
+            .await
+            .unwrap()
+            .len()
+    };
+    let before = logged().await;
+    let _ = s
+        .gateway
+        .http
+        .post(&url)
+        .json(&json!({"recipient": "owner", "passcode": "4711"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logged().await, before);
+    s.stop().await;
+}

@@ -118,9 +118,17 @@ impl LinkRow {
     }
 }
 
+/// Passcode hashes computed at once, at most (each takes 16 MiB and a core for a while): a
+/// flood of manifest requests waits here instead of exhausting memory.
+static SCRYPT_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 /// `scrypt$<salt hex>$<hash hex>` of a passcode, off the async threads.
 async fn hash_passcode(passcode: String) -> Result<String, GatewayError> {
     let salt = random_hex(16)?;
+    let _slot = SCRYPT_SLOTS
+        .acquire()
+        .await
+        .map_err(|_| GatewayError::Unavailable("the passcode could not be hashed"))?;
     tokio::task::spawn_blocking(move || {
         let digest = scrypt_hex(&passcode, &salt)?;
         Ok(format!("scrypt${salt}${digest}"))
@@ -140,6 +148,10 @@ fn scrypt_hex(passcode: &str, salt: &str) -> Result<String, GatewayError> {
 
 /// Whether `passcode` is the one `stored` hashes, compared in constant time.
 async fn passcode_matches(stored: String, passcode: String) -> Result<bool, GatewayError> {
+    let _slot = SCRYPT_SLOTS
+        .acquire()
+        .await
+        .map_err(|_| GatewayError::Unavailable("the passcode could not be checked"))?;
     tokio::task::spawn_blocking(move || {
         let mut parts = stored.splitn(3, '$');
         let (Some("scrypt"), Some(salt), Some(expected)) =
@@ -286,8 +298,10 @@ impl Store {
         self.link(link_id).await
     }
 
-    /// Let a manifest request have `link`'s file, or say why not. A wrong (or missing)
-    /// passcode takes one attempt, in one statement, and the last one disables the link.
+    /// Let a manifest request have `link`'s file, or say why not. Each passcode check first
+    /// takes an attempt (one conditional statement), then compares; a right passcode gives it
+    /// back. So concurrent guesses never get more tries than the link allows, and a wrong one
+    /// that leaves none disables the link.
     pub async fn admit(
         &self,
         link: &LinkRow,
@@ -300,33 +314,54 @@ impl Store {
         let Some(stored) = &link.passcode_hash else {
             return Ok(Ok(()));
         };
-        let matches = match passcode {
-            Some(given) => passcode_matches(stored.clone(), given.to_owned()).await?,
-            None => false,
-        };
-        if matches {
-            // Still active now (a concurrent wrong guess may have taken the last attempt).
-            return Ok(match self.link(&link.link_id).await? {
-                Some(current) if current.is_active(now) => Ok(()),
-                _ => Err(Refusal::Inactive),
-            });
-        }
-        let sql = self.sql(
-            "UPDATE shl_links SET attempts_left = attempts_left - 1, \
-             ended_at = CASE WHEN attempts_left <= 1 THEN ? ELSE ended_at END \
+        let take = self.sql(
+            "UPDATE shl_links SET attempts_left = attempts_left - 1 \
              WHERE link_id = ? AND ended_at IS NULL AND attempts_left > 0 RETURNING attempts_left",
         );
-        let left: Option<i64> = sqlx::query(&sql)
-            .bind(now)
+        let left: Option<i64> = sqlx::query(&take)
             .bind(&link.link_id)
             .fetch_optional(&self.database.pool)
             .await?
             .map(|row| row.try_get("attempts_left"))
             .transpose()?;
-        Ok(Err(match left {
-            Some(left) => Refusal::Passcode(u32::try_from(left).unwrap_or_default()),
-            None => Refusal::Inactive,
-        }))
+        let Some(left) = left else {
+            // Ended, or every attempt is being checked by other requests right now.
+            return Ok(Err(match self.link(&link.link_id).await? {
+                Some(current) if current.is_active(now) => Refusal::Passcode(0),
+                _ => Refusal::Inactive,
+            }));
+        };
+        let matches = match passcode {
+            Some(given) => passcode_matches(stored.clone(), given.to_owned()).await?,
+            None => false,
+        };
+        if matches {
+            let give_back = self.sql(
+                "UPDATE shl_links SET attempts_left = attempts_left + 1 WHERE link_id = ? AND ended_at IS NULL",
+            );
+            let done = sqlx::query(&give_back)
+                .bind(&link.link_id)
+                .execute(&self.database.pool)
+                .await?;
+            return Ok(if done.rows_affected() == 1 {
+                Ok(())
+            } else {
+                Err(Refusal::Inactive)
+            });
+        }
+        if left == 0 {
+            let disable = self.sql(
+                "UPDATE shl_links SET ended_at = ? WHERE link_id = ? AND ended_at IS NULL AND attempts_left <= 0",
+            );
+            sqlx::query(&disable)
+                .bind(now)
+                .bind(&link.link_id)
+                .execute(&self.database.pool)
+                .await?;
+        }
+        Ok(Err(Refusal::Passcode(
+            u32::try_from(left).unwrap_or_default(),
+        )))
     }
 
     /// Count an answered manifest request.
