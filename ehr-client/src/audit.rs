@@ -23,6 +23,13 @@ use crate::keys::Identity;
 use crate::kinds::AUDIT_EVENT;
 use crate::signer::{Nip44Decrypt, SignerError};
 
+/// The code system of this project's own AuditEvent subtypes (the gateway writes them, the
+/// portal's access log reads them).
+pub const AUDIT_SUBTYPE_SYSTEM: &str = "urn:nostr-ehr:audit";
+
+/// The subtype of an opened SMART Health Link manifest.
+pub const SHL_MANIFEST: &str = "shl-manifest";
+
 /// Why an audit event could not be built, parsed or opened. No variant carries PHI.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuditError {

@@ -5,7 +5,10 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use nostr::prelude::{Event, EventBuilder, FinalizeEvent, Kind, Tag, Timestamp};
+use nostr::prelude::{
+    Event, EventBuilder, FinalizeEvent, FinalizeUnsignedEvent, Kind, PublicKey, Tag, Timestamp,
+    UnsignedEvent,
+};
 
 use crate::document::sha256_hex;
 use crate::keys::Identity;
@@ -129,6 +132,33 @@ pub fn authorization_at(
     body: &[u8],
     created_at: Timestamp,
 ) -> Result<String, HttpAuthError> {
+    let event = EventBuilder::new(Kind::HttpAuth, "")
+        .tags(request_tags(url, method, body)?)
+        .custom_created_at(created_at)
+        .finalize(identity.keys())
+        .map_err(|_| HttpAuthError::Signing)?;
+    Ok(header(&event))
+}
+
+/// The unsigned kind 27235 event [`authorization_at`] signs, by `author`: for a signer that
+/// holds the key elsewhere (a browser extension, a remote signer). Check what it returns with
+/// [`verify`].
+pub fn request_event(
+    author: PublicKey,
+    url: &str,
+    method: &str,
+    body: &[u8],
+    created_at: Timestamp,
+) -> Result<UnsignedEvent, HttpAuthError> {
+    Ok(EventBuilder::new(Kind::HttpAuth, "")
+        .tags(request_tags(url, method, body)?)
+        .custom_created_at(created_at)
+        .finalize_unsigned(author))
+}
+
+/// `u`, `method`, a random `nonce` (the same request twice in one second is two events) and,
+/// with a body, its sha256 as `payload`.
+fn request_tags(url: &str, method: &str, body: &[u8]) -> Result<Vec<Tag>, HttpAuthError> {
     let mut nonce = [0u8; 16];
     getrandom::fill(&mut nonce).map_err(|_| HttpAuthError::Signing)?;
     let mut tags = vec![
@@ -139,12 +169,7 @@ pub fn authorization_at(
     if !body.is_empty() {
         tags.push(Tag::custom("payload", [sha256_hex(body)]));
     }
-    let event = EventBuilder::new(Kind::HttpAuth, "")
-        .tags(tags)
-        .custom_created_at(created_at)
-        .finalize(identity.keys())
-        .map_err(|_| HttpAuthError::Signing)?;
-    Ok(header(&event))
+    Ok(tags)
 }
 
 /// The NIP-86 management endpoint of the relay at `relay_url`: its own address with an HTTP

@@ -213,11 +213,6 @@ pub fn encrypt_file(
     ))
 }
 
-/// A file as a JWE's header shows it, without decrypting: its content type.
-pub fn file_content_type(jwe: &str) -> Result<Option<String>, ShlError> {
-    Ok(header_of(jwe)?.cty)
-}
-
 fn header_of(jwe: &str) -> Result<Header, ShlError> {
     let encoded = jwe.split('.').next().ok_or(ShlError::NotAJwe)?;
     let header: Header = URL_SAFE_NO_PAD

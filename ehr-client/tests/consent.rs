@@ -833,3 +833,31 @@ fn a_consent_until_a_date_permits_sharing_through_that_day_and_not_after() {
     assert!(!consent.permits_fhir_sharing(Timestamp::from(1_782_950_400)));
     assert!(Resource::from_json(&until.to_json()).is_ok());
 }
+
+#[test]
+fn sharing_and_emergency_access_each_have_their_own_newest_consent() {
+    let patient = Identity::generate();
+    let doctor = Identity::generate();
+    let sharing = ehr_client::demo::fhir_sharing_consent("pt-1", &["fac-a"]);
+    let emergency = Consent::emergency_access("pt-1", "2026-12-01");
+    // The opt-in is newer; it must not end sharing, nor sharing end it.
+    let records = [
+        consent_record(sharing, &doctor, &patient, 100, 1),
+        consent_record(emergency, &doctor, &patient, 200, 2),
+    ];
+    let chart = fold(&records, FoldOptions::default());
+    let sharing = chart
+        .newest_consent()
+        .unwrap()
+        .resource
+        .as_consent()
+        .unwrap();
+    assert!(sharing.permits_fhir_sharing(Timestamp::from(1_800_000_000)));
+    let emergency = chart
+        .newest_emergency_consent()
+        .unwrap()
+        .resource
+        .as_consent()
+        .unwrap();
+    assert!(emergency.permits_emergency_access(Timestamp::from(1_800_000_000)));
+}

@@ -12,9 +12,8 @@
 #[path = "common/practice.rs"]
 mod practice;
 
-use ehr_client::chart::{FoldOptions, fold};
+use ehr_client::chart::FoldOptions;
 use ehr_client::fhir::*;
-use ehr_client::keys::Identity;
 use ehr_client::kinds::ClinicalKind;
 use ehr_client::nostr::prelude::Timestamp;
 use ehr_client::rotation;
@@ -94,53 +93,6 @@ fn opt_in_with_actor() -> Vec<ConsentActor> {
         .clone()
         .unwrap()
         .actor
-}
-
-fn record(
-    resource: Resource,
-    author: &Identity,
-    patient: &Identity,
-    at: u64,
-    id: u8,
-) -> ehr_client::event::ClinicalRecord {
-    ehr_client::event::ClinicalRecord {
-        event_id: ehr_client::nostr::prelude::EventId::from_byte_array([id; 32]),
-        author: author.public_key(),
-        created_at: Timestamp::from(at),
-        kind: ClinicalKind::Consent,
-        patient: patient.public_key(),
-        resource,
-        copied_by: None,
-        guardian: None,
-    }
-}
-
-#[test]
-fn sharing_and_emergency_access_each_have_their_own_newest_consent() {
-    let patient = Identity::generate();
-    let doctor = Identity::generate();
-    let sharing = ehr_client::demo::fhir_sharing_consent("pt-1", &["fac-a"]);
-    let emergency = Consent::emergency_access("pt-1", "2026-12-01");
-    // The opt-in is newer; it must not end sharing, nor sharing end it.
-    let records = [
-        record(sharing, &doctor, &patient, 100, 1),
-        record(emergency, &doctor, &patient, 200, 2),
-    ];
-    let chart = fold(&records, FoldOptions::default());
-    let sharing = chart
-        .newest_consent()
-        .unwrap()
-        .resource
-        .as_consent()
-        .unwrap();
-    assert!(sharing.permits_fhir_sharing(now()));
-    let emergency = chart
-        .newest_emergency_consent()
-        .unwrap()
-        .resource
-        .as_consent()
-        .unwrap();
-    assert!(emergency.permits_emergency_access(now()));
 }
 
 #[test]

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use base64::Engine as _;
-use ehr_client::audit::AuditRecord;
+use ehr_client::audit::{AUDIT_SUBTYPE_SYSTEM, AuditRecord, SHL_MANIFEST};
 use ehr_client::fhir::{
     ACT_REASON_SYSTEM, EMERGENCY_TREATMENT, FHIR_CLIENT_SYSTEM, INFORMATION_RECIPIENT,
     PARTICIPATION_TYPE_SYSTEM,
@@ -25,9 +25,6 @@ use crate::sync::Snapshot;
 
 /// The purpose of use of an emergency access, as the access log's `purpose` column holds it.
 pub const EMERGENCY_PURPOSE: &str = EMERGENCY_TREATMENT;
-
-/// The code system of this project's AuditEvent subtypes.
-pub const AUDIT_SYSTEM: &str = "urn:nostr-ehr:audit";
 
 /// Who accessed.
 #[derive(Debug, Clone, Copy)]
@@ -122,7 +119,7 @@ fn audit_event<'p>(facts: &AccessFacts<'_>, patients: impl Iterator<Item = &'p S
     }
     let mut subtype = Vec::new();
     if facts.interaction == SHL_MANIFEST {
-        subtype.push(json!({"system": AUDIT_SYSTEM, "code": SHL_MANIFEST, "display": "SMART Health Link opened"}));
+        subtype.push(json!({"system": AUDIT_SUBTYPE_SYSTEM, "code": SHL_MANIFEST, "display": "SMART Health Link opened"}));
     } else {
         subtype.push(
             json!({"system": "http://hl7.org/fhir/restful-interaction", "code": facts.interaction}),
@@ -155,9 +152,6 @@ fn audit_event<'p>(facts: &AccessFacts<'_>, patients: impl Iterator<Item = &'p S
     }
     event
 }
-
-/// The interaction of a SMART Health Link's manifest request.
-pub const SHL_MANIFEST: &str = "shl-manifest";
 
 /// `$name` of an operation definition's canonical URL (its last path segment).
 fn operation_name(definition: &str) -> String {

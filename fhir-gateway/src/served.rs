@@ -119,11 +119,6 @@ impl ServedResource {
             }
         }
     }
-
-    /// Bytes held for the resource's JSON (deflated).
-    pub fn packed_len(&self) -> usize {
-        self.packed.len()
-    }
 }
 
 /// A consenting patient's served chart.

@@ -32,11 +32,12 @@ use serde_json::json;
 
 use crate::GatewayState;
 use crate::admin::{nip98_signer, service_root};
-use crate::audit::{AccessFacts, Accessor, SHL_MANIFEST, notice_time};
+use crate::audit::{AccessFacts, Accessor, notice_time};
 use crate::error::GatewayError;
 use crate::routes::PathOf;
 use crate::served::{instant, patient_id};
 use crate::store::shl::{LinkRow, Refusal};
+use ehr_client::audit::SHL_MANIFEST;
 
 /// The largest request body of the patient's routes (a file of at most 2 MiB, and the rest).
 pub const UPLOAD_LIMIT: usize = 3 * 1024 * 1024;

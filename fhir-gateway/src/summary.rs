@@ -133,15 +133,22 @@ fn by_identifier<'a>(
     let wanted = param(params, "identifier").ok_or_else(|| {
         GatewayError::BadRequest("Patient/$summary: identifier is required".to_owned())
     })?;
-    let (system, value) = match wanted.split_once('|') {
-        Some((system, value)) => (Some(system), value),
-        None => (None, wanted),
+    // The same token matching as `Patient?identifier=`, against the keys taken when her chart
+    // was indexed: nothing is inflated or parsed per patient.
+    let query = [("identifier".to_owned(), wanted.to_owned())];
+    let paging = crate::search::Paging {
+        default_count: 1,
+        max_count: 1,
     };
+    let search = crate::search::Search::parse(ResourceType::Patient, &query, paging)?;
     let mut found = snapshot
         .patients
         .values()
         .filter(|p| allowed(p))
-        .filter(|p| has_identifier(p, system, value));
+        .filter(|p| {
+            p.get(ResourceType::Patient, &p.id)
+                .is_some_and(|own| search.matches(own))
+        });
     let first = found.next();
     if found.next().is_some() {
         return Err(GatewayError::BadRequest(
@@ -149,23 +156,6 @@ fn by_identifier<'a>(
         ));
     }
     Ok(first)
-}
-
-fn has_identifier(patient: &PatientIndex, system: Option<&str>, value: &str) -> bool {
-    let Some(own) = patient.get(ResourceType::Patient, &patient.id) else {
-        return false;
-    };
-    let Ok(json) = serde_json::from_str::<Value>(own.json().get()) else {
-        return false;
-    };
-    json.get("identifier")
-        .and_then(Value::as_array)
-        .is_some_and(|ids| {
-            ids.iter().any(|id| {
-                id.get("value").and_then(Value::as_str) == Some(value)
-                    && system.is_none_or(|s| id.get("system").and_then(Value::as_str) == Some(s))
-            })
-        })
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {

@@ -40,3 +40,23 @@ fn digest_id(parts: &[&[u8]]) -> String {
     }
     hex::encode(hash.finalize().get(..12).unwrap_or_default())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Facilities keep these ids: they must never change. The expected values were computed
+    /// apart from this code (Python's hashlib over the length-prefixed parts).
+    #[test]
+    fn gateway_ids_are_stable() {
+        let key =
+            PublicKey::from_hex("79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798")
+                .unwrap();
+        assert_eq!(gateway_patient_id(&key), "5163fa1bf3f6936bbefcbde1");
+        assert_eq!(
+            gateway_record_id(&key, ResourceType::Observation, "obs-1"),
+            "5163fa1bf3f6936bbefcbde1-ce8375711d3ec950dfb322a1"
+        );
+    }
+}

@@ -3,7 +3,8 @@
 //! gateway agent, or the root, at the time it was written) and opened through her signer; each
 //! summarised as who (the facility) read what, when, and with what outcome.
 
-use ehr_client::audit::AuditRecord;
+use ehr_client::audit::{AUDIT_SUBTYPE_SYSTEM, AuditRecord, SHL_MANIFEST};
+use ehr_client::fhir::EMERGENCY_TREATMENT;
 use ehr_client::kinds::AUDIT_EVENT;
 use ehr_client::nostr::prelude::Kind;
 use ehr_client::roster::{Role, verify_roster_chain};
@@ -116,13 +117,6 @@ fn summary(audit: &Value, id: String, created_at: u64) -> Value {
         "parameters": parameters.join(","),
     })
 }
-
-/// The code system of the gateway's own AuditEvent subtypes.
-const AUDIT_SUBTYPE_SYSTEM: &str = "urn:nostr-ehr:audit";
-/// Its subtype of an opened SMART Health Link manifest.
-const SHL_MANIFEST: &str = "shl-manifest";
-/// v3-ActReason emergency treatment: the purpose of a break-glass access.
-const EMERGENCY_TREATMENT: &str = ehr_client::fhir::EMERGENCY_TREATMENT;
 
 #[cfg(test)]
 mod tests {

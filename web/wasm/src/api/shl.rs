@@ -5,8 +5,6 @@
 //! The protocol is `ehr_client::shl`'s; this module only joins it to the signer and to JSON.
 
 use ehr_client::http_auth;
-use ehr_client::keys::Identity;
-use ehr_client::nostr::prelude::{EventBuilder, FinalizeUnsignedEvent, Kind, Tag};
 use ehr_client::shl::{
     self, FHIR_JSON, FileUpdate, LinkKey, LinkListing, ManifestRequest, NewLink, Payload, ShlError,
 };
@@ -150,8 +148,7 @@ pub async fn refresh<S: Nip44Decrypt>(
 }
 
 /// The NIP-98 `Authorization` value for a `method` request to `url` with `body` ("" for
-/// none), signed by `signer` at `now` (seconds): kind 27235 with `u`, `method`, a random
-/// `nonce` and the body's sha256 as `payload`, as `ehr_client::http_auth` writes and checks it.
+/// none), signed by `signer` at `now` (seconds): `ehr_client::http_auth::request_event`.
 /// What the signer returns is checked as a server checks it.
 pub async fn http_authorization<S: PatientSigner>(
     signer: &S,
@@ -162,28 +159,14 @@ pub async fn http_authorization<S: PatientSigner>(
 ) -> Result<String, ApiError> {
     let created_at = seconds(now)?;
     let method = method.to_ascii_uppercase();
-    // 128 random bits: the same request twice in one second must not be the same event.
-    let nonce: String = Identity::generate()
-        .public_key()
-        .to_hex()
-        .chars()
-        .take(32)
-        .collect();
-    let mut tags = vec![
-        Tag::custom("u", [url]),
-        Tag::custom("method", [method.as_str()]),
-        Tag::custom("nonce", [nonce]),
-    ];
-    if !body.is_empty() {
-        tags.push(Tag::custom(
-            "payload",
-            [ehr_client::document::sha256_hex(body.as_bytes())],
-        ));
-    }
-    let unsigned = EventBuilder::new(Kind::HttpAuth, "")
-        .tags(tags)
-        .custom_created_at(created_at)
-        .finalize_unsigned(signer.public_key());
+    let unsigned = http_auth::request_event(
+        signer.public_key(),
+        url,
+        &method,
+        body.as_bytes(),
+        created_at,
+    )
+    .map_err(|e| ApiError::Signer(e.to_string()))?;
     let event = signer
         .sign_event(unsigned)
         .await
@@ -254,6 +237,7 @@ pub fn open_file(link: &str, jwe: &str) -> Result<String, ApiError> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+    use ehr_client::keys::Identity;
     use ehr_client::nostr::prelude::Timestamp;
 
     use super::*;

@@ -183,13 +183,18 @@ mod tests {
     }
 
     #[test]
-    fn the_gateway_id_is_the_cores() {
-        let patient = Identity::generate().public_key();
+    fn the_gateway_id_export_takes_an_npub_or_hex_and_gives_the_cores_id() {
+        let key = Identity::generate();
+        let core = ehr_client::fhir::gateway_patient_id(&key.public_key());
+        assert_eq!(gateway_patient_id(&key.npub()).ok(), Some(core.clone()));
         assert_eq!(
-            ehr_client::fhir::gateway_patient_id(&patient),
-            ehr_client::fhir::gateway_patient_id(
-                &public_key(&patient.to_hex(), "patient").unwrap()
-            )
+            gateway_patient_id(&key.public_key().to_hex()).ok(),
+            Some(core)
+        );
+        let other = Identity::generate();
+        assert_ne!(
+            gateway_patient_id(&other.npub()).ok(),
+            gateway_patient_id(&key.npub()).ok()
         );
     }
 }
